@@ -1,0 +1,213 @@
+#include "app/library.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QDirIterator>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QStandardPaths>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "ingest/chunker.h"
+#include "ingest/detect.h"
+#include "ingest/error.h"
+
+namespace folio::app {
+
+const char* outcome_name(IngestOutcome outcome) {
+    switch (outcome) {
+    case IngestOutcome::Added: return "added";
+    case IngestOutcome::Replaced: return "replaced";
+    case IngestOutcome::Unchanged: return "unchanged";
+    case IngestOutcome::Failed: return "failed";
+    case IngestOutcome::Skipped: return "skipped";
+    }
+    return "unknown";
+}
+
+int IngestReport::count(IngestOutcome outcome) const {
+    return static_cast<int>(std::count_if(files.begin(), files.end(),
+                                          [&](const IngestedFile& f) { return f.outcome == outcome; }));
+}
+
+bool IngestReport::ok() const {
+    return !cancelled && std::none_of(files.begin(), files.end(), [](const IngestedFile& f) {
+        return f.outcome == IngestOutcome::Failed || (f.outcome != IngestOutcome::Skipped && !f.error.empty());
+    });
+}
+
+Library::Library(const std::string& directory)
+    : directory_(QDir(QString::fromStdString(directory)).absolutePath().toStdString()),
+      store_(index::LibraryStore::open(directory_)) {}
+
+Library::~Library() = default;
+
+std::string Library::default_directory() {
+    const QByteArray fromEnv = qgetenv("FOLIO_LIBRARY");
+    if (!fromEnv.isEmpty()) return fromEnv.toStdString();
+    QString data = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation);
+    if (data.isEmpty()) data = QDir::homePath() + "/.local/share";
+    return (data + "/folio/library").toStdString();
+}
+
+std::vector<std::string> expand_input_paths(const std::vector<std::string>& paths, const std::string& excluded) {
+    const QString excluded_prefix =
+        excluded.empty() ? QString() : QDir(QString::fromStdString(excluded)).absolutePath() + "/";
+    std::vector<std::string> files;
+    std::set<std::string> seen;
+    auto add = [&](const QString& path) {
+        std::string absolute = QFileInfo(path).absoluteFilePath().toStdString();
+        if (seen.insert(absolute).second) files.push_back(absolute);
+    };
+    for (const std::string& path : paths) {
+        const QString qpath = QString::fromStdString(path);
+        const QFileInfo info(qpath);
+        if (!info.isDir()) {
+            add(qpath);
+            continue;
+        }
+        std::vector<QString> found;
+        QDirIterator it(qpath, QDir::Files | QDir::NoDotAndDotDot, QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QString file = it.next();
+            if (excluded_prefix.isEmpty() || !file.startsWith(excluded_prefix)) found.push_back(file);
+        }
+        std::sort(found.begin(), found.end());
+        for (const QString& file : found) add(file);
+    }
+    return files;
+}
+
+std::string file_sha256(const std::string& path) {
+    QFile file(QString::fromStdString(path));
+    if (!file.open(QIODevice::ReadOnly))
+        throw std::runtime_error("cannot read file: " + file.errorString().toStdString());
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    if (!hash.addData(&file)) throw std::runtime_error("cannot read file: " + file.errorString().toStdString());
+    return hash.result().toHex().toStdString();
+}
+
+namespace {
+
+// Folders may hold anything; only files Folio can read are taken from them.
+// A file named on the command line is always attempted, so that an
+// unsupported one fails with its reason instead of vanishing.
+bool named_explicitly(const std::string& file, const std::vector<std::string>& requested) {
+    for (const std::string& path : requested)
+        if (QFileInfo(QString::fromStdString(path)).absoluteFilePath().toStdString() == file) return true;
+    return false;
+}
+
+std::string first_page_errors(const std::vector<ingest::Page>& pages) {
+    std::string summary;
+    int failed = 0;
+    for (const ingest::Page& page : pages) {
+        if (page.error.empty()) continue;
+        if (failed++ == 0) summary = "page " + std::to_string(page.number) + ": " + page.error;
+    }
+    if (failed > 1) summary += " (and " + std::to_string(failed - 1) + " more pages failed)";
+    return summary;
+}
+
+}  // namespace
+
+IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks& callbacks) {
+    QElapsedTimer timer;
+    timer.start();
+    IngestReport report;
+    auto finish = [&](IngestedFile file) {
+        report.pages += file.pages;
+        report.ocr_pages += file.ocr_pages;
+        report.chunks += file.chunks;
+        if (callbacks.file_done) callbacks.file_done(file);
+        report.files.push_back(std::move(file));
+    };
+
+    struct Pending {
+        std::string sha256;
+        std::int64_t size = 0;
+        bool replaces = false;
+    };
+    std::map<std::string, Pending> pending;
+    std::vector<std::string> to_extract;
+
+    for (const std::string& path : expand_input_paths(request.paths, directory_)) {
+        IngestedFile file{path};
+        Pending item;
+        try {
+            if (!named_explicitly(path, request.paths) &&
+                (QFileInfo(QString::fromStdString(path)).size() == 0 ||
+                 ingest::detect_file_type(path) == ingest::FileType::Unknown)) {
+                file.outcome = IngestOutcome::Skipped;
+                file.error = "not a PDF, image or text file";
+                finish(std::move(file));
+                continue;
+            }
+            item.sha256 = file_sha256(path);
+            item.size = QFileInfo(QString::fromStdString(path)).size();
+        } catch (const std::exception& e) {
+            file.outcome = IngestOutcome::Failed;
+            file.error = e.what();
+            store_->put_document({.path = path, .error = file.error});
+            finish(std::move(file));
+            continue;
+        }
+        if (const auto existing = store_->find_by_path(path)) {
+            if (existing->sha256 == item.sha256 && existing->status == index::DocumentStatus::Indexed) {
+                file.outcome = IngestOutcome::Unchanged;
+                file.doc_id = existing->id;
+                file.pages = 0;
+                finish(std::move(file));
+                continue;
+            }
+            item.replaces = existing->status == index::DocumentStatus::Indexed;
+        }
+        pending.emplace(path, item);
+        to_extract.push_back(path);
+    }
+
+    ingest::extract_files(
+        to_extract, request.pipeline,
+        [&](ingest::ExtractedDocument&& extracted) {
+            const Pending& item = pending.at(extracted.path);
+            IngestedFile file{extracted.path};
+            index::DocumentInput input{.path = extracted.path,
+                                       .sha256 = item.sha256,
+                                       .size = item.size,
+                                       .type = extracted.type};
+            if (!extracted.error.empty()) {
+                file.outcome = IngestOutcome::Failed;
+                file.error = extracted.error;
+                input.error = extracted.error;
+            } else {
+                input.chunks = ingest::chunk_pages(extracted.pages);
+                file.outcome = item.replaces ? IngestOutcome::Replaced : IngestOutcome::Added;
+                file.pages = static_cast<int>(extracted.pages.size());
+                file.ocr_pages = static_cast<int>(std::count_if(
+                    extracted.pages.begin(), extracted.pages.end(), [](const ingest::Page& p) { return p.ocr; }));
+                file.chunks = static_cast<int>(input.chunks.size());
+                file.error = first_page_errors(extracted.pages);
+                input.pages = std::move(extracted.pages);
+            }
+            try {
+                file.doc_id = store_->put_document(input);
+            } catch (const index::StoreError& e) {
+                file.outcome = IngestOutcome::Failed;
+                file.error = std::string("could not store: ") + e.what();
+                file.pages = file.ocr_pages = file.chunks = 0;
+            }
+            finish(std::move(file));
+        },
+        callbacks.progress, request.cancel);
+
+    report.cancelled = request.cancel && request.cancel->load();
+    report.seconds = timer.nsecsElapsed() / 1e9;
+    return report;
+}
+
+}  // namespace folio::app

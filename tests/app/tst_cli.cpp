@@ -1,0 +1,329 @@
+// End-to-end tests of the `folio` command line: ingest, docs, show, their
+// JSON contract, bad input, and crash safety under kill -9.
+
+#include <QFile>
+#include <QImage>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QProcess>
+#include <QRandomGenerator>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+
+#include <csignal>
+
+#include "index/library_store.h"
+
+namespace {
+
+struct Run {
+    int exit_code = -1;
+    QList<QJsonObject> lines;  // stdout parsed as JSON lines (when it is JSON)
+    QString out, err;
+};
+
+// Writes a PDF with one text page per entry of `pages`.
+void write_pdf(const QString& path, const QStringList& pages) {
+    QPdfWriter writer(path);
+    writer.setResolution(300);
+    QPainter painter(&writer);
+    QFont font("DejaVu Sans");
+    font.setPointSize(12);
+    painter.setFont(font);
+    for (int i = 0; i < pages.size(); ++i) {
+        if (i > 0) writer.newPage();
+        painter.drawText(QRect(300, 300, 1900, 2800), Qt::TextWordWrap, pages[i]);
+    }
+}
+
+// A 300-DPI grayscale "scan" of a letter-size page carrying `text`.
+void write_scan(const QString& path, const QString& text) {
+    QImage image(2550, 3300, QImage::Format_Grayscale8);
+    image.fill(Qt::white);
+    image.setDotsPerMeterX(11811);
+    image.setDotsPerMeterY(11811);
+    QPainter painter(&image);
+    QFont font("DejaVu Sans");
+    font.setPixelSize(50);
+    painter.setFont(font);
+    painter.drawText(QRect(250, 250, 2050, 2800), Qt::TextWordWrap, text);
+    painter.end();
+    QVERIFY(image.save(path));
+}
+
+const QString kPdfPage1 = "Quarterly revenue grew to 4,512 million dollars, driven by services.";
+const QString kPdfPage2 = "Operating income was 1,207 million dollars in the fourth quarter.";
+const QString kScanText = "The patient reports intermittent chest pain radiating to the left arm.";
+
+}  // namespace
+
+class CliTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir work_;
+    QString library_;
+
+    Run folio(const QStringList& arguments, int timeout_ms = 120000) {
+        QProcess process;
+        process.start(FOLIO_EXECUTABLE, QStringList{"--library", library_} + arguments);
+        Run run;
+        if (!process.waitForFinished(timeout_ms)) {
+            process.kill();
+            process.waitForFinished();
+            qWarning() << "folio" << arguments << "timed out";
+            return run;
+        }
+        run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+        run.out = QString::fromUtf8(process.readAllStandardOutput());
+        run.err = QString::fromUtf8(process.readAllStandardError());
+        for (const QString& line : run.out.split('\n', Qt::SkipEmptyParts)) {
+            const QJsonDocument json = QJsonDocument::fromJson(line.toUtf8());
+            if (json.isObject()) run.lines.append(json.object());
+        }
+        return run;
+    }
+
+    static QList<QJsonObject> events(const Run& run, const QString& name) {
+        QList<QJsonObject> found;
+        for (const QJsonObject& line : run.lines)
+            if (line["event"].toString() == name) found.append(line);
+        return found;
+    }
+
+    QJsonObject document_for(const QString& file_name) {
+        const Run docs = folio({"docs", "--json"});
+        for (const QJsonObject& doc : docs.lines)
+            if (doc["path"].toString().endsWith("/" + file_name)) return doc;
+        return {};
+    }
+
+    static void verify_one_error_line(const Run& run) {
+        QVERIFY2(run.exit_code != 0, qPrintable(run.out));
+        const QStringList lines = run.err.split('\n', Qt::SkipEmptyParts);
+        QVERIFY2(!lines.isEmpty(), "no error printed");
+        QVERIFY2(lines.last().startsWith("folio: error: "), qPrintable(run.err));
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(work_.isValid());
+        library_ = work_.filePath("library");
+        QDir().mkpath(work_.filePath("inbox/sub"));
+        write_pdf(work_.filePath("inbox/report.pdf"), {kPdfPage1, kPdfPage2});
+        write_scan(work_.filePath("inbox/sub/note-scan.png"), kScanText);
+        QFile markdown(work_.filePath("inbox/summary.md"));
+        QVERIFY(markdown.open(QIODevice::WriteOnly));
+        markdown.write("# Summary\n\nNet income rose to 812 million dollars.\n");
+        markdown.close();
+        QFile junk(work_.filePath("inbox/sub/data.bin"));
+        QVERIFY(junk.open(QIODevice::WriteOnly));
+        QByteArray bytes(4096, '\0');
+        for (int i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(QRandomGenerator::global()->bounded(256));
+        junk.write(bytes);
+        junk.close();
+        QFile hidden(work_.filePath("inbox/.hidden.md"));
+        QVERIFY(hidden.open(QIODevice::WriteOnly));
+        hidden.write("# hidden\n");
+    }
+
+    void ingestFolderAddsEveryReadableFile() {
+        const Run run = folio({"ingest", work_.filePath("inbox"), "--json"});
+        QCOMPARE(run.exit_code, 0);
+        const auto summary = events(run, "summary");
+        QCOMPARE(summary.size(), 1);
+        QCOMPARE(summary[0]["added"].toInt(), 3);
+        QCOMPARE(summary[0]["skipped"].toInt(), 1);  // data.bin; the hidden file is not even listed
+        QCOMPARE(summary[0]["failed"].toInt(), 0);
+        QCOMPARE(summary[0]["ocr_pages"].toInt(), 1);
+        QCOMPARE(events(run, "file").size(), 4);
+        QVERIFY(!events(run, "progress").isEmpty());
+    }
+
+    void docsListsDocumentsWithContractFields() {
+        const Run run = folio({"docs", "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(run.lines.size(), 3);
+        for (const QJsonObject& doc : run.lines) {
+            for (const char* field : {"doc_id", "path", "pages", "status", "error"})
+                QVERIFY2(doc.contains(field), field);
+            QCOMPARE(doc["status"].toString(), QString("indexed"));
+        }
+        QCOMPARE(document_for("report.pdf")["pages"].toInt(), 2);
+        QCOMPARE(document_for("report.pdf")["type"].toString(), QString("pdf"));
+        QCOMPARE(document_for("note-scan.png")["type"].toString(), QString("png"));
+    }
+
+    void showReturnsStoredPageText() {
+        const int report = document_for("report.pdf")["doc_id"].toInt();
+        Run run = folio({"show", QString::number(report), "--page", "2", "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(run.lines.size(), 1);
+        QCOMPARE(run.lines[0]["page"].toInt(), 2);
+        QCOMPARE(run.lines[0]["ocr"].toBool(), false);
+        QVERIFY2(run.lines[0]["text"].toString().contains("Operating income was 1,207 million"),
+                 qPrintable(run.lines[0]["text"].toString()));
+
+        const int scan = document_for("note-scan.png")["doc_id"].toInt();
+        run = folio({"show", QString::number(scan), "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(run.lines.size(), 1);
+        QCOMPARE(run.lines[0]["ocr"].toBool(), true);
+        QVERIFY(run.lines[0]["confidence"].toDouble() > 80);
+        QVERIFY2(run.lines[0]["text"].toString().contains("chest pain radiating"),
+                 qPrintable(run.lines[0]["text"].toString()));
+    }
+
+    void reingestingUnchangedFilesIsANoOp() {
+        const int before = document_for("report.pdf")["doc_id"].toInt();
+        const Run run = folio({"ingest", work_.filePath("inbox"), "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(events(run, "summary")[0]["unchanged"].toInt(), 3);
+        QCOMPARE(events(run, "summary")[0]["added"].toInt(), 0);
+        QCOMPARE(document_for("report.pdf")["doc_id"].toInt(), before);
+    }
+
+    void changedFileReplacesItsOldVersion() {
+        QFile markdown(work_.filePath("inbox/summary.md"));
+        QVERIFY(markdown.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        markdown.write("# Summary\n\nNet income fell to 640 million dollars.\n");
+        markdown.close();
+        const Run run = folio({"ingest", work_.filePath("inbox/summary.md"), "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(events(run, "summary")[0]["replaced"].toInt(), 1);
+        const QJsonObject doc = document_for("summary.md");
+        const Run show = folio({"show", QString::number(doc["doc_id"].toInt()), "--json"});
+        QVERIFY(show.lines[0]["text"].toString().contains("640 million"));
+        QVERIFY(!show.lines[0]["text"].toString().contains("812 million"));
+        QCOMPARE(folio({"docs", "--json"}).lines.size(), 3);
+    }
+
+    void badFilesFailWithReasonsAndOthersStillIngest() {
+        QDir().mkpath(work_.filePath("bad"));
+        // Truncated PDF: the first half of a valid one.
+        write_pdf(work_.filePath("bad/whole.pdf"), {kPdfPage1});
+        QFile whole(work_.filePath("bad/whole.pdf"));
+        QVERIFY(whole.open(QIODevice::ReadOnly));
+        const QByteArray bytes = whole.readAll();
+        whole.close();
+        QFile truncated(work_.filePath("bad/truncated.pdf"));
+        QVERIFY(truncated.open(QIODevice::WriteOnly));
+        truncated.write(bytes.left(bytes.size() / 2));
+        truncated.close();
+        // Encrypted PDF, made with qpdf.
+        QCOMPARE(QProcess::execute("qpdf", {"--encrypt", "secret", "owner", "256", "--",
+                                            work_.filePath("bad/whole.pdf"), work_.filePath("bad/locked.pdf")}),
+                 0);
+        write_pdf(work_.filePath("bad/good.pdf"), {kPdfPage2});
+
+        const Run run = folio({"ingest", work_.filePath("bad/truncated.pdf"), work_.filePath("bad/locked.pdf"),
+                               work_.filePath("inbox/sub/data.bin"), work_.filePath("bad/missing.pdf"),
+                               work_.filePath("bad/good.pdf"), "--json"});
+        verify_one_error_line(run);
+        const auto summary = events(run, "summary")[0];
+        QCOMPARE(summary["added"].toInt(), 1);
+        QCOMPARE(summary["failed"].toInt(), 4);
+        for (const QJsonObject& file : events(run, "file")) {
+            if (file["outcome"].toString() != "failed") continue;
+            const QString error = file["error"].toString();
+            QVERIFY2(!error.isEmpty() && !error.contains('\n'), qPrintable(error));
+        }
+        QVERIFY(document_for("locked.pdf")["error"].toString().contains("password"));
+        QCOMPARE(document_for("locked.pdf")["status"].toString(), QString("failed"));
+        QCOMPARE(document_for("good.pdf")["status"].toString(), QString("indexed"));
+        QCOMPARE(document_for("report.pdf")["status"].toString(), QString("indexed"));
+
+        // With the password the encrypted file ingests.
+        const Run unlocked = folio({"ingest", work_.filePath("bad/locked.pdf"), "--password", "secret", "--json"});
+        QCOMPARE(unlocked.exit_code, 0);
+        QCOMPARE(document_for("locked.pdf")["status"].toString(), QString("indexed"));
+    }
+
+    void usageErrorsAreOneLine_data() {
+        QTest::addColumn<QStringList>("arguments");
+        QTest::newRow("unknown command") << QStringList{"frobnicate"};
+        QTest::newRow("bad ocr mode") << QStringList{"ingest", "x.pdf", "--ocr", "sometimes"};
+        QTest::newRow("bad jobs") << QStringList{"ingest", "x.pdf", "--jobs", "many"};
+        QTest::newRow("unknown option") << QStringList{"docs", "--colour"};
+        QTest::newRow("no such document") << QStringList{"show", "9999"};
+        QTest::newRow("not an id") << QStringList{"show", "abc"};
+        QTest::newRow("page out of range") << QStringList{"show", "1", "--page", "99"};
+        QTest::newRow("ingest nothing") << QStringList{"ingest"};
+    }
+    void usageErrorsAreOneLine() {
+        QFETCH(QStringList, arguments);
+        const Run run = folio(arguments);
+        verify_one_error_line(run);
+        QCOMPARE(run.err.count('\n'), 1);
+    }
+
+    void libraryThatIsNotADatabaseIsRefusedUntouched() {
+        QTemporaryDir other;
+        QFile fake(other.filePath("library.sqlite"));
+        QVERIFY(fake.open(QIODevice::WriteOnly));
+        fake.write("this is not a database, and it must survive");
+        fake.close();
+        QProcess process;
+        process.start(FOLIO_EXECUTABLE, {"--library", other.path(), "docs"});
+        QVERIFY(process.waitForFinished());
+        QVERIFY(process.exitCode() != 0);
+        QVERIFY(QString::fromUtf8(process.readAllStandardError()).startsWith("folio: error: "));
+        QVERIFY(fake.open(QIODevice::ReadOnly));
+        QCOMPARE(fake.readAll(), QByteArray("this is not a database, and it must survive"));
+    }
+
+    // kill -9 at random moments: every stored document is whole, the database
+    // is sound, and a re-run completes the job.
+    void killedIngestLeavesNoHalfDocument() {
+        QTemporaryDir corpus;
+        QStringList long_pages;
+        const QStringList segments = {"Americas", "Europe", "Greater China", "Japan", "Rest of Asia Pacific",
+                                      "Services", "Wearables", "Retail"};
+        for (int i = 0; i < 12; ++i) {
+            QString page;
+            for (int p = 0; p < 6; ++p)
+                page += QString("Revenue in %1 was %2 million in quarter %3, and operating margins held at %4 "
+                                "percent as the segment managed its costs and inventory.\n\n")
+                            .arg(segments[(i + p) % segments.size()])
+                            .arg(100 + 37 * i + p)
+                            .arg(p % 4 + 1)
+                            .arg(20 + i);
+            long_pages << page;
+        }
+        for (int f = 0; f < 8; ++f) write_pdf(corpus.filePath(QString("filing%1.pdf").arg(f)), long_pages);
+        write_scan(corpus.filePath("scan.png"), kScanText);
+        const QString library = corpus.filePath("library");
+
+        QRandomGenerator random(20261126);
+        for (int attempt = 0; attempt < 4; ++attempt) {
+            QProcess process;
+            process.start(FOLIO_EXECUTABLE, {"--library", library, "ingest", corpus.path(), "--jobs", "2"});
+            QVERIFY(process.waitForStarted());
+            QThread::msleep(150 + random.bounded(900));
+            ::kill(static_cast<pid_t>(process.processId()), SIGKILL);
+            process.waitForFinished();
+
+            auto store = folio::index::LibraryStore::open(library.toStdString());
+            QCOMPARE(QString::fromStdString(store->integrity_check()), QString("ok"));
+            for (const auto& doc : store->documents()) {
+                QVERIFY2(doc.status == folio::index::DocumentStatus::Indexed, (doc.path + ": " + doc.error).c_str());
+                QCOMPARE(static_cast<int>(store->pages(doc.id).size()), doc.pages);
+                QVERIFY2(!store->chunks(doc.id).empty(), doc.path.c_str());
+            }
+        }
+        QProcess rerun;
+        rerun.start(FOLIO_EXECUTABLE, {"--library", library, "ingest", corpus.path(), "--json"});
+        QVERIFY(rerun.waitForFinished(180000));
+        QCOMPARE(rerun.exitCode(), 0);
+        auto store = folio::index::LibraryStore::open(library.toStdString());
+        QCOMPARE(static_cast<int>(store->documents().size()), 9);
+        for (const auto& doc : store->documents())
+            QCOMPARE(static_cast<int>(store->pages(doc.id).size()), doc.pages);
+    }
+};
+
+QTEST_MAIN(CliTest)
+#include "tst_cli.moc"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs Folio's whole test suite from a fresh clone: installs the build
+# dependencies, builds with the tests, and runs CTest (summary at the end).
+# FOLIO_CUDA_ARCHITECTURES narrows the GPU code built (CI: one architecture).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash installer/install-deps.sh
+BUILD_DIR=${FOLIO_BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOLIO_BUILD_TESTS=ON \
+  ${FOLIO_CUDA_ARCHITECTURES:+-DFOLIO_CUDA_ARCHITECTURES=$FOLIO_CUDA_ARCHITECTURES}
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+ctest --test-dir "$BUILD_DIR" -j "$(nproc)" --output-on-failure --timeout 900 "$@"

@@ -1,0 +1,52 @@
+// folio-gui: the library window over a library folder.
+
+#include <QApplication>
+#include <QCommandLineOption>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QMessageBox>
+
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "app/library.h"
+#include "ui/main_window.h"
+
+int main(int argc, char** argv) {
+    QApplication application(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("Folio"));
+    QApplication::setApplicationName(QStringLiteral("Folio"));
+    QApplication::setApplicationVersion(QStringLiteral(FOLIO_VERSION));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Folio: a local library of PDFs, scans and text files."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption libraryOption(
+        QStringLiteral("library"),
+        QStringLiteral("The library folder (default: $FOLIO_LIBRARY, else ~/.local/share/folio/library)."),
+        QStringLiteral("DIR"));
+    parser.addOption(libraryOption);
+    parser.addPositionalArgument(QStringLiteral("paths"), QStringLiteral("Files or folders to ingest at start."),
+                                 QStringLiteral("[PATH...]"));
+    parser.process(application);
+
+    const std::string directory = parser.isSet(libraryOption) ? parser.value(libraryOption).toStdString()
+                                                              : folio::app::Library::default_directory();
+    std::unique_ptr<folio::app::Library> library;
+    try {
+        library = std::make_unique<folio::app::Library>(directory);
+    } catch (const std::exception& e) {
+        QMessageBox::critical(nullptr, QStringLiteral("Folio"),
+                              QApplication::translate("main", "Cannot open the library in %1:\n%2")
+                                  .arg(QDir::toNativeSeparators(QString::fromStdString(directory)),
+                                       QString::fromStdString(e.what())));
+        return 1;
+    }
+
+    folio::ui::MainWindow window(*library, {});
+    window.show();
+    window.addPaths(parser.positionalArguments());
+    return application.exec();
+}

@@ -1,0 +1,90 @@
+#pragma once
+// Runs the GUI's ingest and removal jobs on a thread of its own, so that the
+// UI thread never waits on extraction, OCR, hashing or the store's write lock.
+//
+// Thread rules:
+// - Construct and destroy an IngestWorker on the UI thread. The constructor
+//   moves the worker to a QThread it owns and starts that thread; the
+//   destructor cancels all ingests, stops the thread and waits for it (the
+//   wait lasts until the running ingest notices the cancel).
+// - requestIngest(), requestRemoval() and cancel() are called on the thread
+//   that constructed the worker. They only post work and return at once.
+// - Jobs run on the worker thread, one at a time, in request order. The
+//   worker opens its own app::Library on the directory it was given, on that
+//   thread, at its first job, and uses it only there. The UI keeps its own
+//   Library for reading: SQLite (WAL) lets it read while the worker writes.
+// - Signals are emitted on the worker thread; connect receivers on the UI
+//   thread with the default (queued) connection.
+// - Every ingest request ends with exactly one ingestFinished(), every
+//   removal request with exactly one removalFinished(), in request order.
+
+#include <QList>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <QThread>
+
+#include <atomic>
+#include <memory>
+
+#include "app/library.h"
+#include "ingest/pipeline.h"
+
+namespace folio::ui {
+
+class IngestWorker final : public QObject {
+    Q_OBJECT
+
+public:
+    IngestWorker(QString libraryDirectory, ingest::PipelineOptions pipeline);
+    ~IngestWorker() override;
+
+    // Ingests files and folders (walked recursively) into the library.
+    void requestIngest(const QStringList& paths);
+    // Removes documents from the library (never the files on disk).
+    void requestRemoval(const QList<qint64>& documentIds);
+    // Stops the running ingest and drops the ingests requested before this
+    // call; each still ends with ingestFinished(), its report marked
+    // cancelled. Removals are not cancelled: each is one short transaction.
+    void cancel();
+
+signals:
+    // An ingest began; `files` is what it will go through (folders expanded).
+    void ingestStarted(const QStringList& files);
+    // Per file, at most every few tens of milliseconds.
+    void progress(const folio::ingest::PipelineProgress& progress);
+    void fileDone(const folio::app::IngestedFile& file);
+    // `error` is non-empty when the ingest stopped early on an error of its
+    // own (library unreadable, worker processes missing); files already
+    // done are in the report.
+    void ingestFinished(const folio::app::IngestReport& report, const QString& error);
+    // `documentIds` as requested; `error` is non-empty when not all of them
+    // could be removed.
+    void removalFinished(const QList<qint64>& documentIds, const QString& error);
+
+private:
+    // Worker thread only.
+    void runIngest(quint64 job, const QStringList& paths);
+    void runRemoval(const QList<qint64>& documentIds);
+    app::Library& library();
+
+    const QString libraryDirectory_;
+    const ingest::PipelineOptions pipeline_;
+    QThread thread_;
+    std::unique_ptr<app::Library> library_;  // opened on the worker thread
+
+    // Cancellation: ingest jobs are numbered as requested (UI thread);
+    // cancel() marks every job requested so far with cancelledThrough_ and
+    // raises cancelRunning_, which Library::ingest polls. A job lowers the
+    // flag before it checks its number, so a cancel that lands in between
+    // still stops it.
+    quint64 lastRequested_ = 0;
+    std::atomic<quint64> cancelledThrough_{0};
+    std::atomic<bool> cancelRunning_{false};
+};
+
+}  // namespace folio::ui
+
+Q_DECLARE_METATYPE(folio::ingest::PipelineProgress)
+Q_DECLARE_METATYPE(folio::app::IngestedFile)
+Q_DECLARE_METATYPE(folio::app::IngestReport)

@@ -1,0 +1,115 @@
+#pragma once
+// The library window: the documents table with a name filter, and the
+// actions that ingest files into the library and remove documents from it.
+// Ingest and removal run on an IngestWorker; the window only posts requests
+// and shows what comes back, so it stays responsive however long they take.
+
+#include <QHash>
+#include <QList>
+#include <QMainWindow>
+#include <QPointer>
+#include <QStringList>
+
+#include <memory>
+
+#include "app/library.h"
+#include "ingest/pipeline.h"
+
+class QAction;
+class QLabel;
+class QLineEdit;
+class QMessageBox;
+class QProgressBar;
+class QStackedWidget;
+class QTableView;
+
+namespace folio::ui {
+
+class IngestWorker;
+class LibraryModel;
+class LibrarySortFilterModel;
+
+class MainWindow final : public QMainWindow {
+    Q_OBJECT
+
+public:
+    // `library` is read on the UI thread and must outlive the window; the
+    // worker opens its own connection to the same folder for writing.
+    MainWindow(app::Library& library, ingest::PipelineOptions pipeline, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // An ingest is running or queued.
+    bool isIngesting() const { return pendingIngests_ > 0; }
+
+public slots:
+    // Queues files and folders for ingest. Add Files, Add Folder, drops and
+    // the command line all end here.
+    void addPaths(const QStringList& paths);
+    void cancelIngest();
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void createActions();
+    void createMenusAndToolBar();
+    void createCentralWidget();
+    void createStatusBar();
+    void restoreSettings();
+
+    void chooseFiles();
+    void chooseFolder();
+    void reingestSelected();
+    void confirmRemoveSelected();
+    void focusFilter();
+    void refreshLibrary();
+
+    void onIngestStarted(const QStringList& files);
+    void onProgress(const ingest::PipelineProgress& progress);
+    void onFileDone(const app::IngestedFile& file);
+    void onIngestFinished(const app::IngestReport& report, const QString& error);
+    void onRemovalFinished(const QList<qint64>& documentIds, const QString& error);
+
+    QList<int> selectedSourceRows() const;
+    void updateActions();
+    void updateProgress();
+    void updateLibraryStatus();
+    void showIngestFailures(const app::IngestReport& report, const QString& error);
+    void showError(const QString& title, const QString& text, const QString& details = {});
+
+    app::Library& library_;
+    LibraryModel* model_ = nullptr;
+    LibrarySortFilterModel* sortFilter_ = nullptr;
+    std::unique_ptr<IngestWorker> worker_;
+
+    QStackedWidget* centralStack_ = nullptr;
+    QTableView* table_ = nullptr;
+    QLineEdit* filterEdit_ = nullptr;
+    QLabel* activityLabel_ = nullptr;
+    QProgressBar* progressBar_ = nullptr;
+    QWidget* cancelButton_ = nullptr;
+    QLabel* libraryLabel_ = nullptr;
+    QPointer<QMessageBox> errorBox_;
+
+    QAction* addFilesAction_ = nullptr;
+    QAction* addFolderAction_ = nullptr;
+    QAction* reingestAction_ = nullptr;
+    QAction* removeAction_ = nullptr;
+    QAction* cancelAction_ = nullptr;
+    QAction* filterAction_ = nullptr;
+    QAction* refreshAction_ = nullptr;
+    QAction* quitAction_ = nullptr;
+
+    // Progress of the running ingest: files done out of its files, and the
+    // page fraction (0..1) of each file in flight.
+    int pendingIngests_ = 0;
+    bool cancelling_ = false;  // cancel() was sent for every pending ingest
+    int jobFiles_ = 0;
+    int jobFilesDone_ = 0;
+    QHash<QString, double> filesInFlight_;
+    QString lastActivity_;
+};
+
+}  // namespace folio::ui
