@@ -15,12 +15,14 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "app/bench_ingest.h"
 #include "app/library.h"
+#include "engine/device.h"
 
 namespace folio::app {
 namespace {
@@ -43,6 +45,7 @@ const char* const kUsage =
     "  docs [--json]      list the library's documents\n"
     "  show DOC_ID [--page N] [--json]\n"
     "                     print a document's stored page text\n"
+    "  devices [--json]   the CPU and the NVIDIA GPUs Folio can use\n"
     "  bench ingest PATH... [--ocr-pages N] [--json]\n"
     "                     measure ingest throughput against pdftotext and tesseract\n"
     "\n"
@@ -353,6 +356,32 @@ int command_show(Library& library, const ParsedArgs& args) {
     return 0;
 }
 
+int command_devices(const std::vector<std::string>& rest) {
+    const ParsedArgs args = parse_args("devices", rest, {.valued = {}, .flags = {"json"}});
+    if (!args.positional.empty()) throw UsageError("devices takes no arguments");
+    const engine::GpuReport report = engine::detect_gpus();
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    if (args.has("json")) {
+        print_json({{"device", "cpu"}, {"threads", cores}});
+        for (const auto& gpu : report.gpus)
+            print_json({{"device", "cuda"},
+                        {"index", gpu.index},
+                        {"name", gpu.name},
+                        {"compute_capability", std::to_string(gpu.compute_major) + "." +
+                                                   std::to_string(gpu.compute_minor)},
+                        {"total_bytes", gpu.total_bytes},
+                        {"free_bytes", gpu.free_bytes}});
+        return 0;
+    }
+    std::printf("cpu      %u threads\n", cores);
+    for (const auto& gpu : report.gpus)
+        std::printf("cuda:%d   %s (compute %d.%d), %.1f of %.1f GiB free\n", gpu.index, gpu.name.c_str(),
+                    gpu.compute_major, gpu.compute_minor, gpu.free_bytes / 1073741824.0,
+                    gpu.total_bytes / 1073741824.0);
+    if (report.gpus.empty()) std::printf("no GPU: %s\n", report.note.c_str());
+    return 0;
+}
+
 int command_bench(const std::vector<std::string>& rest) {
     if (rest.empty() || rest[0] != "ingest") throw UsageError("bench takes 'ingest' (bench engine comes with the engine)");
     const ParsedArgs args = parse_args("bench ingest", {rest.begin() + 1, rest.end()},
@@ -398,6 +427,7 @@ int run_cli(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + i + 1, args.end());
     try {
         if (command == "bench") return command_bench(rest);
+        if (command == "devices") return command_devices(rest);
         static const std::map<std::string, CommandSpec> specs = {
             {"ingest", {.valued = {"ocr", "lang", "jobs", "password", "ocr-timeout"}, .flags = {"json"}}},
             {"docs", {.valued = {}, .flags = {"json"}}},

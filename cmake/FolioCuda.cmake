@@ -13,6 +13,9 @@ if(NOT FOLIO_CUDA STREQUAL "OFF")
     # keep the 2-core build short.
     set(FOLIO_CUDA_ARCHITECTURES "80;86;89;90" CACHE STRING "GPU architectures for the CUDA backend")
     set(CMAKE_CUDA_ARCHITECTURES ${FOLIO_CUDA_ARCHITECTURES})
+    # CMake 3.25 does not know nvcc 13 speaks C++20; the kernels need only C++17.
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(FOLIO_HAVE_CUDA ON)

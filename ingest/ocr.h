@@ -19,7 +19,8 @@ public:
     OcrEngine& operator=(const OcrEngine&) = delete;
 
     // Renders the page at options.dpi and recognizes it. Boxes come back in
-    // page points (top-left origin, upright after orientation correction).
+    // page points (top-left origin, upright after orientation correction; a
+    // corrected skew is not undone in them, so they sit on the scan as it is).
     Page recognize_pdf_page(const PdfDocument& pdf, int page_number);
     // Pages of an image file: 1 for PNG/JPEG, the frame count of a TIFF.
     // Throws IngestError for an unreadable/corrupt image or one over max_pixels

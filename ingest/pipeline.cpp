@@ -30,6 +30,10 @@ constexpr auto cancel_poll_interval = 50ms;
 constexpr auto progress_interval = 100ms;
 // A page count beyond this comes from a damaged page tree, not a document.
 constexpr int max_pages_per_file = 100'000;
+// Files open beyond jobs + 2 while the open ones hold fewer pages than this
+// per worker (see may_open_file).
+constexpr int open_pages_per_worker = 32;
+constexpr std::size_t max_open_files = 256;
 
 std::string locate_worker(const PipelineOptions& options) {
     if (!options.worker_executable.empty()) return options.worker_executable;
@@ -93,11 +97,16 @@ public:
 
 private:
     struct FileJob {
-        std::size_t index = 0;           // into paths_
+        std::size_t index = 0;                // into paths_
         ExtractedDocument document;
-        std::deque<WorkerTask> waiting;  // not yet given to the pool, in the order to run
-        int running = 0;                 // given to the pool, result not back
+        std::deque<WorkerTask> waiting_parse;  // probe, then text-layer ranges, in page order
+        std::deque<WorkerTask> waiting_ocr;    // pages to OCR, in page order
+        int running = 0;                       // given to the pool, result not back
         int pages_done = 0, ocr_pages_done = 0, ocr_pages_total = 0;
+        int weight = 1;                        // pages it counts in open_pages_: 1 until probed
+        // Relative cost of OCR'ing one of its pages: file bytes per page. A
+        // scan with more ink compresses worse and takes Tesseract longer.
+        double ocr_cost = 0;
     };
     struct TaskOrigin {
         std::size_t file;  // index into paths_ and key of open_
@@ -107,15 +116,24 @@ private:
 
     bool stopping() const { return handoff_.stop || (cancel_ && *cancel_); }
 
-    // Keeps jobs + 2 files between probe and delivery (a slow caller counts
-    // too): enough to feed every worker, few enough to bound memory.
+    // A file is open from its probe to its delivery (a slow caller's backlog
+    // counts too). jobs + 2 open files feed every worker through the tail of
+    // a large one; beyond that, small files keep opening up to a page budget,
+    // so that a folder of single-page scans is seen at once and its OCR runs
+    // costliest first instead of ending on one long page.
+    bool may_open_file() const {
+        const std::size_t held = open_.size() + handoff_.documents_waiting;
+        if (held < static_cast<std::size_t>(jobs_) + 2) return true;
+        return held < max_open_files && open_pages_ < jobs_ * open_pages_per_worker;
+    }
+
     void open_files() {
-        const std::size_t window = static_cast<std::size_t>(jobs_) + 2;
-        while (next_path_ < paths_.size() && open_.size() + handoff_.documents_waiting < window) {
+        while (next_path_ < paths_.size() && may_open_file()) {
             FileJob& job = open_[next_path_];
             job.index = next_path_;
             job.document.path = paths_[next_path_];
-            job.waiting.push_back(make_task(job, TaskKind::Probe, 0, 0));
+            job.waiting_parse.push_back(make_task(job, TaskKind::Probe, 0, 0));
+            open_pages_ += job.weight;
             ++next_path_;
         }
     }
@@ -133,23 +151,34 @@ private:
         return task;
     }
 
-    // Probes first (they unlock work and are quick), then the oldest file's
-    // tasks: files finish in order and leave memory early, and workers
-    // sharing a file reuse the PDF they already have open.
-    FileJob* next_job_with_work() {
+    struct NextTask {
+        FileJob* job = nullptr;
+        std::deque<WorkerTask>* queue = nullptr;  // take its front
+    };
+    // Probes first, then text-layer ranges, oldest file first: both are quick
+    // and reveal the OCR work, files finish in order, and workers sharing a
+    // file reuse the PDF they have open. Then OCR, costliest file first
+    // (longest job first keeps the workers' finishing times close), oldest
+    // first among equals.
+    NextTask next_task() {
         for (auto& [index, job] : open_)
-            if (!job.waiting.empty() && job.waiting.front().kind == TaskKind::Probe) return &job;
+            if (!job.waiting_parse.empty() && job.waiting_parse.front().kind == TaskKind::Probe)
+                return {&job, &job.waiting_parse};
         for (auto& [index, job] : open_)
-            if (!job.waiting.empty()) return &job;
-        return nullptr;
+            if (!job.waiting_parse.empty()) return {&job, &job.waiting_parse};
+        FileJob* costliest = nullptr;
+        for (auto& [index, job] : open_)
+            if (!job.waiting_ocr.empty() && (!costliest || job.ocr_cost > costliest->ocr_cost)) costliest = &job;
+        if (!costliest) return {};
+        return {costliest, &costliest->waiting_ocr};
     }
 
     void feed(WorkerPool& pool) {
         while (pool.free_workers() > 0) {
-            FileJob* job = next_job_with_work();
-            if (!job) return;
-            WorkerTask task = std::move(job->waiting.front());
-            job->waiting.pop_front();
+            const auto [job, queue] = next_task();
+            if (!queue) return;
+            WorkerTask task = std::move(queue->front());
+            queue->pop_front();
             const TaskOrigin origin{job->index, task.kind, task.first_page, task.last_page};
             origins_[pool.submit(std::move(task), timeout_for(origin.kind))] = origin;
             ++job->running;
@@ -175,7 +204,7 @@ private:
         case TaskKind::OcrPdfPage:
         case TaskKind::OcrImagePage: take_ocr(job, origin, result); break;
         }
-        if (job.running == 0 && job.waiting.empty()) finish(origin.file);
+        if (job.running == 0 && job.waiting_parse.empty() && job.waiting_ocr.empty()) finish(origin.file);
         else report_progress(job, false);
     }
 
@@ -200,6 +229,11 @@ private:
             document.error = "an image needs OCR, which is turned off (--ocr never)";
             return;
         }
+        open_pages_ += std::max(1, count) - job.weight;
+        job.weight = std::max(1, count);
+        std::error_code size_error;
+        const auto bytes = std::filesystem::file_size(document.path, size_error);
+        job.ocr_cost = size_error ? 0 : static_cast<double>(bytes) / std::max(1, count);
         document.pages.resize(count);
         for (int i = 0; i < count; ++i) document.pages[i].number = i + 1;
         if (document.type == FileType::Pdf) {
@@ -207,11 +241,11 @@ private:
             const int per_task =
                 std::clamp((count + jobs_ - 1) / jobs_, 1, std::max(1, options_.text_pages_per_task));
             for (int first = 1; first <= count; first += per_task)
-                job.waiting.push_back(
+                job.waiting_parse.push_back(
                     make_task(job, TaskKind::TextLayer, first, std::min(count, first + per_task - 1)));
         } else {
             for (int page = 1; page <= count; ++page)
-                job.waiting.push_back(make_task(job, TaskKind::OcrImagePage, page, page));
+                job.waiting_ocr.push_back(make_task(job, TaskKind::OcrImagePage, page, page));
             job.ocr_pages_total = count;
         }
     }
@@ -225,7 +259,7 @@ private:
             if (result.worker_lost && origin.last_page > origin.first_page) {
                 // Retry the range page by page, so a page that kills Poppler costs only itself.
                 for (int page = origin.last_page; page >= origin.first_page; --page)
-                    job.waiting.push_front(make_task(job, TaskKind::TextLayer, page, page));
+                    job.waiting_parse.push_front(make_task(job, TaskKind::TextLayer, page, page));
                 return;
             }
             for (int page = origin.first_page; page <= origin.last_page; ++page)
@@ -239,7 +273,7 @@ private:
             page = std::move(result.pages[i]);
             page.number = number;
             if (result.needs_ocr[i]) {
-                job.waiting.push_back(make_task(job, TaskKind::OcrPdfPage, number, number));
+                job.waiting_ocr.push_back(make_task(job, TaskKind::OcrPdfPage, number, number));
                 ++job.ocr_pages_total;
             } else {
                 ++job.pages_done;
@@ -263,6 +297,7 @@ private:
     void finish(std::size_t file) {
         FileJob& job = open_.at(file);
         ++files_done_;
+        open_pages_ -= job.weight;
         report_progress(job, true);
         ++handoff_.documents_waiting;
         handoff_.push(std::move(job.document));
@@ -293,6 +328,7 @@ private:
 
     std::map<std::size_t, FileJob> open_;  // by index into paths_: oldest first
     std::size_t next_path_ = 0;
+    int open_pages_ = 0;                           // sum of open files' weights
     std::map<std::uint64_t, TaskOrigin> origins_;  // by task id
     int files_done_ = 0;
     Clock::time_point last_progress_{};

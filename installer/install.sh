@@ -9,10 +9,10 @@ bash installer/install-deps.sh
 BUILD_DIR=${FOLIO_BUILD_DIR:-build/release}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFOLIO_BUILD_TESTS=OFF \
   ${FOLIO_CUDA_ARCHITECTURES:+-DFOLIO_CUDA_ARCHITECTURES=$FOLIO_CUDA_ARCHITECTURES}
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target folio
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target folio folio-gui
 FOLIO="$BUILD_DIR/app/folio"
 echo "== folio ingest samples/"
 "$FOLIO" ingest samples/
 echo "== folio docs"
 "$FOLIO" docs
-echo "Folio is built at $FOLIO"
+echo "Folio is built: $FOLIO (command line) and $BUILD_DIR/app/folio-gui (desktop window)"

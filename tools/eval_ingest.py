@@ -4,7 +4,9 @@
 Sections (each runs when its input is given):
   text     the filings in --finance: stored page count == pdfinfo's, and per
            page the order-free F1 of alphanumeric tokens of the stored text
-           against `pdftotext -f N -l N` (default mode) >= 0.99 on EVERY page.
+           against `pdftotext -f N -l N` (default mode) >= 0.99 on EVERY page
+           that has a text layer. Pages where pdftotext finds no letter or
+           digit (image-only pages, which Folio OCRs) are listed, not scored.
   aci      --set's ACI note scans (tools/make_scan_set.py): character error
            rate per degradation, aggregate <= 2 % clean, <= 5 % degraded; the
            note PDFs' own text layer is reported too (CER, informational).
@@ -337,7 +339,7 @@ def eval_text_pdfs(backend, finance, jobs):
         truth = dict(zip(wanted, pool.map(lambda k: pdftotext_page(*k), wanted)))
     summary, docs, stored = ingest_and_read(backend, [str(p) for p in pdfs], wanted, jobs)
 
-    documents, pages = [], []
+    documents, pages, no_text = [], [], []
     for p in pdfs:
         doc = docs.get(os.path.realpath(p), {})
         f1s = []
@@ -350,23 +352,35 @@ def eval_text_pdfs(backend, finance, jobs):
                        "ocr": got.get("ocr")}
                 if got.get("error"):
                     rec["error"] = f"page error: {got['error']}"
-            f1s.append(rec["f1"])
+            if rec.get("truth_tokens", 1) == 0:
+                # No text layer (pdftotext finds no letters or digits): an
+                # image-only page that Folio may OCR. Agreement with pdftotext
+                # means nothing there; listed, not scored.
+                rec["no_text_layer"] = True
+                no_text.append({"pdf": p.name, "page": n, "ocr": rec.get("ocr"),
+                                "stored_tokens": rec.get("text_tokens", 0)})
+            else:
+                f1s.append(rec["f1"])
             pages.append(rec)
         documents.append({
             "pdf": p.name, "pdfinfo_pages": counts[str(p)], "stored_pages": doc.get("pages"),
             "status": doc.get("status"), "error": doc.get("error"),
             "pages_equal": doc.get("pages") == counts[str(p)],
-            "f1_min": min(f1s), "f1_mean": sum(f1s) / len(f1s),
+            "f1_min": min(f1s, default=1.0), "f1_mean": sum(f1s) / max(1, len(f1s)),
             "pages_below": sum(f < THRESHOLDS["text_f1_min"] for f in f1s),
+            "no_text_layer_pages": sum(1 for r in no_text if r["pdf"] == p.name),
             "ocr_pages": sum(1 for r in pages if r["pdf"] == p.name and r.get("ocr")),
         })
-    f1_all = [r["f1"] for r in pages]
-    worst = sorted(pages, key=lambda r: r["f1"])[:15]
+    scored = [r for r in pages if not r.get("no_text_layer")]
+    f1_all = [r["f1"] for r in scored]
+    worst = sorted(scored, key=lambda r: r["f1"])[:15]
     return {
         "ingest": summary,
-        "pass": all(d["pages_equal"] for d in documents) and min(f1_all) >= THRESHOLDS["text_f1_min"],
-        "pages": len(pages), "f1_min": min(f1_all), "f1_mean": sum(f1_all) / len(f1_all),
+        "pass": all(d["pages_equal"] for d in documents) and min(f1_all, default=1.0) >= THRESHOLDS["text_f1_min"],
+        "pages": len(pages), "scored_pages": len(scored),
+        "f1_min": min(f1_all, default=1.0), "f1_mean": sum(f1_all) / max(1, len(f1_all)),
         "pages_below": sum(f < THRESHOLDS["text_f1_min"] for f in f1_all),
+        "no_text_layer": no_text,
         "documents": documents, "worst": worst,
         "page_scores": [{k: r.get(k) for k in ("pdf", "page", "f1", "precision", "recall", "ocr")} for r in pages],
     }
@@ -504,8 +518,12 @@ def print_report(res):
         for d in t["documents"]:
             print(f"{d['pdf']:34} {d['pdfinfo_pages']:7} {str(d['stored_pages']):>6} {str(d['status']):>8} "
                   f"{d['f1_min']:7.4f} {d['f1_mean']:7.4f} {d['pages_below']:5} {d['ocr_pages']:4}")
-        print(f"all {t['pages']} pages: F1 min {t['f1_min']:.4f}, mean {t['f1_mean']:.4f}, "
+        print(f"{t['scored_pages']} of {t['pages']} pages scored: F1 min {t['f1_min']:.4f}, mean {t['f1_mean']:.4f}, "
               f"{t['pages_below']} below threshold; ingest {t['ingest']['wall_s']} s rc {t['ingest']['rc']}")
+        if t["no_text_layer"]:
+            print(f"not scored, no text layer (pdftotext finds no letters/digits): "
+                  + ", ".join(f"{r['pdf']} p{r['page']} (stored {r['stored_tokens']} tokens, ocr {r['ocr']})"
+                              for r in t["no_text_layer"]))
         print("worst pages:")
         for r in t["worst"][:10]:
             print(f"  {r['pdf']} p{r['page']}: F1 {r['f1']:.4f}"

@@ -2,11 +2,8 @@
 // JSON contract, bad input, and crash safety under kill -9.
 
 #include <QFile>
-#include <QImage>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QPainter>
-#include <QPdfWriter>
 #include <QProcess>
 #include <QRandomGenerator>
 #include <QTemporaryDir>
@@ -16,6 +13,7 @@
 #include <csignal>
 
 #include "index/library_store.h"
+#include "tests/support/test_documents.h"
 
 namespace {
 
@@ -24,35 +22,6 @@ struct Run {
     QList<QJsonObject> lines;  // stdout parsed as JSON lines (when it is JSON)
     QString out, err;
 };
-
-// Writes a PDF with one text page per entry of `pages`.
-void write_pdf(const QString& path, const QStringList& pages) {
-    QPdfWriter writer(path);
-    writer.setResolution(300);
-    QPainter painter(&writer);
-    QFont font("DejaVu Sans");
-    font.setPointSize(12);
-    painter.setFont(font);
-    for (int i = 0; i < pages.size(); ++i) {
-        if (i > 0) writer.newPage();
-        painter.drawText(QRect(300, 300, 1900, 2800), Qt::TextWordWrap, pages[i]);
-    }
-}
-
-// A 300-DPI grayscale "scan" of a letter-size page carrying `text`.
-void write_scan(const QString& path, const QString& text) {
-    QImage image(2550, 3300, QImage::Format_Grayscale8);
-    image.fill(Qt::white);
-    image.setDotsPerMeterX(11811);
-    image.setDotsPerMeterY(11811);
-    QPainter painter(&image);
-    QFont font("DejaVu Sans");
-    font.setPixelSize(50);
-    painter.setFont(font);
-    painter.drawText(QRect(250, 250, 2050, 2800), Qt::TextWordWrap, text);
-    painter.end();
-    QVERIFY(image.save(path));
-}
 
 const QString kPdfPage1 = "Quarterly revenue grew to 4,512 million dollars, driven by services.";
 const QString kPdfPage2 = "Operating income was 1,207 million dollars in the fourth quarter.";
@@ -113,8 +82,8 @@ private slots:
         QVERIFY(work_.isValid());
         library_ = work_.filePath("library");
         QDir().mkpath(work_.filePath("inbox/sub"));
-        write_pdf(work_.filePath("inbox/report.pdf"), {kPdfPage1, kPdfPage2});
-        write_scan(work_.filePath("inbox/sub/note-scan.png"), kScanText);
+        folio::test::write_text_pdf(work_.filePath("inbox/report.pdf"), {kPdfPage1, kPdfPage2});
+        QVERIFY(folio::test::write_scan(work_.filePath("inbox/sub/note-scan.png"), kScanText));
         QFile markdown(work_.filePath("inbox/summary.md"));
         QVERIFY(markdown.open(QIODevice::WriteOnly));
         markdown.write("# Summary\n\nNet income rose to 812 million dollars.\n");
@@ -204,7 +173,7 @@ private slots:
     void badFilesFailWithReasonsAndOthersStillIngest() {
         QDir().mkpath(work_.filePath("bad"));
         // Truncated PDF: the first half of a valid one.
-        write_pdf(work_.filePath("bad/whole.pdf"), {kPdfPage1});
+        folio::test::write_text_pdf(work_.filePath("bad/whole.pdf"), {kPdfPage1});
         QFile whole(work_.filePath("bad/whole.pdf"));
         QVERIFY(whole.open(QIODevice::ReadOnly));
         const QByteArray bytes = whole.readAll();
@@ -217,7 +186,7 @@ private slots:
         QCOMPARE(QProcess::execute("qpdf", {"--encrypt", "secret", "owner", "256", "--",
                                             work_.filePath("bad/whole.pdf"), work_.filePath("bad/locked.pdf")}),
                  0);
-        write_pdf(work_.filePath("bad/good.pdf"), {kPdfPage2});
+        folio::test::write_text_pdf(work_.filePath("bad/good.pdf"), {kPdfPage2});
 
         const Run run = folio({"ingest", work_.filePath("bad/truncated.pdf"), work_.filePath("bad/locked.pdf"),
                                work_.filePath("inbox/sub/data.bin"), work_.filePath("bad/missing.pdf"),
@@ -293,8 +262,8 @@ private slots:
                             .arg(20 + i);
             long_pages << page;
         }
-        for (int f = 0; f < 8; ++f) write_pdf(corpus.filePath(QString("filing%1.pdf").arg(f)), long_pages);
-        write_scan(corpus.filePath("scan.png"), kScanText);
+        for (int f = 0; f < 8; ++f) folio::test::write_text_pdf(corpus.filePath(QString("filing%1.pdf").arg(f)), long_pages);
+        QVERIFY(folio::test::write_scan(corpus.filePath("scan.png"), kScanText));
         const QString library = corpus.filePath("library");
 
         QRandomGenerator random(20261126);

@@ -9,11 +9,13 @@
 //   env:NAME       page 1's text is $NAME, or "<unset>"
 //   stderr         page 1's text is where fd 2 points
 //   fail:MESSAGE   the task fails with MESSAGE
-// and for pipeline tests, a fake PDF:
-//   pdf:N[:crash=P][:fail=P][:scan=P+Q...][:sleep=MS]
+// and for pipeline tests, a fake PDF (anywhere in the path, so that a real
+// file of a chosen size can carry it in its name):
+//   pdf:N[:crash=P][:fail=P][:scan=P+Q...][:sleep=MS][:ocrsleep=MS]
 // N pages whose text layer reads "text of page P"; reading page `crash` aborts
 // the worker; `scan` pages need OCR, which reads "ocr of page P" except on
-// page `fail`, where it fails; every task first sleeps MS milliseconds.
+// page `fail`, where it fails; every task first sleeps `sleep` milliseconds,
+// and every OCR task `ocrsleep` more.
 
 #include <unistd.h>
 
@@ -31,7 +33,7 @@ using namespace folio::ingest;
 namespace {
 
 struct FakePdf {
-    int pages = 0, crash_page = 0, fail_page = 0, sleep_ms = 0;
+    int pages = 0, crash_page = 0, fail_page = 0, sleep_ms = 0, ocr_sleep_ms = 0;
     std::set<int> scanned;
 };
 
@@ -47,6 +49,7 @@ FakePdf parse_fake_pdf(const std::string& spec) {
         if (key == "crash") pdf.crash_page = std::stoi(value);
         else if (key == "fail") pdf.fail_page = std::stoi(value);
         else if (key == "sleep") pdf.sleep_ms = std::stoi(value);
+        else if (key == "ocrsleep") pdf.ocr_sleep_ms = std::stoi(value);
         else if (key == "scan") {
             std::istringstream pages(value);
             for (std::string page; std::getline(pages, page, '+');) pdf.scanned.insert(std::stoi(page));
@@ -55,8 +58,8 @@ FakePdf parse_fake_pdf(const std::string& spec) {
     return pdf;
 }
 
-WorkerResult run_fake_pdf(const WorkerTask& task) {
-    const FakePdf pdf = parse_fake_pdf(task.path);
+WorkerResult run_fake_pdf(const WorkerTask& task, const std::string& spec) {
+    const FakePdf pdf = parse_fake_pdf(spec);
     std::this_thread::sleep_for(std::chrono::milliseconds(pdf.sleep_ms));
     WorkerResult result;
     result.task_id = task.id;
@@ -77,6 +80,7 @@ WorkerResult run_fake_pdf(const WorkerTask& task) {
         break;
     case TaskKind::OcrPdfPage:
     case TaskKind::OcrImagePage:
+        std::this_thread::sleep_for(std::chrono::milliseconds(pdf.ocr_sleep_ms));
         if (task.first_page == pdf.fail_page) {
             result.error = "OCR failed on page " + std::to_string(task.first_page);
             break;
@@ -92,7 +96,8 @@ WorkerResult run_fake_pdf(const WorkerTask& task) {
 }
 
 WorkerResult run(const WorkerTask& task) {
-    if (task.path.starts_with("pdf:")) return run_fake_pdf(task);
+    if (const auto spec = task.path.find("pdf:"); spec != std::string::npos)
+        return run_fake_pdf(task, task.path.substr(spec));
 
     WorkerResult result;
     result.task_id = task.id;

@@ -21,6 +21,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QHash>
 #include <QImage>
 #include <QPainter>
@@ -184,7 +185,7 @@ private slots:
 
 private:
     // The image to OCR: the committed file, or a variant of it written into
-    // the temporary folder ("rot90", "rot180", "noise").
+    // the temporary folder ("rot90", "rot180", "skew2", "noise").
     QString sample(const QString& file, const QString& variant);
     Page recognize(const QString& path);
 

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <map>
 #include <random>
+#include <tuple>
 #include <thread>
 #include "ingest/error.h"
 #include "ingest/pipeline.h"
@@ -271,6 +272,28 @@ private slots:
         const auto elapsed = timer.elapsed();
         QCOMPARE(run.documents.size(), size_t(2));
         QVERIFY2(elapsed >= 1190 && elapsed < 1500, qPrintable(QString::number(elapsed)));
+    }
+
+    void ocrRunsCostliestPageFirst() {
+        // Four one-page scans in a row; the last has 3x the bytes and takes
+        // 3x as long. In file order two workers need 300 + 900 ms; longest
+        // first, 900 ms (the three short pages run beside the long one).
+        std::vector<std::string> paths;
+        for (const auto& [name, bytes, ocr_ms] : {std::tuple{"a", 1000, 300}, std::tuple{"b", 1000, 300},
+                                                  std::tuple{"c", 1000, 300}, std::tuple{"d", 3000, 900}}) {
+            const QString path = dir_.filePath(QString("pdf:1:scan=1:ocrsleep=%1:file=%2").arg(ocr_ms).arg(name));
+            QFile scan(path);
+            QVERIFY(scan.open(QIODevice::WriteOnly));
+            scan.write(QByteArray(bytes, 'x'));
+            paths.push_back(path.toStdString());
+        }
+        QElapsedTimer timer;
+        timer.start();
+        const Run run = extract(paths, fake_worker(2));
+        const auto elapsed = timer.elapsed();
+        QCOMPARE(run.documents.size(), size_t(4));
+        for (const auto& [path, document] : run.documents) QCOMPARE(document.pages.at(0).text, std::string("ocr of page 1"));
+        QVERIFY2(elapsed >= 890 && elapsed < 1100, qPrintable(QString::number(elapsed)));
     }
 
     void cancellationReturnsPromptly() {

@@ -9,12 +9,9 @@
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
-#include <QImage>
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QPainter>
-#include <QPdfWriter>
 #include <QSet>
 #include <QSettings>
 #include <QStandardPaths>
@@ -32,6 +29,7 @@
 #include "app/library.h"
 #include "ui/library_model.h"
 #include "ui/main_window.h"
+#include "tests/support/test_documents.h"
 
 using folio::ui::LibraryModel;
 using folio::ui::MainWindow;
@@ -41,36 +39,6 @@ namespace {
 
 constexpr int kIngestTimeoutMs = 45000;
 constexpr qint64 kMaxStallMs = 100;
-
-// Writes a PDF with one text page per entry of `pages`.
-void writePdf(const QString& path, const QStringList& pages) {
-    QPdfWriter writer(path);
-    writer.setResolution(300);
-    QPainter painter(&writer);
-    QFont font("DejaVu Sans");
-    font.setPointSize(12);
-    painter.setFont(font);
-    for (int i = 0; i < pages.size(); ++i) {
-        if (i > 0) writer.newPage();
-        painter.drawText(QRect(300, 300, 1900, 2800), Qt::TextWordWrap, pages[i]);
-    }
-}
-
-// A 300-DPI grayscale "scan" of a letter-size page carrying `text`: no text
-// layer, so it goes through OCR.
-bool writeScan(const QString& path, const QString& text) {
-    QImage image(2550, 3300, QImage::Format_Grayscale8);
-    image.fill(Qt::white);
-    image.setDotsPerMeterX(11811);
-    image.setDotsPerMeterY(11811);
-    QPainter painter(&image);
-    QFont font("DejaVu Sans");
-    font.setPixelSize(50);
-    painter.setFont(font);
-    painter.drawText(QRect(250, 250, 2050, 2800), Qt::TextWordWrap, text);
-    painter.end();
-    return image.save(path);
-}
 
 bool writeFile(const QString& path, const QByteArray& content) {
     QFile file(path);
@@ -178,7 +146,7 @@ private slots:
         QStandardPaths::setTestModeEnabled(true);
         QSettings().clear();
         QVERIFY(inputs_.isValid());
-        writePdf(input("report.pdf"),
+        folio::test::write_text_pdf(input("report.pdf"),
                  {"Quarterly revenue grew to 4,512 million dollars, driven by services.",
                   "Operating income was 1,207 million dollars in the fourth quarter."});
         QVERIFY(writeFile(input("broken.pdf"), "%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage without a trailer"));
@@ -186,7 +154,7 @@ private slots:
         QVERIFY(writeFile(input("beta-notes.md"), "# Beta\n\nNet income rose to 812 million dollars.\n"));
         QVERIFY(QDir(inputs_.path()).mkpath("scans"));
         for (int i = 1; i <= 6; ++i)
-            QVERIFY(writeScan(input(QString("scans/scan-%1.png").arg(i)),
+            QVERIFY(folio::test::write_scan(input(QString("scans/scan-%1.png").arg(i)),
                               QString("Discharge summary %1: the patient reports intermittent chest pain "
                                       "radiating to the left arm; troponin was negative.")
                                   .arg(i)));
@@ -195,7 +163,7 @@ private slots:
             QStringList pages;
             for (int page = 1; page <= 40; ++page)
                 pages << QString("Filing %1, page %2: revenue, operating income and cash flow by segment.").arg(i).arg(page);
-            writePdf(input(QString("filings/filing-%1.pdf").arg(i)), pages);
+            folio::test::write_text_pdf(input(QString("filings/filing-%1.pdf").arg(i)), pages);
         }
     }
 
@@ -293,7 +261,7 @@ private slots:
         QTRY_VERIFY(visibleMessageBox("errorBox"));
         visibleMessageBox("errorBox")->close();
 
-        writePdf(input(name), {"Restated revenue was 4,498 million dollars."});
+        folio::test::write_text_pdf(input(name), {"Restated revenue was 4,498 million dollars."});
         table()->selectRow(0);
         QAction* reingest = window_->findChild<QAction*>("reingestAction");
         QVERIFY(reingest->isEnabled());

@@ -1,0 +1,790 @@
+// AVX2 + FMA + F16C kernels (Haswell / Zen 1 and later). Compiled with
+// -mavx2 -mfma -mf16c (engine/CMakeLists.txt); the dispatcher calls
+// add_avx2_kernels only on CPUs that have them. Everything here has internal
+// linkage and no shared inline function is used (see quant_kernels.h).
+//
+// The integer dot products follow ggml's x86 scheme: _mm256_maddubs_epi16
+// multiplies unsigned weight bytes by signed activation bytes and adds pairs
+// into int16 (no saturation: |pair| <= 2 * 63 * 127 for the widest weights),
+// _mm256_madd_epi16 applies a sub-block scale (or 1) while widening to int32.
+// Signed weights use |w| and sign(a, w). Offsets and mins are folded in
+// through the activation's block sums (Q8_1 s, Q8_K bsums).
+//
+// Activations must be quantized by quantize_row (int8 in [-127, 127]): the
+// sign trick would overflow on -128.
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "engine/ggml_types.h"
+#include "engine/quant_kernels.h"
+
+namespace folio::engine::quant {
+namespace {
+
+// Columns of activations each weight block is multiplied with while it sits in
+// registers (16 ymm registers: the K-quant kernels need 2 per column).
+constexpr int kMaxColumns = 4;
+
+float half_to_float(std::uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+float hsum(__m256 v) {
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+    return _mm_cvtss_f32(sum);
+}
+
+int hsum_i32(__m256i v) {
+    __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(sum);
+}
+
+float hmax(__m256 v) {
+    __m128 max = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    max = _mm_max_ps(max, _mm_movehl_ps(max, max));
+    max = _mm_max_ss(max, _mm_movehdup_ps(max));
+    return _mm_cvtss_f32(max);
+}
+
+__m256 abs_ps(__m256 v) {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.f), v);
+}
+
+// 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then
+// the high nibbles (elements 16..31), each 0..15.
+__m256i unpack_nibbles_32(const std::uint8_t* qs) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, 0xFF where the bit is set.
+__m256i expand_bits_32(const std::uint8_t* bits4) {
+    std::uint32_t bits;
+    std::memcpy(&bits, bits4, sizeof bits);
+    // Byte i gets byte i / 8 of the word, then tests its bit i % 8.
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(bits)),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+    const __m256i bit_of_byte = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit_of_byte), bit_of_byte);
+}
+
+// Sum of products of unsigned u8 weights and signed i8 activations, as 8 int32.
+__m256i dot_u8_i8(__m256i weights, __m256i activations) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(weights, activations), _mm256_set1_epi16(1));
+}
+
+// The same with a scale per 16-element half: scales16 holds the scale of
+// elements 0..15 in its low 128 bits and of 16..31 in its high 128 bits.
+__m256i dot_u8_i8_scaled(__m256i weights, __m256i activations, __m256i scales16) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(weights, activations), scales16);
+}
+
+__m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// ------------------------------------------------------------------ driver
+
+template <class Block>
+const Block* as_blocks(const std::uint8_t* row) {
+    return reinterpret_cast<const Block*>(row);
+}
+
+// Kernel::dot_row<Columns>(n, weight_row, activation_rows, results): one
+// weight row against Columns activation rows.
+template <class Kernel, int Columns>
+void rows_times_columns(const MatmulTile& tile, std::int64_t first_column) {
+    const std::uint8_t* activations[Columns];
+    for (int c = 0; c < Columns; ++c)
+        activations[c] = tile.activations + (first_column + c) * tile.act_row_bytes;
+    for (std::int64_t r = 0; r < tile.n_rows; ++r) {
+        float results[Columns];
+        Kernel::template dot_row<Columns>(tile.n, tile.weights + r * tile.row_bytes, activations, results);
+        for (int c = 0; c < Columns; ++c)
+            tile.out[(first_column + c) * tile.out_col_stride + r] = results[c];
+    }
+}
+
+template <class Kernel>
+void matmul_tile(const MatmulTile& tile) {
+    std::int64_t c = 0;
+    for (; c + kMaxColumns <= tile.n_cols; c += kMaxColumns)
+        rows_times_columns<Kernel, kMaxColumns>(tile, c);
+    switch (tile.n_cols - c) {
+    case 3:
+        rows_times_columns<Kernel, 3>(tile, c);
+        break;
+    case 2:
+        rows_times_columns<Kernel, 2>(tile, c);
+        break;
+    case 1:
+        rows_times_columns<Kernel, 1>(tile, c);
+        break;
+    default:
+        break;
+    }
+}
+
+// ------------------------------------------------------------ float weights
+
+// 8 weights as floats.
+struct LoadF32 {
+    using Element = float;
+    static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+    static float load1(const float* p) { return *p; }
+};
+struct LoadF16 {
+    using Element = std::uint16_t;
+    static __m256 load8(const std::uint16_t* p) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+    static float load1(const std::uint16_t* p) { return _cvtsh_ss(*p); }
+};
+struct LoadBF16 {
+    using Element = std::uint16_t;
+    static __m256 load8(const std::uint16_t* p) {
+        const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+    }
+    static float load1(const std::uint16_t* p) {
+        const std::uint32_t bits = static_cast<std::uint32_t>(*p) << 16;
+        float value;
+        std::memcpy(&value, &bits, sizeof value);
+        return value;
+    }
+};
+
+template <class Load>
+struct KernelFloat {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* w = reinterpret_cast<const typename Load::Element*>(weight_row);
+        const float* a[Columns];
+        __m256 acc0[Columns];
+        __m256 acc1[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            a[c] = reinterpret_cast<const float*>(activation_rows[c]);
+            acc0[c] = _mm256_setzero_ps();
+            acc1[c] = _mm256_setzero_ps();
+        }
+        std::int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const __m256 w0 = Load::load8(w + i);
+            const __m256 w1 = Load::load8(w + i + 8);
+            for (int c = 0; c < Columns; ++c) {
+                acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a[c] + i), acc0[c]);
+                acc1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a[c] + i + 8), acc1[c]);
+            }
+        }
+        for (; i + 8 <= n; i += 8) {
+            const __m256 w0 = Load::load8(w + i);
+            for (int c = 0; c < Columns; ++c)
+                acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a[c] + i), acc0[c]);
+        }
+        for (int c = 0; c < Columns; ++c) {
+            float sum = hsum(_mm256_add_ps(acc0[c], acc1[c]));
+            for (std::int64_t j = i; j < n; ++j)
+                sum += Load::load1(w + j) * a[c][j];
+            results[c] = sum;
+        }
+    }
+};
+
+// ------------------------------------------------- 32-element block weights
+
+// Shared by the types whose activations are Q8_0 (signed weights) or Q8_1
+// (unsigned weights plus a min): Unpack gives the 32 weights as bytes in
+// element order.
+struct UnpackQ4_0 {
+    using Block = BlockQ4_0;
+    using Activation = BlockQ8_0;
+    static __m256i weights(const Block& x) {
+        return _mm256_sub_epi8(unpack_nibbles_32(x.qs), _mm256_set1_epi8(8));
+    }
+};
+struct UnpackQ5_0 {
+    using Block = BlockQ5_0;
+    using Activation = BlockQ8_0;
+    // (nibble | high << 4) - 16 is the nibble with 0xF0 set where high is 0.
+    static __m256i weights(const Block& x) {
+        return _mm256_or_si256(unpack_nibbles_32(x.qs),
+                               _mm256_andnot_si256(expand_bits_32(x.qh), _mm256_set1_epi8(static_cast<char>(0xF0))));
+    }
+};
+struct UnpackQ8_0 {
+    using Block = BlockQ8_0;
+    using Activation = BlockQ8_0;
+    static __m256i weights(const Block& x) { return load256(x.qs); }
+};
+struct UnpackQ4_1 {
+    using Block = BlockQ4_1;
+    using Activation = BlockQ8_1;
+    static __m256i weights(const Block& x) { return unpack_nibbles_32(x.qs); }
+};
+struct UnpackQ5_1 {
+    using Block = BlockQ5_1;
+    using Activation = BlockQ8_1;
+    static __m256i weights(const Block& x) {
+        return _mm256_or_si256(unpack_nibbles_32(x.qs), _mm256_and_si256(expand_bits_32(x.qh), _mm256_set1_epi8(0x10)));
+    }
+};
+
+// Signed weights against Q8_0: sum over blocks of d_w * d_a * sum(w * a).
+template <class Unpack>
+struct KernelSigned32 {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<typename Unpack::Block>(weight_row);
+        const BlockQ8_0* y[Columns];
+        __m256 acc[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_0>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+        }
+        for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+            const __m256i w = Unpack::weights(x[b]);
+            const __m256i w_abs = _mm256_sign_epi8(w, w);
+            const float d = half_to_float(x[b].d);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256i a_signed = _mm256_sign_epi8(load256(y[c][b].qs), w);
+                const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w_abs, a_signed));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, acc[c]);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]);
+    }
+};
+
+// Unsigned weights with a min against Q8_1: d_w * d_a * sum(w * a) + m * s.
+template <class Unpack>
+struct KernelMin32 {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<typename Unpack::Block>(weight_row);
+        const BlockQ8_1* y[Columns];
+        __m256 acc[Columns];
+        float min_terms[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_1>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+            min_terms[c] = 0.f;
+        }
+        for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+            const __m256i w = Unpack::weights(x[b]);
+            const float d = half_to_float(x[b].d);
+            const float m = half_to_float(x[b].m);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w, load256(y[c][b].qs)));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, acc[c]);
+                min_terms[c] += m * half_to_float(y[c][b].s);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]) + min_terms[c];
+    }
+};
+
+// ------------------------------------------------------------------ K-quants
+
+// Broadcasts scale k of a 16-bit scale vector (8 scales repeated in each
+// 128-bit lane) to all 16 lanes.
+__m256i broadcast_scale16(__m256i scales, int k) {
+    const short pair = static_cast<short>((2 * k) | ((2 * k + 1) << 8));
+    return _mm256_shuffle_epi8(scales, _mm256_set1_epi16(pair));
+}
+
+// For the 16-element-scale types (Q2_K, Q3_K, Q6_K): the 16-bit scale vector
+// of 32-element group g: scales 2g (elements 0..15) and 2g + 1 (16..31) of
+// the 16 int8 scales in `scales8`.
+__m256i group_scales16(__m128i scales8, int g) {
+    const __m128i pick = _mm_set_epi8(static_cast<char>(2 * g + 1), static_cast<char>(2 * g + 1),
+                                      static_cast<char>(2 * g + 1), static_cast<char>(2 * g + 1),
+                                      static_cast<char>(2 * g + 1), static_cast<char>(2 * g + 1),
+                                      static_cast<char>(2 * g + 1), static_cast<char>(2 * g + 1),
+                                      static_cast<char>(2 * g), static_cast<char>(2 * g), static_cast<char>(2 * g),
+                                      static_cast<char>(2 * g), static_cast<char>(2 * g), static_cast<char>(2 * g),
+                                      static_cast<char>(2 * g), static_cast<char>(2 * g));
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pick));
+}
+
+// Q4_K / Q5_K scales and mins (12 bytes, 6 bits each) as 8 + 8 bytes:
+// words 0-1 the scales, words 2-3 the mins.
+void unpack_scales_k4(const std::uint8_t* packed, std::uint32_t out[4]) {
+    constexpr std::uint32_t kLow6 = 0x3F3F3F3Fu;
+    constexpr std::uint32_t kLow4 = 0x0F0F0F0Fu;
+    constexpr std::uint32_t kLow2 = 0x03030303u;
+    std::uint32_t s[3];
+    std::memcpy(s, packed, sizeof s);
+    out[0] = s[0] & kLow6;                                            // scales 0-3
+    out[1] = (s[2] & kLow4) | (((s[0] >> 6) & kLow2) << 4);           // scales 4-7
+    out[2] = s[1] & kLow6;                                            // mins 0-3
+    out[3] = ((s[2] >> 4) & kLow4) | (((s[1] >> 6) & kLow2) << 4);    // mins 4-7
+}
+
+// Q3_K's 16 scales (12 bytes, 6 bits each, offset 32) as 16 int8.
+__m128i unpack_scales_q3_k(const std::uint8_t* packed) {
+    constexpr std::uint32_t kLow4 = 0x0F0F0F0Fu;
+    constexpr std::uint32_t kLow2 = 0x03030303u;
+    std::uint32_t s[3];
+    std::memcpy(s, packed, sizeof s);
+    const std::uint32_t w0 = (s[0] & kLow4) | ((s[2] & kLow2) << 4);
+    const std::uint32_t w1 = (s[1] & kLow4) | (((s[2] >> 2) & kLow2) << 4);
+    const std::uint32_t w2 = ((s[0] >> 4) & kLow4) | (((s[2] >> 4) & kLow2) << 4);
+    const std::uint32_t w3 = ((s[1] >> 4) & kLow4) | (((s[2] >> 6) & kLow2) << 4);
+    const __m128i biased = _mm_set_epi32(static_cast<int>(w3), static_cast<int>(w2), static_cast<int>(w1),
+                                         static_cast<int>(w0));
+    return _mm_sub_epi8(biased, _mm_set1_epi8(32));
+}
+
+struct KernelQ4_K {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<BlockQ4_K>(weight_row);
+        const BlockQ8_K* y[Columns];
+        __m256 acc[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+        }
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            std::uint32_t scales_mins[4];
+            unpack_scales_k4(x[b].scales, scales_mins);
+            const __m128i both = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(scales_mins[1]),
+                                                                 static_cast<int>(scales_mins[0])));
+            const __m256i scales = _mm256_broadcastsi128_si256(both);
+            // Mins repeated for the two 16-element bsums of each sub-block.
+            const __m128i mins8 = _mm_set_epi32(0, 0, static_cast<int>(scales_mins[3]), static_cast<int>(scales_mins[2]));
+            const __m256i mins16 = _mm256_cvtepu8_epi16(
+                _mm_shuffle_epi8(mins8, _mm_set_epi8(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0)));
+
+            __m256i sumi[Columns];
+            for (int c = 0; c < Columns; ++c)
+                sumi[c] = _mm256_setzero_si256();
+            for (int pair = 0; pair < 4; ++pair) {
+                const __m256i packed = load256(x[b].qs + 32 * pair);
+                const __m256i low = _mm256_and_si256(packed, low4);
+                const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+                const __m256i scale_low = broadcast_scale16(scales, 2 * pair);
+                const __m256i scale_high = broadcast_scale16(scales, 2 * pair + 1);
+                for (int c = 0; c < Columns; ++c) {
+                    const std::int8_t* a = y[c][b].qs + 64 * pair;
+                    const __m256i p_low = dot_u8_i8_scaled(low, load256(a), scale_low);
+                    const __m256i p_high = dot_u8_i8_scaled(high, load256(a + 32), scale_high);
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p_low, p_high));
+                }
+            }
+            const float d = half_to_float(x[b].d);
+            const float dmin = half_to_float(x[b].dmin);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]);
+    }
+};
+
+struct KernelQ5_K {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<BlockQ5_K>(weight_row);
+        const BlockQ8_K* y[Columns];
+        __m256 acc[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+        }
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        const __m256i bit0 = _mm256_set1_epi8(0x01);
+        const __m256i bit1 = _mm256_set1_epi8(0x02);
+        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            std::uint32_t scales_mins[4];
+            unpack_scales_k4(x[b].scales, scales_mins);
+            const __m128i both = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(scales_mins[1]),
+                                                                 static_cast<int>(scales_mins[0])));
+            const __m256i scales = _mm256_broadcastsi128_si256(both);
+            const __m128i mins8 = _mm_set_epi32(0, 0, static_cast<int>(scales_mins[3]), static_cast<int>(scales_mins[2]));
+            const __m256i mins16 = _mm256_cvtepu8_epi16(
+                _mm_shuffle_epi8(mins8, _mm_set_epi8(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0)));
+
+            // Bit s of qh[l] is bit 4 of element 32s + l; shifted down 2 per pair.
+            __m256i high_bits = load256(x[b].qh);
+            __m256i sumi[Columns];
+            for (int c = 0; c < Columns; ++c)
+                sumi[c] = _mm256_setzero_si256();
+            for (int pair = 0; pair < 4; ++pair) {
+                const __m256i packed = load256(x[b].qs + 32 * pair);
+                const __m256i low = _mm256_or_si256(_mm256_and_si256(packed, low4),
+                                                    _mm256_slli_epi16(_mm256_and_si256(high_bits, bit0), 4));
+                const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low4),
+                                                     _mm256_slli_epi16(_mm256_and_si256(high_bits, bit1), 3));
+                high_bits = _mm256_srli_epi16(high_bits, 2);
+                const __m256i scale_low = broadcast_scale16(scales, 2 * pair);
+                const __m256i scale_high = broadcast_scale16(scales, 2 * pair + 1);
+                for (int c = 0; c < Columns; ++c) {
+                    const std::int8_t* a = y[c][b].qs + 64 * pair;
+                    const __m256i p_low = dot_u8_i8_scaled(low, load256(a), scale_low);
+                    const __m256i p_high = dot_u8_i8_scaled(high, load256(a + 32), scale_high);
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p_low, p_high));
+                }
+            }
+            const float d = half_to_float(x[b].d);
+            const float dmin = half_to_float(x[b].dmin);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]);
+    }
+};
+
+struct KernelQ6_K {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<BlockQ6_K>(weight_row);
+        const BlockQ8_K* y[Columns];
+        __m256 acc[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+        }
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        const __m256i low2 = _mm256_set1_epi8(0x03);
+        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
+            __m256i sumi[Columns];
+            for (int c = 0; c < Columns; ++c)
+                sumi[c] = _mm256_setzero_si256();
+            for (int half = 0; half < 2; ++half) {
+                const __m256i ql0 = load256(x[b].ql + 64 * half);
+                const __m256i ql1 = load256(x[b].ql + 64 * half + 32);
+                const __m256i qh = load256(x[b].qh + 32 * half);
+                // The unsigned 6-bit quants of the half's four 32-element groups.
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
+                q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                       _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
+                for (int g = 0; g < 4; ++g) {
+                    const __m256i scale = group_scales16(scales8, 4 * half + g);
+                    for (int c = 0; c < Columns; ++c) {
+                        const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
+                        sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q[g], a, scale));
+                    }
+                }
+            }
+            // The quants are stored + 32: subtract 32 * sum_g scale_g * bsum_g.
+            const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
+            const float d = half_to_float(x[b].d);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y[c][b].bsums), scales16), 5);
+                const __m256 sum = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[c], offset));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), sum, acc[c]);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]);
+    }
+};
+
+struct KernelQ3_K {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<BlockQ3_K>(weight_row);
+        const BlockQ8_K* y[Columns];
+        __m256 acc[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+        }
+        const __m256i low2 = _mm256_set1_epi8(0x03);
+        const __m256i bit0 = _mm256_set1_epi8(0x01);
+        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            const __m128i scales8 = unpack_scales_q3_k(x[b].scales);
+            // Bit G of hmask[l] is bit 2 of element 32G + l; shifted down 1 per group.
+            __m256i high_bits = load256(x[b].hmask);
+            __m256i sumi[Columns];
+            for (int c = 0; c < Columns; ++c)
+                sumi[c] = _mm256_setzero_si256();
+            for (int half = 0; half < 2; ++half) {
+                __m256i low_bits = load256(x[b].qs + 32 * half);
+                for (int g = 0; g < 4; ++g) {
+                    const __m256i q = _mm256_or_si256(_mm256_and_si256(low_bits, low2),
+                                                      _mm256_slli_epi16(_mm256_and_si256(high_bits, bit0), 2));
+                    low_bits = _mm256_srli_epi16(low_bits, 2);
+                    high_bits = _mm256_srli_epi16(high_bits, 1);
+                    const __m256i scale = group_scales16(scales8, 4 * half + g);
+                    for (int c = 0; c < Columns; ++c) {
+                        const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
+                        sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q, a, scale));
+                    }
+                }
+            }
+            // The quants are stored + 4: subtract 4 * sum_g scale_g * bsum_g.
+            const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
+            const float d = half_to_float(x[b].d);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y[c][b].bsums), scales16), 2);
+                const __m256 sum = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[c], offset));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), sum, acc[c]);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]);
+    }
+};
+
+struct KernelQ2_K {
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<BlockQ2_K>(weight_row);
+        const BlockQ8_K* y[Columns];
+        __m256 acc[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+            acc[c] = _mm256_setzero_ps();
+        }
+        const __m256i low2 = _mm256_set1_epi8(0x03);
+        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            const __m128i packed_scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
+            const __m128i scales8 = _mm_and_si128(packed_scales, _mm_set1_epi8(0x0F));
+            const __m256i mins16 =
+                _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(0x0F)));
+            __m256i sumi[Columns];
+            for (int c = 0; c < Columns; ++c)
+                sumi[c] = _mm256_setzero_si256();
+            for (int half = 0; half < 2; ++half) {
+                __m256i bits = load256(x[b].qs + 32 * half);
+                for (int g = 0; g < 4; ++g) {
+                    const __m256i q = _mm256_and_si256(bits, low2);
+                    bits = _mm256_srli_epi16(bits, 2);
+                    const __m256i scale = group_scales16(scales8, 4 * half + g);
+                    for (int c = 0; c < Columns; ++c) {
+                        const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
+                        sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q, a, scale));
+                    }
+                }
+            }
+            const float d = half_to_float(x[b].d);
+            const float dmin = half_to_float(x[b].dmin);
+            for (int c = 0; c < Columns; ++c) {
+                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
+            }
+        }
+        for (int c = 0; c < Columns; ++c)
+            results[c] = hsum(acc[c]);
+    }
+};
+
+// ------------------------------------------------- conversions and quantizers
+
+void dequantize_f16(const void* src, float* dst, std::int64_t n) {
+    const auto* halves = static_cast<const std::uint16_t*>(src);
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, LoadF16::load8(halves + i));
+    for (; i < n; ++i)
+        dst[i] = LoadF16::load1(halves + i);
+}
+
+void dequantize_bf16(const void* src, float* dst, std::int64_t n) {
+    const auto* halves = static_cast<const std::uint16_t*>(src);
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, LoadBF16::load8(halves + i));
+    for (; i < n; ++i)
+        dst[i] = LoadBF16::load1(halves + i);
+}
+
+void quantize_f16(const float* src, void* dst, std::int64_t n) {
+    auto* halves = static_cast<std::uint16_t*>(dst);
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(halves + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; ++i)
+        halves[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+// Round to nearest even in integer arithmetic; NaN is quieted.
+__m256i float_to_bf16_bits(__m256 values) {
+    const __m256i bits = _mm256_castps_si256(values);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+    const __m256i quiet_nan = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+    const __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(values, values, _CMP_UNORD_Q));
+    return _mm256_blendv_epi8(rounded, quiet_nan, is_nan);
+}
+
+void quantize_bf16(const float* src, void* dst, std::int64_t n) {
+    auto* halves = static_cast<std::uint16_t*>(dst);
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i words = float_to_bf16_bits(_mm256_loadu_ps(src + i));
+        // Pack the low 16 bits of the 8 int32: per-lane pack, then join the lanes.
+        const __m256i packed = _mm256_packus_epi32(words, words);
+        const __m128i joined = _mm_unpacklo_epi64(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(halves + i), joined);
+    }
+    for (; i < n; ++i) {
+        const __m256i word = float_to_bf16_bits(_mm256_set1_ps(src[i]));
+        halves[i] = static_cast<std::uint16_t>(_mm256_cvtsi256_si32(word));
+    }
+}
+
+// 32 int32 (4 vectors, each in element order) -> 32 int8 in element order.
+__m256i pack_i32_to_i8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+    const __m256i words01 = _mm256_packs_epi32(v0, v1);  // per lane: v0 lo, v1 lo | v0 hi, v1 hi
+    const __m256i words23 = _mm256_packs_epi32(v2, v3);
+    const __m256i bytes = _mm256_packs_epi16(words01, words23);
+    // Lane-wise packs leave 4-byte runs as v0 v1 v2 v3 (elements 0-3 of each),
+    // then v0 v1 v2 v3 (elements 4-7).
+    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// roundf (ties away from zero) for |v| < 2^23: truncate v + copysign(0.5 - 2^-25, v).
+__m256 round_half_away(__m256 v) {
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.f));
+    const __m256 nudged = _mm256_add_ps(v, _mm256_or_ps(sign, _mm256_set1_ps(0.49999997f)));
+    return _mm256_round_ps(nudged, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+}
+
+// Q8_0 / Q8_1: d = absmax / 127, q = roundf(x / d), as the scalar quantizer.
+// Returns d; sum gets the sum of the quants.
+float quantize_32_to_int8(const float* x, std::int8_t* qs, int& sum) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        amax = _mm256_max_ps(amax, abs_ps(v[k]));
+    }
+    const float d = hmax(amax) / 127.f;
+    const __m256 id = _mm256_set1_ps(d != 0.f ? 1.f / d : 0.f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k)
+        q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], id)));
+    sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+    return d;
+}
+
+void quantize_q8_0(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = static_cast<BlockQ8_0*>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        int sum = 0;
+        const float d = quantize_32_to_int8(src + kBlock32 * b, blocks[b].qs, sum);
+        blocks[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+void quantize_q8_1(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = static_cast<BlockQ8_1*>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        int sum = 0;
+        const float d = quantize_32_to_int8(src + kBlock32 * b, blocks[b].qs, sum);
+        blocks[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        blocks[b].s = _cvtss_sh(static_cast<float>(sum) * d, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+// Q8_K: the element of largest magnitude (the first on a tie) maps to -127.
+void quantize_q8_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = static_cast<BlockQ8_K*>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+        const float* x = src + kBlockK * b;
+        BlockQ8_K& block = blocks[b];
+        __m256 amax_v = _mm256_setzero_ps();
+        for (int k = 0; k < kBlockK; k += 8)
+            amax_v = _mm256_max_ps(amax_v, abs_ps(_mm256_loadu_ps(x + k)));
+        const float amax = hmax(amax_v);
+        if (amax == 0.f) {
+            std::memset(&block, 0, sizeof block);
+            continue;
+        }
+        float max = 0.f;
+        for (int k = 0; k < kBlockK; k += 8) {
+            const int hits = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + k)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hits != 0) {
+                max = x[k + __builtin_ctz(static_cast<unsigned>(hits))];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 iscale_v = _mm256_set1_ps(iscale);
+        for (int k = 0; k < kBlockK; k += 32) {
+            __m256i q[4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256 scaled = _mm256_mul_ps(iscale_v, _mm256_loadu_ps(x + k + 8 * j));
+                const __m256 rounded = _mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q[j] = _mm256_min_epi32(_mm256_cvttps_epi32(rounded), _mm256_set1_epi32(127));
+            }
+            block.bsums[k / 16] = static_cast<std::int16_t>(hsum_i32(_mm256_add_epi32(q[0], q[1])));
+            block.bsums[k / 16 + 1] = static_cast<std::int16_t>(hsum_i32(_mm256_add_epi32(q[2], q[3])));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(block.qs + k), pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+        }
+        block.d = 1.f / iscale;
+    }
+}
+
+template <class Kernel>
+constexpr MatmulTileFn matmul_of = matmul_tile<Kernel>;
+
+}  // namespace
+
+void add_avx2_kernels(KernelTable& table) {
+    const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
+    table.matmul[slot(GgmlType::F32)] = matmul_of<KernelFloat<LoadF32>>;
+    table.matmul[slot(GgmlType::F16)] = matmul_of<KernelFloat<LoadF16>>;
+    table.matmul[slot(GgmlType::BF16)] = matmul_of<KernelFloat<LoadBF16>>;
+    table.matmul[slot(GgmlType::Q4_0)] = matmul_of<KernelSigned32<UnpackQ4_0>>;
+    table.matmul[slot(GgmlType::Q5_0)] = matmul_of<KernelSigned32<UnpackQ5_0>>;
+    table.matmul[slot(GgmlType::Q8_0)] = matmul_of<KernelSigned32<UnpackQ8_0>>;
+    table.matmul[slot(GgmlType::Q4_1)] = matmul_of<KernelMin32<UnpackQ4_1>>;
+    table.matmul[slot(GgmlType::Q5_1)] = matmul_of<KernelMin32<UnpackQ5_1>>;
+    table.matmul[slot(GgmlType::Q2_K)] = matmul_of<KernelQ2_K>;
+    table.matmul[slot(GgmlType::Q3_K)] = matmul_of<KernelQ3_K>;
+    table.matmul[slot(GgmlType::Q4_K)] = matmul_of<KernelQ4_K>;
+    table.matmul[slot(GgmlType::Q5_K)] = matmul_of<KernelQ5_K>;
+    table.matmul[slot(GgmlType::Q6_K)] = matmul_of<KernelQ6_K>;
+    table.dequantize_row[slot(GgmlType::F16)] = dequantize_f16;
+    table.dequantize_row[slot(GgmlType::BF16)] = dequantize_bf16;
+    table.quantize_row[slot(GgmlType::F16)] = quantize_f16;
+    table.quantize_row[slot(GgmlType::BF16)] = quantize_bf16;
+    table.quantize_row[slot(GgmlType::Q8_0)] = quantize_q8_0;
+    table.quantize_row[slot(GgmlType::Q8_1)] = quantize_q8_1;
+    table.quantize_row[slot(GgmlType::Q8_K)] = quantize_q8_k;
+}
+
+}  // namespace folio::engine::quant
+
+#endif

@@ -1,0 +1,136 @@
+#pragma once
+#include <array>
+#include <cstdint>
+
+// Internal to the quant kernels (quant_*.cpp), and to the tests and
+// benchmarks that run one kernel set against another: ggml's block layouts
+// and the tables of kernels that quant_dispatch.cpp chooses from.
+//
+// SIMD translation units are compiled with -mavx2 / -mavx512*. Anything they
+// share with the baseline code must not be an inline function or template
+// they instantiate (the linker keeps one copy of each, possibly the one with
+// AVX-512 instructions): this header holds only types and declarations.
+
+namespace folio::engine::quant {
+
+constexpr int kBlock32 = 32;  // QK4_0 = QK4_1 = QK5_0 = QK5_1 = QK8_0 = QK8_1
+constexpr int kBlockK = 256;  // QK_K, the K-quant super-block
+
+// Halves (f16) are stored as their bits. In the 32-element types, qs[j]
+// holds element j in its low nibble and element j + 16 in its high nibble.
+struct BlockQ4_0 {
+    std::uint16_t d;
+    std::uint8_t qs[16];  // value = d * (nibble - 8)
+};
+struct BlockQ4_1 {
+    std::uint16_t d;
+    std::uint16_t m;
+    std::uint8_t qs[16];  // value = d * nibble + m
+};
+struct BlockQ5_0 {
+    std::uint16_t d;
+    std::uint8_t qh[4];   // bit j of the little-endian u32: bit 4 of element j
+    std::uint8_t qs[16];  // value = d * ((nibble | high << 4) - 16)
+};
+struct BlockQ5_1 {
+    std::uint16_t d;
+    std::uint16_t m;
+    std::uint8_t qh[4];
+    std::uint8_t qs[16];  // value = d * (nibble | high << 4) + m
+};
+struct BlockQ8_0 {
+    std::uint16_t d;
+    std::int8_t qs[32];  // value = d * q
+};
+struct BlockQ8_1 {
+    std::uint16_t d;
+    std::uint16_t s;     // d * sum(qs), the activation side of the "_1" types' min term
+    std::int8_t qs[32];
+};
+
+// K-quants: a 256-element super-block of 16- or 32-element sub-blocks, each
+// with its own quantized scale (and min).
+struct BlockQ2_K {
+    std::uint8_t scales[16];  // sub-block j (16 elements): scale in bits 0-3, min in bits 4-7
+    std::uint8_t qs[64];      // element 128h + 32s + l: bits 2s..2s+1 of qs[32h + l]
+    std::uint16_t d;          // value = d * scale * q - dmin * min
+    std::uint16_t dmin;
+};
+struct BlockQ3_K {
+    std::uint8_t hmask[32];   // element 32b + l: its bit 2 is bit b of hmask[l]
+    std::uint8_t qs[64];      // low 2 bits, laid out as in Q2_K
+    std::uint8_t scales[12];  // 16 six-bit scales, offset 32 (see quant_scalar.cpp)
+    std::uint16_t d;          // value = d * (scale - 32) * (q - 4)
+};
+struct BlockQ4_K {
+    std::uint16_t d;
+    std::uint16_t dmin;
+    std::uint8_t scales[12];  // 8 six-bit scales and 8 six-bit mins (get_scale_min_k4)
+    std::uint8_t qs[128];     // element 64p + l: low nibble of qs[32p + l]; 64p + 32 + l: high nibble
+};                            // value = d * scale * q - dmin * min, sub-blocks of 32
+struct BlockQ5_K {
+    std::uint16_t d;
+    std::uint16_t dmin;
+    std::uint8_t scales[12];  // as Q4_K
+    std::uint8_t qh[32];      // element 32s + l: its bit 4 is bit s of qh[l]
+    std::uint8_t qs[128];     // low 4 bits, laid out as in Q4_K
+};
+struct BlockQ6_K {
+    std::uint8_t ql[128];     // element 128h + 32g + l: low nibble of ql[64h + 32(g&1) + l] (high nibble for g >= 2)
+    std::uint8_t qh[64];      //   and its bits 4-5 are bits 2g..2g+1 of qh[32h + l]
+    std::int8_t scales[16];   // one per 16 elements
+    std::uint16_t d;          // value = d * scale * (q - 32)
+};
+struct BlockQ8_K {
+    float d;
+    std::int8_t qs[256];
+    std::int16_t bsums[16];   // sums of qs in groups of 16
+};
+
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
+              sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
+              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+
+// One tile of a matrix product: every weight row against every activation row.
+struct MatmulTile {
+    std::int64_t n = 0;                         // elements per row, a multiple of the block size
+    const std::uint8_t* weights = nullptr;      // n_rows rows, row_bytes apart
+    std::int64_t row_bytes = 0;
+    std::int64_t n_rows = 0;
+    const std::uint8_t* activations = nullptr;  // n_cols rows in the vec_dot type, act_row_bytes apart
+    std::int64_t act_row_bytes = 0;
+    std::int64_t n_cols = 0;
+    float* out = nullptr;                       // out[c * out_col_stride + r]
+    std::int64_t out_col_stride = 0;
+};
+
+using DequantizeRowFn = void (*)(const void* src, float* dst, std::int64_t n);
+using QuantizeRowFn = void (*)(const float* src, void* dst, std::int64_t n);
+using MatmulTileFn = void (*)(const MatmulTile& tile);
+
+constexpr std::size_t kTypeSlots = 31;  // GgmlType ids 0..30 (BF16 is 30)
+
+// Kernels by GgmlType id; null where the set has none for that type.
+struct KernelTable {
+    const char* isa = "";
+    std::array<DequantizeRowFn, kTypeSlots> dequantize_row{};
+    std::array<QuantizeRowFn, kTypeSlots> quantize_row{};
+    std::array<MatmulTileFn, kTypeSlots> matmul{};
+};
+
+// The scalar set has every kernel. Each SIMD set starts from the set below it
+// (scalar <- avx2 <- avx512) and replaces the entries it has its own code for.
+// Null when this build or this CPU lacks the instructions.
+const KernelTable& scalar_kernels();
+const KernelTable* avx2_kernels();
+const KernelTable* avx512_kernels();
+// The best set this CPU runs, chosen once.
+const KernelTable& active_kernels();
+
+// Defined in quant_avx2.cpp / quant_avx512.cpp; called only on CPUs with the
+// instructions (the functions themselves may contain them).
+void add_avx2_kernels(KernelTable& table);
+void add_avx512_kernels(KernelTable& table);
+
+}  // namespace folio::engine::quant

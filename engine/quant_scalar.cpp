@@ -1,0 +1,1082 @@
+// Reference scalar kernels for every type: the definition the SIMD kernels are
+// tested against, and the code that runs on CPUs without AVX2. Quantizers
+// follow ggml's *_ref functions (ggml-quants.c) step by step, so that files
+// written here decode in llama.cpp to the same values and quality.
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "engine/fp16.h"
+#include "engine/ggml_types.h"
+#include "engine/quant_kernels.h"
+
+namespace folio::engine::quant {
+namespace {
+
+// Round to nearest, ties to even, for |value| <= 2^22: adding 1.5 * 2^23
+// leaves the integer in the low mantissa bits (ggml's nearest_int; unlike
+// lrintf it does not depend on the FPU rounding mode).
+int nearest_int(float value) {
+    const float shifted = value + 12582912.f;
+    return static_cast<int>(std::bit_cast<std::uint32_t>(shifted) & 0x007FFFFFu) - 0x00400000;
+}
+
+// Below this a group of weights counts as all zero (ggml's GROUP_MAX_EPS).
+constexpr float kGroupMaxEps = 1e-15f;
+
+template <class Block>
+const Block* blocks_of(const void* row) {
+    return static_cast<const Block*>(row);
+}
+template <class Block>
+Block* blocks_of(void* row) {
+    return static_cast<Block*>(row);
+}
+
+std::uint32_t load_u32(const std::uint8_t* bytes) {
+    std::uint32_t value;
+    std::memcpy(&value, bytes, sizeof value);
+    return value;
+}
+
+// Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins in 12 bytes s[0..11]:
+//   j < 4:  scale = s[j] & 63,                          min = s[j + 4] & 63
+//   j >= 4: scale = s[j + 4] & 15 | (s[j - 4] >> 6) << 4, min = s[j + 4] >> 4 | (s[j] >> 6) << 4
+void scale_min_k4(int j, const std::uint8_t* s, int& scale, int& min) {
+    if (j < 4) {
+        scale = s[j] & 63;
+        min = s[j + 4] & 63;
+    } else {
+        scale = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+        min = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+// Q3_K: 16 six-bit scales in 12 bytes: the low 4 bits of scale j in the low
+// (j < 8) or high (j >= 8) nibble of s[j % 8], the high 2 bits in bits
+// 2(j / 4)..2(j / 4)+1 of s[8 + j % 4]. Stored with an offset of 32.
+int scale_q3_k(int j, const std::uint8_t* s) {
+    const int low = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+    const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (low | (high << 4)) - 32;
+}
+
+// ---------------------------------------------------------------- dequantize
+
+void dequantize_f32(const void* src, float* dst, std::int64_t n) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+void dequantize_f16(const void* src, float* dst, std::int64_t n) {
+    const auto* halves = static_cast<const std::uint16_t*>(src);
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = fp16_to_fp32(halves[i]);
+}
+
+void dequantize_bf16(const void* src, float* dst, std::int64_t n) {
+    const auto* halves = static_cast<const std::uint16_t*>(src);
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = bf16_to_fp32(halves[i]);
+}
+
+void dequantize_q4_0(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ4_0>(src);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        for (int j = 0; j < 16; ++j) {
+            dst[j] = static_cast<float>((blocks[b].qs[j] & 0xF) - 8) * d;
+            dst[j + 16] = static_cast<float>((blocks[b].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+void dequantize_q4_1(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ4_1>(src);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        const float m = fp16_to_fp32(blocks[b].m);
+        for (int j = 0; j < 16; ++j) {
+            dst[j] = static_cast<float>(blocks[b].qs[j] & 0xF) * d + m;
+            dst[j + 16] = static_cast<float>(blocks[b].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+void dequantize_q5_0(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ5_0>(src);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        const std::uint32_t qh = load_u32(blocks[b].qh);
+        for (int j = 0; j < 16; ++j) {
+            const int high0 = static_cast<int>((qh >> j) & 1u) << 4;
+            const int high1 = static_cast<int>((qh >> (j + 16)) & 1u) << 4;
+            dst[j] = static_cast<float>(((blocks[b].qs[j] & 0xF) | high0) - 16) * d;
+            dst[j + 16] = static_cast<float>(((blocks[b].qs[j] >> 4) | high1) - 16) * d;
+        }
+    }
+}
+
+void dequantize_q5_1(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ5_1>(src);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        const float m = fp16_to_fp32(blocks[b].m);
+        const std::uint32_t qh = load_u32(blocks[b].qh);
+        for (int j = 0; j < 16; ++j) {
+            const int high0 = static_cast<int>((qh >> j) & 1u) << 4;
+            const int high1 = static_cast<int>((qh >> (j + 16)) & 1u) << 4;
+            dst[j] = static_cast<float>((blocks[b].qs[j] & 0xF) | high0) * d + m;
+            dst[j + 16] = static_cast<float>((blocks[b].qs[j] >> 4) | high1) * d + m;
+        }
+    }
+}
+
+void dequantize_q8_0(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ8_0>(src);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        for (int j = 0; j < kBlock32; ++j)
+            dst[j] = static_cast<float>(blocks[b].qs[j]) * d;
+    }
+}
+
+void dequantize_q8_1(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ8_1>(src);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        for (int j = 0; j < kBlock32; ++j)
+            dst[j] = static_cast<float>(blocks[b].qs[j]) * d;
+    }
+}
+
+void dequantize_q2_k(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ2_K>(src);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
+        const BlockQ2_K& block = blocks[b];
+        const float d = fp16_to_fp32(block.d);
+        const float dmin = fp16_to_fp32(block.dmin);
+        for (int e = 0; e < kBlockK; ++e) {
+            const int sub = e / 16;
+            const int q = (block.qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+            const float scale = d * static_cast<float>(block.scales[sub] & 0xF);
+            const float min = dmin * static_cast<float>(block.scales[sub] >> 4);
+            dst[e] = scale * static_cast<float>(q) - min;
+        }
+    }
+}
+
+void dequantize_q3_k(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ3_K>(src);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
+        const BlockQ3_K& block = blocks[b];
+        const float d = fp16_to_fp32(block.d);
+        for (int e = 0; e < kBlockK; ++e) {
+            const int low = (block.qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+            const int high = (block.hmask[e % 32] >> (e / 32)) & 1;
+            const float scale = d * static_cast<float>(scale_q3_k(e / 16, block.scales));
+            dst[e] = scale * static_cast<float>(low + 4 * high - 4);
+        }
+    }
+}
+
+void dequantize_q4_k(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ4_K>(src);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
+        const BlockQ4_K& block = blocks[b];
+        const float d = fp16_to_fp32(block.d);
+        const float dmin = fp16_to_fp32(block.dmin);
+        for (int sub = 0; sub < 8; ++sub) {
+            int scale = 0;
+            int min = 0;
+            scale_min_k4(sub, block.scales, scale, min);
+            const float scale_f = d * static_cast<float>(scale);
+            const float min_f = dmin * static_cast<float>(min);
+            const std::uint8_t* qs = block.qs + 32 * (sub / 2);
+            const int shift = 4 * (sub % 2);
+            for (int l = 0; l < 32; ++l)
+                dst[32 * sub + l] = scale_f * static_cast<float>((qs[l] >> shift) & 0xF) - min_f;
+        }
+    }
+}
+
+void dequantize_q5_k(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ5_K>(src);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
+        const BlockQ5_K& block = blocks[b];
+        const float d = fp16_to_fp32(block.d);
+        const float dmin = fp16_to_fp32(block.dmin);
+        for (int sub = 0; sub < 8; ++sub) {
+            int scale = 0;
+            int min = 0;
+            scale_min_k4(sub, block.scales, scale, min);
+            const float scale_f = d * static_cast<float>(scale);
+            const float min_f = dmin * static_cast<float>(min);
+            const std::uint8_t* qs = block.qs + 32 * (sub / 2);
+            const int shift = 4 * (sub % 2);
+            for (int l = 0; l < 32; ++l) {
+                const int q = ((qs[l] >> shift) & 0xF) | (((block.qh[l] >> sub) & 1) << 4);
+                dst[32 * sub + l] = scale_f * static_cast<float>(q) - min_f;
+            }
+        }
+    }
+}
+
+void dequantize_q6_k(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ6_K>(src);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
+        const BlockQ6_K& block = blocks[b];
+        const float d = fp16_to_fp32(block.d);
+        for (int e = 0; e < kBlockK; ++e) {
+            const int half = e / 128;
+            const int group = (e / 32) % 4;
+            const int l = e % 32;
+            const int low = (block.ql[64 * half + 32 * (group & 1) + l] >> (group >= 2 ? 4 : 0)) & 0xF;
+            const int high = (block.qh[32 * half + l] >> (2 * group)) & 3;
+            dst[e] = d * static_cast<float>(block.scales[e / 16]) * static_cast<float>((low | (high << 4)) - 32);
+        }
+    }
+}
+
+void dequantize_q8_k(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<BlockQ8_K>(src);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
+        for (int j = 0; j < kBlockK; ++j)
+            dst[j] = blocks[b].d * static_cast<float>(blocks[b].qs[j]);
+    }
+}
+
+// ------------------------------------------------------------------ quantize
+
+void quantize_f32(const float* src, void* dst, std::int64_t n) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+void quantize_f16(const float* src, void* dst, std::int64_t n) {
+    auto* halves = static_cast<std::uint16_t*>(dst);
+    for (std::int64_t i = 0; i < n; ++i)
+        halves[i] = fp32_to_fp16(src[i]);
+}
+
+void quantize_bf16(const float* src, void* dst, std::int64_t n) {
+    auto* halves = static_cast<std::uint16_t*>(dst);
+    for (std::int64_t i = 0; i < n; ++i)
+        halves[i] = fp32_to_bf16(src[i]);
+}
+
+// The element of largest magnitude, the first one on a tie; 0 for an all-zero group.
+float signed_absmax(const float* x, int n) {
+    float amax = 0.f;
+    float max = 0.f;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(x[i]) > amax) {
+            amax = std::fabs(x[i]);
+            max = x[i];
+        }
+    }
+    return max;
+}
+
+void quantize_q4_0(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ4_0>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
+        // The extreme value maps to -8 exactly; the other side reaches +7.
+        const float d = signed_absmax(src, kBlock32) / -8.f;
+        const float id = d != 0.f ? 1.f / d : 0.f;
+        blocks[b].d = fp32_to_fp16(d);
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>(src[j] * id + 8.5f)));
+            const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>(src[j + 16] * id + 8.5f)));
+            blocks[b].qs[j] = static_cast<std::uint8_t>(q0 | (q1 << 4));
+        }
+    }
+}
+
+void quantize_q4_1(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ4_1>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
+        const auto [min_it, max_it] = std::minmax_element(src, src + kBlock32);
+        const float min = *min_it;
+        const float d = (*max_it - min) / 15.f;
+        const float id = d != 0.f ? 1.f / d : 0.f;
+        blocks[b].d = fp32_to_fp16(d);
+        blocks[b].m = fp32_to_fp16(min);
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>((src[j] - min) * id + 0.5f)));
+            const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>((src[j + 16] - min) * id + 0.5f)));
+            blocks[b].qs[j] = static_cast<std::uint8_t>(q0 | (q1 << 4));
+        }
+    }
+}
+
+void quantize_q5_0(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ5_0>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
+        const float d = signed_absmax(src, kBlock32) / -16.f;
+        const float id = d != 0.f ? 1.f / d : 0.f;
+        blocks[b].d = fp32_to_fp16(d);
+        std::uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = std::min(31, static_cast<int>(static_cast<std::int8_t>(src[j] * id + 16.5f)));
+            const int q1 = std::min(31, static_cast<int>(static_cast<std::int8_t>(src[j + 16] * id + 16.5f)));
+            blocks[b].qs[j] = static_cast<std::uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+            qh |= static_cast<std::uint32_t>(q0 >> 4) << j;
+            qh |= static_cast<std::uint32_t>(q1 >> 4) << (j + 16);
+        }
+        std::memcpy(blocks[b].qh, &qh, sizeof qh);
+    }
+}
+
+void quantize_q5_1(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ5_1>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
+        const auto [min_it, max_it] = std::minmax_element(src, src + kBlock32);
+        const float min = *min_it;
+        const float d = (*max_it - min) / 31.f;
+        const float id = d != 0.f ? 1.f / d : 0.f;
+        blocks[b].d = fp32_to_fp16(d);
+        blocks[b].m = fp32_to_fp16(min);
+        std::uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = std::min(31, static_cast<int>((src[j] - min) * id + 0.5f));
+            const int q1 = std::min(31, static_cast<int>((src[j + 16] - min) * id + 0.5f));
+            blocks[b].qs[j] = static_cast<std::uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+            qh |= static_cast<std::uint32_t>(q0 >> 4) << j;
+            qh |= static_cast<std::uint32_t>(q1 >> 4) << (j + 16);
+        }
+        std::memcpy(blocks[b].qh, &qh, sizeof qh);
+    }
+}
+
+// Q8_0 and Q8_1: d = absmax / 127, q = roundf(x / d) (ties away from zero).
+float quantize_32_to_int8(const float* x, std::int8_t* qs) {
+    float amax = 0.f;
+    for (int j = 0; j < kBlock32; ++j)
+        amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    for (int j = 0; j < kBlock32; ++j)
+        qs[j] = static_cast<std::int8_t>(std::round(x[j] * id));
+    return d;
+}
+
+void quantize_q8_0(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ8_0>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32)
+        blocks[b].d = fp32_to_fp16(quantize_32_to_int8(src, blocks[b].qs));
+}
+
+void quantize_q8_1(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ8_1>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
+        const float d = quantize_32_to_int8(src, blocks[b].qs);
+        int sum = 0;
+        for (int j = 0; j < kBlock32; ++j)
+            sum += blocks[b].qs[j];
+        blocks[b].d = fp32_to_fp16(d);
+        blocks[b].s = fp32_to_fp16(static_cast<float>(sum) * d);
+    }
+}
+
+void quantize_q8_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ8_K>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
+        BlockQ8_K& block = blocks[b];
+        const float max = signed_absmax(src, kBlockK);
+        if (max == 0.f) {
+            std::memset(&block, 0, sizeof block);
+            continue;
+        }
+        // The extreme value maps to -127 exactly.
+        const float iscale = -127.f / max;
+        for (int j = 0; j < kBlockK; ++j)
+            block.qs[j] = static_cast<std::int8_t>(std::min(127, nearest_int(iscale * src[j])));
+        for (int g = 0; g < 16; ++g) {
+            int sum = 0;
+            for (int l = 0; l < 16; ++l)
+                sum += block.qs[16 * g + l];
+            block.bsums[g] = static_cast<std::int16_t>(sum);
+        }
+        block.d = 1.f / iscale;
+    }
+}
+
+// ggml's make_qx_quants: a symmetric scale for n values with quants in
+// [-nmax, nmax - 1] (stored in L with an offset of nmax), picked among 19
+// candidate scales around nmax / max by weighted least squares
+// (rmse_type 1: weights x^2).
+float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
+    float amax = 0.f;
+    float max = 0.f;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(x[i]) > amax) {
+            amax = std::fabs(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < kGroupMaxEps) {
+        std::fill(L, L + n, std::int8_t{0});
+        return 0.f;
+    }
+    const auto quantize_with = [&](float iscale, float& sumlx, float& suml2, bool store) {
+        sumlx = 0.f;
+        suml2 = 0.f;
+        for (int i = 0; i < n; ++i) {
+            const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            if (store)
+                L[i] = static_cast<std::int8_t>(l + nmax);
+            const float w = x[i] * x[i];
+            sumlx += w * x[i] * static_cast<float>(l);
+            suml2 += w * static_cast<float>(l * l);
+        }
+    };
+    float sumlx = 0.f;
+    float suml2 = 0.f;
+    quantize_with(-static_cast<float>(nmax) / max, sumlx, suml2, true);
+    float scale = suml2 != 0.f ? sumlx / suml2 : 0.f;
+    float best = scale * sumlx;
+    for (int step = -9; step <= 9; ++step) {
+        if (step == 0)
+            continue;
+        const float iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(step)) / max;
+        quantize_with(iscale, sumlx, suml2, false);
+        if (suml2 > 0.f && sumlx * sumlx > best * suml2) {
+            quantize_with(iscale, sumlx, suml2, true);
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+// ggml's make_q3_quants (do_rmse): quants in [-nmax, nmax - 1] from nmax / max,
+// then up to 5 passes of moving single quants while that improves the
+// x^2-weighted fit. L gets the quants with an offset of nmax.
+float make_q3_quants(int n, int nmax, const float* x, std::int8_t* L) {
+    float amax = 0.f;
+    float max = 0.f;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(x[i]) > amax) {
+            amax = std::fabs(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < kGroupMaxEps) {
+        std::fill(L, L + n, std::int8_t{0});
+        return 0.f;
+    }
+    const float iscale = -static_cast<float>(nmax) / max;
+    float sumlx = 0.f;
+    float suml2 = 0.f;
+    for (int i = 0; i < n; ++i) {
+        const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = static_cast<std::int8_t>(l);
+        const float w = x[i] * x[i];
+        sumlx += w * x[i] * static_cast<float>(l);
+        suml2 += w * static_cast<float>(l * l);
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int n_changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * static_cast<float>(L[i]);
+            if (slx > 0.f) {
+                float sl2 = suml2 - w * static_cast<float>(L[i] * L[i]);
+                const int new_l = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+                if (new_l != L[i]) {
+                    slx += w * x[i] * static_cast<float>(new_l);
+                    sl2 += w * static_cast<float>(new_l * new_l);
+                    if (sl2 > 0.f && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = static_cast<std::int8_t>(new_l);
+                        sumlx = slx;
+                        suml2 = sl2;
+                        ++n_changed;
+                    }
+                }
+            }
+        }
+        if (n_changed == 0)
+            break;
+    }
+    for (int i = 0; i < n; ++i)
+        L[i] = static_cast<std::int8_t>(L[i] + nmax);
+    return suml2 > 0.f ? sumlx / suml2 : 0.f;
+}
+
+// ggml's make_qkx2_quants: an asymmetric fit x ~ scale * L + min (min <= 0,
+// L in [0, nmax]) for n values, trying nstep + 1 inverse scales from
+// (rmin + nmax) / range upward by rdelta and keeping the weighted least
+// squares fit of least error (|error| with use_mad, else error^2).
+// Returns the scale; the_min gets -min.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, std::uint8_t* L,
+                       float& the_min, std::uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad) {
+    float min = x[0];
+    float max = x[0];
+    float sum_w = weights[0];
+    float sum_x = sum_w * x[0];
+    for (int i = 1; i < n; ++i) {
+        min = std::min(min, x[i]);
+        max = std::max(max, x[i]);
+        sum_w += weights[i];
+        sum_x += weights[i] * x[i];
+    }
+    if (min > 0.f)
+        min = 0.f;
+    if (max == min) {
+        std::fill(L, L + n, std::uint8_t{0});
+        the_min = -min;
+        return 0.f;
+    }
+    const auto error_of = [&](float diff) { return use_mad ? std::fabs(diff) : diff * diff; };
+    float iscale = static_cast<float>(nmax) / (max - min);
+    float scale = 1.f / iscale;
+    float best_error = 0.f;
+    for (int i = 0; i < n; ++i) {
+        L[i] = static_cast<std::uint8_t>(std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax));
+        best_error += weights[i] * error_of(scale * static_cast<float>(L[i]) + min - x[i]);
+    }
+    for (int step = 0; step <= nstep; ++step) {
+        iscale = (rmin + rdelta * static_cast<float>(step) + static_cast<float>(nmax)) / (max - min);
+        float sum_l = 0.f;
+        float sum_l2 = 0.f;
+        float sum_xl = 0.f;
+        for (int i = 0; i < n; ++i) {
+            const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = static_cast<std::uint8_t>(l);
+            const float w = weights[i];
+            sum_l += w * static_cast<float>(l);
+            sum_l2 += w * static_cast<float>(l * l);
+            sum_xl += w * static_cast<float>(l) * x[i];
+        }
+        const float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (det > 0.f) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+            if (this_min > 0.f) {
+                this_min = 0.f;
+                this_scale = sum_xl / sum_l2;
+            }
+            float error = 0.f;
+            for (int i = 0; i < n; ++i)
+                error += weights[i] * error_of(this_scale * static_cast<float>(Laux[i]) + this_min - x[i]);
+            if (error < best_error) {
+                std::copy(Laux, Laux + n, L);
+                best_error = error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    the_min = -min;
+    return scale;
+}
+
+// Packs 2-bit quants L[256] (0..3) the Q2_K / Q3_K way.
+void pack_2bit(const std::uint8_t* L, std::uint8_t* qs) {
+    for (int half = 0; half < 2; ++half) {
+        for (int l = 0; l < 32; ++l) {
+            const std::uint8_t* q = L + 128 * half + l;
+            qs[32 * half + l] = static_cast<std::uint8_t>(q[0] | (q[32] << 2) | (q[64] << 4) | (q[96] << 6));
+        }
+    }
+}
+
+void quantize_q2_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ2_K>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
+        BlockQ2_K& block = blocks[b];
+        std::uint8_t L[kBlockK];
+        std::uint8_t Laux[16];
+        float weights[16];
+        float scales[16];
+        float mins[16];
+        float max_scale = 0.f;
+        float max_min = 0.f;
+        for (int j = 0; j < 16; ++j) {
+            const float* x = src + 16 * j;
+            for (int l = 0; l < 16; ++l)
+                weights[l] = std::fabs(x[l]);
+            scales[j] = make_qkx2_quants(16, 3, x, weights, L + 16 * j, mins[j], Laux, -0.5f, 0.1f, 15, true);
+            max_scale = std::max(max_scale, scales[j]);
+            max_min = std::max(max_min, mins[j]);
+        }
+        // Scales and mins to 4 bits each, relative to the block's largest.
+        if (max_scale > 0.f) {
+            const float iscale = 15.f / max_scale;
+            for (int j = 0; j < 16; ++j)
+                block.scales[j] = static_cast<std::uint8_t>(nearest_int(iscale * scales[j]));
+            block.d = fp32_to_fp16(max_scale / 15.f);
+        } else {
+            std::fill(block.scales, block.scales + 16, std::uint8_t{0});
+            block.d = fp32_to_fp16(0.f);
+        }
+        if (max_min > 0.f) {
+            const float iscale = 15.f / max_min;
+            for (int j = 0; j < 16; ++j)
+                block.scales[j] = static_cast<std::uint8_t>(block.scales[j] | (nearest_int(iscale * mins[j]) << 4));
+            block.dmin = fp32_to_fp16(max_min / 15.f);
+        } else {
+            block.dmin = fp32_to_fp16(0.f);
+        }
+        // Requantize against the scales as stored.
+        for (int j = 0; j < 16; ++j) {
+            const float d = fp16_to_fp32(block.d) * static_cast<float>(block.scales[j] & 0xF);
+            if (d == 0.f)
+                continue;
+            const float dm = fp16_to_fp32(block.dmin) * static_cast<float>(block.scales[j] >> 4);
+            for (int l = 0; l < 16; ++l)
+                L[16 * j + l] = static_cast<std::uint8_t>(std::clamp(nearest_int((src[16 * j + l] + dm) / d), 0, 3));
+        }
+        pack_2bit(L, block.qs);
+    }
+}
+
+void quantize_q3_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ3_K>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
+        BlockQ3_K& block = blocks[b];
+        std::int8_t L[kBlockK];
+        float scales[16];
+        float max_scale = 0.f;
+        float amax = 0.f;
+        for (int j = 0; j < 16; ++j) {
+            scales[j] = make_q3_quants(16, 4, src + 16 * j, L + 16 * j);
+            if (std::fabs(scales[j]) > amax) {
+                amax = std::fabs(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        std::memset(block.scales, 0, sizeof block.scales);
+        if (max_scale != 0.f) {
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < 16; ++j) {
+                const int l = std::clamp(nearest_int(iscale * scales[j]), -32, 31) + 32;
+                if (j < 8)
+                    block.scales[j] = static_cast<std::uint8_t>(l & 0xF);
+                else
+                    block.scales[j - 8] = static_cast<std::uint8_t>(block.scales[j - 8] | ((l & 0xF) << 4));
+                block.scales[8 + j % 4] = static_cast<std::uint8_t>(block.scales[8 + j % 4] | ((l >> 4) << (2 * (j / 4))));
+            }
+            block.d = fp32_to_fp16(1.f / iscale);
+        } else {
+            block.d = fp32_to_fp16(0.f);
+        }
+        for (int j = 0; j < 16; ++j) {
+            const float d = fp16_to_fp32(block.d) * static_cast<float>(scale_q3_k(j, block.scales));
+            if (d == 0.f)
+                continue;
+            for (int l = 0; l < 16; ++l)
+                L[16 * j + l] = static_cast<std::int8_t>(std::clamp(nearest_int(src[16 * j + l] / d), -4, 3) + 4);
+        }
+        // Bit 2 of each quant goes to hmask, the low 2 bits to qs.
+        std::uint8_t low[kBlockK];
+        std::memset(block.hmask, 0, sizeof block.hmask);
+        for (int e = 0; e < kBlockK; ++e) {
+            if (L[e] > 3)
+                block.hmask[e % 32] = static_cast<std::uint8_t>(block.hmask[e % 32] | (1 << (e / 32)));
+            low[e] = static_cast<std::uint8_t>(L[e] & 3);
+        }
+        pack_2bit(low, block.qs);
+    }
+}
+
+// Q4_K and Q5_K share their sub-block fit and their 6-bit scale packing.
+template <int Nmax>
+void quantize_k4_style(const float* src, std::uint16_t& d_out, std::uint16_t& dmin_out,
+                       std::uint8_t* packed_scales, std::uint8_t* L) {
+    constexpr bool kIsQ4 = Nmax == 15;
+    std::uint8_t Laux[32];
+    float weights[32];
+    float scales[8];
+    float mins[8];
+    float max_scale = 0.f;
+    float max_min = 0.f;
+    for (int j = 0; j < 8; ++j) {
+        const float* x = src + 32 * j;
+        float sum_x2 = 0.f;
+        for (int l = 0; l < 32; ++l)
+            sum_x2 += x[l] * x[l];
+        const float av_x = std::sqrt(sum_x2 / 32.f);
+        for (int l = 0; l < 32; ++l)
+            weights[l] = av_x + std::fabs(x[l]);
+        scales[j] = kIsQ4 ? make_qkx2_quants(32, Nmax, x, weights, L + 32 * j, mins[j], Laux, -1.f, 0.1f, 20, false)
+                          : make_qkx2_quants(32, Nmax, x, weights, L + 32 * j, mins[j], Laux, -0.5f, 0.1f, 15, false);
+        max_scale = std::max(max_scale, scales[j]);
+        max_min = std::max(max_min, mins[j]);
+    }
+    const float inv_scale = max_scale > 0.f ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0.f ? 63.f / max_min : 0.f;
+    for (int j = 0; j < 8; ++j) {
+        // Through uint8 as ggml does, so a (rare) negative fit wraps the same way.
+        const int ls = std::min(63, nearest_int(inv_scale * scales[j]) & 0xFF);
+        const int lm = std::min(63, nearest_int(inv_min * mins[j]) & 0xFF);
+        if (j < 4) {
+            packed_scales[j] = static_cast<std::uint8_t>(ls);
+            packed_scales[j + 4] = static_cast<std::uint8_t>(lm);
+        } else {
+            packed_scales[j + 4] = static_cast<std::uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+            packed_scales[j - 4] = static_cast<std::uint8_t>(packed_scales[j - 4] | ((ls >> 4) << 6));
+            packed_scales[j] = static_cast<std::uint8_t>(packed_scales[j] | ((lm >> 4) << 6));
+        }
+    }
+    d_out = fp32_to_fp16(max_scale / 63.f);
+    dmin_out = fp32_to_fp16(max_min / 63.f);
+    for (int j = 0; j < 8; ++j) {
+        int scale = 0;
+        int min = 0;
+        scale_min_k4(j, packed_scales, scale, min);
+        const float d = fp16_to_fp32(d_out) * static_cast<float>(scale);
+        if (d == 0.f)
+            continue;
+        const float dm = fp16_to_fp32(dmin_out) * static_cast<float>(min);
+        for (int l = 0; l < 32; ++l)
+            L[32 * j + l] = static_cast<std::uint8_t>(std::clamp(nearest_int((src[32 * j + l] + dm) / d), 0, Nmax));
+    }
+}
+
+void quantize_q4_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ4_K>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
+        BlockQ4_K& block = blocks[b];
+        std::uint8_t L[kBlockK];
+        std::memset(block.scales, 0, sizeof block.scales);
+        quantize_k4_style<15>(src, block.d, block.dmin, block.scales, L);
+        for (int pair = 0; pair < 4; ++pair)
+            for (int l = 0; l < 32; ++l)
+                block.qs[32 * pair + l] = static_cast<std::uint8_t>(L[64 * pair + l] | (L[64 * pair + 32 + l] << 4));
+    }
+}
+
+void quantize_q5_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ5_K>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
+        BlockQ5_K& block = blocks[b];
+        std::uint8_t L[kBlockK];
+        std::memset(block.scales, 0, sizeof block.scales);
+        quantize_k4_style<31>(src, block.d, block.dmin, block.scales, L);
+        std::memset(block.qh, 0, sizeof block.qh);
+        for (int e = 0; e < kBlockK; ++e)
+            block.qh[e % 32] = static_cast<std::uint8_t>(block.qh[e % 32] | ((L[e] >> 4) << (e / 32)));
+        for (int pair = 0; pair < 4; ++pair)
+            for (int l = 0; l < 32; ++l)
+                block.qs[32 * pair + l] =
+                    static_cast<std::uint8_t>((L[64 * pair + l] & 0xF) | ((L[64 * pair + 32 + l] & 0xF) << 4));
+    }
+}
+
+void quantize_q6_k(const float* src, void* dst, std::int64_t n) {
+    auto* blocks = blocks_of<BlockQ6_K>(dst);
+    for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
+        BlockQ6_K& block = blocks[b];
+        std::int8_t L[kBlockK];
+        float scales[16];
+        float max_scale = 0.f;
+        float max_abs_scale = 0.f;
+        for (int j = 0; j < 16; ++j) {
+            scales[j] = make_qx_quants(16, 32, src + 16 * j, L + 16 * j);
+            if (std::fabs(scales[j]) > max_abs_scale) {
+                max_abs_scale = std::fabs(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        if (max_abs_scale < kGroupMaxEps) {
+            std::memset(&block, 0, sizeof block);
+            continue;
+        }
+        const float iscale = -128.f / max_scale;
+        block.d = fp32_to_fp16(1.f / iscale);
+        for (int j = 0; j < 16; ++j)
+            block.scales[j] = static_cast<std::int8_t>(std::min(127, nearest_int(iscale * scales[j])));
+        for (int j = 0; j < 16; ++j) {
+            const float d = fp16_to_fp32(block.d) * static_cast<float>(block.scales[j]);
+            if (d == 0.f)
+                continue;
+            for (int l = 0; l < 16; ++l)
+                L[16 * j + l] = static_cast<std::int8_t>(std::clamp(nearest_int(src[16 * j + l] / d), -32, 31) + 32);
+        }
+        for (int half = 0; half < 2; ++half) {
+            for (int l = 0; l < 32; ++l) {
+                const std::int8_t* q = L + 128 * half + l;
+                block.ql[64 * half + l] = static_cast<std::uint8_t>((q[0] & 0xF) | ((q[64] & 0xF) << 4));
+                block.ql[64 * half + 32 + l] = static_cast<std::uint8_t>((q[32] & 0xF) | ((q[96] & 0xF) << 4));
+                block.qh[32 * half + l] = static_cast<std::uint8_t>((q[0] >> 4) | ((q[32] >> 4) << 2) |
+                                                                    ((q[64] >> 4) << 4) | ((q[96] >> 4) << 6));
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- dot products
+//
+// Each returns sum_i w[i] * a[i] over n elements. Within a block the sums are
+// exact integers; blocks are combined in float, in order, as ggml does.
+
+float dot_f32(std::int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const float*>(w);
+    const auto* y = static_cast<const float*>(a);
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+    return static_cast<float>(sum);
+}
+
+float dot_f16(std::int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const std::uint16_t*>(w);
+    const auto* y = static_cast<const float*>(a);
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(fp16_to_fp32(x[i])) * static_cast<double>(y[i]);
+    return static_cast<float>(sum);
+}
+
+float dot_bf16(std::int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const std::uint16_t*>(w);
+    const auto* y = static_cast<const float*>(a);
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(bf16_to_fp32(x[i])) * static_cast<double>(y[i]);
+    return static_cast<float>(sum);
+}
+
+float dot_q4_0(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ4_0>(w);
+    const auto* y = blocks_of<BlockQ8_0>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        int sumi = 0;
+        for (int j = 0; j < 16; ++j) {
+            sumi += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j];
+            sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
+        }
+        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+    }
+    return sum;
+}
+
+float dot_q4_1(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ4_1>(w);
+    const auto* y = blocks_of<BlockQ8_1>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        int sumi = 0;
+        for (int j = 0; j < 16; ++j) {
+            sumi += (x[b].qs[j] & 0xF) * y[b].qs[j];
+            sumi += (x[b].qs[j] >> 4) * y[b].qs[j + 16];
+        }
+        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d)) +
+               fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+    }
+    return sum;
+}
+
+float dot_q5_0(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ5_0>(w);
+    const auto* y = blocks_of<BlockQ8_0>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        const std::uint32_t qh = load_u32(x[b].qh);
+        int sumi = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = ((x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4)) - 16;
+            const int q1 = ((x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4)) - 16;
+            sumi += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
+        }
+        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+    }
+    return sum;
+}
+
+float dot_q5_1(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ5_1>(w);
+    const auto* y = blocks_of<BlockQ8_1>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        const std::uint32_t qh = load_u32(x[b].qh);
+        int sumi = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = (x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4);
+            const int q1 = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+            sumi += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
+        }
+        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d)) +
+               fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+    }
+    return sum;
+}
+
+float dot_q8_0(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ8_0>(w);
+    const auto* y = blocks_of<BlockQ8_0>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        int sumi = 0;
+        for (int j = 0; j < kBlock32; ++j)
+            sumi += x[b].qs[j] * y[b].qs[j];
+        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+    }
+    return sum;
+}
+
+float dot_q2_k(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ2_K>(w);
+    const auto* y = blocks_of<BlockQ8_K>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+        int sumi = 0;
+        for (int e = 0; e < kBlockK; ++e) {
+            const int q = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+            sumi += (x[b].scales[e / 16] & 0xF) * q * y[b].qs[e];
+        }
+        int summins = 0;
+        for (int g = 0; g < 16; ++g)
+            summins += (x[b].scales[g] >> 4) * y[b].bsums[g];
+        sum += y[b].d * (fp16_to_fp32(x[b].d) * static_cast<float>(sumi) -
+                         fp16_to_fp32(x[b].dmin) * static_cast<float>(summins));
+    }
+    return sum;
+}
+
+float dot_q3_k(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ3_K>(w);
+    const auto* y = blocks_of<BlockQ8_K>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+        int sumi = 0;
+        for (int g = 0; g < 16; ++g) {
+            int group_sum = 0;
+            for (int e = 16 * g; e < 16 * g + 16; ++e) {
+                const int low = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+                const int high = (x[b].hmask[e % 32] >> (e / 32)) & 1;
+                group_sum += (low + 4 * high - 4) * y[b].qs[e];
+            }
+            sumi += scale_q3_k(g, x[b].scales) * group_sum;
+        }
+        sum += y[b].d * fp16_to_fp32(x[b].d) * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+float dot_q4_k(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ4_K>(w);
+    const auto* y = blocks_of<BlockQ8_K>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+        int sumi = 0;
+        int summins = 0;
+        for (int sub = 0; sub < 8; ++sub) {
+            int scale = 0;
+            int min = 0;
+            scale_min_k4(sub, x[b].scales, scale, min);
+            const std::uint8_t* qs = x[b].qs + 32 * (sub / 2);
+            const int shift = 4 * (sub % 2);
+            int sub_sum = 0;
+            for (int l = 0; l < 32; ++l)
+                sub_sum += ((qs[l] >> shift) & 0xF) * y[b].qs[32 * sub + l];
+            sumi += scale * sub_sum;
+            summins += min * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
+        }
+        sum += y[b].d * (fp16_to_fp32(x[b].d) * static_cast<float>(sumi) -
+                         fp16_to_fp32(x[b].dmin) * static_cast<float>(summins));
+    }
+    return sum;
+}
+
+float dot_q5_k(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ5_K>(w);
+    const auto* y = blocks_of<BlockQ8_K>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+        int sumi = 0;
+        int summins = 0;
+        for (int sub = 0; sub < 8; ++sub) {
+            int scale = 0;
+            int min = 0;
+            scale_min_k4(sub, x[b].scales, scale, min);
+            const std::uint8_t* qs = x[b].qs + 32 * (sub / 2);
+            const int shift = 4 * (sub % 2);
+            int sub_sum = 0;
+            for (int l = 0; l < 32; ++l) {
+                const int q = ((qs[l] >> shift) & 0xF) | (((x[b].qh[l] >> sub) & 1) << 4);
+                sub_sum += q * y[b].qs[32 * sub + l];
+            }
+            sumi += scale * sub_sum;
+            summins += min * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
+        }
+        sum += y[b].d * (fp16_to_fp32(x[b].d) * static_cast<float>(sumi) -
+                         fp16_to_fp32(x[b].dmin) * static_cast<float>(summins));
+    }
+    return sum;
+}
+
+float dot_q6_k(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<BlockQ6_K>(w);
+    const auto* y = blocks_of<BlockQ8_K>(a);
+    float sum = 0.f;
+    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+        int sumi = 0;
+        for (int g = 0; g < 16; ++g) {
+            int group_sum = 0;
+            for (int e = 16 * g; e < 16 * g + 16; ++e) {
+                const int half = e / 128;
+                const int group = (e / 32) % 4;
+                const int l = e % 32;
+                const int low = (x[b].ql[64 * half + 32 * (group & 1) + l] >> (group >= 2 ? 4 : 0)) & 0xF;
+                const int high = (x[b].qh[32 * half + l] >> (2 * group)) & 3;
+                group_sum += ((low | (high << 4)) - 32) * y[b].qs[e];
+            }
+            sumi += x[b].scales[g] * group_sum;
+        }
+        sum += y[b].d * fp16_to_fp32(x[b].d) * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+using DotFn = float (*)(std::int64_t n, const void* w, const void* a);
+
+template <DotFn Dot>
+void matmul_by_rows(const MatmulTile& tile) {
+    for (std::int64_t c = 0; c < tile.n_cols; ++c) {
+        const std::uint8_t* activation = tile.activations + c * tile.act_row_bytes;
+        float* out = tile.out + c * tile.out_col_stride;
+        for (std::int64_t r = 0; r < tile.n_rows; ++r)
+            out[r] = Dot(tile.n, tile.weights + r * tile.row_bytes, activation);
+    }
+}
+
+KernelTable make_scalar_table() {
+    KernelTable table;
+    table.isa = "scalar";
+    const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
+        const auto slot = static_cast<std::size_t>(type);
+        table.dequantize_row[slot] = dequantize;
+        table.quantize_row[slot] = quantize;
+        table.matmul[slot] = matmul;
+    };
+    set(GgmlType::F32, dequantize_f32, quantize_f32, matmul_by_rows<dot_f32>);
+    set(GgmlType::F16, dequantize_f16, quantize_f16, matmul_by_rows<dot_f16>);
+    set(GgmlType::BF16, dequantize_bf16, quantize_bf16, matmul_by_rows<dot_bf16>);
+    set(GgmlType::Q4_0, dequantize_q4_0, quantize_q4_0, matmul_by_rows<dot_q4_0>);
+    set(GgmlType::Q4_1, dequantize_q4_1, quantize_q4_1, matmul_by_rows<dot_q4_1>);
+    set(GgmlType::Q5_0, dequantize_q5_0, quantize_q5_0, matmul_by_rows<dot_q5_0>);
+    set(GgmlType::Q5_1, dequantize_q5_1, quantize_q5_1, matmul_by_rows<dot_q5_1>);
+    set(GgmlType::Q8_0, dequantize_q8_0, quantize_q8_0, matmul_by_rows<dot_q8_0>);
+    set(GgmlType::Q8_1, dequantize_q8_1, quantize_q8_1, nullptr);
+    set(GgmlType::Q2_K, dequantize_q2_k, quantize_q2_k, matmul_by_rows<dot_q2_k>);
+    set(GgmlType::Q3_K, dequantize_q3_k, quantize_q3_k, matmul_by_rows<dot_q3_k>);
+    set(GgmlType::Q4_K, dequantize_q4_k, quantize_q4_k, matmul_by_rows<dot_q4_k>);
+    set(GgmlType::Q5_K, dequantize_q5_k, quantize_q5_k, matmul_by_rows<dot_q5_k>);
+    set(GgmlType::Q6_K, dequantize_q6_k, quantize_q6_k, matmul_by_rows<dot_q6_k>);
+    set(GgmlType::Q8_K, dequantize_q8_k, quantize_q8_k, nullptr);
+    return table;
+}
+
+}  // namespace
+
+const KernelTable& scalar_kernels() {
+    static const KernelTable table = make_scalar_table();
+    return table;
+}
+
+}  // namespace folio::engine::quant

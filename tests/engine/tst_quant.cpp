@@ -1,0 +1,745 @@
+#include <QtTest>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/fp16.h"
+#include "engine/ggml_types.h"
+#include "engine/quant.h"
+#include "engine/quant_kernels.h"
+
+using namespace folio::engine;
+namespace q = folio::engine::quant;
+
+Q_DECLARE_METATYPE(folio::engine::GgmlType)
+
+namespace {
+
+const std::vector<GgmlType> kWeightTypes = {
+    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+    GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
+    GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+};
+
+const char* name_of(GgmlType type) {
+    return ggml_type_name(type).data();
+}
+
+std::size_t slot(GgmlType type) {
+    return static_cast<std::size_t>(type);
+}
+
+std::vector<float> gaussian(std::size_t n, std::uint32_t seed, float sigma = 1.f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.f, sigma);
+    std::vector<float> values(n);
+    for (float& value : values)
+        value = normal(rng);
+    return values;
+}
+
+std::vector<std::uint8_t> quantized(GgmlType type, const std::vector<float>& values) {
+    std::vector<std::uint8_t> bytes(quant_row_bytes(type, static_cast<std::int64_t>(values.size())));
+    quantize_row(type, values.data(), bytes.data(), static_cast<std::int64_t>(values.size()));
+    return bytes;
+}
+
+std::vector<float> dequantized(GgmlType type, const std::uint8_t* bytes, std::int64_t n) {
+    std::vector<float> values(static_cast<std::size_t>(n));
+    q::scalar_kernels().dequantize_row[slot(type)](bytes, values.data(), n);
+    return values;
+}
+
+void put_half(std::uint8_t* at, float value) {
+    const std::uint16_t half = fp32_to_fp16(value);
+    std::memcpy(at, &half, sizeof half);
+}
+
+// Byte offsets of the f16 scale fields in each block, and where a Q8_K's
+// float d sits: random blocks get sane scales there instead of random bits
+// (which could be NaN or infinity).
+struct ScaleFields {
+    std::vector<std::size_t> halves;
+};
+
+ScaleFields scale_fields(GgmlType type) {
+    switch (type) {
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
+    case GgmlType::Q8_0:
+        return {{0}};
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+    case GgmlType::Q8_1:
+        return {{0, 2}};
+    case GgmlType::Q2_K:
+        return {{80, 82}};
+    case GgmlType::Q3_K:
+        return {{108}};
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+        return {{0, 2}};
+    case GgmlType::Q6_K:
+        return {{208}};
+    default:
+        return {};
+    }
+}
+
+// A weight row of random bits, its scales (f16 fields) replaced by `scale`
+// or, when scale is 0, by random values in [0.001, 0.1). Float types get
+// Gaussian values.
+std::vector<std::uint8_t> random_weight_row(GgmlType type, std::int64_t n, std::mt19937& rng, float scale) {
+    if (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16) {
+        std::vector<float> values = gaussian(static_cast<std::size_t>(n), rng());
+        if (scale != 0.f) {  // small integers: every product and sum exact in float
+            for (float& value : values)
+                value = std::round(value * 4.f);
+        }
+        return quantized(type, values);
+    }
+    std::vector<std::uint8_t> bytes(quant_row_bytes(type, n));
+    for (std::uint8_t& byte : bytes)
+        byte = static_cast<std::uint8_t>(rng());
+    const GgmlTypeLayout layout = *ggml_type_layout(static_cast<std::uint32_t>(type));
+    std::uniform_real_distribution<float> uniform(0.001f, 0.1f);
+    for (std::size_t block = 0; block < bytes.size() / layout.type_size; ++block)
+        for (const std::size_t offset : scale_fields(type).halves)
+            put_half(bytes.data() + block * layout.type_size + offset, scale != 0.f ? scale : uniform(rng));
+    return bytes;
+}
+
+// An activation row in vec_dot_type(type): Gaussian values quantized by the
+// scalar quantizer, or, with unit_scales, random quants in [-127, 127] with
+// d = 1 (and Q8_1's s, Q8_K's bsums consistent with them).
+std::vector<std::uint8_t> random_activation_row(GgmlType weight_type, std::int64_t n, std::mt19937& rng,
+                                                bool unit_scales) {
+    const GgmlType type = vec_dot_type(weight_type);
+    std::vector<float> values = gaussian(static_cast<std::size_t>(n), rng());
+    if (type == GgmlType::F32) {
+        if (unit_scales)
+            for (float& value : values)
+                value = std::round(value * 4.f);
+        return quantized(type, values);
+    }
+    std::vector<std::uint8_t> bytes(quant_row_bytes(type, n));
+    if (!unit_scales) {
+        q::scalar_kernels().quantize_row[slot(type)](values.data(), bytes.data(), n);
+        return bytes;
+    }
+    std::uniform_int_distribution<int> quant(-127, 127);
+    if (type == GgmlType::Q8_K) {
+        auto* blocks = reinterpret_cast<q::BlockQ8_K*>(bytes.data());
+        for (std::int64_t b = 0; b < n / q::kBlockK; ++b) {
+            blocks[b].d = 1.f;
+            for (int g = 0; g < 16; ++g) {
+                int sum = 0;
+                for (int l = 0; l < 16; ++l) {
+                    blocks[b].qs[16 * g + l] = static_cast<std::int8_t>(quant(rng));
+                    sum += blocks[b].qs[16 * g + l];
+                }
+                blocks[b].bsums[g] = static_cast<std::int16_t>(sum);
+            }
+        }
+        return bytes;
+    }
+    const bool with_sum = type == GgmlType::Q8_1;
+    const std::size_t block_bytes = with_sum ? sizeof(q::BlockQ8_1) : sizeof(q::BlockQ8_0);
+    for (std::int64_t b = 0; b < n / q::kBlock32; ++b) {
+        std::uint8_t* block = bytes.data() + b * block_bytes;
+        auto* qs = reinterpret_cast<std::int8_t*>(block + (with_sum ? 4 : 2));
+        int sum = 0;
+        for (int j = 0; j < 32; ++j) {
+            qs[j] = static_cast<std::int8_t>(quant(rng));
+            sum += qs[j];
+        }
+        put_half(block, 1.f);
+        if (with_sum)
+            put_half(block + 2, static_cast<float>(sum));
+    }
+    return bytes;
+}
+
+// sum |w_i * a_i| over the dequantized rows: the scale of rounding error in a dot product.
+double magnitude_of_dot(GgmlType weight_type, const std::uint8_t* weights, const std::uint8_t* activations,
+                        std::int64_t n) {
+    const std::vector<float> w = dequantized(weight_type, weights, n);
+    const std::vector<float> a = dequantized(vec_dot_type(weight_type), activations, n);
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+        sum += std::fabs(static_cast<double>(w[i]) * a[i]);
+    return sum;
+}
+
+struct Matmul {
+    std::int64_t n = 0;
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+    std::vector<std::uint8_t> weights;
+    std::vector<std::uint8_t> activations;
+    std::int64_t row_bytes = 0;
+    std::int64_t act_row_bytes = 0;
+
+    std::vector<float> run(const q::KernelTable& kernels, GgmlType type) const {
+        std::vector<float> out(static_cast<std::size_t>(rows * cols), std::numeric_limits<float>::quiet_NaN());
+        q::MatmulTile tile;
+        tile.n = n;
+        tile.weights = weights.data();
+        tile.row_bytes = row_bytes;
+        tile.n_rows = rows;
+        tile.activations = activations.data();
+        tile.act_row_bytes = act_row_bytes;
+        tile.n_cols = cols;
+        tile.out = out.data();
+        tile.out_col_stride = rows;
+        kernels.matmul[slot(type)](tile);
+        return out;
+    }
+};
+
+Matmul random_matmul(GgmlType type, std::int64_t n, std::int64_t rows, std::int64_t cols, std::uint32_t seed,
+                     bool unit_scales) {
+    std::mt19937 rng(seed);
+    Matmul m;
+    m.n = n;
+    m.rows = rows;
+    m.cols = cols;
+    m.row_bytes = static_cast<std::int64_t>(quant_row_bytes(type, n));
+    m.act_row_bytes = static_cast<std::int64_t>(quant_row_bytes(vec_dot_type(type), n));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const std::vector<std::uint8_t> row = random_weight_row(type, n, rng, unit_scales ? 1.f : 0.f);
+        m.weights.insert(m.weights.end(), row.begin(), row.end());
+    }
+    for (std::int64_t c = 0; c < cols; ++c) {
+        const std::vector<std::uint8_t> row = random_activation_row(type, n, rng, unit_scales);
+        m.activations.insert(m.activations.end(), row.begin(), row.end());
+    }
+    return m;
+}
+
+std::vector<const q::KernelTable*> simd_tables() {
+    std::vector<const q::KernelTable*> tables;
+    if (q::avx2_kernels())
+        tables.push_back(q::avx2_kernels());
+    if (q::avx512_kernels())
+        tables.push_back(q::avx512_kernels());
+    return tables;
+}
+
+double relative_rms_error(const std::vector<float>& reference, const std::vector<float>& approximation) {
+    double error = 0.0;
+    double energy = 0.0;
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+        const double diff = static_cast<double>(approximation[i]) - reference[i];
+        error += diff * diff;
+        energy += static_cast<double>(reference[i]) * reference[i];
+    }
+    return std::sqrt(error / energy);
+}
+
+}  // namespace
+
+class TestQuant : public QObject {
+    Q_OBJECT
+
+private slots:
+    void fp16KnownValues();
+    void fp16RoundTripsEveryHalf();
+    void bf16Rounding();
+    void roundTripError_data();
+    void roundTripError();
+    void goldenQ4_0();
+    void goldenQ8_0();
+    void goldenQ4_K();
+    void goldenQ6_K();
+    void dotMatchesDequantized_data();
+    void dotMatchesDequantized();
+    void simdDotExactOnIntegers_data();
+    void simdDotExactOnIntegers();
+    void simdDotMatchesScalar_data();
+    void simdDotMatchesScalar();
+    void simdConversionsBitExact_data();
+    void simdConversionsBitExact();
+    void q8_0RoundsHalfAwayFromZero();
+    void matmulRowsWritesItsRange();
+    void matmulRowsColumnsMatchesVecDot();
+    void rejectsPartialBlocks();
+    void rejectsTypesWithoutKernels();
+    void kernelIsaMatchesCpu();
+};
+
+void TestQuant::fp16KnownValues() {
+    QCOMPARE(fp32_to_fp16(1.f), std::uint16_t{0x3C00});
+    QCOMPARE(fp32_to_fp16(-2.f), std::uint16_t{0xC000});
+    QCOMPARE(fp32_to_fp16(65504.f), std::uint16_t{0x7BFF});
+    QCOMPARE(fp32_to_fp16(65519.f), std::uint16_t{0x7BFF});  // below halfway to 65536
+    QCOMPARE(fp32_to_fp16(65520.f), std::uint16_t{0x7C00});  // the tie rounds to even: infinity
+    QCOMPARE(fp32_to_fp16(std::ldexp(1.f, -24)), std::uint16_t{0x0001});      // smallest subnormal
+    QCOMPARE(fp32_to_fp16(std::ldexp(1.f, -25)), std::uint16_t{0x0000});      // tie -> even 0
+    QCOMPARE(fp32_to_fp16(std::ldexp(3.f, -25)), std::uint16_t{0x0002});      // 1.5 units -> even 2
+    QCOMPARE(fp32_to_fp16(std::ldexp(1.f, -14)), std::uint16_t{0x0400});      // smallest normal
+    QCOMPARE(fp32_to_fp16(1.f + std::ldexp(1.f, -11)), std::uint16_t{0x3C00});  // tie -> even
+    QCOMPARE(fp32_to_fp16(1.f + std::ldexp(3.f, -11)), std::uint16_t{0x3C02});  // tie -> even (up)
+    QCOMPARE(fp32_to_fp16(-0.f), std::uint16_t{0x8000});
+    QCOMPARE(fp32_to_fp16(std::numeric_limits<float>::infinity()), std::uint16_t{0x7C00});
+    QVERIFY((fp32_to_fp16(std::numeric_limits<float>::quiet_NaN()) & 0x7FFF) > 0x7C00);
+    QCOMPARE(fp16_to_fp32(0x3C00), 1.f);
+    QCOMPARE(fp16_to_fp32(0x3555), 0.333251953125f);
+    QCOMPARE(fp16_to_fp32(0x0001), std::ldexp(1.f, -24));
+    QCOMPARE(fp16_to_fp32(0x03FF), std::ldexp(1023.f, -24));
+    QCOMPARE(fp16_to_fp32(0xFBFF), -65504.f);
+    QVERIFY(std::isinf(fp16_to_fp32(0x7C00)));
+    QVERIFY(std::isnan(fp16_to_fp32(0x7E00)));
+}
+
+void TestQuant::fp16RoundTripsEveryHalf() {
+    for (std::uint32_t bits = 0; bits <= 0xFFFF; ++bits) {
+        const auto half = static_cast<std::uint16_t>(bits);
+        const bool is_nan = (half & 0x7C00) == 0x7C00 && (half & 0x03FF) != 0;
+        const std::uint16_t back = fp32_to_fp16(fp16_to_fp32(half));
+        if (is_nan)
+            QCOMPARE(back, static_cast<std::uint16_t>(half | 0x0200));  // quieted, payload kept
+        else if (back != half)
+            QFAIL(qPrintable(QString("f16 0x%1 came back as 0x%2").arg(bits, 4, 16).arg(back, 4, 16)));
+    }
+}
+
+void TestQuant::bf16Rounding() {
+    QCOMPARE(fp32_to_bf16(1.f), std::uint16_t{0x3F80});
+    QCOMPARE(fp32_to_bf16(std::bit_cast<float>(0x3F808000u)), std::uint16_t{0x3F80});  // tie -> even
+    QCOMPARE(fp32_to_bf16(std::bit_cast<float>(0x3F818000u)), std::uint16_t{0x3F82});  // tie -> even (up)
+    QCOMPARE(fp32_to_bf16(std::bit_cast<float>(0x3F808001u)), std::uint16_t{0x3F81});
+    QCOMPARE(fp32_to_bf16(std::numeric_limits<float>::max()), std::uint16_t{0x7F80});  // rounds to infinity
+    QVERIFY(std::isnan(bf16_to_fp32(fp32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+    QCOMPARE(bf16_to_fp32(0xC040), -3.f);
+}
+
+void TestQuant::roundTripError_data() {
+    QTest::addColumn<GgmlType>("type");
+    QTest::addColumn<double>("bound");
+    // RMS error / RMS of the data on Gaussian data, about 10% above what these
+    // quantizers measure (ggml's reference quantizers give the same bytes for
+    // the 32-element types; see the comparison notes in quant_scalar.cpp).
+    QTest::newRow("F32") << GgmlType::F32 << 0.0;
+    QTest::newRow("F16") << GgmlType::F16 << 0.00025;
+    QTest::newRow("BF16") << GgmlType::BF16 << 0.0018;
+    QTest::newRow("Q8_0") << GgmlType::Q8_0 << 0.006;
+    QTest::newRow("Q8_1") << GgmlType::Q8_1 << 0.006;
+    QTest::newRow("Q8_K") << GgmlType::Q8_K << 0.0075;
+    QTest::newRow("Q6_K") << GgmlType::Q6_K << 0.0195;
+    QTest::newRow("Q5_0") << GgmlType::Q5_0 << 0.046;
+    QTest::newRow("Q5_1") << GgmlType::Q5_1 << 0.041;
+    QTest::newRow("Q5_K") << GgmlType::Q5_K << 0.039;
+    QTest::newRow("Q4_0") << GgmlType::Q4_0 << 0.093;
+    QTest::newRow("Q4_1") << GgmlType::Q4_1 << 0.085;
+    QTest::newRow("Q4_K") << GgmlType::Q4_K << 0.077;
+    QTest::newRow("Q3_K") << GgmlType::Q3_K << 0.165;
+    QTest::newRow("Q2_K") << GgmlType::Q2_K << 0.325;
+}
+
+void TestQuant::roundTripError() {
+    QFETCH(GgmlType, type);
+    QFETCH(double, bound);
+    const std::vector<float> values = gaussian(256 * 64, 7, 0.02f);
+    const std::vector<std::uint8_t> bytes = quantized(type, values);
+    std::vector<float> back(values.size());
+    dequantize_row(type, bytes.data(), back.data(), static_cast<std::int64_t>(values.size()));
+    const double error = relative_rms_error(values, back);
+    qInfo("%s: relative RMS error %.5f", name_of(type), error);
+    QVERIFY2(error <= bound, qPrintable(QString("error %1 > bound %2").arg(error).arg(bound)));
+}
+
+// A Q4_0 block decoded from the spec, and one quantized from known values.
+void TestQuant::goldenQ4_0() {
+    // d = 0.5 (f16 0x3800); qs[j] = j | (15 - j) << 4: element j is j - 8,
+    // element 16 + j is 7 - j, both times 0.5.
+    std::uint8_t block[18] = {0x00, 0x38};
+    for (int j = 0; j < 16; ++j)
+        block[2 + j] = static_cast<std::uint8_t>(j | ((15 - j) << 4));
+    float out[32];
+    dequantize_row(GgmlType::Q4_0, block, out, 32);
+    QCOMPARE(out[0], -4.f);
+    QCOMPARE(out[1], -3.5f);
+    QCOMPARE(out[15], 3.5f);
+    QCOMPARE(out[16], 3.5f);
+    QCOMPARE(out[31], -4.f);
+    for (int j = 0; j < 16; ++j) {
+        QCOMPARE(out[j], 0.5f * static_cast<float>(j - 8));
+        QCOMPARE(out[16 + j], 0.5f * static_cast<float>(7 - j));
+    }
+
+    // x[j] = j - 16: the extreme -16 sets d = -16 / -8 = 2 (f16 0x4000);
+    // q = min(15, trunc(x / 2 + 8.5)): q(0) = 0, q(1) = 1, q(15) = 8, q(16) = 8,
+    // q(17) = 9, q(31) = 15 (16 clamped).
+    float x[32];
+    for (int j = 0; j < 32; ++j)
+        x[j] = static_cast<float>(j - 16);
+    std::uint8_t packed[18];
+    quantize_row(GgmlType::Q4_0, x, packed, 32);
+    QCOMPARE(packed[0], std::uint8_t{0x00});
+    QCOMPARE(packed[1], std::uint8_t{0x40});
+    QCOMPARE(packed[2 + 0], std::uint8_t{0x80});   // q(0) = 0, q(16) = 8
+    QCOMPARE(packed[2 + 1], std::uint8_t{0x91});   // q(1) = 1, q(17) = 9
+    QCOMPARE(packed[2 + 15], std::uint8_t{0xF8});  // q(15) = 8, q(31) = 15
+}
+
+void TestQuant::goldenQ8_0() {
+    // d = 0.25 (f16 0x3400), qs = -128, -1, 0, 1, 127, ...
+    std::uint8_t block[34] = {0x00, 0x34, 0x80, 0xFF, 0x00, 0x01, 0x7F};
+    float out[32];
+    dequantize_row(GgmlType::Q8_0, block, out, 32);
+    QCOMPARE(out[0], -32.f);
+    QCOMPARE(out[1], -0.25f);
+    QCOMPARE(out[2], 0.f);
+    QCOMPARE(out[3], 0.25f);
+    QCOMPARE(out[4], 31.75f);
+
+    // x[j] = j - 16: absmax 16, d = 16 / 127 = 0.125984 -> f16 0x3008
+    // (2^-3 * (1 + 8/1024)); q = roundf(x * 127 / 16): q(0) = -127, q(16) = 0,
+    // q(31) = roundf(119.0625) = 119, q(1) = roundf(-119.0625) = -119.
+    float x[32];
+    for (int j = 0; j < 32; ++j)
+        x[j] = static_cast<float>(j - 16);
+    std::uint8_t packed[34];
+    quantize_row(GgmlType::Q8_0, x, packed, 32);
+    QCOMPARE(packed[0], std::uint8_t{0x08});
+    QCOMPARE(packed[1], std::uint8_t{0x30});
+    QCOMPARE(static_cast<int>(static_cast<std::int8_t>(packed[2 + 0])), -127);
+    QCOMPARE(static_cast<int>(static_cast<std::int8_t>(packed[2 + 1])), -119);
+    QCOMPARE(static_cast<int>(static_cast<std::int8_t>(packed[2 + 16])), 0);
+    QCOMPARE(static_cast<int>(static_cast<std::int8_t>(packed[2 + 31])), 119);
+}
+
+// Q4_K with d = 1, dmin = 0.5 and hand-packed 6-bit scales and mins:
+//   scales = 1 2 3 4 17 33 50 63, mins = 0 5 10 63 16 31 32 47
+// bytes 0-3: scale j | (scale j+4 >> 4) << 6  = 41 82 C3 C4
+// bytes 4-7: min j | (min j+4 >> 4) << 6      = 40 45 8A BF
+// bytes 8-11: scale j+4 & 15 | (min j+4 & 15) << 4 = 01 F1 02 FF
+// qs[i] = i % 16 | (15 - i % 16) << 4, so sub-block s (32 elements, the low
+// nibbles of qs[32(s/2)..] for even s, the high for odd s) has quant
+// l % 16 (even s) or 15 - l % 16 (odd s) at position l.
+void TestQuant::goldenQ4_K() {
+    std::vector<std::uint8_t> block = {0x00, 0x3C, 0x00, 0x38, 0x41, 0x82, 0xC3, 0xC4,
+                                       0x40, 0x45, 0x8A, 0xBF, 0x01, 0xF1, 0x02, 0xFF};
+    for (int i = 0; i < 128; ++i)
+        block.push_back(static_cast<std::uint8_t>((i % 16) | ((15 - i % 16) << 4)));
+    QCOMPARE(block.size(), std::size_t{144});
+    const int scales[8] = {1, 2, 3, 4, 17, 33, 50, 63};
+    const int mins[8] = {0, 5, 10, 63, 16, 31, 32, 47};
+    std::vector<float> out(256);
+    dequantize_row(GgmlType::Q4_K, block.data(), out.data(), 256);
+    QCOMPARE(out[0], 0.f);       // 1 * 0 - 0.5 * 0
+    QCOMPARE(out[33], 25.5f);    // sub-block 1, q = 14: 2 * 14 - 0.5 * 5
+    QCOMPARE(out[200], 384.f);   // sub-block 6, q = 8: 50 * 8 - 0.5 * 32
+    QCOMPARE(out[255], -23.5f);  // sub-block 7, q = 0: 0 - 0.5 * 47
+    for (int e = 0; e < 256; ++e) {
+        const int sub = e / 32;
+        const int l = e % 32;
+        const int quant = sub % 2 == 0 ? l % 16 : 15 - l % 16;
+        QCOMPARE(out[e], static_cast<float>(scales[sub] * quant) - 0.5f * static_cast<float>(mins[sub]));
+    }
+
+    // The dot product against Q8_K activations of all ones (d = 1) is the sum.
+    std::vector<float> ones(256, 1.f);
+    const std::vector<std::uint8_t> activation = quantized(GgmlType::Q8_K, ones);
+    double expected = 0.0;
+    for (const float value : out)
+        expected += value;
+    QCOMPARE(vec_dot(GgmlType::Q4_K, 256, block.data(), activation.data()), static_cast<float>(expected));
+}
+
+// Q6_K with d = 0.25, scales[g] = g - 8 and quants q(e) = (5e + 3) % 64
+// (stored + 32), packed by the spec: ql[64h + 32(g&1) + l] has element
+// 128h + 32g + l in its low (g < 2) or high (g >= 2) nibble, and bits 2g..2g+1
+// of qh[32h + l] hold its bits 4-5.
+void TestQuant::goldenQ6_K() {
+    const auto quant = [](int e) { return (5 * e + 3) % 64; };
+    std::vector<std::uint8_t> block(210, 0);
+    for (int e = 0; e < 256; ++e) {
+        const int half = e / 128;
+        const int group = (e / 32) % 4;
+        const int l = e % 32;
+        block[static_cast<std::size_t>(64 * half + 32 * (group & 1) + l)] |=
+            static_cast<std::uint8_t>((quant(e) & 0xF) << (group >= 2 ? 4 : 0));
+        block[static_cast<std::size_t>(128 + 32 * half + l)] |= static_cast<std::uint8_t>((quant(e) >> 4) << (2 * group));
+    }
+    for (int g = 0; g < 16; ++g)
+        block[static_cast<std::size_t>(192 + g)] = static_cast<std::uint8_t>(g - 8);
+    block[208] = 0x00;
+    block[209] = 0x34;
+    // q(0) = 3, q(64) = 3: ql[0] = 0x33; q(32) = 35, q(96) = 35: ql[32] = 0x33;
+    // high bits 0, 2, 0, 2: qh[0] = 2 << 2 | 2 << 6 = 0x88.
+    QCOMPARE(block[0], std::uint8_t{0x33});
+    QCOMPARE(block[32], std::uint8_t{0x33});
+    QCOMPARE(block[128], std::uint8_t{0x88});
+
+    std::vector<float> out(256);
+    dequantize_row(GgmlType::Q6_K, block.data(), out.data(), 256);
+    QCOMPARE(out[0], 58.f);     // 0.25 * -8 * (3 - 32)
+    QCOMPARE(out[32], -4.5f);   // 0.25 * -6 * (35 - 32)
+    QCOMPARE(out[255], 52.5f);  // 0.25 * 7 * (62 - 32)
+    for (int e = 0; e < 256; ++e)
+        QCOMPARE(out[e], 0.25f * static_cast<float>((e / 16 - 8) * (quant(e) - 32)));
+}
+
+// The dot-product kernels and the dequantizers read the layouts the same way:
+// vec_dot equals the dot product of the dequantized rows.
+void TestQuant::dotMatchesDequantized_data() {
+    QTest::addColumn<GgmlType>("type");
+    for (const GgmlType type : kWeightTypes)
+        QTest::newRow(name_of(type)) << type;
+}
+
+void TestQuant::dotMatchesDequantized() {
+    QFETCH(GgmlType, type);
+    const std::int64_t n = 2048;
+    std::mt19937 rng(11);
+    const std::vector<std::uint8_t> weights = random_weight_row(type, n, rng, 0.f);
+    const std::vector<std::uint8_t> activations = random_activation_row(type, n, rng, false);
+    const std::vector<float> w = dequantized(type, weights.data(), n);
+    const std::vector<float> a = dequantized(vec_dot_type(type), activations.data(), n);
+    double expected = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+        expected += static_cast<double>(w[i]) * a[i];
+    const double magnitude = magnitude_of_dot(type, weights.data(), activations.data(), n);
+    for (const q::KernelTable* kernels : {&q::scalar_kernels(), &q::active_kernels()}) {
+        float result = 0.f;
+        q::MatmulTile tile{n, weights.data(), 0, 1, activations.data(), 0, 1, &result, 1};
+        kernels->matmul[slot(type)](tile);
+        // Q4_1/Q5_1 use Q8_1's s, an f16 rounding of d * sum(q): allow for it.
+        const double tolerance = (type == GgmlType::Q4_1 || type == GgmlType::Q5_1 ? 1e-3 : 1e-5) * magnitude;
+        QVERIFY2(std::fabs(result - expected) <= tolerance,
+                 qPrintable(QString("%1: %2 vs %3").arg(kernels->isa).arg(result).arg(expected)));
+    }
+}
+
+// With every scale 1 the products and sums are integers that float holds
+// exactly, whatever the order: SIMD and scalar must agree to the bit. This
+// pins the integer arithmetic (unpacking, offsets, mins) of each kernel.
+void TestQuant::simdDotExactOnIntegers_data() {
+    QTest::addColumn<GgmlType>("type");
+    QTest::addColumn<qint64>("n");
+    for (const GgmlType type : kWeightTypes) {
+        const std::int64_t block = quant_block_size(type) == 1 ? 32 : quant_block_size(type);
+        QTest::newRow((std::string(name_of(type)) + " 1 block").c_str()) << type << qint64{block};
+        QTest::newRow((std::string(name_of(type)) + " 5 blocks").c_str()) << type << qint64{5 * block};
+    }
+    QTest::newRow("F32 n=37") << GgmlType::F32 << qint64{37};
+    QTest::newRow("F16 n=13") << GgmlType::F16 << qint64{13};
+    QTest::newRow("BF16 n=21") << GgmlType::BF16 << qint64{21};
+}
+
+void TestQuant::simdDotExactOnIntegers() {
+    QFETCH(GgmlType, type);
+    QFETCH(qint64, n);
+    if (simd_tables().empty())
+        QSKIP("this CPU has no SIMD kernel set");
+    const Matmul m = random_matmul(type, n, 5, 7, 23, true);
+    const std::vector<float> expected = m.run(q::scalar_kernels(), type);
+    for (const q::KernelTable* kernels : simd_tables()) {
+        const std::vector<float> result = m.run(*kernels, type);
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+            if (result[i] != expected[i])
+                QFAIL(qPrintable(QString("%1: out[%2] = %3, scalar %4").arg(kernels->isa).arg(i).arg(result[i]).arg(expected[i])));
+        }
+    }
+}
+
+// Realistic scales: SIMD and scalar differ only by float rounding order.
+void TestQuant::simdDotMatchesScalar_data() {
+    QTest::addColumn<GgmlType>("type");
+    QTest::addColumn<qint64>("n");
+    QTest::addColumn<qint64>("rows");
+    QTest::addColumn<qint64>("cols");
+    for (const GgmlType type : kWeightTypes) {
+        const std::int64_t block = quant_block_size(type) == 1 ? 64 : quant_block_size(type);
+        const std::string name = name_of(type);
+        QTest::newRow((name + " 1 block 1x1").c_str()) << type << qint64{block} << qint64{1} << qint64{1};
+        QTest::newRow((name + " 3 blocks 7x3").c_str()) << type << qint64{3 * block} << qint64{7} << qint64{3};
+        QTest::newRow((name + " 4096 5x11").c_str()) << type << qint64{4096} << qint64{5} << qint64{11};
+    }
+}
+
+void TestQuant::simdDotMatchesScalar() {
+    QFETCH(GgmlType, type);
+    QFETCH(qint64, n);
+    QFETCH(qint64, rows);
+    QFETCH(qint64, cols);
+    if (simd_tables().empty())
+        QSKIP("this CPU has no SIMD kernel set");
+    const Matmul m = random_matmul(type, n, rows, cols, 29, false);
+    const std::vector<float> expected = m.run(q::scalar_kernels(), type);
+    for (const q::KernelTable* kernels : simd_tables()) {
+        const std::vector<float> result = m.run(*kernels, type);
+        for (std::int64_t c = 0; c < cols; ++c) {
+            for (std::int64_t r = 0; r < rows; ++r) {
+                const std::size_t i = static_cast<std::size_t>(c * rows + r);
+                const double magnitude = magnitude_of_dot(type, m.weights.data() + r * m.row_bytes,
+                                                          m.activations.data() + c * m.act_row_bytes, n);
+                if (!(std::fabs(result[i] - expected[i]) <= 1e-5 * magnitude))
+                    QFAIL(qPrintable(QString("%1: row %2 col %3: %4, scalar %5 (sum |w a| %6)")
+                                         .arg(kernels->isa).arg(r).arg(c).arg(result[i]).arg(expected[i]).arg(magnitude)));
+            }
+        }
+    }
+}
+
+// Activation quantizers and the f16/bf16 conversions give the same bits in
+// every kernel set.
+void TestQuant::simdConversionsBitExact_data() {
+    QTest::addColumn<GgmlType>("type");
+    for (const GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K})
+        QTest::newRow(name_of(type)) << type;
+}
+
+void TestQuant::simdConversionsBitExact() {
+    QFETCH(GgmlType, type);
+    if (simd_tables().empty())
+        QSKIP("this CPU has no SIMD kernel set");
+    const std::int64_t n = 256 * 9;
+    std::vector<float> values = gaussian(static_cast<std::size_t>(n), 31, 3.f);
+    // Ties: block 2 scaled so that its quants land on .5 (absmax 127 -> d = 1),
+    // and for Q8_K a block whose largest magnitude appears with both signs.
+    for (int j = 0; j < 32; ++j)
+        values[static_cast<std::size_t>(64 + j)] = static_cast<float>(j) - 15.5f;
+    values[64] = 127.f;
+    values[256] = -50.f;
+    values[300] = 50.f;
+    values[257] = std::ldexp(1.f, -20);  // an f16 subnormal
+    values[258] = 70000.f;               // f16 overflow
+    const std::vector<std::uint8_t> expected = [&] {
+        std::vector<std::uint8_t> bytes(quant_row_bytes(type, n));
+        q::scalar_kernels().quantize_row[slot(type)](values.data(), bytes.data(), n);
+        return bytes;
+    }();
+    for (const q::KernelTable* kernels : simd_tables()) {
+        std::vector<std::uint8_t> bytes(expected.size(), 0xAA);
+        kernels->quantize_row[slot(type)](values.data(), bytes.data(), n);
+        for (std::size_t i = 0; i < bytes.size(); ++i)
+            if (bytes[i] != expected[i])
+                QFAIL(qPrintable(QString("%1: byte %2 is %3, scalar %4").arg(kernels->isa).arg(i).arg(bytes[i]).arg(expected[i])));
+        std::vector<float> back(static_cast<std::size_t>(n));
+        std::vector<float> back_scalar(static_cast<std::size_t>(n));
+        kernels->dequantize_row[slot(type)](expected.data(), back.data(), n);
+        q::scalar_kernels().dequantize_row[slot(type)](expected.data(), back_scalar.data(), n);
+        QVERIFY(std::memcmp(back.data(), back_scalar.data(), back.size() * sizeof(float)) == 0);
+    }
+}
+
+void TestQuant::q8_0RoundsHalfAwayFromZero() {
+    // absmax 127 gives d = 1, so each quant is roundf(x).
+    float x[32] = {127.f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f, 126.5f};
+    for (const q::KernelTable* kernels : [] {
+             std::vector<const q::KernelTable*> all = simd_tables();
+             all.push_back(&q::scalar_kernels());
+             return all;
+         }()) {
+        q::BlockQ8_0 block{};
+        kernels->quantize_row[slot(GgmlType::Q8_0)](x, &block, 32);
+        const int expected[10] = {127, 1, -1, 2, -2, 3, -3, 0, 0, 127};
+        for (int j = 0; j < 10; ++j)
+            QCOMPARE(static_cast<int>(block.qs[j]), expected[j]);
+    }
+}
+
+void TestQuant::matmulRowsWritesItsRange() {
+    const GgmlType type = GgmlType::Q4_K;
+    const std::int64_t n = 512;
+    const Matmul m = random_matmul(type, n, 12, 1, 41, false);
+    std::vector<float> out(12, -1.f);
+    matmul_rows(type, m.weights.data(), m.row_bytes, 3, 10, n, m.activations.data(), out.data());
+    for (std::int64_t r = 0; r < 12; ++r) {
+        if (r < 3 || r >= 10) {
+            QCOMPARE(out[static_cast<std::size_t>(r)], -1.f);
+            continue;
+        }
+        const float expected = vec_dot(type, n, m.weights.data() + r * m.row_bytes, m.activations.data());
+        QCOMPARE(out[static_cast<std::size_t>(r)], expected);
+    }
+}
+
+// Enough rows for several cache tiles, columns that exercise every register
+// block width, and an output stride larger than the row count.
+void TestQuant::matmulRowsColumnsMatchesVecDot() {
+    for (const GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+        const std::int64_t n = 4096;
+        const std::int64_t rows = 150;
+        const std::int64_t cols = 11;
+        const std::int64_t stride = 160;
+        const Matmul m = random_matmul(type, n, rows, cols, 43, false);
+        std::vector<float> out(static_cast<std::size_t>(cols * stride), -1.f);
+        matmul_rows_columns(type, m.weights.data(), m.row_bytes, 1, rows, n, m.activations.data(), m.act_row_bytes,
+                            cols, out.data(), stride);
+        for (std::int64_t c = 0; c < cols; ++c) {
+            QCOMPARE(out[static_cast<std::size_t>(c * stride)], -1.f);  // row 0 is outside the range
+            for (std::int64_t r = 1; r < rows; ++r) {
+                const float expected = vec_dot(type, n, m.weights.data() + r * m.row_bytes,
+                                               m.activations.data() + c * m.act_row_bytes);
+                const float result = out[static_cast<std::size_t>(c * stride + r)];
+                const double magnitude = magnitude_of_dot(type, m.weights.data() + r * m.row_bytes,
+                                                          m.activations.data() + c * m.act_row_bytes, n);
+                if (!(std::fabs(result - expected) <= 1e-6 * magnitude))
+                    QFAIL(qPrintable(QString("%1 row %2 col %3: %4 vs vec_dot %5").arg(name_of(type)).arg(r).arg(c).arg(result).arg(expected)));
+            }
+            QCOMPARE(out[static_cast<std::size_t>(c * stride + rows)], -1.f);
+        }
+    }
+}
+
+void TestQuant::rejectsPartialBlocks() {
+    std::vector<float> values(300, 0.f);
+    std::vector<std::uint8_t> bytes(4096, 0);
+    QVERIFY_THROWS_EXCEPTION(QuantError, quantize_row(GgmlType::Q4_K, values.data(), bytes.data(), 300));
+    QVERIFY_THROWS_EXCEPTION(QuantError, dequantize_row(GgmlType::Q8_0, bytes.data(), values.data(), 33));
+    QVERIFY_THROWS_EXCEPTION(QuantError, vec_dot(GgmlType::Q6_K, 128, bytes.data(), bytes.data()));
+    QVERIFY_THROWS_EXCEPTION(QuantError, matmul_rows(GgmlType::Q4_0, bytes.data(), 18, 0, 1, 48, bytes.data(), values.data()));
+    QVERIFY_THROWS_EXCEPTION(QuantError, quant_row_bytes(GgmlType::Q5_K, 255));
+    try {
+        quantize_row(GgmlType::Q4_K, values.data(), bytes.data(), 300);
+    } catch (const QuantError& error) {
+        const QString message = error.what();
+        QVERIFY2(message.contains("300") && message.contains("Q4_K") && message.contains("256"), error.what());
+    }
+    // Bad ranges and strides.
+    QVERIFY_THROWS_EXCEPTION(QuantError, matmul_rows(GgmlType::Q8_0, bytes.data(), 34, 2, 1, 32, bytes.data(), values.data()));
+    QVERIFY_THROWS_EXCEPTION(QuantError, matmul_rows(GgmlType::Q8_0, bytes.data(), 33, 0, 1, 32, bytes.data(), values.data()));
+    // Whole blocks of any count are fine, the float types take any n.
+    quantize_row(GgmlType::Q4_K, values.data(), bytes.data(), 256);
+    quantize_row(GgmlType::F16, values.data(), bytes.data(), 7);
+    QCOMPARE(quant_row_bytes(GgmlType::Q6_K, 512), std::size_t{420});
+    QCOMPARE(quant_row_bytes(GgmlType::BF16, 3), std::size_t{6});
+}
+
+void TestQuant::rejectsTypesWithoutKernels() {
+    std::vector<float> values(256, 0.f);
+    std::vector<std::uint8_t> bytes(1024, 0);
+    QVERIFY(!has_quant_kernels(GgmlType::IQ2_XXS));
+    QVERIFY_THROWS_EXCEPTION(QuantError, dequantize_row(GgmlType::IQ2_XXS, bytes.data(), values.data(), 256));
+    QVERIFY_THROWS_EXCEPTION(QuantError, quantize_row(GgmlType::I32, values.data(), bytes.data(), 256));
+    QVERIFY_THROWS_EXCEPTION(QuantError, vec_dot_type(GgmlType::Q8_K));
+    QVERIFY_THROWS_EXCEPTION(QuantError, vec_dot(GgmlType::Q8_1, 32, bytes.data(), bytes.data()));
+    QVERIFY_THROWS_EXCEPTION(QuantError, quant_row_bytes(static_cast<GgmlType>(4), 32));  // retired Q4_2
+    for (const GgmlType type : kWeightTypes)
+        QVERIFY(has_quant_kernels(type));
+}
+
+void TestQuant::kernelIsaMatchesCpu() {
+    const QString isa = cpu_kernel_isa();
+    const QString expected = q::avx512_kernels() ? "avx512" : q::avx2_kernels() ? "avx2" : "scalar";
+    QCOMPARE(isa, expected);
+    qInfo("kernel set: %s", cpu_kernel_isa());
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        QVERIFY(q::avx2_kernels() != nullptr);
+#endif
+}
+
+QTEST_GUILESS_MAIN(TestQuant)
+#include "tst_quant.moc"
