@@ -103,17 +103,6 @@ bool named_explicitly(const std::string& file, const std::vector<std::string>& r
     return false;
 }
 
-std::string first_page_errors(const std::vector<ingest::Page>& pages) {
-    std::string summary;
-    int failed = 0;
-    for (const ingest::Page& page : pages) {
-        if (page.error.empty()) continue;
-        if (failed++ == 0) summary = "page " + std::to_string(page.number) + ": " + page.error;
-    }
-    if (failed > 1) summary += " (and " + std::to_string(failed - 1) + " more pages failed)";
-    return summary;
-}
-
 }  // namespace
 
 IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks& callbacks) {
@@ -158,7 +147,10 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
             continue;
         }
         if (const auto existing = store_->find_by_path(path)) {
-            if (existing->sha256 == item.sha256 && existing->status == index::DocumentStatus::Indexed) {
+            // A document with failed pages is read again: the cause (a missing
+            // OCR language, a timeout) may be fixed by now.
+            if (existing->sha256 == item.sha256 && existing->status == index::DocumentStatus::Indexed &&
+                existing->error.empty()) {
                 file.outcome = IngestOutcome::Unchanged;
                 file.doc_id = existing->id;
                 file.pages = 0;
@@ -180,6 +172,10 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
                                        .sha256 = item.sha256,
                                        .size = item.size,
                                        .type = extracted.type};
+            const bool every_page_failed =
+                !extracted.pages.empty() && std::all_of(extracted.pages.begin(), extracted.pages.end(),
+                                                        [](const ingest::Page& p) { return !p.error.empty(); });
+            if (every_page_failed) extracted.error = ingest::summarize_page_errors(extracted.pages);
             if (!extracted.error.empty()) {
                 file.outcome = IngestOutcome::Failed;
                 file.error = extracted.error;
@@ -191,7 +187,7 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
                 file.ocr_pages = static_cast<int>(std::count_if(
                     extracted.pages.begin(), extracted.pages.end(), [](const ingest::Page& p) { return p.ocr; }));
                 file.chunks = static_cast<int>(input.chunks.size());
-                file.error = first_page_errors(extracted.pages);
+                file.error = ingest::summarize_page_errors(extracted.pages);
                 input.pages = std::move(extracted.pages);
             }
             try {

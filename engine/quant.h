@@ -31,8 +31,8 @@
 namespace folio::engine {
 
 // A request no kernel can serve: a type without kernels, a row length that is
-// not a whole number of blocks, an empty or reversed row range. what() names
-// the function, the type and the numbers.
+// not a whole number of blocks, a reversed row range, a row stride shorter
+// than a row. what() names the function, the type and the numbers.
 class QuantError : public std::invalid_argument {
 public:
     using std::invalid_argument::invalid_argument;
@@ -60,7 +60,8 @@ void quantize_row(GgmlType type, const float* src, void* dst, std::int64_t n);
 GgmlType vec_dot_type(GgmlType weight_type);
 
 // sum_i weight[i] * activation[i] over n elements; activation_row is in
-// vec_dot_type(weight_type).
+// vec_dot_type(weight_type), written by quantize_row (the SIMD kernels rely on
+// its int8 quants staying in [-127, 127]).
 float vec_dot(GgmlType weight_type, std::int64_t n, const void* weight_row, const void* activation_row);
 
 // Decode: one activation row against weight rows [rows_begin, rows_end).

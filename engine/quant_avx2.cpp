@@ -93,6 +93,19 @@ __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
+// Decode reads each weight once, from memory: besides the hardware
+// prefetcher, every block asks for the lines kPrefetchBytes ahead in its row
+// (rows are contiguous, so past a row's end come the next rows). Worth ~20%
+// of single-thread bandwidth on Zen 5; 4-16 KiB ahead measure alike.
+constexpr int kPrefetchBytes = 8192;
+
+template <class Block>
+void prefetch_ahead(const Block* block) {
+    const char* ahead = reinterpret_cast<const char*>(block) + kPrefetchBytes;
+    for (std::size_t offset = 0; offset < sizeof(Block); offset += 64)
+        _mm_prefetch(ahead + offset, _MM_HINT_T0);
+}
+
 // ------------------------------------------------------------------ driver
 
 template <class Block>
@@ -180,6 +193,7 @@ struct KernelFloat {
         }
         std::int64_t i = 0;
         for (; i + 16 <= n; i += 16) {
+            _mm_prefetch(reinterpret_cast<const char*>(w + i) + kPrefetchBytes, _MM_HINT_T0);
             const __m256 w0 = Load::load8(w + i);
             const __m256 w1 = Load::load8(w + i + 8);
             for (int c = 0; c < Columns; ++c) {
@@ -240,6 +254,10 @@ struct UnpackQ5_1 {
     }
 };
 
+// One float dependency chain per column would hold these kernels at one
+// block per FMA latency (4 cycles) when there is a single column: even and
+// odd blocks go to separate accumulators.
+
 // Signed weights against Q8_0: sum over blocks of d_w * d_a * sum(w * a).
 template <class Unpack>
 struct KernelSigned32 {
@@ -248,23 +266,33 @@ struct KernelSigned32 {
                         float* results) {
         const auto* x = as_blocks<typename Unpack::Block>(weight_row);
         const BlockQ8_0* y[Columns];
-        __m256 acc[Columns];
+        __m256 acc[2][Columns];
         for (int c = 0; c < Columns; ++c) {
             y[c] = as_blocks<BlockQ8_0>(activation_rows[c]);
-            acc[c] = _mm256_setzero_ps();
+            acc[0][c] = _mm256_setzero_ps();
+            acc[1][c] = _mm256_setzero_ps();
         }
-        for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        const auto add_block = [&](std::int64_t b, __m256* sums) {
+            prefetch_ahead(x + b);
             const __m256i w = Unpack::weights(x[b]);
             const __m256i w_abs = _mm256_sign_epi8(w, w);
             const float d = half_to_float(x[b].d);
             for (int c = 0; c < Columns; ++c) {
                 const __m256i a_signed = _mm256_sign_epi8(load256(y[c][b].qs), w);
                 const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w_abs, a_signed));
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, acc[c]);
+                sums[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, sums[c]);
             }
+        };
+        const std::int64_t n_blocks = n / kBlock32;
+        std::int64_t b = 0;
+        for (; b + 2 <= n_blocks; b += 2) {
+            add_block(b, acc[0]);
+            add_block(b + 1, acc[1]);
         }
+        if (b < n_blocks)
+            add_block(b, acc[0]);
         for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(acc[c]);
+            results[c] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
     }
 };
 
@@ -276,25 +304,35 @@ struct KernelMin32 {
                         float* results) {
         const auto* x = as_blocks<typename Unpack::Block>(weight_row);
         const BlockQ8_1* y[Columns];
-        __m256 acc[Columns];
+        __m256 acc[2][Columns];
         float min_terms[Columns];
         for (int c = 0; c < Columns; ++c) {
             y[c] = as_blocks<BlockQ8_1>(activation_rows[c]);
-            acc[c] = _mm256_setzero_ps();
+            acc[0][c] = _mm256_setzero_ps();
+            acc[1][c] = _mm256_setzero_ps();
             min_terms[c] = 0.f;
         }
-        for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        const auto add_block = [&](std::int64_t b, __m256* sums) {
+            prefetch_ahead(x + b);
             const __m256i w = Unpack::weights(x[b]);
             const float d = half_to_float(x[b].d);
             const float m = half_to_float(x[b].m);
             for (int c = 0; c < Columns; ++c) {
                 const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w, load256(y[c][b].qs)));
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, acc[c]);
+                sums[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, sums[c]);
                 min_terms[c] += m * half_to_float(y[c][b].s);
             }
+        };
+        const std::int64_t n_blocks = n / kBlock32;
+        std::int64_t b = 0;
+        for (; b + 2 <= n_blocks; b += 2) {
+            add_block(b, acc[0]);
+            add_block(b + 1, acc[1]);
         }
+        if (b < n_blocks)
+            add_block(b, acc[0]);
         for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(acc[c]) + min_terms[c];
+            results[c] = hsum(_mm256_add_ps(acc[0][c], acc[1][c])) + min_terms[c];
     }
 };
 
@@ -321,18 +359,19 @@ __m256i group_scales16(__m128i scales8, int g) {
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pick));
 }
 
-// Q4_K / Q5_K scales and mins (12 bytes, 6 bits each) as 8 + 8 bytes:
-// words 0-1 the scales, words 2-3 the mins.
-void unpack_scales_k4(const std::uint8_t* packed, std::uint32_t out[4]) {
-    constexpr std::uint32_t kLow6 = 0x3F3F3F3Fu;
-    constexpr std::uint32_t kLow4 = 0x0F0F0F0Fu;
-    constexpr std::uint32_t kLow2 = 0x03030303u;
-    std::uint32_t s[3];
-    std::memcpy(s, packed, sizeof s);
-    out[0] = s[0] & kLow6;                                            // scales 0-3
-    out[1] = (s[2] & kLow4) | (((s[0] >> 6) & kLow2) << 4);           // scales 4-7
-    out[2] = s[1] & kLow6;                                            // mins 0-3
-    out[3] = ((s[2] >> 4) & kLow4) | (((s[1] >> 6) & kLow2) << 4);    // mins 4-7
+// Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins packed in 12 bytes, as
+// 16 bytes: scales 0-7, then mins 0-7. With u0 u1 u2 the packed words:
+//   scales 0-3 = u0 & 63                  scales 4-7 = u2 & 15 | (u0 >> 6 & 3) << 4
+//   mins 0-3   = u1 & 63                  mins 4-7   = u2 >> 4 & 15 | (u1 >> 6 & 3) << 4
+// (per byte). Reads 16 bytes; the 4 past the scales are the block's quants.
+__m128i unpack_scales_k4(const std::uint8_t* packed) {
+    const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+    const __m128i u0_u2_u1_u2 = _mm_shuffle_epi32(u, _MM_SHUFFLE(2, 1, 2, 0));
+    const __m128i low = _mm_and_si128(_mm_srlv_epi32(u0_u2_u1_u2, _mm_set_epi32(4, 0, 0, 0)),
+                                      _mm_set_epi32(0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F));
+    const __m128i u0_u0_u1_u1 = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));
+    const __m128i high = _mm_and_si128(_mm_srli_epi32(u0_u0_u1_u1, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
+    return _mm_or_si128(low, high);
 }
 
 // Q3_K's 16 scales (12 bytes, 6 bits each, offset 32) as 16 int8.
@@ -363,15 +402,12 @@ struct KernelQ4_K {
         }
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-            std::uint32_t scales_mins[4];
-            unpack_scales_k4(x[b].scales, scales_mins);
-            const __m128i both = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(scales_mins[1]),
-                                                                 static_cast<int>(scales_mins[0])));
-            const __m256i scales = _mm256_broadcastsi128_si256(both);
+            prefetch_ahead(x + b);
+            const __m128i scales_mins = unpack_scales_k4(x[b].scales);
+            const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
             // Mins repeated for the two 16-element bsums of each sub-block.
-            const __m128i mins8 = _mm_set_epi32(0, 0, static_cast<int>(scales_mins[3]), static_cast<int>(scales_mins[2]));
             const __m256i mins16 = _mm256_cvtepu8_epi16(
-                _mm_shuffle_epi8(mins8, _mm_set_epi8(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0)));
+                _mm_shuffle_epi8(scales_mins, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
 
             __m256i sumi[Columns];
             for (int c = 0; c < Columns; ++c)
@@ -417,14 +453,11 @@ struct KernelQ5_K {
         const __m256i bit0 = _mm256_set1_epi8(0x01);
         const __m256i bit1 = _mm256_set1_epi8(0x02);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-            std::uint32_t scales_mins[4];
-            unpack_scales_k4(x[b].scales, scales_mins);
-            const __m128i both = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(scales_mins[1]),
-                                                                 static_cast<int>(scales_mins[0])));
-            const __m256i scales = _mm256_broadcastsi128_si256(both);
-            const __m128i mins8 = _mm_set_epi32(0, 0, static_cast<int>(scales_mins[3]), static_cast<int>(scales_mins[2]));
+            prefetch_ahead(x + b);
+            const __m128i scales_mins = unpack_scales_k4(x[b].scales);
+            const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
             const __m256i mins16 = _mm256_cvtepu8_epi16(
-                _mm_shuffle_epi8(mins8, _mm_set_epi8(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0)));
+                _mm_shuffle_epi8(scales_mins, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
 
             // Bit s of qh[l] is bit 4 of element 32s + l; shifted down 2 per pair.
             __m256i high_bits = load256(x[b].qh);
@@ -474,6 +507,7 @@ struct KernelQ6_K {
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         const __m256i low2 = _mm256_set1_epi8(0x03);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            prefetch_ahead(x + b);
             const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
             __m256i sumi[Columns];
             for (int c = 0; c < Columns; ++c)
@@ -527,6 +561,7 @@ struct KernelQ3_K {
         const __m256i low2 = _mm256_set1_epi8(0x03);
         const __m256i bit0 = _mm256_set1_epi8(0x01);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            prefetch_ahead(x + b);
             const __m128i scales8 = unpack_scales_q3_k(x[b].scales);
             // Bit G of hmask[l] is bit 2 of element 32G + l; shifted down 1 per group.
             __m256i high_bits = load256(x[b].hmask);
@@ -574,6 +609,7 @@ struct KernelQ2_K {
         }
         const __m256i low2 = _mm256_set1_epi8(0x03);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
+            prefetch_ahead(x + b);
             const __m128i packed_scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
             const __m128i scales8 = _mm_and_si128(packed_scales, _mm_set1_epi8(0x0F));
             const __m256i mins16 =

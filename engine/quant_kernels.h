@@ -1,5 +1,5 @@
 #pragma once
-#include <array>
+#include <cstddef>
 #include <cstdint>
 
 // Internal to the quant kernels (quant_*.cpp), and to the tests and
@@ -111,12 +111,14 @@ using MatmulTileFn = void (*)(const MatmulTile& tile);
 
 constexpr std::size_t kTypeSlots = 31;  // GgmlType ids 0..30 (BF16 is 30)
 
-// Kernels by GgmlType id; null where the set has none for that type.
+// Kernels by GgmlType id; null where the set has none for that type. Plain
+// arrays: std::array's accessors would be templates instantiated in the SIMD
+// translation units.
 struct KernelTable {
     const char* isa = "";
-    std::array<DequantizeRowFn, kTypeSlots> dequantize_row{};
-    std::array<QuantizeRowFn, kTypeSlots> quantize_row{};
-    std::array<MatmulTileFn, kTypeSlots> matmul{};
+    DequantizeRowFn dequantize_row[kTypeSlots] = {};
+    QuantizeRowFn quantize_row[kTypeSlots] = {};
+    MatmulTileFn matmul[kTypeSlots] = {};
 };
 
 // The scalar set has every kernel. Each SIMD set starts from the set below it

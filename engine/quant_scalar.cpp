@@ -428,7 +428,7 @@ float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
                 L[i] = static_cast<std::int8_t>(l + nmax);
             const float w = x[i] * x[i];
             sumlx += w * x[i] * static_cast<float>(l);
-            suml2 += w * static_cast<float>(l * l);
+            suml2 += w * static_cast<float>(l) * static_cast<float>(l);
         }
     };
     float sumlx = 0.f;
@@ -474,7 +474,7 @@ float make_q3_quants(int n, int nmax, const float* x, std::int8_t* L) {
         L[i] = static_cast<std::int8_t>(l);
         const float w = x[i] * x[i];
         sumlx += w * x[i] * static_cast<float>(l);
-        suml2 += w * static_cast<float>(l * l);
+        suml2 += w * static_cast<float>(l) * static_cast<float>(l);
     }
     for (int pass = 0; pass < 5; ++pass) {
         int n_changed = 0;
@@ -482,11 +482,11 @@ float make_q3_quants(int n, int nmax, const float* x, std::int8_t* L) {
             const float w = x[i] * x[i];
             float slx = sumlx - w * x[i] * static_cast<float>(L[i]);
             if (slx > 0.f) {
-                float sl2 = suml2 - w * static_cast<float>(L[i] * L[i]);
+                float sl2 = suml2 - w * static_cast<float>(L[i]) * static_cast<float>(L[i]);
                 const int new_l = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
                 if (new_l != L[i]) {
                     slx += w * x[i] * static_cast<float>(new_l);
-                    sl2 += w * static_cast<float>(new_l * new_l);
+                    sl2 += w * static_cast<float>(new_l) * static_cast<float>(new_l);
                     if (sl2 > 0.f && slx * slx * suml2 > sumlx * sumlx * sl2) {
                         L[i] = static_cast<std::int8_t>(new_l);
                         sumlx = slx;
@@ -547,7 +547,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, st
             Laux[i] = static_cast<std::uint8_t>(l);
             const float w = weights[i];
             sum_l += w * static_cast<float>(l);
-            sum_l2 += w * static_cast<float>(l * l);
+            sum_l2 += w * static_cast<float>(l) * static_cast<float>(l);
             sum_xl += w * static_cast<float>(l) * x[i];
         }
         const float det = sum_w * sum_l2 - sum_l * sum_l;

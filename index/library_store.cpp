@@ -410,7 +410,9 @@ private:
         upsert.bind_text(4, ingest::file_type_name(input.type));
         upsert.bind_int(5, static_cast<std::int64_t>(input.pages.size()));
         upsert.bind_text(6, status_name(status));
-        upsert.bind_text(7, input.error);
+        // Bound text must outlive step(): keep the summary in a local.
+        const std::string error = input.error.empty() ? ingest::summarize_page_errors(input.pages) : input.error;
+        upsert.bind_text(7, error);
         upsert.bind_int(8, now);
         upsert.step();
         return upsert.int_at(0);

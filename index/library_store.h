@@ -49,7 +49,8 @@ struct DocumentRecord {
     ingest::FileType type = ingest::FileType::Unknown;
     int pages = 0;
     DocumentStatus status = DocumentStatus::Indexed;
-    std::string error;                // one line; when indexed, empty unless a newer version failed
+    std::string error;                // one line: why it failed; when indexed, which pages failed
+                                      // (summarize_page_errors) or why a newer version failed
     std::string failed_sha256;        // indexed only: hex of the newer content that failed; else empty
     std::int64_t created_at = 0;      // unix seconds
     std::int64_t updated_at = 0;      // unix seconds of the last put for this path

@@ -15,4 +15,15 @@ const char* file_type_name(FileType type) {
     return "unknown";
 }
 
+std::string summarize_page_errors(const std::vector<Page>& pages) {
+    std::string summary;
+    int failed = 0;
+    for (const Page& page : pages) {
+        if (page.error.empty()) continue;
+        if (failed++ == 0) summary = "page " + std::to_string(page.number) + ": " + page.error;
+    }
+    if (failed > 1) summary += " (and " + std::to_string(failed - 1) + " more pages failed)";
+    return summary;
+}
+
 }  // namespace folio::ingest

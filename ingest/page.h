@@ -44,6 +44,11 @@ enum class FileType { Unknown, Pdf, Png, Jpeg, Tiff, Text, Markdown };
 
 const char* file_type_name(FileType type);
 
+// One line naming the first failed page and how many more failed
+// ("page 3: OCR timed out after 120 s (and 2 more pages failed)"); empty when
+// every page is fine.
+std::string summarize_page_errors(const std::vector<Page>& pages);
+
 struct OcrOptions {
     std::string languages = "eng";     // Tesseract form: "eng+chi_sim"
     int dpi = 300;                     // render resolution for scanned PDF pages

