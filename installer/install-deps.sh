@@ -16,4 +16,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   nlohmann-json3-dev libsodium-dev \
   libgtest-dev libbenchmark-dev \
   qpdf xvfb xauth fonts-dejavu-core fonts-noto-cjk \
-  python3 >/dev/null
+  python3 python3-pip >/dev/null

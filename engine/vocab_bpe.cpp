@@ -1,0 +1,338 @@
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <queue>
+#include <string>
+
+#include "engine/vocab.h"
+
+namespace folio::engine {
+
+namespace {
+
+// GPT-2's bytes_to_unicode(): printable Latin-1 bytes (! to ~, ¡ to ¬, ® to ÿ)
+// stand for themselves, the other 68 bytes for U+0100 onwards in byte order,
+// so that every byte is a visible character in the vocabulary's text.
+std::array<char32_t, 256> byte_code_points() {
+    std::array<char32_t, 256> code_points{};
+    char32_t next_unprintable = 0x100;
+    for (int byte = 0; byte < 256; ++byte) {
+        const bool printable = (byte >= 0x21 && byte <= 0x7E) || (byte >= 0xA1 && byte <= 0xAC) || byte >= 0xAE;
+        code_points[static_cast<std::size_t>(byte)] = printable ? static_cast<char32_t>(byte) : next_unprintable++;
+    }
+    return code_points;
+}
+
+void append_utf8(char32_t code_point, std::string& out) {
+    if (code_point < 0x80) {
+        out += static_cast<char>(code_point);
+    } else if (code_point < 0x800) {
+        out += static_cast<char>(0xC0 | (code_point >> 6));
+        out += static_cast<char>(0x80 | (code_point & 0x3F));
+    } else if (code_point < 0x10000) {
+        out += static_cast<char>(0xE0 | (code_point >> 12));
+        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (code_point & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (code_point >> 18));
+        out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (code_point & 0x3F));
+    }
+}
+
+// The bytes a byte-level token's text stands for. A character outside the
+// byte alphabet is kept as its UTF-8, as tokenizers' ByteLevel decoder does.
+std::string byte_level_to_bytes(std::string_view text, const std::array<int, 0x144>& byte_of_code_point) {
+    std::string bytes;
+    for (std::size_t i = 0; i < text.size();) {
+        const auto lead = static_cast<std::uint8_t>(text[i]);
+        const std::size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+        char32_t code_point = length == 1 ? lead : lead & (0x7F >> length);
+        for (std::size_t k = 1; k < length && i + k < text.size(); ++k)
+            code_point = (code_point << 6) | (static_cast<std::uint8_t>(text[i + k]) & 0x3F);
+        if (code_point < byte_of_code_point.size() && byte_of_code_point[code_point] >= 0)
+            bytes += static_cast<char>(byte_of_code_point[code_point]);
+        else
+            bytes.append(text.substr(i, length));
+        i += length;
+    }
+    return bytes;
+}
+
+const std::array<std::string, 256>& byte_level_strings() {
+    static const std::array<std::string, 256> strings = [] {
+        std::array<std::string, 256> result;
+        const auto code_points = byte_code_points();
+        for (std::size_t byte = 0; byte < 256; ++byte)
+            append_utf8(code_points[byte], result[byte]);
+        return result;
+    }();
+    return strings;
+}
+
+std::int32_t optional_id(const GgufFile& file, std::string_view key, std::size_t n_tokens) {
+    const std::optional<std::uint32_t> id = file.find_u32(key);
+    return id && *id < n_tokens ? static_cast<std::int32_t>(*id) : Vocab::kNoToken;
+}
+
+// Recently encoded pieces, per thread so that encode stays const and
+// thread-safe. Cleared when full or when another vocabulary uses it.
+struct PieceCache {
+    static constexpr std::size_t kMaxEntries = 1 << 14;
+    std::uint64_t owner_id = 0;
+    std::unordered_map<std::string, std::vector<std::int32_t>> ids_of_piece;
+};
+
+std::atomic<std::uint64_t> next_cache_owner_id{1};
+
+}  // namespace
+
+Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
+    const std::string_view model = file.get_string("tokenizer.ggml.model");
+    if (model != "gpt2")
+        throw VocabError(file.source() + ": tokenizer model '" + std::string(model) +
+                         "' is not supported (Folio reads byte-level BPE, 'gpt2')");
+    const std::string_view pre = file.get_string("tokenizer.ggml.pre", "gpt2");
+    try {
+        pre_tokenizer_ = pre_tokenizer_from_name(pre);
+    } catch (const std::invalid_argument& error) {
+        throw VocabError(file.source() + ": " + error.what());
+    }
+    ignore_merges_ = pre_tokenizer_ == PreTokenizer::Llama3;
+
+    const std::span<const std::string_view> tokens = file.get_string_array("tokenizer.ggml.tokens");
+    const std::optional<std::vector<std::int64_t>> types = file.find_int_array("tokenizer.ggml.token_type");
+    if (types && types->size() != tokens.size())
+        throw VocabError(file.source() + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
+                         " entries for " + std::to_string(tokens.size()) + " tokens");
+
+    std::array<int, 0x144> byte_of_code_point;
+    byte_of_code_point.fill(-1);
+    const auto code_points = byte_code_points();
+    for (int byte = 0; byte < 256; ++byte)
+        byte_of_code_point[code_points[static_cast<std::size_t>(byte)]] = byte;
+
+    token_texts_.reserve(tokens.size());
+    token_types_.reserve(tokens.size());
+    token_bytes_.reserve(tokens.size());
+    id_of_text_.reserve(tokens.size());
+    for (std::size_t id = 0; id < tokens.size(); ++id) {
+        const auto type = types ? static_cast<TokenType>((*types)[id]) : TokenType::Normal;
+        token_texts_.emplace_back(tokens[id]);
+        token_types_.push_back(type);
+        // Added tokens are stored as their own text, not byte-level characters.
+        const bool is_added = type == TokenType::Control || type == TokenType::UserDefined;
+        token_bytes_.push_back(is_added ? std::string(tokens[id]) : byte_level_to_bytes(tokens[id], byte_of_code_point));
+        id_of_text_.emplace(tokens[id], static_cast<std::int32_t>(id));
+        if (is_added && !tokens[id].empty())
+            special_tokens_by_first_byte_[static_cast<std::uint8_t>(tokens[id][0])].push_back(static_cast<std::int32_t>(id));
+    }
+    for (auto& candidates : special_tokens_by_first_byte_) {
+        std::stable_sort(candidates.begin(), candidates.end(), [&](std::int32_t a, std::int32_t b) {
+            return token_texts_[static_cast<std::size_t>(a)].size() > token_texts_[static_cast<std::size_t>(b)].size();
+        });
+    }
+
+    for (std::size_t byte = 0; byte < 256; ++byte) {
+        const auto found = id_of_text_.find(byte_level_strings()[byte]);
+        byte_token_ids_[byte] = found == id_of_text_.end() ? kNoToken : found->second;
+    }
+
+    // A merge is "left right": the two tokens' texts, which contain no spaces
+    // (a space is Ġ), separated by one; the search starts at 1 as llama.cpp's
+    // does, for a left token that is itself a space.
+    const std::span<const std::string_view> merges = file.get_string_array("tokenizer.ggml.merges");
+    merges_.reserve(merges.size());
+    for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+        const std::string_view merge = merges[rank];
+        const std::size_t space = merge.find(' ', 1);
+        if (space == std::string_view::npos)
+            throw VocabError(file.source() + ": merge " + std::to_string(rank) + " '" + std::string(merge) +
+                             "' is not two tokens");
+        const std::string left(merge.substr(0, space));
+        const std::string right(merge.substr(space + 1));
+        const auto left_id = id_of_text_.find(left);
+        const auto right_id = id_of_text_.find(right);
+        const auto merged_id = id_of_text_.find(left + right);
+        if (left_id == id_of_text_.end() || right_id == id_of_text_.end() || merged_id == id_of_text_.end())
+            throw VocabError(file.source() + ": merge " + std::to_string(rank) + " '" + std::string(merge) +
+                             "' names a token that is not in the vocabulary");
+        // The first rank of a pair listed twice wins, as in tokenizers.
+        merges_.try_emplace(pair_key(left_id->second, right_id->second),
+                            Merge{static_cast<std::int32_t>(rank), merged_id->second});
+    }
+
+    bos_id_ = optional_id(file, "tokenizer.ggml.bos_token_id", tokens.size());
+    eos_id_ = optional_id(file, "tokenizer.ggml.eos_token_id", tokens.size());
+    pad_id_ = optional_id(file, "tokenizer.ggml.padding_token_id", tokens.size());
+    unk_id_ = optional_id(file, "tokenizer.ggml.unknown_token_id", tokens.size());
+    add_bos_ = file.get_bool("tokenizer.ggml.add_bos_token", false) && bos_id_ != kNoToken;
+    add_eos_ = file.get_bool("tokenizer.ggml.add_eos_token", false) && eos_id_ != kNoToken;
+}
+
+std::optional<std::int32_t> Vocab::find_token(std::string_view text) const {
+    const auto found = id_of_text_.find(std::string(text));
+    if (found == id_of_text_.end())
+        return std::nullopt;
+    return found->second;
+}
+
+std::int32_t Vocab::special_token_at(std::string_view text, std::size_t offset, bool parse_special) const {
+    for (const std::int32_t id : special_tokens_by_first_byte_[static_cast<std::uint8_t>(text[offset])]) {
+        const std::string& token = token_texts_[static_cast<std::size_t>(id)];
+        if (!parse_special && token_types_[static_cast<std::size_t>(id)] == TokenType::Control)
+            continue;
+        if (text.compare(offset, token.size(), token) == 0)
+            return id;
+    }
+    return kNoToken;
+}
+
+std::vector<std::int32_t> Vocab::encode(std::string_view text, bool add_special, bool parse_special) const {
+    std::vector<std::int32_t> ids;
+    ids.reserve(text.size() / 3 + 2);
+    if (add_special && add_bos_)
+        ids.push_back(bos_id_);
+    // Special tokens split the text first, leftmost and then longest first
+    // (tokenizers' added-vocabulary Aho-Corasick, LeftmostLongest); the text
+    // between them is pre-tokenized and merged.
+    std::size_t fragment_start = 0;
+    for (std::size_t offset = 0; offset < text.size(); ++offset) {
+        const std::int32_t special = special_token_at(text, offset, parse_special);
+        if (special == kNoToken)
+            continue;
+        encode_text(text.substr(fragment_start, offset - fragment_start), ids);
+        ids.push_back(special);
+        offset += token_texts_[static_cast<std::size_t>(special)].size();
+        fragment_start = offset;
+        --offset;
+    }
+    encode_text(text.substr(fragment_start), ids);
+    if (add_special && add_eos_)
+        ids.push_back(eos_id_);
+    return ids;
+}
+
+void Vocab::encode_text(std::string_view text, std::vector<std::int32_t>& ids) const {
+    if (text.empty())
+        return;
+    thread_local std::vector<std::string_view> pieces;
+    pieces.clear();
+    pre_tokenize(pre_tokenizer_, text, pieces);
+    for (const std::string_view piece : pieces)
+        encode_piece(piece, ids);
+}
+
+void Vocab::encode_piece(std::string_view piece, std::vector<std::int32_t>& ids) const {
+    if (piece.size() == 1 && byte_token_ids_[static_cast<std::uint8_t>(piece[0])] != kNoToken) {
+        ids.push_back(byte_token_ids_[static_cast<std::uint8_t>(piece[0])]);
+        return;
+    }
+    thread_local PieceCache cache;
+    if (cache.owner_id != cache_owner_id_ || cache.ids_of_piece.size() >= PieceCache::kMaxEntries) {
+        cache.ids_of_piece.clear();
+        cache.owner_id = cache_owner_id_;
+    }
+    const auto [entry, inserted] = cache.ids_of_piece.try_emplace(std::string(piece));
+    if (inserted)
+        apply_merges(piece, entry->second);
+    ids.insert(ids.end(), entry->second.begin(), entry->second.end());
+}
+
+// tokenizers' Word::merge_all: every adjacent pair that has a merge is queued
+// by (rank, position); the lowest is merged, its neighbours' new pairs are
+// queued, and entries whose pair has changed since are skipped.
+void Vocab::apply_merges(std::string_view piece, std::vector<std::int32_t>& ids) const {
+    if (ignore_merges_) {
+        std::string text;
+        for (const char byte : piece)
+            text += byte_level_strings()[static_cast<std::uint8_t>(byte)];
+        if (const auto found = id_of_text_.find(text); found != id_of_text_.end()) {
+            ids.push_back(found->second);
+            return;
+        }
+    }
+
+    struct Symbol {
+        std::int32_t id;
+        std::int32_t previous;  // index, -1 at the start
+        std::int32_t next;      // index, -1 at the end
+    };
+    struct Candidate {
+        std::int32_t rank;
+        std::int32_t position;  // of the left symbol
+        std::int32_t left_id;
+        std::int32_t right_id;
+        bool operator>(const Candidate& other) const {
+            return rank != other.rank ? rank > other.rank : position > other.position;
+        }
+    };
+    std::vector<Symbol> symbols;
+    symbols.reserve(piece.size());
+    for (const char byte : piece) {
+        const std::int32_t id = byte_token_ids_[static_cast<std::uint8_t>(byte)];
+        // A vocabulary without this byte: unknown token, or nothing (tokenizers drops it).
+        if (id == kNoToken && unk_id_ == kNoToken)
+            continue;
+        const auto index = static_cast<std::int32_t>(symbols.size());
+        symbols.push_back({id == kNoToken ? unk_id_ : id, index - 1, index + 1});
+    }
+    if (symbols.empty())
+        return;
+    symbols.back().next = -1;
+
+    std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
+    const auto queue_pair = [&](std::int32_t left) {
+        const std::int32_t right = symbols[static_cast<std::size_t>(left)].next;
+        if (right < 0)
+            return;
+        const std::int32_t left_id = symbols[static_cast<std::size_t>(left)].id;
+        const std::int32_t right_id = symbols[static_cast<std::size_t>(right)].id;
+        const auto merge = merges_.find(pair_key(left_id, right_id));
+        if (merge != merges_.end())
+            queue.push({merge->second.rank, left, left_id, right_id});
+    };
+    for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(symbols.size()); ++i)
+        queue_pair(i);
+
+    while (!queue.empty()) {
+        const Candidate top = queue.top();
+        queue.pop();
+        Symbol& left = symbols[static_cast<std::size_t>(top.position)];
+        if (left.id != top.left_id || left.next < 0)
+            continue;
+        Symbol& right = symbols[static_cast<std::size_t>(left.next)];
+        if (right.id != top.right_id)
+            continue;
+        left.id = merges_.at(pair_key(top.left_id, top.right_id)).merged_id;
+        right.id = kNoToken;  // merged away; no pair can match it again
+        left.next = right.next;
+        if (right.next >= 0)
+            symbols[static_cast<std::size_t>(right.next)].previous = top.position;
+        if (left.previous >= 0)
+            queue_pair(left.previous);
+        queue_pair(top.position);
+    }
+    for (std::int32_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next)
+        ids.push_back(symbols[static_cast<std::size_t>(i)].id);
+}
+
+const std::string& Vocab::token_to_piece(std::int32_t id, bool render_special) const {
+    static const std::string nothing;
+    if (id < 0 || id >= n_tokens())
+        throw VocabError("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                         std::to_string(n_tokens()) + " tokens");
+    if (!render_special && token_types_[static_cast<std::size_t>(id)] == TokenType::Control)
+        return nothing;
+    return token_bytes_[static_cast<std::size_t>(id)];
+}
+
+std::string Vocab::decode(std::span<const std::int32_t> ids, bool render_special) const {
+    std::string text;
+    for (const std::int32_t id : ids)
+        text += token_to_piece(id, render_special);
+    return text;
+}
+
+}  // namespace folio::engine
