@@ -1,6 +1,7 @@
 #include "domain_packs/pack_manifest.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -47,7 +48,8 @@ std::string one_line(std::string text) {
 
 bool is_lower_hex_sha256(std::string_view text) {
     return text.size() == 64 &&
-           std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+           std::all_of(text.begin(), text.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -95,11 +97,13 @@ void check_semantic_version(const std::string& field, const std::string& value) 
         throw PackError(field, "is " + std::to_string(value.size()) + " bytes, more than " +
                                    std::to_string(kMaxVersionBytes) + ": " + quote_untrusted(value));
     if (!is_semantic_version(value))
-        throw PackError(field, "is not a semantic version (MAJOR.MINOR.PATCH[-pre][+build]): " + quote_untrusted(value));
+        throw PackError(field,
+                        "is not a semantic version (MAJOR.MINOR.PATCH[-pre][+build]): " + quote_untrusted(value));
 }
 
 void check_sha256(const std::string& field, const std::string& value) {
-    if (!is_lower_hex_sha256(value)) throw PackError(field, "is not 64 lowercase hex digits: " + quote_untrusted(value));
+    if (!is_lower_hex_sha256(value))
+        throw PackError(field, "is not 64 lowercase hex digits: " + quote_untrusted(value));
 }
 
 void check_format_version(std::uint64_t format_version) {
@@ -286,6 +290,9 @@ void validate_manifest(const PackManifest& manifest) {
     check_identifier("domain", manifest.domain);
     check_semantic_version("min_folio_version", manifest.min_folio_version);
 
+    if (manifest.base_models.size() > kMaxBaseModels)
+        throw PackError("base_models", "lists " + std::to_string(manifest.base_models.size()) + " models, more than " +
+                                           std::to_string(kMaxBaseModels));
     for (std::size_t i = 0; i < manifest.base_models.size(); ++i) {
         const BaseModel& model = manifest.base_models[i];
         const std::string field = "base_models[" + std::to_string(i) + "]";
@@ -294,7 +301,8 @@ void validate_manifest(const PackManifest& manifest) {
             !std::all_of(architecture.begin(), architecture.end(),
                          [](char c) { return is_lower_alnum(c) || c == '-' || c == '_'; }))
             throw PackError(field + ".architecture",
-                            "must be 1 to " + std::to_string(kMaxNameBytes) + " of [a-z0-9_-]: " + quote_untrusted(architecture));
+                            "must be 1 to " + std::to_string(kMaxNameBytes) +
+                                " of [a-z0-9_-]: " + quote_untrusted(architecture));
         check_sha256(field + ".tokenizer_sha256", model.tokenizer_sha256);
         if (model.weights_sha256) check_sha256(field + ".weights_sha256", *model.weights_sha256);
         for (std::size_t earlier = 0; earlier < i; ++earlier)
@@ -337,7 +345,12 @@ PackManifest parse_manifest(std::string_view text) {
     manifest.domain = read_string(required_member(document, "", "domain"), "domain");
     manifest.min_folio_version = read_string(required_member(document, "", "min_folio_version"), "min_folio_version");
 
+    // Counts are checked before the entries are read: validate_manifest
+    // compares base models pairwise.
     const json& base_models = read_array(required_member(document, "", "base_models"), "base_models");
+    if (base_models.size() > kMaxBaseModels)
+        throw PackError("base_models", "lists " + std::to_string(base_models.size()) + " models, more than " +
+                                           std::to_string(kMaxBaseModels));
     for (std::size_t i = 0; i < base_models.size(); ++i)
         manifest.base_models.push_back(read_base_model(base_models[i], "base_models[" + std::to_string(i) + "]"));
 
@@ -357,7 +370,8 @@ PackManifest parse_manifest(std::string_view text) {
 PackManifest parse_signed_manifest(std::string_view text) {
     PackManifest manifest = parse_manifest(text);
     if (canonical_manifest_json(manifest) != text)
-        throw PackError("manifest", "signed bytes are not in canonical form (sorted keys, sorted files, no whitespace)");
+        throw PackError("manifest",
+                        "signed bytes are not in canonical form (sorted keys, sorted files, no whitespace)");
     return manifest;
 }
 

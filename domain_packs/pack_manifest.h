@@ -57,6 +57,7 @@ inline constexpr std::uint64_t kManifestFormatVersion = 1;
 // models Folio runs stay well under the per-file cap.
 inline constexpr std::size_t kMaxManifestBytes = 4u << 20;
 inline constexpr std::size_t kMaxPackFiles = 4096;
+inline constexpr std::size_t kMaxBaseModels = 64;
 inline constexpr std::uint64_t kMaxPackFileSize = std::uint64_t{8} << 30;  // 8 GiB
 inline constexpr std::size_t kMaxPathBytes = 255;
 inline constexpr std::size_t kMaxNameBytes = 64;

@@ -58,21 +58,17 @@ struct KeyFileLines {
     std::string_view base64;
 };
 
-// Splits key file text after checking its header is the expected kind.
-KeyFileLines split_key_file(std::string_view text, std::string_view expected_header,
-                            std::string_view other_header, const std::string& field) {
+// Splits key file text after checking that its header is the expected kind;
+// a header of the other kind gets wrong_kind_problem.
+KeyFileLines split_key_file(std::string_view text, std::string_view expected_header, std::string_view other_header,
+                            const std::string& wrong_kind_problem, const std::string& field) {
     text = trim(text);
     const std::size_t newline = text.find('\n');
     const std::string_view header = trim(text.substr(0, newline));
-    const bool is_public_expected = expected_header == kPublicKeyHeader;
-    if (header.starts_with(other_header))
-        throw PackError(field, is_public_expected
-                                   ? "this is a secret key file; give the public key file here"
-                                   : "this is a public key file; give the secret key file here");
+    if (header.starts_with(other_header)) throw PackError(field, wrong_kind_problem);
     if (!header.starts_with(expected_header))
         throw PackError(field, "does not start with the line \"" + std::string(trim(expected_header)) + " <key id>\"");
-    if (newline == std::string_view::npos)
-        throw PackError(field, "has no key line after its header");
+    if (newline == std::string_view::npos) throw PackError(field, "has no key line after its header");
     const std::string_view base64 = trim(text.substr(newline + 1));
     if (base64.find('\n') != std::string_view::npos) throw PackError(field, "has more than two lines");
     return {header.substr(expected_header.size()), base64};
@@ -81,7 +77,10 @@ KeyFileLines split_key_file(std::string_view text, std::string_view expected_hea
 void require_matching_id(const PublicKey& key, std::string_view header_id, const std::string& field) {
     const std::string actual = key_id_hex(key.id());
     if (header_id != actual) {
-        const std::string shown(header_id.substr(0, 2 * kKeyIdBytes + 1));
+        // The header is untrusted text: show a short, printable part of it.
+        std::string shown;
+        for (const char c : header_id.substr(0, 2 * kKeyIdBytes + 1))
+            shown += c >= 0x20 && c < 0x7f && c != '"' ? c : '?';
         throw PackError(field, "holds key " + actual + ", not the key \"" + shown + "\" its header names");
     }
 }
@@ -99,6 +98,7 @@ std::string key_id_hex(const KeyId& id) {
 }
 
 KeyId PublicKey::id() const {
+    require_sodium();
     std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
     crypto_hash_sha256(digest.data(), bytes.data(), bytes.size());
     KeyId id{};
@@ -173,7 +173,8 @@ std::string secret_key_file_text(const SecretKey& key) {
 
 PublicKey parse_public_key_file(std::string_view text) {
     const std::string field = "public key file";
-    const KeyFileLines lines = split_key_file(text, kPublicKeyHeader, kSecretKeyHeader, field);
+    const KeyFileLines lines = split_key_file(text, kPublicKeyHeader, kSecretKeyHeader,
+                                              "this is a secret key file; give the public key file here", field);
     PublicKey key;
     key.bytes = from_base64<kPublicKeyBytes>(lines.base64, field);
     require_sodium();
@@ -183,7 +184,8 @@ PublicKey parse_public_key_file(std::string_view text) {
 
 SecretKey parse_secret_key_file(std::string_view text) {
     const std::string field = "secret key file";
-    const KeyFileLines lines = split_key_file(text, kSecretKeyHeader, kPublicKeyHeader, field);
+    const KeyFileLines lines = split_key_file(text, kSecretKeyHeader, kPublicKeyHeader,
+                                              "this is a public key file; give the secret key file here", field);
     std::array<std::uint8_t, kSecretKeyBytes> bytes = from_base64<kSecretKeyBytes>(lines.base64, field);
     const SecretKey key(bytes);
     sodium_memzero(bytes.data(), bytes.size());

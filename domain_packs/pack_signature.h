@@ -3,13 +3,14 @@
 // the key files `folio pack keygen` writes.
 //
 // Key id: the first 8 bytes of SHA-256 of the 32-byte public key, written as
-// 16 lowercase hex digits (reproducible with `base64 -d | sha256sum`).
+// 16 lowercase hex digits; for a public key file:
+//   tail -1 KEY.pub | base64 -d | sha256sum | cut -c1-16
 //
 // Encoded signature, 74 bytes:
 //   "Ed" | key id (8 bytes) | Ed25519 detached signature (64 bytes)
 // The key id says which trusted key to check against, so a pack signed by a
 // key this Folio does not trust is refused by name rather than with a bare
-// "does not verify". It is not covered by the signature and needs not be:
+// "does not verify". It is not covered by the signature and need not be:
 // a wrong id only selects a key that then fails to verify.
 //
 // Key files, text, two lines; the header keeps a secret key from being taken

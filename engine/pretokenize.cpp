@@ -168,13 +168,17 @@ private:
         return run < end_ && run - i > 1 ? run - 1 : run;
     }
 
-    // 's 't 're 've 'm 'll 'd; ASCII case folding when case_insensitive.
+    // 's 't 're 've 'm 'll 'd. Under (?i) Oniguruma compares simple case
+    // folds, and besides A-Z only U+017F LATIN SMALL LETTER LONG S folds to
+    // one of these letters (U+212A KELVIN SIGN folds to k, which none has).
     std::size_t contraction_length(std::size_t i, bool case_insensitive) const {
         if (!is(i, '\'') || i + 1 >= end_)
             return 0;
         const auto letter = [&](std::size_t k) -> char32_t {
             const char32_t c = chars_[k].code_point;
-            return case_insensitive && c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+            if (!case_insensitive)
+                return c;
+            return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c == U'\u017F' ? U's' : c;
         };
         const char32_t first = letter(i + 1);
         if (first == 's' || first == 't' || first == 'm' || first == 'd')

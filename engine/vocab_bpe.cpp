@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <queue>
 #include <string>
 
 #include "engine/vocab.h"
@@ -71,9 +70,11 @@ const std::array<std::string, 256>& byte_level_strings() {
     return strings;
 }
 
+// Some converters write -1 (as a signed integer) for "none".
 std::int32_t optional_id(const GgufFile& file, std::string_view key, std::size_t n_tokens) {
-    const std::optional<std::uint32_t> id = file.find_u32(key);
-    return id && *id < n_tokens ? static_cast<std::int32_t>(*id) : Vocab::kNoToken;
+    const std::optional<std::int64_t> id = file.find_i64(key);
+    return id && *id >= 0 && static_cast<std::uint64_t>(*id) < n_tokens ? static_cast<std::int32_t>(*id)
+                                                                        : Vocab::kNoToken;
 }
 
 // Recently encoded pieces, per thread so that encode stays const and
@@ -107,7 +108,7 @@ Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
         throw VocabError(file.source() + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
                          " entries for " + std::to_string(tokens.size()) + " tokens");
 
-    std::array<int, 0x144> byte_of_code_point;
+    std::array<int, 0x144> byte_of_code_point;  // byte-level characters reach U+0143
     byte_of_code_point.fill(-1);
     const auto code_points = byte_code_points();
     for (int byte = 0; byte < 256; ++byte)
@@ -123,10 +124,13 @@ Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
         token_types_.push_back(type);
         // Added tokens are stored as their own text, not byte-level characters.
         const bool is_added = type == TokenType::Control || type == TokenType::UserDefined;
-        token_bytes_.push_back(is_added ? std::string(tokens[id]) : byte_level_to_bytes(tokens[id], byte_of_code_point));
+        token_bytes_.push_back(is_added ? std::string(tokens[id])
+                                        : byte_level_to_bytes(tokens[id], byte_of_code_point));
         id_of_text_.emplace(tokens[id], static_cast<std::int32_t>(id));
-        if (is_added && !tokens[id].empty())
-            special_tokens_by_first_byte_[static_cast<std::uint8_t>(tokens[id][0])].push_back(static_cast<std::int32_t>(id));
+        if (is_added && !tokens[id].empty()) {
+            const auto first_byte = static_cast<std::uint8_t>(tokens[id][0]);
+            special_tokens_by_first_byte_[first_byte].push_back(static_cast<std::int32_t>(id));
+        }
     }
     for (auto& candidates : special_tokens_by_first_byte_) {
         std::stable_sort(candidates.begin(), candidates.end(), [&](std::int32_t a, std::int32_t b) {
@@ -140,8 +144,7 @@ Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
     }
 
     // A merge is "left right": the two tokens' texts, which contain no spaces
-    // (a space is Ġ), separated by one; the search starts at 1 as llama.cpp's
-    // does, for a left token that is itself a space.
+    // (a space is Ġ), separated by one. Searched from 1 as llama.cpp does.
     const std::span<const std::string_view> merges = file.get_string_array("tokenizer.ggml.merges");
     merges_.reserve(merges.size());
     for (std::size_t rank = 0; rank < merges.size(); ++rank) {
@@ -158,7 +161,7 @@ Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
         if (left_id == id_of_text_.end() || right_id == id_of_text_.end() || merged_id == id_of_text_.end())
             throw VocabError(file.source() + ": merge " + std::to_string(rank) + " '" + std::string(merge) +
                              "' names a token that is not in the vocabulary");
-        // The first rank of a pair listed twice wins, as in tokenizers.
+        // A pair listed twice keeps its first rank, as in llama.cpp's bpe_ranks.
         merges_.try_emplace(pair_key(left_id->second, right_id->second),
                             Merge{static_cast<std::int32_t>(rank), merged_id->second});
     }
@@ -198,15 +201,17 @@ std::vector<std::int32_t> Vocab::encode(std::string_view text, bool add_special,
     // (tokenizers' added-vocabulary Aho-Corasick, LeftmostLongest); the text
     // between them is pre-tokenized and merged.
     std::size_t fragment_start = 0;
-    for (std::size_t offset = 0; offset < text.size(); ++offset) {
+    std::size_t offset = 0;
+    while (offset < text.size()) {
         const std::int32_t special = special_token_at(text, offset, parse_special);
-        if (special == kNoToken)
+        if (special == kNoToken) {
+            ++offset;
             continue;
+        }
         encode_text(text.substr(fragment_start, offset - fragment_start), ids);
         ids.push_back(special);
         offset += token_texts_[static_cast<std::size_t>(special)].size();
         fragment_start = offset;
-        --offset;
     }
     encode_text(text.substr(fragment_start), ids);
     if (add_special && add_eos_)
@@ -264,12 +269,17 @@ void Vocab::apply_merges(std::string_view piece, std::vector<std::int32_t>& ids)
         std::int32_t position;  // of the left symbol
         std::int32_t left_id;
         std::int32_t right_id;
-        bool operator>(const Candidate& other) const {
+        std::int32_t merged_id;
+        // Heap order: the lowest rank, then the leftmost position, on top.
+        bool operator<(const Candidate& other) const {
             return rank != other.rank ? rank > other.rank : position > other.position;
         }
     };
-    std::vector<Symbol> symbols;
-    symbols.reserve(piece.size());
+    // Reused across calls: most pieces are short, and allocating dominated.
+    thread_local std::vector<Symbol> symbols;
+    thread_local std::vector<Candidate> queue;
+    symbols.clear();
+    queue.clear();
     for (const char byte : piece) {
         const std::int32_t id = byte_token_ids_[static_cast<std::uint8_t>(byte)];
         // A vocabulary without this byte: unknown token, or nothing (tokenizers drops it).
@@ -282,7 +292,6 @@ void Vocab::apply_merges(std::string_view piece, std::vector<std::int32_t>& ids)
         return;
     symbols.back().next = -1;
 
-    std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
     const auto queue_pair = [&](std::int32_t left) {
         const std::int32_t right = symbols[static_cast<std::size_t>(left)].next;
         if (right < 0)
@@ -290,22 +299,25 @@ void Vocab::apply_merges(std::string_view piece, std::vector<std::int32_t>& ids)
         const std::int32_t left_id = symbols[static_cast<std::size_t>(left)].id;
         const std::int32_t right_id = symbols[static_cast<std::size_t>(right)].id;
         const auto merge = merges_.find(pair_key(left_id, right_id));
-        if (merge != merges_.end())
-            queue.push({merge->second.rank, left, left_id, right_id});
+        if (merge == merges_.end())
+            return;
+        queue.push_back({merge->second.rank, left, left_id, right_id, merge->second.merged_id});
+        std::push_heap(queue.begin(), queue.end());
     };
     for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(symbols.size()); ++i)
         queue_pair(i);
 
     while (!queue.empty()) {
-        const Candidate top = queue.top();
-        queue.pop();
+        std::pop_heap(queue.begin(), queue.end());
+        const Candidate top = queue.back();
+        queue.pop_back();
         Symbol& left = symbols[static_cast<std::size_t>(top.position)];
         if (left.id != top.left_id || left.next < 0)
             continue;
         Symbol& right = symbols[static_cast<std::size_t>(left.next)];
         if (right.id != top.right_id)
             continue;
-        left.id = merges_.at(pair_key(top.left_id, top.right_id)).merged_id;
+        left.id = top.merged_id;
         right.id = kNoToken;  // merged away; no pair can match it again
         left.next = right.next;
         if (right.next >= 0)

@@ -1,0 +1,196 @@
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QtTest>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/gguf.h"
+#include "engine/model_paths.h"
+#include "engine/pretokenize.h"
+#include "engine/unicode_data.h"
+#include "engine/vocab.h"
+
+using namespace folio::engine;
+
+namespace {
+
+const std::filesystem::path kTokenizerData = std::filesystem::path(FOLIO_TEST_DATA) / "tokenizer";
+
+struct Golden {
+    std::string text;
+    std::vector<std::int32_t> ids;        // special tokens matched in the text
+    std::vector<std::int32_t> ids_plain;  // special-token text encoded as text
+};
+
+std::vector<std::int32_t> to_ids(const QJsonArray& array) {
+    std::vector<std::int32_t> ids;
+    for (const QJsonValue& value : array)
+        ids.push_back(value.toInt());
+    return ids;
+}
+
+std::vector<Golden> read_goldens(const std::filesystem::path& path) {
+    QFile file(QString::fromStdString(path.string()));
+    if (!file.open(QIODevice::ReadOnly))
+        qFatal("cannot open %s", path.string().c_str());
+    std::vector<Golden> goldens;
+    while (!file.atEnd()) {
+        const QByteArray line = file.readLine().trimmed();
+        if (line.isEmpty())
+            continue;
+        const QJsonObject object = QJsonDocument::fromJson(line).object();
+        goldens.push_back({object["text"].toString().toStdString(), to_ids(object["ids"].toArray()),
+                           to_ids(object["ids_plain"].toArray())});
+    }
+    return goldens;
+}
+
+QString describe(const std::vector<std::int32_t>& ids) {
+    QStringList parts;
+    for (const std::int32_t id : ids)
+        parts << QString::number(id);
+    return "[" + parts.join(", ") + "]";
+}
+
+// Every golden string: the reference's ids both ways, and decode giving the
+// text back byte for byte. Returns the number of failures, each reported.
+int check_goldens(const Vocab& vocab, const std::vector<Golden>& goldens) {
+    int failures = 0;
+    for (const Golden& golden : goldens) {
+        const std::vector<std::int32_t> ids = vocab.encode(golden.text, false, true);
+        const std::vector<std::int32_t> ids_plain = vocab.encode(golden.text, false, false);
+        const bool ok = ids == golden.ids && ids_plain == golden.ids_plain && vocab.decode(ids) == golden.text &&
+                        vocab.decode(ids_plain) == golden.text;
+        if (!ok && ++failures <= 10) {
+            qWarning().noquote() << "text" << QString::fromStdString(golden.text).toHtmlEscaped()
+                                 << "\n  expected" << describe(golden.ids) << "\n  got     " << describe(ids)
+                                 << "\n  plain expected" << describe(golden.ids_plain) << "\n  plain got     "
+                                 << describe(ids_plain);
+        }
+    }
+    return failures;
+}
+
+std::vector<std::string> pieces(PreTokenizer kind, std::string_view text) {
+    std::vector<std::string_view> views;
+    pre_tokenize(kind, text, views);
+    return {views.begin(), views.end()};
+}
+
+// The SmolLM2-135M-Instruct GGUF as installer/fetch-models.sh installs it
+// (installer/models.tsv), in the models folder.
+std::optional<std::filesystem::path> find_smollm2() {
+    const std::filesystem::path path =
+        std::filesystem::path(default_models_directory()) / "SmolLM2-135M-Instruct.Q4_1.gguf";
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error))
+        return std::nullopt;
+    return path;
+}
+
+}  // namespace
+
+class VocabTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void matches_reference_goldens_data() {
+        QTest::addColumn<QString>("family");
+        for (const char* family : {"smollm", "gpt2", "llama-bpe", "qwen2"})
+            QTest::newRow(family) << QString(family);
+    }
+
+    void matches_reference_goldens() {
+        QFETCH(QString, family);
+        const GgufFile file = GgufFile::open(kTokenizerData / (family.toStdString() + ".gguf"));
+        const Vocab vocab(file);
+        const std::vector<Golden> goldens = read_goldens(kTokenizerData / (family.toStdString() + ".jsonl"));
+        QVERIFY(goldens.size() >= 500);
+        QCOMPARE(check_goldens(vocab, goldens), 0);
+    }
+
+    void matches_reference_on_smollm2_vocabulary() {
+        const std::optional<std::filesystem::path> model = find_smollm2();
+        if (!model)
+            QSKIP("SmolLM2-135M-Instruct.Q4_1.gguf is not in the models folder (installer/fetch-models.sh)");
+        const Vocab vocab(GgufFile::open(*model));
+        QCOMPARE(vocab.n_tokens(), 49152);
+        QCOMPARE(vocab.pre_tokenizer(), PreTokenizer::SmolLM);
+        QCOMPARE(check_goldens(vocab, read_goldens(kTokenizerData / "smollm2-135m.jsonl")), 0);
+    }
+
+    void splits_as_the_family_regexes() {
+        using Pieces = std::vector<std::string>;
+        QCOMPARE(pieces(PreTokenizer::Gpt2, "Hello  world's 2024!!\n"),
+                 (Pieces{"Hello", " ", " world", "'s", " 2024", "!!", "\n"}));
+        QCOMPARE(pieces(PreTokenizer::Gpt2, "IT'S"), (Pieces{"IT", "'", "S"}));  // case-sensitive
+        QCOMPARE(pieces(PreTokenizer::SmolLM, "a  12"), (Pieces{"a", "  ", "1", "2"}));
+        QCOMPARE(pieces(PreTokenizer::Llama3, "IT'S 1234567 \"x\"\n\n  y"),
+                 (Pieces{"IT", "'S", " ", "123", "456", "7", " \"", "x", "\"\n\n", " ", " y"}));
+        QCOMPARE(pieces(PreTokenizer::Qwen2, "v12 a  \n b"), (Pieces{"v", "1", "2", " a", "  \n", " b"}));
+        QCOMPARE(pieces(PreTokenizer::Gpt2, ""), Pieces{});
+    }
+
+    void adds_bos_when_the_vocabulary_asks() {
+        const Vocab llama(GgufFile::open(kTokenizerData / "llama-bpe.gguf"));
+        QVERIFY(llama.add_bos());
+        const std::vector<std::int32_t> ids = llama.encode("hi", true, false);
+        QCOMPARE(ids.front(), llama.bos_id());
+        QCOMPARE(std::vector<std::int32_t>(ids.begin() + 1, ids.end()), llama.encode("hi", false, false));
+
+        const Vocab smollm(GgufFile::open(kTokenizerData / "smollm.gguf"));
+        QVERIFY(!smollm.add_bos());
+        QCOMPARE(smollm.encode("hi", true, false), smollm.encode("hi", false, false));
+    }
+
+    void renders_control_tokens_only_when_asked() {
+        const Vocab vocab(GgufFile::open(kTokenizerData / "smollm.gguf"));
+        const std::vector<std::int32_t> ids = vocab.encode("<|im_start|>hi<|im_end|>", false, true);
+        QCOMPARE(ids.front(), *vocab.find_token("<|im_start|>"));
+        QCOMPARE(vocab.token_type(ids.front()), TokenType::Control);
+        QCOMPARE(vocab.decode(ids, false), std::string("hi"));
+        QCOMPARE(vocab.decode(ids, true), std::string("<|im_start|>hi<|im_end|>"));
+        QVERIFY_THROWS_EXCEPTION(VocabError, vocab.token_to_piece(vocab.n_tokens()));
+    }
+
+    void round_trips_bytes_that_are_not_utf8() {
+        const Vocab vocab(GgufFile::open(kTokenizerData / "qwen2.gguf"));
+        const std::string text = "ok \xff\xfe caf\xc3 \xed\xa0\x80 \xf4\x90\x80\x80 end\xe2\x82";
+        QCOMPARE(vocab.decode(vocab.encode(text, false, true)), text);
+    }
+
+    void rejects_other_tokenizer_models() {
+        GgufWriter writer;
+        writer.add_string("tokenizer.ggml.model", "llama");
+        const std::vector<std::string> tokens{"<unk>", "a"};
+        writer.add_string_array("tokenizer.ggml.tokens", tokens);
+        QVERIFY_THROWS_EXCEPTION(VocabError, Vocab(GgufFile::parse(writer.to_bytes())));
+
+        GgufWriter unknown_pre;
+        unknown_pre.add_string("tokenizer.ggml.model", "gpt2");
+        unknown_pre.add_string("tokenizer.ggml.pre", "deepseek-llm");
+        unknown_pre.add_string_array("tokenizer.ggml.tokens", tokens);
+        QVERIFY_THROWS_EXCEPTION(VocabError, Vocab(GgufFile::parse(unknown_pre.to_bytes())));
+    }
+
+    void classifies_code_points() {
+        QCOMPARE(general_category('A'), GeneralCategory::Lu);
+        QCOMPARE(general_category(0x4E2D), GeneralCategory::Lo);    // 中
+        QCOMPARE(general_category(0x1D400), GeneralCategory::Lu);   // MATHEMATICAL BOLD CAPITAL A
+        QCOMPARE(general_category(0x2160), GeneralCategory::Nl);    // ROMAN NUMERAL ONE
+        QCOMPARE(general_category(0x10FFFD), GeneralCategory::Co);
+        QCOMPARE(general_category(0x110000), GeneralCategory::Cn);
+        QVERIFY(is_white_space(0x85) && is_white_space(0x3000) && is_white_space('\t'));
+        QVERIFY(!is_white_space(0x1C) && !is_white_space(0x200B) && !is_white_space(0x180E));
+    }
+};
+
+QTEST_GUILESS_MAIN(VocabTest)
+#include "tst_vocab.moc"
