@@ -8,24 +8,16 @@
 
 #include "ingest/detect.h"
 #include "ingest/error.h"
+#include "tests/support/ingest_test_support.h"
 
 using namespace folio::ingest;
+using folio::test::ingest_data_path;
+using folio::test::ingest_error;
 
 Q_DECLARE_METATYPE(folio::ingest::FileType)
 
 namespace {
 
-QString data_path(const char* name) { return QStringLiteral(FOLIO_TEST_DATA "/ingest/") + QLatin1String(name); }
-
-template <typename Action>
-QString ingest_error(Action&& action) {
-    try {
-        action();
-    } catch (const IngestError& error) {
-        return QString::fromUtf8(error.what());
-    }
-    return {};
-}
 
 QByteArray file_bytes(const QString& path) {
     QFile file(path);
@@ -63,14 +55,14 @@ void TestDetect::type_comes_from_content_not_extension_data() {
     QTest::addColumn<QByteArray>("content");
     QTest::addColumn<FileType>("expected");
 
-    const QByteArray pdf = file_bytes(data_path("layout.pdf"));
+    const QByteArray pdf = file_bytes(ingest_data_path("layout.pdf"));
     QTest::newRow("pdf") << "report.pdf" << pdf << FileType::Pdf;
     QTest::newRow("pdf named .txt") << "report.txt" << pdf << FileType::Pdf;
     QTest::newRow("pdf after a preamble") << "mail.bin" << QByteArray("From: scanner\r\n\r\n") + pdf << FileType::Pdf;
-    QTest::newRow("encrypted pdf") << "locked" << file_bytes(data_path("encrypted.pdf")) << FileType::Pdf;
+    QTest::newRow("encrypted pdf") << "locked" << file_bytes(ingest_data_path("encrypted.pdf")) << FileType::Pdf;
     QTest::newRow("png named .pdf") << "scan.pdf" << image_bytes("PNG") << FileType::Png;
     QTest::newRow("jpeg") << "photo.jpeg" << image_bytes("JPEG") << FileType::Jpeg;
-    QTest::newRow("tiff named .png") << "fax.png" << file_bytes(data_path("pages.tiff")) << FileType::Tiff;
+    QTest::newRow("tiff named .png") << "fax.png" << file_bytes(ingest_data_path("pages.tiff")) << FileType::Tiff;
     QTest::newRow("big-endian tiff") << "fax" << QByteArray("MM\0*\0\0\0\x08", 8) << FileType::Tiff;
     QTest::newRow("text") << "notes.txt" << QByteArray("Patient is stable.\n") << FileType::Text;
     QTest::newRow("text without extension") << "NOTES" << QByteArray("Patient is stable.\n") << FileType::Text;

@@ -17,24 +17,16 @@
 
 #include "ingest/error.h"
 #include "ingest/ocr.h"
+#include "tests/support/ingest_test_support.h"
 
 using namespace folio::ingest;
+using folio::test::ingest_data_path;
+using folio::test::ingest_error;
 
 namespace {
 
 constexpr int kDpi = 300;
 
-QString data_path(const char* name) { return QStringLiteral(FOLIO_TEST_DATA "/ingest/") + QLatin1String(name); }
-
-template <typename Action>
-QString ingest_error(Action&& action) {
-    try {
-        action();
-    } catch (const IngestError& error) {
-        return QString::fromUtf8(error.what());
-    }
-    return {};
-}
 
 const QStringList kProse = {
     QStringLiteral("Net revenue increased eight percent compared with the prior year,"),
@@ -338,7 +330,7 @@ void TestOcr::image_resolution_is_read_or_assumed() {
 }
 
 void TestOcr::reads_pages_of_a_multipage_tiff() {
-    const std::string path = data_path("pages.tiff").toStdString();
+    const std::string path = ingest_data_path("pages.tiff").toStdString();
     QCOMPARE(OcrEngine::image_page_count(path, FileType::Tiff), 3);
     const Page page = engine_->recognize_image_page(path, FileType::Tiff, 2);
     QCOMPARE(page.number, 2);
@@ -350,7 +342,7 @@ void TestOcr::reads_pages_of_a_multipage_tiff() {
 
 void TestOcr::refuses_huge_image_from_its_header() {
     // 30000 x 30000 pixels: decoding it would take 900 MB before OCR began.
-    const std::string path = data_path("huge.png").toStdString();
+    const std::string path = ingest_data_path("huge.png").toStdString();
     QElapsedTimer timer;
     timer.start();
     QCOMPARE(ingest_error([&] { engine_->recognize_image_page(path, FileType::Png, 1); }),

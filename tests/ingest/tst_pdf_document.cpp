@@ -13,25 +13,17 @@
 #include "ingest/error.h"
 #include "ingest/page_text.h"
 #include "ingest/pdf_document.h"
+#include "tests/support/ingest_test_support.h"
 
 using namespace folio::ingest;
+using folio::test::ingest_data_path;
+using folio::test::ingest_error;
 
 namespace {
 
-QString data_path(const char* name) { return QStringLiteral(FOLIO_TEST_DATA "/ingest/") + QLatin1String(name); }
-std::string data_file(const char* name) { return data_path(name).toStdString(); }
+std::string data_file(const char* name) { return ingest_data_path(name).toStdString(); }
 
 // The IngestError message `action` throws; empty when it throws nothing.
-template <typename Action>
-QString ingest_error(Action&& action) {
-    try {
-        action();
-    } catch (const IngestError& error) {
-        return QString::fromUtf8(error.what());
-    }
-    return {};
-}
-
 // Alphanumeric tokens with their counts, the way the pdftotext agreement is
 // measured: order-free, so only what the text says counts, not its layout.
 QHash<QString, int> alnum_tokens(const QString& text) {
@@ -107,7 +99,7 @@ private slots:
 };
 
 void TestPdfDocument::text_layer_agrees_with_pdftotext_on_filing_pages() {
-    QFile reference_file(data_path("filing_pages.pdftotext.txt"));
+    QFile reference_file(ingest_data_path("filing_pages.pdftotext.txt"));
     QVERIFY(reference_file.open(QIODevice::ReadOnly));
     const QStringList reference_pages = QString::fromUtf8(reference_file.readAll()).split(QChar('\f'));
     const PdfDocument pdf = PdfDocument::open(data_file("filing_pages.pdf"));
@@ -253,7 +245,7 @@ void TestPdfDocument::unreadable_file_is_refused() {
     if (::geteuid() == 0) QSKIP("root reads files whatever their permissions");
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("locked.pdf"));
-    QVERIFY(QFile::copy(data_path("layout.pdf"), path));
+    QVERIFY(QFile::copy(ingest_data_path("layout.pdf"), path));
     QVERIFY(QFile::setPermissions(path, QFileDevice::Permissions()));
     QCOMPARE(ingest_error([&] { PdfDocument::open(path.toStdString()); }),
              QStringLiteral("cannot read ") + path + QStringLiteral(": Permission denied"));

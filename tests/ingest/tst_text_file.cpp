@@ -4,20 +4,12 @@
 
 #include "ingest/error.h"
 #include "ingest/text_file.h"
+#include "tests/support/ingest_test_support.h"
 
 using namespace folio::ingest;
+using folio::test::ingest_error;
 
 namespace {
-
-template <typename Action>
-QString ingest_error(Action&& action) {
-    try {
-        action();
-    } catch (const IngestError& error) {
-        return QString::fromUtf8(error.what());
-    }
-    return {};
-}
 
 QString text_of(const Page& page) { return QString::fromStdString(page.text); }
 
