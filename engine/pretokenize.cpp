@@ -203,7 +203,7 @@ void emit(std::string_view text, const std::vector<Char>& chars, std::size_t beg
 }  // namespace
 
 PreTokenizer pre_tokenizer_from_name(std::string_view name) {
-    if (name == "gpt2")
+    if (name == "gpt2" || name == "gpt-2")  // "gpt-2" is what llama.cpp's converter writes
         return PreTokenizer::Gpt2;
     if (name == "smollm")
         return PreTokenizer::SmolLM;

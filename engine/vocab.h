@@ -44,7 +44,8 @@ public:
 
     // Copies what it needs, so the Vocab outlives the file. Throws VocabError
     // for an unsupported model or pre-tokenizer and GgufError for missing or
-    // mistyped keys. An absent tokenizer.ggml.add_bos_token means false.
+    // mistyped keys. An absent tokenizer.ggml.pre means the GPT-2 regex, an
+    // absent tokenizer.ggml.add_bos_token false.
     explicit Vocab(const GgufFile& file);
 
     // Token ids for UTF-8 text (bytes that are not valid UTF-8 are encoded
@@ -54,7 +55,10 @@ public:
     // always matched. Thread-safe.
     std::vector<std::int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
-    // The bytes the tokens stand for, concatenated; decode(encode(s)) == s.
+    // The bytes the tokens stand for, concatenated. decode(encode(s)) == s
+    // unless s holds a byte the vocabulary has no token for, which encode
+    // drops as the reference does (SmolLM2 lacks 0x04, 0x06, 0x13, 0x14,
+    // 0x16, 0x1D and bytes that never occur in well-formed UTF-8).
     // Control tokens give their text when render_special, else nothing.
     std::string decode(std::span<const std::int32_t> ids, bool render_special = true) const;
     // One token's bytes, as in decode. Throws VocabError for an unknown id.

@@ -230,8 +230,9 @@ void Vocab::encode_text(std::string_view text, std::vector<std::int32_t>& ids) c
 }
 
 void Vocab::encode_piece(std::string_view piece, std::vector<std::int32_t>& ids) const {
-    if (piece.size() == 1 && byte_token_ids_[static_cast<std::uint8_t>(piece[0])] != kNoToken) {
-        ids.push_back(byte_token_ids_[static_cast<std::uint8_t>(piece[0])]);
+    if (piece.size() == 1) {
+        if (const std::int32_t id = byte_token_ids_[static_cast<std::uint8_t>(piece[0])]; id != kNoToken)
+            ids.push_back(id);
         return;
     }
     thread_local PieceCache cache;
@@ -282,11 +283,12 @@ void Vocab::apply_merges(std::string_view piece, std::vector<std::int32_t>& ids)
     queue.clear();
     for (const char byte : piece) {
         const std::int32_t id = byte_token_ids_[static_cast<std::uint8_t>(byte)];
-        // A vocabulary without this byte: unknown token, or nothing (tokenizers drops it).
-        if (id == kNoToken && unk_id_ == kNoToken)
+        // A byte the vocabulary lacks (SmolLM2 has no 0x04, 0xC0, ...) is
+        // dropped, as tokenizers' BPE without unk_token and llama.cpp drop it.
+        if (id == kNoToken)
             continue;
         const auto index = static_cast<std::int32_t>(symbols.size());
-        symbols.push_back({id == kNoToken ? unk_id_ : id, index - 1, index + 1});
+        symbols.push_back({id, index - 1, index + 1});
     }
     if (symbols.empty())
         return;

