@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs Folio's whole test suite from a fresh clone: installs the build
-# dependencies, builds with the tests, and runs CTest (summary at the end).
+# dependencies and the default models, builds with the tests, and runs CTest
+# (summary at the end).
 # FOLIO_CUDA_ARCHITECTURES narrows the GPU code built (CI: one architecture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash installer/install-deps.sh
+# The real default models, for the suites that check against them (skipped when absent).
+bash installer/fetch-models.sh
 BUILD_DIR=${FOLIO_BUILD_DIR:-build}
 # ccache hits across clones in different folders (CI builds a fresh clone).
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
