@@ -1,7 +1,8 @@
 // AVX2 + FMA + F16C kernels (Haswell / Zen 1 and later). Compiled with
 // -mavx2 -mfma -mf16c (engine/CMakeLists.txt); the dispatcher calls
 // add_avx2_kernels only on CPUs that have them. Everything here has internal
-// linkage and no shared inline function is used (see quant_kernels.h).
+// linkage, including what it shares with quant_avx512.cpp through
+// quant_x86.h (see quant_kernels.h).
 //
 // The integer dot products follow ggml's x86 scheme: _mm256_maddubs_epi16
 // multiplies unsigned weight bytes by signed activation bytes and adds pairs
@@ -18,9 +19,11 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "engine/ggml_types.h"
 #include "engine/quant_kernels.h"
+#include "engine/quant_x86.h"
 
 namespace folio::engine::quant {
 namespace {
@@ -28,18 +31,6 @@ namespace {
 // Columns of activations each weight block is multiplied with while it sits in
 // registers (16 ymm registers: the K-quant kernels need 2 per column).
 constexpr int kMaxColumns = 4;
-
-float half_to_float(std::uint16_t h) {
-    return _cvtsh_ss(h);
-}
-
-float hsum(__m256 v) {
-    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-    return _mm_cvtss_f32(sum);
-}
-
 int hsum_i32(__m256i v) {
     __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -87,65 +78,6 @@ __m256i dot_u8_i8(__m256i weights, __m256i activations) {
 // elements 0..15 in its low 128 bits and of 16..31 in its high 128 bits.
 __m256i dot_u8_i8_scaled(__m256i weights, __m256i activations, __m256i scales16) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(weights, activations), scales16);
-}
-
-__m256i load256(const void* p) {
-    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
-
-// Decode reads each weight once, from memory: besides the hardware
-// prefetcher, every block asks for the lines kPrefetchBytes ahead in its row
-// (rows are contiguous, so past a row's end come the next rows). Worth ~20%
-// of single-thread bandwidth on Zen 5; 4-16 KiB ahead measure alike.
-constexpr int kPrefetchBytes = 8192;
-
-template <class Block>
-void prefetch_ahead(const Block* block) {
-    const char* ahead = reinterpret_cast<const char*>(block) + kPrefetchBytes;
-    for (std::size_t offset = 0; offset < sizeof(Block); offset += 64)
-        _mm_prefetch(ahead + offset, _MM_HINT_T0);
-}
-
-// ------------------------------------------------------------------ driver
-
-template <class Block>
-const Block* as_blocks(const std::uint8_t* row) {
-    return reinterpret_cast<const Block*>(row);
-}
-
-// Kernel::dot_row<Columns>(n, weight_row, activation_rows, results): one
-// weight row against Columns activation rows.
-template <class Kernel, int Columns>
-void rows_times_columns(const MatmulTile& tile, std::int64_t first_column) {
-    const std::uint8_t* activations[Columns];
-    for (int c = 0; c < Columns; ++c)
-        activations[c] = tile.activations + (first_column + c) * tile.act_row_bytes;
-    for (std::int64_t r = 0; r < tile.n_rows; ++r) {
-        float results[Columns];
-        Kernel::template dot_row<Columns>(tile.n, tile.weights + r * tile.row_bytes, activations, results);
-        for (int c = 0; c < Columns; ++c)
-            tile.out[(first_column + c) * tile.out_col_stride + r] = results[c];
-    }
-}
-
-template <class Kernel>
-void matmul_tile(const MatmulTile& tile) {
-    std::int64_t c = 0;
-    for (; c + kMaxColumns <= tile.n_cols; c += kMaxColumns)
-        rows_times_columns<Kernel, kMaxColumns>(tile, c);
-    switch (tile.n_cols - c) {
-    case 3:
-        rows_times_columns<Kernel, 3>(tile, c);
-        break;
-    case 2:
-        rows_times_columns<Kernel, 2>(tile, c);
-        break;
-    case 1:
-        rows_times_columns<Kernel, 1>(tile, c);
-        break;
-    default:
-        break;
-    }
 }
 
 // ------------------------------------------------------------ float weights
@@ -257,57 +189,23 @@ struct UnpackQ5_1 {
 // One float dependency chain per column would hold these kernels at one
 // block per FMA latency (4 cycles) when there is a single column: even and
 // odd blocks go to separate accumulators.
-
+//
 // Signed weights against Q8_0: sum over blocks of d_w * d_a * sum(w * a).
+// Unsigned weights with a min against Q8_1: the same plus m * s.
 template <class Unpack>
-struct KernelSigned32 {
-    template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
-        const auto* x = as_blocks<typename Unpack::Block>(weight_row);
-        const BlockQ8_0* y[Columns];
-        __m256 acc[2][Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_0>(activation_rows[c]);
-            acc[0][c] = _mm256_setzero_ps();
-            acc[1][c] = _mm256_setzero_ps();
-        }
-        const auto add_block = [&](std::int64_t b, __m256* sums) {
-            prefetch_ahead(x + b);
-            const __m256i w = Unpack::weights(x[b]);
-            const __m256i w_abs = _mm256_sign_epi8(w, w);
-            const float d = half_to_float(x[b].d);
-            for (int c = 0; c < Columns; ++c) {
-                const __m256i a_signed = _mm256_sign_epi8(load256(y[c][b].qs), w);
-                const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w_abs, a_signed));
-                sums[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, sums[c]);
-            }
-        };
-        const std::int64_t n_blocks = n / kBlock32;
-        std::int64_t b = 0;
-        for (; b + 2 <= n_blocks; b += 2) {
-            add_block(b, acc[0]);
-            add_block(b + 1, acc[1]);
-        }
-        if (b < n_blocks)
-            add_block(b, acc[0]);
-        for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
-    }
-};
+struct KernelBlock32 {
+    using Activation = typename Unpack::Activation;
+    static constexpr bool kHasMin = std::is_same_v<Activation, BlockQ8_1>;
 
-// Unsigned weights with a min against Q8_1: d_w * d_a * sum(w * a) + m * s.
-template <class Unpack>
-struct KernelMin32 {
     template <int Columns>
     static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
                         float* results) {
         const auto* x = as_blocks<typename Unpack::Block>(weight_row);
-        const BlockQ8_1* y[Columns];
+        const Activation* y[Columns];
+        activation_blocks(activation_rows, y);
         __m256 acc[2][Columns];
         float min_terms[Columns];
         for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_1>(activation_rows[c]);
             acc[0][c] = _mm256_setzero_ps();
             acc[1][c] = _mm256_setzero_ps();
             min_terms[c] = 0.f;
@@ -315,12 +213,17 @@ struct KernelMin32 {
         const auto add_block = [&](std::int64_t b, __m256* sums) {
             prefetch_ahead(x + b);
             const __m256i w = Unpack::weights(x[b]);
+            // maddubs wants unsigned weights: signed ones give |w| and move their sign to a.
+            const __m256i w_unsigned = kHasMin ? w : _mm256_sign_epi8(w, w);
             const float d = half_to_float(x[b].d);
-            const float m = half_to_float(x[b].m);
             for (int c = 0; c < Columns; ++c) {
-                const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w, load256(y[c][b].qs)));
+                __m256i a = load256(y[c][b].qs);
+                if constexpr (!kHasMin)
+                    a = _mm256_sign_epi8(a, w);
+                const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w_unsigned, a));
                 sums[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, sums[c]);
-                min_terms[c] += m * half_to_float(y[c][b].s);
+                if constexpr (kHasMin)
+                    min_terms[c] += half_to_float(x[b].m) * half_to_float(y[c][b].s);
             }
         };
         const std::int64_t n_blocks = n / kBlock32;
@@ -331,8 +234,11 @@ struct KernelMin32 {
         }
         if (b < n_blocks)
             add_block(b, acc[0]);
-        for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(_mm256_add_ps(acc[0][c], acc[1][c])) + min_terms[c];
+        for (int c = 0; c < Columns; ++c) {
+            results[c] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
+            if constexpr (kHasMin)
+                results[c] += min_terms[c];
+        }
     }
 };
 
@@ -359,21 +265,6 @@ __m256i group_scales16(__m128i scales8, int g) {
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pick));
 }
 
-// Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins packed in 12 bytes, as
-// 16 bytes: scales 0-7, then mins 0-7. With u0 u1 u2 the packed words:
-//   scales 0-3 = u0 & 63                  scales 4-7 = u2 & 15 | (u0 >> 6 & 3) << 4
-//   mins 0-3   = u1 & 63                  mins 4-7   = u2 >> 4 & 15 | (u1 >> 6 & 3) << 4
-// (per byte). Reads 16 bytes; the 4 past the scales are the block's quants.
-__m128i unpack_scales_k4(const std::uint8_t* packed) {
-    const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
-    const __m128i u0_u2_u1_u2 = _mm_shuffle_epi32(u, _MM_SHUFFLE(2, 1, 2, 0));
-    const __m128i low = _mm_and_si128(_mm_srlv_epi32(u0_u2_u1_u2, _mm_set_epi32(4, 0, 0, 0)),
-                                      _mm_set_epi32(0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F));
-    const __m128i u0_u0_u1_u1 = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));
-    const __m128i high = _mm_and_si128(_mm_srli_epi32(u0_u0_u1_u1, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
-    return _mm_or_si128(low, high);
-}
-
 // Q3_K's 16 scales (12 bytes, 6 bits each, offset 32) as 16 int8.
 __m128i unpack_scales_q3_k(const std::uint8_t* packed) {
     constexpr std::uint32_t kLow4 = 0x0F0F0F0Fu;
@@ -389,256 +280,198 @@ __m128i unpack_scales_q3_k(const std::uint8_t* packed) {
     return _mm_sub_epi8(biased, _mm_set1_epi8(32));
 }
 
-struct KernelQ4_K {
+// Every K-quant kernel: Unpack::add_block<Columns>(block, y, b, acc) adds
+// weight block b times activation block b of each column to acc[column].
+template <class Unpack>
+struct KernelK {
     template <int Columns>
     static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
                         float* results) {
-        const auto* x = as_blocks<BlockQ4_K>(weight_row);
+        const auto* x = as_blocks<typename Unpack::Block>(weight_row);
         const BlockQ8_K* y[Columns];
+        activation_blocks(activation_rows, y);
         __m256 acc[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+        for (int c = 0; c < Columns; ++c)
             acc[c] = _mm256_setzero_ps();
-        }
-        const __m256i low4 = _mm256_set1_epi8(0x0F);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
             prefetch_ahead(x + b);
-            const __m128i scales_mins = unpack_scales_k4(x[b].scales);
-            const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
-            // Mins repeated for the two 16-element bsums of each sub-block.
-            const __m256i mins16 = _mm256_cvtepu8_epi16(
-                _mm_shuffle_epi8(scales_mins, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
-
-            __m256i sumi[Columns];
-            for (int c = 0; c < Columns; ++c)
-                sumi[c] = _mm256_setzero_si256();
-            for (int pair = 0; pair < 4; ++pair) {
-                const __m256i packed = load256(x[b].qs + 32 * pair);
-                const __m256i low = _mm256_and_si256(packed, low4);
-                const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
-                const __m256i scale_low = broadcast_scale16(scales, 2 * pair);
-                const __m256i scale_high = broadcast_scale16(scales, 2 * pair + 1);
-                for (int c = 0; c < Columns; ++c) {
-                    const std::int8_t* a = y[c][b].qs + 64 * pair;
-                    const __m256i p_low = dot_u8_i8_scaled(low, load256(a), scale_low);
-                    const __m256i p_high = dot_u8_i8_scaled(high, load256(a + 32), scale_high);
-                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p_low, p_high));
-                }
-            }
-            const float d = half_to_float(x[b].d);
-            const float dmin = half_to_float(x[b].dmin);
-            for (int c = 0; c < Columns; ++c) {
-                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
-            }
+            Unpack::template add_block<Columns>(x[b], y, b, acc);
         }
         for (int c = 0; c < Columns; ++c)
             results[c] = hsum(acc[c]);
     }
 };
 
-struct KernelQ5_K {
-    template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
-        const auto* x = as_blocks<BlockQ5_K>(weight_row);
-        const BlockQ8_K* y[Columns];
-        __m256 acc[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
-            acc[c] = _mm256_setzero_ps();
-        }
-        const __m256i low4 = _mm256_set1_epi8(0x0F);
-        const __m256i bit0 = _mm256_set1_epi8(0x01);
-        const __m256i bit1 = _mm256_set1_epi8(0x02);
-        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-            prefetch_ahead(x + b);
-            const __m128i scales_mins = unpack_scales_k4(x[b].scales);
-            const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
-            const __m256i mins16 = _mm256_cvtepu8_epi16(
-                _mm_shuffle_epi8(scales_mins, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
+// acc += y.d * (d * sumi - dmin * sum_g min_g * bsum_g): the types with mins
+// (Q2_K, Q4_K, Q5_K). mins16 holds one min per 16-element bsum.
+template <int Columns>
+void add_scaled_minus_mins(float d, float dmin, __m256i mins16, const BlockQ8_K* const (&y)[Columns], std::int64_t b,
+                           const __m256i (&sumi)[Columns], __m256 (&acc)[Columns]) {
+    for (int c = 0; c < Columns; ++c) {
+        const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
+    }
+}
 
-            // Bit s of qh[l] is bit 4 of element 32s + l; shifted down 2 per pair.
-            __m256i high_bits = load256(x[b].qh);
-            __m256i sumi[Columns];
-            for (int c = 0; c < Columns; ++c)
-                sumi[c] = _mm256_setzero_si256();
-            for (int pair = 0; pair < 4; ++pair) {
-                const __m256i packed = load256(x[b].qs + 32 * pair);
-                const __m256i low = _mm256_or_si256(_mm256_and_si256(packed, low4),
-                                                    _mm256_slli_epi16(_mm256_and_si256(high_bits, bit0), 4));
-                const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low4),
-                                                     _mm256_slli_epi16(_mm256_and_si256(high_bits, bit1), 3));
+// acc += y.d * d * (sumi - 2^Shift * sum_g scale_g * bsum_g): the types whose
+// quants are stored + 2^Shift (Q3_K + 4, Q6_K + 32).
+template <int Shift, int Columns>
+void add_scaled_minus_offset(float d, __m128i scales8, const BlockQ8_K* const (&y)[Columns], std::int64_t b,
+                             const __m256i (&sumi)[Columns], __m256 (&acc)[Columns]) {
+    const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
+    for (int c = 0; c < Columns; ++c) {
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y[c][b].bsums), scales16), Shift);
+        const __m256 sum = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[c], offset));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), sum, acc[c]);
+    }
+}
+
+// The 16-element-scale types (Q2_K, Q3_K, Q6_K): sumi += the products of the
+// unsigned quants q[g] of half `half`'s four 32-element groups, each half of
+// a group with its own scale from scales8.
+template <int Columns>
+void add_groups16(const __m256i (&q)[4], __m128i scales8, int half, const BlockQ8_K* const (&y)[Columns],
+                  std::int64_t b, __m256i (&sumi)[Columns]) {
+    for (int g = 0; g < 4; ++g) {
+        const __m256i scale = group_scales16(scales8, 4 * half + g);
+        for (int c = 0; c < Columns; ++c) {
+            const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
+            sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q[g], a, scale));
+        }
+    }
+}
+
+// Q2_K / Q3_K: the low 2 bits of the quants of half `half`'s four 32-element
+// groups (bits 2g..2g+1 of qs[32 * half + l] for group g).
+void unpack_2bit_groups(const std::uint8_t* qs, int half, __m256i (&q)[4]) {
+    __m256i bits = load256(qs + 32 * half);
+    for (int g = 0; g < 4; ++g) {
+        q[g] = _mm256_and_si256(bits, _mm256_set1_epi8(0x03));
+        bits = _mm256_srli_epi16(bits, 2);
+    }
+}
+
+template <int Columns>
+void zero(__m256i (&sumi)[Columns]) {
+    for (int c = 0; c < Columns; ++c)
+        sumi[c] = _mm256_setzero_si256();
+}
+
+// Q4_K and Q5_K: value = d * scale * q - dmin * min over 8 sub-blocks of 32;
+// Q5_K merges a fifth bit from qh.
+template <bool kFiveBit>
+struct UnpackK4 {
+    using Block = std::conditional_t<kFiveBit, BlockQ5_K, BlockQ4_K>;
+
+    template <int Columns>
+    static void add_block(const Block& x, const BlockQ8_K* const (&y)[Columns], std::int64_t b,
+                          __m256 (&acc)[Columns]) {
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        const __m128i scales_mins = unpack_scales_k4(x.scales);
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
+        // Bit s of qh[l] is bit 4 of element 32s + l; shifted down 2 per pair.
+        __m256i high_bits = _mm256_setzero_si256();
+        if constexpr (kFiveBit)
+            high_bits = load256(x.qh);
+        __m256i sumi[Columns];
+        zero(sumi);
+        for (int pair = 0; pair < 4; ++pair) {
+            const __m256i packed = load256(x.qs + 32 * pair);
+            __m256i low = _mm256_and_si256(packed, low4);
+            __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+            if constexpr (kFiveBit) {
+                low = _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(high_bits, _mm256_set1_epi8(0x01)), 4));
+                high = _mm256_or_si256(high, _mm256_slli_epi16(_mm256_and_si256(high_bits, _mm256_set1_epi8(0x02)), 3));
                 high_bits = _mm256_srli_epi16(high_bits, 2);
-                const __m256i scale_low = broadcast_scale16(scales, 2 * pair);
-                const __m256i scale_high = broadcast_scale16(scales, 2 * pair + 1);
-                for (int c = 0; c < Columns; ++c) {
-                    const std::int8_t* a = y[c][b].qs + 64 * pair;
-                    const __m256i p_low = dot_u8_i8_scaled(low, load256(a), scale_low);
-                    const __m256i p_high = dot_u8_i8_scaled(high, load256(a + 32), scale_high);
-                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p_low, p_high));
-                }
             }
-            const float d = half_to_float(x[b].d);
-            const float dmin = half_to_float(x[b].dmin);
+            const __m256i scale_low = broadcast_scale16(scales, 2 * pair);
+            const __m256i scale_high = broadcast_scale16(scales, 2 * pair + 1);
             for (int c = 0; c < Columns; ++c) {
-                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
+                const std::int8_t* a = y[c][b].qs + 64 * pair;
+                const __m256i p_low = dot_u8_i8_scaled(low, load256(a), scale_low);
+                const __m256i p_high = dot_u8_i8_scaled(high, load256(a + 32), scale_high);
+                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p_low, p_high));
             }
         }
-        for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(acc[c]);
+        add_scaled_minus_mins(half_to_float(x.d), half_to_float(x.dmin), k4_mins_per_bsum(scales_mins), y, b, sumi,
+                              acc);
     }
 };
 
-struct KernelQ6_K {
+struct UnpackQ6_K {
+    using Block = BlockQ6_K;
+
     template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
-        const auto* x = as_blocks<BlockQ6_K>(weight_row);
-        const BlockQ8_K* y[Columns];
-        __m256 acc[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
-            acc[c] = _mm256_setzero_ps();
-        }
+    static void add_block(const Block& x, const BlockQ8_K* const (&y)[Columns], std::int64_t b,
+                          __m256 (&acc)[Columns]) {
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         const __m256i low2 = _mm256_set1_epi8(0x03);
-        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-            prefetch_ahead(x + b);
-            const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
-            __m256i sumi[Columns];
-            for (int c = 0; c < Columns; ++c)
-                sumi[c] = _mm256_setzero_si256();
-            for (int half = 0; half < 2; ++half) {
-                const __m256i ql0 = load256(x[b].ql + 64 * half);
-                const __m256i ql1 = load256(x[b].ql + 64 * half + 32);
-                const __m256i qh = load256(x[b].qh + 32 * half);
-                // The unsigned 6-bit quants of the half's four 32-element groups.
-                __m256i q[4];
-                q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
-                q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
-                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                       _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
-                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
-                for (int g = 0; g < 4; ++g) {
-                    const __m256i scale = group_scales16(scales8, 4 * half + g);
-                    for (int c = 0; c < Columns; ++c) {
-                        const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
-                        sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q[g], a, scale));
-                    }
-                }
-            }
-            // The quants are stored + 32: subtract 32 * sum_g scale_g * bsum_g.
-            const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
-            const float d = half_to_float(x[b].d);
-            for (int c = 0; c < Columns; ++c) {
-                const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y[c][b].bsums), scales16), 5);
-                const __m256 sum = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[c], offset));
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), sum, acc[c]);
-            }
+        const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
+        __m256i sumi[Columns];
+        zero(sumi);
+        for (int half = 0; half < 2; ++half) {
+            const __m256i ql0 = load256(x.ql + 64 * half);
+            const __m256i ql1 = load256(x.ql + 64 * half + 32);
+            const __m256i qh = load256(x.qh + 32 * half);
+            // The unsigned 6-bit quants of the half's four 32-element groups.
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                   _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
+            add_groups16(q, scales8, half, y, b, sumi);
         }
-        for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(acc[c]);
+        add_scaled_minus_offset<5>(half_to_float(x.d), scales8, y, b, sumi, acc);
     }
 };
 
-struct KernelQ3_K {
+struct UnpackQ3_K {
+    using Block = BlockQ3_K;
+
     template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
-        const auto* x = as_blocks<BlockQ3_K>(weight_row);
-        const BlockQ8_K* y[Columns];
-        __m256 acc[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
-            acc[c] = _mm256_setzero_ps();
-        }
-        const __m256i low2 = _mm256_set1_epi8(0x03);
+    static void add_block(const Block& x, const BlockQ8_K* const (&y)[Columns], std::int64_t b,
+                          __m256 (&acc)[Columns]) {
         const __m256i bit0 = _mm256_set1_epi8(0x01);
-        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-            prefetch_ahead(x + b);
-            const __m128i scales8 = unpack_scales_q3_k(x[b].scales);
-            // Bit G of hmask[l] is bit 2 of element 32G + l; shifted down 1 per group.
-            __m256i high_bits = load256(x[b].hmask);
-            __m256i sumi[Columns];
-            for (int c = 0; c < Columns; ++c)
-                sumi[c] = _mm256_setzero_si256();
-            for (int half = 0; half < 2; ++half) {
-                __m256i low_bits = load256(x[b].qs + 32 * half);
-                for (int g = 0; g < 4; ++g) {
-                    const __m256i q = _mm256_or_si256(_mm256_and_si256(low_bits, low2),
-                                                      _mm256_slli_epi16(_mm256_and_si256(high_bits, bit0), 2));
-                    low_bits = _mm256_srli_epi16(low_bits, 2);
-                    high_bits = _mm256_srli_epi16(high_bits, 1);
-                    const __m256i scale = group_scales16(scales8, 4 * half + g);
-                    for (int c = 0; c < Columns; ++c) {
-                        const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
-                        sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q, a, scale));
-                    }
-                }
+        const __m128i scales8 = unpack_scales_q3_k(x.scales);
+        // Bit G of hmask[l] is bit 2 of element 32G + l; shifted down 1 per group.
+        __m256i high_bits = load256(x.hmask);
+        __m256i sumi[Columns];
+        zero(sumi);
+        for (int half = 0; half < 2; ++half) {
+            __m256i q[4];
+            unpack_2bit_groups(x.qs, half, q);
+            for (int g = 0; g < 4; ++g) {
+                q[g] = _mm256_or_si256(q[g], _mm256_slli_epi16(_mm256_and_si256(high_bits, bit0), 2));
+                high_bits = _mm256_srli_epi16(high_bits, 1);
             }
-            // The quants are stored + 4: subtract 4 * sum_g scale_g * bsum_g.
-            const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
-            const float d = half_to_float(x[b].d);
-            for (int c = 0; c < Columns; ++c) {
-                const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y[c][b].bsums), scales16), 2);
-                const __m256 sum = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[c], offset));
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), sum, acc[c]);
-            }
+            add_groups16(q, scales8, half, y, b, sumi);
         }
-        for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(acc[c]);
+        add_scaled_minus_offset<2>(half_to_float(x.d), scales8, y, b, sumi, acc);
     }
 };
 
-struct KernelQ2_K {
+struct UnpackQ2_K {
+    using Block = BlockQ2_K;
+
     template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
-        const auto* x = as_blocks<BlockQ2_K>(weight_row);
-        const BlockQ8_K* y[Columns];
-        __m256 acc[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
-            acc[c] = _mm256_setzero_ps();
+    static void add_block(const Block& x, const BlockQ8_K* const (&y)[Columns], std::int64_t b,
+                          __m256 (&acc)[Columns]) {
+        const __m128i packed_scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
+        const __m128i scales8 = _mm_and_si128(packed_scales, _mm_set1_epi8(0x0F));
+        const __m256i mins16 =
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(0x0F)));
+        __m256i sumi[Columns];
+        zero(sumi);
+        for (int half = 0; half < 2; ++half) {
+            __m256i q[4];
+            unpack_2bit_groups(x.qs, half, q);
+            add_groups16(q, scales8, half, y, b, sumi);
         }
-        const __m256i low2 = _mm256_set1_epi8(0x03);
-        for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-            prefetch_ahead(x + b);
-            const __m128i packed_scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
-            const __m128i scales8 = _mm_and_si128(packed_scales, _mm_set1_epi8(0x0F));
-            const __m256i mins16 =
-                _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(0x0F)));
-            __m256i sumi[Columns];
-            for (int c = 0; c < Columns; ++c)
-                sumi[c] = _mm256_setzero_si256();
-            for (int half = 0; half < 2; ++half) {
-                __m256i bits = load256(x[b].qs + 32 * half);
-                for (int g = 0; g < 4; ++g) {
-                    const __m256i q = _mm256_and_si256(bits, low2);
-                    bits = _mm256_srli_epi16(bits, 2);
-                    const __m256i scale = group_scales16(scales8, 4 * half + g);
-                    for (int c = 0; c < Columns; ++c) {
-                        const __m256i a = load256(y[c][b].qs + 128 * half + 32 * g);
-                        sumi[c] = _mm256_add_epi32(sumi[c], dot_u8_i8_scaled(q, a, scale));
-                    }
-                }
-            }
-            const float d = half_to_float(x[b].d);
-            const float dmin = half_to_float(x[b].dmin);
-            for (int c = 0; c < Columns; ++c) {
-                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), acc[c]);
-            }
-        }
-        for (int c = 0; c < Columns; ++c)
-            results[c] = hsum(acc[c]);
+        add_scaled_minus_mins(half_to_float(x.d), half_to_float(x.dmin), mins16, y, b, sumi, acc);
     }
 };
 
@@ -793,7 +626,7 @@ void quantize_q8_k(const float* src, void* dst, std::int64_t n) {
 }
 
 template <class Kernel>
-constexpr MatmulTileFn matmul_of = matmul_tile<Kernel>;
+constexpr MatmulTileFn matmul_of = matmul_tile<Kernel, kMaxColumns>;
 
 }  // namespace
 
@@ -802,16 +635,16 @@ void add_avx2_kernels(KernelTable& table) {
     table.matmul[slot(GgmlType::F32)] = matmul_of<KernelFloat<LoadF32>>;
     table.matmul[slot(GgmlType::F16)] = matmul_of<KernelFloat<LoadF16>>;
     table.matmul[slot(GgmlType::BF16)] = matmul_of<KernelFloat<LoadBF16>>;
-    table.matmul[slot(GgmlType::Q4_0)] = matmul_of<KernelSigned32<UnpackQ4_0>>;
-    table.matmul[slot(GgmlType::Q5_0)] = matmul_of<KernelSigned32<UnpackQ5_0>>;
-    table.matmul[slot(GgmlType::Q8_0)] = matmul_of<KernelSigned32<UnpackQ8_0>>;
-    table.matmul[slot(GgmlType::Q4_1)] = matmul_of<KernelMin32<UnpackQ4_1>>;
-    table.matmul[slot(GgmlType::Q5_1)] = matmul_of<KernelMin32<UnpackQ5_1>>;
-    table.matmul[slot(GgmlType::Q2_K)] = matmul_of<KernelQ2_K>;
-    table.matmul[slot(GgmlType::Q3_K)] = matmul_of<KernelQ3_K>;
-    table.matmul[slot(GgmlType::Q4_K)] = matmul_of<KernelQ4_K>;
-    table.matmul[slot(GgmlType::Q5_K)] = matmul_of<KernelQ5_K>;
-    table.matmul[slot(GgmlType::Q6_K)] = matmul_of<KernelQ6_K>;
+    table.matmul[slot(GgmlType::Q4_0)] = matmul_of<KernelBlock32<UnpackQ4_0>>;
+    table.matmul[slot(GgmlType::Q5_0)] = matmul_of<KernelBlock32<UnpackQ5_0>>;
+    table.matmul[slot(GgmlType::Q8_0)] = matmul_of<KernelBlock32<UnpackQ8_0>>;
+    table.matmul[slot(GgmlType::Q4_1)] = matmul_of<KernelBlock32<UnpackQ4_1>>;
+    table.matmul[slot(GgmlType::Q5_1)] = matmul_of<KernelBlock32<UnpackQ5_1>>;
+    table.matmul[slot(GgmlType::Q2_K)] = matmul_of<KernelK<UnpackQ2_K>>;
+    table.matmul[slot(GgmlType::Q3_K)] = matmul_of<KernelK<UnpackQ3_K>>;
+    table.matmul[slot(GgmlType::Q4_K)] = matmul_of<KernelK<UnpackK4<false>>>;
+    table.matmul[slot(GgmlType::Q5_K)] = matmul_of<KernelK<UnpackK4<true>>>;
+    table.matmul[slot(GgmlType::Q6_K)] = matmul_of<KernelK<UnpackQ6_K>>;
     table.dequantize_row[slot(GgmlType::F16)] = dequantize_f16;
     table.dequantize_row[slot(GgmlType::BF16)] = dequantize_bf16;
     table.quantize_row[slot(GgmlType::F16)] = quantize_f16;

@@ -2,7 +2,8 @@
 // Zen 4 and later. Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni (engine/CMakeLists.txt); the dispatcher starts from the AVX2
 // table and replaces the entries below, only on CPUs that have these
-// instructions. Everything here has internal linkage (see quant_kernels.h).
+// instructions. Everything here has internal linkage, including what it
+// shares with quant_avx2.cpp through quant_x86.h (see quant_kernels.h).
 //
 // A K-quant block is consumed 64 weights per zmm, two sub-blocks at a time:
 // _mm512_maddubs_epi16 multiplies unsigned weight bytes by signed activation
@@ -20,6 +21,7 @@
 
 #include "engine/ggml_types.h"
 #include "engine/quant_kernels.h"
+#include "engine/quant_x86.h"
 
 // GCC 12's AVX-512 headers pass _mm512_undefined_*() as the merge source of
 // unmasked intrinsics, which -Wmaybe-uninitialized reports at -O3 (GCC bug
@@ -35,26 +37,6 @@ namespace {
 // Activation columns multiplied with each weight block while it sits in
 // registers (32 zmm registers; each column holds an int32 and a float accumulator).
 constexpr int kMaxColumns = 6;
-
-float half_to_float(std::uint16_t h) {
-    return _cvtsh_ss(h);
-}
-
-float hsum(__m256 v) {
-    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-    return _mm_cvtss_f32(sum);
-}
-
-template <class Block>
-const Block* as_blocks(const std::uint8_t* row) {
-    return reinterpret_cast<const Block*>(row);
-}
-
-__m256i load256(const void* p) {
-    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
 
 __m512i load512(const void* p) {
     return _mm512_loadu_si512(p);
@@ -79,75 +61,7 @@ __m512i spread_quads(int k) {
                                     _mm512_or_si512(per_lane, _mm512_slli_epi32(per_lane, 16)));
 }
 
-// Decode reads each weight once, from memory: besides the hardware
-// prefetcher, every block asks for the lines kPrefetchBytes ahead in its row
-// (rows are contiguous, so past a row's end come the next rows). Worth ~20%
-// of single-thread bandwidth on Zen 5; 4-16 KiB ahead measure alike.
-constexpr int kPrefetchBytes = 8192;
-
-template <class Block>
-void prefetch_ahead(const Block* block) {
-    const char* ahead = reinterpret_cast<const char*>(block) + kPrefetchBytes;
-    for (std::size_t offset = 0; offset < sizeof(Block); offset += 64)
-        _mm_prefetch(ahead + offset, _MM_HINT_T0);
-}
-
-// ------------------------------------------------------------------ driver
-
-template <class Kernel, int Columns>
-void rows_times_columns(const MatmulTile& tile, std::int64_t first_column) {
-    const std::uint8_t* activations[Columns];
-    for (int c = 0; c < Columns; ++c)
-        activations[c] = tile.activations + (first_column + c) * tile.act_row_bytes;
-    for (std::int64_t r = 0; r < tile.n_rows; ++r) {
-        float results[Columns];
-        Kernel::template dot_row<Columns>(tile.n, tile.weights + r * tile.row_bytes, activations, results);
-        for (int c = 0; c < Columns; ++c)
-            tile.out[(first_column + c) * tile.out_col_stride + r] = results[c];
-    }
-}
-
-template <class Kernel, int Columns>
-void remaining_columns(const MatmulTile& tile, std::int64_t first_column) {
-    if constexpr (Columns > 0) {
-        if (tile.n_cols - first_column == Columns)
-            rows_times_columns<Kernel, Columns>(tile, first_column);
-        else
-            remaining_columns<Kernel, Columns - 1>(tile, first_column);
-    }
-}
-
-template <class Kernel>
-void matmul_tile(const MatmulTile& tile) {
-    std::int64_t c = 0;
-    for (; c + kMaxColumns <= tile.n_cols; c += kMaxColumns)
-        rows_times_columns<Kernel, kMaxColumns>(tile, c);
-    remaining_columns<Kernel, kMaxColumns - 1>(tile, c);
-}
-
 // ------------------------------------------------------------------ K-quants
-
-// Per column of a K-quant kernel: the block's int32 sums, and the float total.
-template <int Columns>
-struct KAccumulators {
-    __m512i block_sum[Columns];
-    __m512 total[Columns];
-};
-
-// Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins packed in 12 bytes, as
-// 16 bytes: scales 0-7, then mins 0-7. With u0 u1 u2 the packed words:
-//   scales 0-3 = u0 & 63                  scales 4-7 = u2 & 15 | (u0 >> 6 & 3) << 4
-//   mins 0-3   = u1 & 63                  mins 4-7   = u2 >> 4 & 15 | (u1 >> 6 & 3) << 4
-// (per byte). Reads 16 bytes; the 4 past the scales are the block's quants.
-__m128i unpack_scales_k4(const std::uint8_t* packed) {
-    const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
-    const __m128i u0_u2_u1_u2 = _mm_shuffle_epi32(u, _MM_SHUFFLE(2, 1, 2, 0));
-    const __m128i low = _mm_and_si128(_mm_srlv_epi32(u0_u2_u1_u2, _mm_set_epi32(4, 0, 0, 0)),
-                                      _mm_set_epi32(0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F));
-    const __m128i u0_u0_u1_u1 = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));
-    const __m128i high = _mm_and_si128(_mm_srli_epi32(u0_u0_u1_u1, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
-    return _mm_or_si128(low, high);
-}
 
 // Q4_K and Q5_K: value = d * scale * q - dmin * min over 8 sub-blocks of 32.
 template <bool kFiveBit>
@@ -159,10 +73,10 @@ struct KernelK4 {
                         float* results) {
         const auto* x = as_blocks<Block>(weight_row);
         const BlockQ8_K* y[Columns];
+        activation_blocks(activation_rows, y);
         __m512 total[Columns];
         __m256 min_total[Columns];
         for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
             total[c] = _mm512_setzero_ps();
             min_total[c] = _mm256_setzero_ps();
         }
@@ -170,9 +84,7 @@ struct KernelK4 {
             prefetch_ahead(x + b);
             const __m128i bytes = unpack_scales_k4(x[b].scales);
             const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(bytes));  // words 0-7 scales
-            // Mins repeated for the two 16-element bsums of each sub-block.
-            const __m256i mins16 = _mm256_cvtepu8_epi16(
-                _mm_shuffle_epi8(bytes, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
+            const __m256i mins16 = k4_mins_per_bsum(bytes);
             __m512i high_bits = _mm512_setzero_si512();
             if constexpr (kFiveBit) {
                 // [qh | qh >> 1]: bit 2p of each byte is bit 4 of sub-block 2p's
@@ -225,11 +137,10 @@ struct KernelQ6_K {
                         float* results) {
         const auto* x = as_blocks<BlockQ6_K>(weight_row);
         const BlockQ8_K* y[Columns];
+        activation_blocks(activation_rows, y);
         __m512 total[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = as_blocks<BlockQ8_K>(activation_rows[c]);
+        for (int c = 0; c < Columns; ++c)
             total[c] = _mm512_setzero_ps();
-        }
         const __m512i low4 = _mm512_set1_epi8(0x0F);
         const __m512i bits45 = _mm512_set1_epi8(0x30);
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
@@ -274,7 +185,7 @@ struct KernelQ6_K {
 };
 
 template <class Kernel>
-constexpr MatmulTileFn matmul_of = matmul_tile<Kernel>;
+constexpr MatmulTileFn matmul_of = matmul_tile<Kernel, kMaxColumns>;
 
 }  // namespace
 

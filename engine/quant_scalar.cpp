@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "engine/fp16.h"
 #include "engine/ggml_types.h"
@@ -81,73 +82,52 @@ void dequantize_bf16(const void* src, float* dst, std::int64_t n) {
         dst[i] = bf16_to_fp32(halves[i]);
 }
 
-void dequantize_q4_0(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ4_0>(src);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
-        const float d = fp16_to_fp32(blocks[b].d);
-        for (int j = 0; j < 16; ++j) {
-            dst[j] = static_cast<float>((blocks[b].qs[j] & 0xF) - 8) * d;
-            dst[j + 16] = static_cast<float>((blocks[b].qs[j] >> 4) - 8) * d;
-        }
-    }
-}
+// The 32-element block types (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1): element j's
+// integer value, before d and without the "_1" types' min.
+template <class Block>
+constexpr bool kHasMin = requires(const Block& block) { block.m; };
+template <class Block>
+constexpr bool kHasHighBit = requires(const Block& block) { block.qh; };
+template <class Block>
+constexpr bool kIsNibbles = !std::is_same_v<Block, BlockQ8_0> && !std::is_same_v<Block, BlockQ8_1>;
 
-void dequantize_q4_1(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ4_1>(src);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
-        const float d = fp16_to_fp32(blocks[b].d);
-        const float m = fp16_to_fp32(blocks[b].m);
-        for (int j = 0; j < 16; ++j) {
-            dst[j] = static_cast<float>(blocks[b].qs[j] & 0xF) * d + m;
-            dst[j + 16] = static_cast<float>(blocks[b].qs[j] >> 4) * d + m;
-        }
-    }
-}
-
-void dequantize_q5_0(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ5_0>(src);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
-        const float d = fp16_to_fp32(blocks[b].d);
-        const std::uint32_t qh = load_u32(blocks[b].qh);
-        for (int j = 0; j < 16; ++j) {
-            const int high0 = static_cast<int>((qh >> j) & 1u) << 4;
-            const int high1 = static_cast<int>((qh >> (j + 16)) & 1u) << 4;
-            dst[j] = static_cast<float>(((blocks[b].qs[j] & 0xF) | high0) - 16) * d;
-            dst[j + 16] = static_cast<float>(((blocks[b].qs[j] >> 4) | high1) - 16) * d;
-        }
-    }
-}
-
-void dequantize_q5_1(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ5_1>(src);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
-        const float d = fp16_to_fp32(blocks[b].d);
-        const float m = fp16_to_fp32(blocks[b].m);
-        const std::uint32_t qh = load_u32(blocks[b].qh);
-        for (int j = 0; j < 16; ++j) {
-            const int high0 = static_cast<int>((qh >> j) & 1u) << 4;
-            const int high1 = static_cast<int>((qh >> (j + 16)) & 1u) << 4;
-            dst[j] = static_cast<float>((blocks[b].qs[j] & 0xF) | high0) * d + m;
-            dst[j + 16] = static_cast<float>((blocks[b].qs[j] >> 4) | high1) * d + m;
-        }
-    }
-}
-
-void dequantize_q8_0(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ8_0>(src);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
-        const float d = fp16_to_fp32(blocks[b].d);
+template <class Block>
+void quants_of(const Block& block, int (&q)[kBlock32]) {
+    if constexpr (!kIsNibbles<Block>) {
         for (int j = 0; j < kBlock32; ++j)
-            dst[j] = static_cast<float>(blocks[b].qs[j]) * d;
+            q[j] = block.qs[j];
+    } else {
+        for (int j = 0; j < 16; ++j) {
+            q[j] = block.qs[j] & 0xF;
+            q[j + 16] = block.qs[j] >> 4;
+        }
+        if constexpr (kHasHighBit<Block>) {
+            const std::uint32_t qh = load_u32(block.qh);
+            for (int j = 0; j < kBlock32; ++j)
+                q[j] |= static_cast<int>((qh >> j) & 1u) << 4;
+        }
+        // Without a min the quants are stored + 8 (4 bits) or + 16 (5 bits).
+        if constexpr (!kHasMin<Block>) {
+            constexpr int kOffset = kHasHighBit<Block> ? 16 : 8;
+            for (int j = 0; j < kBlock32; ++j)
+                q[j] -= kOffset;
+        }
     }
 }
 
-void dequantize_q8_1(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ8_1>(src);
+template <class Block>
+void dequantize_block32(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<Block>(src);
     for (std::int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
         const float d = fp16_to_fp32(blocks[b].d);
-        for (int j = 0; j < kBlock32; ++j)
-            dst[j] = static_cast<float>(blocks[b].qs[j]) * d;
+        int q[kBlock32];
+        quants_of(blocks[b], q);
+        for (int j = 0; j < kBlock32; ++j) {
+            if constexpr (kHasMin<Block>)
+                dst[j] = static_cast<float>(q[j]) * d + fp16_to_fp32(blocks[b].m);
+            else
+                dst[j] = static_cast<float>(q[j]) * d;
+        }
     }
 }
 
@@ -167,24 +147,23 @@ void dequantize_q2_k(const void* src, float* dst, std::int64_t n) {
     }
 }
 
-void dequantize_q3_k(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ3_K>(src);
-    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
-        const BlockQ3_K& block = blocks[b];
-        const float d = fp16_to_fp32(block.d);
-        for (int e = 0; e < kBlockK; ++e) {
-            const int low = (block.qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
-            const int high = (block.hmask[e % 32] >> (e / 32)) & 1;
-            const float scale = d * static_cast<float>(scale_q3_k(e / 16, block.scales));
-            dst[e] = scale * static_cast<float>(low + 4 * high - 4);
-        }
+// Q4_K and Q5_K: sub-block `sub`'s 32 quants; Q5_K merges a fifth bit from qh.
+template <class Block>
+void sub_block_quants_k4(const Block& block, int sub, int (&q)[32]) {
+    const std::uint8_t* qs = block.qs + 32 * (sub / 2);
+    const int shift = 4 * (sub % 2);
+    for (int l = 0; l < 32; ++l) {
+        q[l] = (qs[l] >> shift) & 0xF;
+        if constexpr (kHasHighBit<Block>)
+            q[l] |= ((block.qh[l] >> sub) & 1) << 4;
     }
 }
 
-void dequantize_q4_k(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ4_K>(src);
+template <class Block>
+void dequantize_k4(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<Block>(src);
     for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
-        const BlockQ4_K& block = blocks[b];
+        const Block& block = blocks[b];
         const float d = fp16_to_fp32(block.d);
         const float dmin = fp16_to_fp32(block.dmin);
         for (int sub = 0; sub < 8; ++sub) {
@@ -193,49 +172,42 @@ void dequantize_q4_k(const void* src, float* dst, std::int64_t n) {
             scale_min_k4(sub, block.scales, scale, min);
             const float scale_f = d * static_cast<float>(scale);
             const float min_f = dmin * static_cast<float>(min);
-            const std::uint8_t* qs = block.qs + 32 * (sub / 2);
-            const int shift = 4 * (sub % 2);
+            int q[32];
+            sub_block_quants_k4(block, sub, q);
             for (int l = 0; l < 32; ++l)
-                dst[32 * sub + l] = scale_f * static_cast<float>((qs[l] >> shift) & 0xF) - min_f;
+                dst[32 * sub + l] = scale_f * static_cast<float>(q[l]) - min_f;
         }
     }
 }
 
-void dequantize_q5_k(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ5_K>(src);
-    for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
-        const BlockQ5_K& block = blocks[b];
-        const float d = fp16_to_fp32(block.d);
-        const float dmin = fp16_to_fp32(block.dmin);
-        for (int sub = 0; sub < 8; ++sub) {
-            int scale = 0;
-            int min = 0;
-            scale_min_k4(sub, block.scales, scale, min);
-            const float scale_f = d * static_cast<float>(scale);
-            const float min_f = dmin * static_cast<float>(min);
-            const std::uint8_t* qs = block.qs + 32 * (sub / 2);
-            const int shift = 4 * (sub % 2);
-            for (int l = 0; l < 32; ++l) {
-                const int q = ((qs[l] >> shift) & 0xF) | (((block.qh[l] >> sub) & 1) << 4);
-                dst[32 * sub + l] = scale_f * static_cast<float>(q) - min_f;
-            }
-        }
-    }
+// Q3_K and Q6_K: a signed quant per element and a signed scale per 16.
+int quant_of(const BlockQ3_K& block, int e) {
+    const int low = (block.qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+    const int high = (block.hmask[e % 32] >> (e / 32)) & 1;
+    return low + 4 * high - 4;
+}
+int scale_of(const BlockQ3_K& block, int g) {
+    return scale_q3_k(g, block.scales);
+}
+int quant_of(const BlockQ6_K& block, int e) {
+    const int half = e / 128;
+    const int group = (e / 32) % 4;
+    const int l = e % 32;
+    const int low = (block.ql[64 * half + 32 * (group & 1) + l] >> (group >= 2 ? 4 : 0)) & 0xF;
+    const int high = (block.qh[32 * half + l] >> (2 * group)) & 3;
+    return (low | (high << 4)) - 32;
+}
+int scale_of(const BlockQ6_K& block, int g) {
+    return block.scales[g];
 }
 
-void dequantize_q6_k(const void* src, float* dst, std::int64_t n) {
-    const auto* blocks = blocks_of<BlockQ6_K>(src);
+template <class Block>
+void dequantize_scaled16(const void* src, float* dst, std::int64_t n) {
+    const auto* blocks = blocks_of<Block>(src);
     for (std::int64_t b = 0; b < n / kBlockK; ++b, dst += kBlockK) {
-        const BlockQ6_K& block = blocks[b];
-        const float d = fp16_to_fp32(block.d);
-        for (int e = 0; e < kBlockK; ++e) {
-            const int half = e / 128;
-            const int group = (e / 32) % 4;
-            const int l = e % 32;
-            const int low = (block.ql[64 * half + 32 * (group & 1) + l] >> (group >= 2 ? 4 : 0)) & 0xF;
-            const int high = (block.qh[32 * half + l] >> (2 * group)) & 3;
-            dst[e] = d * static_cast<float>(block.scales[e / 16]) * static_cast<float>((low | (high << 4)) - 32);
-        }
+        const float d = fp16_to_fp32(blocks[b].d);
+        for (int e = 0; e < kBlockK; ++e)
+            dst[e] = d * static_cast<float>(scale_of(blocks[b], e / 16)) * static_cast<float>(quant_of(blocks[b], e));
     }
 }
 
@@ -278,74 +250,39 @@ float signed_absmax(const float* x, int n) {
     return max;
 }
 
-void quantize_q4_0(const float* src, void* dst, std::int64_t n) {
-    auto* blocks = blocks_of<BlockQ4_0>(dst);
+// Q4_0 Q4_1 Q5_0 Q5_1. Without a min the extreme value maps to -8 (-16)
+// exactly and the other side reaches +7 (+15); with one, min to max spans
+// 0..15 (0..31).
+template <class Block>
+void quantize_block32(const float* src, void* dst, std::int64_t n) {
+    constexpr int kMax = kHasHighBit<Block> ? 31 : 15;
+    auto* blocks = blocks_of<Block>(dst);
     for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
-        // The extreme value maps to -8 exactly; the other side reaches +7.
-        const float d = signed_absmax(src, kBlock32) / -8.f;
+        float d = 0.f;
+        float min = 0.f;
+        float bias = 0.5f;
+        if constexpr (kHasMin<Block>) {
+            const auto [min_it, max_it] = std::minmax_element(src, src + kBlock32);
+            min = *min_it;
+            d = (*max_it - min) / static_cast<float>(kMax);
+            blocks[b].m = fp32_to_fp16(min);
+        } else {
+            d = signed_absmax(src, kBlock32) / -static_cast<float>((kMax + 1) / 2);
+            bias += static_cast<float>((kMax + 1) / 2);
+        }
         const float id = d != 0.f ? 1.f / d : 0.f;
         blocks[b].d = fp32_to_fp16(d);
-        for (int j = 0; j < 16; ++j) {
-            const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>(src[j] * id + 8.5f)));
-            const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>(src[j + 16] * id + 8.5f)));
-            blocks[b].qs[j] = static_cast<std::uint8_t>(q0 | (q1 << 4));
+        int q[kBlock32];
+        for (int j = 0; j < kBlock32; ++j)
+            q[j] = std::min(kMax, static_cast<int>(static_cast<std::int8_t>((src[j] - min) * id + bias)));
+        for (int j = 0; j < 16; ++j)
+            blocks[b].qs[j] = static_cast<std::uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+        if constexpr (kHasHighBit<Block>) {
+            std::uint32_t qh = 0;
+            for (int j = 0; j < kBlock32; ++j)
+                qh |= static_cast<std::uint32_t>(q[j] >> 4) << j;
+            std::memcpy(blocks[b].qh, &qh, sizeof qh);
         }
-    }
-}
-
-void quantize_q4_1(const float* src, void* dst, std::int64_t n) {
-    auto* blocks = blocks_of<BlockQ4_1>(dst);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
-        const auto [min_it, max_it] = std::minmax_element(src, src + kBlock32);
-        const float min = *min_it;
-        const float d = (*max_it - min) / 15.f;
-        const float id = d != 0.f ? 1.f / d : 0.f;
-        blocks[b].d = fp32_to_fp16(d);
-        blocks[b].m = fp32_to_fp16(min);
-        for (int j = 0; j < 16; ++j) {
-            const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>((src[j] - min) * id + 0.5f)));
-            const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>((src[j + 16] - min) * id + 0.5f)));
-            blocks[b].qs[j] = static_cast<std::uint8_t>(q0 | (q1 << 4));
-        }
-    }
-}
-
-void quantize_q5_0(const float* src, void* dst, std::int64_t n) {
-    auto* blocks = blocks_of<BlockQ5_0>(dst);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
-        const float d = signed_absmax(src, kBlock32) / -16.f;
-        const float id = d != 0.f ? 1.f / d : 0.f;
-        blocks[b].d = fp32_to_fp16(d);
-        std::uint32_t qh = 0;
-        for (int j = 0; j < 16; ++j) {
-            const int q0 = std::min(31, static_cast<int>(static_cast<std::int8_t>(src[j] * id + 16.5f)));
-            const int q1 = std::min(31, static_cast<int>(static_cast<std::int8_t>(src[j + 16] * id + 16.5f)));
-            blocks[b].qs[j] = static_cast<std::uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
-            qh |= static_cast<std::uint32_t>(q0 >> 4) << j;
-            qh |= static_cast<std::uint32_t>(q1 >> 4) << (j + 16);
-        }
-        std::memcpy(blocks[b].qh, &qh, sizeof qh);
-    }
-}
-
-void quantize_q5_1(const float* src, void* dst, std::int64_t n) {
-    auto* blocks = blocks_of<BlockQ5_1>(dst);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
-        const auto [min_it, max_it] = std::minmax_element(src, src + kBlock32);
-        const float min = *min_it;
-        const float d = (*max_it - min) / 31.f;
-        const float id = d != 0.f ? 1.f / d : 0.f;
-        blocks[b].d = fp32_to_fp16(d);
-        blocks[b].m = fp32_to_fp16(min);
-        std::uint32_t qh = 0;
-        for (int j = 0; j < 16; ++j) {
-            const int q0 = std::min(31, static_cast<int>((src[j] - min) * id + 0.5f));
-            const int q1 = std::min(31, static_cast<int>((src[j + 16] - min) * id + 0.5f));
-            blocks[b].qs[j] = static_cast<std::uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
-            qh |= static_cast<std::uint32_t>(q0 >> 4) << j;
-            qh |= static_cast<std::uint32_t>(q1 >> 4) << (j + 16);
-        }
-        std::memcpy(blocks[b].qh, &qh, sizeof qh);
     }
 }
 
@@ -407,15 +344,8 @@ void quantize_q8_k(const float* src, void* dst, std::int64_t n) {
 // candidate scales around nmax / max by weighted least squares
 // (rmse_type 1: weights x^2).
 float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
-    float amax = 0.f;
-    float max = 0.f;
-    for (int i = 0; i < n; ++i) {
-        if (std::fabs(x[i]) > amax) {
-            amax = std::fabs(x[i]);
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < kGroupMaxEps) {
         std::fill(L, L + n, std::int8_t{0});
         return 0.f;
     }
@@ -454,15 +384,8 @@ float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
 // then up to 5 passes of moving single quants while that improves the
 // x^2-weighted fit. L gets the quants with an offset of nmax.
 float make_q3_quants(int n, int nmax, const float* x, std::int8_t* L) {
-    float amax = 0.f;
-    float max = 0.f;
-    for (int i = 0; i < n; ++i) {
-        if (std::fabs(x[i]) > amax) {
-            amax = std::fabs(x[i]);
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < kGroupMaxEps) {
         std::fill(L, L + n, std::int8_t{0});
         return 0.f;
     }
@@ -633,21 +556,29 @@ void quantize_q2_k(const float* src, void* dst, std::int64_t n) {
     }
 }
 
+// Q3_K and Q6_K: each group's quants again against its scale as stored, in
+// [-Offset, Offset - 1], kept + Offset in L.
+template <int Offset, class Block>
+void requantize_scaled16(const Block& block, const float* src, std::int8_t* L) {
+    for (int j = 0; j < 16; ++j) {
+        const float d = fp16_to_fp32(block.d) * static_cast<float>(scale_of(block, j));
+        if (d == 0.f)
+            continue;
+        for (int l = 0; l < 16; ++l)
+            L[16 * j + l] =
+                static_cast<std::int8_t>(std::clamp(nearest_int(src[16 * j + l] / d), -Offset, Offset - 1) + Offset);
+    }
+}
+
 void quantize_q3_k(const float* src, void* dst, std::int64_t n) {
     auto* blocks = blocks_of<BlockQ3_K>(dst);
     for (std::int64_t b = 0; b < n / kBlockK; ++b, src += kBlockK) {
         BlockQ3_K& block = blocks[b];
         std::int8_t L[kBlockK];
         float scales[16];
-        float max_scale = 0.f;
-        float amax = 0.f;
-        for (int j = 0; j < 16; ++j) {
+        for (int j = 0; j < 16; ++j)
             scales[j] = make_q3_quants(16, 4, src + 16 * j, L + 16 * j);
-            if (std::fabs(scales[j]) > amax) {
-                amax = std::fabs(scales[j]);
-                max_scale = scales[j];
-            }
-        }
+        const float max_scale = signed_absmax(scales, 16);
         std::memset(block.scales, 0, sizeof block.scales);
         if (max_scale != 0.f) {
             const float iscale = -32.f / max_scale;
@@ -663,13 +594,7 @@ void quantize_q3_k(const float* src, void* dst, std::int64_t n) {
         } else {
             block.d = fp32_to_fp16(0.f);
         }
-        for (int j = 0; j < 16; ++j) {
-            const float d = fp16_to_fp32(block.d) * static_cast<float>(scale_q3_k(j, block.scales));
-            if (d == 0.f)
-                continue;
-            for (int l = 0; l < 16; ++l)
-                L[16 * j + l] = static_cast<std::int8_t>(std::clamp(nearest_int(src[16 * j + l] / d), -4, 3) + 4);
-        }
+        requantize_scaled16<4>(block, src, L);
         // Bit 2 of each quant goes to hmask, the low 2 bits to qs.
         std::uint8_t low[kBlockK];
         std::memset(block.hmask, 0, sizeof block.hmask);
@@ -772,16 +697,10 @@ void quantize_q6_k(const float* src, void* dst, std::int64_t n) {
         BlockQ6_K& block = blocks[b];
         std::int8_t L[kBlockK];
         float scales[16];
-        float max_scale = 0.f;
-        float max_abs_scale = 0.f;
-        for (int j = 0; j < 16; ++j) {
+        for (int j = 0; j < 16; ++j)
             scales[j] = make_qx_quants(16, 32, src + 16 * j, L + 16 * j);
-            if (std::fabs(scales[j]) > max_abs_scale) {
-                max_abs_scale = std::fabs(scales[j]);
-                max_scale = scales[j];
-            }
-        }
-        if (max_abs_scale < kGroupMaxEps) {
+        const float max_scale = signed_absmax(scales, 16);
+        if (std::fabs(max_scale) < kGroupMaxEps) {
             std::memset(&block, 0, sizeof block);
             continue;
         }
@@ -789,13 +708,7 @@ void quantize_q6_k(const float* src, void* dst, std::int64_t n) {
         block.d = fp32_to_fp16(1.f / iscale);
         for (int j = 0; j < 16; ++j)
             block.scales[j] = static_cast<std::int8_t>(std::min(127, nearest_int(iscale * scales[j])));
-        for (int j = 0; j < 16; ++j) {
-            const float d = fp16_to_fp32(block.d) * static_cast<float>(block.scales[j]);
-            if (d == 0.f)
-                continue;
-            for (int l = 0; l < 16; ++l)
-                L[16 * j + l] = static_cast<std::int8_t>(std::clamp(nearest_int(src[16 * j + l] / d), -32, 31) + 32);
-        }
+        requantize_scaled16<32>(block, src, L);
         for (int half = 0; half < 2; ++half) {
             for (int l = 0; l < 32; ++l) {
                 const std::int8_t* q = L + 128 * half + l;
@@ -813,108 +726,38 @@ void quantize_q6_k(const float* src, void* dst, std::int64_t n) {
 // Each returns sum_i w[i] * a[i] over n elements. Within a block the sums are
 // exact integers; blocks are combined in float, in order, as ggml does.
 
-float dot_f32(std::int64_t n, const void* w, const void* a) {
-    const auto* x = static_cast<const float*>(w);
+float identity(float value) {
+    return value;
+}
+
+template <class Element, float (*ToFloat)(Element)>
+float dot_float(std::int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const Element*>(w);
     const auto* y = static_cast<const float*>(a);
     double sum = 0.0;
     for (std::int64_t i = 0; i < n; ++i)
-        sum += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+        sum += static_cast<double>(ToFloat(x[i])) * static_cast<double>(y[i]);
     return static_cast<float>(sum);
 }
 
-float dot_f16(std::int64_t n, const void* w, const void* a) {
-    const auto* x = static_cast<const std::uint16_t*>(w);
-    const auto* y = static_cast<const float*>(a);
-    double sum = 0.0;
-    for (std::int64_t i = 0; i < n; ++i)
-        sum += static_cast<double>(fp16_to_fp32(x[i])) * static_cast<double>(y[i]);
-    return static_cast<float>(sum);
-}
-
-float dot_bf16(std::int64_t n, const void* w, const void* a) {
-    const auto* x = static_cast<const std::uint16_t*>(w);
-    const auto* y = static_cast<const float*>(a);
-    double sum = 0.0;
-    for (std::int64_t i = 0; i < n; ++i)
-        sum += static_cast<double>(bf16_to_fp32(x[i])) * static_cast<double>(y[i]);
-    return static_cast<float>(sum);
-}
-
-float dot_q4_0(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ4_0>(w);
-    const auto* y = blocks_of<BlockQ8_0>(a);
+// Q4_0 Q5_0 Q8_0 against Q8_0; Q4_1 Q5_1 against Q8_1, plus m * s.
+template <class Block>
+float dot_block32(std::int64_t n, const void* w, const void* a) {
+    using Activation = std::conditional_t<kHasMin<Block>, BlockQ8_1, BlockQ8_0>;
+    const auto* x = blocks_of<Block>(w);
+    const auto* y = blocks_of<Activation>(a);
     float sum = 0.f;
     for (std::int64_t b = 0; b < n / kBlock32; ++b) {
-        int sumi = 0;
-        for (int j = 0; j < 16; ++j) {
-            sumi += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j];
-            sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
-        }
-        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
-    }
-    return sum;
-}
-
-float dot_q4_1(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ4_1>(w);
-    const auto* y = blocks_of<BlockQ8_1>(a);
-    float sum = 0.f;
-    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
-        int sumi = 0;
-        for (int j = 0; j < 16; ++j) {
-            sumi += (x[b].qs[j] & 0xF) * y[b].qs[j];
-            sumi += (x[b].qs[j] >> 4) * y[b].qs[j + 16];
-        }
-        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d)) +
-               fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
-    }
-    return sum;
-}
-
-float dot_q5_0(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ5_0>(w);
-    const auto* y = blocks_of<BlockQ8_0>(a);
-    float sum = 0.f;
-    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
-        const std::uint32_t qh = load_u32(x[b].qh);
-        int sumi = 0;
-        for (int j = 0; j < 16; ++j) {
-            const int q0 = ((x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4)) - 16;
-            const int q1 = ((x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4)) - 16;
-            sumi += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
-        }
-        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
-    }
-    return sum;
-}
-
-float dot_q5_1(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ5_1>(w);
-    const auto* y = blocks_of<BlockQ8_1>(a);
-    float sum = 0.f;
-    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
-        const std::uint32_t qh = load_u32(x[b].qh);
-        int sumi = 0;
-        for (int j = 0; j < 16; ++j) {
-            const int q0 = (x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4);
-            const int q1 = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
-            sumi += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
-        }
-        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d)) +
-               fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
-    }
-    return sum;
-}
-
-float dot_q8_0(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ8_0>(w);
-    const auto* y = blocks_of<BlockQ8_0>(a);
-    float sum = 0.f;
-    for (std::int64_t b = 0; b < n / kBlock32; ++b) {
+        int q[kBlock32];
+        quants_of(x[b], q);
         int sumi = 0;
         for (int j = 0; j < kBlock32; ++j)
-            sumi += x[b].qs[j] * y[b].qs[j];
-        sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+            sumi += q[j] * y[b].qs[j];
+        if constexpr (kHasMin<Block>)
+            sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d)) +
+                   fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+        else
+            sum += static_cast<float>(sumi) * (fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
     }
     return sum;
 }
@@ -938,28 +781,27 @@ float dot_q2_k(std::int64_t n, const void* w, const void* a) {
     return sum;
 }
 
-float dot_q3_k(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ3_K>(w);
+template <class Block>
+float dot_scaled16(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<Block>(w);
     const auto* y = blocks_of<BlockQ8_K>(a);
     float sum = 0.f;
     for (std::int64_t b = 0; b < n / kBlockK; ++b) {
         int sumi = 0;
         for (int g = 0; g < 16; ++g) {
             int group_sum = 0;
-            for (int e = 16 * g; e < 16 * g + 16; ++e) {
-                const int low = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
-                const int high = (x[b].hmask[e % 32] >> (e / 32)) & 1;
-                group_sum += (low + 4 * high - 4) * y[b].qs[e];
-            }
-            sumi += scale_q3_k(g, x[b].scales) * group_sum;
+            for (int e = 16 * g; e < 16 * g + 16; ++e)
+                group_sum += quant_of(x[b], e) * y[b].qs[e];
+            sumi += scale_of(x[b], g) * group_sum;
         }
         sum += y[b].d * fp16_to_fp32(x[b].d) * static_cast<float>(sumi);
     }
     return sum;
 }
 
-float dot_q4_k(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ4_K>(w);
+template <class Block>
+float dot_k4(std::int64_t n, const void* w, const void* a) {
+    const auto* x = blocks_of<Block>(w);
     const auto* y = blocks_of<BlockQ8_K>(a);
     float sum = 0.f;
     for (std::int64_t b = 0; b < n / kBlockK; ++b) {
@@ -969,66 +811,16 @@ float dot_q4_k(std::int64_t n, const void* w, const void* a) {
             int scale = 0;
             int min = 0;
             scale_min_k4(sub, x[b].scales, scale, min);
-            const std::uint8_t* qs = x[b].qs + 32 * (sub / 2);
-            const int shift = 4 * (sub % 2);
+            int q[32];
+            sub_block_quants_k4(x[b], sub, q);
             int sub_sum = 0;
             for (int l = 0; l < 32; ++l)
-                sub_sum += ((qs[l] >> shift) & 0xF) * y[b].qs[32 * sub + l];
+                sub_sum += q[l] * y[b].qs[32 * sub + l];
             sumi += scale * sub_sum;
             summins += min * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
         }
         sum += y[b].d * (fp16_to_fp32(x[b].d) * static_cast<float>(sumi) -
                          fp16_to_fp32(x[b].dmin) * static_cast<float>(summins));
-    }
-    return sum;
-}
-
-float dot_q5_k(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ5_K>(w);
-    const auto* y = blocks_of<BlockQ8_K>(a);
-    float sum = 0.f;
-    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-        int sumi = 0;
-        int summins = 0;
-        for (int sub = 0; sub < 8; ++sub) {
-            int scale = 0;
-            int min = 0;
-            scale_min_k4(sub, x[b].scales, scale, min);
-            const std::uint8_t* qs = x[b].qs + 32 * (sub / 2);
-            const int shift = 4 * (sub % 2);
-            int sub_sum = 0;
-            for (int l = 0; l < 32; ++l) {
-                const int q = ((qs[l] >> shift) & 0xF) | (((x[b].qh[l] >> sub) & 1) << 4);
-                sub_sum += q * y[b].qs[32 * sub + l];
-            }
-            sumi += scale * sub_sum;
-            summins += min * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
-        }
-        sum += y[b].d * (fp16_to_fp32(x[b].d) * static_cast<float>(sumi) -
-                         fp16_to_fp32(x[b].dmin) * static_cast<float>(summins));
-    }
-    return sum;
-}
-
-float dot_q6_k(std::int64_t n, const void* w, const void* a) {
-    const auto* x = blocks_of<BlockQ6_K>(w);
-    const auto* y = blocks_of<BlockQ8_K>(a);
-    float sum = 0.f;
-    for (std::int64_t b = 0; b < n / kBlockK; ++b) {
-        int sumi = 0;
-        for (int g = 0; g < 16; ++g) {
-            int group_sum = 0;
-            for (int e = 16 * g; e < 16 * g + 16; ++e) {
-                const int half = e / 128;
-                const int group = (e / 32) % 4;
-                const int l = e % 32;
-                const int low = (x[b].ql[64 * half + 32 * (group & 1) + l] >> (group >= 2 ? 4 : 0)) & 0xF;
-                const int high = (x[b].qh[32 * half + l] >> (2 * group)) & 3;
-                group_sum += ((low | (high << 4)) - 32) * y[b].qs[e];
-            }
-            sumi += x[b].scales[g] * group_sum;
-        }
-        sum += y[b].d * fp16_to_fp32(x[b].d) * static_cast<float>(sumi);
     }
     return sum;
 }
@@ -1054,20 +846,20 @@ KernelTable make_scalar_table() {
         table.quantize_row[slot] = quantize;
         table.matmul[slot] = matmul;
     };
-    set(GgmlType::F32, dequantize_f32, quantize_f32, matmul_by_rows<dot_f32>);
-    set(GgmlType::F16, dequantize_f16, quantize_f16, matmul_by_rows<dot_f16>);
-    set(GgmlType::BF16, dequantize_bf16, quantize_bf16, matmul_by_rows<dot_bf16>);
-    set(GgmlType::Q4_0, dequantize_q4_0, quantize_q4_0, matmul_by_rows<dot_q4_0>);
-    set(GgmlType::Q4_1, dequantize_q4_1, quantize_q4_1, matmul_by_rows<dot_q4_1>);
-    set(GgmlType::Q5_0, dequantize_q5_0, quantize_q5_0, matmul_by_rows<dot_q5_0>);
-    set(GgmlType::Q5_1, dequantize_q5_1, quantize_q5_1, matmul_by_rows<dot_q5_1>);
-    set(GgmlType::Q8_0, dequantize_q8_0, quantize_q8_0, matmul_by_rows<dot_q8_0>);
-    set(GgmlType::Q8_1, dequantize_q8_1, quantize_q8_1, nullptr);
+    set(GgmlType::F32, dequantize_f32, quantize_f32, matmul_by_rows<dot_float<float, identity>>);
+    set(GgmlType::F16, dequantize_f16, quantize_f16, matmul_by_rows<dot_float<std::uint16_t, fp16_to_fp32>>);
+    set(GgmlType::BF16, dequantize_bf16, quantize_bf16, matmul_by_rows<dot_float<std::uint16_t, bf16_to_fp32>>);
+    set(GgmlType::Q4_0, dequantize_block32<BlockQ4_0>, quantize_block32<BlockQ4_0>, matmul_by_rows<dot_block32<BlockQ4_0>>);
+    set(GgmlType::Q4_1, dequantize_block32<BlockQ4_1>, quantize_block32<BlockQ4_1>, matmul_by_rows<dot_block32<BlockQ4_1>>);
+    set(GgmlType::Q5_0, dequantize_block32<BlockQ5_0>, quantize_block32<BlockQ5_0>, matmul_by_rows<dot_block32<BlockQ5_0>>);
+    set(GgmlType::Q5_1, dequantize_block32<BlockQ5_1>, quantize_block32<BlockQ5_1>, matmul_by_rows<dot_block32<BlockQ5_1>>);
+    set(GgmlType::Q8_0, dequantize_block32<BlockQ8_0>, quantize_q8_0, matmul_by_rows<dot_block32<BlockQ8_0>>);
+    set(GgmlType::Q8_1, dequantize_block32<BlockQ8_1>, quantize_q8_1, nullptr);
     set(GgmlType::Q2_K, dequantize_q2_k, quantize_q2_k, matmul_by_rows<dot_q2_k>);
-    set(GgmlType::Q3_K, dequantize_q3_k, quantize_q3_k, matmul_by_rows<dot_q3_k>);
-    set(GgmlType::Q4_K, dequantize_q4_k, quantize_q4_k, matmul_by_rows<dot_q4_k>);
-    set(GgmlType::Q5_K, dequantize_q5_k, quantize_q5_k, matmul_by_rows<dot_q5_k>);
-    set(GgmlType::Q6_K, dequantize_q6_k, quantize_q6_k, matmul_by_rows<dot_q6_k>);
+    set(GgmlType::Q3_K, dequantize_scaled16<BlockQ3_K>, quantize_q3_k, matmul_by_rows<dot_scaled16<BlockQ3_K>>);
+    set(GgmlType::Q4_K, dequantize_k4<BlockQ4_K>, quantize_q4_k, matmul_by_rows<dot_k4<BlockQ4_K>>);
+    set(GgmlType::Q5_K, dequantize_k4<BlockQ5_K>, quantize_q5_k, matmul_by_rows<dot_k4<BlockQ5_K>>);
+    set(GgmlType::Q6_K, dequantize_scaled16<BlockQ6_K>, quantize_q6_k, matmul_by_rows<dot_scaled16<BlockQ6_K>>);
     set(GgmlType::Q8_K, dequantize_q8_k, quantize_q8_k, nullptr);
     return table;
 }
