@@ -92,19 +92,6 @@ std::string file_sha256(const std::string& path) {
     return hash.result().toHex().toStdString();
 }
 
-namespace {
-
-// Folders may hold anything; only files Folio can read are taken from them.
-// A file named on the command line is always attempted, so that an
-// unsupported one fails with its reason instead of vanishing.
-bool named_explicitly(const std::string& file, const std::vector<std::string>& requested) {
-    for (const std::string& path : requested)
-        if (QFileInfo(QString::fromStdString(path)).absoluteFilePath().toStdString() == file) return true;
-    return false;
-}
-
-}  // namespace
-
 IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks& callbacks) {
     QElapsedTimer timer;
     timer.start();
@@ -125,17 +112,25 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
     std::map<std::string, Pending> pending;
     std::vector<std::string> to_extract;
 
+    // Folders may hold anything; only files Folio can read are taken from
+    // them. A file named on the command line is always attempted, so that an
+    // unsupported one fails with its reason instead of vanishing.
+    std::set<std::string> named;
+    for (const std::string& path : request.paths)
+        named.insert(QFileInfo(QString::fromStdString(path)).absoluteFilePath().toStdString());
+
     for (const std::string& path : expand_input_paths(request.paths, directory_)) {
         IngestedFile file{path};
         Pending item;
         try {
-            if (!named_explicitly(path, request.paths) &&
-                (QFileInfo(QString::fromStdString(path)).size() == 0 ||
-                 ingest::detect_file_type(path) == ingest::FileType::Unknown)) {
-                file.outcome = IngestOutcome::Skipped;
-                file.error = "not a PDF, image or text file";
-                finish(std::move(file));
-                continue;
+            if (!named.count(path)) {
+                const bool empty = QFileInfo(QString::fromStdString(path)).size() == 0;
+                if (empty || ingest::detect_file_type(path) == ingest::FileType::Unknown) {
+                    file.outcome = IngestOutcome::Skipped;
+                    file.error = empty ? "empty file" : "not a PDF, image or text file";
+                    finish(std::move(file));
+                    continue;
+                }
             }
             item.sha256 = file_sha256(path);
             item.size = QFileInfo(QString::fromStdString(path)).size();
