@@ -1,0 +1,113 @@
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/ggml_types.h"
+#include "engine/kv_cache.h"
+#include "engine/thread_pool.h"
+
+// The CPU backend's building blocks, shared by every architecture: each
+// llm_<arch>.cpp composes a forward pass from these. All of them work on a
+// batch of tokens at once, activations as row-major f32 (n_tokens, width).
+// This path is the reference that other backends are tested against.
+
+namespace folio::engine {
+
+// A weight matrix of a GGUF file, (rows, cols) in `type`: row r (one output
+// feature) at data + r * row_bytes. Points into the file's mapping.
+struct WeightMatrix {
+    GgmlType type = GgmlType::F32;
+    const std::uint8_t* data = nullptr;
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+    std::int64_t row_bytes = 0;
+};
+
+// Activation rows (n_rows, n_cols) f32 as matmul reads them: converted to a
+// weight type's vec_dot_type (Q8_0, Q8_1, Q8_K) on first use, once per type,
+// so that Q, K and V (or gate and up) share one quantization of their input.
+// Holds a pointer to the rows, which must outlive it unchanged.
+class MatmulInput {
+public:
+    MatmulInput(const float* rows, std::int64_t n_rows, std::int64_t n_cols);
+
+    std::int64_t n_rows() const { return n_rows_; }
+    std::int64_t n_cols() const { return n_cols_; }
+
+    // The rows in dot_type, row_bytes apart.
+    const void* rows_as(ThreadPool& pool, GgmlType dot_type, std::int64_t& row_bytes);
+
+private:
+    struct Converted {
+        GgmlType type;
+        std::int64_t row_bytes;
+        std::vector<std::uint8_t> bytes;
+    };
+
+    const float* rows_;
+    std::int64_t n_rows_;
+    std::int64_t n_cols_;
+    std::vector<Converted> converted_;
+};
+
+// out (n_rows, w.rows) = input (n_rows, w.cols) · wᵀ, weight rows split over
+// the pool. One input row (decode) takes matmul_rows; several (prefill) take
+// matmul_rows_columns, which reuses each unpacked weight block across rows.
+void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out);
+
+// out (n_tokens, w.cols): row i is row tokens[i] of the table, as f32.
+// Throws std::out_of_range for a token id outside the table.
+void embed_tokens(const WeightMatrix& table, std::span<const std::int32_t> tokens, float* out);
+
+// out (n_rows, n) = x / sqrt(mean(x²) + eps) * weight, per row; weight (n).
+// out may be x.
+void rms_norm(ThreadPool& pool, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n,
+              float eps, float* out);
+
+// x += y over n elements: a residual connection.
+void add_in_place(float* x, const float* y, std::int64_t n);
+
+// Which elements RoPE rotates together within a head (ggml's rope modes).
+enum class RopeStyle {
+    // (x[2i], x[2i+1]): ggml's "normal" mode, LLAMA_ROPE_TYPE_NORM.
+    AdjacentPairs,
+    // (x[i], x[i + n_rot/2]): ggml's NeoX mode and Hugging Face's rotate_half.
+    HalfSplit,
+};
+
+struct RopeParameters {
+    int head_dim = 0;
+    int n_rot = 0;  // leading dimensions of each head that rotate (<= head_dim, even)
+    float freq_base = 10000.f;
+    RopeStyle style = RopeStyle::AdjacentPairs;
+};
+
+// Rotary position embedding in place: x (n_tokens, n_heads, head_dim), token t
+// at positions[t]. Pair i turns by positions[t] * freq_base^(-2i / n_rot).
+void rope(ThreadPool& pool, float* x, std::span<const std::int32_t> positions, int n_heads,
+          const RopeParameters& params);
+
+struct AttentionShape {
+    int n_heads = 0;
+    int n_kv_heads = 0;   // divides n_heads: grouped-query attention
+    int head_dim = 0;     // of queries and keys
+    int v_head_dim = 0;   // of values
+    float scale = 1.f;    // on q·k before the softmax, usually 1/sqrt(head_dim)
+};
+
+// Causal softmax attention over the cache: token t (query q[t], at
+// positions[t]) attends to the cache rows [0, positions[t]] of `layer`, which
+// must already hold this batch's keys and values. Query head h reads kv head
+// h / (n_heads / n_kv_heads).
+//   q:   (n_tokens, n_heads, head_dim)
+//   out: (n_tokens, n_heads, v_head_dim)
+void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions,
+               const KvCache& cache, int layer, const AttentionShape& shape, float* out);
+
+// SwiGLU feed-forward: out (n_rows, down.rows) = down(silu(gate(x)) * up(x)),
+// gate and up (n_ff, n_embd), down (n_embd, n_ff).
+void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
+                MatmulInput& x, float* out);
+
+}  // namespace folio::engine

@@ -1,0 +1,138 @@
+#include "engine/model.h"
+
+#include <string>
+
+#include "engine/model_loader.h"
+#include "engine/quant.h"
+
+namespace folio::engine {
+
+namespace {
+
+std::string shape_text(const GgufTensor& tensor) {
+    std::string text = "(";
+    for (std::uint32_t d = tensor.n_dims; d-- > 0;) {
+        text += std::to_string(tensor.ne[d]);
+        if (d > 0)
+            text += ", ";
+    }
+    return text + ")";
+}
+
+int positive_int(const GgufFile& file, const std::string& key, std::uint32_t value) {
+    if (value == 0 || value > (1u << 30))
+        throw ModelError(file.source() + ": " + key + " = " + std::to_string(value) + " is out of range");
+    return static_cast<int>(value);
+}
+
+}  // namespace
+
+KvCache Model::make_kv_cache(int n_positions) const {
+    return KvCache(config_.n_layers, n_positions > 0 ? n_positions : config_.n_ctx_train,
+                   config_.n_kv_heads * config_.head_dim, config_.n_kv_heads * config_.v_head_dim);
+}
+
+std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                                  std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows) {
+    if (tokens.empty())
+        throw ModelError("forward: empty batch");
+    if (tokens.size() != positions.size())
+        throw ModelError("forward: " + std::to_string(tokens.size()) + " tokens but " +
+                         std::to_string(positions.size()) + " positions");
+    if (cache.n_layers() != config_.n_layers || cache.k_width() != config_.n_kv_heads * config_.head_dim ||
+        cache.v_width() != config_.n_kv_heads * config_.v_head_dim)
+        throw ModelError("forward: the KV cache was not made for this model");
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= config_.n_vocab)
+            throw ModelError("forward: token id " + std::to_string(tokens[i]) + " outside the vocabulary of " +
+                             std::to_string(config_.n_vocab));
+        if (positions[i] < 0 || positions[i] >= cache.n_positions())
+            throw ModelError("forward: position " + std::to_string(positions[i]) + " outside the cache of " +
+                             std::to_string(cache.n_positions()));
+    }
+    return run(pool, tokens, positions, cache, rows);
+}
+
+std::unique_ptr<Model> load_model(const GgufFile& file) {
+    const std::string_view architecture = file.architecture();
+    if (architecture == "llama")
+        return load_llama(file);
+    throw ModelError(file.source() + ": architecture \"" + std::string(architecture) +
+                     "\" is not supported (supported: llama)");
+}
+
+ModelConfig read_model_config(const GgufFile& file) {
+    ModelConfig config;
+    config.architecture = std::string(file.architecture());
+    const std::string prefix = config.architecture + ".";
+    auto required = [&](const char* key) { return positive_int(file, prefix + key, file.get_u32(prefix + key)); };
+    auto optional = [&](const char* key, int fallback) {
+        const std::optional<std::uint32_t> value = file.find_u32(prefix + key);
+        return value ? positive_int(file, prefix + key, *value) : fallback;
+    };
+    config.n_layers = required("block_count");
+    config.n_embd = required("embedding_length");
+    config.n_ff = required("feed_forward_length");
+    config.n_heads = required("attention.head_count");
+    config.n_kv_heads = optional("attention.head_count_kv", config.n_heads);
+    config.head_dim = optional("attention.key_length", config.n_embd / config.n_heads);
+    config.v_head_dim = optional("attention.value_length", config.head_dim);
+    config.n_rot = optional("rope.dimension_count", config.head_dim);
+    config.n_ctx_train = required("context_length");
+    config.rope_freq_base = file.get_f32(prefix + "rope.freq_base", config.rope_freq_base);
+    config.rms_norm_eps = file.get_f32(prefix + "attention.layer_norm_rms_epsilon", config.rms_norm_eps);
+    const GgufTensor* token_embd = file.find_tensor("token_embd.weight");
+    if (token_embd == nullptr)
+        throw ModelError(file.source() + ": tensor token_embd.weight is missing");
+    config.n_vocab = positive_int(file, "rows of token_embd.weight", static_cast<std::uint32_t>(token_embd->ne[1]));
+
+    if (config.n_heads % config.n_kv_heads != 0)
+        throw ModelError(file.source() + ": " + std::to_string(config.n_heads) + " attention heads do not share " +
+                         std::to_string(config.n_kv_heads) + " kv heads evenly");
+    if (config.n_rot > config.head_dim || config.n_rot % 2 != 0)
+        throw ModelError(file.source() + ": rope.dimension_count " + std::to_string(config.n_rot) +
+                         " does not fit a head of " + std::to_string(config.head_dim));
+    return config;
+}
+
+std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows,
+                                               std::int64_t cols) {
+    const GgufTensor* tensor = file.find_tensor(name);
+    if (tensor == nullptr)
+        return std::nullopt;
+    if (tensor->n_dims != 2 || tensor->ne[0] != cols || tensor->ne[1] != rows)
+        throw ModelError(file.source() + ": tensor " + name + " has shape " + shape_text(*tensor) + ", expected (" +
+                         std::to_string(rows) + ", " + std::to_string(cols) + ")");
+    tensor->require_supported_type();
+    try {
+        vec_dot_type(tensor->type);
+    } catch (const QuantError&) {
+        throw ModelError(file.source() + ": tensor " + name + " has type " + std::string(tensor->type_name()) +
+                         ", which has no matmul kernels");
+    }
+    return WeightMatrix{tensor->type, tensor->data.data(), rows, cols, static_cast<std::int64_t>(tensor->row_bytes)};
+}
+
+WeightMatrix weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows, std::int64_t cols) {
+    std::optional<WeightMatrix> matrix = find_weight_matrix(file, name, rows, cols);
+    if (!matrix)
+        throw ModelError(file.source() + ": tensor " + name + " is missing");
+    return *matrix;
+}
+
+std::vector<float> weight_vector(const GgufFile& file, const std::string& name, std::int64_t n) {
+    const GgufTensor* tensor = file.find_tensor(name);
+    if (tensor == nullptr)
+        throw ModelError(file.source() + ": tensor " + name + " is missing");
+    if (tensor->n_elements() != n || tensor->ne[0] != n)
+        throw ModelError(file.source() + ": tensor " + name + " has shape " + shape_text(*tensor) + ", expected (" +
+                         std::to_string(n) + ")");
+    if (!has_quant_kernels(tensor->type))
+        throw ModelError(file.source() + ": tensor " + name + " has type " + std::string(tensor->type_name()) +
+                         ", which Folio cannot convert");
+    std::vector<float> values(static_cast<std::size_t>(n));
+    dequantize_row(tensor->type, tensor->data.data(), values.data(), n);
+    return values;
+}
+
+}  // namespace folio::engine

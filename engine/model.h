@@ -1,0 +1,97 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/gguf.h"
+#include "engine/kv_cache.h"
+#include "engine/thread_pool.h"
+
+// A decoder-only language model loaded from a GGUF file, run on the CPU.
+//
+//   GgufFile file = GgufFile::open(path);
+//   std::unique_ptr<Model> model = load_model(file);
+//   KvCache cache = model->make_kv_cache(2048);
+//   ThreadPool pool;
+//   logits = model->forward(pool, prompt_ids, {0, 1, ..., n-1}, cache, LogitRows::Last);
+//   logits = model->forward(pool, std::vector{next_id}, std::vector{n}, cache, LogitRows::Last);  // decode
+//
+// Each architecture lives in its own llm_<arch>.cpp, composed from the
+// blocks of blocks_cpu.h; load_model picks one by general.architecture.
+
+namespace folio::engine {
+
+// A file that is not a model Folio can run: an unknown architecture, a
+// missing tensor or key, a shape that disagrees with the hyper-parameters.
+// Also a forward() call the model or cache cannot serve. what() is one line.
+class ModelError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Hyper-parameters from the file's <arch>.* metadata.
+struct ModelConfig {
+    std::string architecture;   // general.architecture
+    int n_layers = 0;           // block_count
+    int n_embd = 0;             // embedding_length
+    int n_ff = 0;               // feed_forward_length
+    int n_heads = 0;            // attention.head_count
+    int n_kv_heads = 0;         // attention.head_count_kv (default: n_heads)
+    int head_dim = 0;           // attention.key_length (default: n_embd / n_heads)
+    int v_head_dim = 0;         // attention.value_length (default: head_dim)
+    int n_rot = 0;              // rope.dimension_count (default: head_dim)
+    int n_vocab = 0;            // rows of token_embd
+    int n_ctx_train = 0;        // context_length
+    float rope_freq_base = 10000.f;  // rope.freq_base
+    float rms_norm_eps = 1e-5f;      // attention.layer_norm_rms_epsilon
+};
+
+// Which positions of a batch forward() returns logits for.
+enum class LogitRows {
+    All,   // every token: scoring a prompt, tests
+    Last,  // the batch's last token: generation
+};
+
+class Model {
+public:
+    virtual ~Model() = default;
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const ModelConfig& config() const { return config_; }
+
+    // A cache for this model's layers and head sizes, n_positions long
+    // (0: the training context length).
+    KvCache make_kv_cache(int n_positions = 0) const;
+
+    // Runs a batch: token i at positions[i]. Stores the batch's keys and
+    // values in the cache, then each token attends to cache positions
+    // [0, positions[i]], so one call can hold a whole prompt (prefill) or
+    // one token (decode). Returns logits (n_rows, n_vocab), n_rows being the
+    // batch size or 1 (LogitRows). Throws ModelError for an empty batch,
+    // mismatched spans, a token outside the vocabulary, a position outside
+    // the cache or a cache of another shape.
+    std::vector<float> forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                               std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows);
+
+protected:
+    Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
+
+    // forward() after its checks; tokens and positions are the same length, non-empty.
+    virtual std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                                   std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows) = 0;
+
+    GgufFile file_;  // keeps the mapping that the weights point into
+    ModelConfig config_;
+};
+
+// The model in a GGUF file, by its general.architecture ("llama").
+// Throws ModelError, or GgufError for a metadata key that is missing or of
+// another type.
+std::unique_ptr<Model> load_model(const GgufFile& file);
+
+}  // namespace folio::engine

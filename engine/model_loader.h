@@ -1,0 +1,33 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/blocks_cpu.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+
+// What the llm_<arch>.cpp files share to load their weights (internal to the
+// engine): hyper-parameters from metadata and tensors checked against them.
+
+namespace folio::engine {
+
+// The <arch>.* hyper-parameters, with the defaults ModelConfig names.
+ModelConfig read_model_config(const GgufFile& file);
+
+// Tensor `name` as a weight matrix of (rows, cols); throws ModelError when
+// it is absent, of another shape, or of a type without matmul kernels.
+WeightMatrix weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows, std::int64_t cols);
+// The same, or nullopt when the file has no such tensor.
+std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows,
+                                               std::int64_t cols);
+
+// A vector tensor of n elements (a norm's weight), as f32.
+std::vector<float> weight_vector(const GgufFile& file, const std::string& name, std::int64_t n);
+
+// The architectures, one per llm_<arch>.cpp.
+std::unique_ptr<Model> load_llama(const GgufFile& file);
+
+}  // namespace folio::engine
