@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 // Unicode character properties for the tokenizer's pre-tokenizers: the
 // general category (\p{L}, \p{N}, ...) and White_Space (\s in the Oniguruma
@@ -33,11 +34,23 @@ extern const CategoryRun kCategoryRuns[];
 extern const std::size_t kCategoryRunCount;
 extern const CodePointRange kWhiteSpaceRanges[];
 extern const std::size_t kWhiteSpaceRangeCount;
+struct BertFold {
+    std::uint32_t code_point;
+    const char* utf8;
+};
+extern const BertFold kBertFolds[];
+extern const std::size_t kBertFoldCount;
 }  // namespace unicode_tables
 
 // Cn for code points past U+10FFFF.
 GeneralCategory general_category(std::uint32_t code_point);
 bool is_white_space(std::uint32_t code_point);
+// What BERT's uncased normalization (tokenizers' BertNormalizer with
+// strip_accents and lowercase) makes of a code point, as UTF-8: its canonical
+// decomposition less nonspacing marks, lowercased ("É" gives "e"). Empty when
+// the code point stays itself, and for nonspacing marks (Mn, which it drops)
+// and Hangul syllables (which decompose by arithmetic), left to the caller.
+std::string_view bert_uncased_fold(std::uint32_t code_point);
 
 inline bool is_letter_category(GeneralCategory c) {
     return c >= GeneralCategory::Ll && c <= GeneralCategory::Lu;

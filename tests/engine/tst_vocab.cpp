@@ -4,6 +4,7 @@
 #include <QJsonObject>
 #include <QtTest>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -30,6 +31,7 @@ struct Golden {
     std::vector<std::int32_t> ids;        // special tokens matched in the text
     std::vector<std::int32_t> ids_plain;  // special-token text encoded as text
     std::string decoded;                  // what the ids decode to
+    std::string decoded_plain;            // what ids_plain decode to
 };
 
 std::vector<std::int32_t> to_ids(const QJsonArray& array) {
@@ -50,9 +52,14 @@ std::vector<Golden> read_goldens(const std::filesystem::path& path) {
             continue;
         const QJsonObject object = QJsonDocument::fromJson(line).object();
         const std::string text = object["text"].toString().toStdString();
-        // "decoded" is there only where the vocabulary lacks a byte of the text.
+        // "decoded" is there only where the vocabulary lacks a byte of the text
+        // or the tokenizer's normalization changed it, "decoded_plain" only
+        // where it differs (SentencePiece prepends a space after a special token).
         const std::string decoded = object.contains("decoded") ? object["decoded"].toString().toStdString() : text;
-        goldens.push_back({text, to_ids(object["ids"].toArray()), to_ids(object["ids_plain"].toArray()), decoded});
+        const std::string decoded_plain =
+            object.contains("decoded_plain") ? object["decoded_plain"].toString().toStdString() : decoded;
+        goldens.push_back(
+            {text, to_ids(object["ids"].toArray()), to_ids(object["ids_plain"].toArray()), decoded, decoded_plain});
     }
     return goldens;
 }
@@ -64,16 +71,17 @@ QString describe(const std::vector<std::int32_t>& ids) {
     return "[" + parts.join(", ") + "]";
 }
 
-// Every golden string: the reference's ids both ways, and decode giving the
-// text back byte for byte (less any byte the vocabulary lacks). Returns the
-// number of failures, the first ten reported.
+// Every golden string: the reference's ids both ways, and decode giving what
+// the reference's decode gives: the text byte for byte, less any byte the
+// vocabulary lacks and what normalization changed. Returns the number of
+// failures, the first ten reported.
 int check_goldens(const Vocab& vocab, const std::vector<Golden>& goldens) {
     int failures = 0;
     for (const Golden& golden : goldens) {
         const std::vector<std::int32_t> ids = vocab.encode(golden.text, false, true);
         const std::vector<std::int32_t> ids_plain = vocab.encode(golden.text, false, false);
         const bool ok = ids == golden.ids && ids_plain == golden.ids_plain && vocab.decode(ids) == golden.decoded &&
-                        vocab.decode(ids_plain) == golden.decoded;
+                        vocab.decode(ids_plain) == golden.decoded_plain;
         if (!ok && ++failures <= 10) {
             qWarning().noquote() << "text" << QString::fromStdString(golden.text).toHtmlEscaped()
                                  << "\n  expected" << describe(golden.ids) << "\n  got     " << describe(ids)
@@ -101,6 +109,53 @@ std::optional<std::filesystem::path> find_smollm2() {
     return path;
 }
 
+// The Gemma 3 270M GGUF as installer/fetch-models.sh installs it.
+std::optional<std::filesystem::path> find_gemma3() {
+    const std::filesystem::path path = std::filesystem::path(default_models_directory()) / "gemma-3-270m-q4_k_m.gguf";
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error))
+        return std::nullopt;
+    return path;
+}
+
+// The GGUF llama.cpp's converter writes for a BERT vocab.txt (kept as text:
+// as a GGUF it is over 500 KB): a word's first piece as "▁piece", a
+// continuation "##ing" as "ing", bracketed tokens as they are; the five
+// special tokens control tokens.
+GgufFile wordpiece_gguf_from(const std::filesystem::path& vocab_txt) {
+    QFile file(QString::fromStdString(vocab_txt.string()));
+    if (!file.open(QIODevice::ReadOnly))
+        qFatal("cannot open %s", vocab_txt.string().c_str());
+    std::vector<std::string> tokens;
+    std::vector<std::int32_t> types;
+    while (!file.atEnd()) {
+        std::string token = file.readLine().toStdString();
+        if (!token.empty() && token.back() == '\n')
+            token.pop_back();
+        const bool is_special =
+            token == "[PAD]" || token == "[UNK]" || token == "[CLS]" || token == "[SEP]" || token == "[MASK]";
+        types.push_back(static_cast<std::int32_t>(is_special ? TokenType::Control : TokenType::Normal));
+        if (token.size() > 2 && token.front() == '[' && token.back() == ']')
+            tokens.push_back(token);
+        else if (token.starts_with("##"))
+            tokens.push_back(token.substr(2));
+        else
+            tokens.push_back("\u2581" + token);
+    }
+    const auto id_of = [&](std::string_view token) {
+        return static_cast<std::uint32_t>(std::find(tokens.begin(), tokens.end(), token) - tokens.begin());
+    };
+    GgufWriter writer;
+    writer.add_string("tokenizer.ggml.model", "bert");
+    writer.add_string_array("tokenizer.ggml.tokens", tokens);
+    writer.add_array("tokenizer.ggml.token_type", std::span<const std::int32_t>(types));
+    writer.add_u32("tokenizer.ggml.padding_token_id", id_of("[PAD]"));
+    writer.add_u32("tokenizer.ggml.unknown_token_id", id_of("[UNK]"));
+    writer.add_u32("tokenizer.ggml.cls_token_id", id_of("[CLS]"));
+    writer.add_u32("tokenizer.ggml.seperator_token_id", id_of("[SEP]"));
+    return GgufFile::parse(writer.to_bytes());
+}
+
 }  // namespace
 
 class VocabTest : public QObject {
@@ -109,7 +164,7 @@ class VocabTest : public QObject {
 private slots:
     void matches_reference_goldens_data() {
         QTest::addColumn<QString>("family");
-        for (const char* family : {"smollm", "gpt2", "llama-bpe", "qwen2"})
+        for (const char* family : {"smollm", "gpt2", "llama-bpe", "qwen2", "spm"})
             QTest::newRow(family) << QString(family);
     }
 
@@ -130,6 +185,94 @@ private slots:
         QCOMPARE(vocab.n_tokens(), 49152);
         QCOMPARE(vocab.pre_tokenizer(), PreTokenizer::SmolLM);
         QCOMPARE(check_goldens(vocab, read_goldens(kTokenizerData / "smollm2-135m.jsonl")), 0);
+    }
+
+    void matches_reference_on_gemma3_vocabulary() {
+        const std::optional<std::filesystem::path> model = find_gemma3();
+        if (!model)
+            QSKIP("gemma-3-270m-q4_k_m.gguf is not in the models folder (installer/fetch-models.sh)");
+        const Vocab vocab(GgufFile::open(*model));
+        QCOMPARE(vocab.n_tokens(), 262144);
+        QCOMPARE(vocab.model(), TokenizerModel::SentencePiece);
+        QVERIFY(!vocab.add_space_prefix());
+        QCOMPARE(check_goldens(vocab, read_goldens(kTokenizerData / "gemma3-270m.jsonl")), 0);
+    }
+
+    // spm.gguf: <unk> 0, <s> 1, </s> 2, then the byte tokens <0x00>.. from 3,
+    // add_bos_token and add_space_prefix set.
+    void encodes_sentencepiece_normalization_and_byte_fallback() {
+        const Vocab vocab(GgufFile::open(kTokenizerData / "spm.gguf"));
+        QCOMPARE(vocab.model(), TokenizerModel::SentencePiece);
+        QVERIFY(vocab.add_space_prefix());
+        QCOMPARE(vocab.token_type(3 + 0x41), TokenType::Byte);
+        QCOMPARE(vocab.token_to_piece(3 + 0x41), std::string("A"));
+
+        // One space is prepended and every space is '▁': " the" is one token.
+        const std::vector<std::int32_t> the = vocab.encode("the", false, false);
+        QCOMPARE(the, std::vector<std::int32_t>{*vocab.find_token("\u2581the")});
+        QCOMPARE(vocab.decode(the), std::string("the"));
+        QCOMPARE(vocab.decode(vocab.encode(" the  the", false, false)), std::string(" the  the"));
+
+        // 中 is not in the vocabulary: its three UTF-8 bytes' tokens.
+        const std::vector<std::int32_t> chinese = vocab.encode("中", false, false);
+        QCOMPARE(chinese, (std::vector<std::int32_t>{*vocab.find_token("\u2581"), 3 + 0xE4, 3 + 0xB8, 3 + 0xAD}));
+        QCOMPARE(vocab.decode(chinese), std::string("中"));
+
+        const std::vector<std::int32_t> with_bos = vocab.encode("the", true, false);
+        QCOMPARE(with_bos.front(), vocab.bos_id());
+        QCOMPARE(vocab.decode(with_bos, false), std::string("the"));
+        QCOMPARE(vocab.decode(with_bos, true), std::string("<s> the"));
+    }
+
+    void matches_sentencepiece_special_tokens_when_asked() {
+        const Vocab vocab(GgufFile::open(kTokenizerData / "spm.gguf"));
+        QCOMPARE(vocab.encode("</s>", false, true), std::vector<std::int32_t>{vocab.eos_id()});
+        QCOMPARE(vocab.encode("<unk>", false, true), std::vector<std::int32_t>{vocab.unk_id()});
+        QVERIFY(vocab.encode("</s>", false, false).size() > 1);
+        // User-defined tokens are matched either way, and text after a
+        // special token gets its own prepended space.
+        const std::vector<std::int32_t> cited = vocab.encode("[[cite]]the", false, false);
+        QCOMPARE(cited, (std::vector<std::int32_t>{*vocab.find_token("[[cite]]"), *vocab.find_token("\u2581the")}));
+        QCOMPARE(vocab.decode(cited), std::string("[[cite]] the"));
+    }
+
+    // all-MiniLM-L6-v2's uncased BERT vocabulary (tests/data/tokenizer/SOURCES.md).
+    void matches_reference_on_wordpiece_vocabulary() {
+        const Vocab vocab(wordpiece_gguf_from(kTokenizerData / "minilm-vocab.txt"));
+        QCOMPARE(vocab.model(), TokenizerModel::WordPiece);
+        QCOMPARE(vocab.n_tokens(), 30522);
+        const std::vector<Golden> goldens = read_goldens(kTokenizerData / "minilm.jsonl");
+        QVERIFY(goldens.size() >= 500);
+        QCOMPARE(check_goldens(vocab, goldens), 0);
+    }
+
+    void frames_wordpiece_text_with_cls_and_sep() {
+        const Vocab vocab(wordpiece_gguf_from(kTokenizerData / "minilm-vocab.txt"));
+        const std::vector<std::int32_t> ids = vocab.encode("Héllo, WORLD!", true, false);
+        QCOMPARE(ids.front(), *vocab.find_token("[CLS]"));
+        QCOMPARE(ids.back(), *vocab.find_token("[SEP]"));
+        QCOMPARE(vocab.decode(ids, false), std::string("hello, world!"));
+        QCOMPARE(vocab.decode(ids, true), std::string("[CLS] hello, world! [SEP]"));
+        // Longer than 100 characters: one [UNK].
+        QCOMPARE(vocab.encode(std::string(101, 'a'), false, false), std::vector<std::int32_t>{vocab.unk_id()});
+    }
+
+    // WordPiece does not round-trip (it lowercases, drops accents and
+    // spaces), but any bytes must encode to tokens and decode again.
+    void encodes_random_bytes_as_wordpiece() {
+        const Vocab vocab(wordpiece_gguf_from(kTokenizerData / "minilm-vocab.txt"));
+        std::mt19937 random(11);
+        std::uniform_int_distribution<int> byte(0, 255);
+        std::uniform_int_distribution<int> length(0, 64);
+        for (int i = 0; i < 2000; ++i) {
+            std::string text(static_cast<std::size_t>(length(random)), '\0');
+            for (char& c : text)
+                c = static_cast<char>(byte(random));
+            const std::vector<std::int32_t> ids = vocab.encode(text, true, true);
+            QVERIFY(ids.size() >= 2);
+            QVERIFY(std::all_of(ids.begin(), ids.end(), [&](std::int32_t id) { return id >= 0 && id < vocab.n_tokens(); }));
+            vocab.decode(ids);
+        }
     }
 
     void splits_as_the_family_regexes() {
@@ -210,7 +353,7 @@ private slots:
 
     void rejects_other_tokenizer_models() {
         GgufWriter writer;
-        writer.add_string("tokenizer.ggml.model", "llama");
+        writer.add_string("tokenizer.ggml.model", "t5");  // Unigram
         const std::vector<std::string> tokens{"<unk>", "a"};
         writer.add_string_array("tokenizer.ggml.tokens", tokens);
         QVERIFY_THROWS_EXCEPTION(VocabError, Vocab(GgufFile::parse(writer.to_bytes())));
