@@ -2,6 +2,7 @@
 #include <array>
 #include <string>
 
+#include "engine/utf8.h"
 #include "engine/vocab.h"
 
 namespace folio::engine {
@@ -19,24 +20,6 @@ std::array<char32_t, 256> byte_code_points() {
         code_points[static_cast<std::size_t>(byte)] = printable ? static_cast<char32_t>(byte) : next_unprintable++;
     }
     return code_points;
-}
-
-void append_utf8(char32_t code_point, std::string& out) {
-    if (code_point < 0x80) {
-        out += static_cast<char>(code_point);
-    } else if (code_point < 0x800) {
-        out += static_cast<char>(0xC0 | (code_point >> 6));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    } else if (code_point < 0x10000) {
-        out += static_cast<char>(0xE0 | (code_point >> 12));
-        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (code_point >> 18));
-        out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    }
 }
 
 // The bytes a byte-level token's text stands for. A character outside the

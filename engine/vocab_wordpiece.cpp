@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "engine/unicode_data.h"
+#include "engine/utf8.h"
 #include "engine/vocab.h"
 
 namespace folio::engine {
@@ -11,24 +12,6 @@ namespace {
 constexpr std::string_view kWordStartMarker = "\xE2\x96\x81";  // U+2581 '▁': llama.cpp's "phantom space"
 // tokenizers' WordPiece max_input_chars_per_word: a longer word is [UNK].
 constexpr std::size_t kMaxWordCharacters = 100;
-
-void append_utf8(std::uint32_t code_point, std::string& out) {
-    if (code_point < 0x80) {
-        out += static_cast<char>(code_point);
-    } else if (code_point < 0x800) {
-        out += static_cast<char>(0xC0 | (code_point >> 6));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    } else if (code_point < 0x10000) {
-        out += static_cast<char>(0xE0 | (code_point >> 12));
-        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (code_point >> 18));
-        out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    }
-}
 
 // The code point at text[offset] and its length; a byte that does not start
 // a complete UTF-8 sequence is U+FFFD, which BERT's cleaning drops.
