@@ -277,12 +277,7 @@ int command_ingest(Library& library, const ParsedArgs& args) {
     }
     if (!report.ok()) {
         std::fprintf(stderr, "folio: error: %d of %zu files failed or had failed pages (see above)\n",
-                     static_cast<int>(std::count_if(report.files.begin(), report.files.end(),
-                                                    [](const IngestedFile& f) {
-                                                        return f.outcome != IngestOutcome::Skipped &&
-                                                               !f.error.empty();
-                                                    })),
-                     report.files.size());
+                     report.files_with_errors(), report.files.size());
         return 1;
     }
     return 0;

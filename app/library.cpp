@@ -35,11 +35,13 @@ int IngestReport::count(IngestOutcome outcome) const {
                                           [&](const IngestedFile& f) { return f.outcome == outcome; }));
 }
 
-bool IngestReport::ok() const {
-    return !cancelled && std::none_of(files.begin(), files.end(), [](const IngestedFile& f) {
+int IngestReport::files_with_errors() const {
+    return static_cast<int>(std::count_if(files.begin(), files.end(), [](const IngestedFile& f) {
         return f.outcome == IngestOutcome::Failed || (f.outcome != IngestOutcome::Skipped && !f.error.empty());
-    });
+    }));
 }
+
+bool IngestReport::ok() const { return !cancelled && files_with_errors() == 0; }
 
 Library::Library(const std::string& directory)
     : directory_(QDir(QString::fromStdString(directory)).absolutePath().toStdString()),

@@ -41,7 +41,8 @@ struct IngestReport {
     double seconds = 0;
     bool cancelled = false;
     int count(IngestOutcome outcome) const;
-    bool ok() const;                  // nothing failed and nothing had a page error
+    int files_with_errors() const;    // failed, or stored with failed pages
+    bool ok() const;                  // not cancelled and files_with_errors() == 0
 };
 
 struct IngestCallbacks {
