@@ -9,6 +9,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <random>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -22,7 +25,13 @@
 
 #include "app/bench_ingest.h"
 #include "app/library.h"
+#include "engine/chat_template.h"
 #include "engine/device.h"
+#include "engine/generator.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/model_paths.h"
+#include "engine/vocab.h"
 
 namespace folio::app {
 namespace {
@@ -48,6 +57,10 @@ const char* const kUsage =
     "  devices [--json]   the CPU and the NVIDIA GPUs Folio can use\n"
     "  bench ingest PATH... [--ocr-pages N] [--json]\n"
     "                     measure ingest throughput against pdftotext and tesseract\n"
+    "  generate --prompt TEXT [--model FILE] [--n N] [--temp T] [--top-k K] [--top-p P]\n"
+    "           [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N] [--raw]\n"
+    "           [--chat-template NAME] [--device auto|cpu] [--json]\n"
+    "                     generate text with a local model (default: the installed chat model)\n"
     "\n"
     "The library lives in --library DIR, else $FOLIO_LIBRARY, else ~/.local/share/folio/library.\n";
 
@@ -389,6 +402,123 @@ int command_bench(const std::vector<std::string>& rest) {
     return run_ingest_bench(options, args.has("json"));
 }
 
+double parse_float(const std::string& name, const std::string& text, double min, double max) {
+    size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != text.size() || text.empty() || !(value >= min && value <= max))
+        throw UsageError("--" + name + " must be a number from " + json(min).dump() + " to " + json(max).dump() +
+                         ", not '" + text + "'");
+    return value;
+}
+
+int command_generate(const std::vector<std::string>& rest) {
+    const ParsedArgs args = parse_args(
+        "generate", rest,
+        {.valued = {"model", "prompt", "n", "temp", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "ctx",
+                    "lora", "device", "chat-template"},
+         .flags = {"json", "raw"}});
+    if (!args.positional.empty()) throw UsageError("generate takes its prompt as --prompt TEXT");
+    const std::optional<std::string> prompt = args.value("prompt");
+    if (!prompt) throw UsageError("generate needs --prompt TEXT");
+    if (args.value("lora")) throw UsageError("LoRA adapters are not supported yet");
+    const std::string device = args.value("device").value_or("auto");
+    if (device == "cuda") throw UsageError("the CUDA backend cannot run models yet");
+    if (device != "auto" && device != "cpu") throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
+
+    engine::GenerationOptions options;
+    options.max_tokens = parse_int("n", args.value("n").value_or("128"), 1, 1 << 20);
+    options.sampler.temperature = static_cast<float>(parse_float("temp", args.value("temp").value_or("0.7"), 0, 100));
+    if (auto k = args.value("top-k")) options.sampler.top_k = parse_int("top-k", *k, 0, 1 << 24);
+    if (auto p = args.value("top-p")) options.sampler.top_p = static_cast<float>(parse_float("top-p", *p, 0, 1));
+    if (auto p = args.value("min-p")) options.sampler.min_p = static_cast<float>(parse_float("min-p", *p, 0, 1));
+    if (auto r = args.value("repeat-penalty"))
+        options.sampler.repetition_penalty = static_cast<float>(parse_float("repeat-penalty", *r, 0.01, 100));
+    if (auto seed = args.value("seed"))
+        options.sampler.seed = static_cast<std::uint64_t>(parse_int("seed", *seed, 0, 2147483647));
+    else
+        options.sampler.seed = std::random_device{}();
+    std::optional<int> ctx;
+    if (auto c = args.value("ctx")) ctx = parse_int("ctx", *c, 1, 1 << 20);
+
+    std::string model_path;
+    if (auto m = args.value("model")) {
+        model_path = *m;
+    } else {
+        const std::optional<std::string> found = engine::find_default_model(engine::ModelRole::Chat);
+        if (!found) throw UsageError("no chat model found; run installer/fetch-models.sh or pass --model FILE");
+        model_path = *found;
+    }
+    if (!std::filesystem::is_regular_file(model_path)) throw UsageError("no model file " + model_path);
+
+    const engine::GgufFile file = engine::GgufFile::open(model_path);
+    std::unique_ptr<engine::Model> model = engine::load_model(file);
+    if (!file.find("tokenizer.ggml.model"))
+        throw UsageError(model_path + " has no tokenizer (tokenizer.ggml.*), so it cannot take a text prompt");
+    const engine::Vocab vocab(file);
+
+    std::vector<std::int32_t> prompt_ids;
+    if (args.has("raw")) {
+        prompt_ids = vocab.encode(*prompt, true, false);
+    } else {
+        engine::ChatTemplate chat_template;
+        if (auto name = args.value("chat-template")) {
+            chat_template.format = engine::chat_format_from_name(*name);
+        } else {
+            const std::optional<std::string_view> source = file.find_string("tokenizer.chat_template");
+            if (!source)
+                throw UsageError("the model has no chat template; pass --chat-template "
+                                 "chatml|llama3|gemma|mistral|deepseek|deepseek-coder, or --raw");
+            chat_template = engine::detect_chat_template(*source);
+        }
+        const std::string text = engine::render_chat(chat_template, {{"user", *prompt}});
+        prompt_ids = vocab.encode(text, false, true);
+    }
+
+    const int model_ctx = model->config().n_ctx_train > 0 ? model->config().n_ctx_train : 4096;
+    const int n_ctx = ctx.value_or(std::min(4096, model_ctx));
+    if (static_cast<int>(prompt_ids.size()) > n_ctx)
+        throw UsageError("the prompt is " + std::to_string(prompt_ids.size()) + " tokens, longer than the " +
+                         std::to_string(n_ctx) + "-token context (--ctx)");
+    engine::KvCache cache = model->make_kv_cache(n_ctx);
+    engine::ThreadPool pool;
+
+    const bool as_json = args.has("json");
+    if (!as_json)
+        options.on_piece = [](std::string_view piece) {
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+        };
+    g_cancel.store(false);
+    options.cancel = &g_cancel;
+    std::signal(SIGINT, on_interrupt);
+    const engine::GenerationResult result = engine::generate(*model, pool, cache, &vocab, prompt_ids, options);
+    std::signal(SIGINT, SIG_DFL);
+
+    if (!as_json) {
+        std::fputc('\n', stdout);
+        return 0;
+    }
+    const engine::GenerationTimings& t = result.timings;
+    print_json({{"text", result.text},
+                {"tokens", result.tokens},
+                {"stop_reason", engine::stop_reason_name(result.stop_reason)},
+                {"model", model_path},
+                {"timings",
+                 {{"prompt_tokens", t.prompt_tokens},
+                  {"generated_tokens", t.generated_tokens},
+                  {"prefill_seconds", t.prefill_seconds},
+                  {"decode_seconds", t.decode_seconds},
+                  {"prefill_tokens_per_second", t.prefill_tokens_per_second},
+                  {"decode_tokens_per_second", t.decode_tokens_per_second},
+                  {"time_to_first_token_seconds", t.time_to_first_token_seconds}}}});
+    return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -423,6 +553,7 @@ int run_cli(int argc, char** argv) {
     try {
         if (command == "bench") return command_bench(rest);
         if (command == "devices") return command_devices(rest);
+        if (command == "generate") return command_generate(rest);
         static const std::map<std::string, CommandSpec> specs = {
             {"ingest", {.valued = {"ocr", "lang", "jobs", "password", "ocr-timeout"}, .flags = {"json"}}},
             {"docs", {.valued = {}, .flags = {"json"}}},
