@@ -114,30 +114,42 @@ ParsedArgs parse_args(const std::string& command, const std::vector<std::string>
     return parsed;
 }
 
-int parse_int(const std::string& name, const std::string& text, int min, int max) {
+// The number `text` holds in full, or nothing: "12abc" and "" are not numbers.
+template <typename Number>
+std::optional<Number> read_number(const std::string& text, Number (*convert)(const std::string&, size_t*)) {
     size_t used = 0;
-    long value = 0;
     try {
-        value = std::stol(text, &used);
+        const Number value = convert(text, &used);
+        if (!text.empty() && used == text.size()) return value;
     } catch (const std::exception&) {
-        used = 0;
     }
-    if (used != text.size() || text.empty() || value < min || value > max)
+    return std::nullopt;
+}
+
+long to_long(const std::string& text, size_t* used) { return std::stol(text, used); }
+long long to_long_long(const std::string& text, size_t* used) { return std::stoll(text, used); }
+double to_double(const std::string& text, size_t* used) { return std::stod(text, used); }
+
+int parse_int(const std::string& name, const std::string& text, int min, int max) {
+    const std::optional<long> value = read_number(text, to_long);
+    if (!value || *value < min || *value > max)
         throw UsageError("--" + name + " must be a whole number from " + std::to_string(min) + " to " +
                          std::to_string(max) + ", not '" + text + "'");
-    return static_cast<int>(value);
+    return static_cast<int>(*value);
+}
+
+double parse_float(const std::string& name, const std::string& text, double min, double max) {
+    const std::optional<double> value = read_number(text, to_double);
+    if (!value || !(*value >= min && *value <= max))
+        throw UsageError("--" + name + " must be a number from " + json(min).dump() + " to " + json(max).dump() +
+                         ", not '" + text + "'");
+    return *value;
 }
 
 std::int64_t parse_doc_id(const std::string& text) {
-    size_t used = 0;
-    long long value = 0;
-    try {
-        value = std::stoll(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != text.size() || value <= 0) throw UsageError("'" + text + "' is not a document id");
-    return value;
+    const std::optional<long long> value = read_number(text, to_long_long);
+    if (!value || *value <= 0) throw UsageError("'" + text + "' is not a document id");
+    return *value;
 }
 
 void print_json(const json& object) {
@@ -400,20 +412,6 @@ int command_bench(const std::vector<std::string>& rest) {
     if (auto pages = args.value("ocr-pages")) options.ocr_pages = parse_int("ocr-pages", *pages, 1, 1000);
     if (auto jobs = args.value("jobs")) options.jobs = parse_int("jobs", *jobs, 1, 256);
     return run_ingest_bench(options, args.has("json"));
-}
-
-double parse_float(const std::string& name, const std::string& text, double min, double max) {
-    size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != text.size() || text.empty() || !(value >= min && value <= max))
-        throw UsageError("--" + name + " must be a number from " + json(min).dump() + " to " + json(max).dump() +
-                         ", not '" + text + "'");
-    return value;
 }
 
 int command_generate(const std::vector<std::string>& rest) {
