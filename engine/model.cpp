@@ -89,6 +89,13 @@ ModelConfig read_model_config(const GgufFile& file) {
     if (config.n_heads % config.n_kv_heads != 0)
         throw ModelError(file.source() + ": " + std::to_string(config.n_heads) + " attention heads do not share " +
                          std::to_string(config.n_kv_heads) + " kv heads evenly");
+    // Scaled RoPE (linear, YaRN, Llama 3.1's rope_freqs factors) changes the
+    // angle of every position; until it is implemented, refuse rather than run
+    // such a model subtly wrong.
+    if (const auto scaling = file.find_string(prefix + "rope.scaling.type"); scaling && *scaling != "none")
+        throw ModelError(file.source() + ": RoPE scaling \"" + std::string(*scaling) + "\" is not supported yet");
+    if (file.find_tensor("rope_freqs.weight") != nullptr)
+        throw ModelError(file.source() + ": per-frequency RoPE factors (rope_freqs.weight) are not supported yet");
     if (config.n_rot > config.head_dim || config.n_rot % 2 != 0)
         throw ModelError(file.source() + ": rope.dimension_count " + std::to_string(config.n_rot) +
                          " does not fit a head of " + std::to_string(config.head_dim));

@@ -379,6 +379,23 @@ void TestLlama::rejectsFilesItCannotRun() {
     } catch (const ModelError& error) {
         QVERIFY2(std::string(error.what()).find("blk.1.ffn_down.weight is missing") != std::string::npos, error.what());
     }
+
+    // RoPE scaling changes every position's angles: running without it would
+    // be silently wrong, so a scaled model is refused by name.
+    GgufWriter scaled;
+    for (const GgufKeyValue& kv : tiny.metadata())
+        scaled.add_value(std::string(kv.key), kv.value);
+    scaled.add_string("llama.rope.scaling.type", "yarn");
+    for (const GgufTensor& tensor : tiny.tensors())
+        scaled.add_tensor(std::string(tensor.name), tensor.type,
+                          std::span<const std::int64_t>(tensor.ne.data(), tensor.n_dims),
+                          std::vector<std::uint8_t>(tensor.data.begin(), tensor.data.end()));
+    try {
+        load_model(GgufFile::parse(scaled.to_bytes()));
+        QFAIL("a model with YaRN RoPE scaling loaded");
+    } catch (const ModelError& error) {
+        QVERIFY2(std::string(error.what()).find("yarn") != std::string::npos, error.what());
+    }
 }
 
 // The installed SmolLM2-135M-Instruct Q4_1 against transformers' f32
