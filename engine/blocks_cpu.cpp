@@ -126,6 +126,12 @@ void rope(ThreadPool& pool, float* x, std::span<const std::int32_t> positions, i
     });
 }
 
+void add_bias(float* x, const float* bias, std::int64_t n_rows, std::int64_t n) {
+    for (std::int64_t r = 0; r < n_rows; ++r)
+        for (std::int64_t i = 0; i < n; ++i)
+            x[r * n + i] += bias[i];
+}
+
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions, const KvCache& cache,
                int layer, const AttentionShape& shape, float* out) {
     const std::uint16_t* keys = cache.keys(layer);                // f16 (n_positions, k_width)
@@ -133,6 +139,7 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
     const std::int64_t key_row_bytes = static_cast<std::int64_t>(cache.k_width()) * sizeof(std::uint16_t);
     const std::int64_t value_row_bytes = static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t);
     const int heads_per_kv_head = shape.n_heads / shape.n_kv_heads;
+    const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
     const auto n_tasks = static_cast<std::int64_t>(positions.size()) * shape.n_heads;  // one per (token, head)
     pool.parallel_for(n_tasks, 1, [&](std::int64_t begin, std::int64_t end) {
         std::vector<float> weights(static_cast<std::size_t>(cache.n_positions()));
@@ -140,12 +147,16 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
             const std::int64_t token = task / shape.n_heads;
             const int head = static_cast<int>(task % shape.n_heads);
             const int kv_head = head / heads_per_kv_head;
-            const int n_keys = positions[static_cast<std::size_t>(token)] + 1;
+            const int position = positions[static_cast<std::size_t>(token)];
+            // Keys [first_key, first_key + n_keys); weights[j] belongs to key first_key + j.
+            const int keys_end = shape.causal ? position + 1 : batch_end;
+            const int first_key = shape.causal && shape.window > 0 ? std::max(0, position - shape.window + 1) : 0;
+            const int n_keys = keys_end - first_key;
 
             // scores (n_keys) = K_head (n_keys, head_dim) · q_head (head_dim)
             const float* q_head = q + task * shape.head_dim;
-            matmul_rows(GgmlType::F16, keys + kv_head * shape.head_dim, key_row_bytes, 0, n_keys, shape.head_dim,
-                        q_head, weights.data());
+            matmul_rows(GgmlType::F16, keys + first_key * (key_row_bytes / 2) + kv_head * shape.head_dim,
+                        key_row_bytes, 0, n_keys, shape.head_dim, q_head, weights.data());
 
             float max_score = -INFINITY;
             for (int j = 0; j < n_keys; ++j) {
@@ -163,7 +174,7 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
 
             // out_head (v_head_dim) = V_headᵀ (v_head_dim, n_keys) · softmax (n_keys)
             const std::uint16_t* v_head = values + static_cast<std::int64_t>(kv_head) * shape.v_head_dim *
-                                                       cache.n_positions();
+                                                       cache.n_positions() + first_key;
             matmul_rows(GgmlType::F16, v_head, value_row_bytes, 0, shape.v_head_dim, n_keys, weights.data(),
                         out + task * shape.v_head_dim);
         }

@@ -68,6 +68,9 @@ void rms_norm(ThreadPool& pool, const float* x, const float* weight, std::int64_
 // x += y over n elements: a residual connection.
 void add_in_place(float* x, const float* y, std::int64_t n);
 
+// Each of the n_rows rows of x (n_rows, n) += bias (n): a linear layer's bias.
+void add_bias(float* x, const float* bias, std::int64_t n_rows, std::int64_t n);
+
 // Which elements RoPE rotates together within a head (ggml's rope modes).
 enum class RopeStyle {
     // (x[2i], x[2i+1]): ggml's "normal" mode, LLAMA_ROPE_TYPE_NORM.
@@ -94,11 +97,18 @@ struct AttentionShape {
     int head_dim = 0;     // of queries and keys
     int v_head_dim = 0;   // of values
     float scale = 1.f;    // on q·k before the softmax, usually 1/sqrt(head_dim)
+    // false: every token of the batch attends to every cache row up to the
+    // batch's last position (an encoder such as BERT).
+    bool causal = true;
+    // > 0: a causal token at position p attends only to rows (p - window, p]
+    // (sliding-window layers: Gemma 3's local layers, Mistral).
+    int window = 0;
 };
 
-// Causal softmax attention over the cache: token t (query q[t], at
-// positions[t]) attends to the cache rows [0, positions[t]] of `layer`, which
-// must already hold this batch's keys and values. Query head h reads kv head
+// Softmax attention over the cache: token t (query q[t], at positions[t])
+// attends to the cache rows [0, positions[t]] of `layer` (narrowed by
+// shape.window, widened to the whole batch when !shape.causal), which must
+// already hold this batch's keys and values. Query head h reads kv head
 // h / (n_heads / n_kv_heads).
 //   q:   (n_tokens, n_heads, head_dim)
 //   out: (n_tokens, n_heads, v_head_dim)
