@@ -1,14 +1,18 @@
 #include "app/cli.h"
 
 #include <QCoreApplication>
+#include <QDir>
+#include <QTemporaryDir>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -23,10 +27,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/bench_engine.h"
 #include "app/bench_ingest.h"
+#include "app/convert_hf.h"
+#include "app/bench_retrieval.h"
 #include "app/library.h"
+#include "app/model_commands.h"
 #include "engine/chat_template.h"
 #include "engine/device.h"
+#include "engine/embedder.h"
 #include "engine/generator.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
@@ -54,13 +63,35 @@ const char* const kUsage =
     "  docs [--json]      list the library's documents\n"
     "  show DOC_ID [--page N] [--json]\n"
     "                     print a document's stored page text\n"
+    "  search QUERY [--k 10] [--mode hybrid|bm25|vector] [--fusion rrf|weighted] [--doc ID]\n"
+    "               [--type pdf|text|...] [--from YYYY-MM-DD] [--until YYYY-MM-DD] [--syntax] [--json]\n"
+    "                     find the chunks that match a query, best first (hybrid once chunks have vectors)\n"
+    "  index [--json]     embed the chunks that have no vector yet (resumable; ingest does it too)\n"
     "  devices [--json]   the CPU and the NVIDIA GPUs Folio can use\n"
+    "  bench engine [--model FILE] [--prompt-tokens N] [--gen-tokens N] [--threads N] [--context-tokens N] [--json]\n"
+    "                     measure prefill and decode speed against this machine's bandwidth and peak,\n"
+    "                     and the first-token speedup of a question repeated over an N-token context\n"
     "  bench ingest PATH... [--ocr-pages N] [--json]\n"
     "                     measure ingest throughput against pdftotext and tesseract\n"
+    "  bench perplexity --model FILE --text FILE [--ctx N] [--json]\n"
+    "                     perplexity of a model over a text (second half of each window scored)\n"
+    "  bench retrieval --queries FILE.jsonl [--corpus DIR] [--mode bm25,vector,hybrid-rrf,...] [--json]\n"
+    "                     recall@5, recall@10 and nDCG@10 of search over a labelled query set\n"
     "  generate --prompt TEXT [--model FILE] [--n N] [--temp T] [--top-k K] [--top-p P]\n"
     "           [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N] [--raw]\n"
-    "           [--chat-template NAME] [--device auto|cpu] [--json]\n"
+    "           [--chat-template NAME] [--kv-type f16|q8_0] [--truncate error|keep-last]\n"
+    "           [--device auto|cpu] [--json]\n"
     "                     generate text with a local model (default: the installed chat model)\n"
+    "  embed TEXT... [--model FILE] [--json]\n"
+    "                     sentence embeddings of texts (default: the installed embedding model)\n"
+    "  convert hf DIR --out FILE.gguf [--type f16|f32] [--json]\n"
+    "                     a Hugging Face safetensors model folder (BERT, Llama, Qwen2, Qwen3) to GGUF\n"
+    "  model list [--json]  the model shapes 'model random' knows\n"
+    "  model random --like NAME|FILE.gguf --out FILE.gguf [--quant TYPE] [--seed S] [--layers N] [--json]\n"
+    "                     write a model of real shapes with random weights (tests, benchmarks)\n"
+    "  model quantize IN.gguf --quant TYPE --out OUT.gguf [--json]\n"
+    "                     convert a model's weights: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0\n"
+    "                     Q2_K Q3_K Q4_K Q5_K Q6_K, or the mixes Q4_K_M Q5_K_M\n"
     "\n"
     "The library lives in --library DIR, else $FOLIO_LIBRARY, else ~/.local/share/folio/library.\n";
 
@@ -231,10 +262,62 @@ json file_json(const IngestedFile& file) {
             {"chunks", file.chunks}, {"error", file.error}};
 }
 
+json embedding_json(const EmbeddingReport& report) {
+    return {{"event", "embedding"},          {"model", report.model},
+            {"embedded", report.embedded},   {"remaining", report.remaining},
+            {"model_changed", report.model_changed}, {"seconds", report.seconds},
+            {"chunks_per_second", report.seconds > 0 ? report.embedded / report.seconds : 0.0},
+            {"error", report.error}};
+}
+
+void print_embedding_report(const EmbeddingReport& report) {
+    if (!report.error.empty()) {
+        std::printf("vectors: %lld chunks embedded, %lld not yet (search falls back to keywords for them): %s\n",
+                    static_cast<long long>(report.embedded), static_cast<long long>(report.remaining),
+                    report.error.c_str());
+        return;
+    }
+    std::printf("vectors: %lld chunks embedded by %s%s in %.1f s (%.1f chunks/s), %lld left\n",
+                static_cast<long long>(report.embedded), report.model.c_str(),
+                report.model_changed ? " (a new model: re-embedding every chunk)" : "", report.seconds,
+                report.seconds > 0 ? report.embedded / report.seconds : 0.0, static_cast<long long>(report.remaining));
+}
+
+// `folio index`: embeds the chunks that have no vector yet (a library made
+// before vectors, an interrupted ingest, a new embedding model).
+int command_index(Library& library, const ParsedArgs& args) {
+    if (!args.positional.empty()) throw UsageError("index takes no arguments");
+    const bool as_json = args.has("json");
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    const EmbeddingReport report = library.embed_chunks(
+        [&](const index::EmbeddingProgress& p) {
+            if (as_json)
+                print_json({{"event", "progress"}, {"embedded", p.embedded}, {"remaining", p.remaining}});
+            else if (isatty(STDERR_FILENO))
+                std::fprintf(stderr, "\r%lld embedded, %lld left ", static_cast<long long>(p.embedded),
+                             static_cast<long long>(p.remaining));
+        },
+        &g_cancel);
+    if (!as_json && isatty(STDERR_FILENO)) std::fputs("\n", stderr);
+    if (as_json) print_json(embedding_json(report));
+    else print_embedding_report(report);
+    if (g_cancel.load()) {
+        std::fprintf(stderr, "folio: error: indexing interrupted; embedded chunks are stored, run it again to resume\n");
+        return 130;
+    }
+    if (!report.error.empty()) {
+        std::fprintf(stderr, "folio: error: %s\n", report.error.c_str());
+        return 1;
+    }
+    return 0;
+}
+
 int command_ingest(Library& library, const ParsedArgs& args) {
     if (args.positional.empty()) throw UsageError("ingest needs at least one file or folder");
     const bool as_json = args.has("json");
-    IngestRequest request{.paths = args.positional, .pipeline = pipeline_options(args), .cancel = &g_cancel};
+    IngestRequest request{
+        .paths = args.positional, .pipeline = pipeline_options(args), .cancel = &g_cancel, .embed = true};
 
     ProgressBar bar(!as_json && isatty(STDERR_FILENO));
     IngestCallbacks callbacks;
@@ -287,8 +370,12 @@ int command_ingest(Library& library, const ParsedArgs& args) {
                           {"cancelled", report.cancelled},
                           {"library", library.directory()}};
     if (as_json) {
+        if (!report.cancelled) print_json(embedding_json(report.embedding));
         print_json(summary);
     } else {
+        // Nothing new stored: nothing was embedded, and nothing to say.
+        if (!report.cancelled && (!report.embedding.model.empty() || !report.embedding.error.empty()))
+            print_embedding_report(report.embedding);
         std::printf("%zu files: %d added, %d replaced, %d unchanged, %d failed, %d skipped; "
                     "%d pages (%d OCR), %d chunks in %.1f s\n",
                     report.files.size(), report.count(IngestOutcome::Added), report.count(IngestOutcome::Replaced),
@@ -376,6 +463,173 @@ int command_show(Library& library, const ParsedArgs& args) {
     return 0;
 }
 
+// Unix seconds of 00:00 UTC on a YYYY-MM-DD date, plus `days`.
+std::int64_t parse_date(const std::string& name, const std::string& text, int days) {
+    std::tm date{};
+    char rest = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &date.tm_year, &date.tm_mon, &date.tm_mday, &rest) != 3 ||
+        date.tm_mon < 1 || date.tm_mon > 12 || date.tm_mday < 1 || date.tm_mday > 31)
+        throw UsageError("--" + name + " takes a date as YYYY-MM-DD, not '" + text + "'");
+    date.tm_year -= 1900;
+    date.tm_mon -= 1;
+    date.tm_mday += days;
+    return static_cast<std::int64_t>(timegm(&date));
+}
+
+index::SearchMode parse_search_mode(const std::string& text) {
+    const std::optional<index::SearchMode> mode = index::search_mode_from_name(text);
+    if (!mode) throw UsageError("--mode must be hybrid, bm25 or vector, not '" + text + "'");
+    return *mode;
+}
+
+json hit_json(int rank, const index::SearchHit& hit) {
+    json boxes = json::array();
+    for (const ingest::PageBox& b : hit.boxes)
+        boxes.push_back({{"page", b.page}, {"x0", b.box.x0}, {"y0", b.box.y0}, {"x1", b.box.x1}, {"y1", b.box.y1}});
+    return {{"rank", rank},       {"chunk_id", hit.chunk_id}, {"doc_id", hit.doc_id},
+            {"path", hit.path},   {"page", hit.page},         {"page_end", hit.page_end},
+            {"score", hit.score}, {"heading_path", hit.heading_path}, {"text", hit.text},
+            {"boxes", boxes}};
+}
+
+int command_search(Library& library, const ParsedArgs& args) {
+    if (args.positional.size() != 1) throw UsageError("search takes one query (quote it)");
+    index::SearchOptions options;
+    options.k = parse_int("k", args.value("k").value_or("10"), 1, 1000);
+    // bm25 until chunk vectors exist; then hybrid, as ARCHITECTURE.md has it.
+    options.mode = parse_search_mode(args.value("mode").value_or(library.has_vectors() ? "hybrid" : "bm25"));
+    if (auto fusion = args.value("fusion")) {
+        const std::optional<index::Fusion> parsed = index::fusion_from_name(*fusion);
+        if (!parsed) throw UsageError("--fusion must be rrf or weighted, not '" + *fusion + "'");
+        options.fusion = *parsed;
+    }
+    options.fts5_syntax = args.has("syntax");
+    if (auto doc = args.value("doc")) {
+        options.doc_id = parse_doc_id(*doc);
+        if (!library.store().document(*options.doc_id))
+            throw UsageError("no document with id " + *doc + " in " + library.directory());
+    }
+    if (auto type = args.value("type")) {
+        for (ingest::FileType t : {ingest::FileType::Pdf, ingest::FileType::Png, ingest::FileType::Jpeg,
+                                   ingest::FileType::Tiff, ingest::FileType::Text, ingest::FileType::Markdown})
+            if (*type == ingest::file_type_name(t)) options.type = t;
+        if (!options.type) throw UsageError("--type must be pdf, png, jpeg, tiff, text or markdown, not '" + *type + "'");
+    }
+    if (auto from = args.value("from")) options.updated_from = parse_date("from", *from, 0);
+    if (auto until = args.value("until")) options.updated_until = parse_date("until", *until, 1) - 1;
+
+    std::vector<index::SearchHit> hits;
+    try {
+        hits = library.search(args.positional[0], options);
+    } catch (const index::SearchError& e) {
+        throw UsageError(e.what());
+    }
+    if (args.has("json")) {
+        for (std::size_t i = 0; i < hits.size(); ++i) print_json(hit_json(static_cast<int>(i) + 1, hits[i]));
+        return 0;
+    }
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+        const index::SearchHit& hit = hits[i];
+        std::string snippet = hit.text.substr(0, 240);
+        std::replace(snippet.begin(), snippet.end(), '\n', ' ');
+        const std::string pages =
+            hit.page == hit.page_end ? std::to_string(hit.page) : std::to_string(hit.page) + "-" + std::to_string(hit.page_end);
+        std::printf("%2zu. %.3f  %s  p. %s  (doc %lld, chunk %lld)\n", i + 1, hit.score, hit.path.c_str(), pages.c_str(),
+                    static_cast<long long>(hit.doc_id), static_cast<long long>(hit.chunk_id));
+        if (!hit.heading_path.empty()) std::printf("    %s\n", hit.heading_path.c_str());
+        std::printf("    %s%s\n", snippet.c_str(), hit.text.size() > snippet.size() ? " ..." : "");
+    }
+    if (hits.empty()) std::printf("no matches in %s\n", library.directory().c_str());
+    return 0;
+}
+
+// `folio bench retrieval --synthetic N`: a new library (--library, else a
+// temporary folder removed afterwards) of N generated chunks.
+int command_bench_synthetic(const std::string& library_dir, const std::string& chunks, bool as_json) {
+    SyntheticBenchOptions options;
+    options.chunks = parse_int("synthetic", chunks, 1000, 100000000);
+    std::optional<QTemporaryDir> temporary;
+    if (library_dir.empty()) {
+        temporary.emplace(QDir::tempPath() + "/folio-synthetic-XXXXXX");
+        if (!temporary->isValid()) throw std::runtime_error("cannot create a temporary library folder");
+        options.directory = temporary->path().toStdString() + "/library";
+    } else {
+        options.directory = library_dir;
+    }
+    const SyntheticBenchReport r = run_synthetic_bench(options, [&](const std::string& text) {
+        if (!as_json) std::fprintf(stderr, "%s\n", text.c_str());
+    });
+    const json report = {{"chunks", r.chunks},
+                         {"dimension", r.dimension},
+                         {"index", r.index_kind},
+                         {"fill_seconds", r.fill_seconds},
+                         {"index_build_seconds", r.index_build_seconds},
+                         {"index_memory_mib", r.index_memory_mib},
+                         {"index_file_mib", r.index_file_mib},
+                         {"hybrid_p50_ms", r.hybrid_p50_ms},
+                         {"hybrid_p95_ms", r.hybrid_p95_ms},
+                         {"vector_p50_ms", r.vector_p50_ms},
+                         {"vector_p95_ms", r.vector_p95_ms},
+                         {"bm25_p50_ms", r.bm25_p50_ms},
+                         {"bm25_p95_ms", r.bm25_p95_ms},
+                         {"planted_found_at_10", r.planted_found_at_10},
+                         {"hardware_threads", std::thread::hardware_concurrency()}};
+    if (as_json) {
+        print_json(report);
+    } else {
+        for (const auto& [key, value] : report.items()) std::printf("%-22s %s\n", key.c_str(), value.dump().c_str());
+    }
+    return 0;
+}
+
+int command_bench_retrieval(const std::string& library_dir, const std::vector<std::string>& rest) {
+    const ParsedArgs args =
+        parse_args("bench retrieval", rest, {.valued = {"queries", "corpus", "mode", "synthetic"}, .flags = {"json"}});
+    if (!args.positional.empty()) throw UsageError("bench retrieval takes its query set as --queries FILE.jsonl");
+    if (auto synthetic = args.value("synthetic")) return command_bench_synthetic(library_dir, *synthetic, args.has("json"));
+    RetrievalBenchOptions options;
+    options.queries = args.value("queries").value_or("");
+    if (options.queries.empty()) throw UsageError("bench retrieval needs --queries FILE.jsonl");
+    Library library(library_dir.empty() ? Library::default_directory() : library_dir);
+    if (auto corpus = args.value("corpus")) {
+        const IngestReport report =
+            library.ingest({.paths = {*corpus}, .pipeline = {}, .cancel = &g_cancel, .embed = true});
+        if (!report.ok()) throw std::runtime_error("could not ingest every file of " + *corpus);
+    }
+    // Every method the library can serve, unless --mode picks some.
+    const std::string modes =
+        args.value("mode").value_or(library.has_vectors() ? "bm25,vector,hybrid-rrf,hybrid-weighted" : "bm25");
+    options.methods.clear();
+    for (std::size_t start = 0; start <= modes.size();) {
+        const std::size_t comma = std::min(modes.find(',', start), modes.size());
+        const std::string name = modes.substr(start, comma - start);
+        const std::optional<RetrievalMethod> method = retrieval_method_from_name(name);
+        if (!method)
+            throw UsageError("--mode takes bm25, vector, hybrid, hybrid-rrf or hybrid-weighted, not '" + name + "'");
+        options.methods.push_back(*method);
+        start = comma + 1;
+    }
+    std::vector<RetrievalScore> scores;
+    try {
+        scores = run_retrieval_bench(library, options);
+    } catch (const index::SearchError& e) {
+        throw UsageError(e.what());
+    }
+    const bool as_json = args.has("json");
+    if (!as_json) std::printf("%-15s %-9s %-9s %7s %9s %10s %8s %12s\n", "mode", "domain", "scope", "queries", "recall@5",
+                              "recall@10", "nDCG@10", "unreachable");
+    for (const RetrievalScore& s : scores) {
+        if (as_json)
+            print_json({{"mode", s.mode}, {"domain", s.domain}, {"scope", s.scope}, {"queries", s.queries},
+                        {"recall_at_5", s.recall_at_5}, {"recall_at_10", s.recall_at_10},
+                        {"ndcg_at_10", s.ndcg_at_10}, {"unreachable", s.unreachable}});
+        else
+            std::printf("%-15s %-9s %-9s %7d %9.3f %10.3f %8.3f %12d\n", s.mode.c_str(), s.domain.c_str(),
+                        s.scope.c_str(), s.queries, s.recall_at_5, s.recall_at_10, s.ndcg_at_10, s.unreachable);
+    }
+    return 0;
+}
+
 int command_devices(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("devices", rest, {.valued = {}, .flags = {"json"}});
     if (!args.positional.empty()) throw UsageError("devices takes no arguments");
@@ -402,8 +656,49 @@ int command_devices(const std::vector<std::string>& rest) {
     return 0;
 }
 
+int command_bench_engine(const std::vector<std::string>& rest) {
+    const ParsedArgs args = parse_args("bench engine", rest,
+                                       {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device",
+                                                   "context-tokens"},
+                                        .flags = {"json"}});
+    if (!args.positional.empty()) throw UsageError("bench engine takes its model as --model FILE");
+    const std::string device = args.value("device").value_or("cpu");
+    if (device != "cpu" && device != "auto") throw UsageError("bench engine measures the CPU only (--device cpu)");
+    EngineBenchOptions options;
+    if (auto m = args.value("model")) {
+        options.model_path = *m;
+    } else {
+        const std::optional<std::string> found = engine::find_default_model(engine::ModelRole::Chat);
+        if (!found) throw UsageError("no chat model found; run installer/fetch-models.sh or pass --model FILE");
+        options.model_path = *found;
+    }
+    if (!std::filesystem::is_regular_file(options.model_path)) throw UsageError("no model file " + options.model_path);
+    if (auto n = args.value("prompt-tokens")) options.prompt_tokens = parse_int("prompt-tokens", *n, 1, 1 << 16);
+    if (auto n = args.value("gen-tokens")) options.gen_tokens = parse_int("gen-tokens", *n, 1, 1 << 16);
+    if (auto n = args.value("threads")) options.threads = parse_int("threads", *n, 1, 1024);
+    if (auto n = args.value("context-tokens"))
+        options.prefix_context_tokens = parse_int("context-tokens", *n, 0, 1 << 20);
+    return run_engine_bench(options, args.has("json"));
+}
+
+int command_bench_perplexity(const std::vector<std::string>& rest) {
+    const ParsedArgs args =
+        parse_args("bench perplexity", rest, {.valued = {"model", "text", "ctx"}, .flags = {"json"}});
+    if (!args.positional.empty()) throw UsageError("bench perplexity takes --model FILE --text FILE");
+    PerplexityBenchRequest request;
+    request.model = args.value("model").value_or("");
+    request.text = args.value("text").value_or("");
+    if (request.model.empty() || request.text.empty())
+        throw UsageError("bench perplexity needs --model FILE and --text FILE");
+    if (auto ctx = args.value("ctx")) request.ctx = parse_int("ctx", *ctx, 4, 1 << 20);
+    return run_perplexity_bench(request, args.has("json"));
+}
+
 int command_bench(const std::vector<std::string>& rest) {
-    if (rest.empty() || rest[0] != "ingest") throw UsageError("bench takes 'ingest' (bench engine comes with the engine)");
+    if (!rest.empty() && rest[0] == "engine") return command_bench_engine({rest.begin() + 1, rest.end()});
+    if (!rest.empty() && rest[0] == "perplexity") return command_bench_perplexity({rest.begin() + 1, rest.end()});
+    if (rest.empty() || rest[0] != "ingest")
+        throw UsageError("bench takes 'engine', 'ingest', 'perplexity' or 'retrieval'");
     const ParsedArgs args = parse_args("bench ingest", {rest.begin() + 1, rest.end()},
                                        {.valued = {"ocr-pages", "jobs"}, .flags = {"json"}});
     if (args.positional.empty()) throw UsageError("bench ingest needs PDF files or folders");
@@ -414,15 +709,47 @@ int command_bench(const std::vector<std::string>& rest) {
     return run_ingest_bench(options, args.has("json"));
 }
 
+int command_model(const std::vector<std::string>& rest) {
+    const std::string sub = rest.empty() ? "" : rest[0];
+    const std::vector<std::string> tail(rest.begin() + (rest.empty() ? 0 : 1), rest.end());
+    if (sub == "list") {
+        const ParsedArgs args = parse_args("model list", tail, {.valued = {}, .flags = {"json"}});
+        if (!args.positional.empty()) throw UsageError("model list takes no arguments");
+        return run_model_list(args.has("json"));
+    }
+    if (sub == "random") {
+        const ParsedArgs args =
+            parse_args("model random", tail, {.valued = {"like", "quant", "out", "seed", "layers"}, .flags = {"json"}});
+        if (!args.positional.empty()) throw UsageError("model random takes --like NAME --quant TYPE --out FILE.gguf");
+        RandomModelRequest request;
+        request.like = args.value("like").value_or("");
+        request.out = args.value("out").value_or("");
+        if (request.like.empty() || request.out.empty())
+            throw UsageError("model random needs --like NAME|FILE.gguf and --out FILE.gguf (names: folio model list)");
+        request.quant = args.value("quant").value_or("F16");
+        if (auto seed = args.value("seed")) request.seed = static_cast<std::uint64_t>(parse_int("seed", *seed, 0, 2147483647));
+        if (auto layers = args.value("layers")) request.layers = parse_int("layers", *layers, 1, 1 << 16);
+        return run_model_random(request, args.has("json"));
+    }
+    if (sub == "quantize") {
+        const ParsedArgs args = parse_args("model quantize", tail, {.valued = {"quant", "out"}, .flags = {"json"}});
+        if (args.positional.size() != 1 || !args.value("quant") || !args.value("out"))
+            throw UsageError("model quantize takes IN.gguf --quant TYPE --out OUT.gguf");
+        return run_model_quantize({args.positional[0], *args.value("quant"), *args.value("out")}, args.has("json"));
+    }
+    throw UsageError("model takes 'list', 'random' or 'quantize'");
+}
+
 int command_generate(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args(
         "generate", rest,
         {.valued = {"model", "prompt", "n", "temp", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "ctx",
-                    "lora", "device", "chat-template"},
+                    "lora", "device", "chat-template", "kv-type", "truncate"},
          .flags = {"json", "raw"}});
     if (!args.positional.empty()) throw UsageError("generate takes its prompt as --prompt TEXT");
     const std::optional<std::string> prompt = args.value("prompt");
     if (!prompt) throw UsageError("generate needs --prompt TEXT");
+    engine::check_utf8(*prompt, "--prompt");
     if (args.value("lora")) throw UsageError("LoRA adapters are not supported yet");
     const std::string device = args.value("device").value_or("auto");
     if (device == "cuda") throw UsageError("the CUDA backend cannot run models yet");
@@ -442,6 +769,15 @@ int command_generate(const std::vector<std::string>& rest) {
         options.sampler.seed = std::random_device{}();
     std::optional<int> ctx;
     if (auto c = args.value("ctx")) ctx = parse_int("ctx", *c, 1, 1 << 20);
+    const std::string kv_type_name = args.value("kv-type").value_or("f16");
+    if (kv_type_name != "f16" && kv_type_name != "q8_0")
+        throw UsageError("--kv-type must be f16 or q8_0, not '" + kv_type_name + "'");
+    const engine::KvType kv_type = engine::kv_type_from_name(kv_type_name);
+    const std::string truncate = args.value("truncate").value_or("error");
+    if (truncate != "error" && truncate != "keep-last")
+        throw UsageError("--truncate must be error or keep-last, not '" + truncate + "'");
+    options.prompt_overflow =
+        truncate == "keep-last" ? engine::PromptOverflow::KeepLast : engine::PromptOverflow::Error;
 
     std::string model_path;
     if (auto m = args.value("model")) {
@@ -455,34 +791,38 @@ int command_generate(const std::vector<std::string>& rest) {
 
     const engine::GgufFile file = engine::GgufFile::open(model_path);
     std::unique_ptr<engine::Model> model = engine::load_model(file);
+    const int model_ctx = model->config().n_ctx_train;
+    // Past its training context a model's attention sees positions it never
+    // learned (RoPE scaling is how a model is extended, and it is in the file).
+    if (ctx && *ctx > model_ctx)
+        throw UsageError("--ctx " + std::to_string(*ctx) + " is longer than the model's training context of " +
+                         std::to_string(model_ctx) + " tokens");
     if (!file.find("tokenizer.ggml.model"))
         throw UsageError(model_path + " has no tokenizer (tokenizer.ggml.*), so it cannot take a text prompt");
     const engine::Vocab vocab(file);
 
     std::vector<std::int32_t> prompt_ids;
-    if (args.has("raw")) {
+    const std::optional<std::string_view> template_source = file.find_string("tokenizer.chat_template");
+    // A model without a chat template is a base model (gemma-3-270m): it
+    // continues text, which is how llama.cpp runs such a model too.
+    const bool continue_text = !args.value("chat-template") && !template_source;
+    if (continue_text && !args.has("raw"))
+        std::fprintf(stderr, "folio: note: the model has no chat template, so it continues the prompt as plain text "
+                             "(--chat-template NAME makes the prompt a user turn)\n");
+    if (args.has("raw") || continue_text) {
         prompt_ids = vocab.encode(*prompt, true, false);
     } else {
         engine::ChatTemplate chat_template;
-        if (auto name = args.value("chat-template")) {
+        if (auto name = args.value("chat-template"))
             chat_template.format = engine::chat_format_from_name(*name);
-        } else {
-            const std::optional<std::string_view> source = file.find_string("tokenizer.chat_template");
-            if (!source)
-                throw UsageError("the model has no chat template; pass --chat-template "
-                                 "chatml|llama3|gemma|mistral|deepseek|deepseek-coder, or --raw");
-            chat_template = engine::detect_chat_template(*source);
-        }
+        else
+            chat_template = engine::detect_chat_template(*template_source);
         const std::string text = engine::render_chat(chat_template, {{"user", *prompt}});
         prompt_ids = vocab.encode(text, false, true);
     }
 
-    const int model_ctx = model->config().n_ctx_train > 0 ? model->config().n_ctx_train : 4096;
     const int n_ctx = ctx.value_or(std::min(4096, model_ctx));
-    if (static_cast<int>(prompt_ids.size()) > n_ctx)
-        throw UsageError("the prompt is " + std::to_string(prompt_ids.size()) + " tokens, longer than the " +
-                         std::to_string(n_ctx) + "-token context (--ctx)");
-    engine::KvCache cache = model->make_kv_cache(n_ctx);
+    engine::KvCache cache = model->make_kv_cache(n_ctx, kv_type);
     engine::ThreadPool pool;
 
     const bool as_json = args.has("json");
@@ -506,14 +846,101 @@ int command_generate(const std::vector<std::string>& rest) {
                 {"tokens", result.tokens},
                 {"stop_reason", engine::stop_reason_name(result.stop_reason)},
                 {"model", model_path},
+                {"kv_type", engine::kv_type_name(kv_type)},
                 {"timings",
                  {{"prompt_tokens", t.prompt_tokens},
+                  {"dropped_prompt_tokens", t.dropped_prompt_tokens},
                   {"generated_tokens", t.generated_tokens},
                   {"prefill_seconds", t.prefill_seconds},
                   {"decode_seconds", t.decode_seconds},
                   {"prefill_tokens_per_second", t.prefill_tokens_per_second},
                   {"decode_tokens_per_second", t.decode_tokens_per_second},
                   {"time_to_first_token_seconds", t.time_to_first_token_seconds}}}});
+    return 0;
+}
+
+// A float as the shortest decimal that reads back as it, so that JSON shows
+// 0.0123 rather than the float's binary expansion 0.012299999594688416.
+double shortest(float value) {
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+    double widened = 0;
+    std::from_chars(text, end, widened);
+    return widened;
+}
+
+int command_embed(const std::vector<std::string>& rest) {
+    const ParsedArgs args = parse_args("embed", rest, {.valued = {"model"}, .flags = {"json"}});
+    if (args.positional.empty()) throw UsageError("embed needs at least one text");
+    std::string model_path;
+    if (auto m = args.value("model")) {
+        model_path = *m;
+    } else {
+        const std::optional<std::string> found = engine::find_default_model(engine::ModelRole::Embedding);
+        if (!found) throw UsageError("no embedding model found; run installer/fetch-models.sh or pass --model FILE");
+        model_path = *found;
+    }
+    if (!std::filesystem::is_regular_file(model_path)) throw UsageError("no model file " + model_path);
+    engine::Embedder embedder = engine::Embedder::open(model_path);
+    engine::ThreadPool pool;
+    const std::vector<engine::Embedding> embeddings = embedder.embed(args.positional, pool);
+
+    if (!args.has("json")) {
+        for (const engine::Embedding& embedding : embeddings) {
+            std::string line;
+            for (const float x : embedding.vector) {
+                char text[32];
+                line.append(text, std::to_chars(text, text + sizeof text, x).ptr);
+                line += ' ';
+            }
+            line.back() = '\n';
+            std::fputs(line.c_str(), stdout);
+        }
+        return 0;
+    }
+    json items = json::array();
+    for (std::size_t i = 0; i < embeddings.size(); ++i) {
+        json vector = json::array();
+        for (const float x : embeddings[i].vector) vector.push_back(shortest(x));
+        items.push_back({{"text", args.positional[i]},
+                         {"tokens", embeddings[i].n_tokens},
+                         {"truncated", embeddings[i].truncated},
+                         {"vector", std::move(vector)}});
+    }
+    print_json({{"model", model_path},
+                {"dimension", embedder.dimension()},
+                {"max_tokens", embedder.max_tokens()},
+                {"pooling", embedder.pooling() == engine::Pooling::Mean ? "mean" : "cls"},
+                {"normalized", embedder.normalizes()},
+                {"embeddings", std::move(items)}});
+    return 0;
+}
+
+int command_convert(const std::vector<std::string>& rest) {
+    if (rest.empty() || rest[0] != "hf") throw UsageError("convert takes 'hf' (a Hugging Face model folder)");
+    const ParsedArgs args =
+        parse_args("convert hf", {rest.begin() + 1, rest.end()}, {.valued = {"out", "type"}, .flags = {"json"}});
+    if (args.positional.size() != 1) throw UsageError("convert hf takes one model folder");
+    const std::optional<std::string> out = args.value("out");
+    if (!out || out->empty()) throw UsageError("convert hf needs --out FILE.gguf");
+    ConvertHfRequest request{.model_dir = args.positional[0], .out = *out};
+    const std::string type = args.value("type").value_or("f16");
+    if (type == "f32") request.type = ConvertedType::F32;
+    else if (type != "f16") throw UsageError("--type must be f16 or f32, not '" + type + "'");
+    const ConvertHfResult result = convert_hf(request);
+    if (args.has("json")) {
+        print_json({{"model_dir", request.model_dir.string()},
+                    {"out", request.out.string()},
+                    {"hf_architecture", result.hf_architecture},
+                    {"architecture", result.architecture},
+                    {"type", type},
+                    {"tensors", result.n_tensors},
+                    {"bytes", result.file_bytes}});
+    } else {
+        std::printf("%s (%s) -> %s: %s, %d tensors, %s, %.1f MB\n", request.model_dir.c_str(),
+                    result.hf_architecture.c_str(), request.out.c_str(), result.architecture.c_str(), result.n_tensors,
+                    type.c_str(), static_cast<double>(result.file_bytes) / 1e6);
+    }
     return 0;
 }
 
@@ -549,13 +976,20 @@ int run_cli(int argc, char** argv) {
     const std::string command = args[i];
     const std::vector<std::string> rest(args.begin() + i + 1, args.end());
     try {
+        if (command == "bench" && !rest.empty() && rest[0] == "retrieval")
+            return command_bench_retrieval(library_dir, {rest.begin() + 1, rest.end()});
         if (command == "bench") return command_bench(rest);
         if (command == "devices") return command_devices(rest);
         if (command == "generate") return command_generate(rest);
+        if (command == "embed") return command_embed(rest);
+        if (command == "convert") return command_convert(rest);
+        if (command == "model") return command_model(rest);
         static const std::map<std::string, CommandSpec> specs = {
             {"ingest", {.valued = {"ocr", "lang", "jobs", "password", "ocr-timeout"}, .flags = {"json"}}},
             {"docs", {.valued = {}, .flags = {"json"}}},
             {"show", {.valued = {"page"}, .flags = {"json"}}},
+            {"search", {.valued = {"k", "mode", "fusion", "doc", "type", "from", "until"}, .flags = {"json", "syntax"}}},
+            {"index", {.valued = {}, .flags = {"json"}}},
         };
         const auto spec = specs.find(command);
         if (spec == specs.end()) throw UsageError("unknown command '" + command + "' (see folio --help)");
@@ -563,6 +997,8 @@ int run_cli(int argc, char** argv) {
         Library library(library_dir.empty() ? Library::default_directory() : library_dir);
         if (command == "ingest") return command_ingest(library, parsed);
         if (command == "docs") return command_docs(library, parsed);
+        if (command == "search") return command_search(library, parsed);
+        if (command == "index") return command_index(library, parsed);
         return command_show(library, parsed);
     } catch (const UsageError& e) {
         std::fprintf(stderr, "folio: error: %s\n", e.what());

@@ -9,10 +9,14 @@
 #include <QStandardPaths>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <stdexcept>
 
+#include "app/engine_text_embedder.h"
+#include "engine/model_paths.h"
+#include "index/hybrid_search.h"
 #include "ingest/chunker.h"
 #include "ingest/detect.h"
 #include "ingest/error.h"
@@ -45,7 +49,8 @@ bool IngestReport::ok() const { return !cancelled && files_with_errors() == 0; }
 
 Library::Library(const std::string& directory)
     : directory_(QDir(QString::fromStdString(directory)).absolutePath().toStdString()),
-      store_(index::LibraryStore::open(directory_)) {}
+      store_(index::LibraryStore::open(directory_)),
+      vectors_(*store_, std::filesystem::path(directory_) / "vectors.faiss") {}
 
 Library::~Library() = default;
 
@@ -92,6 +97,64 @@ std::string file_sha256(const std::string& path) {
     QCryptographicHash hash(QCryptographicHash::Sha256);
     if (!hash.addData(&file)) throw std::runtime_error("cannot read file: " + file.errorString().toStdString());
     return hash.result().toHex().toStdString();
+}
+
+std::string Library::embedding_model_path() {
+    const QByteArray fromEnv = qgetenv("FOLIO_EMBEDDING_MODEL");
+    if (!fromEnv.isEmpty()) return fromEnv.toStdString();
+    return engine::find_default_model(engine::ModelRole::Embedding).value_or("");
+}
+
+index::TextEmbedder& Library::embedder() {
+    if (!embedder_) {
+        const std::string path = embedding_model_path();
+        if (path.empty())
+            throw std::runtime_error("no embedding model found; run installer/fetch-models.sh or set FOLIO_EMBEDDING_MODEL");
+        embedder_ = open_engine_text_embedder(path);
+    }
+    return *embedder_;
+}
+
+EmbeddingReport Library::embed_chunks(const std::function<void(const index::EmbeddingProgress&)>& progress,
+                                      const std::atomic<bool>* cancel, const std::vector<std::int64_t>* doc_ids) {
+    EmbeddingReport report;
+    try {
+        index::TextEmbedder& model = embedder();
+        report.model = model.model().name;
+        const index::EmbeddingProgress done = vectors_.embed_missing(model, progress, cancel, doc_ids);
+        report.embedded = done.embedded;
+        report.model_changed = done.model_changed;
+        report.seconds = done.seconds;
+    } catch (const std::exception& e) {
+        report.error = e.what();
+    }
+    try {
+        report.remaining = store_->count_chunks_without_vectors();
+    } catch (const index::StoreError&) {
+    }
+    return report;
+}
+
+bool Library::has_vectors() { return store_->embedding_model() && store_->has_vectors(); }
+
+std::vector<index::SearchHit> Library::search(std::string_view query, const index::SearchOptions& options) {
+    if (options.mode == index::SearchMode::Bm25) return index::Retriever(*store_).search(query, options);
+    if (!has_vectors())
+        throw index::SearchError(std::string("--mode ") + index::search_mode_name(options.mode) +
+                                 " needs chunk vectors, and this library has no vectors yet; run `folio index` or use "
+                                 "--mode bm25");
+    index::TextEmbedder* model = nullptr;
+    try {
+        model = &embedder();
+    } catch (const std::exception& e) {
+        throw index::SearchError(std::string("--mode ") + index::search_mode_name(options.mode) + ": " + e.what());
+    }
+    return index::HybridSearcher(*store_, vectors_).search(query, *model, options);
+}
+
+std::vector<index::SearchHit> Library::search(std::string_view query, std::span<const float> query_vector,
+                                              const index::SearchOptions& options) {
+    return index::HybridSearcher(*store_, vectors_).search(query, query_vector, options);
 }
 
 IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks& callbacks) {
@@ -199,6 +262,12 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
         callbacks.progress, request.cancel);
 
     report.cancelled = request.cancel && request.cancel->load();
+    if (request.embed && !report.cancelled) {
+        std::vector<std::int64_t> stored;
+        for (const IngestedFile& file : report.files)
+            if (file.outcome == IngestOutcome::Added || file.outcome == IngestOutcome::Replaced) stored.push_back(file.doc_id);
+        if (!stored.empty()) report.embedding = embed_chunks(callbacks.embedding_progress, request.cancel, &stored);
+    }
     report.seconds = timer.nsecsElapsed() / 1e9;
     return report;
 }

@@ -11,9 +11,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
+#include "index/embedding.h"
+#include "index/embedding_index.h"
 #include "index/library_store.h"
+#include "index/retriever.h"
 #include "ingest/pipeline.h"
 
 namespace folio::app {
@@ -22,6 +27,10 @@ struct IngestRequest {
     std::vector<std::string> paths;   // files and folders (walked recursively)
     ingest::PipelineOptions pipeline;
     const std::atomic<bool>* cancel = nullptr;
+    // Embed the stored chunks afterwards (Library::embed_chunks). The CLI
+    // does; the GUI's ingest worker does not yet (its removal queue waits
+    // behind a running ingest, and embedding lengthens it).
+    bool embed = false;
 };
 
 enum class IngestOutcome { Added, Replaced, Unchanged, Failed, Skipped };
@@ -35,10 +44,21 @@ struct IngestedFile {
     std::string error;                // one line: why it failed or was skipped
 };
 
+// What embedding the library's chunks did (Library::embed_chunks).
+struct EmbeddingReport {
+    std::string model;                // the embedding model's file name; empty: none was found
+    std::int64_t embedded = 0;        // chunks embedded now
+    std::int64_t remaining = 0;       // chunks still without a vector
+    bool model_changed = false;       // the old model's vectors were dropped and are being re-embedded
+    double seconds = 0;
+    std::string error;                // one line: why embedding stopped (the text stays stored and searchable)
+};
+
 struct IngestReport {
     std::vector<IngestedFile> files;
     int pages = 0, ocr_pages = 0, chunks = 0;
     double seconds = 0;
+    EmbeddingReport embedding;        // the vectors of the stored chunks, made after they were stored
     bool cancelled = false;
     int count(IngestOutcome outcome) const;
     int files_with_errors() const;    // failed, or stored with failed pages
@@ -48,6 +68,7 @@ struct IngestReport {
 struct IngestCallbacks {
     std::function<void(const ingest::PipelineProgress&)> progress;
     std::function<void(const IngestedFile&)> file_done;
+    std::function<void(const index::EmbeddingProgress&)> embedding_progress;
 };
 
 class Library {
@@ -59,7 +80,40 @@ public:
     // The default location: $FOLIO_LIBRARY, else the user's data folder.
     static std::string default_directory();
 
+    // Stores the files, then embeds their chunks (embed_chunks; chunks of
+    // other documents still without vectors are left to `folio index`); a
+    // failure to embed is reported in IngestReport::embedding and loses
+    // nothing.
     IngestReport ingest(const IngestRequest& request, const IngestCallbacks& callbacks = {});
+
+    // Embeds every chunk that has no vector with the embedding model
+    // (embedding_model_path()), resumably: `folio index`, and the end of
+    // ingest. A library whose vectors a different model made is re-embedded.
+    // Never throws for a missing model or a failed embedding: the report says.
+    // With doc_ids, only those documents' chunks (what an ingest stored).
+    EmbeddingReport embed_chunks(const std::function<void(const index::EmbeddingProgress&)>& progress = {},
+                                 const std::atomic<bool>* cancel = nullptr,
+                                 const std::vector<std::int64_t>* doc_ids = nullptr);
+
+    // The embedding model file: $FOLIO_EMBEDDING_MODEL, else the installed
+    // default (engine/model_paths.h); empty when there is none.
+    static std::string embedding_model_path();
+
+    // Whether the library holds chunk vectors to search (the default search
+    // mode is then hybrid).
+    bool has_vectors();
+
+    // Chunks matching a query, best first (index/retriever.h,
+    // index/hybrid_search.h). Throws index::SearchError for a query or mode
+    // this library cannot serve.
+    std::vector<index::SearchHit> search(std::string_view query, const index::SearchOptions& options = {});
+    // The same with the query already embedded (benchmarks that time search alone).
+    std::vector<index::SearchHit> search(std::string_view query, std::span<const float> query_vector,
+                                         const index::SearchOptions& options);
+    // The embedding model, opened on first use. Throws std::runtime_error
+    // when there is none or it cannot be opened.
+    index::TextEmbedder& embedder();
+    index::ChunkVectors& vectors() { return vectors_; }
 
     index::LibraryStore& store() { return *store_; }
     const std::string& directory() const { return directory_; }
@@ -67,6 +121,8 @@ public:
 private:
     std::string directory_;
     std::unique_ptr<index::LibraryStore> store_;
+    index::ChunkVectors vectors_;
+    std::unique_ptr<index::TextEmbedder> embedder_;
 };
 
 // The regular files under `paths`, expanded and de-duplicated, in a stable

@@ -2,11 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "engine/fp16.h"
 #include "engine/quant.h"
+#include "engine/quant_kernels.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace folio::engine {
 
@@ -87,6 +94,27 @@ void rms_norm(ThreadPool& pool, const float* x, const float* weight, std::int64_
     });
 }
 
+void layer_norm(ThreadPool& pool, const float* x, const float* weight, const float* bias, std::int64_t n_rows,
+                std::int64_t n, float eps, float* out) {
+    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t r = begin; r < end; ++r) {
+            const float* row = x + r * n;
+            double sum = 0.0;
+            for (std::int64_t i = 0; i < n; ++i)
+                sum += row[i];
+            const double mean = sum / static_cast<double>(n);
+            double sum_squares = 0.0;  // about the mean: no cancellation for rows far from zero
+            for (std::int64_t i = 0; i < n; ++i)
+                sum_squares += (row[i] - mean) * (row[i] - mean);
+            const auto inverse_std = static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(n) + eps));
+            const auto mean_f = static_cast<float>(mean);
+            float* dst = out + r * n;
+            for (std::int64_t i = 0; i < n; ++i)
+                dst[i] = (row[i] - mean_f) * inverse_std * weight[i] + bias[i];
+        }
+    });
+}
+
 void add_in_place(float* x, const float* y, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i)
         x[i] += y[i];
@@ -98,16 +126,17 @@ void rope(ThreadPool& pool, float* x, std::span<const std::int32_t> positions, i
     // Second element of pair i, relative to its first.
     const int partner_offset = params.style == RopeStyle::AdjacentPairs ? 1 : n_pairs;
     const int pair_stride = params.style == RopeStyle::AdjacentPairs ? 2 : 1;
+    const std::vector<double> inv_freq = rope_inverse_frequencies(params.n_rot, params.freq_base, params.scaling);
+    const double attention_factor = rope_attention_factor(params.scaling);
     const auto n_tokens = static_cast<std::int64_t>(positions.size());
     pool.parallel_for(n_tokens, 4, [&](std::int64_t begin, std::int64_t end) {
         std::vector<float> cos_theta(static_cast<std::size_t>(n_pairs));
         std::vector<float> sin_theta(static_cast<std::size_t>(n_pairs));
         for (std::int64_t t = begin; t < end; ++t) {
             for (int i = 0; i < n_pairs; ++i) {
-                const double theta = positions[static_cast<std::size_t>(t)] *
-                                     std::pow(static_cast<double>(params.freq_base), -2.0 * i / params.n_rot);
-                cos_theta[static_cast<std::size_t>(i)] = static_cast<float>(std::cos(theta));
-                sin_theta[static_cast<std::size_t>(i)] = static_cast<float>(std::sin(theta));
+                const double theta = positions[static_cast<std::size_t>(t)] * inv_freq[static_cast<std::size_t>(i)];
+                cos_theta[static_cast<std::size_t>(i)] = static_cast<float>(std::cos(theta) * attention_factor);
+                sin_theta[static_cast<std::size_t>(i)] = static_cast<float>(std::sin(theta) * attention_factor);
             }
             for (int h = 0; h < n_heads; ++h) {
                 float* head = x + (t * n_heads + h) * params.head_dim;
@@ -132,57 +161,225 @@ void add_bias(float* x, const float* bias, std::int64_t n_rows, std::int64_t n) 
             x[r * n + i] += bias[i];
 }
 
+namespace {
+
+// Elements [begin, begin + n) of a row of Q8_0 blocks (which may start and
+// end inside a block: a head narrower than a block), as f32 weights x.
+float dot_q8_0_range(const quant::BlockQ8_0* row, int begin, int n, const float* x) {
+    float sum = 0.f;
+    for (int i = begin; i < begin + n;) {
+        const quant::BlockQ8_0& block = row[i / quant::kBlock32];
+        const int block_end = std::min(begin + n, (i / quant::kBlock32 + 1) * quant::kBlock32);
+        float block_sum = 0.f;
+        for (int e = i; e < block_end; ++e)
+            block_sum += static_cast<float>(block.qs[e % quant::kBlock32]) * x[e - begin];
+        sum += fp16_to_fp32(block.d) * block_sum;
+        i = block_end;
+    }
+    return sum;
+}
+
+// dst (32) += scale * qs (32 int8). SSE2 (every x86-64) where there is
+// one: -O2's cost model leaves the int8-to-float loop scalar.
+void add_scaled_int8_block(float scale, const std::int8_t* qs, float* dst) {
+#if defined(__SSE2__)
+    const __m128 scales = _mm_set1_ps(scale);
+    for (int half = 0; half < 2; ++half) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * half));
+        const __m128i byte_signs = _mm_cmpgt_epi8(_mm_setzero_si128(), bytes);
+        const __m128i shorts[2] = {_mm_unpacklo_epi8(bytes, byte_signs), _mm_unpackhi_epi8(bytes, byte_signs)};
+        for (int s = 0; s < 2; ++s) {
+            const __m128i short_signs = _mm_cmpgt_epi16(_mm_setzero_si128(), shorts[s]);
+            const __m128i ints[2] = {_mm_unpacklo_epi16(shorts[s], short_signs),
+                                     _mm_unpackhi_epi16(shorts[s], short_signs)};
+            for (int i = 0; i < 2; ++i) {
+                float* out = dst + 16 * half + 8 * s + 4 * i;
+                _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), _mm_mul_ps(scales, _mm_cvtepi32_ps(ints[i]))));
+            }
+        }
+    }
+#else
+    for (int e = 0; e < quant::kBlock32; ++e)
+        dst[e] += scale * static_cast<float>(qs[e]);
+#endif
+}
+
+// acc (n) += weight * elements [begin, begin + n) of a row of Q8_0 blocks.
+void add_scaled_q8_0_range(float weight, const quant::BlockQ8_0* row, int begin, int n, float* acc) {
+    if (begin % quant::kBlock32 == 0 && n % quant::kBlock32 == 0) {
+        for (int b = 0; b < n / quant::kBlock32; ++b) {
+            const quant::BlockQ8_0& block = row[begin / quant::kBlock32 + b];
+            add_scaled_int8_block(weight * fp16_to_fp32(block.d), block.qs, acc + b * quant::kBlock32);
+        }
+        return;
+    }
+    for (int i = begin; i < begin + n;) {
+        const quant::BlockQ8_0& block = row[i / quant::kBlock32];
+        const int block_end = std::min(begin + n, (i / quant::kBlock32 + 1) * quant::kBlock32);
+        const float scale = weight * fp16_to_fp32(block.d);
+        for (int e = i; e < block_end; ++e)
+            acc[e - begin] += scale * static_cast<float>(block.qs[e % quant::kBlock32]);
+        i = block_end;
+    }
+}
+
+}  // namespace
+
+namespace {
+
+// weights[j] = softmax(scale * scores)[j] over j in [begin, end); entries
+// outside the range become 0 (masked keys).
+void masked_softmax(float* weights, int n, int begin, int end, float scale) {
+    float max_score = -INFINITY;
+    for (int j = begin; j < end; ++j)
+        max_score = std::max(max_score, weights[j] * scale);
+    double sum = 0.0;
+    for (int j = begin; j < end; ++j) {
+        weights[j] = std::exp(weights[j] * scale - max_score);
+        sum += weights[j];
+    }
+    const auto inverse_sum = static_cast<float>(1.0 / sum);
+    for (int j = begin; j < end; ++j)
+        weights[j] *= inverse_sum;
+    std::fill(weights, weights + begin, 0.f);
+    std::fill(weights + end, weights + n, 0.f);
+}
+
+// The cache rows [first, end) that the token at `position` attends to.
+struct KeyRange {
+    int first;
+    int end;
+};
+
+KeyRange key_range(const AttentionShape& shape, int position, int batch_end) {
+    return {shape.causal && shape.window > 0 ? std::max(0, position - shape.window + 1) : 0,
+            shape.causal ? position + 1 : batch_end};
+}
+
+// Queries per f16 attention task: their scores and weighted sums go through
+// the tiled matmul, which reads each key and value row once per tile instead
+// of once per query. Causal tiles compute a few masked scores past the
+// diagonal; 8 keeps that waste small against a long prefix.
+constexpr std::int64_t kQueryTile = 8;
+
+}  // namespace
+
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions, const KvCache& cache,
                int layer, const AttentionShape& shape, float* out) {
-    const std::uint16_t* keys = cache.keys(layer);                // f16 (n_positions, k_width)
-    const std::uint16_t* values = cache.values_transposed(layer);  // f16 (v_width, n_positions)
-    const std::int64_t key_row_bytes = static_cast<std::int64_t>(cache.k_width()) * sizeof(std::uint16_t);
-    const std::int64_t value_row_bytes = static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t);
     const int heads_per_kv_head = shape.n_heads / shape.n_kv_heads;
     const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
-    const auto n_tasks = static_cast<std::int64_t>(positions.size()) * shape.n_heads;  // one per (token, head)
-    pool.parallel_for(n_tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+    const auto n_tokens = static_cast<std::int64_t>(positions.size());
+    const std::uint8_t* keys = cache.keys(layer);  // (n_positions, k_width) in the cache type
+    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
+
+    if (cache.type() == KvType::F16) {
+        const std::uint16_t* values_transposed = cache.values_transposed(layer);  // f16 (v_width, n_positions)
+        const std::int64_t value_row_bytes = static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t);
+        const std::int64_t q_token_bytes = static_cast<std::int64_t>(shape.n_heads) * shape.head_dim * sizeof(float);
+        const std::int64_t out_token_stride = static_cast<std::int64_t>(shape.n_heads) * shape.v_head_dim;
+        const std::int64_t n_tiles = (n_tokens + kQueryTile - 1) / kQueryTile;
+        pool.parallel_for(n_tiles * shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
+            std::vector<float> weights;  // (tile tokens, tile keys)
+            for (std::int64_t task = begin; task < end; ++task) {
+                const std::int64_t first_token = task / shape.n_heads * kQueryTile;
+                const std::int64_t tile_tokens = std::min(kQueryTile, n_tokens - first_token);
+                const int head = static_cast<int>(task % shape.n_heads);
+                const int kv_head = head / heads_per_kv_head;
+                KeyRange tile_keys{INT32_MAX, 0};
+                for (std::int64_t t = first_token; t < first_token + tile_tokens; ++t) {
+                    const KeyRange keys_of_t = key_range(shape, positions[static_cast<std::size_t>(t)], batch_end);
+                    tile_keys = {std::min(tile_keys.first, keys_of_t.first), std::max(tile_keys.end, keys_of_t.end)};
+                }
+                const int n_keys = tile_keys.end - tile_keys.first;
+                weights.resize(static_cast<std::size_t>(tile_tokens * n_keys));
+
+                // scores (tile_tokens, n_keys) = Q_tile (tile_tokens, head_dim) · K_headᵀ
+                matmul_rows_columns(GgmlType::F16,
+                                    keys + tile_keys.first * key_row_bytes +
+                                        kv_head * shape.head_dim * static_cast<std::int64_t>(sizeof(std::uint16_t)),
+                                    key_row_bytes, 0, n_keys, shape.head_dim,
+                                    q + (first_token * shape.n_heads + head) * shape.head_dim, q_token_bytes,
+                                    tile_tokens, weights.data(), n_keys);
+                for (std::int64_t i = 0; i < tile_tokens; ++i) {
+                    const KeyRange keys_of_t =
+                        key_range(shape, positions[static_cast<std::size_t>(first_token + i)], batch_end);
+                    masked_softmax(weights.data() + i * n_keys, n_keys, keys_of_t.first - tile_keys.first,
+                                   keys_of_t.end - tile_keys.first, shape.scale);
+                }
+
+                // out_tile (tile_tokens, v_head_dim) = softmax (tile_tokens, n_keys) · V_head (n_keys, v_head_dim)
+                const std::uint16_t* v_head = values_transposed +
+                                              static_cast<std::int64_t>(kv_head) * shape.v_head_dim * cache.n_positions() +
+                                              tile_keys.first;
+                matmul_rows_columns(GgmlType::F16, v_head, value_row_bytes, 0, shape.v_head_dim, n_keys,
+                                    weights.data(), n_keys * static_cast<std::int64_t>(sizeof(float)), tile_tokens,
+                                    out + first_token * out_token_stride + head * shape.v_head_dim, out_token_stride);
+            }
+        });
+        return;
+    }
+
+    // Q8_0: heads of whole Q8_0 blocks score with the Q8_0 dot-product
+    // kernel, the query quantized to Q8_0 as llama.cpp does for a Q8_0 K;
+    // narrower heads (which share a block) dequantize the keys element by
+    // element. Values are stored by rows (a transposed Q8_0 V could not take
+    // one position at a time), so each head accumulates its weighted rows.
+    const bool whole_key_blocks = shape.head_dim % quant::kBlock32 == 0;
+    const auto q_row_bytes = static_cast<std::int64_t>(whole_key_blocks ? quant_row_bytes(GgmlType::Q8_0, shape.head_dim) : 0);
+    const std::uint8_t* value_rows = cache.value_rows(layer);  // Q8_0 (n_positions, v_width)
+    pool.parallel_for(n_tokens * shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
         std::vector<float> weights(static_cast<std::size_t>(cache.n_positions()));
+        std::vector<std::uint8_t> q_quantized(static_cast<std::size_t>(q_row_bytes));
         for (std::int64_t task = begin; task < end; ++task) {
             const std::int64_t token = task / shape.n_heads;
             const int head = static_cast<int>(task % shape.n_heads);
             const int kv_head = head / heads_per_kv_head;
-            const int position = positions[static_cast<std::size_t>(token)];
-            // Keys [first_key, first_key + n_keys); weights[j] belongs to key first_key + j.
-            const int keys_end = shape.causal ? position + 1 : batch_end;
-            const int first_key = shape.causal && shape.window > 0 ? std::max(0, position - shape.window + 1) : 0;
-            const int n_keys = keys_end - first_key;
+            const KeyRange range = key_range(shape, positions[static_cast<std::size_t>(token)], batch_end);
+            const int n_keys = range.end - range.first;  // weights[j] belongs to key range.first + j
 
             // scores (n_keys) = K_head (n_keys, head_dim) · q_head (head_dim)
             const float* q_head = q + task * shape.head_dim;
-            matmul_rows(GgmlType::F16, keys + first_key * (key_row_bytes / 2) + kv_head * shape.head_dim,
-                        key_row_bytes, 0, n_keys, shape.head_dim, q_head, weights.data());
+            const std::uint8_t* first_key_row = keys + range.first * key_row_bytes;
+            if (whole_key_blocks) {
+                quantize_row(GgmlType::Q8_0, q_head, q_quantized.data(), shape.head_dim);
+                matmul_rows(GgmlType::Q8_0, first_key_row + kv_head * q_row_bytes, key_row_bytes, 0, n_keys,
+                            shape.head_dim, q_quantized.data(), weights.data());
+            } else {
+                for (int j = 0; j < n_keys; ++j)
+                    weights[static_cast<std::size_t>(j)] =
+                        dot_q8_0_range(reinterpret_cast<const quant::BlockQ8_0*>(first_key_row + j * key_row_bytes),
+                                       kv_head * shape.head_dim, shape.head_dim, q_head);
+            }
+            masked_softmax(weights.data(), n_keys, 0, n_keys, shape.scale);
 
-            float max_score = -INFINITY;
-            for (int j = 0; j < n_keys; ++j) {
-                weights[static_cast<std::size_t>(j)] *= shape.scale;
-                max_score = std::max(max_score, weights[static_cast<std::size_t>(j)]);
-            }
-            double sum = 0.0;
-            for (int j = 0; j < n_keys; ++j) {
-                weights[static_cast<std::size_t>(j)] = std::exp(weights[static_cast<std::size_t>(j)] - max_score);
-                sum += weights[static_cast<std::size_t>(j)];
-            }
-            const auto inverse_sum = static_cast<float>(1.0 / sum);
+            // out_head (v_head_dim) = sum_j softmax[j] * V_head row j
+            float* out_head = out + task * shape.v_head_dim;
+            std::fill(out_head, out_head + shape.v_head_dim, 0.f);
             for (int j = 0; j < n_keys; ++j)
-                weights[static_cast<std::size_t>(j)] *= inverse_sum;
-
-            // out_head (v_head_dim) = V_headᵀ (v_head_dim, n_keys) · softmax (n_keys)
-            const std::uint16_t* v_head = values + static_cast<std::int64_t>(kv_head) * shape.v_head_dim *
-                                                       cache.n_positions() + first_key;
-            matmul_rows(GgmlType::F16, v_head, value_row_bytes, 0, shape.v_head_dim, n_keys, weights.data(),
-                        out + task * shape.v_head_dim);
+                add_scaled_q8_0_range(weights[static_cast<std::size_t>(j)],
+                                      reinterpret_cast<const quant::BlockQ8_0*>(
+                                          value_rows + static_cast<std::int64_t>(range.first + j) *
+                                                           static_cast<std::int64_t>(cache.value_row_bytes())),
+                                      kv_head * shape.v_head_dim, shape.v_head_dim, out_head);
         }
+    });
+}
+
+void gelu_erf(ThreadPool& pool, float* x, std::int64_t n) {
+    constexpr float inverse_sqrt2 = 1.f / std::numbers::sqrt2_v<float>;
+    pool.parallel_for(n, 4096, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i)
+            x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * inverse_sqrt2));
     });
 }
 
 void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                 MatmulInput& x, float* out) {
+    ffn_gated(pool, gate, up, down, GatedActivation::Silu, x, out);
+}
+
+void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
+               GatedActivation activation, MatmulInput& x, float* out) {
     const std::int64_t n_rows = x.n_rows();
     const std::int64_t n_ff = gate.rows;
     std::vector<float> gated(static_cast<std::size_t>(n_rows * n_ff));  // (n_rows, n_ff)
@@ -190,13 +387,28 @@ void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& 
     matmul(pool, gate, x, gated.data());
     matmul(pool, up, x, lifted.data());
     pool.parallel_for(n_rows * n_ff, 4096, [&](std::int64_t begin, std::int64_t end) {
+        // sqrt(2 / pi), the constant of GELU's tanh approximation
+        constexpr float gelu_coefficient = 0.7978845608028654f;
         for (std::int64_t i = begin; i < end; ++i) {
             const float g = gated[static_cast<std::size_t>(i)];
-            gated[static_cast<std::size_t>(i)] = g / (1.f + std::exp(-g)) * lifted[static_cast<std::size_t>(i)];
+            const float activated = activation == GatedActivation::Silu
+                                        ? g / (1.f + std::exp(-g))
+                                        : 0.5f * g * (1.f + std::tanh(gelu_coefficient * (g + 0.044715f * g * g * g)));
+            gated[static_cast<std::size_t>(i)] = activated * lifted[static_cast<std::size_t>(i)];
         }
     });
     MatmulInput hidden(gated.data(), n_rows, n_ff);
     matmul(pool, down, hidden, out);
+}
+
+void scale_in_place(float* x, std::int64_t n, float factor) {
+    for (std::int64_t i = 0; i < n; ++i)
+        x[i] *= factor;
+}
+
+void soft_cap(float* x, std::int64_t n, float cap) {
+    for (std::int64_t i = 0; i < n; ++i)
+        x[i] = cap * std::tanh(x[i] / cap);
 }
 
 }  // namespace folio::engine

@@ -5,6 +5,7 @@
 
 #include "engine/ggml_types.h"
 #include "engine/kv_cache.h"
+#include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 
 // The CPU backend's building blocks, shared by every architecture: each
@@ -65,6 +66,11 @@ void embed_tokens(const WeightMatrix& table, std::span<const std::int32_t> token
 void rms_norm(ThreadPool& pool, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n,
               float eps, float* out);
 
+// out (n_rows, n) = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias, per
+// row (LayerNorm, the biased variance); weight and bias (n). out may be x.
+void layer_norm(ThreadPool& pool, const float* x, const float* weight, const float* bias, std::int64_t n_rows,
+                std::int64_t n, float eps, float* out);
+
 // x += y over n elements: a residual connection.
 void add_in_place(float* x, const float* y, std::int64_t n);
 
@@ -84,10 +90,13 @@ struct RopeParameters {
     int n_rot = 0;  // leading dimensions of each head that rotate (<= head_dim, even)
     float freq_base = 10000.f;
     RopeStyle style = RopeStyle::AdjacentPairs;
+    RopeScaling scaling;  // the model's (ModelConfig::rope_scaling); none by default
 };
 
 // Rotary position embedding in place: x (n_tokens, n_heads, head_dim), token t
-// at positions[t]. Pair i turns by positions[t] * freq_base^(-2i / n_rot).
+// at positions[t]. Pair i turns by positions[t] * freq_base^(-2i / n_rot),
+// as params.scaling changes it (rope_scaling.h), and is multiplied by
+// rope_attention_factor(params.scaling).
 void rope(ThreadPool& pool, float* x, std::span<const std::int32_t> positions, int n_heads,
           const RopeParameters& params);
 
@@ -108,16 +117,38 @@ struct AttentionShape {
 // Softmax attention over the cache: token t (query q[t], at positions[t])
 // attends to the cache rows [0, positions[t]] of `layer` (narrowed by
 // shape.window, widened to the whole batch when !shape.causal), which must
-// already hold this batch's keys and values. Query head h reads kv head
-// h / (n_heads / n_kv_heads).
+// already hold this batch's keys and values, in either element type
+// (kv_cache.h: f16 values are read transposed, q8_0 values by rows). Query
+// head h reads kv head h / (n_heads / n_kv_heads).
 //   q:   (n_tokens, n_heads, head_dim)
 //   out: (n_tokens, n_heads, v_head_dim)
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions,
                const KvCache& cache, int layer, const AttentionShape& shape, float* out);
 
+// x = x * Φ(x) in place over n elements: GELU with the exact normal CDF
+// Φ(x) = (1 + erf(x / √2)) / 2 (BERT's "gelu", not the tanh approximation).
+void gelu_erf(ThreadPool& pool, float* x, std::int64_t n);
+
 // SwiGLU feed-forward: out (n_rows, down.rows) = down(silu(gate(x)) * up(x)),
 // gate and up (n_ff, n_embd), down (n_embd, n_ff).
 void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                 MatmulInput& x, float* out);
+
+// What a gated feed-forward applies to gate(x) before multiplying by up(x).
+enum class GatedActivation {
+    Silu,      // x * sigmoid(x): SwiGLU (Llama, Qwen)
+    GeluTanh,  // GELU's tanh approximation, PyTorch's gelu(approximate="tanh"): GeGLU (Gemma)
+};
+
+// out (n_rows, down.rows) = down(activation(gate(x)) * up(x)); shapes as ffn_swiglu.
+void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
+               GatedActivation activation, MatmulInput& x, float* out);
+
+// x *= factor over n elements (Gemma's embeddings: sqrt(n_embd)).
+void scale_in_place(float* x, std::int64_t n, float factor);
+
+// x = cap * tanh(x / cap) over n elements: soft-capping of logits (Gemma 2's
+// final_logit_softcapping), which bounds them to (-cap, cap).
+void soft_cap(float* x, std::int64_t n, float cap);
 
 }  // namespace folio::engine

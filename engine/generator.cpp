@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <iterator>
+#include <string>
 
 namespace folio::engine {
 namespace {
@@ -64,27 +67,137 @@ std::vector<std::int32_t> end_of_generation_tokens(const Vocab& vocab) {
     return ids;
 }
 
-GenerationResult generate(Model& model, ThreadPool& pool, KvCache& cache, const Vocab* vocab,
-                          std::span<const std::int32_t> prompt, const GenerationOptions& options) {
+void check_utf8(std::string_view text, std::string_view what) {
+    auto fail = [&](std::size_t offset) {
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[offset]));
+        throw GenerationError(std::string(what) + " is not valid UTF-8: byte " + byte + " at offset " +
+                              std::to_string(offset));
+    };
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        }
+        // The length of the character and the range of its second byte,
+        // which rules out overlong forms, surrogates and > U+10FFFF (RFC 3629).
+        std::size_t length = 0;
+        unsigned char low = 0x80, high = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) length = 2;
+        else if (lead == 0xE0) length = 3, low = 0xA0;
+        else if (lead == 0xED) length = 3, high = 0x9F;
+        else if (lead >= 0xE1 && lead <= 0xEF) length = 3;
+        else if (lead == 0xF0) length = 4, low = 0x90;
+        else if (lead == 0xF4) length = 4, high = 0x8F;
+        else if (lead >= 0xF1 && lead <= 0xF3) length = 4;
+        else fail(i);
+        for (std::size_t k = 1; k < length; ++k) {
+            if (i + k >= text.size()) fail(i);  // cut short by the end of the text
+            const auto byte = static_cast<unsigned char>(text[i + k]);
+            if (byte < (k == 1 ? low : 0x80) || byte > (k == 1 ? high : 0xBF)) fail(i + k);
+        }
+        i += length;
+    }
+}
+
+int Sequence::reusable_prefix(std::span<const std::int32_t> prompt) const {
+    if (prompt.empty()) return 0;
+    const std::size_t limit = std::min(tokens_.size(), prompt.size() - 1);
+    const auto mismatch = std::mismatch(tokens_.begin(), tokens_.begin() + static_cast<std::ptrdiff_t>(limit), prompt.begin());
+    return static_cast<int>(mismatch.first - tokens_.begin());
+}
+
+std::vector<float> Sequence::prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt) {
     if (prompt.empty()) throw GenerationError("the prompt has no tokens");
-    const int n_ctx = cache.n_positions();
-    if (static_cast<std::int64_t>(prompt.size()) > n_ctx)
+    if (static_cast<std::int64_t>(prompt.size()) > cache_.n_positions())
         throw GenerationError("the prompt is " + std::to_string(prompt.size()) + " tokens, longer than the " +
-                              std::to_string(n_ctx) + "-token context");
+                              std::to_string(cache_.n_positions()) + "-token context");
+    const int reused = reusable_prefix(prompt);
+    // Until the forward() succeeds the positions past the prefix hold nothing usable.
+    tokens_.resize(static_cast<std::size_t>(reused));
+    const std::span<const std::int32_t> rest = prompt.subspan(static_cast<std::size_t>(reused));
+    std::vector<std::int32_t> positions(rest.size());
+    for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = reused + static_cast<std::int32_t>(i);
+    std::vector<float> logits = model.forward(pool, rest, positions, cache_, LogitRows::Last);
+    tokens_.insert(tokens_.end(), rest.begin(), rest.end());
+    return logits;
+}
+
+std::vector<float> Sequence::append(Model& model, ThreadPool& pool, std::int32_t token) {
+    const auto position = static_cast<std::int32_t>(tokens_.size());
+    std::vector<float> logits = model.forward(pool, std::span<const std::int32_t>(&token, 1),
+                                              std::span<const std::int32_t>(&position, 1), cache_, LogitRows::Last);
+    tokens_.push_back(token);
+    return logits;
+}
+
+PrefixCache::PrefixCache(const Model& model, int n_positions, KvType type, std::size_t budget_bytes)
+    : model_(model), n_positions_(n_positions), type_(type), budget_bytes_(budget_bytes) {}
+
+Sequence& PrefixCache::acquire(std::span<const std::int32_t> prompt) {
+    auto best = sequences_.end();
+    int best_reuse = 0;
+    for (auto it = sequences_.begin(); it != sequences_.end(); ++it) {
+        if (const int reuse = it->reusable_prefix(prompt); reuse > best_reuse) {
+            best = it;
+            best_reuse = reuse;
+        }
+    }
+    if (best == sequences_.end()) {
+        const std::size_t sequence_bytes = sequences_.empty() ? 0 : sequences_.front().cache().bytes();
+        if (sequences_.empty() || (sequences_.size() + 1) * sequence_bytes <= budget_bytes_) {
+            sequences_.emplace_front(model_.make_kv_cache(n_positions_, type_));
+            return sequences_.front();
+        }
+        best = std::prev(sequences_.end());  // the least recently used
+        best->clear();
+    }
+    sequences_.splice(sequences_.begin(), sequences_, best);
+    return sequences_.front();
+}
+
+namespace {
+
+// The prompt generate() runs under options.prompt_overflow; dropped: how
+// many tokens PromptOverflow::KeepLast removed.
+std::vector<std::int32_t> fit_to_context(std::span<const std::int32_t> prompt, int n_ctx, const Vocab* vocab,
+                                         const GenerationOptions& options, int& dropped) {
+    dropped = 0;
+    const int room_for_output = std::min(options.max_tokens, n_ctx / 2);
+    const auto limit = static_cast<std::size_t>(n_ctx - room_for_output);
+    if (options.prompt_overflow == PromptOverflow::Error || prompt.size() <= limit)
+        return {prompt.begin(), prompt.end()};
+    const bool keep_bos = vocab && vocab->bos_id() != Vocab::kNoToken && prompt.front() == vocab->bos_id() && limit >= 2;
+    std::vector<std::int32_t> kept;
+    if (keep_bos) kept.push_back(prompt.front());
+    kept.insert(kept.end(), prompt.end() - static_cast<std::ptrdiff_t>(limit - kept.size()), prompt.end());
+    dropped = static_cast<int>(prompt.size() - kept.size());
+    return kept;
+}
+
+}  // namespace
+
+GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, const Vocab* vocab,
+                          std::span<const std::int32_t> prompt_ids, const GenerationOptions& options) {
+    if (prompt_ids.empty()) throw GenerationError("the prompt has no tokens");
     for (const std::string& stop : options.stop_strings)
         if (stop.empty()) throw GenerationError("a stop string is empty");
+    const int n_ctx = sequence.cache().n_positions();
 
     const Clock::time_point start = Clock::now();
     GenerationResult result;
+    const std::vector<std::int32_t> prompt =
+        fit_to_context(prompt_ids, n_ctx, vocab, options, result.timings.dropped_prompt_tokens);
     result.timings.prompt_tokens = static_cast<int>(prompt.size());
+    result.timings.reused_prompt_tokens = sequence.reusable_prefix(prompt);
     const std::vector<std::int32_t> end_tokens = vocab ? end_of_generation_tokens(*vocab) : std::vector<std::int32_t>{};
     Sampler sampler(options.sampler);
     const int n_vocab = model.config().n_vocab;
 
     std::vector<std::int32_t> history(prompt.begin(), prompt.end());
-    std::vector<std::int32_t> positions(prompt.size());
-    for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<std::int32_t>(i);
-    std::vector<float> logits = model.forward(pool, prompt, positions, cache, LogitRows::Last);
+    std::vector<float> logits = sequence.prefill(model, pool, prompt);
     const Clock::time_point prefilled = Clock::now();
     result.timings.prefill_seconds = seconds_between(start, prefilled);
 
@@ -130,23 +243,33 @@ GenerationResult generate(Model& model, ThreadPool& pool, KvCache& cache, const 
             emit_up_to(text.size() - held);
         }
         if (i + 1 == options.max_tokens) break;
-        const auto position = static_cast<std::int32_t>(history.size() - 1);
-        if (position >= n_ctx) {
+        if (static_cast<int>(sequence.tokens().size()) >= n_ctx) {
             result.stop_reason = StopReason::ContextFull;
             break;
         }
         const Clock::time_point before = Clock::now();
-        logits = model.forward(pool, std::span<const std::int32_t>(&next, 1), std::span<const std::int32_t>(&position, 1),
-                               cache, LogitRows::Last);
+        logits = sequence.append(model, pool, next);
         result.timings.decode_seconds += seconds_between(before, Clock::now());
         ++decoded;
     }
     if (result.stop_reason != StopReason::StopString) emit_up_to(result.text.size());
 
     GenerationTimings& t = result.timings;
-    if (t.prefill_seconds > 0) t.prefill_tokens_per_second = t.prompt_tokens / t.prefill_seconds;
+    if (t.prefill_seconds > 0) t.prefill_tokens_per_second = (t.prompt_tokens - t.reused_prompt_tokens) / t.prefill_seconds;
     if (t.decode_seconds > 0) t.decode_tokens_per_second = decoded / t.decode_seconds;
     return result;
+}
+
+GenerationResult generate(Model& model, ThreadPool& pool, KvCache& cache, const Vocab* vocab,
+                          std::span<const std::int32_t> prompt, const GenerationOptions& options) {
+    Sequence sequence(std::move(cache));
+    // The cache goes back to the caller however generate() ends.
+    struct GiveBack {
+        KvCache& cache;
+        Sequence& sequence;
+        ~GiveBack() { cache = std::move(sequence).release(); }
+    } give_back{cache, sequence};
+    return generate(model, pool, sequence, vocab, prompt, options);
 }
 
 }  // namespace folio::engine

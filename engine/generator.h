@@ -2,10 +2,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/kv_cache.h"
@@ -18,10 +20,13 @@
 // forward() until an end-of-generation token, a stop string, the token limit,
 // a full context or cancellation.
 //
-//   KvCache cache = model.make_kv_cache(4096);
+//   Sequence sequence(model.make_kv_cache(4096));
 //   GenerationOptions options{.max_tokens = 64, .sampler = {.temperature = 0}};
 //   options.on_piece = [](std::string_view piece) { std::fwrite(piece.data(), 1, piece.size(), stdout); };
-//   GenerationResult result = generate(model, pool, cache, &vocab, vocab.encode(prompt, true, true), options);
+//   GenerationResult result = generate(model, pool, sequence, &vocab, vocab.encode(prompt, true, true), options);
+//   // A follow-up over the same system prompt and document: only the tokens
+//   // after the shared prefix are computed.
+//   result = generate(model, pool, sequence, &vocab, vocab.encode(follow_up, true, true), options);
 //
 // Thread rules: generate() runs on the calling thread (which owns the pool);
 // on_piece is called on that thread; cancel may be set from any thread.
@@ -29,7 +34,7 @@
 namespace folio::engine {
 
 // A request generate() cannot serve: an empty prompt, a prompt longer than the
-// context. what() is one line.
+// context, text that is not UTF-8. what() is one line.
 class GenerationError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -45,8 +50,18 @@ enum class StopReason {
 
 const char* stop_reason_name(StopReason reason);  // "eog", "stop", "length", "context", "cancelled"
 
+// What generate() does with a prompt too long for the context.
+enum class PromptOverflow {
+    Error,     // throw GenerationError
+    // Drop the prompt's earliest tokens (a leading BOS stays) until it fits
+    // with room for max_tokens, but at most half the context for them: the
+    // end of a conversation or document matters most for what comes next.
+    KeepLast,
+};
+
 struct GenerationOptions {
     int max_tokens = 128;
+    PromptOverflow prompt_overflow = PromptOverflow::Error;
     SamplerOptions sampler;
     // Generation stops when the text contains one; the text ends before it.
     std::vector<std::string> stop_strings;
@@ -59,11 +74,13 @@ struct GenerationOptions {
 };
 
 struct GenerationTimings {
-    int prompt_tokens = 0;
+    int prompt_tokens = 0;            // after any PromptOverflow::KeepLast truncation
+    int dropped_prompt_tokens = 0;    // removed by PromptOverflow::KeepLast
+    int reused_prompt_tokens = 0;     // found in the sequence's cache, not computed again
     int generated_tokens = 0;         // sampled, the end-of-generation token included
-    double prefill_seconds = 0;       // the prompt's forward()
+    double prefill_seconds = 0;       // the prompt's forward() (its tokens past the reused prefix)
     double decode_seconds = 0;        // the forward() of each generated token
-    double prefill_tokens_per_second = 0;
+    double prefill_tokens_per_second = 0;  // computed (not reused) prompt tokens per second
     double decode_tokens_per_second = 0;
     double time_to_first_token_seconds = 0;  // from the call to the first sampled token
 };
@@ -83,10 +100,84 @@ std::vector<std::int32_t> end_of_generation_tokens(const Vocab& vocab);
 // whose remaining bytes have not come yet (0 to 3): what streaming holds back.
 std::size_t incomplete_utf8_tail(std::string_view text);
 
-// Generates after prompt into an empty cache (positions from 0). Without a
+// Throws GenerationError naming the byte offset of the first byte of text
+// that does not belong to a well-formed UTF-8 character (overlong forms,
+// surrogates and code points past U+10FFFF included): what a prompt must be
+// before it is tokenized.
+void check_utf8(std::string_view text, std::string_view what = "the prompt");
+
+// A KV cache and the tokens whose keys and values it holds, token i at
+// position i: a conversation or a document that requests keep coming back
+// to. generate() reuses the longest prefix the next prompt shares with
+// tokens() (the same system prompt and document context, a follow-up
+// question) and computes only the rest.
+class Sequence {
+public:
+    explicit Sequence(KvCache cache) : cache_(std::move(cache)) {}
+
+    const KvCache& cache() const { return cache_; }
+    std::span<const std::int32_t> tokens() const { return tokens_; }
+    // Forget what the cache holds: the next prompt is computed whole.
+    void clear() { tokens_.clear(); }
+    // The cache, given back by a sequence that is done with it.
+    KvCache release() && { return std::move(cache_); }
+
+    // How many leading tokens of prompt are in the cache already: their
+    // common prefix with tokens(), short of prompt's last token, whose
+    // logits prefill() must compute.
+    int reusable_prefix(std::span<const std::int32_t> prompt) const;
+
+    // Makes the sequence hold prompt: keeps reusable_prefix(prompt) tokens
+    // and runs the rest in one forward() from there (the cache overwrites
+    // the positions after the prefix). Returns the logits (n_vocab) after
+    // prompt's last token. Throws GenerationError for an empty prompt or
+    // one longer than the cache (the sequence unchanged), and ModelError
+    // from the model (the sequence then holds the reused prefix only).
+    std::vector<float> prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt);
+
+    // Appends one token at the next position; returns its logits (n_vocab).
+    std::vector<float> append(Model& model, ThreadPool& pool, std::int32_t token);
+
+private:
+    KvCache cache_;
+    std::vector<std::int32_t> tokens_;  // tokens_[i] is held at position i
+};
+
+// Several sequences under a memory budget, for requests that move between
+// documents and conversations: each prompt goes to the sequence that holds
+// the longest prefix of it, else to a new one while the budget allows, else
+// to the least recently used one, cleared. Not thread-safe.
+class PrefixCache {
+public:
+    // Each sequence's cache: model.make_kv_cache(n_positions, type). At least
+    // one sequence is made whatever the budget.
+    PrefixCache(const Model& model, int n_positions, KvType type, std::size_t budget_bytes);
+
+    // The sequence to run prompt in (generate(), Sequence::prefill). It lives
+    // as long as the PrefixCache; a later acquire() may clear it for another
+    // prompt.
+    Sequence& acquire(std::span<const std::int32_t> prompt);
+
+    std::size_t size() const { return sequences_.size(); }  // sequences made so far
+
+private:
+    const Model& model_;
+    int n_positions_;
+    KvType type_;
+    std::size_t budget_bytes_;
+    std::list<Sequence> sequences_;  // most recently used first
+};
+
+// Generates after prompt in sequence, reusing the prefix it shares with what
+// the sequence holds; afterwards the sequence holds the prompt and the
+// generated tokens (but the last, which was sampled and not run). Without a
 // vocab (a model file with no tokenizer) text stays empty, and only
 // max_tokens, the context and cancel stop it. Throws GenerationError, and
 // ModelError from the model.
+GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, const Vocab* vocab,
+                          std::span<const std::int32_t> prompt, const GenerationOptions& options);
+
+// The same into a cache whose contents are not reused (positions from 0).
 GenerationResult generate(Model& model, ThreadPool& pool, KvCache& cache, const Vocab* vocab,
                           std::span<const std::int32_t> prompt, const GenerationOptions& options);
 

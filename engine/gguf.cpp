@@ -953,8 +953,8 @@ void GgufWriter::add_string_array(std::string key, std::span<const std::string_v
     add_value(std::move(key), {GgufValueType::Array, std::move(array)});
 }
 
-void GgufWriter::add_tensor(std::string name, GgmlType type, std::span<const std::int64_t> ne,
-                            std::vector<std::uint8_t> data) {
+std::uint64_t GgufWriter::check_tensor(const std::string& name, GgmlType type,
+                                       std::span<const std::int64_t> ne) const {
     const std::string context = "GgufWriter: tensor " + name + ": ";
     const auto layout = ggml_type_layout(static_cast<std::uint32_t>(type));
     if (!layout)
@@ -969,14 +969,42 @@ void GgufWriter::add_tensor(std::string name, GgmlType type, std::span<const std
                         " is not a multiple of the " + std::string(layout->name) +
                         " block size " + std::to_string(layout->block_size));
     const auto n_bytes = tensor_bytes(*layout, ne);
-    if (!n_bytes || *n_bytes != data.size())
-        throw GgufError(context + "data is " + std::to_string(data.size()) + " bytes, shape " +
-                        shape_text(ne) + " of " + std::string(layout->name) + " needs " +
-                        (n_bytes ? std::to_string(*n_bytes) : std::string("more than 2^64")));
+    if (!n_bytes)
+        throw GgufError(context + "shape " + shape_text(ne) + " of " + std::string(layout->name) +
+                        " needs more than 2^64 bytes");
     if (tensor_names_.contains(name))
         throw GgufError("GgufWriter: duplicate tensor name " + name);
+    return *n_bytes;
+}
+
+void GgufWriter::add_tensor(std::string name, GgmlType type, std::span<const std::int64_t> ne,
+                            std::vector<std::uint8_t> data) {
+    const std::uint64_t n_bytes = check_tensor(name, type, ne);
+    if (n_bytes != data.size())
+        throw GgufError("GgufWriter: tensor " + name + ": data is " + std::to_string(data.size()) +
+                        " bytes, shape " + shape_text(ne) + " of " + std::string(ggml_type_name(type)) +
+                        " needs " + std::to_string(n_bytes));
     tensor_names_.insert(name);
-    tensors_.push_back({std::move(name), type, {ne.begin(), ne.end()}, std::move(data)});
+    tensors_.push_back({std::move(name), type, {ne.begin(), ne.end()}, n_bytes, std::move(data), {}});
+}
+
+void GgufWriter::add_filled_tensor(std::string name, GgmlType type, std::span<const std::int64_t> ne,
+                                   TensorFill fill) {
+    const std::uint64_t n_bytes = check_tensor(name, type, ne);
+    if (!fill)
+        throw GgufError("GgufWriter: tensor " + name + " has no fill function");
+    tensor_names_.insert(name);
+    tensors_.push_back({std::move(name), type, {ne.begin(), ne.end()}, n_bytes, {}, std::move(fill)});
+}
+
+void GgufWriter::PendingTensor::use_bytes(const std::function<void(std::span<const std::uint8_t>)>& use) const {
+    if (!fill) {
+        use(data);
+        return;
+    }
+    std::vector<std::uint8_t> made(n_bytes);
+    fill(made);
+    use(made);
 }
 
 std::vector<std::uint8_t> GgufWriter::encode_header() const {
@@ -994,7 +1022,7 @@ std::vector<std::uint8_t> GgufWriter::encode_header() const {
             append_le(out, static_cast<std::uint64_t>(extent));
         append_le(out, static_cast<std::uint32_t>(tensor.type));
         append_le(out, data_offset);
-        data_offset = align_up(data_offset + tensor.data.size(), alignment_);
+        data_offset = align_up(data_offset + tensor.n_bytes, alignment_);
     }
     // Without tensors there is no data section to align, and padding to a
     // large general.alignment would only make the file big.
@@ -1006,34 +1034,53 @@ std::vector<std::uint8_t> GgufWriter::encode_header() const {
 std::vector<std::uint8_t> GgufWriter::to_bytes() const {
     std::vector<std::uint8_t> out = encode_header();
     for (const PendingTensor& tensor : tensors_) {
-        out.insert(out.end(), tensor.data.begin(), tensor.data.end());
+        tensor.use_bytes(
+            [&](std::span<const std::uint8_t> bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); });
         out.resize(align_up(out.size(), alignment_), 0);
     }
     return out;
+}
+
+std::uint64_t GgufWriter::file_size() const {
+    std::uint64_t size = encode_header().size();
+    for (const PendingTensor& tensor : tensors_)
+        size = align_up(size + tensor.n_bytes, alignment_);
+    return size;
 }
 
 void GgufWriter::write(const std::filesystem::path& path) const {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     if (!out)
         throw std::system_error(errno, std::generic_category(), "cannot create " + path.string());
-    const std::vector<std::uint8_t> header = encode_header();
-    out.write(reinterpret_cast<const char*>(header.data()),
-              static_cast<std::streamsize>(header.size()));
-    std::uint64_t written = header.size();
-    const std::vector<char> zeros(alignment_, 0);
-    for (const PendingTensor& tensor : tensors_) {
-        out.write(reinterpret_cast<const char*>(tensor.data.data()),
-                  static_cast<std::streamsize>(tensor.data.size()));
-        written += tensor.data.size();
-        const std::uint64_t padding = align_up(written, alignment_) - written;
-        out.write(zeros.data(), static_cast<std::streamsize>(padding));
-        written += padding;
+    auto remove_partial = [&] {
+        out.close();
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+    };
+    try {
+        const std::vector<std::uint8_t> header = encode_header();
+        out.write(reinterpret_cast<const char*>(header.data()),
+                  static_cast<std::streamsize>(header.size()));
+        std::uint64_t written = header.size();
+        const std::vector<char> zeros(alignment_, 0);
+        for (const PendingTensor& tensor : tensors_) {
+            tensor.use_bytes([&](std::span<const std::uint8_t> bytes) {
+                out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+                written += bytes.size();
+            });
+            const std::uint64_t padding = align_up(written, alignment_) - written;
+            out.write(zeros.data(), static_cast<std::streamsize>(padding));
+            written += padding;
+        }
+    } catch (...) {
+        // A tensor's fill failed: no half-written file is left behind.
+        remove_partial();
+        throw;
     }
     out.close();
     if (!out) {
         const int saved = errno;
-        std::error_code ignored;
-        std::filesystem::remove(path, ignored);
+        remove_partial();
         throw std::system_error(saved, std::generic_category(), "cannot write " + path.string());
     }
 }

@@ -2,14 +2,17 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -234,6 +237,21 @@ public:
     void add_tensor(std::string name, GgmlType type, std::span<const std::int64_t> ne,
                     std::vector<std::uint8_t> data);
 
+    // Fills `data`, exactly the tensor's bytes.
+    using TensorFill = std::function<void(std::span<std::uint8_t> data)>;
+    // A tensor whose bytes fill(data) makes only when to_bytes() or write()
+    // reaches it, one tensor in memory at a time: how a file larger than
+    // memory (an 8B model) is written. (A template so that a braced {}
+    // still means the data overload above.)
+    template <typename Fill>
+        requires std::is_invocable_v<Fill&, std::span<std::uint8_t>>
+    void add_tensor(std::string name, GgmlType type, std::span<const std::int64_t> ne, Fill fill) {
+        add_filled_tensor(std::move(name), type, ne, TensorFill(std::move(fill)));
+    }
+
+    // The size of the file write() makes, in bytes.
+    std::uint64_t file_size() const;
+
     std::vector<std::uint8_t> to_bytes() const;
     // Throws std::system_error when the file cannot be written; a partial
     // file is removed.
@@ -244,8 +262,17 @@ private:
         std::string name;
         GgmlType type;
         std::vector<std::int64_t> ne;
-        std::vector<std::uint8_t> data;
+        std::uint64_t n_bytes;
+        std::vector<std::uint8_t> data;  // empty when fill makes the bytes
+        TensorFill fill;
+
+        // Calls use with the bytes, made by fill when there is one.
+        void use_bytes(const std::function<void(std::span<const std::uint8_t>)>& use) const;
     };
+
+    void add_filled_tensor(std::string name, GgmlType type, std::span<const std::int64_t> ne, TensorFill fill);
+    // Checks a new tensor's name, type and shape; returns its size in bytes.
+    std::uint64_t check_tensor(const std::string& name, GgmlType type, std::span<const std::int64_t> ne) const;
 
     void add_encoded(std::string key, GgufValueType type, std::span<const std::uint8_t> encoded);
     void add_packed_array(std::string key, GgufValueType element_type, const void* elements,

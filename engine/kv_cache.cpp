@@ -1,19 +1,81 @@
 #include "engine/kv_cache.h"
 
-#include <stdexcept>
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "engine/fp16.h"
+#include "engine/quant.h"
 
 namespace folio::engine {
+namespace {
 
-KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width)
-    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width) {
+constexpr int kQ8Block = 32;  // elements per Q8_0 block
+
+// Bytes of one row of `width` elements in `type`.
+std::size_t row_bytes(KvType type, int width) {
+    if (type == KvType::F16)
+        return static_cast<std::size_t>(width) * sizeof(std::uint16_t);
+    if (width % kQ8Block != 0)
+        throw KvCacheError("a q8_0 KV cache needs rows of whole 32-element blocks; this model's rows have " +
+                           std::to_string(width) + " elements (use f16)");
+    return quant_row_bytes(GgmlType::Q8_0, width);
+}
+
+std::string gib_text(std::size_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+    return text;
+}
+
+}  // namespace
+
+const char* kv_type_name(KvType type) {
+    return type == KvType::Q8_0 ? "q8_0" : "f16";
+}
+
+KvType kv_type_from_name(std::string_view name) {
+    if (name == "f16")
+        return KvType::F16;
+    if (name == "q8_0")
+        return KvType::Q8_0;
+    throw std::invalid_argument("KV cache type must be f16 or q8_0, not '" + std::string(name) + "'");
+}
+
+std::size_t available_memory_bytes() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    std::size_t kib = 0;
+    std::string unit;
+    while (meminfo >> key >> kib >> unit)
+        if (key == "MemAvailable:")
+            return kib * 1024;
+    return 0;
+}
+
+std::size_t KvCache::bytes_needed(int n_layers, int n_positions, int k_width, int v_width, KvType type) {
+    const auto rows = static_cast<std::size_t>(n_layers) * static_cast<std::size_t>(n_positions);
+    return rows * (row_bytes(type, k_width) + row_bytes(type, v_width));
+}
+
+KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type)
+    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(type),
+      key_row_bytes_(0), value_row_bytes_(0) {
     if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width <= 0)
         throw std::invalid_argument("KvCache: every dimension must be positive");
+    key_row_bytes_ = row_bytes(type, k_width);
+    value_row_bytes_ = row_bytes(type, v_width);
+    const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, type);
+    // Checked before allocating: past MemAvailable the allocation would
+    // either fail as a bare bad_alloc or, overcommitted, push the system into
+    // swapping or the OOM killer while the cache fills.
+    if (const std::size_t available = available_memory_bytes(); available > 0 && needed > available)
+        throw KvCacheError("a " + std::to_string(n_positions) + "-position " + kv_type_name(type) +
+                           " KV cache needs " + gib_text(needed) + " of memory, but only " + gib_text(available) +
+                           " is available (use a smaller context)");
     const auto rows = static_cast<std::size_t>(n_layers) * static_cast<std::size_t>(n_positions);
-    keys_.resize(rows * static_cast<std::size_t>(k_width));
-    values_.resize(rows * static_cast<std::size_t>(v_width));
+    keys_.resize(rows * key_row_bytes_);
+    values_.resize(rows * value_row_bytes_);
 }
 
 void KvCache::check_layer(int layer) const {
@@ -29,22 +91,38 @@ void KvCache::store(int layer, int position, const float* k_row, const float* v_
                                 std::to_string(n_positions_));
     const auto n_positions = static_cast<std::size_t>(n_positions_);
     const auto p = static_cast<std::size_t>(position);
-    std::uint16_t* k_dst = keys_.data() + (static_cast<std::size_t>(layer) * n_positions + p) * k_width_;
+    const std::size_t row = static_cast<std::size_t>(layer) * n_positions + p;
+    if (type_ == KvType::Q8_0) {
+        quantize_row(GgmlType::Q8_0, k_row, keys_.data() + row * key_row_bytes_, k_width_);
+        quantize_row(GgmlType::Q8_0, v_row, values_.data() + row * value_row_bytes_, v_width_);
+        return;
+    }
+    auto* k_dst = reinterpret_cast<std::uint16_t*>(keys_.data() + row * key_row_bytes_);
     for (int i = 0; i < k_width_; ++i)
         k_dst[i] = fp32_to_fp16(k_row[i]);
-    std::uint16_t* v_layer = values_.data() + static_cast<std::size_t>(layer) * v_width_ * n_positions;
+    auto* v_layer = reinterpret_cast<std::uint16_t*>(values_.data()) + static_cast<std::size_t>(layer) * v_width_ * n_positions;
     for (int i = 0; i < v_width_; ++i)
         v_layer[static_cast<std::size_t>(i) * n_positions + p] = fp32_to_fp16(v_row[i]);
 }
 
-const std::uint16_t* KvCache::keys(int layer) const {
+const std::uint8_t* KvCache::keys(int layer) const {
     check_layer(layer);
-    return keys_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * k_width_;
+    return keys_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * key_row_bytes_;
 }
 
 const std::uint16_t* KvCache::values_transposed(int layer) const {
     check_layer(layer);
-    return values_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * v_width_;
+    if (type_ != KvType::F16)
+        throw std::logic_error("KvCache: a q8_0 cache holds its values by rows, not transposed");
+    return reinterpret_cast<const std::uint16_t*>(values_.data()) +
+           static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * v_width_;
+}
+
+const std::uint8_t* KvCache::value_rows(int layer) const {
+    check_layer(layer);
+    if (type_ != KvType::Q8_0)
+        throw std::logic_error("KvCache: an f16 cache holds its values transposed, not by rows");
+    return values_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * value_row_bytes_;
 }
 
 }  // namespace folio::engine

@@ -1,40 +1,82 @@
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string_view>
 #include <vector>
 
-// The keys and values of one sequence, per layer and position, kept as f16
-// (ggml's default cache type: half the memory of f32; attention's dot
-// products read f16 directly through the F16 matmul kernels).
+// The keys and values of one sequence, per layer and position.
 //
 // Position p's row holds the key and value of the token at position p, with
 // RoPE already applied to the key. Attention for a token at position p reads
 // rows [0, p], so every position below p must have been stored, by this
 // batch or an earlier one. Storing a position again overwrites it, which is
 // how a caller rewinds the sequence.
+//
+// Two element types, chosen when the cache is made:
+//   F16   (ggml's default cache type: half the memory of f32) keys by rows,
+//         values transposed, so that attention's weighted sum over positions
+//         is one F16 dot product per output element (llama.cpp's layout
+//         without flash attention).
+//   Q8_0  ggml's {f16 d; i8 qs[32]} blocks, 34 bytes per 32 elements (53% of
+//         f16). A transposed row cannot be quantized one position at a time,
+//         so values are kept by rows too and attention accumulates weighted
+//         value rows (llama.cpp's layout for quantized V with flash attention).
+//         Row widths must be whole blocks (multiples of 32).
 
 namespace folio::engine {
 
+enum class KvType { F16, Q8_0 };
+
+const char* kv_type_name(KvType type);  // "f16", "q8_0"
+// Throws std::invalid_argument for another name.
+KvType kv_type_from_name(std::string_view name);
+
+// A cache that cannot be made: rows that are not whole Q8_0 blocks, or more
+// memory than the system has available. what() is one line.
+class KvCacheError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 class KvCache {
 public:
-    // k_width = n_kv_heads * key head size, v_width = n_kv_heads * value head size.
-    KvCache(int n_layers, int n_positions, int k_width, int v_width);
+    // k_width = n_kv_heads * key head size, v_width = n_kv_heads * value head
+    // size. Throws std::invalid_argument for a dimension that is not
+    // positive, and KvCacheError for Q8_0 rows that are not whole blocks or
+    // when bytes_needed() exceeds available_memory_bytes() (checked before
+    // anything is allocated).
+    KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type = KvType::F16);
+
+    // The memory a cache of these dimensions holds, in bytes. Throws
+    // KvCacheError for Q8_0 rows that are not whole blocks.
+    static std::size_t bytes_needed(int n_layers, int n_positions, int k_width, int v_width, KvType type);
 
     int n_layers() const { return n_layers_; }
     int n_positions() const { return n_positions_; }  // capacity: the context length
     int k_width() const { return k_width_; }
     int v_width() const { return v_width_; }
+    KvType type() const { return type_; }
+    std::size_t bytes() const { return keys_.size() + values_.size(); }
 
-    // k_row: k_width floats, v_row: v_width floats. Throws std::out_of_range
-    // for a layer or position outside the cache.
+    // k_row: k_width floats, v_row: v_width floats, converted to the cache
+    // type. Throws std::out_of_range for a layer or position outside the cache.
     void store(int layer, int position, const float* k_row, const float* v_row);
 
-    // A layer's keys, f16 (n_positions, k_width): row p is position p.
-    const std::uint16_t* keys(int layer) const;
-    // A layer's values transposed, f16 (v_width, n_positions): column p is
-    // position p, so that attention's weighted sum over positions is one dot
-    // product per output element (as llama.cpp lays V out without flash
-    // attention).
+    // A layer's keys (n_positions, k_width) in the cache type: position p's
+    // row at keys(layer) + p * key_row_bytes().
+    const std::uint8_t* keys(int layer) const;
+    std::size_t key_row_bytes() const { return key_row_bytes_; }
+
+    // F16 only: a layer's values transposed, f16 (v_width, n_positions):
+    // column p is position p. Throws std::logic_error for a Q8_0 cache.
     const std::uint16_t* values_transposed(int layer) const;
+
+    // Q8_0 only: a layer's values (n_positions, v_width): position p's row
+    // at value_rows(layer) + p * value_row_bytes(). Throws std::logic_error
+    // for an F16 cache.
+    const std::uint8_t* value_rows(int layer) const;
+    std::size_t value_row_bytes() const { return value_row_bytes_; }
 
 private:
     void check_layer(int layer) const;
@@ -43,8 +85,15 @@ private:
     int n_positions_;
     int k_width_;
     int v_width_;
-    std::vector<std::uint16_t> keys_;    // f16 (n_layers, n_positions, k_width)
-    std::vector<std::uint16_t> values_;  // f16 (n_layers, v_width, n_positions)
+    KvType type_;
+    std::size_t key_row_bytes_;
+    std::size_t value_row_bytes_;
+    std::vector<std::uint8_t> keys_;    // (n_layers, n_positions, k_width) in type_
+    std::vector<std::uint8_t> values_;  // F16: (n_layers, v_width, n_positions); Q8_0: (n_layers, n_positions, v_width)
 };
+
+// MemAvailable of /proc/meminfo in bytes: what the kernel estimates can be
+// allocated without swapping. 0 when it cannot be read (no check then).
+std::size_t available_memory_bytes();
 
 }  // namespace folio::engine

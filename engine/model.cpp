@@ -1,7 +1,10 @@
 #include "engine/model.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
+#include "engine/llm_decoder.h"
 #include "engine/model_loader.h"
 #include "engine/quant.h"
 
@@ -27,9 +30,9 @@ int positive_int(const GgufFile& file, const std::string& key, std::uint32_t val
 
 }  // namespace
 
-KvCache Model::make_kv_cache(int n_positions) const {
+KvCache Model::make_kv_cache(int n_positions, KvType type) const {
     return KvCache(config_.n_layers, n_positions > 0 ? n_positions : config_.n_ctx_train,
-                   config_.n_kv_heads * config_.head_dim, config_.n_kv_heads * config_.v_head_dim);
+                   config_.n_kv_heads * config_.head_dim, config_.n_kv_heads * config_.v_head_dim, type);
 }
 
 std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
@@ -53,12 +56,42 @@ std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t
     return run(pool, tokens, positions, cache, rows);
 }
 
+std::vector<float> Model::encode(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                                 std::span<const std::int32_t> sequence_lengths) {
+    const std::int32_t whole[] = {static_cast<std::int32_t>(std::min<std::size_t>(tokens.size(), INT32_MAX))};
+    if (sequence_lengths.empty())
+        sequence_lengths = whole;
+    std::size_t total = 0;
+    for (const std::int32_t length : sequence_lengths) {
+        if (length <= 0)
+            throw ModelError("encode: empty sequence");
+        if (length > config_.n_ctx_train)
+            throw ModelError("encode: " + std::to_string(length) + " tokens, more than the " +
+                             std::to_string(config_.n_ctx_train) + " positions of the model");
+        total += static_cast<std::size_t>(length);
+    }
+    if (total != tokens.size())
+        throw ModelError("encode: sequence lengths add up to " + std::to_string(total) + ", not the " +
+                         std::to_string(tokens.size()) + " tokens");
+    for (const std::int32_t token : tokens)
+        if (token < 0 || token >= config_.n_vocab)
+            throw ModelError("encode: token id " + std::to_string(token) + " outside the vocabulary of " +
+                             std::to_string(config_.n_vocab));
+    return run_encoder(pool, tokens, sequence_lengths);
+}
+
+std::vector<float> Model::run_encoder(ThreadPool&, std::span<const std::int32_t>, std::span<const std::int32_t>) {
+    throw ModelError("encode: " + config_.architecture + " is a decoder, not an encoder");
+}
+
 std::unique_ptr<Model> load_model(const GgufFile& file) {
     const std::string_view architecture = file.architecture();
-    if (architecture == "llama")
-        return load_llama(file);
+    if (const DecoderArchitecture* decoder = find_decoder_architecture(architecture))
+        return load_decoder(file, *decoder);
+    if (architecture == "bert")
+        return load_bert(file);
     throw ModelError(file.source() + ": architecture \"" + std::string(architecture) +
-                     "\" is not supported (supported: llama)");
+                     "\" is not supported (supported: " + decoder_architecture_names() + ", bert)");
 }
 
 ModelConfig read_model_config(const GgufFile& file) {
@@ -81,6 +114,12 @@ ModelConfig read_model_config(const GgufFile& file) {
     config.n_ctx_train = required("context_length");
     config.rope_freq_base = file.get_f32(prefix + "rope.freq_base", config.rope_freq_base);
     config.rms_norm_eps = file.get_f32(prefix + "attention.layer_norm_rms_epsilon", config.rms_norm_eps);
+    // Absent or 0: no window.
+    const std::string window_key = prefix + "attention.sliding_window";
+    if (const std::optional<std::uint32_t> window = file.find_u32(window_key); window && *window)
+        config.sliding_window = positive_int(file, window_key, *window);
+    config.final_logit_softcapping = file.get_f32(prefix + "final_logit_softcapping", 0.f);
+    config.layer_norm_eps = file.get_f32(prefix + "attention.layer_norm_epsilon", config.layer_norm_eps);
     const GgufTensor* token_embd = file.find_tensor("token_embd.weight");
     if (token_embd == nullptr)
         throw ModelError(file.source() + ": tensor token_embd.weight is missing");
@@ -89,16 +128,10 @@ ModelConfig read_model_config(const GgufFile& file) {
     if (config.n_heads % config.n_kv_heads != 0)
         throw ModelError(file.source() + ": " + std::to_string(config.n_heads) + " attention heads do not share " +
                          std::to_string(config.n_kv_heads) + " kv heads evenly");
-    // Scaled RoPE (linear, YaRN, Llama 3.1's rope_freqs factors) changes the
-    // angle of every position; until it is implemented, refuse rather than run
-    // such a model subtly wrong.
-    if (const auto scaling = file.find_string(prefix + "rope.scaling.type"); scaling && *scaling != "none")
-        throw ModelError(file.source() + ": RoPE scaling \"" + std::string(*scaling) + "\" is not supported yet");
-    if (file.find_tensor("rope_freqs.weight") != nullptr)
-        throw ModelError(file.source() + ": per-frequency RoPE factors (rope_freqs.weight) are not supported yet");
     if (config.n_rot > config.head_dim || config.n_rot % 2 != 0)
         throw ModelError(file.source() + ": rope.dimension_count " + std::to_string(config.n_rot) +
                          " does not fit a head of " + std::to_string(config.head_dim));
+    config.rope_scaling = read_rope_scaling(file, config.architecture, config.n_rot);
     return config;
 }
 

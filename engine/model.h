@@ -9,6 +9,7 @@
 
 #include "engine/gguf.h"
 #include "engine/kv_cache.h"
+#include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 
 // A decoder-only language model loaded from a GGUF file, run on the CPU.
@@ -20,8 +21,10 @@
 //   logits = model->forward(pool, prompt_ids, {0, 1, ..., n-1}, cache, LogitRows::Last);
 //   logits = model->forward(pool, std::vector{next_id}, std::vector{n}, cache, LogitRows::Last);  // decode
 //
-// Each architecture lives in its own llm_<arch>.cpp, composed from the
-// blocks of blocks_cpu.h; load_model picks one by general.architecture.
+// The dense decoders (llama, qwen2, qwen3, gemma3) are descriptions that one
+// forward pass runs (llm_decoder.h); other architectures live in their own
+// llm_<arch>.cpp. All are composed from the blocks of blocks_cpu.h;
+// load_model picks one by general.architecture.
 
 namespace folio::engine {
 
@@ -48,6 +51,10 @@ struct ModelConfig {
     int n_ctx_train = 0;        // context_length
     float rope_freq_base = 10000.f;  // rope.freq_base
     float rms_norm_eps = 1e-5f;      // attention.layer_norm_rms_epsilon
+    int sliding_window = 0;          // attention.sliding_window: tokens a local layer sees (0: none)
+    float final_logit_softcapping = 0.f;  // final_logit_softcapping (0: none)
+    float layer_norm_eps = 1e-5f;    // attention.layer_norm_epsilon (LayerNorm: BERT)
+    RopeScaling rope_scaling;        // rope.scaling.*, rope_freqs.weight (rope_scaling.h)
 };
 
 // Which positions of a batch forward() returns logits for.
@@ -65,8 +72,10 @@ public:
     const ModelConfig& config() const { return config_; }
 
     // A cache for this model's layers and head sizes, n_positions long
-    // (0: the training context length).
-    KvCache make_kv_cache(int n_positions = 0) const;
+    // (0: the training context length), of f16 or q8_0 elements. Throws
+    // KvCacheError when the cache would need more memory than is available
+    // (checked before allocating) or the type does not fit the head sizes.
+    KvCache make_kv_cache(int n_positions = 0, KvType type = KvType::F16) const;
 
     // Runs a batch: token i at positions[i]. Stores the batch's keys and
     // values in the cache, then each token attends to cache positions
@@ -78,18 +87,37 @@ public:
     std::vector<float> forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
                                std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows);
 
+    // Whether the model is an encoder (BERT), which encode() serves and
+    // forward() does not.
+    virtual bool is_encoder() const { return false; }
+
+    // Encoders: the final hidden states (n_tokens, n_embd) of whole
+    // sequences packed one after another in `tokens`, sequence_lengths[s]
+    // tokens each (empty: one sequence of all the tokens). Within a sequence
+    // token i sits at position i and attends to every token of its sequence,
+    // none of another; the packing only lets the matmuls share their weights.
+    // Throws ModelError for a decoder, an empty sequence, one longer than
+    // n_ctx_train, lengths that do not add up to the tokens, or a token
+    // outside the vocabulary.
+    std::vector<float> encode(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                              std::span<const std::int32_t> sequence_lengths = {});
+
 protected:
     Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
 
     // forward() after its checks; tokens and positions are the same length, non-empty.
     virtual std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                                    std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows) = 0;
+    // encode() after its checks, with the lengths spelt out; only encoders override it.
+    virtual std::vector<float> run_encoder(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                                           std::span<const std::int32_t> sequence_lengths);
 
     GgufFile file_;  // keeps the mapping that the weights point into
     ModelConfig config_;
 };
 
-// The model in a GGUF file, by its general.architecture ("llama").
+// The model in a GGUF file, by its general.architecture ("llama", "qwen2",
+// "qwen3", "gemma3", ...).
 // Throws ModelError, or GgufError for a metadata key that is missing or of
 // another type.
 std::unique_ptr<Model> load_model(const GgufFile& file);

@@ -17,6 +17,11 @@ namespace folio::engine {
 // The <arch>.* hyper-parameters, with the defaults ModelConfig names.
 ModelConfig read_model_config(const GgufFile& file);
 
+// <arch>.rope.scaling.* and rope_freqs.weight (n_rot / 2 factors) as
+// llama.cpp's converter writes them. Throws ModelError for a scaling type
+// Folio does not implement, or one without the keys it needs.
+RopeScaling read_rope_scaling(const GgufFile& file, const std::string& architecture, int n_rot);
+
 // Tensor `name` as a weight matrix of (rows, cols); throws ModelError when
 // it is absent, of another shape, or of a type without matmul kernels.
 WeightMatrix weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows, std::int64_t cols);
@@ -27,7 +32,7 @@ std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::
 // A vector tensor of n elements (a norm's weight), as f32.
 std::vector<float> weight_vector(const GgufFile& file, const std::string& name, std::int64_t n);
 
-// The architectures, one per llm_<arch>.cpp.
-std::unique_ptr<Model> load_llama(const GgufFile& file);
+// The architectures, one per llm_<arch>.cpp (the dense decoders: llm_decoder.h).
+std::unique_ptr<Model> load_bert(const GgufFile& file);
 
 }  // namespace folio::engine

@@ -23,7 +23,9 @@ std::string default_models_directory();
 // models_directory, or nothing. A file that does not open as a valid GGUF is
 // skipped. Chat: the SmolLM2 GGUF (file name starting "SmolLM2"), else the
 // first file, by name, whose general.architecture is a chat architecture.
-// Embedding: the first file, by name, whose architecture is bert. Never throws.
+// Embedding: the first file, by name, whose architecture is bert (the
+// installer's all-MiniLM-L6-v2.gguf, which it converts from the Hugging Face
+// folder with `folio convert hf`). Never throws.
 std::optional<std::string> find_default_model(ModelRole role,
                                               const std::filesystem::path& models_directory);
 // The same in default_models_directory().

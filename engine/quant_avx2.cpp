@@ -265,21 +265,6 @@ __m256i group_scales16(__m128i scales8, int g) {
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pick));
 }
 
-// Q3_K's 16 scales (12 bytes, 6 bits each, offset 32) as 16 int8.
-__m128i unpack_scales_q3_k(const std::uint8_t* packed) {
-    constexpr std::uint32_t kLow4 = 0x0F0F0F0Fu;
-    constexpr std::uint32_t kLow2 = 0x03030303u;
-    std::uint32_t s[3];
-    std::memcpy(s, packed, sizeof s);
-    const std::uint32_t w0 = (s[0] & kLow4) | ((s[2] & kLow2) << 4);
-    const std::uint32_t w1 = (s[1] & kLow4) | (((s[2] >> 2) & kLow2) << 4);
-    const std::uint32_t w2 = ((s[0] >> 4) & kLow4) | (((s[2] >> 4) & kLow2) << 4);
-    const std::uint32_t w3 = ((s[1] >> 4) & kLow4) | (((s[2] >> 6) & kLow2) << 4);
-    const __m128i biased = _mm_set_epi32(static_cast<int>(w3), static_cast<int>(w2), static_cast<int>(w1),
-                                         static_cast<int>(w0));
-    return _mm_sub_epi8(biased, _mm_set1_epi8(32));
-}
-
 // Every K-quant kernel: Unpack::add_block<Columns>(block, y, b, acc) adds
 // weight block b times activation block b of each column to acc[column].
 template <class Unpack>

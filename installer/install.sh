@@ -11,8 +11,9 @@ BUILD_DIR=${FOLIO_BUILD_DIR:-build/release}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFOLIO_BUILD_TESTS=OFF \
   ${FOLIO_CUDA_ARCHITECTURES:+-DFOLIO_CUDA_ARCHITECTURES=$FOLIO_CUDA_ARCHITECTURES}
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target folio folio-gui
-bash installer/fetch-models.sh
 FOLIO="$BUILD_DIR/app/folio"
+# After the build: the embedding model is converted to GGUF by this folio.
+FOLIO_BIN="$FOLIO" bash installer/fetch-models.sh
 echo "== folio ingest samples/"
 "$FOLIO" ingest samples/
 echo "== folio docs"

@@ -10,30 +10,14 @@
 #include <filesystem>
 
 #include "engine/model_paths.h"
+#include "tests/support/folio_process.h"
 
 namespace {
 
 const QString kTinyModel = QString::fromStdString((std::filesystem::path(FOLIO_TEST_DATA) / "llama_tiny/model.gguf").string());
 
-struct Run {
-    int exit_code = -1;
-    QString out, err;
-};
-
-Run run_folio(const QStringList& arguments) {
-    QProcess process;
-    process.start(FOLIO_EXECUTABLE, arguments);
-    Run run;
-    if (!process.waitForFinished(300000)) {
-        process.kill();
-        process.waitForFinished();
-        return run;
-    }
-    run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-    run.out = QString::fromUtf8(process.readAllStandardOutput());
-    run.err = QString::fromUtf8(process.readAllStandardError());
-    return run;
-}
+using folio::test::run_folio;
+using Run = folio::test::FolioRun;
 
 }  // namespace
 
@@ -42,8 +26,11 @@ class GenerateCliTest : public QObject {
 
 private slots:
     void jsonOnSmolLm2();
+    void baseModelContinuesText();
     void badInputIsOneLine_data();
     void badInputIsOneLine();
+    void invalidUtf8PromptIsOneLine();
+    void longPromptOnSmolLm2();
 };
 
 void GenerateCliTest::jsonOnSmolLm2() {
@@ -77,6 +64,28 @@ void GenerateCliTest::jsonOnSmolLm2() {
     QVERIFY(raw_object["text"].toString().startsWith(" Paris"));
 }
 
+// The installed gemma-3-270m is a base model with no chat template in its
+// file: it continues the prompt as with --raw (BOS + 5 tokens), after a note;
+// --chat-template gemma still makes the prompt a user turn.
+void GenerateCliTest::baseModelContinuesText() {
+    const std::filesystem::path model =
+        std::filesystem::path(folio::engine::default_models_directory()) / "gemma-3-270m-q4_k_m.gguf";
+    if (!std::filesystem::exists(model)) QSKIP("gemma-3-270m-q4_k_m.gguf is not installed (installer/fetch-models.sh)");
+    const QStringList arguments = {"generate", "--model", QString::fromStdString(model.string()), "--prompt",
+                                   "The capital of France is", "--temp", "0", "--n", "6", "--json"};
+    const Run run = run_folio(arguments);
+    QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+    QVERIFY2(run.err.startsWith("folio: note: the model has no chat template"), qPrintable(run.err));
+    const QJsonObject object = QJsonDocument::fromJson(run.out.toUtf8()).object();
+    QCOMPARE(object["timings"].toObject()["prompt_tokens"].toInt(), 6);
+    QVERIFY2(object["text"].toString().contains("capital"), qPrintable(object["text"].toString()));
+
+    const Run chat = run_folio(arguments + QStringList{"--chat-template", "gemma"});
+    QVERIFY2(chat.exit_code == 0 && chat.err.isEmpty(), qPrintable(chat.err));
+    // <bos><start_of_turn>user\n ... <end_of_turn>\n<start_of_turn>model\n
+    QCOMPARE(QJsonDocument::fromJson(chat.out.toUtf8()).object()["timings"].toObject()["prompt_tokens"].toInt(), 14);
+}
+
 void GenerateCliTest::badInputIsOneLine_data() {
     QTest::addColumn<QStringList>("arguments");
     QTest::addColumn<QString>("message");
@@ -93,6 +102,12 @@ void GenerateCliTest::badInputIsOneLine_data() {
                           << "the CUDA backend cannot run models yet";
     QTest::newRow("no tokenizer") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi"}
                                   << "has no tokenizer";
+    QTest::newRow("kv type") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--kv-type", "q4_0"}
+                             << "--kv-type must be f16 or q8_0, not 'q4_0'";
+    QTest::newRow("truncate") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--truncate", "middle"}
+                              << "--truncate must be error or keep-last, not 'middle'";
+    QTest::newRow("ctx beyond training") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--ctx", "300"}
+                                         << "--ctx 300 is longer than the model's training context of 256 tokens";
 }
 
 void GenerateCliTest::badInputIsOneLine() {
@@ -104,6 +119,43 @@ void GenerateCliTest::badInputIsOneLine() {
     QVERIFY2(run.err.startsWith("folio: error: ") && run.err.contains(message), qPrintable(run.err));
     QCOMPARE(run.err.count('\n'), 1);
     QVERIFY(run.err.endsWith('\n'));
+}
+
+// A prompt with a byte that is not UTF-8 (passed through sh: a QString
+// argument cannot hold one) is refused before any model is read.
+void GenerateCliTest::invalidUtf8PromptIsOneLine() {
+    QProcess process;
+    process.start("/bin/sh", {"-c", "exec \"$0\" generate --model \"$1\" --prompt \"$(printf 'caf\\303\\251 \\377!')\"",
+                              FOLIO_EXECUTABLE, kTinyModel});
+    QVERIFY(process.waitForFinished(60000));
+    const QString err = QString::fromUtf8(process.readAllStandardError());
+    QCOMPARE(process.exitCode(), 1);
+    QCOMPARE(err, QString("folio: error: --prompt is not valid UTF-8: byte 0xFF at offset 6\n"));
+}
+
+// A prompt longer than --ctx: refused by default, its last tokens kept with
+// --truncate keep-last; --kv-type q8_0 runs the quantized cache.
+void GenerateCliTest::longPromptOnSmolLm2() {
+    const auto model = folio::engine::find_default_model(folio::engine::ModelRole::Chat);
+    if (!model) QSKIP("no chat model installed (installer/fetch-models.sh)");
+    QString long_prompt;
+    for (int i = 0; i < 40; ++i) long_prompt += "The report lists revenue, costs and the dividend. ";
+    const QStringList arguments = {"generate", "--model", QString::fromStdString(*model), "--prompt", long_prompt,
+                                   "--raw", "--temp", "0", "--n", "4", "--ctx", "128", "--json"};
+    const Run refused = run_folio(arguments);
+    QCOMPARE(refused.exit_code, 1);
+    QVERIFY2(refused.err.startsWith("folio: error: the prompt is ") &&
+                 refused.err.contains("tokens, longer than the 128-token context") && refused.err.count('\n') == 1,
+             qPrintable(refused.err));
+
+    const Run kept = run_folio(arguments + QStringList{"--truncate", "keep-last", "--kv-type", "q8_0"});
+    QVERIFY2(kept.exit_code == 0, qPrintable(kept.err));
+    const QJsonObject object = QJsonDocument::fromJson(kept.out.toUtf8()).object();
+    QCOMPARE(object["kv_type"].toString(), QString("q8_0"));
+    const QJsonObject timings = object["timings"].toObject();
+    QCOMPARE(timings["prompt_tokens"].toInt(), 124);  // 128 less room for the 4 tokens asked for
+    QVERIFY(timings["dropped_prompt_tokens"].toInt() > 0);
+    QCOMPARE(object["tokens"].toArray().size(), 4);
 }
 
 QTEST_GUILESS_MAIN(GenerateCliTest)

@@ -1,6 +1,3 @@
-#include <QFile>
-#include <QJsonArray>
-#include <QJsonDocument>
 #include <QJsonObject>
 #include <QtTest>
 
@@ -8,16 +5,25 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
+
+#include <unistd.h>
 
 #include "engine/generator.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
 #include "engine/vocab.h"
+#include "tests/support/generation_options.h"
+#include "tests/support/golden_json.h"
 
 using namespace folio::engine;
+using folio::test::greedy_options;
+using folio::test::json_ints;
+using folio::test::read_json_object;
 
 namespace {
 
@@ -28,17 +34,9 @@ struct TinyGolden {
     std::vector<std::int32_t> greedy_continuation;
 };
 
-std::vector<std::int32_t> ints(const QJsonValue& value) {
-    std::vector<std::int32_t> out;
-    for (const QJsonValue& element : value.toArray()) out.push_back(element.toInt());
-    return out;
-}
-
 TinyGolden read_golden() {
-    QFile file(QString::fromStdString((kTestData / "llama_tiny/golden.json").string()));
-    if (!file.open(QIODevice::ReadOnly)) qFatal("cannot read the tiny model's golden.json");
-    const QJsonObject root = QJsonDocument::fromJson(file.readAll()).object();
-    return {ints(root["prompt_ids"]), ints(root["greedy_continuation"])};
+    const QJsonObject root = read_json_object(kTestData / "llama_tiny/golden.json");
+    return {json_ints(root["prompt_ids"]), json_ints(root["greedy_continuation"])};
 }
 
 // GPT-2's bytes_to_unicode: the vocabulary character of each byte, as UTF-8.
@@ -62,14 +60,16 @@ std::string byte_char(int byte) {
 }
 
 // The tiny model has no tokenizer metadata; its 256 tokens are read here as
-// the 256 bytes of a byte-level BPE vocabulary with no merges.
-Vocab byte_vocab() {
+// the 256 bytes of a byte-level BPE vocabulary with no merges (and, when
+// asked, one of them as its BOS).
+Vocab byte_vocab(std::optional<std::uint32_t> bos = std::nullopt) {
     std::vector<std::string> tokens;
     for (int byte = 0; byte < 256; ++byte) tokens.push_back(byte_char(byte));
     GgufWriter writer;
     writer.add_string("tokenizer.ggml.model", "gpt2");
     writer.add_string_array("tokenizer.ggml.tokens", tokens);
     writer.add_string_array("tokenizer.ggml.merges", std::vector<std::string>{});
+    if (bos) writer.add_u32("tokenizer.ggml.bos_token_id", *bos);
     return Vocab(GgufFile::parse(writer.to_bytes(), "byte vocabulary"));
 }
 
@@ -77,13 +77,6 @@ std::string bytes_of(const std::vector<std::int32_t>& ids) {
     std::string out;
     for (std::int32_t id : ids) out += static_cast<char>(id);
     return out;
-}
-
-GenerationOptions greedy(int max_tokens) {
-    GenerationOptions options;
-    options.max_tokens = max_tokens;
-    options.sampler.temperature = 0.0f;
-    return options;
 }
 
 }  // namespace
@@ -99,6 +92,9 @@ private slots:
     void holdsSplitUtf8Characters();
     void stopsWhenTheContextIsFull();
     void rejectsAPromptLongerThanTheContext();
+    void keepsThePromptsLastTokens();
+    void checksUtf8();
+    void runsAfterItsModelFileIsDeleted();
 
 private:
     std::unique_ptr<Model> model_;
@@ -115,7 +111,7 @@ void TestGenerator::initTestCase() {
 void TestGenerator::greedyReproducesTheGolden() {
     const int n = static_cast<int>(golden_.greedy_continuation.size());
     KvCache cache = model_->make_kv_cache(static_cast<int>(golden_.prompt_ids.size()) + n);
-    const GenerationResult result = generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, greedy(n));
+    const GenerationResult result = generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, greedy_options(n));
     QCOMPARE(result.tokens, golden_.greedy_continuation);
     QCOMPARE(result.stop_reason, StopReason::MaxTokens);
     QCOMPARE(result.timings.prompt_tokens, static_cast<int>(golden_.prompt_ids.size()));
@@ -133,7 +129,7 @@ void TestGenerator::stopsAtAStopString() {
     const std::string full = bytes_of(golden_.greedy_continuation);
     const std::string stop = full.substr(10, 3);
     const std::size_t expected_end = full.find(stop);
-    GenerationOptions options = greedy(static_cast<int>(golden_.greedy_continuation.size()));
+    GenerationOptions options = greedy_options(static_cast<int>(golden_.greedy_continuation.size()));
     options.stop_strings = {stop};
     std::string streamed;
     options.on_piece = [&](std::string_view piece) { streamed += piece; };
@@ -158,7 +154,7 @@ void TestGenerator::holdsSplitUtf8Characters() {
     const Vocab vocab = byte_vocab();
     std::vector<std::string> prefixes;
     std::string streamed;
-    GenerationOptions options = greedy(static_cast<int>(golden_.greedy_continuation.size()));
+    GenerationOptions options = greedy_options(static_cast<int>(golden_.greedy_continuation.size()));
     options.on_piece = [&](std::string_view piece) {
         streamed += piece;
         prefixes.push_back(streamed);
@@ -179,7 +175,7 @@ void TestGenerator::holdsSplitUtf8Characters() {
 void TestGenerator::cancels() {
     const Vocab vocab = byte_vocab();
     std::atomic<bool> cancel = true;
-    GenerationOptions options = greedy(16);
+    GenerationOptions options = greedy_options(16);
     options.cancel = &cancel;
     KvCache cache = model_->make_kv_cache(128);
     GenerationResult result = generate(*model_, pool_, cache, &vocab, golden_.prompt_ids, options);
@@ -203,7 +199,7 @@ void TestGenerator::cancels() {
 // 5th is sampled from the last logits and generation ends there.
 void TestGenerator::stopsWhenTheContextIsFull() {
     KvCache cache = model_->make_kv_cache(static_cast<int>(golden_.prompt_ids.size()) + 4);
-    const GenerationResult result = generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, greedy(32));
+    const GenerationResult result = generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, greedy_options(32));
     QCOMPARE(result.stop_reason, StopReason::ContextFull);
     QCOMPARE(result.tokens.size(), std::size_t{5});
 }
@@ -211,10 +207,89 @@ void TestGenerator::stopsWhenTheContextIsFull() {
 void TestGenerator::rejectsAPromptLongerThanTheContext() {
     KvCache cache = model_->make_kv_cache(8);
     try {
-        generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, greedy(4));
+        generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, greedy_options(4));
         QFAIL("no error for a prompt longer than the context");
     } catch (const GenerationError& e) {
         QVERIFY2(QString(e.what()).contains("longer than the 8-token context"), e.what());
+    }
+}
+
+// PromptOverflow::KeepLast: a 64-token prompt in a 40-token context with 8
+// tokens to generate keeps its last 32 tokens, and a leading BOS besides.
+void TestGenerator::keepsThePromptsLastTokens() {
+    const std::vector<std::int32_t>& prompt = golden_.prompt_ids;
+    GenerationOptions options = greedy_options(8);
+    options.prompt_overflow = PromptOverflow::KeepLast;
+    KvCache cache = model_->make_kv_cache(40);
+    const GenerationResult kept = generate(*model_, pool_, cache, nullptr, prompt, options);
+    QCOMPARE(kept.timings.prompt_tokens, 32);
+    QCOMPARE(kept.timings.dropped_prompt_tokens, 32);
+    QCOMPARE(kept.tokens.size(), std::size_t{8});
+    const std::vector<std::int32_t> last_32(prompt.end() - 32, prompt.end());
+    KvCache cold = model_->make_kv_cache(40);
+    QCOMPARE(kept.tokens, generate(*model_, pool_, cold, nullptr, last_32, greedy_options(8)).tokens);
+
+    // A prompt that fits with room to generate is left whole.
+    KvCache roomy = model_->make_kv_cache(128);
+    QCOMPARE(generate(*model_, pool_, roomy, nullptr, prompt, options).timings.dropped_prompt_tokens, 0);
+
+    const Vocab with_bos = byte_vocab(static_cast<std::uint32_t>(prompt.front()));
+    KvCache bos_cache = model_->make_kv_cache(40);
+    const GenerationResult with_first = generate(*model_, pool_, bos_cache, &with_bos, prompt, options);
+    QCOMPARE(with_first.timings.prompt_tokens, 32);
+    std::vector<std::int32_t> bos_and_last_31 = {prompt.front()};
+    bos_and_last_31.insert(bos_and_last_31.end(), prompt.end() - 31, prompt.end());
+    KvCache bos_cold = model_->make_kv_cache(40);
+    QCOMPARE(with_first.tokens, generate(*model_, pool_, bos_cold, &with_bos, bos_and_last_31, greedy_options(8)).tokens);
+}
+
+void TestGenerator::checksUtf8() {
+    for (const char* valid : {"", "plain ASCII", "caf\xC3\xA9 \xE2\x82\xAC" "5 \xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF"})
+        check_utf8(valid);
+    struct Invalid {
+        std::string text;
+        const char* message;
+    };
+    const std::vector<Invalid> invalid = {
+        {"ab\xFF" "c", "byte 0xFF at offset 2"},          // never in UTF-8
+        {"abc\xE2\x82", "byte 0xE2 at offset 3"},        // cut short by the end
+        {"x\xE2(\xA1", "byte 0x28 at offset 2"},         // a lead byte without its continuation
+        {"\xC0\xAF", "byte 0xC0 at offset 0"},           // overlong '/'
+        {"\xED\xA0\x80", "byte 0xA0 at offset 1"},       // a UTF-16 surrogate
+        {"\xF4\x90\x80\x80", "byte 0x90 at offset 1"},   // past U+10FFFF
+        {"ok \x80", "byte 0x80 at offset 3"},             // a stray continuation byte
+    };
+    for (const Invalid& bad : invalid) {
+        try {
+            check_utf8(bad.text, "--prompt");
+            QFAIL(qPrintable("no error for " + QByteArray::fromStdString(bad.text).toHex()));
+        } catch (const GenerationError& e) {
+            const QString message = e.what();
+            QVERIFY2(message.startsWith("--prompt is not valid UTF-8: ") && message.contains(bad.message), e.what());
+        }
+    }
+}
+
+// The model's mapping keeps a deleted file's bytes (its inode) alive: a model
+// whose file is removed or replaced by a new download while loaded runs on,
+// unchanged. (Truncating the file in place is what a mapping cannot survive:
+// mapped_file.h.) A file that is gone before it is opened is a one-line error.
+void TestGenerator::runsAfterItsModelFileIsDeleted() {
+    const std::filesystem::path copy =
+        std::filesystem::temp_directory_path() / ("folio_deleted_model_" + std::to_string(::getpid()) + ".gguf");
+    std::filesystem::copy_file(kTestData / "llama_tiny/model.gguf", copy, std::filesystem::copy_options::overwrite_existing);
+    std::unique_ptr<Model> model = load_model(GgufFile::open(copy));
+    QVERIFY(std::filesystem::remove(copy));
+    const int n = static_cast<int>(golden_.greedy_continuation.size());
+    KvCache cache = model->make_kv_cache(static_cast<int>(golden_.prompt_ids.size()) + n);
+    QCOMPARE(generate(*model, pool_, cache, nullptr, golden_.prompt_ids, greedy_options(n)).tokens, golden_.greedy_continuation);
+
+    try {
+        GgufFile::open(copy);
+        QFAIL("a deleted file opened");
+    } catch (const std::system_error& e) {
+        const QString message = e.what();
+        QVERIFY2(message.contains(QString::fromStdString(copy.string())) && !message.contains('\n'), e.what());
     }
 }
 

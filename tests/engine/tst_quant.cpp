@@ -283,6 +283,7 @@ private slots:
     void rejectsPartialBlocks();
     void rejectsTypesWithoutKernels();
     void kernelIsaMatchesCpu();
+    void avx512HasItsOwnQuantKernels();
 };
 
 void TestQuant::fp16KnownValues() {
@@ -733,6 +734,17 @@ void TestQuant::matmulRowsColumnsMatchesVecDot() {
             QCOMPARE(out[static_cast<std::size_t>(c * stride + rows)], -1.f);
         }
     }
+}
+
+// The SIMD-vs-scalar tests above run every kernel of every set; this pins
+// which kernels the AVX-512 set has of its own (not inherited from AVX2), so
+// that those tests keep exercising them.
+void TestQuant::avx512HasItsOwnQuantKernels() {
+    if (!q::avx512_kernels())
+        QSKIP("this CPU has no AVX-512 VNNI");
+    for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                                GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+        QVERIFY2(q::avx512_kernels()->matmul[slot(type)] != q::avx2_kernels()->matmul[slot(type)], name_of(type));
 }
 
 void TestQuant::rejectsPartialBlocks() {

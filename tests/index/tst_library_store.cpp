@@ -76,10 +76,10 @@ private slots:
         QVERIFY(QFile::exists(folder + "/library.sqlite"));
         RawLibrary raw(folder);
         QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
-        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(1));
+        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(3));
         QCOMPARE(raw.number("SELECT count(*) FROM sqlite_schema WHERE name IN "
-                            "('documents', 'pages', 'chunks', 'chunks_fts')"),
-                 std::int64_t(4));
+                            "('documents', 'pages', 'chunks', 'chunks_fts', 'chunk_vectors', 'vector_state')"),
+                 std::int64_t(6));
         QCOMPARE(store->integrity_check(), std::string("ok"));
         QVERIFY(store->documents().empty());
     }

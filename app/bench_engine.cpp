@@ -1,0 +1,492 @@
+#include "app/bench_engine.h"
+
+#include <cblas.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "app/bench_prefix.h"
+#include "engine/blocks_cpu.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/quant.h"
+#include "engine/thread_pool.h"
+
+namespace folio::app {
+
+void BenchFigures::add(const std::string& key, nlohmann::json value, std::string line) {
+    json_[key] = std::move(value);
+    if (!line.empty())
+        lines_.push_back(std::move(line));
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The shortest of `runs` timings of run(): the one least disturbed by the
+// other processes of a shared machine.
+double best_seconds(int runs, const std::function<void()>& run) {
+    double best = 0;
+    for (int i = 0; i < runs; ++i) {
+        const Clock::time_point start = Clock::now();
+        run();
+        const double seconds = seconds_since(start);
+        best = i == 0 ? seconds : std::min(best, seconds);
+    }
+    return best;
+}
+
+// Runs body(t) on `threads` threads at once and returns the wall time.
+double time_on_threads(int threads, const std::function<void(int)>& body) {
+    const Clock::time_point start = Clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 1; t < threads; ++t)
+        workers.emplace_back(body, t);
+    body(0);
+    for (std::thread& worker : workers)
+        worker.join();
+    return seconds_since(start);
+}
+
+std::string format(const char* pattern, auto... values) {
+    char buffer[512];
+    std::snprintf(buffer, sizeof buffer, pattern, values...);
+    return buffer;
+}
+
+// ------------------------------------------------------- machine ceilings
+
+// Sums of a buffer's 64-bit words (n a multiple of 256): a streaming read
+// with the widest loads the CPU has, as the decode kernels use. The sum is
+// returned so that the loads cannot be dropped.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) std::uint64_t sum_words_avx512(const std::uint8_t* p, std::size_t n) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t i = 0; i < n; i += 256) {
+        a0 = _mm512_add_epi64(a0, _mm512_load_si512(p + i));
+        a1 = _mm512_add_epi64(a1, _mm512_load_si512(p + i + 64));
+        a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 128));
+        a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 192));
+    }
+    // Through memory: GCC 12's _mm512_reduce_* trip -Wuninitialized (GCC bug 105593).
+    std::uint64_t words[8];
+    _mm512_storeu_si512(words, _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+    std::uint64_t sum = 0;
+    for (const std::uint64_t word : words)
+        sum += word;
+    return sum;
+}
+
+__attribute__((target("avx2"))) std::uint64_t sum_words_avx2(const std::uint8_t* p, std::size_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t i = 0; i < n; i += 128) {
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+    }
+    const __m256i sum = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    return static_cast<std::uint64_t>(_mm256_extract_epi64(sum, 0) + _mm256_extract_epi64(sum, 1) +
+                                      _mm256_extract_epi64(sum, 2) + _mm256_extract_epi64(sum, 3));
+}
+#endif
+
+std::uint64_t sum_words(const std::uint8_t* p, std::size_t n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+        return sum_words_avx512(p, n);
+    if (__builtin_cpu_supports("avx2"))
+        return sum_words_avx2(p, n);
+#endif
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < n; i += sizeof sum) {
+        std::uint64_t word;
+        std::memcpy(&word, p + i, sizeof word);
+        sum += word;
+    }
+    return sum;
+}
+
+// 512 MiB: 16x the 32 MiB L3 of the machines this was tuned on, so the
+// passes read DRAM, not cache.
+constexpr std::size_t kBandwidthBufferBytes = std::size_t{512} << 20;
+constexpr int kBandwidthPasses = 5;
+
+// Bytes per second of a multi-threaded streaming read, the best of several
+// passes; each thread reads its own contiguous share.
+double measure_read_bandwidth(int threads) {
+    const auto free_buffer = [](std::uint8_t* p) { std::free(p); };
+    const std::unique_ptr<std::uint8_t, decltype(free_buffer)> buffer(
+        static_cast<std::uint8_t*>(std::aligned_alloc(4096, kBandwidthBufferBytes)), free_buffer);
+    if (!buffer)
+        throw std::runtime_error("cannot allocate the bandwidth test's buffer");
+    std::memset(buffer.get(), 1, kBandwidthBufferBytes);  // pages faulted in before the timing
+    const std::size_t share = kBandwidthBufferBytes / static_cast<std::size_t>(threads) / 256 * 256;
+    std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads));
+    double best = 0;
+    for (int pass = 0; pass < kBandwidthPasses; ++pass) {
+        const double seconds = time_on_threads(threads, [&](int t) {
+            sums[static_cast<std::size_t>(t)] = sum_words(buffer.get() + static_cast<std::size_t>(t) * share, share);
+        });
+        best = pass == 0 ? seconds : std::min(best, seconds);
+    }
+    if (sums[0] != share / 8 * 0x0101010101010101ull)
+        throw std::logic_error("bandwidth test: the read loop summed wrongly");
+    return static_cast<double>(share) * threads / best;
+}
+
+// The int8 multiply-add peak: independent chains of the CPU's widest int8
+// dot-product instruction (AVX-512 VNNI vpdpbusd: 64 multiply-adds; AVX2:
+// vpmaddubsw + vpmaddwd + vpaddd for 32), which is what quantized matmuls are
+// built from. Counted as 2 operations per multiply-add, as GFLOP/s are.
+constexpr int kPeakChains = 12;           // more than latency x throughput on current cores
+constexpr std::int64_t kPeakIterations = 20'000'000;
+
+struct Int8Peak {
+    const char* instruction = nullptr;  // null: no SIMD int8 path on this CPU
+    double ops_per_second = 0;
+};
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512vnni"))) std::int64_t int8_chains_avx512_vnni() {
+    __m512i acc[kPeakChains];
+    for (__m512i& a : acc)
+        a = _mm512_setzero_si512();
+    const __m512i u = _mm512_set1_epi8(1);
+    const __m512i s = _mm512_set1_epi8(2);
+    for (std::int64_t i = 0; i < kPeakIterations; ++i)
+        for (__m512i& a : acc) {
+            a = _mm512_dpbusd_epi32(a, u, s);
+            __asm__("" : "+v"(a));  // keeps each chain a real dependency chain
+        }
+    std::int64_t sum = 0;
+    for (const __m512i& a : acc) {
+        std::int32_t lanes[16];
+        _mm512_storeu_si512(lanes, a);
+        sum += lanes[0];
+    }
+    return sum;
+}
+
+__attribute__((target("avx2"))) std::int64_t int8_chains_avx2() {
+    __m256i acc[kPeakChains];
+    for (__m256i& a : acc)
+        a = _mm256_setzero_si256();
+    const __m256i u = _mm256_set1_epi8(1);
+    const __m256i s = _mm256_set1_epi8(2);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (std::int64_t i = 0; i < kPeakIterations; ++i)
+        for (__m256i& a : acc) {
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones));
+            __asm__("" : "+x"(a));
+        }
+    std::int64_t sum = 0;
+    for (const __m256i& a : acc)
+        sum += _mm256_extract_epi32(a, 0);
+    return sum;
+}
+#endif
+
+Int8Peak measure_int8_peak(int threads) {
+#if defined(__x86_64__)
+    Int8Peak peak;
+    std::function<std::int64_t()> chains;
+    double multiply_adds = 0;  // per thread
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni")) {
+        peak.instruction = "avx512-vnni vpdpbusd";
+        chains = int8_chains_avx512_vnni;
+        multiply_adds = 64.0 * kPeakChains * static_cast<double>(kPeakIterations);
+    } else if (__builtin_cpu_supports("avx2")) {
+        peak.instruction = "avx2 vpmaddubsw";
+        chains = int8_chains_avx2;
+        multiply_adds = 32.0 * kPeakChains * static_cast<double>(kPeakIterations);
+    } else {
+        return peak;
+    }
+    std::vector<std::int64_t> sums(static_cast<std::size_t>(threads));
+    const double seconds =
+        best_seconds(2, [&] { time_on_threads(threads, [&](int t) { sums[static_cast<std::size_t>(t)] = chains(); }); });
+    peak.ops_per_second = 2 * multiply_adds * threads / seconds;
+    return peak;
+#else
+    (void)threads;
+    return {};
+#endif
+}
+
+// ------------------------------------------------------------ the model
+
+engine::WeightMatrix weight_matrix_of(const engine::GgufTensor& tensor) {
+    return {tensor.type, tensor.data.data(), tensor.ne[1], tensor.ne[0], static_cast<std::int64_t>(tensor.row_bytes)};
+}
+
+struct ModelFacts {
+    std::int64_t parameters = 0;
+    std::string weight_type;                 // the type holding most of the weight bytes
+    std::int64_t weight_bytes_per_token = 0; // what one decode step reads of the file
+    std::vector<const engine::GgufTensor*> prefill_matrices;  // the layers' 2-D weights
+};
+
+ModelFacts model_facts(const engine::GgufFile& file) {
+    ModelFacts facts;
+    std::map<std::string, std::int64_t> bytes_by_type;
+    const engine::GgufTensor* embeddings = file.find_tensor("token_embd.weight");
+    for (const engine::GgufTensor& tensor : file.tensors()) {
+        facts.parameters += tensor.n_elements();
+        const bool matrix = tensor.n_dims == 2;
+        if (matrix)
+            bytes_by_type[std::string(tensor.type_name())] += static_cast<std::int64_t>(tensor.n_bytes());
+        if (&tensor == embeddings)
+            continue;  // decode reads one row of it (below)
+        facts.weight_bytes_per_token += static_cast<std::int64_t>(tensor.n_bytes());
+        if (matrix && tensor.name != "output.weight")
+            facts.prefill_matrices.push_back(&tensor);
+    }
+    if (embeddings) {
+        facts.weight_bytes_per_token += static_cast<std::int64_t>(embeddings->row_bytes);
+        // Without output.weight the head is the embedding table, read whole.
+        if (!file.find_tensor("output.weight"))
+            facts.weight_bytes_per_token += static_cast<std::int64_t>(embeddings->n_bytes());
+    }
+    const auto most = std::max_element(bytes_by_type.begin(), bytes_by_type.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    facts.weight_type = most == bytes_by_type.end() ? "" : most->first;
+    return facts;
+}
+
+std::int32_t argmax(const std::vector<float>& logits) {
+    return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+struct Matmul {
+    const engine::GgufTensor* tensor;
+    int count;  // matrices of this type and shape in the model
+    double seconds = 0;
+    double sgemm_seconds = 0;
+};
+
+// The distinct (type, rows, cols) of the prefill matrices, with their counts.
+std::vector<Matmul> distinct_matmuls(const std::vector<const engine::GgufTensor*>& matrices) {
+    std::map<std::tuple<int, std::int64_t, std::int64_t>, Matmul> by_shape;
+    for (const engine::GgufTensor* tensor : matrices) {
+        const auto key = std::make_tuple(static_cast<int>(tensor->type), tensor->ne[1], tensor->ne[0]);
+        auto [it, inserted] = by_shape.try_emplace(key, Matmul{tensor, 0});
+        ++it->second.count;
+    }
+    std::vector<Matmul> matmuls;
+    for (auto& [key, matmul] : by_shape)
+        matmuls.push_back(matmul);
+    return matmuls;
+}
+
+double matmul_flops(const Matmul& m, int n_tokens) {
+    return 2.0 * static_cast<double>(m.tensor->ne[1]) * static_cast<double>(m.tensor->ne[0]) * n_tokens;
+}
+
+constexpr int kMatmulRuns = 3;
+
+// Engine matmul (activation quantization included, as the model runs it) and
+// OpenBLAS sgemm on f32 copies of the same shape, n_tokens activation rows.
+void time_matmuls(std::vector<Matmul>& matmuls, engine::ThreadPool& pool, int threads, int n_tokens) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (Matmul& m : matmuls) {
+        const std::int64_t rows = m.tensor->ne[1];
+        const std::int64_t cols = m.tensor->ne[0];
+        std::vector<float> input(static_cast<std::size_t>(n_tokens * cols));
+        for (float& x : input)
+            x = normal(rng);
+        std::vector<float> out(static_cast<std::size_t>(n_tokens * rows));
+        const engine::WeightMatrix w = weight_matrix_of(*m.tensor);
+        m.seconds = best_seconds(kMatmulRuns, [&] {
+            engine::MatmulInput in(input.data(), n_tokens, cols);
+            engine::matmul(pool, w, in, out.data());
+        });
+    }
+    // OpenBLAS keeps its threads spinning a while after a call: it runs last,
+    // after everything the engine's pool measures.
+    openblas_set_num_threads(threads);
+    for (Matmul& m : matmuls) {
+        const auto rows = static_cast<int>(m.tensor->ne[1]);
+        const auto cols = static_cast<int>(m.tensor->ne[0]);
+        std::vector<float> weights(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
+        engine::dequantize_row(m.tensor->type, m.tensor->data.data(), weights.data(),
+                               static_cast<std::int64_t>(weights.size()));
+        std::vector<float> input(static_cast<std::size_t>(n_tokens) * static_cast<std::size_t>(cols));
+        for (float& x : input)
+            x = normal(rng);
+        std::vector<float> out(static_cast<std::size_t>(n_tokens) * static_cast<std::size_t>(rows));
+        // out (n_tokens, rows) = input (n_tokens, cols) · weightsᵀ
+        m.sgemm_seconds = best_seconds(kMatmulRuns, [&] {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_tokens, rows, cols, 1.f, input.data(), cols,
+                        weights.data(), cols, 0.f, out.data(), rows);
+        });
+    }
+}
+
+}  // namespace
+
+int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
+    const engine::GgufFile file = engine::GgufFile::open(options.model_path);
+    const std::unique_ptr<engine::Model> model = engine::load_model(file);
+    const engine::ModelConfig& config = model->config();
+    const ModelFacts facts = model_facts(file);
+    engine::ThreadPool pool(options.threads);
+    const int threads = pool.size();
+    const int n_prompt = options.prompt_tokens;
+    const int n_gen = options.gen_tokens;
+
+    BenchFigures figures;
+    figures.add("model", options.model_path,
+                format("model            %s (%s, %.1fM parameters, mostly %s)",
+                       std::filesystem::path(options.model_path).filename().c_str(), config.architecture.c_str(),
+                       facts.parameters / 1e6, facts.weight_type.c_str()));
+    figures.add("architecture", config.architecture, "");
+    figures.add("parameters", facts.parameters, "");
+    figures.add("weight_type", facts.weight_type, "");
+    figures.add("threads", threads, format("threads          %d", threads));
+    figures.add("isa", engine::cpu_kernel_isa(), format("kernels          %s", engine::cpu_kernel_isa()));
+
+    const double bandwidth_before = measure_read_bandwidth(threads);
+    const Int8Peak peak = measure_int8_peak(threads);
+    figures.add("int8_peak_gops", peak.instruction ? nlohmann::json(peak.ops_per_second / 1e9) : nlohmann::json(),
+                peak.instruction ? format("int8 peak        %.0f GOP/s (%s, %d threads)", peak.ops_per_second / 1e9,
+                                          peak.instruction, threads)
+                                 : "int8 peak        (no SIMD int8 instructions)");
+
+    // Random prompt ids: the speed of a forward pass does not depend on them.
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<std::int32_t> token(0, config.n_vocab - 1);
+    std::vector<std::int32_t> prompt(static_cast<std::size_t>(n_prompt));
+    std::vector<std::int32_t> positions(static_cast<std::size_t>(n_prompt));
+    for (int i = 0; i < n_prompt; ++i) {
+        prompt[static_cast<std::size_t>(i)] = token(rng);
+        positions[static_cast<std::size_t>(i)] = i;
+    }
+    engine::KvCache cache = model->make_kv_cache(n_prompt + n_gen);
+    // The first pass faults the mapped weights in; the timed passes rewrite
+    // the same cache rows.
+    const int n_warm = std::min(n_prompt, 16);
+    model->forward(pool, std::span(prompt).first(static_cast<std::size_t>(n_warm)),
+                   std::span(positions).first(static_cast<std::size_t>(n_warm)), cache, engine::LogitRows::Last);
+    std::vector<float> logits;
+    const double prefill_seconds = best_seconds(
+        2, [&] { logits = model->forward(pool, prompt, positions, cache, engine::LogitRows::Last); });
+    figures.add("prompt_tokens", n_prompt, "");
+    figures.add("prefill_seconds", prefill_seconds, "");
+    figures.add("prefill_tokens_per_second", n_prompt / prefill_seconds,
+                format("prefill          %.1f tokens/s (%d-token prompt in %.3f s, best of 2)",
+                       n_prompt / prefill_seconds, n_prompt, prefill_seconds));
+
+    const Clock::time_point decode_start = Clock::now();
+    for (int i = 0; i < n_gen; ++i) {
+        const std::int32_t next = argmax(logits);
+        const std::int32_t position = n_prompt + i;
+        logits = model->forward(pool, std::span(&next, 1), std::span(&position, 1), cache, engine::LogitRows::Last);
+    }
+    const double decode_seconds = seconds_since(decode_start);
+    const double decode_rate = n_gen / decode_seconds;
+    // Measured again right after decode, the best of both kept: on a shared
+    // machine the ceiling then reflects the conditions decode ran in, and
+    // errs high rather than flattering decode.
+    const double bandwidth = std::max(bandwidth_before, measure_read_bandwidth(threads));
+    figures.add("gen_tokens", n_gen, "");
+    figures.add("decode_seconds", decode_seconds, "");
+    figures.add("decode_tokens_per_second", decode_rate,
+                format("decode           %.1f tokens/s (%d tokens in %.3f s)", decode_rate, n_gen, decode_seconds));
+
+    figures.add("memory_read_gb_per_s", bandwidth / 1e9,
+                format("memory read      %.1f GB/s (%d MiB streamed by %d threads, best of %d passes before "
+                       "and %d after decode)",
+                       bandwidth / 1e9, static_cast<int>(kBandwidthBufferBytes >> 20), threads, kBandwidthPasses,
+                       kBandwidthPasses));
+
+    // Decode step i attends to n_prompt + i + 1 cache rows of keys and values
+    // (f16) in every layer.
+    const double mean_kv_rows = n_prompt + (n_gen + 1) / 2.0;
+    const double kv_bytes = mean_kv_rows * config.n_layers * config.n_kv_heads *
+                            static_cast<double>(config.head_dim + config.v_head_dim) * 2;
+    const double bytes_per_token = static_cast<double>(facts.weight_bytes_per_token) + kv_bytes;
+    const double effective = bytes_per_token * decode_rate;
+    figures.add("decode_weight_bytes_per_token", facts.weight_bytes_per_token, "");
+    figures.add("decode_kv_bytes_per_token", kv_bytes, "");
+    figures.add("decode_bytes_per_token", bytes_per_token,
+                format("decode reads     %.1f MB per token (weights %.1f MB, KV %.1f MB at %.0f rows)",
+                       bytes_per_token / 1e6, facts.weight_bytes_per_token / 1e6, kv_bytes / 1e6, mean_kv_rows));
+    figures.add("decode_effective_gb_per_s", effective / 1e9, "");
+    figures.add("decode_bandwidth_fraction", effective / bandwidth,
+                format("decode bandwidth %.1f GB/s = %.0f%% of the measured memory read", effective / 1e9,
+                       100 * effective / bandwidth));
+
+    if (options.prefix_context_tokens > 0)
+        add_prefix_reuse(figures, measure_prefix_reuse(*model, pool, options.prefix_context_tokens));
+
+    // Last: OpenBLAS's threads keep spinning a while after each sgemm.
+    std::vector<Matmul> matmuls = distinct_matmuls(facts.prefill_matrices);
+    time_matmuls(matmuls, pool, threads, n_prompt);
+    double flops = 0, seconds = 0, sgemm_seconds = 0;
+    nlohmann::json shapes = nlohmann::json::array();
+    std::string shape_lines;
+    for (const Matmul& m : matmuls) {
+        const double f = matmul_flops(m, n_prompt);
+        flops += f * m.count;
+        seconds += m.seconds * m.count;
+        sgemm_seconds += m.sgemm_seconds * m.count;
+        shapes.push_back({{"type", std::string(m.tensor->type_name())},
+                          {"rows", m.tensor->ne[1]},
+                          {"cols", m.tensor->ne[0]},
+                          {"count", m.count},
+                          {"gflops", f / m.seconds / 1e9},
+                          {"sgemm_gflops", f / m.sgemm_seconds / 1e9}});
+        shape_lines += format("\n  %-5s %6lld x %-6lld x%-3d %7.1f GFLOP/s, sgemm %7.1f", m.tensor->type_name().data(),
+                              static_cast<long long>(m.tensor->ne[1]), static_cast<long long>(m.tensor->ne[0]),
+                              m.count, f / m.seconds / 1e9, f / m.sgemm_seconds / 1e9);
+    }
+    const double gflops = flops / seconds / 1e9;
+    const double sgemm_gflops = flops / sgemm_seconds / 1e9;
+    figures.add("prefill_matmul_shapes", shapes,
+                format("prefill matmuls  per shape (type rows x cols x count) with %d token rows:", n_prompt) +
+                    shape_lines);
+    figures.add("prefill_matmul_gflops", gflops,
+                format("prefill matmuls  %.1f GFLOP/s over one pass of the model's layers", gflops));
+    figures.add("sgemm_gflops", sgemm_gflops,
+                format("sgemm            %.1f GFLOP/s (OpenBLAS f32, same shapes and threads)", sgemm_gflops));
+    figures.add("prefill_matmul_fraction_of_sgemm", gflops / sgemm_gflops,
+                format("prefill matmuls  %.0f%% of sgemm", 100 * gflops / sgemm_gflops));
+    figures.add("prefill_matmul_fraction_of_int8_peak",
+                peak.instruction ? nlohmann::json(gflops * 1e9 / peak.ops_per_second) : nlohmann::json(),
+                peak.instruction ? format("prefill matmuls  %.0f%% of the int8 peak", 100 * gflops * 1e9 / peak.ops_per_second)
+                                 : "");
+
+    if (as_json) {
+        std::printf("%s\n", figures.as_json().dump().c_str());
+    } else {
+        for (const std::string& line : figures.lines())
+            std::printf("%s\n", line.c_str());
+    }
+    return 0;
+}
+
+}  // namespace folio::app

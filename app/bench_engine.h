@@ -1,0 +1,43 @@
+#pragma once
+// `folio bench engine`: the CPU engine's prefill and decode speed on one GGUF
+// model, each against a ceiling this machine is measured to have in the same
+// run: decode against its memory read bandwidth (decode reads every weight
+// once per token), prefill's matmuls against OpenBLAS sgemm on the same
+// shapes and against the int8 multiply-add peak of the cores.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace folio::app {
+
+struct EngineBenchOptions {
+    std::string model_path;  // a decoder GGUF file
+    int prompt_tokens = 512;
+    int gen_tokens = 128;
+    int threads = 0;         // 0 = one per hardware thread
+    int prefix_context_tokens = 3000;  // the document a repeated question reuses (bench_prefix.h); 0 = skip
+};
+
+// The figures of one run in the order they were measured: the keys of the
+// --json object, and one human line each. A measurement that lives elsewhere
+// (e.g. the KV cache's prefix reuse) adds its figures through add().
+class BenchFigures {
+public:
+    // An empty line: the figure is in the JSON only (a detail another line shows).
+    void add(const std::string& key, nlohmann::json value, std::string line);
+
+    const nlohmann::json& as_json() const { return json_; }
+    const std::vector<std::string>& lines() const { return lines_; }
+
+private:
+    nlohmann::json json_ = nlohmann::json::object();
+    std::vector<std::string> lines_;
+};
+
+// Runs the measurements and prints them (one JSON object with as_json);
+// returns the exit status. Throws for a file that is not a model Folio runs.
+int run_engine_bench(const EngineBenchOptions& options, bool as_json);
+
+}  // namespace folio::app

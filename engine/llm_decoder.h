@@ -1,0 +1,66 @@
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/blocks_cpu.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+
+// The dense decoder-only transformers (internal to the engine): one forward
+// pass, llm_decoder.cpp, runs every architecture that llm_architectures.cpp
+// describes as data. Each layer is
+//
+//   h = x + post_attention_norm(attention(attn_norm(x)))
+//   y = h + post_ffw_norm(ffn(ffn_norm(h)))
+//
+// with the post-norms only where the architecture has them, then an output
+// norm and head. Adding a dense architecture means adding a description; an
+// architecture with a new block (MoE, MLA) gets its own llm_<arch>.cpp.
+
+namespace folio::engine {
+
+// How a layer scales q·k before the softmax.
+enum class AttentionScale {
+    InverseSqrtHeadDim,  // 1 / sqrt(head_dim)
+    // Gemma 3: query_pre_attn_scalar^-1/2. GGUF does not store the scalar;
+    // it is head_dim except in the 62-layer 27B model, where it is
+    // n_embd / n_heads (the rule llama.cpp applies).
+    Gemma3QueryPreAttnScalar,
+};
+
+struct DecoderArchitecture {
+    std::string_view name;  // general.architecture
+    // Which elements RoPE pairs; it follows from how convert_hf_to_gguf
+    // wrote attn_q and attn_k (llama: permuted to adjacent pairs).
+    RopeStyle rope_style = RopeStyle::HalfSplit;
+    bool qkv_bias = false;  // attn_q.bias, attn_k.bias, attn_v.bias (n_heads * head_dim, ...)
+    // attn_q_norm, attn_k_norm (head_dim): an RMS norm over each head of q
+    // and k, before RoPE.
+    bool qk_norm = false;
+    // post_attention_norm, post_ffw_norm (n_embd): RMS norms of the attention
+    // and feed-forward outputs before each residual add.
+    bool post_norms = false;
+    bool scaled_embeddings = false;  // embeddings * sqrt(n_embd)
+    GatedActivation ffn_activation = GatedActivation::Silu;
+    // > 0: layer il is global when (il + 1) % local_layer_period == 0;
+    // the others are local: they attend to the last attention.sliding_window
+    // positions and turn RoPE by local_rope_freq_base (rope.freq_base_swa
+    // when the file has it) instead of rope.freq_base. A file without
+    // attention.sliding_window has global layers only.
+    int local_layer_period = 0;
+    float local_rope_freq_base = 10000.f;
+    AttentionScale attention_scale = AttentionScale::InverseSqrtHeadDim;
+};
+
+// The description of a general.architecture, or nullptr.
+const DecoderArchitecture* find_decoder_architecture(std::string_view name);
+// "llama, qwen2, ...": for error messages.
+std::string decoder_architecture_names();
+
+// The model of a file whose general.architecture is architecture.name.
+// Throws ModelError for a missing tensor or one of the wrong shape (naming
+// it), or hyper-parameters out of range.
+std::unique_ptr<Model> load_decoder(const GgufFile& file, const DecoderArchitecture& architecture);
+
+}  // namespace folio::engine

@@ -1,0 +1,518 @@
+// `folio convert hf` and `folio embed`: a tiny random BERT folder
+// (tools/make_embedding_goldens.py) converted to the GGUF llama.cpp's
+// converter writes and embedding like sentence-transformers; the installed
+// all-MiniLM-L6-v2 folder the same (skipped when absent); bad folders, each
+// a one-line error that leaves an existing --out alone.
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "app/convert_hf.h"
+#include "engine/embedder.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/model_paths.h"
+#include "engine/thread_pool.h"
+#include "engine/vocab.h"
+#include "tests/support/folio_process.h"
+#include "tests/support/golden_json.h"
+
+using namespace folio;
+
+namespace {
+
+const std::filesystem::path kTestData = FOLIO_TEST_DATA;
+const std::filesystem::path kTinyFolder = kTestData / "bert_tiny_hf";
+
+using folio::test::json_ints;
+using folio::test::read_json_object;
+using folio::test::run_folio;
+using Run = folio::test::FolioRun;
+
+std::filesystem::path path_of(const QTemporaryDir& dir) {
+    return dir.path().toStdString();
+}
+
+std::string read_text(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// A copy of the tiny folder that `edit` may spoil.
+std::filesystem::path tiny_copy(const QTemporaryDir& dir, const std::function<void(const std::filesystem::path&)>& edit) {
+    const std::filesystem::path copy = path_of(dir) / "bert_tiny_hf";
+    std::filesystem::copy(kTinyFolder, copy, std::filesystem::copy_options::recursive);
+    edit(copy);
+    return copy;
+}
+
+bool same_value(const engine::GgufValue& a, const engine::GgufValue& b) {
+    if (a.type != b.type)
+        return false;
+    if (a.data.index() != b.data.index())
+        return false;
+    if (a.type != engine::GgufValueType::Array)
+        return std::visit(
+            [&](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, engine::GgufArray>)
+                    return false;
+                else
+                    return std::get<T>(b.data) == x;
+            },
+            a.data);
+    const auto& x = std::get<engine::GgufArray>(a.data);
+    const auto& y = std::get<engine::GgufArray>(b.data);
+    return x.element_type == y.element_type && x.size == y.size && x.strings == y.strings &&
+           std::equal(x.packed.begin(), x.packed.end(), y.packed.begin(), y.packed.end());
+}
+
+// A golden of tools/make_embedding_goldens.py: texts, token ids, embeddings.
+struct GoldenText {
+    std::string text;
+    std::vector<std::int32_t> ids;
+    std::vector<float> embedding;
+};
+
+std::vector<GoldenText> read_golden(const std::filesystem::path& path) {
+    std::vector<GoldenText> texts;
+    for (const QJsonValue& value : read_json_object(path)["texts"].toArray()) {
+        const QJsonObject object = value.toObject();
+        GoldenText text{object["text"].toString().toStdString(), json_ints(object["ids"]), {}};
+        for (const QJsonValue& x : object["embedding"].toArray())
+            text.embedding.push_back(static_cast<float>(x.toDouble()));
+        texts.push_back(std::move(text));
+    }
+    return texts;
+}
+
+// The lowest cosine between the model's embeddings and the golden's, or -1
+// when a text's tokens differ.
+double lowest_cosine(const std::filesystem::path& model, const std::filesystem::path& golden_path) {
+    engine::Embedder embedder = engine::Embedder::open(model);
+    const std::vector<GoldenText> golden = read_golden(golden_path);
+    std::vector<std::string> texts;
+    for (const GoldenText& text : golden)
+        texts.push_back(text.text);
+    engine::ThreadPool pool(2);
+    const std::vector<engine::Embedding> ours = embedder.embed(texts, pool);
+    double lowest = 1;
+    for (std::size_t i = 0; i < golden.size(); ++i) {
+        bool truncated = false;
+        if (embedder.tokenize(golden[i].text, truncated) != golden[i].ids)
+            return -1;
+        double dot = 0, ours_norm = 0, golden_norm = 0;
+        for (std::size_t k = 0; k < golden[i].embedding.size(); ++k) {
+            dot += static_cast<double>(ours[i].vector[k]) * golden[i].embedding[k];
+            ours_norm += static_cast<double>(ours[i].vector[k]) * ours[i].vector[k];
+            golden_norm += static_cast<double>(golden[i].embedding[k]) * golden[i].embedding[k];
+        }
+        lowest = std::min(lowest, dot / std::sqrt(ours_norm * golden_norm));
+    }
+    return lowest;
+}
+
+}  // namespace
+
+class ConvertHfTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void tinyIsWhatLlamaCppWrites();
+    void tinyEmbedsLikeSentenceTransformers_data();
+    void tinyEmbedsLikeSentenceTransformers();
+    void newSentenceTransformersModulesAreRead();
+    void maxSeqLengthBecomesMaxTokens();
+    void installedMiniLmEmbedsLikeSentenceTransformers();
+    void decodersAreWhatLlamaCppWrites_data();
+    void decodersAreWhatLlamaCppWrites();
+    void specialTokenIdsFallBackOnConfigJson();
+    void decoderFoldersItCannotConvert_data();
+    void decoderFoldersItCannotConvert();
+    void badFoldersAreOneLineErrors_data();
+    void badFoldersAreOneLineErrors();
+    void cliConvertsAndEmbeds();
+    void cliErrorsAreOneLine();
+};
+
+// Every metadata key and tensor of the GGUF the tools script wrote with
+// gguf-py as convert_hf_to_gguf.py does, byte for byte; ours adds only
+// general.name and the folio.embedding keys (normalize, max_tokens).
+void ConvertHfTest::tinyIsWhatLlamaCppWrites() {
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "tiny.gguf";
+    const app::ConvertHfResult result = app::convert_hf({kTinyFolder, out, app::ConvertedType::F16});
+    QCOMPARE(result.hf_architecture, std::string("BertModel"));
+    QCOMPARE(result.architecture, std::string("bert"));
+    const engine::GgufFile ours = engine::GgufFile::open(out);
+    const engine::GgufFile reference = engine::GgufFile::open(kTestData / "bert_tiny/model.gguf");
+    QCOMPARE(result.file_bytes, ours.file_size());
+
+    for (const engine::GgufKeyValue& kv : reference.metadata()) {
+        const engine::GgufValue* value = ours.find(kv.key);
+        QVERIFY2(value != nullptr, std::string(kv.key).c_str());
+        QVERIFY2(same_value(*value, kv.value), std::string(kv.key).c_str());
+    }
+    for (const engine::GgufKeyValue& kv : ours.metadata())
+        QVERIFY2(reference.find(kv.key) || kv.key == "general.name" || kv.key == "folio.embedding.normalize" ||
+                     kv.key == "folio.embedding.max_tokens",
+                 std::string(kv.key).c_str());
+    QCOMPARE(ours.get_string("general.name"), std::string_view("bert_tiny_hf"));
+    QCOMPARE(ours.get_bool("folio.embedding.normalize"), true);
+    QCOMPARE(ours.get_u32("folio.embedding.max_tokens"), 64u);  // sentence_bert_config.json's max_seq_length
+
+    QCOMPARE(ours.tensors().size(), reference.tensors().size());
+    QCOMPARE(result.n_tensors, static_cast<int>(reference.tensors().size()));
+    for (const engine::GgufTensor& expected : reference.tensors()) {
+        const engine::GgufTensor* tensor = ours.find_tensor(expected.name);
+        QVERIFY2(tensor != nullptr, std::string(expected.name).c_str());
+        QVERIFY2(tensor->type == expected.type && tensor->ne == expected.ne &&
+                     std::equal(tensor->data.begin(), tensor->data.end(), expected.data.begin(), expected.data.end()),
+                 std::string(expected.name).c_str());
+    }
+}
+
+void ConvertHfTest::tinyEmbedsLikeSentenceTransformers_data() {
+    QTest::addColumn<int>("type");
+    QTest::newRow("f16") << static_cast<int>(app::ConvertedType::F16);
+    QTest::newRow("f32") << static_cast<int>(app::ConvertedType::F32);
+}
+
+void ConvertHfTest::tinyEmbedsLikeSentenceTransformers() {
+    QFETCH(int, type);
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "tiny.gguf";
+    app::convert_hf({kTinyFolder, out, static_cast<app::ConvertedType>(type)});
+    const engine::GgufFile file = engine::GgufFile::open(out);
+    QCOMPARE(file.tensor("blk.0.attn_q.weight").type,
+             type == static_cast<int>(app::ConvertedType::F16) ? engine::GgmlType::F16 : engine::GgmlType::F32);
+    QCOMPARE(file.tensor("position_embd.weight").type, engine::GgmlType::F32);
+    const double lowest = lowest_cosine(out, kTestData / "bert_tiny/golden.json");
+    qInfo("lowest cosine %.7f", lowest);
+    QVERIFY2(lowest >= 0.999, qPrintable(QString::number(lowest)));
+}
+
+// sentence-transformers 6 writes {"pooling_mode": "mean"} and longer module
+// type names; a model without Normalize is marked so.
+void ConvertHfTest::newSentenceTransformersModulesAreRead() {
+    QTemporaryDir dir;
+    const std::filesystem::path folder = tiny_copy(dir, [](const std::filesystem::path& copy) {
+        write_text(copy / "modules.json",
+                   R"([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
+                       {"idx": 1, "name": "1", "path": "1_Pooling",
+                        "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"}])");
+        write_text(copy / "1_Pooling/config.json", R"({"embedding_dimension": 32, "pooling_mode": "mean"})");
+    });
+    const std::filesystem::path out = path_of(dir) / "mean.gguf";
+    app::convert_hf({folder, out, app::ConvertedType::F16});
+    const engine::GgufFile file = engine::GgufFile::open(out);
+    QCOMPARE(file.get_u32("bert.pooling_type"), 1u);
+    QCOMPARE(file.get_bool("folio.embedding.normalize"), false);
+    const engine::Embedder embedder = engine::Embedder::open(out);
+    QCOMPARE(embedder.pooling(), engine::Pooling::Mean);
+    QVERIFY(!embedder.normalizes());
+}
+
+// sentence_bert_config.json's max_seq_length is where the embedder cuts;
+// without the file, at the model's positions.
+void ConvertHfTest::maxSeqLengthBecomesMaxTokens() {
+    QTemporaryDir short_dir;
+    const std::filesystem::path short_folder = tiny_copy(short_dir, [](const std::filesystem::path& copy) {
+        write_text(copy / "sentence_bert_config.json", R"({"max_seq_length": 16, "do_lower_case": false})");
+    });
+    const std::filesystem::path short_out = path_of(short_dir) / "short.gguf";
+    app::convert_hf({short_folder, short_out, app::ConvertedType::F16});
+    QCOMPARE(engine::GgufFile::open(short_out).get_u32("folio.embedding.max_tokens"), 16u);
+    QCOMPARE(engine::Embedder::open(short_out).max_tokens(), 16);
+
+    QTemporaryDir plain_dir;
+    const std::filesystem::path plain_folder = tiny_copy(plain_dir, [](const std::filesystem::path& copy) {
+        std::filesystem::remove(copy / "sentence_bert_config.json");
+    });
+    const std::filesystem::path plain_out = path_of(plain_dir) / "plain.gguf";
+    app::convert_hf({plain_folder, plain_out, app::ConvertedType::F16});
+    QVERIFY(!engine::GgufFile::open(plain_out).find("folio.embedding.max_tokens"));
+    QCOMPARE(engine::Embedder::open(plain_out).max_tokens(), 64);
+}
+
+void ConvertHfTest::installedMiniLmEmbedsLikeSentenceTransformers() {
+    const std::filesystem::path folder =
+        std::filesystem::path(engine::default_models_directory()) / "all-MiniLM-L6-v2-hf";
+    if (!std::filesystem::is_regular_file(folder / "model.safetensors"))
+        QSKIP("all-MiniLM-L6-v2-hf is not installed (installer/fetch-models.sh)");
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "minilm.gguf";
+    const app::ConvertHfResult result = app::convert_hf({folder, out, app::ConvertedType::F16});
+    QCOMPARE(result.n_tensors, 101);  // 5 embedding tensors + 6 layers × 16
+    const engine::GgufFile file = engine::GgufFile::open(out);
+    QCOMPARE(file.get_u32("bert.pooling_type"), 1u);
+    QCOMPARE(file.get_u32("bert.context_length"), 512u);
+    QCOMPARE(file.get_u32("folio.embedding.max_tokens"), 256u);
+    const double lowest = lowest_cosine(out, kTestData / "minilm/golden.json");
+    qInfo("all-MiniLM-L6-v2 converted to f16: lowest cosine %.7f over 30 texts", lowest);
+    QVERIFY2(lowest >= 0.999, qPrintable(QString::number(lowest)));
+}
+
+void ConvertHfTest::decodersAreWhatLlamaCppWrites_data() {
+    QTest::addColumn<QString>("arch");
+    QTest::addColumn<QString>("pre");
+    QTest::newRow("llama") << "llama" << "llama-bpe";  // q and k rows permuted
+    QTest::newRow("qwen2") << "qwen2" << "qwen2";      // q, k, v biases; a tied head
+    QTest::newRow("qwen3") << "qwen3" << "qwen2";      // q and k norms; wide heads
+}
+
+// The tiny random decoders of tools/make_decoder_goldens.py, as Hugging Face
+// folders (tools/make_embedding_goldens.py decoders), convert to the tensors
+// of the GGUF that script wrote in llama.cpp's layout, byte for byte, and to
+// its hyper-parameters, and then give the same logits.
+void ConvertHfTest::decodersAreWhatLlamaCppWrites() {
+    QFETCH(QString, arch);
+    QFETCH(QString, pre);
+    const std::string name = arch.toStdString();
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "model.gguf";
+    const app::ConvertHfResult result =
+        app::convert_hf({kTestData / (name + "_tiny_hf"), out, app::ConvertedType::F16});
+    QCOMPARE(result.architecture, name);
+    const engine::GgufFile ours = engine::GgufFile::open(out);
+    const engine::GgufFile reference = engine::GgufFile::open(kTestData / (name + "_tiny/model.gguf"));
+    for (const engine::GgufKeyValue& kv : reference.metadata()) {
+        // The reference names itself, and gives Qwen a RoPE width llama.cpp leaves to its default.
+        if (kv.key == "general.name" || (name != "llama" && kv.key == name + ".rope.dimension_count"))
+            continue;
+        const engine::GgufValue* value = ours.find(kv.key);
+        QVERIFY2(value != nullptr && same_value(*value, kv.value), std::string(kv.key).c_str());
+    }
+    QCOMPARE(ours.tensors().size(), reference.tensors().size());
+    for (const engine::GgufTensor& expected : reference.tensors()) {
+        const engine::GgufTensor* tensor = ours.find_tensor(expected.name);
+        QVERIFY2(tensor != nullptr && tensor->type == expected.type && tensor->ne == expected.ne &&
+                     std::equal(tensor->data.begin(), tensor->data.end(), expected.data.begin(), expected.data.end()),
+                 std::string(expected.name).c_str());
+    }
+
+    QCOMPARE(ours.get_string("tokenizer.ggml.model"), std::string_view("gpt2"));
+    QCOMPARE(QString::fromStdString(std::string(ours.get_string("tokenizer.ggml.pre"))), pre);
+    QVERIFY(ours.find_string("tokenizer.chat_template").has_value());
+    const engine::Vocab vocab(ours);
+    QCOMPARE(vocab.n_tokens(), 256);
+    QCOMPARE(vocab.bos_id(), 254);
+    QCOMPARE(vocab.eos_id(), 255);
+    // The tokenizer has no merges: every byte is its own token, id = byte.
+    const std::vector<std::int32_t> ids = vocab.encode("Hi 12345", false, false);
+    QCOMPARE(ids, (std::vector<std::int32_t>{72, 105, 32, 49, 50, 51, 52, 53}));
+
+    engine::ThreadPool pool(2);
+    auto logits = [&](const engine::GgufFile& file) {
+        std::unique_ptr<engine::Model> model = engine::load_model(file);
+        engine::KvCache cache = model->make_kv_cache(16);
+        const std::vector<std::int32_t> positions = {0, 1, 2, 3, 4, 5, 6, 7};
+        return model->forward(pool, ids, positions, cache, engine::LogitRows::All);
+    };
+    QCOMPARE(logits(ours), logits(reference));
+}
+
+// A tokenizer_config.json that names no EOS: config.json's eos_token_id, as
+// SpecialVocab takes it.
+void ConvertHfTest::specialTokenIdsFallBackOnConfigJson() {
+    QTemporaryDir dir;
+    const std::filesystem::path folder = path_of(dir) / "llama_tiny_hf";
+    std::filesystem::copy(kTestData / "llama_tiny_hf", folder, std::filesystem::copy_options::recursive);
+    write_text(folder / "tokenizer_config.json", R"({"bos_token": "<|begin_of_text|>"})");
+    const std::filesystem::path out = path_of(dir) / "out.gguf";
+    app::convert_hf({folder, out, app::ConvertedType::F16});
+    const engine::GgufFile file = engine::GgufFile::open(out);
+    QCOMPARE(file.get_u32("tokenizer.ggml.bos_token_id"), 254u);
+    QCOMPARE(file.get_u32("tokenizer.ggml.eos_token_id"), 255u);
+    QVERIFY(!file.find("tokenizer.chat_template"));
+}
+
+void ConvertHfTest::decoderFoldersItCannotConvert_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("find");
+    QTest::addColumn<QString>("replace");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("rope scaling") << "config.json" << "\"rope_type\": \"default\"" << "\"rope_type\": \"yarn\""
+                                  << "RoPE scaling (yarn) is not converted yet";
+    QTest::newRow("unknown pre-tokenizer") << "tokenizer.json" << "\\p{N}{1,3}" << "\\p{N}{1,4}"
+                                           << "a pre-tokenizer Folio does not know";
+    QTest::newRow("gelu") << "config.json" << "\"silu\"" << "\"gelu\"" << "hidden_act gelu is not supported";
+}
+
+void ConvertHfTest::decoderFoldersItCannotConvert() {
+    QFETCH(QString, file);
+    QFETCH(QString, find);
+    QFETCH(QString, replace);
+    QFETCH(QString, message);
+    QTemporaryDir dir;
+    const std::filesystem::path folder = path_of(dir) / "llama_tiny_hf";
+    std::filesystem::copy(kTestData / "llama_tiny_hf", folder, std::filesystem::copy_options::recursive);
+    std::string text = read_text(folder / file.toStdString());
+    const std::size_t at = text.find(find.toStdString());
+    QVERIFY2(at != std::string::npos, qPrintable(find));
+    text.replace(at, static_cast<std::size_t>(find.size()), replace.toStdString());
+    write_text(folder / file.toStdString(), text);
+    try {
+        app::convert_hf({folder, path_of(dir) / "out.gguf", app::ConvertedType::F16});
+        QFAIL("the spoilt folder converted");
+    } catch (const app::ConvertError& error) {
+        QVERIFY2(std::string(error.what()).find(message.toStdString()) != std::string::npos, error.what());
+    }
+}
+
+void ConvertHfTest::badFoldersAreOneLineErrors_data() {
+    QTest::addColumn<QString>("spoil");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("no config") << "rm config.json" << "has no config.json";
+    QTest::newRow("config not json") << "config {" << "config.json: not valid JSON";
+    QTest::newRow("another architecture") << "architecture GPT2LMHeadModel"
+                                          << "architecture GPT2LMHeadModel is not supported";
+    QTest::newRow("shape disagrees") << "intermediate_size 65" << "has shape [64], config.json implies [65]";
+    QTest::newRow("missing layer") << "num_hidden_layers 3" << "lack blk.2.";
+    QTest::newRow("truncated weights") << "truncate" << "past the";
+    QTest::newRow("header past the end") << "header" << "runs past the end";
+    QTest::newRow("no weights") << "rm model.safetensors" << "has no *.safetensors";
+    QTest::newRow("tanh gelu") << "hidden_act gelu_new" << "hidden_act gelu_new is not supported";
+    QTest::newRow("dense module") << "dense" << "Dense";
+    QTest::newRow("max_seq_length past the positions") << "max_seq_length 65"
+                                                       << "max_seq_length = 65 is not a whole number from 2";
+}
+
+void ConvertHfTest::badFoldersAreOneLineErrors() {
+    QFETCH(QString, spoil);
+    QFETCH(QString, message);
+    QTemporaryDir dir;
+    const std::string how = spoil.toStdString();
+    const std::filesystem::path folder = tiny_copy(dir, [&](const std::filesystem::path& copy) {
+        const std::filesystem::path config = copy / "config.json";
+        auto set_config = [&](const std::string& key, const std::string& value) {
+            QJsonObject object = QJsonDocument::fromJson(QByteArray::fromStdString(read_text(config))).object();
+            object[QString::fromStdString(key)] = QJsonDocument::fromJson(QByteArray::fromStdString("[" + value + "]"))
+                                                      .array()
+                                                      .first();
+            write_text(config, QJsonDocument(object).toJson().toStdString());
+        };
+        const std::filesystem::path weights = copy / "model.safetensors";
+        if (how.starts_with("rm "))
+            std::filesystem::remove(copy / how.substr(3));
+        else if (how == "config {")
+            write_text(config, "{\"hidden_size\": ");
+        else if (how.starts_with("architecture "))
+            set_config("architectures", "[\"" + how.substr(13) + "\"]");
+        else if (how.starts_with("intermediate_size ") || how.starts_with("num_hidden_layers "))
+            set_config(how.substr(0, how.find(' ')), how.substr(how.find(' ') + 1));
+        else if (how.starts_with("hidden_act "))
+            set_config("hidden_act", "\"" + how.substr(11) + "\"");
+        else if (how == "truncate")
+            std::filesystem::resize_file(weights, std::filesystem::file_size(weights) / 2);
+        else if (how == "header") {
+            std::string bytes = read_text(weights);
+            bytes[6] = '\x01';  // a header length of ~2^48 bytes
+            write_text(weights, bytes);
+        } else if (how.starts_with("max_seq_length ")) {
+            write_text(copy / "sentence_bert_config.json", "{\"max_seq_length\": " + how.substr(15) + "}");
+        } else if (how == "dense") {
+            std::string modules = read_text(copy / "modules.json");
+            modules.insert(modules.rfind(']'),
+                           R"(, {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})");
+            write_text(copy / "modules.json", modules);
+        }
+    });
+    const std::filesystem::path out = path_of(dir) / "kept.gguf";
+    write_text(out, "an earlier conversion");
+    try {
+        app::convert_hf({folder, out, app::ConvertedType::F16});
+        QFAIL("the spoilt folder converted");
+    } catch (const app::ConvertError& error) {
+        const std::string what = error.what();
+        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
+        QVERIFY2(what.find('\n') == std::string::npos, what.c_str());
+    }
+    QCOMPARE(read_text(out), std::string("an earlier conversion"));
+    for (const auto& entry : std::filesystem::directory_iterator(path_of(dir)))
+        QVERIFY2(entry.path().filename().string().find("partial") == std::string::npos, entry.path().c_str());
+}
+
+void ConvertHfTest::cliConvertsAndEmbeds() {
+    QTemporaryDir dir;
+    const QString out = dir.filePath("tiny.gguf");
+    write_text(out.toStdString(), "replaced by the conversion");
+    const Run convert = run_folio({"convert", "hf", QString::fromStdString(kTinyFolder.string()), "--out", out, "--json"});
+    QVERIFY2(convert.exit_code == 0, qPrintable(convert.err));
+    const QJsonObject summary = QJsonDocument::fromJson(convert.out.toUtf8()).object();
+    QCOMPARE(summary["architecture"].toString(), QString("bert"));
+    QCOMPARE(summary["tensors"].toInt(), 37);
+
+    const std::vector<GoldenText> golden = read_golden(kTestData / "bert_tiny/golden.json");
+    const Run embed = run_folio({"embed", "--model", out, "--json", QString::fromStdString(golden[0].text),
+                                 QString::fromStdString(golden.back().text)});
+    QVERIFY2(embed.exit_code == 0, qPrintable(embed.err));
+    const QStringList lines = embed.out.split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 1);
+    const QJsonObject object = QJsonDocument::fromJson(lines[0].toUtf8()).object();
+    QCOMPARE(object["model"].toString(), out);
+    QCOMPARE(object["dimension"].toInt(), 32);
+    const QJsonArray embeddings = object["embeddings"].toArray();
+    QCOMPARE(embeddings.size(), 2);
+    const QJsonObject first = embeddings[0].toObject();
+    QCOMPARE(first["text"].toString(), QString::fromStdString(golden[0].text));
+    QCOMPARE(first["tokens"].toInt(), static_cast<int>(golden[0].ids.size()));
+    QCOMPARE(first["truncated"].toBool(), false);
+    QCOMPARE(embeddings[1].toObject()["truncated"].toBool(), true);
+    QCOMPARE(embeddings[1].toObject()["tokens"].toInt(), 64);
+    const QJsonArray vector = first["vector"].toArray();
+    QCOMPARE(vector.size(), 32);
+    double dot = 0;
+    for (int i = 0; i < 32; ++i)
+        dot += vector[i].toDouble() * golden[0].embedding[static_cast<std::size_t>(i)];
+    QVERIFY2(dot >= 0.999, qPrintable(QString::number(dot)));
+
+    // Without --json: one line of dimension() numbers per text.
+    const Run plain = run_folio({"embed", "--model", out, "one", "two"});
+    QVERIFY2(plain.exit_code == 0, qPrintable(plain.err));
+    const QStringList rows = plain.out.split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(rows.size(), 2);
+    QCOMPARE(rows[0].split(' ').size(), 32);
+}
+
+void ConvertHfTest::cliErrorsAreOneLine() {
+    QTemporaryDir dir;
+    const QString tiny = QString::fromStdString(kTinyFolder.string());
+    const QString llama = QString::fromStdString((kTestData / "llama_tiny/model.gguf").string());
+    const QList<QStringList> cases = {
+        {"convert", "hf", dir.path(), "--out", dir.filePath("x.gguf")},  // no config.json
+        {"convert", "hf", tiny},                                        // no --out
+        {"convert", "hf", tiny, "--out", dir.filePath("x.gguf"), "--type", "q4_0"},
+        {"convert", "pt", tiny},
+        {"embed", "--model", llama, "text"},  // a decoder
+        {"embed", "--model", dir.filePath("missing.gguf"), "text"},
+        {"embed", "--model", llama},  // no text
+    };
+    for (const QStringList& arguments : cases) {
+        const Run run = run_folio(arguments);
+        QVERIFY2(run.exit_code > 0, qPrintable(arguments.join(' ')));
+        QVERIFY2(run.out.isEmpty(), qPrintable(arguments.join(' ')));
+        QVERIFY2(run.err.startsWith("folio: error: ") && run.err.count('\n') == 1,
+                 qPrintable(arguments.join(' ') + ": " + run.err));
+    }
+}
+
+QTEST_GUILESS_MAIN(ConvertHfTest)
+#include "tst_convert_hf.moc"

@@ -1,0 +1,240 @@
+// Chunk vectors in the store, the derived Faiss file, and hybrid search over
+// both (index/embedding_index.h, index/hybrid_search.h). The embedder here is
+// a word-hashing one: index/ sees embedders only through TextEmbedder, and
+// its vectors make "which chunk is nearest" predictable; the real model is
+// exercised end to end by tests/app/tst_search_cli.cpp.
+
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+
+#include "document_builders.h"
+#include "index/embedding_index.h"
+#include "index/hybrid_search.h"
+
+using namespace folio::index;
+using namespace folio::index::testing;
+
+namespace {
+
+// Each word adds 1 to the dimension its hash picks; the sum is scaled to
+// unit length. Texts sharing words are near.
+class WordHashEmbedder final : public TextEmbedder {
+public:
+    explicit WordHashEmbedder(std::string hash = "word-hash-1", int dimension = 64)
+        : model_{"word-hash", std::move(hash), dimension} {}
+    const EmbeddingModelRecord& model() const override { return model_; }
+    std::vector<float> embed(std::span<const std::string> texts) override {
+        ++calls;
+        std::vector<float> out;
+        for (const std::string& text : texts) {
+            std::vector<float> v(static_cast<std::size_t>(model_.dimension));
+            std::istringstream words(text);
+            for (std::string word; words >> word;) v[std::hash<std::string>{}(word) % v.size()] += 1;
+            float norm = 0;
+            for (float x : v) norm += x * x;
+            for (float& x : v) x = norm > 0 ? x / std::sqrt(norm) : 0;
+            out.insert(out.end(), v.begin(), v.end());
+        }
+        return out;
+    }
+    int calls = 0;
+
+private:
+    EmbeddingModelRecord model_;
+};
+
+std::vector<std::int64_t> ids_of(const std::vector<SearchHit>& hits) {
+    std::vector<std::int64_t> ids;
+    for (const SearchHit& hit : hits) ids.push_back(hit.chunk_id);
+    return ids;
+}
+
+}  // namespace
+
+class HybridSearchTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir dir_;
+    std::unique_ptr<LibraryStore> store_;
+    std::filesystem::path index_file_;
+    std::int64_t zebra_doc_ = 0, quokka_doc_ = 0;
+
+private slots:
+    void init() {
+        QVERIFY(dir_.isValid());
+        const std::string library = (dir_.path() + "/" + QTest::currentTestFunction()).toStdString();
+        store_ = LibraryStore::open(library);
+        index_file_ = std::filesystem::path(library) / "vectors.faiss";
+        zebra_doc_ = store_->put_document(make_document("/docs/zebra.pdf", 3, 6, "zebra"));
+        quokka_doc_ = store_->put_document(make_document("/docs/quokka.pdf", 2, 4, "quokka"));
+    }
+
+    void reciprocalRankFusionAddsOneOverSixtyPlusRank() {
+        const std::vector<RankedChunk> keyword = {{1, 9.0}, {2, 5.0}, {3, 1.0}};
+        const std::vector<RankedChunk> vector = {{3, 0.9}, {4, 0.8}};
+        const std::vector<RankedChunk> fused = fuse_reciprocal_rank(keyword, vector);
+        QCOMPARE(fused.size(), std::size_t(4));
+        // Chunk 3: 1/63 + 1/61 beats chunk 1: 1/61.
+        QCOMPARE(fused[0].chunk_id, std::int64_t(3));
+        QVERIFY(std::abs(fused[0].score - (1.0 / 63 + 1.0 / 61)) < 1e-12);
+        QCOMPARE(fused[1].chunk_id, std::int64_t(1));
+        QCOMPARE(fused[2].chunk_id, std::int64_t(2));  // 1/62, as chunk 4: a tie goes to the lower id
+        QCOMPARE(fused[3].chunk_id, std::int64_t(4));
+    }
+
+    void weightedFusionNormalizesEachRanking() {
+        // Raw BM25 scores dwarf cosines; normalized, the vector ranking counts as much.
+        const std::vector<RankedChunk> keyword = {{1, 30.0}, {2, 20.0}, {3, 10.0}};
+        const std::vector<RankedChunk> vector = {{3, 0.9}, {2, 0.5}, {1, 0.1}};
+        const std::vector<RankedChunk> fused = fuse_weighted(keyword, vector, 0.5);
+        QCOMPARE(fused.size(), std::size_t(3));
+        for (const RankedChunk& chunk : fused) QVERIFY(std::abs(chunk.score - 0.5) < 1e-12);
+        const std::vector<RankedChunk> vector_heavy = fuse_weighted(keyword, vector, 0.8);
+        QCOMPARE(vector_heavy[0].chunk_id, std::int64_t(3));
+        QVERIFY(std::abs(vector_heavy[0].score - 0.8) < 1e-12);
+    }
+
+    void embeddingIsResumableAndRemovedWithItsChunks() {
+        WordHashEmbedder embedder;
+        ChunkVectors vectors(*store_, index_file_);
+        std::atomic<bool> cancel{false};
+        int batches = 0;
+        // Stopped after the first batch: what it committed stays.
+        vectors.embed_missing(embedder, [&](const EmbeddingProgress&) { cancel = ++batches == 1; }, &cancel);
+        QCOMPARE(store_->count_vectors(), std::int64_t(10));  // all ten chunks fit one batch
+        QCOMPARE(store_->count_chunks_without_vectors(), std::int64_t(0));
+        const std::int64_t pelican = store_->put_document(make_document("/docs/pelican.pdf", 1, 2, "pelican"));
+        QCOMPARE(store_->count_chunks_without_vectors(), std::int64_t(2));
+        const EmbeddingProgress second = vectors.embed_missing(embedder);
+        QCOMPARE(second.embedded, std::int64_t(2));
+        QVERIFY(!second.model_changed);
+        QCOMPARE(store_->count_vectors(), std::int64_t(12));
+
+        const std::uint64_t before_removal = store_->vector_generation();
+        QVERIFY(store_->remove_document(pelican));
+        QCOMPARE(store_->count_vectors(), std::int64_t(10));
+        QVERIFY(store_->vector_generation() != before_removal);
+        // Replacing a document drops its old chunks' vectors; the new chunks wait for theirs.
+        store_->put_document(make_document("/docs/zebra.pdf", 3, 5, "zebra"));
+        QCOMPARE(store_->count_vectors(), std::int64_t(4));
+        QCOMPARE(store_->count_chunks_without_vectors(), std::int64_t(5));
+        QCOMPARE(vectors.current().size(), std::int64_t(4));
+        QCOMPARE(vectors.last_source(), ChunkVectors::Source::Rebuilt);
+    }
+
+    void anotherModelReembedsEveryChunk() {
+        WordHashEmbedder first;
+        ChunkVectors vectors(*store_, index_file_);
+        vectors.embed_missing(first);
+        QCOMPARE(vectors.current().dimension(), 64);
+        WordHashEmbedder other("word-hash-2", 24);
+        const EmbeddingProgress progress = vectors.embed_missing(other);
+        QVERIFY(progress.model_changed);
+        QCOMPARE(progress.embedded, std::int64_t(10));
+        QCOMPARE(store_->embedding_model()->dimension, 24);
+        QCOMPARE(vectors.current().dimension(), 24);
+        QCOMPARE(vectors.current().size(), std::int64_t(10));
+        // Vectors of the old model are refused once the library has moved on.
+        const std::vector<std::int64_t> id = {1};
+        const std::vector<float> old_vector(64, 0.125f);
+        QVERIFY_THROWS_EXCEPTION(StoreError, store_->put_vectors(first.model(), id, old_vector));
+        // A query embedded by another model than the library's is refused, not mis-scored.
+        HybridSearcher searcher(*store_, vectors);
+        QVERIFY_THROWS_EXCEPTION(SearchError, searcher.search("zebra", first, {.mode = SearchMode::Vector}));
+    }
+
+    void damagedOrStaleIndexFileIsRebuilt() {
+        WordHashEmbedder embedder;
+        {
+            ChunkVectors vectors(*store_, index_file_);
+            vectors.embed_missing(embedder);
+        }
+        QVERIFY(std::filesystem::exists(index_file_));
+        auto search = [&](ChunkVectors& vectors) {
+            return ids_of(HybridSearcher(*store_, vectors).search("quokka", embedder, {.k = 4, .mode = SearchMode::Vector}));
+        };
+        ChunkVectors fresh(*store_, index_file_);
+        const std::vector<std::int64_t> expected = search(fresh);
+        QCOMPARE(fresh.last_source(), ChunkVectors::Source::File);
+        QCOMPARE(expected.size(), std::size_t(4));
+        for (std::int64_t id : expected) QCOMPARE(store_->chunk(id)->doc_id, quokka_doc_);
+
+        std::filesystem::remove(index_file_);
+        ChunkVectors after_delete(*store_, index_file_);
+        QCOMPARE(search(after_delete), expected);
+        QCOMPARE(after_delete.last_source(), ChunkVectors::Source::Rebuilt);
+        QVERIFY(std::filesystem::exists(index_file_));
+
+        std::filesystem::resize_file(index_file_, std::filesystem::file_size(index_file_) / 2);
+        ChunkVectors after_truncation(*store_, index_file_);
+        QCOMPARE(search(after_truncation), expected);
+        QCOMPARE(after_truncation.last_source(), ChunkVectors::Source::Rebuilt);
+
+        // A file from an older generation (the library changed since it was saved) is not used.
+        const std::filesystem::path saved = index_file_.string() + ".old";
+        std::filesystem::copy_file(index_file_, saved);
+        store_->remove_document(quokka_doc_);
+        std::filesystem::copy_file(saved, index_file_, std::filesystem::copy_options::overwrite_existing);
+        ChunkVectors stale(*store_, index_file_);
+        for (std::int64_t id : search(stale)) QCOMPARE(store_->chunk(id)->doc_id, zebra_doc_);
+        QCOMPARE(stale.last_source(), ChunkVectors::Source::Rebuilt);
+    }
+
+    void filtersApplyInVectorAndHybridModes() {
+        WordHashEmbedder embedder;
+        ChunkVectors vectors(*store_, index_file_);
+        vectors.embed_missing(embedder);
+        HybridSearcher searcher(*store_, vectors);
+        for (SearchMode mode : {SearchMode::Vector, SearchMode::Hybrid}) {
+            for (Fusion fusion : {Fusion::ReciprocalRank, Fusion::Weighted}) {
+                const std::vector<SearchHit> hits =
+                    searcher.search("quokka", embedder, {.k = 3, .mode = mode, .fusion = fusion, .doc_id = zebra_doc_});
+                QCOMPARE(hits.size(), std::size_t(3));
+                for (const SearchHit& hit : hits) {
+                    QCOMPARE(hit.doc_id, zebra_doc_);
+                    QCOMPARE(hit.path, std::string("/docs/zebra.pdf"));
+                    QVERIFY(!hit.boxes.empty());
+                    QVERIFY(!hit.text.empty());
+                }
+                QVERIFY(searcher.search("zebra", embedder, {.mode = mode, .type = folio::ingest::FileType::Text}).empty());
+            }
+        }
+        // Unfiltered, the query's own word wins in both rankings.
+        const std::vector<SearchHit> hybrid = searcher.search("quokka", embedder, {.k = 4, .mode = SearchMode::Hybrid});
+        QCOMPARE(hybrid.size(), std::size_t(4));
+        for (const SearchHit& hit : hybrid) QCOMPARE(hit.doc_id, quokka_doc_);
+    }
+
+    void vectorModesNeedVectors() {
+        WordHashEmbedder embedder;
+        ChunkVectors vectors(*store_, index_file_);
+        HybridSearcher searcher(*store_, vectors);
+        QVERIFY_THROWS_EXCEPTION(SearchError, searcher.search("zebra", embedder, {.mode = SearchMode::Hybrid}));
+        QVERIFY_THROWS_EXCEPTION(SearchError, searcher.search("   ", embedder, {.mode = SearchMode::Vector}));
+        QCOMPARE(searcher.search("zebra", embedder, {.k = 2, .mode = SearchMode::Bm25}).size(), std::size_t(2));
+    }
+
+    void searchSeesOneSnapshotWhileAnotherConnectionWrites() {
+        WordHashEmbedder embedder;
+        ChunkVectors vectors(*store_, index_file_);
+        vectors.embed_missing(embedder);
+        const std::unique_ptr<LibraryStore::ReadSnapshot> snapshot = store_->read_snapshot();
+        const std::uint64_t generation = store_->vector_generation();
+        // Another connection (as another process would) removes a document meanwhile.
+        const std::unique_ptr<LibraryStore> writer =
+            LibraryStore::open(std::filesystem::path(index_file_).parent_path().string());
+        QVERIFY(writer->remove_document(quokka_doc_));
+        QCOMPARE(store_->vector_generation(), generation);
+        QCOMPARE(store_->count_vectors(), std::int64_t(10));
+        QVERIFY(store_->chunk_ids_matching({.doc_id = quokka_doc_}).size() == 4);
+    }
+};
+
+QTEST_GUILESS_MAIN(HybridSearchTest)
+#include "tst_hybrid_search.moc"
