@@ -13,15 +13,12 @@
 #include <csignal>
 
 #include "index/library_store.h"
+#include "tests/support/folio_process.h"
 #include "tests/support/test_documents.h"
 
 namespace {
 
-struct Run {
-    int exit_code = -1;
-    QList<QJsonObject> lines;  // stdout parsed as JSON lines (when it is JSON)
-    QString out, err;
-};
+using Run = folio::test::FolioRun;
 
 const QString kPdfPage1 = "Quarterly revenue grew to 4,512 million dollars, driven by services.";
 const QString kPdfPage2 = "Operating income was 1,207 million dollars in the fourth quarter.";
@@ -37,22 +34,8 @@ private:
     QString library_;
 
     Run folio(const QStringList& arguments, int timeout_ms = 120000) {
-        QProcess process;
-        process.start(FOLIO_EXECUTABLE, QStringList{"--library", library_} + arguments);
-        Run run;
-        if (!process.waitForFinished(timeout_ms)) {
-            process.kill();
-            process.waitForFinished();
-            qWarning() << "folio" << arguments << "timed out";
-            return run;
-        }
-        run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-        run.out = QString::fromUtf8(process.readAllStandardOutput());
-        run.err = QString::fromUtf8(process.readAllStandardError());
-        for (const QString& line : run.out.split('\n', Qt::SkipEmptyParts)) {
-            const QJsonDocument json = QJsonDocument::fromJson(line.toUtf8());
-            if (json.isObject()) run.lines.append(json.object());
-        }
+        Run run = folio::test::run_folio(QStringList{"--library", library_} + arguments, timeout_ms);
+        if (run.exit_code == -1) qWarning() << "folio" << arguments << "crashed or timed out";
         return run;
     }
 

@@ -16,14 +16,11 @@
 #include <filesystem>
 
 #include "engine/model_paths.h"
+#include "tests/support/folio_process.h"
 
 namespace {
 
-struct Run {
-    int exit_code = -1;
-    QList<QJsonObject> lines;  // stdout parsed as JSON lines
-    QString out, err;
-};
+using Run = folio::test::FolioRun;
 
 const QString kSubset = QStringLiteral(FOLIO_TEST_DATA "/retrieval/subset");
 const QString kSubsetQueries = QStringLiteral(FOLIO_TEST_DATA "/retrieval/subset.jsonl");
@@ -38,27 +35,10 @@ class SearchCliTest : public QObject {
     QString keywords_library_;  // the subset, ingested without an embedding model
 
     Run folio(const QStringList& arguments, const QString& library = {}, const QString& embedding_model = {}) {
-        QProcess process;
-        if (!embedding_model.isEmpty()) {
-            QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
-            environment.insert("FOLIO_EMBEDDING_MODEL", embedding_model);
-            process.setProcessEnvironment(environment);
-        }
-        process.start(FOLIO_EXECUTABLE, QStringList{"--library", library.isEmpty() ? library_ : library} + arguments);
-        Run run;
-        if (!process.waitForFinished(120000)) {
-            process.kill();
-            process.waitForFinished();
-            return run;
-        }
-        run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-        run.out = QString::fromUtf8(process.readAllStandardOutput());
-        run.err = QString::fromUtf8(process.readAllStandardError());
-        for (const QString& line : run.out.split('\n', Qt::SkipEmptyParts)) {
-            const QJsonDocument json = QJsonDocument::fromJson(line.toUtf8());
-            if (json.isObject()) run.lines.append(json.object());
-        }
-        return run;
+        QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+        if (!embedding_model.isEmpty()) environment.insert("FOLIO_EMBEDDING_MODEL", embedding_model);
+        return folio::test::run_folio(QStringList{"--library", library.isEmpty() ? library_ : library} + arguments,
+                                      120000, environment);
     }
 
     qint64 doc_id_of(const QString& file_name) {

@@ -3,6 +3,9 @@
 // (FOLIO_EXECUTABLE, defined for them by tests/app/CMakeLists.txt) as a user
 // would, and read its exit status and output.
 
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QList>
 #include <QProcess>
 #include <QProcessEnvironment>
 #include <QString>
@@ -14,6 +17,7 @@ struct FolioRun {
     int exit_code = -1;  // -1: it crashed or ran past the timeout (and was killed)
     QString out;
     QString err;
+    QList<QJsonObject> lines;  // the lines of out that are JSON objects (--json output)
 };
 
 inline FolioRun run_folio(const QStringList& arguments, int timeout_ms = 300000,
@@ -30,6 +34,10 @@ inline FolioRun run_folio(const QStringList& arguments, int timeout_ms = 300000,
     run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
     run.out = QString::fromUtf8(process.readAllStandardOutput());
     run.err = QString::fromUtf8(process.readAllStandardError());
+    for (const QString& line : run.out.split('\n', Qt::SkipEmptyParts)) {
+        const QJsonDocument json = QJsonDocument::fromJson(line.toUtf8());
+        if (json.isObject()) run.lines.append(json.object());
+    }
     return run;
 }
 
