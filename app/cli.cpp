@@ -212,13 +212,17 @@ public:
         const int filled = std::clamp(static_cast<int>(fraction * width), 0, width);
         std::string name = progress.path.substr(progress.path.find_last_of('/') + 1);
         if (name.size() > 32) name = name.substr(0, 29) + "...";
-        std::string line = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " +
-                           std::to_string(progress.files_done) + "/" + std::to_string(progress.files_total) +
-                           " files  " + name + " " + std::to_string(progress.pages_done) + "/" +
-                           std::to_string(progress.pages_total) + " pages";
-        if (progress.ocr_pages_total)
-            line += ", OCR " + std::to_string(progress.ocr_pages_done) + "/" + std::to_string(progress.ocr_pages_total);
-        std::fprintf(stderr, "\r%-100s", line.c_str());
+        // printf rather than string concatenation, which trips GCC 12's
+        // -Wrestrict false positive (GCC bug 105329) in release builds.
+        char line[160];
+        const int length = std::snprintf(line, sizeof line, "[%s%s] %d/%d files  %s %d/%d pages",
+                                         std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                                         progress.files_done, progress.files_total, name.c_str(), progress.pages_done,
+                                         progress.pages_total);
+        if (progress.ocr_pages_total && length > 0 && length < static_cast<int>(sizeof line))
+            std::snprintf(line + length, sizeof line - static_cast<std::size_t>(length), ", OCR %d/%d",
+                          progress.ocr_pages_done, progress.ocr_pages_total);
+        std::fprintf(stderr, "\r%-100s", line);
         std::fflush(stderr);
         drawn_ = true;
     }
