@@ -660,6 +660,23 @@ int command_devices(const std::vector<std::string>& rest) {
     return 0;
 }
 
+// The --model file, else the installed default model of that role; a usage
+// error when there is none or the path is not a file.
+std::string model_file_argument(const ParsedArgs& args, engine::ModelRole role, const char* role_name) {
+    std::string path;
+    if (auto m = args.value("model")) {
+        path = *m;
+    } else {
+        const std::optional<std::string> found = engine::find_default_model(role);
+        if (!found)
+            throw UsageError(std::string("no ") + role_name +
+                             " model found; run installer/fetch-models.sh or pass --model FILE");
+        path = *found;
+    }
+    if (!std::filesystem::is_regular_file(path)) throw UsageError("no model file " + path);
+    return path;
+}
+
 int command_bench_engine(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("bench engine", rest,
                                        {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device",
@@ -669,14 +686,7 @@ int command_bench_engine(const std::vector<std::string>& rest) {
     const std::string device = args.value("device").value_or("cpu");
     if (device != "cpu" && device != "auto") throw UsageError("bench engine measures the CPU only (--device cpu)");
     EngineBenchOptions options;
-    if (auto m = args.value("model")) {
-        options.model_path = *m;
-    } else {
-        const std::optional<std::string> found = engine::find_default_model(engine::ModelRole::Chat);
-        if (!found) throw UsageError("no chat model found; run installer/fetch-models.sh or pass --model FILE");
-        options.model_path = *found;
-    }
-    if (!std::filesystem::is_regular_file(options.model_path)) throw UsageError("no model file " + options.model_path);
+    options.model_path = model_file_argument(args, engine::ModelRole::Chat, "chat");
     if (auto n = args.value("prompt-tokens")) options.prompt_tokens = parse_int("prompt-tokens", *n, 1, 1 << 16);
     if (auto n = args.value("gen-tokens")) options.gen_tokens = parse_int("gen-tokens", *n, 1, 1 << 16);
     if (auto n = args.value("threads")) options.threads = parse_int("threads", *n, 1, 1024);
@@ -783,15 +793,7 @@ int command_generate(const std::vector<std::string>& rest) {
     options.prompt_overflow =
         truncate == "keep-last" ? engine::PromptOverflow::KeepLast : engine::PromptOverflow::Error;
 
-    std::string model_path;
-    if (auto m = args.value("model")) {
-        model_path = *m;
-    } else {
-        const std::optional<std::string> found = engine::find_default_model(engine::ModelRole::Chat);
-        if (!found) throw UsageError("no chat model found; run installer/fetch-models.sh or pass --model FILE");
-        model_path = *found;
-    }
-    if (!std::filesystem::is_regular_file(model_path)) throw UsageError("no model file " + model_path);
+    const std::string model_path = model_file_argument(args, engine::ModelRole::Chat, "chat");
 
     const engine::GgufFile file = engine::GgufFile::open(model_path);
     std::unique_ptr<engine::Model> model = engine::load_model(file);
@@ -876,15 +878,7 @@ double shortest(float value) {
 int command_embed(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("embed", rest, {.valued = {"model"}, .flags = {"json"}});
     if (args.positional.empty()) throw UsageError("embed needs at least one text");
-    std::string model_path;
-    if (auto m = args.value("model")) {
-        model_path = *m;
-    } else {
-        const std::optional<std::string> found = engine::find_default_model(engine::ModelRole::Embedding);
-        if (!found) throw UsageError("no embedding model found; run installer/fetch-models.sh or pass --model FILE");
-        model_path = *found;
-    }
-    if (!std::filesystem::is_regular_file(model_path)) throw UsageError("no model file " + model_path);
+    const std::string model_path = model_file_argument(args, engine::ModelRole::Embedding, "embedding");
     engine::Embedder embedder = engine::Embedder::open(model_path);
     engine::ThreadPool pool;
     const std::vector<engine::Embedding> embeddings = embedder.embed(args.positional, pool);
