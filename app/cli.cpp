@@ -31,6 +31,8 @@
 #include "app/bench_ingest.h"
 #include "app/convert_hf.h"
 #include "app/bench_retrieval.h"
+#include "app/cli_commands.h"
+#include "app/cli_support.h"
 #include "app/library.h"
 #include "app/model_commands.h"
 #include "engine/chat_template.h"
@@ -46,12 +48,6 @@ namespace folio::app {
 namespace {
 
 using nlohmann::json;
-
-// A usage or input problem the user can fix; printed as one line.
-class UsageError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 const char* const kUsage =
     "usage: folio [--library DIR] COMMAND [ARGS]\n"
@@ -94,102 +90,6 @@ const char* const kUsage =
     "                     Q2_K Q3_K Q4_K Q5_K Q6_K, or the mixes Q4_K_M Q5_K_M\n"
     "\n"
     "The library lives in --library DIR, else $FOLIO_LIBRARY, else ~/.local/share/folio/library.\n";
-
-// Options of one command: names that take a value, and flags.
-struct CommandSpec {
-    std::set<std::string> valued;
-    std::set<std::string> flags;
-};
-
-struct ParsedArgs {
-    std::vector<std::string> positional;
-    std::map<std::string, std::string> values;
-    std::set<std::string> flags;
-
-    bool has(const std::string& flag) const { return flags.count(flag) > 0; }
-    std::optional<std::string> value(const std::string& name) const {
-        auto it = values.find(name);
-        if (it == values.end()) return std::nullopt;
-        return it->second;
-    }
-};
-
-ParsedArgs parse_args(const std::string& command, const std::vector<std::string>& args, const CommandSpec& spec) {
-    ParsedArgs parsed;
-    for (size_t i = 0; i < args.size(); ++i) {
-        const std::string& arg = args[i];
-        if (arg.size() < 3 || arg.rfind("--", 0) != 0) {
-            parsed.positional.push_back(arg);
-            continue;
-        }
-        std::string name = arg.substr(2), value;
-        const size_t equals = name.find('=');
-        const bool inline_value = equals != std::string::npos;
-        if (inline_value) {
-            value = name.substr(equals + 1);
-            name = name.substr(0, equals);
-        }
-        if (spec.flags.count(name)) {
-            if (inline_value) throw UsageError("--" + name + " takes no value");
-            parsed.flags.insert(name);
-        } else if (spec.valued.count(name)) {
-            if (!inline_value) {
-                if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value");
-                value = args[++i];
-            }
-            parsed.values[name] = value;
-        } else {
-            throw UsageError("unknown option --" + name + " for '" + command + "'");
-        }
-    }
-    return parsed;
-}
-
-// The number `text` holds in full, or nothing: "12abc" and "" are not numbers.
-template <typename Number>
-std::optional<Number> read_number(const std::string& text, Number (*convert)(const std::string&, size_t*)) {
-    size_t used = 0;
-    try {
-        const Number value = convert(text, &used);
-        if (!text.empty() && used == text.size()) return value;
-    } catch (const std::exception&) {
-    }
-    return std::nullopt;
-}
-
-long to_long(const std::string& text, size_t* used) { return std::stol(text, used); }
-long long to_long_long(const std::string& text, size_t* used) { return std::stoll(text, used); }
-double to_double(const std::string& text, size_t* used) { return std::stod(text, used); }
-
-int parse_int(const std::string& name, const std::string& text, int min, int max) {
-    const std::optional<long> value = read_number(text, to_long);
-    if (!value || *value < min || *value > max)
-        throw UsageError("--" + name + " must be a whole number from " + std::to_string(min) + " to " +
-                         std::to_string(max) + ", not '" + text + "'");
-    return static_cast<int>(*value);
-}
-
-double parse_float(const std::string& name, const std::string& text, double min, double max) {
-    const std::optional<double> value = read_number(text, to_double);
-    if (!value || !(*value >= min && *value <= max))
-        throw UsageError("--" + name + " must be a number from " + json(min).dump() + " to " + json(max).dump() +
-                         ", not '" + text + "'");
-    return *value;
-}
-
-std::int64_t parse_doc_id(const std::string& text) {
-    const std::optional<long long> value = read_number(text, to_long_long);
-    if (!value || *value <= 0) throw UsageError("'" + text + "' is not a document id");
-    return *value;
-}
-
-void print_json(const json& object) {
-    std::cout << object.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
-}
-
-std::atomic<bool> g_cancel{false};
-
-extern "C" void on_interrupt(int) { g_cancel.store(true); }
 
 // A one-line progress bar on a terminal, redrawn at most ten times a second.
 class ProgressBar {
@@ -292,8 +192,7 @@ void print_embedding_report(const EmbeddingReport& report) {
 int command_index(Library& library, const ParsedArgs& args) {
     if (!args.positional.empty()) throw UsageError("index takes no arguments");
     const bool as_json = args.has("json");
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
+    const InterruptGuard interrupt;
     const EmbeddingReport report = library.embed_chunks(
         [&](const index::EmbeddingProgress& p) {
             if (as_json)
@@ -355,8 +254,7 @@ int command_ingest(Library& library, const ParsedArgs& args) {
         std::cout << line << std::endl;
     };
 
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
+    const InterruptGuard interrupt;
     const IngestReport report = library.ingest(request, callbacks);
     bar.clear();
 
@@ -660,23 +558,6 @@ int command_devices(const std::vector<std::string>& rest) {
     return 0;
 }
 
-// The --model file, else the installed default model of that role; a usage
-// error when there is none or the path is not a file.
-std::string model_file_argument(const ParsedArgs& args, engine::ModelRole role, const char* role_name) {
-    std::string path;
-    if (auto m = args.value("model")) {
-        path = *m;
-    } else {
-        const std::optional<std::string> found = engine::find_default_model(role);
-        if (!found)
-            throw UsageError(std::string("no ") + role_name +
-                             " model found; run installer/fetch-models.sh or pass --model FILE");
-        path = *found;
-    }
-    if (!std::filesystem::is_regular_file(path)) throw UsageError("no model file " + path);
-    return path;
-}
-
 int command_bench_engine(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("bench engine", rest,
                                        {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device",
@@ -837,11 +718,11 @@ int command_generate(const std::vector<std::string>& rest) {
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
         };
-    g_cancel.store(false);
     options.cancel = &g_cancel;
-    std::signal(SIGINT, on_interrupt);
-    const engine::GenerationResult result = engine::generate(*model, pool, cache, &vocab, prompt_ids, options);
-    std::signal(SIGINT, SIG_DFL);
+    const engine::GenerationResult result = [&] {
+        const InterruptGuard interrupt;
+        return engine::generate(*model, pool, cache, &vocab, prompt_ids, options);
+    }();
 
     if (!as_json) {
         std::fputc('\n', stdout);
@@ -982,6 +863,11 @@ int run_cli(int argc, char** argv) {
         if (command == "embed") return command_embed(rest);
         if (command == "convert") return command_convert(rest);
         if (command == "model") return command_model(rest);
+        const std::string library_path = library_dir.empty() ? Library::default_directory() : library_dir;
+        if (command == "ask") return command_ask(library_path, rest);
+        if (command == "summarize") return command_summarize(library_path, rest);
+        if (command == "extract") return command_extract(library_path, rest);
+        if (command == "batch") return command_batch(library_path, rest);
         static const std::map<std::string, CommandSpec> specs = {
             {"ingest", {.valued = {"ocr", "lang", "jobs", "password", "ocr-timeout"}, .flags = {"json"}}},
             {"docs", {.valued = {}, .flags = {"json"}}},
@@ -992,7 +878,7 @@ int run_cli(int argc, char** argv) {
         const auto spec = specs.find(command);
         if (spec == specs.end()) throw UsageError("unknown command '" + command + "' (see folio --help)");
         const ParsedArgs parsed = parse_args(command, rest, spec->second);
-        Library library(library_dir.empty() ? Library::default_directory() : library_dir);
+        Library library(library_path);
         if (command == "ingest") return command_ingest(library, parsed);
         if (command == "docs") return command_docs(library, parsed);
         if (command == "search") return command_search(library, parsed);

@@ -1,0 +1,71 @@
+#pragma once
+// What the `folio` commands share: argument parsing, number options, JSON
+// lines, Ctrl-C, the model a command runs. Each command family lives in its
+// own file (cli.cpp, ask_command.cpp, ...); cli_commands.h lists them.
+
+#include <atomic>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "engine/model_paths.h"
+
+namespace folio::app {
+
+// A usage or input problem the user can fix; printed as one line, exit 2.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Options of one command: names that take a value, and flags.
+struct CommandSpec {
+    std::set<std::string> valued;
+    std::set<std::string> flags;
+};
+
+struct ParsedArgs {
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> values;
+    std::set<std::string> flags;
+
+    bool has(const std::string& flag) const { return flags.count(flag) > 0; }
+    std::optional<std::string> value(const std::string& name) const {
+        auto it = values.find(name);
+        if (it == values.end()) return std::nullopt;
+        return it->second;
+    }
+};
+
+// "--name value", "--name=value" and "--flag"; anything else is positional.
+// Throws UsageError for an option `spec` does not name.
+ParsedArgs parse_args(const std::string& command, const std::vector<std::string>& args, const CommandSpec& spec);
+
+// The option's whole text as a number in [min, max], else UsageError naming --name.
+int parse_int(const std::string& name, const std::string& text, int min, int max);
+double parse_float(const std::string& name, const std::string& text, double min, double max);
+std::int64_t parse_doc_id(const std::string& text);
+
+// One JSON object as one line on stdout (invalid UTF-8 replaced).
+void print_json(const nlohmann::json& object);
+
+// Set by Ctrl-C (SIGINT, SIGTERM) while an InterruptGuard lives; long commands poll it.
+extern std::atomic<bool> g_cancel;
+class InterruptGuard {
+public:
+    InterruptGuard();   // clears g_cancel, installs the handler
+    ~InterruptGuard();  // restores the default handlers
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+};
+
+// The --model file, else the installed default model of that role; a usage
+// error when there is none or the path is not a file.
+std::string model_file_argument(const ParsedArgs& args, engine::ModelRole role, const char* role_name);
+
+}  // namespace folio::app
