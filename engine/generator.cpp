@@ -182,6 +182,7 @@ std::vector<std::int32_t> fit_to_context(std::span<const std::int32_t> prompt, i
 GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, const Vocab* vocab,
                           std::span<const std::int32_t> prompt_ids, const GenerationOptions& options) {
     if (prompt_ids.empty()) throw GenerationError("the prompt has no tokens");
+    if (options.grammar && !vocab) throw GenerationError("a grammar needs the model's vocabulary");
     for (const std::string& stop : options.stop_strings)
         if (stop.empty()) throw GenerationError("a stop string is empty");
     const int n_ctx = sequence.cache().n_positions();
@@ -215,13 +216,21 @@ GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, co
             result.stop_reason = StopReason::Cancelled;
             break;
         }
-        const std::int32_t next = sampler.sample(std::span<const float>(logits.data(), static_cast<std::size_t>(n_vocab)), history);
+        const std::span<float> row(logits.data(), static_cast<std::size_t>(n_vocab));
+        std::int32_t next = sampler.sample(row, history);
+        // llama.cpp's order: the unconstrained pick is usually allowed, and
+        // checking one token costs far less than masking all of them.
+        if (options.grammar && !options.grammar->allows(next)) {
+            options.grammar->mask(row);
+            next = sampler.sample(row, history);
+        }
         ++result.timings.generated_tokens;
         if (i == 0) result.timings.time_to_first_token_seconds = seconds_between(start, Clock::now());
         if (std::find(end_tokens.begin(), end_tokens.end(), next) != end_tokens.end()) {
             result.stop_reason = StopReason::EndOfGeneration;
             break;
         }
+        if (options.grammar) options.grammar->accept(next);
         result.tokens.push_back(next);
         history.push_back(next);
         if (vocab) {
@@ -241,6 +250,10 @@ GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, co
             const std::string_view text = result.text;
             const std::size_t held = std::max(incomplete_utf8_tail(text), stop_prefix_tail(text, options.stop_strings));
             emit_up_to(text.size() - held);
+        }
+        if (options.grammar && options.grammar->must_end()) {
+            result.stop_reason = StopReason::EndOfGeneration;
+            break;
         }
         if (i + 1 == options.max_tokens) break;
         if (static_cast<int>(sequence.tokens().size()) >= n_ctx) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/grammar.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
@@ -71,6 +72,12 @@ struct GenerationOptions {
     // and text that may be the start of a stop string are held back until
     // they are known to belong to the result.
     std::function<void(std::string_view piece)> on_piece;
+    // Constrained decoding: each sampled token the grammar does not allow is
+    // sampled again from logits it masked, and every token is accepted into
+    // it (the prompt is not: it starts where the caller left it). Generation
+    // ends with EndOfGeneration at an allowed end-of-generation token or
+    // when the grammar admits nothing more. Needs a vocab; not owned.
+    GrammarMatcher* grammar = nullptr;
 };
 
 struct GenerationTimings {
@@ -172,8 +179,9 @@ private:
 // the sequence holds; afterwards the sequence holds the prompt and the
 // generated tokens (but the last, which was sampled and not run). Without a
 // vocab (a model file with no tokenizer) text stays empty, and only
-// max_tokens, the context and cancel stop it. Throws GenerationError, and
-// ModelError from the model.
+// max_tokens, the context and cancel stop it. Throws GenerationError,
+// ModelError from the model, and GrammarError when options.grammar allows no
+// token of the vocabulary.
 GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, const Vocab* vocab,
                           std::span<const std::int32_t> prompt, const GenerationOptions& options);
 

@@ -1,4 +1,5 @@
 #include <QJsonObject>
+#include <QRegularExpression>
 #include <QtTest>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 
 #include "engine/generator.h"
 #include "engine/gguf.h"
+#include "engine/grammar.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
 #include "engine/vocab.h"
@@ -95,6 +97,7 @@ private slots:
     void keepsThePromptsLastTokens();
     void checksUtf8();
     void runsAfterItsModelFileIsDeleted();
+    void followsAGrammar();
 
 private:
     std::unique_ptr<Model> model_;
@@ -291,6 +294,36 @@ void TestGenerator::runsAfterItsModelFileIsDeleted() {
         const QString message = e.what();
         QVERIFY2(message.contains(QString::fromStdString(copy.string())) && !message.contains('\n'), e.what());
     }
+}
+
+// The tiny model's greedy bytes are far from JSON; under a grammar each of
+// its picks the grammar does not allow is sampled again from the masked
+// logits, and generation ends when the grammar admits nothing more.
+void TestGenerator::followsAGrammar() {
+    const Vocab vocab = byte_vocab();
+    GrammarMatcher matcher(Grammar::parse(R"(root ::= "{\"n\": " [0-9]{1,3} ("," [a-z]{2,8})? "}")"), vocab);
+    const QRegularExpression record(R"(^\{"n": [0-9]{1,3}(,[a-z]{2,8})?\}$)");
+    for (const float temperature : {0.0f, 1.0f}) {
+        matcher.reset();
+        GenerationOptions options = greedy_options(64);
+        options.sampler.temperature = temperature;
+        options.grammar = &matcher;
+        std::string streamed;
+        options.on_piece = [&](std::string_view piece) { streamed += piece; };
+        KvCache cache = model_->make_kv_cache(128);
+        const GenerationResult result = generate(*model_, pool_, cache, &vocab, golden_.prompt_ids, options);
+        QVERIFY2(record.match(QString::fromStdString(result.text)).hasMatch(), result.text.c_str());
+        QCOMPARE(result.stop_reason, StopReason::EndOfGeneration);
+        QCOMPARE(streamed, result.text);
+        QCOMPARE(vocab.decode(result.tokens), result.text);
+        QVERIFY(matcher.must_end());
+    }
+
+    // The grammar's text comes from the vocabulary.
+    GenerationOptions options = greedy_options(4);
+    options.grammar = &matcher;
+    KvCache cache = model_->make_kv_cache(128);
+    QVERIFY_THROWS_EXCEPTION(GenerationError, generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, options));
 }
 
 QTEST_GUILESS_MAIN(TestGenerator)
