@@ -1,8 +1,10 @@
 #include "app/json_schema.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -397,7 +399,40 @@ JsonSchema JsonSchema::load(const std::filesystem::path& file) {
     }
 }
 
-std::string JsonSchema::grammar() const { return write_grammar(compiled_->nodes.front()); }
+std::string JsonSchema::grammar() const { return write_grammar(compiled_->nodes.front(), nullptr); }
+
+std::string JsonSchema::grammar(const SourceText& source) const {
+    return write_grammar(compiled_->nodes.front(), &source);
+}
+
+SourceText SourceText::of(std::string_view text) {
+    SourceText source;
+    std::set<std::string> words;
+    std::set<long long> integers;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+        std::size_t end = i;
+        while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end]))) ++end;
+        std::string_view word = text.substr(i, end - i);
+        i = end;
+        // Sentence punctuation around a word is not part of a value.
+        while (!word.empty() && std::strchr(".,;:!?)]}\"'", word.back())) word.remove_suffix(1);
+        while (!word.empty() && std::strchr("([{\"'", word.front())) word.remove_prefix(1);
+        if (word.empty() || word.size() > kMaxWordBytes) continue;
+        if (std::any_of(word.begin(), word.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+            continue;
+        words.emplace(word);
+        // "41" and the 41 of "41-year-old".
+        std::size_t digits = 0;
+        while (digits < word.size() && word[digits] >= '0' && word[digits] <= '9') ++digits;
+        if (digits > 0 && digits <= 12 && (digits == word.size() || word[digits] == '-'))
+            integers.insert(std::stoll(std::string(word.substr(0, digits))));
+    }
+    source.words.assign(words.begin(), words.end());
+    source.integers.assign(integers.begin(), integers.end());
+    return source;
+}
 
 std::vector<std::string> JsonSchema::validate(const nlohmann::json& instance) const {
     std::vector<std::string> problems;

@@ -58,6 +58,15 @@ struct SchemaField {
     std::string description;  // the schema's description, or empty
 };
 
+// The words and whole numbers of a document, for a grammar whose values
+// come from it (JsonSchema::grammar(const SourceText&)).
+struct SourceText {
+    static constexpr std::size_t kMaxWordBytes = 40;
+    std::vector<std::string> words;      // whitespace-separated, outer punctuation trimmed, sorted, unique
+    std::vector<long long> integers;     // the words that are whole numbers
+    static SourceText of(std::string_view text);
+};
+
 class JsonSchema {
 public:
     // Throws SchemaError. Properties keep the order of an ordered_json;
@@ -71,6 +80,14 @@ public:
 
     // GBNF (llama.cpp's grammars/README.md) with start rule "root".
     std::string grammar() const;
+    // The same with values taken from a source document, so that a model
+    // can only copy what the document says: free-text strings (no format,
+    // pattern, enum or minLength) are its words joined by single spaces (at
+    // most one word per six characters of maxLength, 24 without one), and
+    // integers are whole numbers it writes within the bounds (only null, if
+    // allowed, when it writes none). A string may then exceed maxLength: a
+    // caller trims it at a word boundary before validating.
+    std::string grammar(const SourceText& source) const;
 
     // Empty when the instance meets the schema; else one line per problem,
     // "<JSON pointer>: <problem>", with "/" for the instance itself.

@@ -108,11 +108,18 @@ std::vector<std::string> natural_range(long long low, long long high) {
 
 class GrammarWriter {
 public:
+    explicit GrammarWriter(const SourceText* source) : source_(source) {}
+
     std::string write(const Node& root) {
         rule(root, "root");
         std::string out;
         for (const auto& [name, body] : rules_) out += name + " ::= " + body + "\n";
         for (const std::string& name : shared_) out += name + " ::= " + kSharedRules.at(name) + "\n";
+        if (source_word_used_) {
+            std::vector<std::string> words;
+            for (const std::string& word : source_->words) words.push_back(gbnf_literal(json_escaped(word)));
+            out += "source-word ::= " + alternatives_of(words) + "\n";
+        }
         return out;
     }
 
@@ -166,6 +173,13 @@ private:
     // Exact when both bounds are known; else the sign at least.
     std::string integer(const Node& node) {
         const IntegerBounds bounds = integer_bounds(node);
+        if (source_) {
+            std::vector<std::string> written;
+            for (const long long value : source_->integers)
+                if ((!bounds.low || value >= *bounds.low) && (!bounds.high || value <= *bounds.high))
+                    written.push_back(gbnf_literal(std::to_string(value)));
+            if (!written.empty() || (node.types & kNull)) return written.empty() ? R"("null")" : group(written);
+        }
         if (bounds.low && bounds.high) {
             std::vector<std::string> options;
             if (*bounds.low < 0)
@@ -193,6 +207,14 @@ private:
         if (node.format == "date-time") return quote + " " + shared("json-date") + " \"T\" " + shared("json-time") + " " + quote;
         if (node.pattern) return quote + " " + node.pattern_grammar + " " + quote;
         const std::uint64_t max_length = grammar_maximum(node.max_length);
+        if (source_ && !source_->words.empty() && !node.min_length) {
+            // Free text from the source: its words, each as written, joined by
+            // spaces; about one word per six characters of maxLength.
+            source_word_used_ = true;
+            const std::uint64_t max_words =
+                max_length == kUnbounded ? kMaxSourceWords : std::clamp<std::uint64_t>(max_length / 6, 1, kMaxSourceWords);
+            return quote + " source-word " + repeated("(\" \" source-word)", 0, max_words - 1) + " " + quote;
+        }
         if (!node.min_length && max_length == kUnbounded) return shared("json-string");
         const std::string characters = repeated(shared("json-char"), node.min_length.value_or(0), max_length);
         return quote + (characters.empty() ? "" : " " + characters) + " " + quote;
@@ -248,6 +270,14 @@ private:
         return out.empty() ? "property" : out;
     }
 
+    static std::string json_escaped(const std::string& word) {
+        const std::string quoted = nlohmann::json(word).dump();
+        return quoted.substr(1, quoted.size() - 2);
+    }
+
+    static constexpr std::uint64_t kMaxSourceWords = 24;
+    const SourceText* source_;
+    bool source_word_used_ = false;
     std::vector<std::pair<std::string, std::string>> rules_;
     std::map<const Node*, std::string> names_;
     std::set<std::string> taken_;
@@ -256,6 +286,6 @@ private:
 
 }  // namespace
 
-std::string write_grammar(const Node& root) { return GrammarWriter().write(root); }
+std::string write_grammar(const Node& root, const SourceText* source) { return GrammarWriter(source).write(root); }
 
 }  // namespace folio::app::schema

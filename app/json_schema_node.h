@@ -82,7 +82,7 @@ void validate_node(const Node& node, const nlohmann::json& instance, const std::
                    std::vector<std::string>& problems);
 
 // The GBNF text for the tree under `root`.
-std::string write_grammar(const Node& root);
+std::string write_grammar(const Node& root, const SourceText* source);
 
 }  // namespace folio::app::schema
 

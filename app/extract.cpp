@@ -1,0 +1,249 @@
+#include "app/extract.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "app/grounding.h"
+#include "app/value_normalize.h"
+#include "engine/grammar.h"
+
+namespace folio::app {
+
+using nlohmann::json;
+
+struct Extractor::Compiled {
+    std::optional<engine::Grammar> grammar;  // free values; with copy_from_source a grammar is made per document
+    std::string field_guide;  // the schema's fields, one a line, for the prompt
+    std::string field_words;  // their names and descriptions, to find the pages that hold them
+};
+
+namespace {
+
+constexpr const char* kGenericInstructions =
+    "You read one document and fill in a JSON record. Copy values exactly as the document writes them. Use null "
+    "when the document does not say. Do not invent anything.";
+
+// "/medications/0/name" → "/medications/*/name": the schema field a value belongs to.
+std::string field_pattern(const std::string& pointer) {
+    std::string pattern;
+    std::size_t start = 0;
+    while (start < pointer.size()) {
+        std::size_t end = pointer.find('/', start + 1);
+        if (end == std::string::npos) end = pointer.size();
+        const std::string segment = pointer.substr(start + 1, end - start - 1);
+        const bool index = !segment.empty() && std::all_of(segment.begin(), segment.end(), ::isdigit);
+        pattern += "/" + (index ? std::string("*") : segment);
+        start = end;
+    }
+    return pattern;
+}
+
+void collect_leaves(const json& node, const std::string& pointer, std::vector<std::pair<std::string, json>>& leaves) {
+    if (node.is_object()) {
+        for (const auto& [key, child] : node.items()) collect_leaves(child, pointer + "/" + key, leaves);
+    } else if (node.is_array()) {
+        for (std::size_t i = 0; i < node.size(); ++i) collect_leaves(node[i], pointer + "/" + std::to_string(i), leaves);
+    } else {
+        leaves.emplace_back(pointer, node);
+    }
+}
+
+// A model that loops repeats an array item; the copies carry nothing new.
+void drop_repeated_items(json& node, const json& schema) {
+    if (node.is_object()) {
+        for (auto& [key, child] : node.items())
+            drop_repeated_items(child, schema.contains("properties") && schema["properties"].contains(key)
+                                           ? schema["properties"][key]
+                                           : json::object());
+    } else if (node.is_array()) {
+        const std::size_t min_items = schema.value("minItems", 0);
+        json kept = json::array();
+        std::set<std::string> seen;
+        for (auto& item : node) {
+            drop_repeated_items(item, schema.value("items", json::object()));
+            if (seen.insert(item.dump()).second || kept.size() < min_items) kept.push_back(item);
+        }
+        node = std::move(kept);
+    }
+}
+
+// The pages the prompt shows: all of them when they fit the budget; else
+// the first page (where a document names itself) and then the pages whose
+// chunks best match the schema's field names and descriptions, in page order.
+std::vector<int> choose_pages(Library& library, std::int64_t doc_id, const std::vector<PageText>& pages, int budget,
+                              const ChatModel& model, const std::string& field_words) {
+    std::vector<int> tokens(pages.size());
+    int total = 0;
+    for (std::size_t i = 0; i < pages.size(); ++i) total += tokens[i] = model.count_tokens(pages[i].text) + 6;
+    std::vector<int> chosen;
+    if (total <= budget) {
+        for (std::size_t i = 0; i < pages.size(); ++i) chosen.push_back(static_cast<int>(i) + 1);
+        return chosen;
+    }
+    std::vector<int> ranked = {1};
+    index::SearchOptions search{.k = 40, .mode = index::SearchMode::Bm25, .doc_id = doc_id};
+    for (const index::SearchHit& hit : library.search(field_words, search))
+        for (int page = hit.page; page <= hit.page_end; ++page) ranked.push_back(page);
+    int used = 0;
+    for (const int page : ranked) {
+        if (page < 1 || page > static_cast<int>(pages.size())) continue;
+        if (std::find(chosen.begin(), chosen.end(), page) != chosen.end()) continue;
+        if (used + tokens[page - 1] > budget) continue;
+        chosen.push_back(page);
+        used += tokens[page - 1];
+    }
+    std::sort(chosen.begin(), chosen.end());
+    return chosen;
+}
+
+// Copied words can run past a string's maxLength (the grammar counts words,
+// not characters): cut such a string at the last word boundary that fits.
+void trim_to_max_length(json& node, const json& schema) {
+    if (node.is_object()) {
+        for (auto& [key, child] : node.items())
+            if (schema.contains("properties") && schema["properties"].contains(key))
+                trim_to_max_length(child, schema["properties"][key]);
+    } else if (node.is_array()) {
+        for (auto& item : node) trim_to_max_length(item, schema.value("items", json::object()));
+    } else if (node.is_string() && schema.contains("maxLength")) {
+        const std::size_t limit = schema["maxLength"].get<std::size_t>();
+        const std::string text = node.get<std::string>();
+        std::size_t characters = 0, cut = 0, last_space = std::string::npos;
+        for (; cut < text.size(); ++cut) {
+            if ((static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) continue;
+            if (characters == limit) break;
+            if (text[cut] == ' ') last_space = cut;
+            ++characters;
+        }
+        if (cut < text.size()) node = text.substr(0, last_space != std::string::npos ? last_space : cut);
+    }
+}
+
+std::string value_text(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+
+}  // namespace
+
+Extractor::Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions options)
+    : model_(model), schema_(schema), options_(std::move(options)) {
+    compiled_ = std::make_unique<Compiled>();
+    if (!options_.copy_from_source) compiled_->grammar = engine::Grammar::parse(schema_.grammar());
+    for (const SchemaField& field : schema_.fields()) {
+        compiled_->field_guide += "- " + field.pointer + " (" + field.type + (field.format.empty() ? "" : ", " + field.format) + ")";
+        if (!field.description.empty()) compiled_->field_guide += ": " + field.description;
+        compiled_->field_guide += "\n";
+        for (char c : field.pointer + " " + field.description)
+            compiled_->field_words += std::isalnum(static_cast<unsigned char>(c)) ? c : ' ';
+        compiled_->field_words += ' ';
+    }
+}
+
+Extractor::~Extractor() = default;
+
+ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::optional<index::DocumentRecord> document = library.store().document(doc_id);
+    if (!document) throw index::StoreError("no document " + std::to_string(doc_id));
+    ExtractionRecord record;
+    record.doc_id = doc_id;
+    record.path = document->path;
+    record.pages = document->pages;
+    record.data = nullptr;
+    const auto finish = [&]() -> ExtractionRecord {
+        record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return std::move(record);
+    };
+    if (document->status != index::DocumentStatus::Indexed) {
+        record.error = "the document could not be read: " + document->error;
+        return finish();
+    }
+
+    std::vector<PageText> pages;  // pages[i] is page i + 1
+    for (int number = 1; number <= document->pages; ++number) {
+        std::optional<index::StoredPage> page = library.store().page(doc_id, number);
+        pages.push_back({number, page ? std::move(page->text) : std::string()});
+    }
+
+    const std::string system = (options_.instructions.empty() ? std::string(kGenericInstructions)
+                                                               : options_.instructions) +
+                               "\nThe record's fields:\n" + compiled_->field_guide + "Reply with the JSON record only.";
+    const int budget = model_.context_tokens() - options_.max_tokens - model_.count_tokens(system) - 64;
+    const std::vector<int> chosen = choose_pages(library, doc_id, pages, budget, model_, compiled_->field_words);
+    std::string text, shown;
+    for (const int number : chosen) {
+        text += "[page " + std::to_string(number) + "]\n" + pages[number - 1].text + "\n";
+        shown += pages[number - 1].text + "\n";
+    }
+    if (text.find_first_not_of(" \n\t[]page0123456789") == std::string::npos) {
+        record.error = "the document has no text";
+        return finish();
+    }
+
+    const engine::Grammar grammar = options_.copy_from_source
+                                        ? engine::Grammar::parse(schema_.grammar(SourceText::of(shown)))
+                                        : *compiled_->grammar;
+    engine::GrammarMatcher matcher(grammar, model_.vocab());
+    engine::GenerationOptions generation;
+    generation.max_tokens = options_.max_tokens;
+    generation.sampler.temperature = 0;
+    generation.cancel = options_.cancel;
+    generation.grammar = &matcher;
+    const engine::GenerationResult result =
+        model_.generate({{"system", system}, {"user", "Document:\n" + text + "\nThe JSON record:"}}, generation);
+    record.timings = result.timings;
+    if (result.stop_reason == engine::StopReason::Cancelled) {
+        record.error = "cancelled";
+        return finish();
+    }
+    if (!matcher.can_end()) {
+        record.error = "the record did not fit in " + std::to_string(options_.max_tokens) + " tokens";
+        return finish();
+    }
+    json data;
+    try {
+        data = json::parse(result.text);
+    } catch (const json::parse_error& e) {
+        record.error = std::string("the model's record is not JSON: ") + e.what();  // a grammar defect: say so
+        return finish();
+    }
+    drop_repeated_items(data, schema_.source());
+    if (options_.copy_from_source) trim_to_max_length(data, schema_.source());
+    if (const std::vector<std::string> problems = schema_.validate(data); !problems.empty()) {
+        record.error = "the record does not validate: " + problems.front();
+        return finish();
+    }
+    record.data = std::move(data);
+    record.pages_read = static_cast<int>(chosen.size());
+
+    std::map<std::string, std::string> formats;
+    for (const SchemaField& field : schema_.fields()) formats[field.pointer] = field.format;
+    std::vector<std::pair<std::string, json>> leaves;
+    collect_leaves(record.data, "", leaves);
+    const PageIndex page_index(pages);
+    for (auto& [pointer, value] : leaves) {
+        if (value.is_null()) continue;
+        ExtractedValue extracted;
+        extracted.pointer = pointer;
+        extracted.value = value;
+        const std::string format = formats[field_pattern(pointer)];
+        const std::string as_text = value_text(value);
+        extracted.normalized = normalize_value(as_text, format);
+        if (const std::optional<GroundedSpan> span = page_index.locate(as_text, format)) {
+            extracted.grounded = true;
+            extracted.page = span->page;
+            extracted.begin = span->begin;
+            extracted.end = span->end;
+            extracted.quote = span->quote;
+            ++record.grounded;
+        } else {
+            ++record.ungrounded;
+        }
+        record.values.push_back(std::move(extracted));
+    }
+    return finish();
+}
+
+}  // namespace folio::app

@@ -1,0 +1,81 @@
+#pragma once
+// Extraction: a document's fields as JSON that validates against a JSON
+// Schema, each value located in the document (page and span) or marked
+// ungrounded, with normalized forms (ISO dates, money with currency and
+// scale, percentages, lab values with units).
+//
+//   JsonSchema schema = JsonSchema::parse(json::parse(schema_text));
+//   Extractor extractor(chat_model, schema, {});
+//   ExtractionRecord record = extractor.extract(library, doc_id);
+//
+// Thread rules: as ChatModel's (one thread at a time).
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "app/chat_model.h"
+#include "app/json_schema.h"
+#include "app/library.h"
+
+namespace folio::app {
+
+// One leaf value of a record: where it is in the record, what the model
+// wrote, its normalized form and where the document says it.
+struct ExtractedValue {
+    std::string pointer;             // JSON pointer into ExtractionRecord::data, e.g. "/medications/0/name"
+    nlohmann::json value;            // as extracted
+    nlohmann::json normalized;       // value_normalize.h's form; null when it has none
+    bool grounded = false;           // found in the document
+    int page = 0;                    // 1-based, when grounded
+    std::size_t begin = 0, end = 0;  // byte span in that page's stored text
+    std::string quote;               // the page text at the span
+};
+
+struct ExtractionRecord {
+    std::int64_t doc_id = 0;
+    std::string path;                 // the document's file
+    nlohmann::json data;              // the extracted object; validates against the schema
+    std::vector<ExtractedValue> values;
+    int grounded = 0, ungrounded = 0;  // over values whose value is not null
+    int pages = 0;                    // the document's
+    int pages_read = 0;               // shown to the model: all, or those that fit its context, by relevance
+    std::string error;                // one line when the record could not be extracted (data is then null)
+    double seconds = 0;
+    engine::GenerationTimings timings;
+};
+
+struct ExtractOptions {
+    std::string instructions;         // the pack's extraction prompt; empty: a generic one
+    int max_tokens = 768;             // the JSON's budget
+    // Free-text values and whole numbers are copied from the pages shown
+    // (JsonSchema::grammar(const SourceText&)): a small model then picks
+    // what the document says instead of inventing it. Off: any value the
+    // schema allows, grounded afterwards only.
+    bool copy_from_source = true;
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+class Extractor {
+public:
+    // Compiles the schema's grammar once. Throws SchemaError.
+    Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions options);
+    ~Extractor();
+
+    // The record of a stored document. Never throws for a document the model
+    // cannot handle: the record's error says why. Throws index::StoreError
+    // for an unknown doc_id.
+    ExtractionRecord extract(Library& library, std::int64_t doc_id);
+
+private:
+    struct Compiled;
+    ChatModel& model_;
+    const JsonSchema& schema_;
+    ExtractOptions options_;
+    std::unique_ptr<Compiled> compiled_;
+};
+
+}  // namespace folio::app
