@@ -125,38 +125,43 @@ int command_extract(const std::string& library_dir, const std::vector<std::strin
     }
     const bool as_json = args.has("json");
     int failed = 0;
-    for (const std::int64_t doc_id : doc_ids) {
-        if (g_cancel.load()) break;
-        const ExtractionRecord record = extractor.extract(library, doc_id);
-        if (!record.error.empty() && record.data.is_null()) ++failed;
-        const json line = record_json(record);
-        if (out) {
-            if (format == "csv")
-                output << csv_row(schema, line);
-            else if (format == "fhir" && !record.data.is_null())
-                output << fhir_bundle(record.data, document_key(library, record.doc_id)).dump() << '\n';
-            else if (format == "jsonl")
-                output << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+    try {
+        for (const std::int64_t doc_id : doc_ids) {
+            if (g_cancel.load()) break;
+            const ExtractionRecord record = extractor.extract(library, doc_id);
+            if (!record.error.empty() && record.data.is_null()) ++failed;
+            const json line = record_json(record);
+            if (out) {
+                if (format == "csv")
+                    output << csv_row(schema, line);
+                else if (format == "fhir" && !record.data.is_null())
+                    output << fhir_bundle(record.data, document_key(library, record.doc_id)).dump() << '\n';
+                else if (format == "jsonl")
+                    output << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+            }
+            if (as_json) {
+                print_json(line);
+                continue;
+            }
+            std::printf("doc %lld  %s: ", static_cast<long long>(record.doc_id), record.path.c_str());
+            if (record.data.is_null()) {
+                std::printf("failed: %s\n", record.error.c_str());
+                continue;
+            }
+            std::printf("%zu values, %d grounded, %.1f s%s%s\n", record.values.size(), record.grounded, record.seconds,
+                        record.error.empty() ? "" : "; ", record.error.c_str());
+            for (const ExtractedValue& value : record.values) {
+                std::printf("  %-32s %s", value.pointer.c_str(), value.value.dump().c_str());
+                if (value.grounded)
+                    std::printf("   p. %d \"%s\"\n", value.page, value.quote.c_str());
+                else
+                    std::printf("   UNGROUNDED (not found in the document)\n");
+            }
+            std::fflush(stdout);
         }
-        if (as_json) {
-            print_json(line);
-            continue;
-        }
-        std::printf("doc %lld  %s: ", static_cast<long long>(record.doc_id), record.path.c_str());
-        if (record.data.is_null()) {
-            std::printf("failed: %s\n", record.error.c_str());
-            continue;
-        }
-        std::printf("%zu values, %d grounded, %.1f s%s%s\n", record.values.size(), record.grounded, record.seconds,
-                    record.error.empty() ? "" : "; ", record.error.c_str());
-        for (const ExtractedValue& value : record.values) {
-            std::printf("  %-32s %s", value.pointer.c_str(), value.value.dump().c_str());
-            if (value.grounded)
-                std::printf("   p. %d \"%s\"\n", value.page, value.quote.c_str());
-            else
-                std::printf("   UNGROUNDED (not found in the document)\n");
-        }
-        std::fflush(stdout);
+    } catch (...) {
+        if (out) std::filesystem::remove(partial);
+        throw;
     }
     if (out) {
         output.close();
