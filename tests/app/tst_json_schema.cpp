@@ -87,6 +87,8 @@ private slots:
     void domainSchemas_data();
     void domainSchemas();
     void loadReportsFileProblems();
+    void sourceTextWordsAndNumbers();
+    void sourceGrammarCopiesTheDocument();
 };
 
 void JsonSchemaTest::refusesSchema_data() {
@@ -448,3 +450,29 @@ void JsonSchemaTest::loadReportsFileProblems() {
 
 QTEST_GUILESS_MAIN(JsonSchemaTest)
 #include "tst_json_schema.moc"
+
+void JsonSchemaTest::sourceTextWordsAndNumbers() {
+    const folio::app::SourceText source = folio::app::SourceText::of("Martha Collins is a 50-year-old female (on lisinopril, 20 mg). \"BP\" 128/78");
+    const std::vector<std::string> words = {"128/78", "20", "50-year-old", "BP", "Collins", "Martha", "a",
+                                            "female", "is", "lisinopril", "mg", "on"};
+    QCOMPARE(source.words, words);
+    QCOMPARE(source.integers, (std::vector<long long>{20, 50}));
+}
+
+void JsonSchemaTest::sourceGrammarCopiesTheDocument() {
+    const folio::app::JsonSchema schema = folio::app::JsonSchema::parse(nlohmann::ordered_json::parse(
+        R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 30},
+            "age": {"type": ["integer", "null"], "minimum": 0, "maximum": 120},
+            "sex": {"enum": ["female", "male"]}}, "required": ["name", "age", "sex"]})"));
+    const std::string gbnf =
+        schema.grammar(folio::app::SourceText::of("Martha Collins is a 50-year-old female; her daughter is 1234 miles away."));
+    QVERIFY(grammar_accepts(gbnf, R"({"name":"Martha Collins","age":50,"sex":"female"})"));
+    QVERIFY(grammar_accepts(gbnf, R"({"name":"Collins","age":null,"sex":"male"})"));  // enums and null stay free
+    QVERIFY(!grammar_accepts(gbnf, R"({"name":"Mary Collins","age":50,"sex":"female"})"));  // a word not in the text
+    QVERIFY(!grammar_accepts(gbnf, R"({"name":"Martha  Collins","age":50,"sex":"female"})"));  // words join with one space
+    QVERIFY(!grammar_accepts(gbnf, R"({"name":"Martha","age":51,"sex":"female"})"));  // a number not in the text
+    QVERIFY(!grammar_accepts(gbnf, R"({"name":"Martha","age":1234,"sex":"female"})"));  // in the text, past maximum
+    // maxLength 30 allows five words; the caller trims what runs past 30 characters.
+    QVERIFY(grammar_accepts(gbnf, R"({"name":"Martha Collins is a female","age":50,"sex":"female"})"));
+    QVERIFY(!grammar_accepts(gbnf, R"({"name":"Martha Collins is a female her","age":50,"sex":"female"})"));
+}
