@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/bench_ask.h"
 #include "app/bench_engine.h"
 #include "app/bench_ingest.h"
 #include "app/convert_hf.h"
@@ -62,8 +63,19 @@ const char* const kUsage =
     "  search QUERY [--k 10] [--mode hybrid|bm25|vector] [--fusion rrf|weighted] [--doc ID]\n"
     "               [--type pdf|text|...] [--from YYYY-MM-DD] [--until YYYY-MM-DD] [--syntax] [--json]\n"
     "                     find the chunks that match a query, best first (hybrid once chunks have vectors)\n"
+    "  ask QUESTION [--k 8] [--doc ID] [--pack NAME] [--model FILE] [--max-tokens N] [--json]\n"
+    "                     answer from the library's documents, citing them [n]; QUESTION '-' reads\n"
+    "                     questions from stdin, one a line, as one conversation\n"
+    "  summarize DOC_ID [--pack NAME] [--model FILE] [--json]\n"
+    "                     summarize a whole document in points that cite their pages (long ones by\n"
+    "                     sections, then merged)\n"
     "  index [--json]     embed the chunks that have no vector yet (resumable; ingest does it too)\n"
+    "  batch PATH... --pack NAME --out DIR [--jobs N] [--model FILE] [--json]\n"
+    "                     ingest and extract every record to DIR (records.jsonl, records.csv, FHIR\n"
+    "                     for the medical pack); resumable: a rerun skips the records already done\n"
     "  devices [--json]   the CPU and the NVIDIA GPUs Folio can use\n"
+    "  bench ask --questions FILE.jsonl [--model FILE] [--k N] [--max-tokens N] [--json]\n"
+    "                     answer accuracy, citation precision and first-token times of ask on labelled questions\n"
     "  bench engine [--model FILE] [--prompt-tokens N] [--gen-tokens N] [--threads N] [--context-tokens N] [--json]\n"
     "                     measure prefill and decode speed against this machine's bandwidth and peak,\n"
     "                     and the first-token speedup of a question repeated over an N-token context\n"
@@ -593,7 +605,7 @@ int command_bench(const std::vector<std::string>& rest) {
     if (!rest.empty() && rest[0] == "engine") return command_bench_engine({rest.begin() + 1, rest.end()});
     if (!rest.empty() && rest[0] == "perplexity") return command_bench_perplexity({rest.begin() + 1, rest.end()});
     if (rest.empty() || rest[0] != "ingest")
-        throw UsageError("bench takes 'engine', 'ingest', 'perplexity' or 'retrieval'");
+        throw UsageError("bench takes 'ask', 'engine', 'ingest', 'perplexity' or 'retrieval'");
     const ParsedArgs args = parse_args("bench ingest", {rest.begin() + 1, rest.end()},
                                        {.valued = {"ocr-pages", "jobs"}, .flags = {"json"}});
     if (args.positional.empty()) throw UsageError("bench ingest needs PDF files or folders");
@@ -857,6 +869,8 @@ int run_cli(int argc, char** argv) {
     try {
         if (command == "bench" && !rest.empty() && rest[0] == "retrieval")
             return command_bench_retrieval(library_dir, {rest.begin() + 1, rest.end()});
+        if (command == "bench" && !rest.empty() && rest[0] == "ask")
+            return command_bench_ask(library_dir, {rest.begin() + 1, rest.end()});
         if (command == "bench") return command_bench(rest);
         if (command == "devices") return command_devices(rest);
         if (command == "generate") return command_generate(rest);

@@ -112,6 +112,25 @@ struct ChunkFilter {
     bool any() const { return doc_id || type || updated_from || updated_until; }
 };
 
+// A batch's record of one input file (`folio batch`, app/batch.h): a job
+// is pending while the file is being ingested and extracted, done once its
+// record is written, failed with the reason it could not be. Jobs are keyed
+// by (batch, path, sha256), so a changed file is a new job; a file whose
+// content a done job of the same batch already holds is never processed
+// again, wherever it now lies.
+enum class BatchJobState { Pending, Done, Failed };
+const char* batch_job_state_name(BatchJobState state);
+
+struct BatchJob {
+    std::string batch;                // the batch's name: its absolute output folder
+    std::string path;                 // absolute
+    std::string sha256;               // hex of the content; empty when the file could not be read
+    BatchJobState state = BatchJobState::Pending;
+    std::int64_t doc_id = 0;          // done: the document the record was extracted from; else 0
+    std::string error;                // failed: one line saying why
+    std::int64_t updated_at = 0;      // unix seconds, set by the store
+};
+
 // The embedding model that made a library's chunk vectors.
 struct EmbeddingModelRecord {
     std::string name;                 // the model file's name, for messages
@@ -205,6 +224,14 @@ public:
     // The chunks with these ids and their documents' paths, in the order
     // given; ids of chunks that no longer exist are left out. bm25 is 0.
     virtual std::vector<ScoredChunk> chunks_with_paths(std::span<const std::int64_t> chunk_ids) = 0;
+
+    // Batch jobs. Writes the jobs in one transaction, each replacing the
+    // job of the same (batch, path, sha256).
+    virtual void put_batch_jobs(std::span<const BatchJob> jobs) = 0;
+    // The done job of `batch` holding this content, if any.
+    virtual std::optional<BatchJob> done_batch_job(const std::string& batch, const std::string& sha256) = 0;
+    // The batch's jobs in the order they were first written.
+    virtual std::vector<BatchJob> batch_jobs(const std::string& batch) = 0;
 
     // Holds one read snapshot over every read the store makes until it is
     // destroyed (a search that reads the keyword index, the vector

@@ -76,10 +76,11 @@ private slots:
         QVERIFY(QFile::exists(folder + "/library.sqlite"));
         RawLibrary raw(folder);
         QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
-        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(3));
+        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(4));
         QCOMPARE(raw.number("SELECT count(*) FROM sqlite_schema WHERE name IN "
-                            "('documents', 'pages', 'chunks', 'chunks_fts', 'chunk_vectors', 'vector_state')"),
-                 std::int64_t(6));
+                            "('documents', 'pages', 'chunks', 'chunks_fts', 'chunk_vectors', 'vector_state',"
+                            " 'batch_jobs')"),
+                 std::int64_t(7));
         QCOMPARE(store->integrity_check(), std::string("ok"));
         QVERIFY(store->documents().empty());
     }
@@ -376,6 +377,62 @@ private slots:
         QCOMPARE(store->integrity_check(), std::string("ok"));
         // The store is still usable after a rolled-back write.
         QVERIFY(store->put_document(make_document("/docs/next.pdf", 1, 1, "after")) > id);
+    }
+
+    void batch_jobs_move_from_pending_to_done_or_failed() {
+        auto store = LibraryStore::open(dir().toStdString());
+        const std::string batch = "/out/notes";
+        const std::vector<BatchJob> pending = {
+            {.batch = batch, .path = "/in/a.pdf", .sha256 = std::string(64, 'a')},
+            {.batch = batch, .path = "/in/b.pdf", .sha256 = std::string(64, 'b')},
+            {.batch = "/out/other", .path = "/in/a.pdf", .sha256 = std::string(64, 'a')},
+        };
+        store->put_batch_jobs(pending);
+        QVERIFY(!store->done_batch_job(batch, std::string(64, 'a')));
+
+        BatchJob done = pending[0];
+        done.state = BatchJobState::Done;
+        done.doc_id = 7;
+        BatchJob failed = pending[1];
+        failed.state = BatchJobState::Failed;
+        failed.error = "not a PDF";
+        store->put_batch_jobs(std::vector{done, failed});
+
+        const std::vector<BatchJob> jobs = store->batch_jobs(batch);
+        QCOMPARE(jobs.size(), std::size_t(2));  // replaced in place, in first-written order
+        QCOMPARE(jobs[0].path, std::string("/in/a.pdf"));
+        QCOMPARE(jobs[0].state, BatchJobState::Done);
+        QCOMPARE(jobs[0].doc_id, std::int64_t(7));
+        QVERIFY(jobs[0].updated_at > 0);
+        QCOMPARE(jobs[1].state, BatchJobState::Failed);
+        QCOMPARE(jobs[1].error, std::string("not a PDF"));
+        // The same content under another name is done in this batch, and only in this one.
+        QCOMPARE(store->done_batch_job(batch, std::string(64, 'a'))->doc_id, std::int64_t(7));
+        QVERIFY(!store->done_batch_job(batch, std::string(64, 'b')));
+        QVERIFY(!store->done_batch_job("/out/other", std::string(64, 'a')));
+        QCOMPARE(store->batch_jobs("/out/other").front().state, BatchJobState::Pending);
+
+        QVERIFY_THROWS_EXCEPTION(StoreError, store->put_batch_jobs(std::vector{BatchJob{.batch = batch}}));
+        QCOMPARE(store->batch_jobs(batch).size(), std::size_t(2));
+    }
+
+    void schema_3_library_gains_batch_jobs_and_keeps_documents() {
+        std::int64_t id = 0;
+        {
+            auto store = LibraryStore::open(dir().toStdString());
+            id = store->put_document(make_document("/docs/a.pdf", 2, 3, "alpha"));
+        }
+        {
+            RawLibrary raw(dir());
+            raw.connection.execute("DROP TABLE batch_jobs; PRAGMA user_version = 3", "making a schema 3 library");
+        }
+        auto store = LibraryStore::open(dir().toStdString());
+        RawLibrary raw(dir());
+        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(4));
+        QCOMPARE(store->chunks(id).size(), std::size_t(3));
+        store->put_batch_jobs(std::vector{BatchJob{.batch = "/out", .path = "/docs/a.pdf", .sha256 = "aa"}});
+        QCOMPARE(store->batch_jobs("/out").size(), std::size_t(1));
+        QCOMPARE(store->integrity_check(), std::string("ok"));
     }
 
     void newer_schema_is_refused() {

@@ -1,0 +1,188 @@
+// End-to-end tests of `folio ask` and `folio bench ask` on a library of two
+// small PDFs, embedded (hybrid search) and answered by the installed default
+// models (SmolLM2-135M-Instruct, all-MiniLM-L6-v2). CI installs them
+// (tests/run.sh); without them this suite fails rather than skips.
+
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "engine/model_paths.h"
+#include "tests/support/folio_process.h"
+#include "tests/support/test_documents.h"
+
+namespace {
+
+using Run = folio::test::FolioRun;
+
+const QString kRevenueQuestion = QStringLiteral("What was Northwind Traders' net revenue in fiscal 2023?");
+
+}  // namespace
+
+class AskCliTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir work_;
+    QString library_;
+
+    Run folio(const QStringList& arguments, const QString& library = {}) {
+        return folio::test::run_folio(QStringList{"--library", library.isEmpty() ? library_ : library} + arguments);
+    }
+
+    // `folio ask -` with `input` on stdin.
+    Run folio_with_input(const QStringList& arguments, const QByteArray& input) {
+        QProcess process;
+        process.start(FOLIO_EXECUTABLE, QStringList{"--library", library_} + arguments);
+        process.write(input);
+        process.closeWriteChannel();
+        Run run;
+        if (!process.waitForFinished(300000)) return run;
+        run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+        run.out = QString::fromUtf8(process.readAllStandardOutput());
+        run.err = QString::fromUtf8(process.readAllStandardError());
+        for (const QString& line : run.out.split('\n', Qt::SkipEmptyParts)) {
+            const QJsonDocument json = QJsonDocument::fromJson(line.toUtf8());
+            if (json.isObject()) run.lines.append(json.object());
+        }
+        return run;
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(work_.isValid());
+        QVERIFY2(folio::engine::find_default_model(folio::engine::ModelRole::Chat),
+                 "no chat model installed: run installer/fetch-models.sh (CI must have it)");
+        QVERIFY2(folio::engine::find_default_model(folio::engine::ModelRole::Embedding),
+                 "no embedding model installed: run installer/fetch-models.sh (CI must have it)");
+        const QString documents = work_.path() + "/documents";
+        QVERIFY(QDir().mkpath(documents));
+        folio::test::write_text_pdf(
+            documents + "/northwind-2023.pdf",
+            {"Northwind Traders Annual Report 2023. Northwind Traders reported net revenue of $4,812 million in "
+             "fiscal 2023, compared with $4,390 million in fiscal 2022.",
+             "Employees. At the end of fiscal 2023 Northwind Traders employed 12,400 people in 14 countries."});
+        folio::test::write_text_pdf(documents + "/northwind-stores.pdf",
+                                    {"Northwind Traders operated 310 stores at the end of fiscal 2023, after opening "
+                                     "22 new stores."});
+        library_ = work_.path() + "/library";
+        const Run ingest = folio({"ingest", documents, "--ocr", "never"});
+        QVERIFY2(ingest.exit_code == 0, qPrintable(ingest.err));
+        QVERIFY2(ingest.out.contains("0 left"), qPrintable(ingest.out));  // every chunk has its vector
+    }
+
+    void answerLineCarriesTheContractFields() {
+        const Run run = folio({"ask", kRevenueQuestion, "--k", "3", "--max-tokens", "48", "--json"});
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        QCOMPARE(run.lines.size(), 1);
+        const QJsonObject answer = run.lines[0];
+        for (const char* field : {"question", "answer", "not_found", "model_answer", "citations", "sentences",
+                                  "sources", "left_out", "timings"})
+            QVERIFY2(answer.contains(field), field);
+        QVERIFY2(answer["answer"].toString().contains("4,812"), qPrintable(answer["model_answer"].toString()));
+        QVERIFY(!answer["citations"].toArray().isEmpty());
+        for (const QJsonValue& value : answer["citations"].toArray()) {
+            const QJsonObject citation = value.toObject();
+            for (const char* field : {"n", "doc_id", "path", "page", "chunk_id", "quote"})
+                QVERIFY2(citation.contains(field), field);
+            QVERIFY(citation["path"].toString().contains("/documents/northwind-"));
+            QVERIFY(citation["page"].toInt() >= 1);
+        }
+        const QJsonObject timings = answer["timings"].toObject();
+        for (const char* field : {"retrieval_seconds", "prompt_tokens", "reused_prompt_tokens",
+                                  "time_to_first_token_seconds", "total_seconds"})
+            QVERIFY2(timings.contains(field), field);
+        QVERIFY(timings["prompt_tokens"].toInt() > 0);
+    }
+
+    void textAnswerIsFollowedByItsSources() {
+        const Run run = folio({"ask", kRevenueQuestion, "--k", "3", "--max-tokens", "48"});
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        QVERIFY2(run.out.contains("4,812"), qPrintable(run.out));
+        QVERIFY2(run.out.contains("\nSources:\n[1] northwind-"), qPrintable(run.out));
+        QVERIFY2(run.out.contains(" p. 1"), qPrintable(run.out));
+    }
+
+    void questionsOnStdinAreOneConversation() {
+        const Run run = folio_with_input({"ask", "-", "--k", "2", "--max-tokens", "32", "--json"},
+                                         kRevenueQuestion.toUtf8() + "\n\nHow many stores did it operate?\n");
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        QCOMPARE(run.lines.size(), 2);
+        const QJsonObject first = run.lines[0]["timings"].toObject(), second = run.lines[1]["timings"].toObject();
+        // The follow-up's prompt starts with the whole first turn, found in the cache.
+        QVERIFY(second["reused_prompt_tokens"].toInt() >= first["prompt_tokens"].toInt());
+        QCOMPARE(run.lines[1]["question"].toString(), QString("How many stores did it operate?"));
+    }
+
+    void badInputIsOneErrorLine_data() {
+        QTest::addColumn<QStringList>("arguments");
+        QTest::addColumn<QString>("says");
+        QTest::addColumn<bool>("empty_library");
+        QFile broken(work_.path() + "/broken.gguf");
+        QVERIFY(broken.open(QIODevice::WriteOnly));
+        broken.write("not a model");
+        broken.close();
+        const QString long_question = QString("revenue ").repeated(9000);
+        QTest::newRow("no documents") << QStringList{"ask", "What is revenue?"} << "has no documents" << true;
+        QTest::newRow("missing model") << QStringList{"ask", "revenue", "--model", "/nonexistent/chat.gguf"}
+                                       << "no model file /nonexistent/chat.gguf" << false;
+        QTest::newRow("model not loadable") << QStringList{"ask", "revenue", "--model", broken.fileName()}
+                                            << "model " + broken.fileName() + ": " << false;
+        QTest::newRow("question longer than the context")
+            << QStringList{"ask", long_question} << " tokens; the model's context is " << false;
+        QTest::newRow("unknown pack") << QStringList{"ask", "revenue", "--pack", "astrology"}
+                                      << "no pack named 'astrology'" << false;
+        QTest::newRow("unknown document") << QStringList{"ask", "revenue", "--doc", "999"}
+                                          << "no document with id 999" << false;
+        QTest::newRow("k out of range") << QStringList{"ask", "revenue", "--k", "0"} << "--k must be" << false;
+        QTest::newRow("no question") << QStringList{"ask"} << "ask takes one question" << false;
+        QTest::newRow("bench without questions") << QStringList{"bench", "ask"} << "needs --questions" << false;
+        QTest::newRow("bench questions missing")
+            << QStringList{"bench", "ask", "--questions", "/nonexistent/q.jsonl"} << "cannot read /nonexistent/q.jsonl"
+            << false;
+    }
+    void badInputIsOneErrorLine() {
+        QFETCH(QStringList, arguments);
+        QFETCH(QString, says);
+        QFETCH(bool, empty_library);
+        const QString library = empty_library ? work_.path() + "/empty" : library_;
+        const Run before = folio({"docs", "--json"}, library);
+        const Run run = folio(arguments, library);
+        QVERIFY(run.exit_code > 0);
+        QVERIFY2(run.out.isEmpty(), qPrintable(run.out));
+        const QStringList lines = run.err.split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 1);
+        QVERIFY2(lines[0].startsWith("folio: error: ") && lines[0].contains(says), qPrintable(run.err));
+        QCOMPARE(folio({"docs", "--json"}, library).lines, before.lines);
+    }
+
+    void benchReportsAccuracyPrecisionAndTheRepeatSpeedup() {
+        const QString questions = work_.path() + "/questions.jsonl";
+        QFile file(questions);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("{\"id\": \"revenue\", \"question\": \"" + kRevenueQuestion.toUtf8() +
+                   "\", \"doc\": \"northwind-2023.pdf\", \"pages\": [1], \"answer_forms\": [\"4,812\"]}\n"
+                   "{\"id\": \"stores\", \"query\": \"How many stores did Northwind Traders operate?\", "
+                   "\"doc\": \"northwind-stores.pdf\", \"pages\": [1], \"evidence\": [\"stores\", \"310\"]}\n");
+        file.close();
+        const Run run = folio({"bench", "ask", "--questions", questions, "--k", "2", "--max-tokens", "32", "--json"});
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        QCOMPARE(run.lines.size(), 3);  // a line per question, then the figures
+        QCOMPARE(run.lines[0]["id"].toString(), QString("revenue"));
+        QVERIFY(run.lines[0]["correct"].toBool());
+        const QJsonObject figures = run.lines[2];
+        QCOMPARE(figures["questions"].toInt(), 2);
+        QVERIFY(figures["answer_accuracy"].toDouble() >= 0.5);
+        for (const char* field : {"citation_precision", "not_found_rate", "ttft_first_median_seconds",
+                                  "ttft_repeat_median_seconds"})
+            QVERIFY2(figures.contains(field), field);
+        // The repeat prefills one token where the first prefilled the sources.
+        QVERIFY2(figures["ttft_speedup"].toDouble() >= 3, qPrintable(run.out));
+    }
+};
+
+QTEST_MAIN(AskCliTest)
+#include "tst_ask_cli.moc"
