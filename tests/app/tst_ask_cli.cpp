@@ -35,20 +35,7 @@ class AskCliTest : public QObject {
 
     // `folio ask -` with `input` on stdin.
     Run folio_with_input(const QStringList& arguments, const QByteArray& input) {
-        QProcess process;
-        process.start(FOLIO_EXECUTABLE, QStringList{"--library", library_} + arguments);
-        process.write(input);
-        process.closeWriteChannel();
-        Run run;
-        if (!process.waitForFinished(300000)) return run;
-        run.exit_code = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-        run.out = QString::fromUtf8(process.readAllStandardOutput());
-        run.err = QString::fromUtf8(process.readAllStandardError());
-        for (const QString& line : run.out.split('\n', Qt::SkipEmptyParts)) {
-            const QJsonDocument json = QJsonDocument::fromJson(line.toUtf8());
-            if (json.isObject()) run.lines.append(json.object());
-        }
-        return run;
+        return folio::test::run_folio_with_input(QStringList{"--library", library_} + arguments, input);
     }
 
 private slots:

@@ -20,11 +20,8 @@ struct FolioRun {
     QList<QJsonObject> lines;  // the lines of out that are JSON objects (--json output)
 };
 
-inline FolioRun run_folio(const QStringList& arguments, int timeout_ms = 300000,
-                          const QProcessEnvironment& environment = QProcessEnvironment::systemEnvironment()) {
-    QProcess process;
-    process.setProcessEnvironment(environment);
-    process.start(FOLIO_EXECUTABLE, arguments);
+// The run of a started process: waits, then reads its status and output.
+inline FolioRun finish_folio(QProcess& process, int timeout_ms) {
     FolioRun run;
     if (!process.waitForFinished(timeout_ms)) {
         process.kill();
@@ -39,6 +36,23 @@ inline FolioRun run_folio(const QStringList& arguments, int timeout_ms = 300000,
         if (json.isObject()) run.lines.append(json.object());
     }
     return run;
+}
+
+inline FolioRun run_folio(const QStringList& arguments, int timeout_ms = 300000,
+                          const QProcessEnvironment& environment = QProcessEnvironment::systemEnvironment()) {
+    QProcess process;
+    process.setProcessEnvironment(environment);
+    process.start(FOLIO_EXECUTABLE, arguments);
+    return finish_folio(process, timeout_ms);
+}
+
+// The same with `input` on its standard input (then closed).
+inline FolioRun run_folio_with_input(const QStringList& arguments, const QByteArray& input, int timeout_ms = 300000) {
+    QProcess process;
+    process.start(FOLIO_EXECUTABLE, arguments);
+    process.write(input);
+    process.closeWriteChannel();
+    return finish_folio(process, timeout_ms);
 }
 
 }  // namespace folio::test
