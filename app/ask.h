@@ -32,6 +32,7 @@
 
 #include "app/chat_model.h"
 #include "app/citation_check.h"
+#include "app/glossary.h"
 #include "app/library.h"
 #include "engine/generator.h"
 #include "index/retriever.h"
@@ -53,6 +54,10 @@ struct AskOptions {
     std::optional<std::int64_t> doc_id;      // search this document only
     int max_answer_tokens = 384;             // reserved in the context for the answer
     int source_token_budget = 0;             // most tokens of new sources; 0: what the context leaves
+    // A pack's glossary: the meanings of the question's abbreviations join
+    // the keyword search ("BP" also finds "blood pressure"); the vector
+    // search embeds the question as asked. Must outlive the call.
+    const Glossary* glossary = nullptr;
     const std::atomic<bool>* cancel = nullptr;
 };
 
@@ -104,6 +109,7 @@ struct Answer {
     std::vector<Citation> citations;         // none when not_found
     std::vector<Source> sources;             // retrieved and in the prompt, new or numbered earlier
     std::vector<Source> left_out;            // retrieved but over the token budget
+    std::vector<std::string> query_expansion;  // what the glossary added to the keyword search
     engine::StopReason stop_reason = engine::StopReason::EndOfGeneration;
     AskTimings timings;
 
@@ -128,6 +134,11 @@ public:
     const std::vector<Source>& sources() const { return sources_; }  // numbered so far
 
 private:
+    // The chunks for a query; `keywords` is the query with the glossary's
+    // meanings added, for the keyword side only.
+    std::vector<index::SearchHit> retrieve(const std::string& query, const std::string& keywords,
+                                           const index::SearchOptions& search);
+
     ChatModel& model_;
     Library& library_;
     std::vector<engine::ChatMessage> messages_;  // the system turn, then user and assistant turns

@@ -63,6 +63,7 @@ json answer_json(const Answer& answer) {
             {"sources", sources},
             {"left_out", left_out},
             {"left_out_count", answer.left_out.size()},
+            {"query_expansion", answer.query_expansion},
             {"timings",
              {{"retrieval_seconds", t.retrieval_seconds},
               {"prompt_tokens", t.prompt_tokens},
@@ -125,7 +126,7 @@ void print_answer_footer(const Answer& answer) {
 
 int command_ask(const std::string& library_dir, const std::vector<std::string>& args_in) {
     const ParsedArgs args =
-        parse_args("ask", args_in, {.valued = {"k", "doc", "pack", "model", "max-tokens"}, .flags = {"json"}});
+        parse_args("ask", args_in, {.valued = {"k", "doc", "pack", "model", "max-tokens"}, .flags = {"json", "no-adapter"}});
     if (args.positional.size() != 1)
         throw UsageError("ask takes one question (quote it), or - to read questions from stdin");
     AskOptions options;
@@ -144,13 +145,14 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
         if (!library.store().document(*options.doc_id))
             throw UsageError("no document with id " + *doc + " in " + library.directory());
     }
-    std::string domain;
-    if (auto pack = args.value("pack")) {
+    std::optional<PackContent> pack;
+    if (auto name = args.value("pack")) {
         try {
-            domain = load_pack(*pack).description;
+            pack = load_pack(*name);
         } catch (const PackError& e) {
             throw UsageError(e.what());
         }
+        options.glossary = &pack->glossary;
     }
 
     // With "-", questions are read and answered one a line as they come: one conversation.
@@ -163,7 +165,8 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
     };
 
     ChatModel model({.path = model_file_argument(args, engine::ModelRole::Chat, "chat")});
-    Conversation conversation(model, library, domain);
+    if (pack) use_pack_adapters(model, *pack, args);
+    Conversation conversation(model, library, pack ? pack->description : std::string());
     InterruptGuard interrupt;
     int asked = 0;
     for (std::optional<std::string> question; !g_cancel.load() && (question = next_question()); ++asked) {

@@ -41,7 +41,7 @@ void print_item(const BatchItem& item, int finished, int total) {
 // next run retries them), 130 when interrupted (run it again to resume).
 int command_batch(const std::string& library_dir, const std::vector<std::string>& args) {
     const ParsedArgs parsed =
-        parse_args("batch", args, {.valued = {"pack", "out", "jobs", "model"}, .flags = {"json"}});
+        parse_args("batch", args, {.valued = {"pack", "out", "jobs", "model"}, .flags = {"json", "no-adapter"}});
     if (parsed.positional.empty()) throw UsageError("batch needs at least one file or folder");
     const std::optional<std::string> pack_name = parsed.value("pack");
     const std::optional<std::string> out = parsed.value("out");
@@ -60,7 +60,9 @@ int command_batch(const std::string& library_dir, const std::vector<std::string>
     Library library(library_dir);
     const JsonSchema schema = JsonSchema::parse(pack.schema);
     ChatModel model({.path = model_path});
-    Extractor extractor(model, schema, {.instructions = pack.extract_instructions, .cancel = &g_cancel});
+    use_pack_adapters(model, pack, parsed);
+    Extractor extractor(model, schema,
+                        {.instructions = pack.extract_instructions, .validators = pack.validators, .cancel = &g_cancel});
 
     int total = 0, finished = 0;
     BatchCallbacks callbacks;

@@ -81,7 +81,12 @@ engine::GenerationResult ChatModel::generate(const std::vector<engine::ChatMessa
 
 engine::GenerationResult ChatModel::generate(std::span<const std::int32_t> prompt,
                                              const engine::GenerationOptions& options) {
-    engine::Sequence& sequence = cache_->acquire(prompt);
+    if (options.loras.empty() && !default_adapters_.empty()) {
+        engine::GenerationOptions with_defaults = options;
+        with_defaults.loras = default_adapters_;
+        return generate(prompt, with_defaults);
+    }
+    engine::Sequence& sequence = cache_->acquire(prompt, options.loras);
     return engine::generate(*model_, pool_, sequence, vocab_.get(), prompt, options);
 }
 

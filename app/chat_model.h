@@ -23,6 +23,7 @@
 #include "engine/generator.h"
 #include "engine/gguf.h"
 #include "engine/kv_cache.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
 #include "engine/vocab.h"
@@ -69,6 +70,11 @@ public:
     std::vector<std::int32_t> prompt_tokens(const std::vector<engine::ChatMessage>& messages,
                                             std::string_view assistant_prefix = {}) const;
 
+    // Adapters every request runs with unless its options name others (a
+    // domain pack's, load_pack_adapters).
+    void set_default_adapters(engine::LoraSet adapters) { default_adapters_ = std::move(adapters); }
+    const engine::LoraSet& default_adapters() const { return default_adapters_; }
+
     // Generates the assistant's reply to messages (prompt_tokens), reusing
     // the longest cached prefix. Throws engine::GenerationError (a prompt
     // longer than the context) and engine::ModelError.
@@ -86,6 +92,7 @@ private:
     int context_tokens_ = 0;
     engine::ThreadPool pool_;
     std::unique_ptr<engine::PrefixCache> cache_;
+    engine::LoraSet default_adapters_;
 };
 
 }  // namespace folio::app

@@ -41,6 +41,7 @@
 #include "engine/embedder.h"
 #include "engine/generator.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/model_paths.h"
 #include "engine/vocab.h"
@@ -69,10 +70,15 @@ const char* const kUsage =
     "  summarize DOC_ID [--pack NAME] [--model FILE] [--json]\n"
     "                     summarize a whole document in points that cite their pages (long ones by\n"
     "                     sections, then merged)\n"
+    "  extract (--pack NAME | --schema FILE) (--doc ID | --all) [--out FILE] [--format jsonl|csv|fhir]\n"
+    "          [--model FILE] [--json]\n"
+    "                     fields as JSON valid against the schema, each located on its page or flagged\n"
     "  index [--json]     embed the chunks that have no vector yet (resumable; ingest does it too)\n"
     "  batch PATH... --pack NAME --out DIR [--jobs N] [--model FILE] [--json]\n"
     "                     ingest and extract every record to DIR (records.jsonl, records.csv, FHIR\n"
     "                     for the medical pack); resumable: a rerun skips the records already done\n"
+    "                     (ask, summarize, extract and batch run a --pack's LoRA adapter when it fits\n"
+    "                     the model; --no-adapter runs without it)\n"
     "  devices [--json]   the CPU and the NVIDIA GPUs Folio can use\n"
     "  bench ask --questions FILE.jsonl [--model FILE] [--k N] [--max-tokens N] [--json]\n"
     "                     answer accuracy, citation precision and first-token times of ask on labelled questions\n"
@@ -88,20 +94,31 @@ const char* const kUsage =
     "  generate --prompt TEXT [--model FILE] [--n N] [--temp T] [--top-k K] [--top-p P]\n"
     "           [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N] [--raw]\n"
     "           [--chat-template NAME] [--kv-type f16|q8_0] [--truncate error|keep-last]\n"
-    "           [--device auto|cpu] [--json]\n"
-    "                     generate text with a local model (default: the installed chat model)\n"
+    "           [--lora FILE[:SCALE]]... [--device auto|cpu] [--json]\n"
+    "                     generate text with a local model (default: the installed chat model), with\n"
+    "                     LoRA adapters (GGUF) at their scales (default 1)\n"
     "  embed TEXT... [--model FILE] [--json]\n"
     "                     sentence embeddings of texts (default: the installed embedding model)\n"
-    "  convert hf DIR --out FILE.gguf [--type f16|f32] [--json]\n"
-    "                     a Hugging Face safetensors model folder (BERT, Llama, Qwen2, Qwen3) to GGUF\n"
+    "  convert hf DIR --out FILE.gguf [--type f16|f32] [--base MODEL.gguf] [--json]\n"
+    "                     a Hugging Face safetensors model folder (BERT, Llama, Qwen2, Qwen3) to GGUF,\n"
+    "                     or a PEFT LoRA adapter folder to a GGUF adapter for the --base model\n"
     "  model list [--json]  the model shapes 'model random' knows\n"
     "  model random --like NAME|FILE.gguf --out FILE.gguf [--quant TYPE] [--seed S] [--layers N] [--json]\n"
     "                     write a model of real shapes with random weights (tests, benchmarks)\n"
     "  model quantize IN.gguf --quant TYPE --out OUT.gguf [--json]\n"
     "                     convert a model's weights: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0\n"
     "                     Q2_K Q3_K Q4_K Q5_K Q6_K, or the mixes Q4_K_M Q5_K_M\n"
+    "  pack install FILE.foliopack [--allow-downgrade] [--model FILE] [--json]\n"
+    "                     install a signed domain pack (checked whole before anything is activated)\n"
+    "  pack list | verify NAME|FILE.foliopack | remove NAME [--json]\n"
+    "                     the built-in and installed packs; check an installed pack's files or a pack file\n"
+    "  pack log [--json]  installs, downgrades, removals and trusted keys, oldest first\n"
+    "  pack keygen --out PREFIX | trust KEY.pub\n"
+    "  pack build DIR --key SECRET.key --out FILE.foliopack [--base-model FILE.gguf] [--pin-weights]\n"
+    "                     make and sign packs; trust an organization's signing key\n"
     "\n"
-    "The library lives in --library DIR, else $FOLIO_LIBRARY, else ~/.local/share/folio/library.\n";
+    "The library lives in --library DIR, else $FOLIO_LIBRARY, else ~/.local/share/folio/library;\n"
+    "installed packs in $FOLIO_PACKS, else ~/.local/share/folio/packs.\n";
 
 // A one-line progress bar on a terminal, redrawn at most ten times a second.
 class ProgressBar {
@@ -647,6 +664,36 @@ int command_model(const std::vector<std::string>& rest) {
     throw UsageError("model takes 'list', 'random' or 'quantize'");
 }
 
+// A float as the shortest decimal that reads back as it, so that JSON shows
+// 0.0123 rather than the float's binary expansion 0.012299999594688416.
+double shortest(float value) {
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+    double widened = 0;
+    std::from_chars(text, end, widened);
+    return widened;
+}
+
+// --lora FILE[:SCALE]: the adapter, checked against the model, at SCALE
+// (default 1). A FILE whose name holds a colon takes an explicit :SCALE.
+engine::LoraUse lora_argument(const std::string& text, const engine::Model& model) {
+    const std::size_t colon = text.rfind(':');
+    const bool has_scale = colon != std::string::npos && !std::filesystem::exists(text);
+    const std::string path = has_scale ? text.substr(0, colon) : text;
+    if (!std::filesystem::is_regular_file(path)) throw UsageError("no LoRA adapter file " + path);
+    const float scale =
+        has_scale ? static_cast<float>(parse_float("lora", text.substr(colon + 1), -100, 100)) : 1.f;
+    return {engine::LoraAdapter::open(path, model), scale};
+}
+
+// [{"file", "scale"}, ...]: the adapters a generation ran with.
+json loras_json(const engine::LoraSet& loras) {
+    json items = json::array();
+    for (const engine::LoraUse& use : loras.uses)
+        items.push_back({{"file", use.adapter->source()}, {"scale", shortest(use.scale)}});
+    return items;
+}
+
 int command_generate(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args(
         "generate", rest,
@@ -657,7 +704,6 @@ int command_generate(const std::vector<std::string>& rest) {
     const std::optional<std::string> prompt = args.value("prompt");
     if (!prompt) throw UsageError("generate needs --prompt TEXT");
     engine::check_utf8(*prompt, "--prompt");
-    if (args.value("lora")) throw UsageError("LoRA adapters are not supported yet");
     const std::string device = args.value("device").value_or("auto");
     if (device == "cuda") throw UsageError("the CUDA backend cannot run models yet");
     if (device != "auto" && device != "cpu") throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
@@ -690,6 +736,8 @@ int command_generate(const std::vector<std::string>& rest) {
 
     const engine::GgufFile file = engine::GgufFile::open(model_path);
     std::unique_ptr<engine::Model> model = engine::load_model(file);
+    for (const std::string& lora : args.every_value("lora"))
+        options.loras.uses.push_back(lora_argument(lora, *model));
     const int model_ctx = model->config().n_ctx_train;
     // Past its training context a model's attention sees positions it never
     // learned (RoPE scaling is how a model is extended, and it is in the file).
@@ -746,6 +794,7 @@ int command_generate(const std::vector<std::string>& rest) {
                 {"stop_reason", engine::stop_reason_name(result.stop_reason)},
                 {"model", model_path},
                 {"kv_type", engine::kv_type_name(kv_type)},
+                {"loras", loras_json(options.loras)},
                 {"timings",
                  {{"prompt_tokens", t.prompt_tokens},
                   {"dropped_prompt_tokens", t.dropped_prompt_tokens},
@@ -756,16 +805,6 @@ int command_generate(const std::vector<std::string>& rest) {
                   {"decode_tokens_per_second", t.decode_tokens_per_second},
                   {"time_to_first_token_seconds", t.time_to_first_token_seconds}}}});
     return 0;
-}
-
-// A float as the shortest decimal that reads back as it, so that JSON shows
-// 0.0123 rather than the float's binary expansion 0.012299999594688416.
-double shortest(float value) {
-    char text[32];
-    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
-    double widened = 0;
-    std::from_chars(text, end, widened);
-    return widened;
 }
 
 int command_embed(const std::vector<std::string>& rest) {
@@ -810,11 +849,11 @@ int command_embed(const std::vector<std::string>& rest) {
 int command_convert(const std::vector<std::string>& rest) {
     if (rest.empty() || rest[0] != "hf") throw UsageError("convert takes 'hf' (a Hugging Face model folder)");
     const ParsedArgs args =
-        parse_args("convert hf", {rest.begin() + 1, rest.end()}, {.valued = {"out", "type"}, .flags = {"json"}});
+        parse_args("convert hf", {rest.begin() + 1, rest.end()}, {.valued = {"out", "type", "base"}, .flags = {"json"}});
     if (args.positional.size() != 1) throw UsageError("convert hf takes one model folder");
     const std::optional<std::string> out = args.value("out");
     if (!out || out->empty()) throw UsageError("convert hf needs --out FILE.gguf");
-    ConvertHfRequest request{.model_dir = args.positional[0], .out = *out};
+    ConvertHfRequest request{.model_dir = args.positional[0], .out = *out, .base = args.value("base").value_or("")};
     const std::string type = args.value("type").value_or("f16");
     if (type == "f32") request.type = ConvertedType::F32;
     else if (type != "f16") throw UsageError("--type must be f16 or f32, not '" + type + "'");
@@ -877,6 +916,7 @@ int run_cli(int argc, char** argv) {
         if (command == "embed") return command_embed(rest);
         if (command == "convert") return command_convert(rest);
         if (command == "model") return command_model(rest);
+        if (command == "pack") return command_pack(rest);
         const std::string library_path = library_dir.empty() ? Library::default_directory() : library_dir;
         if (command == "ask") return command_ask(library_path, rest);
         if (command == "summarize") return command_summarize(library_path, rest);

@@ -12,5 +12,6 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
 int command_summarize(const std::string& library_dir, const std::vector<std::string>& args);  // summarize_command.cpp
 int command_extract(const std::string& library_dir, const std::vector<std::string>& args);    // extract_command.cpp
 int command_batch(const std::string& library_dir, const std::vector<std::string>& args);      // batch_command.cpp
+int command_pack(const std::vector<std::string>& args);                                       // pack_command.cpp
 
 }  // namespace folio::app

@@ -1,10 +1,14 @@
 #include "app/cli_support.h"
 
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
+
+#include "app/chat_model.h"
+#include "app/packs.h"
 
 namespace folio::app {
 
@@ -54,6 +58,7 @@ ParsedArgs parse_args(const std::string& command, const std::vector<std::string>
                 value = args[++i];
             }
             parsed.values[name] = value;
+            parsed.all_values[name].push_back(value);
         } else {
             throw UsageError("unknown option --" + name + " for '" + command + "'");
         }
@@ -100,6 +105,18 @@ InterruptGuard::InterruptGuard() {
 InterruptGuard::~InterruptGuard() {
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
+}
+
+void use_pack_adapters(ChatModel& model, const PackContent& pack, const ParsedArgs& args) {
+    if (args.has("no-adapter") || pack.adapters.empty()) return;
+    PackAdapters adapters;
+    try {
+        adapters = load_pack_adapters(pack, model.model());
+    } catch (const PackError& e) {
+        throw UsageError(e.what());
+    }
+    for (const std::string& skipped : adapters.skipped) std::fprintf(stderr, "folio: note: %s\n", skipped.c_str());
+    model.set_default_adapters(std::move(adapters.set));
 }
 
 std::string model_file_argument(const ParsedArgs& args, engine::ModelRole role, const char* role_name) {

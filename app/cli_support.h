@@ -17,6 +17,9 @@
 
 namespace folio::app {
 
+class ChatModel;
+struct PackContent;
+
 // A usage or input problem the user can fix; printed as one line, exit 2.
 class UsageError : public std::runtime_error {
 public:
@@ -31,7 +34,8 @@ struct CommandSpec {
 
 struct ParsedArgs {
     std::vector<std::string> positional;
-    std::map<std::string, std::string> values;
+    std::map<std::string, std::string> values;             // the last value of each option
+    std::map<std::string, std::vector<std::string>> all_values;  // every value in order, for repeatable options
     std::set<std::string> flags;
 
     bool has(const std::string& flag) const { return flags.count(flag) > 0; }
@@ -39,6 +43,10 @@ struct ParsedArgs {
         auto it = values.find(name);
         if (it == values.end()) return std::nullopt;
         return it->second;
+    }
+    std::vector<std::string> every_value(const std::string& name) const {
+        auto it = all_values.find(name);
+        return it == all_values.end() ? std::vector<std::string>{} : it->second;
     }
 };
 
@@ -67,5 +75,10 @@ public:
 // The --model file, else the installed default model of that role; a usage
 // error when there is none or the path is not a file.
 std::string model_file_argument(const ParsedArgs& args, engine::ModelRole role, const char* role_name);
+
+// Runs the model with the pack's LoRA adapters unless --no-adapter was given
+// (the commands that take --pack list that flag); an adapter made for another
+// model is left out with a note on stderr.
+void use_pack_adapters(ChatModel& model, const PackContent& pack, const ParsedArgs& args);
 
 }  // namespace folio::app

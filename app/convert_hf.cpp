@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -251,16 +252,16 @@ std::int64_t permuted_source_row(std::int64_t r, std::int64_t head_dim) {
     return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
 }
 
-// Checks a safetensors tensor against the shape config.json implies (rows
-// first) and queues it under its GGUF name, converted to out_type when the
-// writer reaches it; with permute_head_dim > 0 its rows are permuted as
-// permuted_source_row says.
+// Checks a safetensors tensor against the shape that shape_source (config.json,
+// a base model's tensor) implies (rows first) and queues it under its GGUF
+// name, converted to out_type when the writer reaches it; with
+// permute_head_dim > 0 its rows are permuted as permuted_source_row says.
 void add_converted_tensor(engine::GgufWriter& writer, const std::string& hf_name, const SafeTensor& tensor,
                           const std::string& name, const std::vector<std::int64_t>& expected, GgmlType out_type,
-                          std::int64_t permute_head_dim = 0) {
+                          std::int64_t permute_head_dim = 0, const std::string& shape_source = "config.json") {
     if (tensor.shape != expected)
-        throw ConvertError(tensor.file + ": tensor " + hf_name + " has shape " + shape_text(tensor.shape) +
-                           ", config.json implies " + shape_text(expected));
+        throw ConvertError(tensor.file + ": tensor " + hf_name + " has shape " + shape_text(tensor.shape) + ", " +
+                           shape_source + " implies " + shape_text(expected));
     if (tensor.dtype != "F32" && tensor.dtype != "F16" && tensor.dtype != "BF16")
         throw ConvertError(tensor.file + ": tensor " + hf_name + " is " + tensor.dtype +
                            " (Folio converts F32, F16 and BF16)");
@@ -998,6 +999,204 @@ int add_decoder_tensors(engine::GgufWriter& writer, const SafetensorsFiles& file
     return n_tensors;
 }
 
+// general.architecture and general.name: the folder's name.
+void add_general(engine::GgufWriter& writer, const std::string& architecture, const std::filesystem::path& dir) {
+    writer.add_string("general.architecture", architecture);
+    std::filesystem::path folder = std::filesystem::absolute(dir).lexically_normal();
+    if (folder.filename().empty())  // "DIR/"
+        folder = folder.parent_path();
+    writer.add_string("general.name", name_of(folder));
+}
+
+// ---- PEFT LoRA adapters -----------------------------------------------------
+//
+// adapter_config.json + adapter_model.safetensors, tensors named
+// base_model.model.<the base's module>.lora_A.weight (r, n_in) and
+// .lora_B.weight (n_out, r), to llama.cpp's GGUF LoRA form (engine/lora.h),
+// as convert_lora_to_gguf.py writes it.
+
+// The projections an adapter may target, by PEFT's module name, and the
+// GGUF weights they become: those the engine adapts.
+constexpr std::pair<std::string_view, std::string_view> kPeftTargets[] = {
+    {"q_proj", "attn_q"},       {"k_proj", "attn_k"},   {"v_proj", "attn_v"},     {"o_proj", "attn_output"},
+    {"gate_proj", "ffn_gate"},  {"up_proj", "ffn_up"},  {"down_proj", "ffn_down"},
+};
+
+std::string peft_target_names() {
+    std::string names;
+    for (const auto& [module, weight] : kPeftTargets)
+        names += (names.empty() ? "" : ", ") + std::string(module);
+    return names;
+}
+
+struct PeftLora {
+    std::int64_t rank = 0;
+    double alpha = 0;
+    bool rslora = false;
+    bool rank_pattern = false;  // ranks that vary by module (rank_pattern)
+};
+
+// adapter_config.json's LoRA, refusing what a GGUF LoRA cannot hold.
+PeftLora read_peft_config(const json& config) {
+    auto fail = [](const std::string& what) { throw ConvertError("adapter_config.json: " + what); };
+    const std::string peft_type = config_string(config, "peft_type", "");
+    if (peft_type != "LORA")
+        fail("peft_type " + (peft_type.empty() ? std::string("(none)") : peft_type) + " is not converted (LORA)");
+    auto is_set = [&](const char* key) {
+        const auto it = config.find(key);
+        return it != config.end() && !it->is_null() && *it != false && !(it->is_structured() && it->empty());
+    };
+    if (is_set("use_dora"))
+        fail("use_dora (DoRA) is not supported: its magnitude vectors have no GGUF LoRA form");
+    if (is_set("modules_to_save"))
+        fail("modules_to_save " + config["modules_to_save"].dump() +
+             " is not supported: whole trained modules are not a LoRA");
+    if (config_string(config, "bias", "none") != "none")
+        fail("bias " + config["bias"].dump() + " is not supported (none)");
+    if (is_set("lora_bias"))
+        fail("lora_bias is not supported: a GGUF LoRA has no bias");
+    if (is_set("fan_in_fan_out"))
+        fail("fan_in_fan_out (Conv1D weights, GPT-2) is not supported");
+    if (is_set("alpha_pattern"))
+        fail("alpha_pattern is not supported: a GGUF LoRA has one alpha");
+    for (const char* key : {"layer_replication", "target_parameters", "use_qalora"})
+        if (is_set(key))
+            fail(std::string(key) + " is not supported");
+
+    const json targets = config.value("target_modules", json());
+    if (targets.is_array()) {
+        for (const json& target : targets) {
+            const std::string module = target.is_string() ? target.get<std::string>() : target.dump();
+            const std::string last = module.substr(module.rfind('.') + 1);
+            if (std::none_of(std::begin(kPeftTargets), std::end(kPeftTargets),
+                             [&](const auto& known) { return known.first == last; }))
+                fail("target module " + module + " cannot be mapped to a weight Folio adapts (" +
+                     peft_target_names() + ")");
+        }
+    } else if (!targets.is_string() || targets.get<std::string>() != "all-linear") {
+        fail("target_modules " + targets.dump() + " is neither a list of modules nor all-linear");
+    }
+
+    PeftLora lora;
+    const auto r = config.find("r");
+    if (r == config.end() || !r->is_number_integer() || r->get<std::int64_t>() <= 0)
+        fail("r is not a positive whole number");
+    lora.rank = r->get<std::int64_t>();
+    const auto alpha = config.find("lora_alpha");
+    if (alpha == config.end() || !alpha->is_number())
+        fail("lora_alpha is not a number");
+    lora.alpha = alpha->get<double>();
+    lora.rslora = is_set("use_rslora");
+    lora.rank_pattern = is_set("rank_pattern");
+    // rsLoRA scales by alpha / sqrt(r), which one alpha can stand for only
+    // when every module has the same rank.
+    if (lora.rslora && lora.rank_pattern)
+        fail("use_rslora with a rank_pattern is not supported: a GGUF LoRA has one alpha");
+    return lora;
+}
+
+// "<module>.lora_A.weight" under base_model.model.: the base weight's GGUF
+// name and which of the pair it is ('A' or 'B'); nullopt for anything else.
+std::optional<std::pair<std::string, char>> peft_tensor_name(const std::string& hf_name) {
+    static constexpr std::string_view prefix = "base_model.model.";
+    if (!hf_name.starts_with(prefix))
+        return std::nullopt;
+    char which = 0;
+    for (const char candidate : {'A', 'B'})
+        if (hf_name.ends_with(std::string(".lora_") + candidate + ".weight"))
+            which = candidate;
+    if (which == 0)
+        return std::nullopt;
+    const std::string module =
+        hf_name.substr(prefix.size(), hf_name.size() - prefix.size() - std::string_view(".lora_A.weight").size());
+    const std::optional<std::string> name = decoder_tensor_name(module + ".weight");
+    if (!name || name->empty())
+        return std::nullopt;
+    const std::string last = module.substr(module.rfind('.') + 1);
+    if (std::none_of(std::begin(kPeftTargets), std::end(kPeftTargets),
+                     [&](const auto& known) { return known.first == last; }))
+        return std::nullopt;
+    return std::pair{*name, which};
+}
+
+// Queues the adapter in writer, which reads its tensors from files (mapped
+// here) when it writes: files must outlive the writing.
+ConvertHfResult convert_peft_adapter(const ConvertHfRequest& request, engine::GgufWriter& writer,
+                                     std::optional<SafetensorsFiles>& files) {
+    const std::filesystem::path& dir = request.model_dir;
+    if (request.base.empty())
+        throw ConvertError(dir.string() + " is a PEFT adapter: name its base model with --base MODEL.gguf");
+    const json config = read_json(dir / "adapter_config.json");
+    if (!config.is_object())
+        throw ConvertError("adapter_config.json is not a JSON object");
+    const PeftLora lora = read_peft_config(config);
+    const engine::GgufFile base = engine::GgufFile::open(request.base);
+    const std::string architecture(base.architecture());
+    const auto family = std::find_if(std::begin(kDecoderFamilies), std::end(kDecoderFamilies),
+                                      [&](const DecoderFamily& f) { return f.architecture == architecture; });
+    if (family == std::end(kDecoderFamilies))
+        throw ConvertError(name_of(request.base) + ": adapters for " + architecture +
+                           " models are not converted (llama, qwen2, qwen3)");
+    // llama's q and k rows are permuted in the base file, so B's rows (the
+    // same output features) are permuted alike; A's rows are the rank.
+    const std::int64_t head_dim = base.get_u32(
+        architecture + ".attention.key_length",
+        base.get_u32(architecture + ".embedding_length") / base.get_u32(architecture + ".attention.head_count"));
+
+    files.emplace(dir);
+    add_general(writer, architecture, dir);
+    std::map<std::string, std::int64_t> ranks;  // GGUF base weight -> rank, once for A and once for B
+    std::map<std::string, int> halves;           // GGUF base weight -> 1 (A), 2 (B), 3 (both)
+    ConvertHfResult result;
+    result.hf_architecture = "PEFT LoRA";
+    result.architecture = architecture;
+    for (const auto& [hf_name, tensor] : files->tensors()) {
+        const std::optional<std::pair<std::string, char>> mapped = peft_tensor_name(hf_name);
+        if (!mapped)
+            throw ConvertError(tensor.file + ": cannot map tensor " + hf_name + " to a lora_a or lora_b of a weight "
+                               "Folio adapts (" + peft_target_names() + ")");
+        const auto& [weight, which] = *mapped;
+        const engine::GgufTensor* target = base.find_tensor(weight);
+        if (target == nullptr || target->n_dims != 2)
+            throw ConvertError(tensor.file + ": tensor " + hf_name + " adapts " + weight + ", which " +
+                               name_of(request.base) + " does not have");
+        if (tensor.shape.size() != 2)
+            throw ConvertError(tensor.file + ": tensor " + hf_name + " has shape " + shape_text(tensor.shape) +
+                               ", not a matrix");
+        const std::int64_t rank = which == 'A' ? tensor.shape[0] : tensor.shape[1];
+        if (!lora.rank_pattern && rank != lora.rank)
+            throw ConvertError(tensor.file + ": tensor " + hf_name + " has rank " + std::to_string(rank) +
+                               ", adapter_config.json's r is " + std::to_string(lora.rank));
+        if (const auto [known, fresh] = ranks.emplace(weight, rank); !fresh && known->second != rank)
+            throw ConvertError(tensor.file + ": the lora_A and lora_B of " + weight + " have ranks " +
+                               std::to_string(known->second) + " and " + std::to_string(rank));
+        halves[weight] |= which == 'A' ? 1 : 2;
+        const std::int64_t n_in = target->ne[0], n_out = target->ne[1];
+        const bool permute = family->permute_qk && (weight.find(".attn_q.") != std::string::npos ||
+                                                    weight.find(".attn_k.") != std::string::npos);
+        const std::vector<std::int64_t> expected =
+            which == 'A' ? std::vector<std::int64_t>{rank, n_in} : std::vector<std::int64_t>{n_out, rank};
+        add_converted_tensor(writer, hf_name, tensor, weight + (which == 'A' ? ".lora_a" : ".lora_b"), expected,
+                             request.type == ConvertedType::F16 ? GgmlType::F16 : GgmlType::F32,
+                             which == 'B' && permute ? head_dim : 0,
+                             name_of(request.base) + "'s " + weight + " " + shape_text({n_out, n_in}));
+        ++result.n_tensors;
+    }
+    for (const auto& [weight, half] : halves)
+        if (half != 3)
+            throw ConvertError("the safetensors hold the lora_" + std::string(half == 1 ? "A" : "B") + " of " + weight +
+                               " without its lora_" + (half == 1 ? "B" : "A"));
+    if (result.n_tensors == 0)
+        throw ConvertError(dir.string() + ": the safetensors hold no LoRA tensors");
+    writer.add_string("general.type", "adapter");
+    writer.add_string("adapter.type", "lora");
+    // The engine scales by alpha / r; rsLoRA's alpha / sqrt(r) is that with
+    // alpha * sqrt(r).
+    const double alpha = lora.rslora ? lora.alpha * std::sqrt(static_cast<double>(lora.rank)) : lora.alpha;
+    writer.add_f32("adapter.lora.alpha", static_cast<float>(alpha));
+    return result;
+}
+
 // config.json's architecture, or its model_type where it names none.
 std::string hf_architecture(const json& config) {
     if (const auto it = config.find("architectures"); it != config.end() && it->is_array() && !it->empty() &&
@@ -1012,40 +1211,45 @@ ConvertHfResult convert_hf(const ConvertHfRequest& request) {
     const std::filesystem::path& dir = request.model_dir;
     if (!std::filesystem::is_directory(dir))
         throw ConvertError(dir.string() + " is not a folder");
-    if (!std::filesystem::is_regular_file(dir / "config.json"))
-        throw ConvertError(dir.string() + " has no config.json (not a Hugging Face model folder)");
-    const json config = read_json(dir / "config.json");
-    if (!config.is_object())
-        throw ConvertError("config.json is not a JSON object");
-
-    ConvertHfResult result;
-    result.hf_architecture = hf_architecture(config);
-    static const std::set<std::string, std::less<>> bert_names = {"BertModel", "BertForMaskedLM", "bert"};
-    const DecoderFamily* decoder = nullptr;
-    for (const DecoderFamily& family : kDecoderFamilies)
-        if (family.hf_architecture == result.hf_architecture)
-            decoder = &family;
-    if (!decoder && !bert_names.contains(result.hf_architecture))
-        throw ConvertError("architecture " + (result.hf_architecture.empty() ? "(none named)" : result.hf_architecture) +
-                           " is not supported (folio convert hf reads BertModel, BertForMaskedLM, LlamaForCausalLM, "
-                           "Qwen2ForCausalLM, Qwen3ForCausalLM)");
-    result.architecture = decoder ? std::string(decoder->architecture) : "bert";
-
-    const SafetensorsFiles files(dir);
     engine::GgufWriter writer;
-    writer.add_string("general.architecture", result.architecture);
-    std::filesystem::path folder = std::filesystem::absolute(dir).lexically_normal();
-    if (folder.filename().empty())  // "DIR/"
-        folder = folder.parent_path();
-    writer.add_string("general.name", name_of(folder));
-    if (decoder) {
-        const DecoderShape shape = read_decoder_shape(config);
-        add_decoder_metadata(writer, dir, config, *decoder, shape, request.type);
-        result.n_tensors = add_decoder_tensors(writer, files, *decoder, shape, request.type);
+    std::optional<SafetensorsFiles> files;  // mapped until the writer has read them
+    ConvertHfResult result;
+    if (std::filesystem::is_regular_file(dir / "adapter_config.json")) {
+        result = convert_peft_adapter(request, writer, files);
     } else {
-        const BertShape shape = read_bert_shape(config);
-        add_bert_metadata(writer, dir, config, shape, request.type);
-        result.n_tensors = add_bert_tensors(writer, files, shape, request.type);
+        if (!request.base.empty())
+            throw ConvertError("--base names a PEFT adapter's base model, and " + dir.string() +
+                               " has no adapter_config.json");
+        if (!std::filesystem::is_regular_file(dir / "config.json"))
+            throw ConvertError(dir.string() + " has no config.json (not a Hugging Face model folder)");
+        const json config = read_json(dir / "config.json");
+        if (!config.is_object())
+            throw ConvertError("config.json is not a JSON object");
+
+        result.hf_architecture = hf_architecture(config);
+        static const std::set<std::string, std::less<>> bert_names = {"BertModel", "BertForMaskedLM", "bert"};
+        const DecoderFamily* decoder = nullptr;
+        for (const DecoderFamily& family : kDecoderFamilies)
+            if (family.hf_architecture == result.hf_architecture)
+                decoder = &family;
+        if (!decoder && !bert_names.contains(result.hf_architecture))
+            throw ConvertError("architecture " +
+                               (result.hf_architecture.empty() ? "(none named)" : result.hf_architecture) +
+                               " is not supported (folio convert hf reads BertModel, BertForMaskedLM, "
+                               "LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, and PEFT LoRA adapters)");
+        result.architecture = decoder ? std::string(decoder->architecture) : "bert";
+
+        files.emplace(dir);
+        add_general(writer, result.architecture, dir);
+        if (decoder) {
+            const DecoderShape shape = read_decoder_shape(config);
+            add_decoder_metadata(writer, dir, config, *decoder, shape, request.type);
+            result.n_tensors = add_decoder_tensors(writer, *files, *decoder, shape, request.type);
+        } else {
+            const BertShape shape = read_bert_shape(config);
+            add_bert_metadata(writer, dir, config, shape, request.type);
+            result.n_tensors = add_bert_tensors(writer, *files, shape, request.type);
+        }
     }
 
     // Written beside the target and renamed over it: never a half-written --out.

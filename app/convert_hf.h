@@ -11,6 +11,15 @@
 // Qwen2ForCausalLM, Qwen3ForCausalLM; byte-level BPE tokenizer with merges,
 // its pre-tokenizer named from tokenizer.json's split rule, chat template).
 // Another architecture, or RoPE scaling, is refused by name.
+//
+// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors)
+// becomes a GGUF LoRA adapter as llama.cpp's convert_lora_to_gguf.py writes
+// it (engine/lora.h), checked against its base model's GGUF: the seven
+// projections' A and B under the base weights' names, llama's B of q and k
+// permuted as its base weights are, rsLoRA's alpha / sqrt(r) kept as an
+// alpha of alpha * sqrt(r). What a GGUF LoRA cannot hold (DoRA,
+// modules_to_save, biases, Conv1D weights, per-module alphas, other
+// targets) is refused by name.
 
 #include <cstdint>
 #include <filesystem>
@@ -35,10 +44,13 @@ struct ConvertHfRequest {
     std::filesystem::path model_dir;
     std::filesystem::path out;
     ConvertedType type = ConvertedType::F16;
+    // A PEFT adapter's base model (GGUF): its architecture is the adapter's,
+    // and its weights' shapes are what the adapter must fit. Only for adapters.
+    std::filesystem::path base;
 };
 
 struct ConvertHfResult {
-    std::string hf_architecture;  // config.json's, e.g. "BertModel"
+    std::string hf_architecture;  // config.json's, e.g. "BertModel"; "PEFT LoRA" for an adapter
     std::string architecture;     // general.architecture written, e.g. "bert"
     int n_tensors = 0;
     std::uint64_t file_bytes = 0;

@@ -129,6 +129,8 @@ std::string value_text(const json& value) { return value.is_string() ? value.get
 
 Extractor::Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions options)
     : model_(model), schema_(schema), options_(std::move(options)) {
+    for (const std::string& name : options_.validators)
+        if (!is_validator(name)) throw std::invalid_argument("no validator named '" + name + "'");
     compiled_ = std::make_unique<Compiled>();
     if (!options_.copy_from_source) compiled_->grammar = engine::Grammar::parse(schema_.grammar());
     for (const SchemaField& field : schema_.fields()) {
@@ -243,6 +245,7 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
         }
         record.values.push_back(std::move(extracted));
     }
+    record.validation = validate_record(options_.validators, record.data, pages);
     return finish();
 }
 

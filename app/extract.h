@@ -2,7 +2,8 @@
 // Extraction: a document's fields as JSON that validates against a JSON
 // Schema, each value located in the document (page and span) or marked
 // ungrounded, with normalized forms (ISO dates, money with currency and
-// scale, percentages, lab values with units).
+// scale, percentages, lab values with units), and the findings of the
+// pack's validators (pack_validators.h).
 //
 //   JsonSchema schema = JsonSchema::parse(json::parse(schema_text));
 //   Extractor extractor(chat_model, schema, {});
@@ -20,6 +21,7 @@
 #include "app/chat_model.h"
 #include "app/json_schema.h"
 #include "app/library.h"
+#include "app/pack_validators.h"
 
 namespace folio::app {
 
@@ -41,6 +43,7 @@ struct ExtractionRecord {
     nlohmann::json data;              // the extracted object; validates against the schema
     std::vector<ExtractedValue> values;
     int grounded = 0, ungrounded = 0;  // over values whose value is not null
+    std::vector<ValidationIssue> validation;  // the validators' findings; the data is kept as extracted
     int pages = 0;                    // the document's
     int pages_read = 0;               // shown to the model: all, or those that fit its context, by relevance
     std::string error;                // one line when the record could not be extracted (data is then null)
@@ -50,6 +53,7 @@ struct ExtractionRecord {
 
 struct ExtractOptions {
     std::string instructions;         // the pack's extraction prompt; empty: a generic one
+    std::vector<std::string> validators;  // run on each record (pack_validators.h); names is_validator accepts
     int max_tokens = 768;             // the JSON's budget
     // Free-text values and whole numbers are copied from the pages shown
     // (JsonSchema::grammar(const SourceText&)): a small model then picks
@@ -61,7 +65,8 @@ struct ExtractOptions {
 
 class Extractor {
 public:
-    // Compiles the schema's grammar once. Throws SchemaError.
+    // Compiles the schema's grammar once. Throws SchemaError, and
+    // std::invalid_argument for a validator is_validator() refuses.
     Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions options);
     ~Extractor();
 

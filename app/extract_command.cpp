@@ -27,6 +27,8 @@ struct SchemaSource {
     nlohmann::ordered_json schema;
     std::string instructions;
     bool fhir = false;
+    std::vector<std::string> validators;
+    std::optional<PackContent> pack;  // --pack: for its adapters
 };
 
 SchemaSource schema_source(const ParsedArgs& args) {
@@ -36,7 +38,9 @@ SchemaSource schema_source(const ParsedArgs& args) {
     if (pack) {
         try {
             PackContent content = load_pack(*pack);
-            return {std::move(content.schema), std::move(content.extract_instructions), content.fhir};
+            SchemaSource source{content.schema, content.extract_instructions, content.fhir, content.validators};
+            source.pack = std::move(content);
+            return source;
         } catch (const PackError& e) {
             throw UsageError(e.what());
         }
@@ -47,7 +51,7 @@ SchemaSource schema_source(const ParsedArgs& args) {
     text << in.rdbuf();
     try {
         // Ordered, so that the record's fields come in the schema's order.
-        return {nlohmann::ordered_json::parse(text.str()), {}, false};
+        return {nlohmann::ordered_json::parse(text.str()), {}, false, {}, std::nullopt};
     } catch (const json::parse_error& e) {
         throw UsageError("the schema file " + *file + " is not JSON: " + e.what());
     }
@@ -64,7 +68,7 @@ std::string document_key(Library& library, std::int64_t doc_id) {
 int command_extract(const std::string& library_dir, const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args(
         "extract", rest,
-        {.valued = {"pack", "schema", "doc", "out", "format", "model", "max-tokens"}, .flags = {"all", "json"}});
+        {.valued = {"pack", "schema", "doc", "out", "format", "model", "max-tokens"}, .flags = {"all", "json", "no-adapter"}});
     if (!args.positional.empty()) throw UsageError("extract takes no positional arguments (--doc ID or --all)");
     const SchemaSource source = schema_source(args);
     JsonSchema schema = [&] {
@@ -91,6 +95,7 @@ int command_extract(const std::string& library_dir, const std::vector<std::strin
 
     ExtractOptions options;
     options.instructions = source.instructions;
+    options.validators = source.validators;
     if (auto n = args.value("max-tokens")) options.max_tokens = parse_int("max-tokens", *n, 16, 1 << 16);
 
     Library library(library_dir);
@@ -109,6 +114,7 @@ int command_extract(const std::string& library_dir, const std::vector<std::strin
         model_options.path = model_file_argument(args, engine::ModelRole::Chat, "chat");
         return model_options;
     }());
+    if (source.pack) use_pack_adapters(model, *source.pack, args);
     const InterruptGuard interrupt;
     options.cancel = &g_cancel;
     Extractor extractor(model, schema, options);
@@ -157,6 +163,9 @@ int command_extract(const std::string& library_dir, const std::vector<std::strin
                 else
                     std::printf("   UNGROUNDED (not found in the document)\n");
             }
+            for (const ValidationIssue& issue : record.validation)
+                std::printf("  %s %s: %s\n", severity_name(issue.severity),
+                            issue.pointer.empty() ? "/" : issue.pointer.c_str(), issue.message.c_str());
             std::fflush(stdout);
         }
     } catch (...) {

@@ -12,6 +12,10 @@
 #include <set>
 #include <string_view>
 
+#include "app/pack_validators.h"
+#include "app/value_normalize.h"
+#include "app/vital_signs.h"
+
 namespace folio::app {
 namespace {
 
@@ -27,6 +31,16 @@ constexpr std::array kMedicationStatementStatuses = {"active",  "completed", "en
                                                      "stopped", "on-hold",   "unknown",          "not-taken"};
 constexpr std::array kObservationStatuses = {"registered", "preliminary", "final",           "amended",
                                              "corrected",  "cancelled",   "entered-in-error", "unknown"};
+constexpr std::array kCarePlanStatuses = {"draft",     "active",           "on-hold", "revoked",
+                                          "completed", "entered-in-error", "unknown"};
+constexpr std::array kCarePlanIntents = {"proposal", "plan", "order", "option"};
+
+constexpr const char* kLoinc = "http://loinc.org";
+constexpr const char* kUcum = "http://unitsofmeasure.org";
+constexpr const char* kSnomed = "http://snomed.info/sct";
+// The clinical modification US notes code in; a code the note states is
+// kept as written.
+constexpr const char* kIcd10Cm = "http://hl7.org/fhir/sid/icd-10-cm";
 
 template <std::size_t N>
 bool one_of(const std::array<const char*, N>& codes, const std::string& code) {
@@ -63,8 +77,83 @@ std::optional<double> decimal(const std::string& text) {
 
 json text_concept(const std::string& text) { return {{"text", text}}; }
 
-json coded_concept(const char* system, const char* code, const char* display, const std::string& text) {
-    return {{"coding", json::array({{{"system", system}, {"code", code}, {"display", display}}})}, {"text", text}};
+json coded_concept(std::string_view system, std::string_view code, std::string_view display, const std::string& text) {
+    return {{"coding", json::array({{{"system", std::string(system)},
+                                     {"code", std::string(code)},
+                                     {"display", std::string(display)}}})},
+            {"text", text}};
+}
+
+json ucum_quantity(double value, const std::string& unit, std::string_view code) {
+    return {{"value", value}, {"unit", unit}, {"system", kUcum}, {"code", std::string(code)}};
+}
+
+// A number and its unit as a Quantity, coded in UCUM where value_normalize
+// knows the unit ("mg/dl" is mg/dL, "bpm" /min), else with the unit as
+// written; nullopt unless the value is one plain number with a unit.
+std::optional<json> measured_quantity(const std::string& value, const std::string& unit) {
+    const std::optional<double> number = decimal(value);
+    if (!number || unit.empty()) return std::nullopt;
+    if (const std::optional<Quantity> known = normalize_quantity(value + " " + unit))
+        return ucum_quantity(known->value, unit, known->unit);
+    return json{{"value", *number}, {"unit", unit}};
+}
+
+json observation_category(const char* code, const char* display) {
+    return json::array({{{"coding", json::array({{{"system", "http://terminology.hl7.org/CodeSystem/observation-category"},
+                                                   {"code", code},
+                                                   {"display", display}}})}}});
+}
+
+struct RouteCode {
+    std::string_view written;  // lowercase, letters only
+    std::string_view code, display;
+};
+
+// SNOMED CT routes of administration (the FHIR R4 route-codes value set)
+// for the ways notes write the common routes.
+constexpr RouteCode kRoutes[] = {
+    {"po", "26643006", "Oral route"},           {"oral", "26643006", "Oral route"},
+    {"orally", "26643006", "Oral route"},       {"bymouth", "26643006", "Oral route"},
+    {"iv", "47625008", "Intravenous route"},    {"intravenous", "47625008", "Intravenous route"},
+    {"intravenously", "47625008", "Intravenous route"},
+    {"im", "78421000", "Intramuscular route"},  {"intramuscular", "78421000", "Intramuscular route"},
+    {"intramuscularly", "78421000", "Intramuscular route"},
+    {"sc", "34206005", "Subcutaneous route"},   {"sq", "34206005", "Subcutaneous route"},
+    {"subq", "34206005", "Subcutaneous route"}, {"subcut", "34206005", "Subcutaneous route"},
+    {"subcutaneous", "34206005", "Subcutaneous route"}, {"subcutaneously", "34206005", "Subcutaneous route"},
+    {"sl", "37839007", "Sublingual route"},     {"sublingual", "37839007", "Sublingual route"},
+    {"topical", "6064005", "Topical route"},    {"topically", "6064005", "Topical route"},
+    {"transdermal", "45890007", "Transdermal route"},
+    {"pr", "37161004", "Rectal route"},         {"rectal", "37161004", "Rectal route"},
+    {"rectally", "37161004", "Rectal route"},
+};
+
+json route_concept(const std::string& route) {
+    std::string written;
+    for (const char c : route)
+        if (std::isalpha(static_cast<unsigned char>(c))) written += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const RouteCode& known : kRoutes)
+        if (known.written == written) return coded_concept(kSnomed, known.code, known.display, route);
+    return text_concept(route);
+}
+
+// The note's dose, route and frequency as one Dosage: its text as the note
+// says it, the route coded where it is a common one, the dose a UCUM
+// Quantity where it is one. Empty when the note gives none of them.
+json medication_dosage(const json& medication) {
+    const std::string dose = field(medication, "dose"), route = field(medication, "route"),
+                      frequency = field(medication, "frequency");
+    std::string text;
+    for (const std::string* part : {&dose, &route, &frequency})
+        if (!part->empty()) text += (text.empty() ? "" : " ") + *part;
+    json dosage = json::object();
+    if (text.empty()) return dosage;
+    dosage["text"] = text;
+    if (!route.empty()) dosage["route"] = route_concept(route);
+    if (const std::optional<Quantity> amount = normalize_quantity(dose))
+        dosage["doseAndRate"] = json::array({{{"doseQuantity", ucum_quantity(amount->value, amount->original_unit, amount->unit)}}});
+    return dosage;
 }
 
 // "NKDA" and its kin state that there is no allergy, which R4 records as an
@@ -107,12 +196,62 @@ json patient_resource(const json& patient) {
     if (const std::string name = field(patient, "name"); !name.empty())
         resource["name"] = json::array({{{"text", name}}});
     if (const std::string sex = field(patient, "sex"); one_of(kGenders, sex)) resource["gender"] = sex;
+    // normalize_date refuses days a month does not have ("1969-02-30").
+    if (const std::optional<std::string> birth = normalize_date(field(patient, "date_of_birth"));
+        birth && is_date(*birth))
+        resource["birthDate"] = *birth;
     return resource;
 }
 
 json observation(const json& subject, const std::string& date, json code) {
     json resource = {{"resourceType", "Observation"}, {"status", "final"}, {"code", std::move(code)}, {"subject", subject}};
     if (!date.empty()) resource["effectiveDateTime"] = date;
+    return resource;
+}
+
+// A lab result: its value a Quantity where it is one number with a unit,
+// else the text as written ("negative", "< 5 mg/L"). Null without a name or value.
+json lab_observation(const json& item, const json& subject, const std::string& date) {
+    const std::string name = field(item, "name"), value = field(item, "value"), unit = field(item, "unit");
+    if (name.empty() || value.empty()) return nullptr;
+    json resource = observation(subject, date, text_concept(name));
+    resource["category"] = observation_category("laboratory", "Laboratory");
+    if (std::optional<json> quantity = measured_quantity(value, unit)) resource["valueQuantity"] = std::move(*quantity);
+    else resource["valueString"] = unit.empty() ? value : value + " " + unit;
+    return resource;
+}
+
+// A vital sign, LOINC-coded when the note's name is one Folio knows
+// (vital_signs.h); blood pressure as its two component pressures; a bare
+// number in the sign's one unit when the sign has only one (a pulse of 72
+// is 72 /min). Null without a name or value.
+json vital_sign_observation(const json& item, const json& subject, const std::string& date) {
+    const std::string name = field(item, "name"), value = field(item, "value"), unit = field(item, "unit");
+    if (name.empty() || value.empty()) return nullptr;
+    const VitalSign* sign = vital_sign_named(name);
+    json resource = observation(subject, date, sign ? coded_concept(kLoinc, sign->loinc, sign->display, name)
+                                                    : text_concept(name));
+    resource["category"] = observation_category("vital-signs", "Vital Signs");
+    if (sign && is_blood_pressure(*sign)) {
+        if (const std::optional<BloodPressure> pressure = normalize_blood_pressure(unit.empty() ? value : value + " " + unit)) {
+            const std::string written_unit = unit.empty() ? "mmHg" : unit;
+            resource["component"] = json::array(
+                {{{"code", coded_concept(kLoinc, kSystolicLoinc, "Systolic blood pressure", "Systolic blood pressure")},
+                  {"valueQuantity", ucum_quantity(pressure->systolic, written_unit, pressure->unit)}},
+                 {{"code", coded_concept(kLoinc, kDiastolicLoinc, "Diastolic blood pressure", "Diastolic blood pressure")},
+                  {"valueQuantity", ucum_quantity(pressure->diastolic, written_unit, pressure->unit)}}});
+            return resource;
+        }
+    }
+    if (std::optional<json> quantity = measured_quantity(value, unit)) {
+        resource["valueQuantity"] = std::move(*quantity);
+    } else if (const std::optional<double> number = decimal(value);
+               number && unit.empty() && sign && sign->ranges.size() == 1) {
+        const std::string ucum(sign->ranges.front().ucum);
+        resource["valueQuantity"] = ucum_quantity(*number, ucum, ucum);
+    } else {
+        resource["valueString"] = unit.empty() ? value : value + " " + unit;
+    }
     return resource;
 }
 
@@ -193,7 +332,9 @@ private:
         else if (type == "MedicationStatement") check_medication_statement(resource, at);
         else if (type == "AllergyIntolerance") check_allergy(resource, at);
         else if (type == "Observation") check_observation(resource, at);
-        else fail(at, "resourceType must be Patient, Condition, MedicationStatement, AllergyIntolerance or Observation");
+        else if (type == "CarePlan") check_care_plan(resource, at);
+        else fail(at, "resourceType must be Patient, Condition, MedicationStatement, AllergyIntolerance, Observation or "
+                      "CarePlan");
     }
 
     void check_patient(const json& patient, const std::string& at) {
@@ -218,6 +359,15 @@ private:
         if (medications != 1) fail(at, "medication[x] is required, once (medicationCodeableConcept or medicationReference)");
         if (statement.contains("medicationCodeableConcept")) check_concept(statement, "medicationCodeableConcept", true, at);
         if (statement.contains("dosage") && !statement["dosage"].is_array()) fail(at + ".dosage", "must be an array");
+        else if (statement.contains("dosage"))
+            for (std::size_t i = 0; i < statement["dosage"].size(); ++i) {
+                const json& dosage = statement["dosage"][i];
+                const std::string where = at + ".dosage[" + std::to_string(i) + "]";
+                if (dosage.contains("route")) check_concept(dosage, "route", true, where);
+                if (dosage.contains("doseAndRate") && dosage["doseAndRate"].is_array())
+                    for (const json& rate : dosage["doseAndRate"])
+                        if (rate.contains("doseQuantity")) check_quantity(rate["doseQuantity"], where + ".doseQuantity");
+            }
         check_date(statement, "dateAsserted", at);
     }
 
@@ -243,15 +393,41 @@ private:
         int values = 0;
         for (const auto& [name, value] : observation.items()) values += name.rfind("value", 0) == 0;
         if (values > 1) fail(at, "value[x] may appear once");
-        if (observation.contains("valueQuantity")) {
-            const json& quantity = observation["valueQuantity"];
-            if (!quantity.is_object() || (quantity.contains("value") && !quantity["value"].is_number()))
-                fail(at + ".valueQuantity", "value must be a decimal number");
-            if (quantity.contains("code") && !quantity.contains("system"))
-                fail(at + ".valueQuantity", "a coded unit needs its system (qty-3)");
-        }
+        if (observation.contains("valueQuantity")) check_quantity(observation["valueQuantity"], at + ".valueQuantity");
         if (observation.contains("valueString") && !observation["valueString"].is_string())
             fail(at + ".valueString", "must be a string");
+        if (observation.contains("component")) {
+            if (!observation["component"].is_array()) {
+                fail(at + ".component", "must be an array");
+                return;
+            }
+            for (std::size_t i = 0; i < observation["component"].size(); ++i) {
+                const json& component = observation["component"][i];
+                const std::string where = at + ".component[" + std::to_string(i) + "]";
+                check_concept(component, "code", true, where);
+                if (component.contains("valueQuantity")) check_quantity(component["valueQuantity"], where + ".valueQuantity");
+            }
+        }
+    }
+
+    void check_care_plan(const json& plan, const std::string& at) {
+        check_code(plan, "status", kCarePlanStatuses, at);
+        check_code(plan, "intent", kCarePlanIntents, at);
+        check_patient_reference(plan, "subject", true, at);
+        check_date(plan, "created", at);
+        if (!plan.contains("note")) return;
+        if (!plan["note"].is_array()) fail(at + ".note", "must be an array of Annotation");
+        else
+            for (const json& note : plan["note"])
+                if (!note.is_object() || !note.contains("text") || !note["text"].is_string())
+                    fail(at + ".note", "an Annotation needs its text");
+    }
+
+    void check_quantity(const json& quantity, const std::string& at) {
+        if (!quantity.is_object() || (quantity.contains("value") && !quantity["value"].is_number()))
+            fail(at, "value must be a decimal number");
+        else if (quantity.contains("code") && !quantity.contains("system"))
+            fail(at, "a coded unit needs its system (qty-3)");
     }
 
     template <std::size_t N>
@@ -310,24 +486,25 @@ json fhir_bundle(const json& record, const std::string& record_key) {
     };
 
     if (patient.is_object() && patient.contains("age") && patient["age"].is_number()) {
-        json age = observation(subject, date, coded_concept("http://loinc.org", "30525-0", "Age", "Age"));
-        age["valueQuantity"] = {{"value", patient["age"]},
-                                {"unit", "a"},
-                                {"system", "http://unitsofmeasure.org"},
-                                {"code", "a"}};
+        json age = observation(subject, date, coded_concept(kLoinc, "30525-0", "Age", "Age"));
+        age["valueQuantity"] = {{"value", patient["age"]}, {"unit", "a"}, {"system", kUcum}, {"code", "a"}};
         writer.add("age", std::move(age));
     }
 
-    const json assessment = items("assessment");
-    for (std::size_t i = 0; i < assessment.size(); ++i) {
-        const std::string problem = trimmed(assessment[i]);
+    const json diagnoses = items("diagnoses");
+    for (std::size_t i = 0; i < diagnoses.size(); ++i) {
+        const std::string problem = field(diagnoses[i], "description");
         if (problem.empty()) continue;
+        json code = text_concept(problem);
+        // Only a code in ICD-10's shape: the schema lets a model copy any word of the note there.
+        if (const std::string icd10 = field(diagnoses[i], "icd10"); is_icd10_code(icd10))
+            code["coding"] = json::array({{{"system", kIcd10Cm}, {"code", icd10}}});
         json condition = {{"resourceType", "Condition"},
                           {"category", json::array({{{"coding", json::array({{
                                                           {"system", "http://terminology.hl7.org/CodeSystem/condition-category"},
                                                           {"code", "encounter-diagnosis"},
                                                           {"display", "Encounter Diagnosis"}}})}}})},
-                          {"code", text_concept(problem)},
+                          {"code", std::move(code)},
                           {"subject", subject}};
         if (!date.empty()) condition["recordedDate"] = date;
         writer.add("condition/" + std::to_string(i), std::move(condition));
@@ -341,10 +518,8 @@ json fhir_bundle(const json& record, const std::string& record_key) {
                           {"status", "active"},
                           {"medicationCodeableConcept", text_concept(name)},
                           {"subject", subject}};
-        std::string dosage = field(medications[i], "dose");
-        if (const std::string frequency = field(medications[i], "frequency"); !frequency.empty())
-            dosage += (dosage.empty() ? "" : " ") + frequency;
-        if (!dosage.empty()) statement["dosage"] = json::array({{{"text", dosage}}});
+        if (json dosage = medication_dosage(medications[i]); !dosage.empty())
+            statement["dosage"] = json::array({std::move(dosage)});
         if (!date.empty()) statement["dateAsserted"] = date;
         writer.add("medication/" + std::to_string(i), std::move(statement));
     }
@@ -359,25 +534,35 @@ json fhir_bundle(const json& record, const std::string& record_key) {
              {{"coding", json::array({{{"system", "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"},
                                        {"code", "active"}}})}}},
             {"code", states_no_allergy(substance)
-                         ? coded_concept("http://snomed.info/sct", "716186003", "No known allergy", substance)
+                         ? coded_concept(kSnomed, "716186003", "No known allergy", substance)
                          : text_concept(substance)},
             {"patient", subject}};
         if (!date.empty()) allergy["recordedDate"] = date;
         writer.add("allergy/" + std::to_string(i), std::move(allergy));
     }
 
-    const json observations = items("observations");
-    for (std::size_t i = 0; i < observations.size(); ++i) {
-        const std::string name = field(observations[i], "name");
-        const std::string value = field(observations[i], "value");
-        if (name.empty() || value.empty()) continue;
-        const std::string unit = field(observations[i], "unit");
-        json resource = observation(subject, date, text_concept(name));
-        if (const std::optional<double> number = decimal(value); number && !unit.empty())
-            resource["valueQuantity"] = {{"value", *number}, {"unit", unit}};
-        else
-            resource["valueString"] = unit.empty() ? value : value + " " + unit;
-        writer.add("observation/" + std::to_string(i), std::move(resource));
+    const json vitals = items("vitals");
+    for (std::size_t i = 0; i < vitals.size(); ++i)
+        if (json resource = vital_sign_observation(vitals[i], subject, date); !resource.is_null())
+            writer.add("vital/" + std::to_string(i), std::move(resource));
+    const json labs = items("labs");
+    for (std::size_t i = 0; i < labs.size(); ++i)
+        if (json resource = lab_observation(labs[i], subject, date); !resource.is_null())
+            writer.add("lab/" + std::to_string(i), std::move(resource));
+
+    json plan_notes = json::array();
+    for (const json& step : items("plan"))
+        if (const std::string text = trimmed(step); !text.empty()) plan_notes.push_back({{"text", text}});
+    if (!plan_notes.empty()) {
+        // The note's plan is free text: a CarePlan that is the plan (intent
+        // "plan"), each step a note, rather than activities Folio cannot code.
+        json care_plan = {{"resourceType", "CarePlan"},
+                          {"status", "active"},
+                          {"intent", "plan"},
+                          {"subject", subject},
+                          {"note", std::move(plan_notes)}};
+        if (!date.empty()) care_plan["created"] = date;
+        writer.add("careplan", std::move(care_plan));
     }
     return writer.bundle();
 }

@@ -2,14 +2,26 @@
 // A medical record as a FHIR R4 Bundle (https://hl7.org/fhir/R4/), for the
 // medical pack's batch output: one Bundle of type "collection" per record,
 // holding a Patient and the Conditions, MedicationStatements,
-// AllergyIntolerances and Observations the note states, each pointing at the
-// Patient through its urn:uuid fullUrl.
+// AllergyIntolerances, Observations and CarePlan the note states, each
+// pointing at the Patient through its urn:uuid fullUrl.
 //
 // The record is the medical pack's clinical note
-// (domain_packs/medical/schemas/clinical_note.schema.json). What the note
-// says that a resource has no element for goes where R4 puts it: the age is
-// an Observation (LOINC 30525-0), the visit date each resource's
-// effectiveDateTime / recordedDate / dateAsserted.
+// (domain_packs/medical/schemas/clinical_note.schema.json):
+//   patient          Patient (name, gender, birthDate); the age an
+//                    Observation (LOINC 30525-0, UCUM "a"), as no Patient
+//                    element holds one
+//   diagnoses        Condition, encounter-diagnosis; coded in ICD-10-CM
+//                    only when the note states a code
+//   medications      MedicationStatement; dose, route, frequency one Dosage
+//                    (route SNOMED CT-coded where common, dose in UCUM)
+//   allergies        AllergyIntolerance ("NKDA": SNOMED CT 716186003)
+//   vitals           Observation, vital-signs, LOINC-coded (vital_signs.h),
+//                    blood pressure as systolic/diastolic components
+//   labs             Observation, laboratory, valueQuantity in UCUM where
+//                    the unit is one value_normalize knows
+//   plan             one CarePlan (intent "plan"), a note per step
+// The visit date is each resource's effectiveDateTime / recordedDate /
+// dateAsserted / created.
 
 #include <string>
 #include <vector>
@@ -28,7 +40,8 @@ nlohmann::json fhir_bundle(const nlohmann::json& record, const std::string& reco
 // What breaks R4's structural rules in a Bundle of the resources
 // fhir_bundle() writes: required elements and their cardinalities, the
 // bound code sets (Bundle.type, Patient.gender, MedicationStatement.status,
-// Observation.status), references that must resolve to the Bundle's
+// Observation.status, CarePlan.status and intent), quantities with a coded
+// unit and its system (qty-3), references that must resolve to the Bundle's
 // Patient, unique fullUrls (bdl-7), AllergyIntolerance's ait-1/ait-2, and
 // no empty values anywhere (ele-1). Empty: the Bundle is sound.
 std::vector<std::string> fhir_structure_errors(const nlohmann::json& bundle);

@@ -5,61 +5,123 @@
 
 #include <algorithm>
 
+#include "app/pack_validators.h"
+#include "domain_packs/pack_store.h"
+
 namespace folio::app {
 
 namespace {
 
-const QString kRoot = QStringLiteral(":/domain_packs/");
+const QString kBuiltInRoot = QStringLiteral(":/domain_packs/");
 
-std::string read_resource(const QString& path, const std::string& pack) {
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        throw PackError("pack " + pack + ": missing file " + path.mid(kRoot.size()).toStdString());
+// `folder` ends in '/'; QFile reads Qt resources and files alike.
+std::string read_pack_file(const QString& folder, const std::string& relative, const std::string& pack) {
+    QFile file(folder + QString::fromStdString(relative));
+    if (!file.open(QIODevice::ReadOnly)) throw PackError("pack " + pack + ": missing file " + relative);
     return file.readAll().toStdString();
 }
 
-nlohmann::ordered_json read_json(const QString& path, const std::string& pack) {
+nlohmann::ordered_json read_json(const QString& folder, const std::string& relative, const std::string& pack) {
     try {
-        return nlohmann::ordered_json::parse(read_resource(path, pack));
+        return nlohmann::ordered_json::parse(read_pack_file(folder, relative, pack));
     } catch (const nlohmann::json::parse_error& e) {
-        throw PackError("pack " + pack + ": " + path.mid(kRoot.size()).toStdString() + " is not valid JSON (" +
-                        e.what() + ")");
+        throw PackError("pack " + pack + ": " + relative + " is not valid JSON (" + e.what() + ")");
     }
+}
+
+std::vector<std::string> built_in_names() {
+    std::vector<std::string> names;
+    for (const QString& entry : QDir(kBuiltInRoot).entryList(QDir::Dirs | QDir::NoDotAndDotDot))
+        if (QFile::exists(kBuiltInRoot + entry + "/pack.json")) names.push_back(entry.toStdString());
+    return names;
+}
+
+PackContent load_from(const QString& folder, const std::string& name) {
+    const nlohmann::ordered_json manifest = read_json(folder, "pack.json", name);
+    PackContent pack;
+    pack.name = name;
+    try {
+        pack.description = manifest.at("description").get<std::string>();
+        pack.schema = read_json(folder, manifest.at("extract_schema").get<std::string>(), name);
+        pack.extract_instructions = read_pack_file(folder, manifest.at("extract_prompt").get<std::string>(), name);
+        pack.fhir = manifest.value("fhir", false);
+        if (manifest.contains("glossary"))
+            pack.glossary = Glossary::parse(read_pack_file(folder, manifest["glossary"].get<std::string>(), name));
+        pack.validators = manifest.value("validators", std::vector<std::string>{});
+        for (const auto& adapter : manifest.value("adapters", nlohmann::ordered_json::array())) {
+            const std::string file = adapter.at("file").get<std::string>();
+            if (!QFile::exists(folder + QString::fromStdString(file)))
+                throw PackError("pack " + name + ": missing file " + file);
+            pack.adapters.push_back({(folder + QString::fromStdString(file)).toStdString(),
+                                     adapter.value("scale", 1.f)});
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw PackError("pack " + name + ": pack.json: " + e.what());
+    } catch (const GlossaryError& e) {
+        throw PackError("pack " + name + ": " + e.what());
+    }
+    for (const std::string& validator : pack.validators)
+        if (!is_validator(validator)) throw PackError("pack " + name + ": pack.json: no validator named '" + validator + "'");
+    while (!pack.extract_instructions.empty() && pack.extract_instructions.back() == '\n')
+        pack.extract_instructions.pop_back();
+    return pack;
 }
 
 }  // namespace
 
 std::vector<std::string> pack_names() {
-    std::vector<std::string> names;
-    for (const QString& entry : QDir(kRoot).entryList(QDir::Dirs | QDir::NoDotAndDotDot))
-        if (QFile::exists(kRoot + entry + "/pack.json")) names.push_back(entry.toStdString());
+    std::vector<std::string> names = built_in_names();
+    try {
+        for (const packs::InstalledPack& installed : packs::PackStore(packs::PackStore::default_directory()).list())
+            names.push_back(installed.manifest.name);
+    } catch (const packs::PackError&) {
+        // A damaged store lists no installed packs here; `folio pack list` reports it.
+    }
     std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
     return names;
 }
 
 PackContent load_pack(const std::string& name) {
+    std::optional<packs::InstalledPack> installed;
+    try {
+        installed = packs::PackStore(packs::PackStore::default_directory()).find(name);
+    } catch (const packs::PackError& e) {
+        throw PackError(e.what());
+    }
+    if (installed) return load_pack_folder(installed->directory, name);
     const std::vector<std::string> names = pack_names();
     if (std::find(names.begin(), names.end(), name) == names.end()) {
         std::string known;
         for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
         throw PackError("no pack named '" + name + "' (packs: " + known + ")");
     }
-    const QString folder = kRoot + QString::fromStdString(name) + "/";
-    const nlohmann::ordered_json manifest = read_json(folder + "pack.json", name);
-    PackContent pack;
-    pack.name = name;
-    try {
-        pack.description = manifest.at("description").get<std::string>();
-        pack.schema = read_json(folder + QString::fromStdString(manifest.at("extract_schema").get<std::string>()), name);
-        pack.extract_instructions =
-            read_resource(folder + QString::fromStdString(manifest.at("extract_prompt").get<std::string>()), name);
-        pack.fhir = manifest.value("fhir", false);
-    } catch (const nlohmann::json::exception& e) {
-        throw PackError("pack " + name + ": pack.json: " + e.what());
+    return load_from(kBuiltInRoot + QString::fromStdString(name) + "/", name);
+}
+
+PackContent load_pack_folder(const std::filesystem::path& folder, const std::string& name) {
+    return load_from(QString::fromStdString(folder.string()) + "/", name);
+}
+
+PackAdapters load_pack_adapters(const PackContent& pack, const engine::Model& model) {
+    PackAdapters adapters;
+    for (const PackAdapter& adapter : pack.adapters) {
+        // Read whole (adapters are a few MiB): a built-in pack's live in Qt
+        // resources, which have no file to map.
+        QFile file(QString::fromStdString(adapter.location));
+        if (!file.open(QIODevice::ReadOnly)) throw PackError("pack " + pack.name + ": cannot read " + adapter.location);
+        const QByteArray data = file.readAll();
+        std::vector<std::uint8_t> bytes(data.begin(), data.end());
+        try {
+            const engine::GgufFile gguf = engine::GgufFile::parse(std::move(bytes), adapter.location);
+            adapters.set.uses.push_back({engine::LoraAdapter::load(gguf, model), adapter.scale});
+        } catch (const engine::GgufError& e) {
+            throw PackError("pack " + pack.name + ": " + e.what());
+        } catch (const engine::ModelError& e) {
+            adapters.skipped.push_back("pack " + pack.name + "'s adapter does not fit this model (" + e.what() + ")");
+        }
     }
-    while (!pack.extract_instructions.empty() && pack.extract_instructions.back() == '\n')
-        pack.extract_instructions.pop_back();
-    return pack;
+    return adapters;
 }
 
 }  // namespace folio::app

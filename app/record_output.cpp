@@ -100,9 +100,13 @@ json record_json(const ExtractionRecord& record) {
                           {"begin", value.begin},
                           {"end", value.end},
                           {"quote", value.quote}});
-    return {{"doc_id", record.doc_id},   {"path", record.path},         {"data", record.data},
-            {"values", values},          {"grounded", record.grounded}, {"ungrounded", record.ungrounded},
-            {"seconds", record.seconds}, {"error", record.error}};
+    json validation = json::array();
+    for (const ValidationIssue& issue : record.validation)
+        validation.push_back(
+            {{"pointer", issue.pointer}, {"severity", severity_name(issue.severity)}, {"message", issue.message}});
+    return {{"doc_id", record.doc_id},     {"path", record.path},         {"data", record.data},
+            {"values", values},            {"grounded", record.grounded}, {"ungrounded", record.ungrounded},
+            {"validation", validation},    {"seconds", record.seconds},   {"error", record.error}};
 }
 
 std::string csv_field(std::string_view text) {

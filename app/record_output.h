@@ -30,7 +30,7 @@ namespace folio::app {
 
 // A record as its JSON line: doc_id, path, data, values[] (pointer, value,
 // normalized, grounded, page, begin, end, quote), grounded, ungrounded,
-// seconds, error. A file that gave no record is a record with only path and
+// validation[] (pointer, severity, message), seconds, error. A file that gave no record is a record with only path and
 // error set.
 nlohmann::json record_json(const ExtractionRecord& record);
 

@@ -67,17 +67,19 @@ void print_progress(const SummarizeProgress& progress, bool terminal) {
 }  // namespace
 
 int command_summarize(const std::string& library_dir, const std::vector<std::string>& args_in) {
-    const ParsedArgs args = parse_args("summarize", args_in, {.valued = {"pack", "model"}, .flags = {"json"}});
+    const ParsedArgs args = parse_args("summarize", args_in, {.valued = {"pack", "model"}, .flags = {"json", "no-adapter"}});
     if (args.positional.size() != 1) throw UsageError("summarize takes one document id (see folio docs)");
     const std::int64_t doc_id = parse_doc_id(args.positional[0]);
     const bool as_json = args.has("json");
     SummarizeOptions options;
-    if (auto pack = args.value("pack")) {
+    std::optional<PackContent> pack;
+    if (auto name = args.value("pack")) {
         try {
-            options.focus = load_pack(*pack).description;
+            pack = load_pack(*name);
         } catch (const PackError& e) {
             throw UsageError(e.what());
         }
+        options.focus = pack->description;
     }
     const bool terminal = isatty(STDERR_FILENO);
     options.progress = [terminal](const SummarizeProgress& progress) { print_progress(progress, terminal); };
@@ -90,6 +92,7 @@ int command_summarize(const std::string& library_dir, const std::vector<std::str
     // One KV cache: sections share no prefix worth keeping, and memory stays
     // that of one context however long the document.
     ChatModel model({.path = model_path, .cache_budget_bytes = 0});
+    if (pack) use_pack_adapters(model, *pack, args);
     const InterruptGuard interrupt;
     Summary summary;
     try {

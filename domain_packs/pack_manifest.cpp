@@ -196,7 +196,7 @@ json parse_json_without_duplicate_keys(std::string_view text) {
     json document;
     try {
         document = json::parse(text.begin(), text.end(), track_keys);
-    } catch (const json::parse_error& error) {
+    } catch (const json::exception& error) {  // parse_error, and out_of_range for a number too large
         throw PackError("manifest", "is not valid JSON: " + one_line(error.what()));
     }
     if (duplicate_key) throw PackError("manifest", "repeats the key " + quote_untrusted(*duplicate_key));
@@ -250,6 +250,15 @@ BaseModel read_base_model(const json& object, const std::string& field) {
     return model;
 }
 
+PackArchive read_archive(const json& object) {
+    require_object(object, "archive");
+    reject_unknown_keys(object, "archive", {"size", "sha256"});
+    PackArchive archive;
+    archive.size = read_unsigned(required_member(object, "archive", "size"), "archive.size");
+    archive.sha256 = read_string(required_member(object, "archive", "sha256"), "archive.sha256");
+    return archive;
+}
+
 PackFile read_file_entry(const json& object, const std::string& field) {
     require_object(object, field);
     reject_unknown_keys(object, field, {"path", "size", "sha256"});
@@ -283,6 +292,42 @@ bool is_semantic_version(std::string_view text) {
     return core.size() == 3 && std::all_of(core.begin(), core.end(), is_semver_numeric);
 }
 
+int compare_semantic_versions(std::string_view a, std::string_view b) {
+    const auto without_build = [](std::string_view v) { return v.substr(0, v.find('+')); };
+    a = without_build(a);
+    b = without_build(b);
+    const auto split_prerelease = [](std::string_view v) {
+        const std::size_t hyphen = v.find('-');
+        return std::pair{v.substr(0, hyphen), hyphen == std::string_view::npos ? std::string_view{} : v.substr(hyphen + 1)};
+    };
+    // Numeric identifiers compare as numbers: by length first (no leading
+    // zeros), then digit by digit, which needs no integer parse that could overflow.
+    const auto compare_numeric = [](std::string_view x, std::string_view y) {
+        if (x.size() != y.size()) return x.size() < y.size() ? -1 : 1;
+        return x.compare(y) < 0 ? -1 : (x == y ? 0 : 1);
+    };
+    const auto is_numeric = [](std::string_view x) { return std::all_of(x.begin(), x.end(), is_digit); };
+    const auto [core_a, pre_a] = split_prerelease(a);
+    const auto [core_b, pre_b] = split_prerelease(b);
+    const auto parts_a = split(core_a, '.');
+    const auto parts_b = split(core_b, '.');
+    for (std::size_t i = 0; i < 3; ++i)
+        if (const int order = compare_numeric(parts_a[i], parts_b[i]); order != 0) return order;
+    if (pre_a.empty() || pre_b.empty()) return pre_a.empty() == pre_b.empty() ? 0 : (pre_a.empty() ? 1 : -1);
+    const auto ids_a = split(pre_a, '.');
+    const auto ids_b = split(pre_b, '.');
+    for (std::size_t i = 0; i < ids_a.size() && i < ids_b.size(); ++i) {
+        const bool numeric_a = is_numeric(ids_a[i]);
+        const bool numeric_b = is_numeric(ids_b[i]);
+        int order = 0;
+        if (numeric_a && numeric_b) order = compare_numeric(ids_a[i], ids_b[i]);
+        else if (numeric_a != numeric_b) order = numeric_a ? -1 : 1;
+        else order = ids_a[i].compare(ids_b[i]) < 0 ? -1 : (ids_a[i] == ids_b[i] ? 0 : 1);
+        if (order != 0) return order;
+    }
+    return ids_a.size() == ids_b.size() ? 0 : (ids_a.size() < ids_b.size() ? -1 : 1);
+}
+
 void validate_manifest(const PackManifest& manifest) {
     check_format_version(manifest.format_version);
     check_identifier("name", manifest.name);
@@ -314,6 +359,7 @@ void validate_manifest(const PackManifest& manifest) {
     if (manifest.files.size() > kMaxPackFiles)
         throw PackError("files", "lists " + std::to_string(manifest.files.size()) + " files, more than " +
                                      std::to_string(kMaxPackFiles));
+    std::uint64_t total_bytes = 0;
     for (std::size_t i = 0; i < manifest.files.size(); ++i) {
         const PackFile& file = manifest.files[i];
         const std::string field = "files[" + std::to_string(i) + "]";
@@ -322,8 +368,19 @@ void validate_manifest(const PackManifest& manifest) {
             throw PackError(field + ".size", std::to_string(file.size) + " bytes is more than the limit of " +
                                                  std::to_string(kMaxPackFileSize));
         check_sha256(field + ".sha256", file.sha256);
+        // Each size is at most kMaxPackFileSize and there are at most
+        // kMaxPackFiles, so the sum cannot overflow.
+        total_bytes += file.size;
     }
+    if (total_bytes > kMaxPackBytes)
+        throw PackError("files", "hold " + std::to_string(total_bytes) + " bytes in all, more than the limit of " +
+                                     std::to_string(kMaxPackBytes));
     check_paths_distinct(manifest.files);
+
+    if (manifest.archive.size == 0 || manifest.archive.size > kMaxPackBytes)
+        throw PackError("archive.size", "must be 1 to " + std::to_string(kMaxPackBytes) + " bytes, not " +
+                                            std::to_string(manifest.archive.size));
+    check_sha256("archive.sha256", manifest.archive.sha256);
 }
 
 PackManifest parse_manifest(std::string_view text) {
@@ -338,7 +395,7 @@ PackManifest parse_manifest(std::string_view text) {
 
     reject_unknown_keys(document, "manifest",
                         {"format_version", "name", "version", "sequence", "domain", "min_folio_version",
-                         "base_models", "files"});
+                         "base_models", "files", "archive"});
     manifest.name = read_string(required_member(document, "", "name"), "name");
     manifest.version = read_string(required_member(document, "", "version"), "version");
     manifest.sequence = read_unsigned(required_member(document, "", "sequence"), "sequence");
@@ -360,6 +417,8 @@ PackManifest parse_manifest(std::string_view text) {
                                      std::to_string(kMaxPackFiles));
     for (std::size_t i = 0; i < files.size(); ++i)
         manifest.files.push_back(read_file_entry(files[i], "files[" + std::to_string(i) + "]"));
+
+    manifest.archive = read_archive(required_member(document, "", "archive"));
 
     // Validated in input order, so an error's index points into the input.
     validate_manifest(manifest);
@@ -400,6 +459,7 @@ std::string canonical_manifest_json(const PackManifest& manifest) {
         {"min_folio_version", sorted.min_folio_version},
         {"base_models", std::move(base_models)},
         {"files", std::move(files)},
+        {"archive", json{{"size", sorted.archive.size}, {"sha256", sorted.archive.sha256}}},
     };
     return document.dump();
 }

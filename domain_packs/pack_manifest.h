@@ -8,6 +8,7 @@
 // whitespace, keys in byte order, files sorted by path, base models sorted:
 //
 //   {
+//     "archive": {"sha256": "<64 hex>", "size": 52113},
 //     "base_models": [{"architecture": "llama",
 //                      "tokenizer_sha256": "<64 hex>",
 //                      "weights_sha256": "<64 hex>"}],       weights optional
@@ -59,6 +60,8 @@ inline constexpr std::size_t kMaxManifestBytes = 4u << 20;
 inline constexpr std::size_t kMaxPackFiles = 4096;
 inline constexpr std::size_t kMaxBaseModels = 64;
 inline constexpr std::uint64_t kMaxPackFileSize = std::uint64_t{8} << 30;  // 8 GiB
+// All files together, and the compressed archive that carries them.
+inline constexpr std::uint64_t kMaxPackBytes = std::uint64_t{16} << 30;  // 16 GiB
 inline constexpr std::size_t kMaxPathBytes = 255;
 inline constexpr std::size_t kMaxNameBytes = 64;
 inline constexpr std::size_t kMaxVersionBytes = 64;
@@ -79,6 +82,16 @@ struct PackFile {
     bool operator==(const PackFile&) const = default;
 };
 
+// The pack file's payload (pack_file.h): a compressed tar of the files. Its
+// hash is signed with the rest of the manifest, so install checks every byte
+// of the pack before an archive parser reads any of them.
+struct PackArchive {
+    std::uint64_t size = 0;  // bytes, <= kMaxPackBytes
+    std::string sha256;      // 64 lowercase hex
+
+    bool operator==(const PackArchive&) const = default;
+};
+
 struct PackManifest {
     std::uint64_t format_version = kManifestFormatVersion;
     std::string name;               // [a-z0-9-], starts with [a-z0-9], <= 64 bytes
@@ -87,7 +100,8 @@ struct PackManifest {
     std::string domain;             // same rules as name, e.g. "finance", "medical"
     std::string min_folio_version;  // semantic version
     std::vector<BaseModel> base_models;  // sorted; empty: the pack carries nothing model-specific
-    std::vector<PackFile> files;         // sorted by path; at least one
+    std::vector<PackFile> files;         // sorted by path; at least one; sizes sum to <= kMaxPackBytes
+    PackArchive archive;
 
     bool operator==(const PackManifest&) const = default;
 };
@@ -113,5 +127,9 @@ std::string canonical_manifest_json(const PackManifest& manifest);
 
 // Semantic Versioning 2.0.0: MAJOR.MINOR.PATCH[-pre.release][+build.meta].
 bool is_semantic_version(std::string_view text);
+// <0, 0 or >0 as a has lower, equal or higher precedence than b (SemVer
+// section 11: build metadata ignored, a pre-release below its release).
+// Both must be semantic versions.
+int compare_semantic_versions(std::string_view a, std::string_view b);
 
 }  // namespace folio::packs

@@ -1,5 +1,7 @@
 #include "domain_packs/pack_signature.h"
 
+#include "domain_packs/sodium.h"
+
 #include <algorithm>
 
 #include <sodium.h>
@@ -15,14 +17,6 @@ namespace {
 
 constexpr std::string_view kPublicKeyHeader = "folio pack public key ";
 constexpr std::string_view kSecretKeyHeader = "folio pack secret key ";
-
-// libsodium must be initialized before its first use (it picks the fastest
-// implementations and seeds its random source); a function-local static runs
-// sodium_init once even when threads race to the first call.
-void require_sodium() {
-    static const int status = sodium_init();
-    if (status < 0) throw PackError("libsodium", "could not be initialized");
-}
 
 template <std::size_t N>
 std::string to_base64(const std::array<std::uint8_t, N>& bytes) {

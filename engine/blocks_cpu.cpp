@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "engine/fp16.h"
+#include "engine/lora.h"
 #include "engine/quant.h"
 #include "engine/quant_kernels.h"
 
@@ -21,6 +22,9 @@ namespace {
 
 // Weight rows per thread-pool chunk: enough work to outweigh handing it out.
 constexpr std::int64_t kMatmulMinRows = 16;
+// Multiply-adds per chunk of a LoRA pair's X · Aᵀ: a decoded token's
+// r · n_in are too few to be worth waking the pool for.
+constexpr std::int64_t kLoraMinChunkWork = std::int64_t{1} << 16;
 
 }  // namespace
 
@@ -49,7 +53,12 @@ const void* MatmulInput::rows_as(ThreadPool& pool, GgmlType dot_type, std::int64
     return converted_.back().bytes.data();
 }
 
-void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out) {
+namespace {
+
+// matmul, and after(begin, end) run by the task that computed weight rows
+// [begin, end), while those columns of out are in its cache.
+template <typename AfterRows>
+void matmul_then(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out, const AfterRows& after) {
     if (input.n_cols() != w.cols)
         throw std::invalid_argument("matmul: input rows have " + std::to_string(input.n_cols()) +
                                     " columns, the weight matrix " + std::to_string(w.cols));
@@ -58,12 +67,86 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* 
     if (input.n_rows() == 1) {
         pool.parallel_for(w.rows, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
             matmul_rows(w.type, w.data, w.row_bytes, begin, end, w.cols, act, out);
+            after(begin, end);
         });
         return;
     }
     pool.parallel_for(w.rows, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
         matmul_rows_columns(w.type, w.data, w.row_bytes, begin, end, w.cols, act, act_row_bytes, input.n_rows(),
                             out, w.rows);
+        after(begin, end);
+    });
+}
+
+// One adapter's update of a weight: B and down = scale · X · Aᵀ (n_rows, r),
+// the activations B multiplies.
+struct LoraUpdate {
+    const WeightMatrix* b;
+    std::vector<float> down;
+    MatmulInput down_input;
+};
+
+}  // namespace
+
+void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out) {
+    matmul_then(pool, w, input, out, [](std::int64_t, std::int64_t) {});
+}
+
+void lora_matmul(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, MatmulInput& input, float* out) {
+    const std::int64_t n_rows = input.n_rows();
+    std::vector<LoraUpdate> updates;
+    updates.reserve(loras.uses.size());  // down_input points into each update's down: no reallocation
+    for (const LoraUse& use : loras.uses) {
+        const LoraWeight* pair = use.adapter->find(w.name);
+        if (pair == nullptr)
+            continue;
+        const float scale = use.adapter->scale(*pair, use.scale);
+        if (scale == 0.f)
+            continue;
+        const WeightMatrix& a = pair->a;
+        if (a.cols != w.cols || pair->b.rows != w.rows)
+            throw std::invalid_argument("lora_matmul: the adapter's pair for " + std::string(w.name) +
+                                        " does not fit a weight of " + std::to_string(w.rows) + " x " +
+                                        std::to_string(w.cols));
+        const std::int64_t rank = a.rows;
+        // down (n_rows, r) = X · Aᵀ. A has r rows, too few to share out, so
+        // the pool splits the batch's rows instead.
+        std::vector<float> down(static_cast<std::size_t>(n_rows * rank));
+        std::int64_t act_row_bytes = 0;
+        const auto* act = static_cast<const std::uint8_t*>(input.rows_as(pool, vec_dot_type(a.type), act_row_bytes));
+        pool.parallel_for(n_rows, std::max<std::int64_t>(1, kLoraMinChunkWork / (rank * a.cols)),
+                          [&](std::int64_t begin, std::int64_t end) {
+                              matmul_rows_columns(a.type, a.data, a.row_bytes, 0, rank, a.cols,
+                                                  act + begin * act_row_bytes, act_row_bytes, end - begin,
+                                                  down.data() + begin * rank, rank);
+                          });
+        scale_in_place(down.data(), n_rows * rank, scale);
+        const float* down_rows = down.data();
+        updates.push_back({&pair->b, std::move(down), MatmulInput(down_rows, n_rows, rank)});
+    }
+    if (updates.empty()) {
+        matmul(pool, w, input, out);
+        return;
+    }
+    // B's activations in its vec_dot_type, converted before the pool starts.
+    std::vector<std::pair<const void*, std::int64_t>> down_rows;  // rows, row bytes
+    for (LoraUpdate& update : updates) {
+        std::int64_t row_bytes = 0;
+        const void* rows = update.down_input.rows_as(pool, vec_dot_type(update.b->type), row_bytes);
+        down_rows.emplace_back(rows, row_bytes);
+    }
+    // out += down · Bᵀ for each update, by the task that computed those
+    // columns of out: no second pass over the pool.
+    std::vector<float> delta(static_cast<std::size_t>(n_rows * w.rows));  // (n_rows, w.rows)
+    matmul_then(pool, w, input, out, [&](std::int64_t begin, std::int64_t end) {
+        for (std::size_t u = 0; u < updates.size(); ++u) {
+            const WeightMatrix& b = *updates[u].b;
+            matmul_rows_columns(b.type, b.data, b.row_bytes, begin, end, b.cols, down_rows[u].first,
+                                down_rows[u].second, n_rows, delta.data(), w.rows);
+            for (std::int64_t row = 0; row < n_rows; ++row)
+                for (std::int64_t i = row * w.rows + begin; i < row * w.rows + end; ++i)
+                    out[i] += delta[static_cast<std::size_t>(i)];
+        }
     });
 }
 
@@ -379,13 +462,15 @@ void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& 
 }
 
 void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
-               GatedActivation activation, MatmulInput& x, float* out) {
+               GatedActivation activation, MatmulInput& x, float* out, const LoraSet* loras) {
+    const LoraSet none;
+    const LoraSet& adapters = loras ? *loras : none;
     const std::int64_t n_rows = x.n_rows();
     const std::int64_t n_ff = gate.rows;
     std::vector<float> gated(static_cast<std::size_t>(n_rows * n_ff));  // (n_rows, n_ff)
     std::vector<float> lifted(static_cast<std::size_t>(n_rows * n_ff)); // (n_rows, n_ff)
-    matmul(pool, gate, x, gated.data());
-    matmul(pool, up, x, lifted.data());
+    lora_matmul(pool, gate, adapters, x, gated.data());
+    lora_matmul(pool, up, adapters, x, lifted.data());
     pool.parallel_for(n_rows * n_ff, 4096, [&](std::int64_t begin, std::int64_t end) {
         // sqrt(2 / pi), the constant of GELU's tanh approximation
         constexpr float gelu_coefficient = 0.7978845608028654f;
@@ -398,7 +483,7 @@ void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& u
         }
     });
     MatmulInput hidden(gated.data(), n_rows, n_ff);
-    matmul(pool, down, hidden, out);
+    lora_matmul(pool, down, adapters, hidden, out);
 }
 
 void scale_in_place(float* x, std::int64_t n, float factor) {

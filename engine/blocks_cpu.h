@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "engine/ggml_types.h"
@@ -23,7 +24,10 @@ struct WeightMatrix {
     std::int64_t rows = 0;
     std::int64_t cols = 0;
     std::int64_t row_bytes = 0;
+    std::string_view name;  // the GGUF tensor's, by which LoRA adapters find it; may be empty
 };
+
+class LoraSet;  // lora.h
 
 // Activation rows (n_rows, n_cols) f32 as matmul reads them: converted to a
 // weight type's vec_dot_type (Q8_0, Q8_1, Q8_K) on first use, once per type,
@@ -56,6 +60,14 @@ private:
 // the pool. One input row (decode) takes matmul_rows; several (prefill) take
 // matmul_rows_columns, which reuses each unpacked weight block across rows.
 void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out);
+
+// matmul plus each of the request's adapters that has a pair for w (by
+// w.name): out += scale·B(A·x) (llama.cpp's build_lora_mm). A batch takes it
+// as two matmuls over all its rows, A·X then B·(AX), so that the pair's
+// weights are read once per batch, not once per token; B's rows go with the
+// same tasks as w's. An adapter at scale 0 adds nothing, not even rounding.
+// Throws std::invalid_argument for a pair that does not fit w.
+void lora_matmul(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, MatmulInput& input, float* out);
 
 // out (n_tokens, w.cols): row i is row tokens[i] of the table, as f32.
 // Throws std::out_of_range for a token id outside the table.
@@ -140,9 +152,10 @@ enum class GatedActivation {
     GeluTanh,  // GELU's tanh approximation, PyTorch's gelu(approximate="tanh"): GeGLU (Gemma)
 };
 
-// out (n_rows, down.rows) = down(activation(gate(x)) * up(x)); shapes as ffn_swiglu.
+// out (n_rows, down.rows) = down(activation(gate(x)) * up(x)); shapes as
+// ffn_swiglu. With loras, each of the three matrices goes through lora_matmul.
 void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
-               GatedActivation activation, MatmulInput& x, float* out);
+               GatedActivation activation, MatmulInput& x, float* out, const LoraSet* loras = nullptr);
 
 // x *= factor over n elements (Gemma's embeddings: sqrt(n_embd)).
 void scale_in_place(float* x, std::int64_t n, float factor);

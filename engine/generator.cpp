@@ -102,25 +102,27 @@ void check_utf8(std::string_view text, std::string_view what) {
     }
 }
 
-int Sequence::reusable_prefix(std::span<const std::int32_t> prompt) const {
-    if (prompt.empty()) return 0;
+int Sequence::reusable_prefix(std::span<const std::int32_t> prompt, const LoraSet& loras) const {
+    if (prompt.empty() || loras != loras_) return 0;
     const std::size_t limit = std::min(tokens_.size(), prompt.size() - 1);
     const auto mismatch = std::mismatch(tokens_.begin(), tokens_.begin() + static_cast<std::ptrdiff_t>(limit), prompt.begin());
     return static_cast<int>(mismatch.first - tokens_.begin());
 }
 
-std::vector<float> Sequence::prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt) {
+std::vector<float> Sequence::prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt,
+                                     const LoraSet& loras) {
     if (prompt.empty()) throw GenerationError("the prompt has no tokens");
     if (static_cast<std::int64_t>(prompt.size()) > cache_.n_positions())
         throw GenerationError("the prompt is " + std::to_string(prompt.size()) + " tokens, longer than the " +
                               std::to_string(cache_.n_positions()) + "-token context");
-    const int reused = reusable_prefix(prompt);
+    const int reused = reusable_prefix(prompt, loras);
     // Until the forward() succeeds the positions past the prefix hold nothing usable.
     tokens_.resize(static_cast<std::size_t>(reused));
+    loras_ = loras;
     const std::span<const std::int32_t> rest = prompt.subspan(static_cast<std::size_t>(reused));
     std::vector<std::int32_t> positions(rest.size());
     for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = reused + static_cast<std::int32_t>(i);
-    std::vector<float> logits = model.forward(pool, rest, positions, cache_, LogitRows::Last);
+    std::vector<float> logits = model.forward(pool, rest, positions, cache_, LogitRows::Last, loras_);
     tokens_.insert(tokens_.end(), rest.begin(), rest.end());
     return logits;
 }
@@ -128,7 +130,8 @@ std::vector<float> Sequence::prefill(Model& model, ThreadPool& pool, std::span<c
 std::vector<float> Sequence::append(Model& model, ThreadPool& pool, std::int32_t token) {
     const auto position = static_cast<std::int32_t>(tokens_.size());
     std::vector<float> logits = model.forward(pool, std::span<const std::int32_t>(&token, 1),
-                                              std::span<const std::int32_t>(&position, 1), cache_, LogitRows::Last);
+                                              std::span<const std::int32_t>(&position, 1), cache_, LogitRows::Last,
+                                              loras_);
     tokens_.push_back(token);
     return logits;
 }
@@ -136,11 +139,11 @@ std::vector<float> Sequence::append(Model& model, ThreadPool& pool, std::int32_t
 PrefixCache::PrefixCache(const Model& model, int n_positions, KvType type, std::size_t budget_bytes)
     : model_(model), n_positions_(n_positions), type_(type), budget_bytes_(budget_bytes) {}
 
-Sequence& PrefixCache::acquire(std::span<const std::int32_t> prompt) {
+Sequence& PrefixCache::acquire(std::span<const std::int32_t> prompt, const LoraSet& loras) {
     auto best = sequences_.end();
     int best_reuse = 0;
     for (auto it = sequences_.begin(); it != sequences_.end(); ++it) {
-        if (const int reuse = it->reusable_prefix(prompt); reuse > best_reuse) {
+        if (const int reuse = it->reusable_prefix(prompt, loras); reuse > best_reuse) {
             best = it;
             best_reuse = reuse;
         }
@@ -192,13 +195,13 @@ GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, co
     const std::vector<std::int32_t> prompt =
         fit_to_context(prompt_ids, n_ctx, vocab, options, result.timings.dropped_prompt_tokens);
     result.timings.prompt_tokens = static_cast<int>(prompt.size());
-    result.timings.reused_prompt_tokens = sequence.reusable_prefix(prompt);
+    result.timings.reused_prompt_tokens = sequence.reusable_prefix(prompt, options.loras);
     const std::vector<std::int32_t> end_tokens = vocab ? end_of_generation_tokens(*vocab) : std::vector<std::int32_t>{};
     Sampler sampler(options.sampler);
     const int n_vocab = model.config().n_vocab;
 
     std::vector<std::int32_t> history(prompt.begin(), prompt.end());
-    std::vector<float> logits = sequence.prefill(model, pool, prompt);
+    std::vector<float> logits = sequence.prefill(model, pool, prompt, options.loras);
     const Clock::time_point prefilled = Clock::now();
     result.timings.prefill_seconds = seconds_between(start, prefilled);
 

@@ -12,6 +12,7 @@
 
 #include "engine/grammar.h"
 #include "engine/kv_cache.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/thread_pool.h"
@@ -78,6 +79,10 @@ struct GenerationOptions {
     // ends with EndOfGeneration at an allowed end-of-generation token or
     // when the grammar admits nothing more. Needs a vocab; not owned.
     GrammarMatcher* grammar = nullptr;
+    // LoRA adapters for this request, each at its scale (lora.h); none: the
+    // base model. The sequence reuses cached keys and values only when they
+    // were computed under the same adapters at the same scales.
+    LoraSet loras;
 };
 
 struct GenerationTimings {
@@ -114,40 +119,47 @@ std::size_t incomplete_utf8_tail(std::string_view text);
 void check_utf8(std::string_view text, std::string_view what = "the prompt");
 
 // A KV cache and the tokens whose keys and values it holds, token i at
-// position i: a conversation or a document that requests keep coming back
-// to. generate() reuses the longest prefix the next prompt shares with
-// tokens() (the same system prompt and document context, a follow-up
-// question) and computes only the rest.
+// position i, computed under one set of LoRA adapters: a conversation or a
+// document that requests keep coming back to. generate() reuses the longest
+// prefix the next prompt shares with tokens() (the same system prompt and
+// document context, a follow-up question) under the same adapters and
+// computes only the rest.
 class Sequence {
 public:
     explicit Sequence(KvCache cache) : cache_(std::move(cache)) {}
 
     const KvCache& cache() const { return cache_; }
     std::span<const std::int32_t> tokens() const { return tokens_; }
+    const LoraSet& loras() const { return loras_; }  // what tokens() were computed under
     // Forget what the cache holds: the next prompt is computed whole.
     void clear() { tokens_.clear(); }
     // The cache, given back by a sequence that is done with it.
     KvCache release() && { return std::move(cache_); }
 
-    // How many leading tokens of prompt are in the cache already: their
-    // common prefix with tokens(), short of prompt's last token, whose
-    // logits prefill() must compute.
-    int reusable_prefix(std::span<const std::int32_t> prompt) const;
+    // How many leading tokens of prompt, run under loras, are in the cache
+    // already: their common prefix with tokens(), short of prompt's last
+    // token, whose logits prefill() must compute; 0 under other adapters
+    // or scales than loras().
+    int reusable_prefix(std::span<const std::int32_t> prompt, const LoraSet& loras = {}) const;
 
-    // Makes the sequence hold prompt: keeps reusable_prefix(prompt) tokens
-    // and runs the rest in one forward() from there (the cache overwrites
-    // the positions after the prefix). Returns the logits (n_vocab) after
-    // prompt's last token. Throws GenerationError for an empty prompt or
-    // one longer than the cache (the sequence unchanged), and ModelError
-    // from the model (the sequence then holds the reused prefix only).
-    std::vector<float> prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt);
+    // Makes the sequence hold prompt under loras: keeps
+    // reusable_prefix(prompt, loras) tokens and runs the rest in one
+    // forward() from there (the cache overwrites the positions after the
+    // prefix). Returns the logits (n_vocab) after prompt's last token.
+    // Throws GenerationError for an empty prompt or one longer than the
+    // cache (the sequence unchanged), and ModelError from the model (the
+    // sequence then holds the reused prefix only).
+    std::vector<float> prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt,
+                               const LoraSet& loras = {});
 
-    // Appends one token at the next position; returns its logits (n_vocab).
+    // Appends one token at the next position, under loras(); returns its
+    // logits (n_vocab).
     std::vector<float> append(Model& model, ThreadPool& pool, std::int32_t token);
 
 private:
     KvCache cache_;
     std::vector<std::int32_t> tokens_;  // tokens_[i] is held at position i
+    LoraSet loras_;
 };
 
 // Several sequences under a memory budget, for requests that move between
@@ -160,10 +172,11 @@ public:
     // one sequence is made whatever the budget.
     PrefixCache(const Model& model, int n_positions, KvType type, std::size_t budget_bytes);
 
-    // The sequence to run prompt in (generate(), Sequence::prefill). It lives
-    // as long as the PrefixCache; a later acquire() may clear it for another
-    // prompt.
-    Sequence& acquire(std::span<const std::int32_t> prompt);
+    // The sequence to run prompt in under loras (generate(),
+    // Sequence::prefill): only a sequence computed under the same adapters
+    // and scales can lend its prefix. It lives as long as the PrefixCache; a
+    // later acquire() may clear it for another prompt.
+    Sequence& acquire(std::span<const std::int32_t> prompt, const LoraSet& loras = {});
 
     std::size_t size() const { return sequences_.size(); }  // sequences made so far
 
@@ -175,13 +188,13 @@ private:
     std::list<Sequence> sequences_;  // most recently used first
 };
 
-// Generates after prompt in sequence, reusing the prefix it shares with what
-// the sequence holds; afterwards the sequence holds the prompt and the
-// generated tokens (but the last, which was sampled and not run). Without a
-// vocab (a model file with no tokenizer) text stays empty, and only
-// max_tokens, the context and cancel stop it. Throws GenerationError,
-// ModelError from the model, and GrammarError when options.grammar allows no
-// token of the vocabulary.
+// Generates after prompt in sequence under options.loras, reusing the prefix
+// it shares with what the sequence holds under them; afterwards the sequence
+// holds the prompt and the generated tokens (but the last, which was sampled
+// and not run). Without a vocab (a model file with no tokenizer) text stays
+// empty, and only max_tokens, the context and cancel stop it. Throws
+// GenerationError, ModelError from the model, and GrammarError when
+// options.grammar allows no token of the vocabulary.
 GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, const Vocab* vocab,
                           std::span<const std::int32_t> prompt, const GenerationOptions& options);
 

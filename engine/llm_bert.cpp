@@ -91,7 +91,7 @@ public:
 
 private:
     std::vector<float> run(ThreadPool&, std::span<const std::int32_t>, std::span<const std::int32_t>, KvCache&,
-                           LogitRows) override {
+                           LogitRows, const LoraSet&) override {
         throw ModelError("forward: bert is an encoder with no language-model head; use encode");
     }
 

@@ -87,6 +87,9 @@ public:
             layer.ffn_gate = matrix("ffn_gate.weight", c.n_ff, c.n_embd);
             layer.ffn_up = matrix("ffn_up.weight", c.n_ff, c.n_embd);
             layer.ffn_down = matrix("ffn_down.weight", c.n_embd, c.n_ff);
+            for (const WeightMatrix* weight :
+                 {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.ffn_gate, &layer.ffn_up, &layer.ffn_down})
+                allow_lora(*weight);
             if (architecture.post_norms) {
                 layer.post_attention_norm = vector("post_attention_norm.weight", c.n_embd);
                 layer.post_ffw_norm = vector("post_ffw_norm.weight", c.n_embd);
@@ -108,7 +111,8 @@ public:
 
 private:
     std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                           std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows) override {
+                           std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                           const LoraSet& loras) override {
         const ModelConfig& c = config_;
         const auto n_tokens = static_cast<std::int64_t>(tokens.size());
         const std::int64_t q_width = static_cast<std::int64_t>(c.n_heads) * c.head_dim;
@@ -134,9 +138,9 @@ private:
 
             rms_norm(pool, residual.data(), layer.attn_norm.data(), n_tokens, c.n_embd, c.rms_norm_eps, normed.data());
             MatmulInput attn_in(normed.data(), n_tokens, c.n_embd);
-            matmul(pool, layer.wq, attn_in, q.data());
-            matmul(pool, layer.wk, attn_in, k.data());
-            matmul(pool, layer.wv, attn_in, v.data());
+            lora_matmul(pool, layer.wq, loras, attn_in, q.data());
+            lora_matmul(pool, layer.wk, loras, attn_in, k.data());
+            lora_matmul(pool, layer.wv, loras, attn_in, v.data());
             if (architecture_.qkv_bias) {
                 add_bias(q.data(), layer.bq.data(), n_tokens, q_width);
                 add_bias(k.data(), layer.bk.data(), n_tokens, k_width);
@@ -155,7 +159,7 @@ private:
                 cache.store(il, positions[static_cast<std::size_t>(t)], k.data() + t * k_width, v.data() + t * v_width);
             attention(pool, q.data(), positions, cache, il, layer.attention, attn.data());
             MatmulInput attn_out(attn.data(), n_tokens, attn_width);
-            matmul(pool, layer.wo, attn_out, block_out.data());
+            lora_matmul(pool, layer.wo, loras, attn_out, block_out.data());
             if (architecture_.post_norms)
                 rms_norm(pool, block_out.data(), layer.post_attention_norm.data(), n_tokens, c.n_embd,
                          c.rms_norm_eps, block_out.data());
@@ -164,7 +168,7 @@ private:
             rms_norm(pool, residual.data(), layer.ffn_norm.data(), n_tokens, c.n_embd, c.rms_norm_eps, normed.data());
             MatmulInput ffn_in(normed.data(), n_tokens, c.n_embd);
             ffn_gated(pool, layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, ffn_in,
-                      block_out.data());
+                      block_out.data(), &loras);
             if (architecture_.post_norms)
                 rms_norm(pool, block_out.data(), layer.post_ffw_norm.data(), n_tokens, c.n_embd, c.rms_norm_eps,
                          block_out.data());

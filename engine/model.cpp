@@ -12,16 +12,6 @@ namespace folio::engine {
 
 namespace {
 
-std::string shape_text(const GgufTensor& tensor) {
-    std::string text = "(";
-    for (std::uint32_t d = tensor.n_dims; d-- > 0;) {
-        text += std::to_string(tensor.ne[d]);
-        if (d > 0)
-            text += ", ";
-    }
-    return text + ")";
-}
-
 int positive_int(const GgufFile& file, const std::string& key, std::uint32_t value) {
     if (value == 0 || value > (1u << 30))
         throw ModelError(file.source() + ": " + key + " = " + std::to_string(value) + " is out of range");
@@ -36,7 +26,8 @@ KvCache Model::make_kv_cache(int n_positions, KvType type) const {
 }
 
 std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                                  std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows) {
+                                  std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                                  const LoraSet& loras) {
     if (tokens.empty())
         throw ModelError("forward: empty batch");
     if (tokens.size() != positions.size())
@@ -53,7 +44,11 @@ std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t
             throw ModelError("forward: position " + std::to_string(positions[i]) + " outside the cache of " +
                              std::to_string(cache.n_positions()));
     }
-    return run(pool, tokens, positions, cache, rows);
+    for (const LoraUse& use : loras.uses)
+        if (!use.adapter || !use.adapter->fits(*this))
+            throw ModelError("forward: the adapter " + (use.adapter ? use.adapter->source() : std::string("(none)")) +
+                             " was not loaded for this model");
+    return run(pool, tokens, positions, cache, rows, loras);
 }
 
 std::vector<float> Model::encode(ThreadPool& pool, std::span<const std::int32_t> tokens,
@@ -135,14 +130,24 @@ ModelConfig read_model_config(const GgufFile& file) {
     return config;
 }
 
+std::string tensor_shape_text(const GgufTensor& tensor) {
+    std::string text = "(";
+    for (std::uint32_t d = tensor.n_dims; d-- > 0;) {
+        text += std::to_string(tensor.ne[d]);
+        if (d > 0)
+            text += ", ";
+    }
+    return text + ")";
+}
+
 std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows,
                                                std::int64_t cols) {
     const GgufTensor* tensor = file.find_tensor(name);
     if (tensor == nullptr)
         return std::nullopt;
     if (tensor->n_dims != 2 || tensor->ne[0] != cols || tensor->ne[1] != rows)
-        throw ModelError(file.source() + ": tensor " + name + " has shape " + shape_text(*tensor) + ", expected (" +
-                         std::to_string(rows) + ", " + std::to_string(cols) + ")");
+        throw ModelError(file.source() + ": tensor " + name + " has shape " + tensor_shape_text(*tensor) +
+                         ", expected (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
     tensor->require_supported_type();
     try {
         vec_dot_type(tensor->type);
@@ -150,7 +155,8 @@ std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::
         throw ModelError(file.source() + ": tensor " + name + " has type " + std::string(tensor->type_name()) +
                          ", which has no matmul kernels");
     }
-    return WeightMatrix{tensor->type, tensor->data.data(), rows, cols, static_cast<std::int64_t>(tensor->row_bytes)};
+    return WeightMatrix{tensor->type, tensor->data.data(), rows, cols, static_cast<std::int64_t>(tensor->row_bytes),
+                        tensor->name};
 }
 
 WeightMatrix weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows, std::int64_t cols) {
@@ -165,8 +171,8 @@ std::vector<float> weight_vector(const GgufFile& file, const std::string& name, 
     if (tensor == nullptr)
         throw ModelError(file.source() + ": tensor " + name + " is missing");
     if (tensor->n_elements() != n || tensor->ne[0] != n)
-        throw ModelError(file.source() + ": tensor " + name + " has shape " + shape_text(*tensor) + ", expected (" +
-                         std::to_string(n) + ")");
+        throw ModelError(file.source() + ": tensor " + name + " has shape " + tensor_shape_text(*tensor) +
+                         ", expected (" + std::to_string(n) + ")");
     if (!has_quant_kernels(tensor->type))
         throw ModelError(file.source() + ": tensor " + name + " has type " + std::string(tensor->type_name()) +
                          ", which Folio cannot convert");

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 
 #include "engine/gguf.h"
 #include "engine/kv_cache.h"
+#include "engine/lora.h"
 #include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 
@@ -57,6 +59,12 @@ struct ModelConfig {
     RopeScaling rope_scaling;        // rope.scaling.*, rope_freqs.weight (rope_scaling.h)
 };
 
+// The shape of a weight matrix, (rows, cols): (n_out, n_in).
+struct WeightShape {
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+};
+
 // Which positions of a batch forward() returns logits for.
 enum class LogitRows {
     All,   // every token: scoring a prompt, tests
@@ -81,11 +89,20 @@ public:
     // values in the cache, then each token attends to cache positions
     // [0, positions[i]], so one call can hold a whole prompt (prefill) or
     // one token (decode). Returns logits (n_rows, n_vocab), n_rows being the
-    // batch size or 1 (LogitRows). Throws ModelError for an empty batch,
-    // mismatched spans, a token outside the vocabulary, a position outside
-    // the cache or a cache of another shape.
+    // batch size or 1 (LogitRows). The adapters in loras (lora.h) apply to
+    // the adaptable weights; a cache must not mix positions computed under
+    // different sets (Sequence sees to it). Throws ModelError for an empty
+    // batch, mismatched spans, a token outside the vocabulary, a position
+    // outside the cache, a cache of another shape or an adapter loaded for
+    // another model.
     std::vector<float> forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                               std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows);
+                               std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                               const LoraSet& loras = {});
+
+    // The weight matrices LoRA adapters may change, by GGUF tensor name:
+    // the attention projections and feed-forward matrices of each layer.
+    // Empty for a model that takes no adapters (an encoder).
+    const std::map<std::string, WeightShape, std::less<>>& adaptable_weights() const { return adaptable_weights_; }
 
     // Whether the model is an encoder (BERT), which encode() serves and
     // forward() does not.
@@ -107,13 +124,22 @@ protected:
 
     // forward() after its checks; tokens and positions are the same length, non-empty.
     virtual std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                                   std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows) = 0;
+                                   std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                                   const LoraSet& loras) = 0;
     // encode() after its checks, with the lengths spelt out; only encoders override it.
     virtual std::vector<float> run_encoder(ThreadPool& pool, std::span<const std::int32_t> tokens,
                                            std::span<const std::int32_t> sequence_lengths);
 
+    // Lists a weight among adaptable_weights(): run() passes it through lora_matmul.
+    void allow_lora(const WeightMatrix& weight) {
+        adaptable_weights_.emplace(std::string(weight.name), WeightShape{weight.rows, weight.cols});
+    }
+
     GgufFile file_;  // keeps the mapping that the weights point into
     ModelConfig config_;
+
+private:
+    std::map<std::string, WeightShape, std::less<>> adaptable_weights_;
 };
 
 // The model in a GGUF file, by its general.architecture ("llama", "qwen2",

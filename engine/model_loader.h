@@ -22,6 +22,9 @@ ModelConfig read_model_config(const GgufFile& file);
 // Folio does not implement, or one without the keys it needs.
 RopeScaling read_rope_scaling(const GgufFile& file, const std::string& architecture, int n_rot);
 
+// "(rows, cols)": a tensor's shape as messages give it, outermost dimension first.
+std::string tensor_shape_text(const GgufTensor& tensor);
+
 // Tensor `name` as a weight matrix of (rows, cols); throws ModelError when
 // it is absent, of another shape, or of a type without matmul kernels.
 WeightMatrix weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows, std::int64_t cols);

@@ -13,7 +13,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libtesseract-dev libleptonica-dev tesseract-ocr \
   tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd \
   libfaiss-dev libopenblas-dev libsqlite3-dev sqlite3 \
-  nlohmann-json3-dev libsodium-dev \
+  nlohmann-json3-dev libsodium-dev libarchive-dev \
   libgtest-dev libbenchmark-dev \
   qpdf xvfb xauth fonts-dejavu-core fonts-noto-cjk \
   python3 python3-pip >/dev/null

@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
-"""Scores Folio's clinical-note extraction against the ACI-Bench truth (issue 9).
+"""Scores Folio's extraction records against truth: clinical notes (the
+ACI-Bench truth of issue 9, or the medical pack's evaluation set) and
+financial filings (the finance pack's evaluation set).
 
     python3 tools/eval_extraction.py OUTPUT.jsonl [MORE.jsonl ...]
         [--truth tests/data/medical_records/truth.jsonl] [--json] [--all-truth]
+    python3 tools/eval_extraction.py OUT/records.jsonl --truth domain_packs/finance/eval/truth.jsonl
     python3 tools/eval_extraction.py --self-test
 
 OUTPUT: Folio's extraction records, one JSON object a line, each with at least
-    doc_id, path, data (an object following
-    domain_packs/medical/schemas/clinical_note.schema.json), values
-    [{pointer, value, grounded, page, quote}] and seconds (the wall time of
-    that record; also read from timings.seconds / timings.total_s).
+    doc_id, path, data (an object following the pack's schema,
+    domain_packs/<pack>/schemas/), values [{pointer, value, grounded, page,
+    quote}] and seconds (the wall time of that record; also read from
+    timings.seconds / timings.total_s).
+TRUTH: one JSON object a line, either issue 9's flat line ({"id",
+    "patient_name", "age", "sex", "chief_complaint", "medications": [names],
+    "diagnoses" (formerly "assessment"): [problems]}) or a pack evaluation
+    line ({"id", "source", "record": {fields in the pack schema's shape},
+    "pages": {field: page}}; domain_packs/<pack>/eval/README.md). A record
+    holding "company" is a filing, any other a clinical note.
 A record is matched to its truth line by the encounter id in the file name
 (D2N###, else the name up to its first dot). It counts as a scan when its path
 has a "scan" folder, ".scan." in its name, or is an image (.png .jpg .tif ...);
@@ -27,7 +36,7 @@ Metrics (per group: pdf, scan, all):
   For these scalar fields: precision = matches / records with a predicted
   value, recall = matches / records whose truth has a value. A value predicted
   where the note gives none counts against precision.
-  medications, assessment: items pooled over records (micro average);
+  medications, diagnoses: items pooled over records (micro average);
                    precision = matched items / predicted items, recall =
                    matched items / truth items; items are matched one-to-one,
                    greedily by score, when one normalized item contains the
@@ -41,6 +50,23 @@ Metrics (per group: pdf, scan, all):
   A record with a non-empty "error" is scored as it stands (usually empty
   data) and counted in "records w/ error".
   seconds/record:  mean (and median) of the records' "seconds".
+  Records made before the schema named them diagnoses ("assessment": [text])
+  are read too, so earlier runs stay comparable.
+
+Filings (the finance schema's fields, all scalar, scored as above):
+  company          normalized match (case, punctuation and Inc/Corp/Co/Ltd/
+                   plc/Company/Corporation/Incorporated ignored)
+  form, period_end, period_type, currency, scale: exact match
+  figures          revenue, operating_income, net_income, diluted_eps,
+                   operating_cash_flow, capital_expenditure, total_assets,
+                   total_liabilities, total_equity: the same amount in
+                   currency units, each side at its own scale (a figure with
+                   its own scale word, "$1.2 billion", at that), within half
+                   a unit of the less precise one's last digit; signs are
+                   ignored (the statements print outflows and losses in
+                   parentheses, which a copied value may drop)
+  figure pages     of the matched figures whose truth gives a page, the share
+                   whose grounded value (values[].page) is on that page
 """
 
 import argparse
@@ -52,9 +78,12 @@ import sys
 from pathlib import Path
 
 DEFAULT_TRUTH = Path(__file__).resolve().parent.parent / "tests/data/medical_records/truth.jsonl"
-FIELDS = ["patient_name", "age", "sex", "chief_complaint", "medications", "assessment"]
-SCALARS = FIELDS[:4]
-LISTS = FIELDS[4:]
+MEDICAL_FIELDS = ["patient_name", "age", "sex", "chief_complaint", "medications", "diagnoses"]
+FIGURES = ["revenue", "operating_income", "net_income", "diluted_eps", "operating_cash_flow",
+           "capital_expenditure", "total_assets", "total_liabilities", "total_equity"]
+FINANCE_FIELDS = ["company", "form", "period_end", "period_type", "currency", "scale"] + FIGURES
+SCALES = {"units": 1, "thousands": 1e3, "millions": 1e6, "billions": 1e9}
+SCALE_WORDS = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 STOP = {"a", "an", "the", "of", "for", "and", "with", "to", "in", "on", "at", "her", "his", "is"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -120,6 +149,9 @@ def scalar_match(field, pred, truth):
         return False
     if field == "chief_complaint":
         return token_f1(pred, truth) >= 0.5
+    if field in FIGURES:
+        (pv, pr), (tv, tr) = pred, truth
+        return abs(abs(pv) - abs(tv)) <= max(pr, tr) + 1e-9 * abs(tv)
     return pred == truth
 
 
@@ -162,30 +194,81 @@ def dedupe(items):
     return out
 
 
-def predicted_fields(data):
+def item_texts(items, keys):
+    """The non-empty texts of a list whose items are strings or objects (the text under the first of keys)."""
+    out = []
+    for it in items or []:
+        if isinstance(it, dict):
+            it = next((it[k] for k in keys if it.get(k)), None)
+        if it and str(it).strip():
+            out.append(str(it).strip())
+    return dedupe(out)
+
+
+def medical_fields(data):
+    """A clinical-note record (the pack schema's shape) as the metrics' fields."""
     data = data if isinstance(data, dict) else {}
     patient = data.get("patient") if isinstance(data.get("patient"), dict) else {}
-    meds = []
-    for m in data.get("medications") or []:
-        name = m.get("name") if isinstance(m, dict) else m
-        if name and str(name).strip():
-            meds.append(str(name).strip())
-    assess = []
-    for a in data.get("assessment") or []:
-        if isinstance(a, dict):
-            a = a.get("name") or a.get("text") or a.get("problem")
-        if a and str(a).strip():
-            assess.append(str(a).strip())
+    problems = data.get("diagnoses") if "diagnoses" in data else data.get("assessment")
     return {"patient_name": norm_name(patient.get("name")), "age": norm_age(patient.get("age")),
             "sex": norm_sex(patient.get("sex")), "chief_complaint": norm_text(data.get("chief_complaint")),
-            "medications": dedupe(meds), "assessment": dedupe(assess)}
+            "medications": item_texts(data.get("medications"), ("name",)),
+            "diagnoses": item_texts(problems, ("description", "name", "text", "problem"))}
+
+
+def norm_company(v):
+    words = re.findall(r"[a-z0-9]+", str(v or "").lower())
+    words = [w for w in words if w not in ("inc", "incorporated", "corp", "corporation", "co", "company", "ltd",
+                                           "plc", "the")]
+    return " ".join(words) or None
+
+
+def norm_figure(v, scale):
+    """A printed figure as (amount in currency units, rounding): "383,285" at
+    millions is (3.83285e11, 5e5); "$1.2 billion" is (1.2e9, 5e7). None when
+    it is not one number."""
+    if v is None:
+        return None
+    text = str(v).lower()
+    numbers = re.findall(r"\d[\d,]*(?:\.\d+)?", text)
+    if len(numbers) != 1:
+        return None
+    digits = numbers[0].replace(",", "")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    word = re.search(r"\b(thousand|million|billion|trillion)s?\b", text)
+    unit = SCALE_WORDS[word.group(1)] if word else scale
+    return float(digits) * unit, 0.5 * 10 ** -decimals * unit
+
+
+def finance_fields(data):
+    """A filing record (the finance schema's shape) as the metrics' fields."""
+    data = data if isinstance(data, dict) else {}
+    scale = SCALES.get(data.get("scale"), 1)
+    fields = {"company": norm_company(data.get("company")), "scale": norm_text(data.get("scale"))}
+    for f in ("form", "period_end", "period_type", "currency"):
+        fields[f] = norm_text(data.get(f))
+    for f in FIGURES:
+        # EPS is printed in currency units whatever the statements' scale.
+        fields[f] = norm_figure(data.get(f), 1 if f == "diluted_eps" else scale)
+    return fields
+
+
+def is_filing(record):
+    return isinstance(record, dict) and "company" in record
+
+
+def predicted_fields(data, finance=False):
+    return finance_fields(data) if finance else medical_fields(data)
 
 
 def truth_fields(t):
+    """A truth line's fields: a pack evaluation line's record, or issue 9's flat line."""
+    if "record" in t:
+        return predicted_fields(t["record"], is_filing(t["record"]))
     return {"patient_name": norm_name(t.get("patient_name")), "age": norm_age(t.get("age")),
             "sex": norm_sex(t.get("sex")), "chief_complaint": norm_text(t.get("chief_complaint")),
             "medications": dedupe(t.get("medications") or []),
-            "assessment": dedupe(t.get("assessment") or [])}
+            "diagnoses": dedupe(t.get("diagnoses", t.get("assessment")) or [])}
 
 
 # ------------------------------------------------------------------ records
@@ -216,15 +299,18 @@ def record_seconds(rec):
 
 
 def score_record(pred, truth):
-    """Per-field counts for one record."""
+    """Per-field counts for one record; the fields are the truth's (medical or finance)."""
+    fields = list(truth)
+    scalars = [f for f in fields if not isinstance(truth[f], list)]
+    lists = [f for f in fields if isinstance(truth[f], list)]
     out = {}
     right = 0
-    for f in SCALARS:
+    for f in scalars:
         p, t = pred[f], truth[f]
         m = scalar_match(f, p, t)
         out[f] = {"tp": int(m), "pred": int(p is not None), "truth": int(t is not None)}
         right += 1 if (m or (p is None and t is None)) else 0
-    for f in LISTS:
+    for f in lists:
         p, t = pred[f], truth[f]
         n = match_items(p, t)
         out[f] = {"tp": n, "pred": len(p), "truth": len(t)}
@@ -233,7 +319,7 @@ def score_record(pred, truth):
         elif p and t:
             f1 = 2 * n / (len(p) + len(t))
             right += 1 if f1 >= 0.5 else 0
-    out["key_accuracy"] = right / len(FIELDS)
+    out["key_accuracy"] = right / len(fields)
     return out
 
 
@@ -241,10 +327,10 @@ def ratio(a, b):
     return a / b if b else None
 
 
-def aggregate(rows):
-    """rows: [{"scores", "grounded", "values", "seconds"}] -> summary dict."""
+def aggregate(rows, fields):
+    """rows: [{"scores", "grounded", "values", "seconds", "pages_right", "pages_checked"}] -> summary dict."""
     res = {"records": len(rows), "fields": {}}
-    for f in FIELDS:
+    for f in fields:
         tp = sum(r["scores"][f]["tp"] for r in rows)
         npred = sum(r["scores"][f]["pred"] for r in rows)
         ntruth = sum(r["scores"][f]["truth"] for r in rows)
@@ -263,7 +349,22 @@ def aggregate(rows):
     res["seconds_per_record"] = statistics.fmean(secs) if secs else None
     res["seconds_median"] = statistics.median(secs) if secs else None
     res["seconds_total"] = sum(secs) if secs else None
+    checked = sum(r.get("pages_checked", 0) for r in rows)
+    res["figure_pages"] = ratio(sum(r.get("pages_right", 0) for r in rows), checked)
+    res["figure_pages_checked"] = checked
     return res
+
+
+def figure_pages(rec, truth_line, scores):
+    """(right, checked): matched figures whose truth page holds the record's grounded value."""
+    right = checked = 0
+    pages = {v.get("pointer"): v.get("page") for v in rec.get("values") or []
+             if isinstance(v, dict) and v.get("grounded") is True}
+    for field, page in (truth_line.get("pages") or {}).items():
+        if field in scores and scores[field]["tp"]:
+            checked += 1
+            right += int(pages.get("/" + field) == page)
+    return right, checked
 
 
 def evaluate(outputs, truth, all_truth=False):
@@ -280,6 +381,8 @@ def evaluate(outputs, truth, all_truth=False):
             continue
         kind = record_kind(path)
         by_id[(rid, kind)] = rec  # a re-run of the same file: the last line wins
+    finance = any(is_filing(t.get("record")) for t in truth.values())
+    fields = FINANCE_FIELDS if finance else MEDICAL_FIELDS
     rows = {"pdf": [], "scan": []}
     for (rid, kind), rec in sorted(by_id.items()):
         values = rec.get("values") or []
@@ -289,24 +392,27 @@ def evaluate(outputs, truth, all_truth=False):
         else:  # no value list: the record's own counts, when it has them
             grounded = int(rec.get("grounded") or 0)
             nvalues = grounded + int(rec.get("ungrounded") or 0)
-        rows[kind].append({"id": rid, "kind": kind,
-                           "scores": score_record(predicted_fields(rec.get("data")), truth_fields(truth[rid])),
+        scores = score_record(predicted_fields(rec.get("data"), finance), truth_fields(truth[rid]))
+        pages_right, pages_checked = figure_pages(rec, truth[rid], scores)
+        rows[kind].append({"id": rid, "kind": kind, "scores": scores,
                            "grounded": grounded, "values": nvalues, "seconds": record_seconds(rec),
-                           "error": bool(rec.get("error"))})
+                           "error": bool(rec.get("error")), "pages_right": pages_right,
+                           "pages_checked": pages_checked})
     missing = sorted(set(truth) - {rid for rid, _ in by_id})
     if all_truth:
-        empty = predicted_fields({})
+        empty = predicted_fields({}, finance)
         for rid in missing:
             rows["pdf"].append({"id": rid, "kind": "pdf", "scores": score_record(empty, truth_fields(truth[rid])),
                                 "grounded": 0, "values": 0, "seconds": None, "error": True})
-    report = {"groups": {k: aggregate(v) for k, v in rows.items() if v},
+    report = {"domain": "finance" if finance else "medical", "fields": fields,
+              "groups": {k: aggregate(v, fields) for k, v in rows.items() if v},
               "unmatched_outputs": unmatched, "truth_without_output": len(missing),
               "per_record": [{"id": r["id"], "kind": r["kind"], "key_accuracy": r["scores"]["key_accuracy"],
                               "grounded": r["grounded"], "values": r["values"], "seconds": r["seconds"]}
                              for k in ("pdf", "scan") for r in rows[k]]}
     allrows = rows["pdf"] + rows["scan"]
     if allrows:
-        report["groups"]["all"] = aggregate(allrows)
+        report["groups"]["all"] = aggregate(allrows, fields)
     return report
 
 
@@ -321,25 +427,27 @@ def print_table(report, out=sys.stdout):
     if not groups:
         print("no records matched the truth", file=out)
         return
-    head = f"{'field':<18}" + "".join(f" | {g + ' P%':>9} {'R%':>6} {'n':>5}" for g in groups)
+    head = f"{'field':<20}" + "".join(f" | {g + ' P%':>9} {'R%':>6} {'n':>5}" for g in groups)
     print(head, file=out)
     print("-" * len(head), file=out)
-    for f in FIELDS:
-        line = f"{f:<18}"
+    for f in report["fields"]:
+        line = f"{f:<20}"
         for g in groups:
             s = report["groups"][g]["fields"][f]
             line += f" | {fmt(s['precision']):>9} {fmt(s['recall']):>6} {s['truth']:>5}"
         print(line, file=out)
     print("-" * len(head), file=out)
-    for label, key, pct in (("key-field acc %", "key_field_accuracy", True),
-                            ("grounded %", "grounded_share", True),
-                            ("s / record", "seconds_per_record", False)):
-        line = f"{label:<18}"
+    summary = [("key-field acc %", "key_field_accuracy", True), ("grounded %", "grounded_share", True),
+               ("s / record", "seconds_per_record", False)]
+    if report["domain"] == "finance":
+        summary.insert(1, ("figure pages %", "figure_pages", True))
+    for label, key, pct in summary:
+        line = f"{label:<20}"
         for g in groups:
             line += f" | {fmt(report['groups'][g][key], pct):>9} {'':>6} {'':>5}"
         print(line, file=out)
     for label, key in (("records", "records"), ("records w/ error", "errors")):
-        line = f"{label:<18}"
+        line = f"{label:<20}"
         for g in groups:
             line += f" | {report['groups'][g][key]:>9} {'':>6} {'':>5}"
         print(line, file=out)
@@ -411,7 +519,7 @@ def self_test():
     check("pdf cc R", pf["chief_complaint"]["recall"], 1.0)
     check("pdf meds P", pf["medications"]["precision"], 2 / 3)
     check("pdf meds R", pf["medications"]["recall"], 1.0)
-    check("pdf assessment R", pf["assessment"]["recall"], 3 / 4)
+    check("pdf diagnoses R (records and truth that say assessment)", pf["diagnoses"]["recall"], 3 / 4)
     check("pdf key acc", g["pdf"]["key_field_accuracy"], 1.0)
     check("pdf grounded", g["pdf"]["grounded_share"], 2 / 3)
     check("pdf s/record", g["pdf"]["seconds_per_record"], 2.0)
@@ -425,7 +533,7 @@ def self_test():
     check("scan cc P", sf["chief_complaint"]["precision"], 0.0)
     check("scan meds P", sf["medications"]["precision"], 1.0)
     check("scan meds R", sf["medications"]["recall"], 0.5)
-    check("scan assessment P", sf["assessment"]["precision"], 0.5)
+    check("scan diagnoses P", sf["diagnoses"]["precision"], 0.5)
     # key: name wrong, age right (both null), sex right, cc wrong, meds F1 2/3 right, assessment F1 0.5 right
     check("scan key acc", g["scan"]["key_field_accuracy"], 4 / 6)
     check("all key acc", g["all"]["key_field_accuracy"], (1.0 + 4 / 6) / 2)
@@ -441,6 +549,47 @@ def self_test():
     check("kind tif", 1.0 if record_kind("a/D2N001.tif") == "scan" else 0.0, 1.0)
     check("kind .scan.", 1.0 if record_kind("D2N001.scan.pdf") == "scan" else 0.0, 1.0)
     print_table(r)
+
+    # The pack schema's record against a pack evaluation line: diagnoses are objects.
+    pack_truth = {"D2N001": {"id": "D2N001", "source": "x", "record": {
+        "patient": {"name": "Martha Collins", "age": 50, "sex": "female"}, "chief_complaint": "Annual exam",
+        "medications": [{"name": "lisinopril"}, {"name": "Lasix"}],
+        "diagnoses": [{"description": "Congestive heart failure"}, {"description": "Depression"}]}}}
+    new_output = [{"path": "D2N001.pdf", "seconds": 1.0, "data": {
+        "patient": {"name": "Martha Collins", "date_of_birth": None, "age": 50, "sex": "female"},
+        "chief_complaint": "annual exam", "medications": [{"name": "Lasix", "dose": "40 mg", "route": None,
+                                                            "frequency": None}],
+        "diagnoses": [{"description": "CHF", "icd10": "I50.9"}, {"description": "depression", "icd10": None}]}}]
+    r3 = evaluate(new_output, pack_truth)
+    check("pack medical domain", 1.0 if r3["domain"] == "medical" else 0.0, 1.0)
+    check("pack diagnoses P", r3["groups"]["all"]["fields"]["diagnoses"]["precision"], 0.5)
+    check("pack meds R", r3["groups"]["all"]["fields"]["medications"]["recall"], 0.5)
+
+    # Filings: figures at each side's own scale, signs ignored, pages of grounded values.
+    filing_truth = {"APPLE_2021_10K": {"id": "APPLE_2021_10K", "record": {
+        "company": "Apple Inc.", "form": "10-K", "period_end": "2021-09-25", "period_type": "annual",
+        "currency": "USD", "scale": "millions", "revenue": "365,817", "net_income": "94,680",
+        "diluted_eps": "5.61", "capital_expenditure": "(11,085)", "total_assets": "351,002"},
+        "pages": {"revenue": 21, "net_income": 21, "total_assets": 22}}}
+    filing_output = [{"path": "/c/APPLE_2021_10K.pdf", "seconds": 5.0, "data": {
+        "company": "APPLE INC", "form": "10-K", "period_end": "2021-09-25", "period_type": "quarterly",
+        "currency": "USD", "scale": "thousands", "revenue": "365,817,000", "net_income": "$94.7 billion",
+        "diluted_eps": "5.61", "capital_expenditure": "11,085,000", "total_assets": "351,002"},
+        "values": [{"pointer": "/revenue", "grounded": True, "page": 21},
+                   {"pointer": "/net_income", "grounded": True, "page": 40}]}]
+    r4 = evaluate(filing_output, filing_truth)
+    ff = r4["groups"]["all"]["fields"]
+    check("finance domain", 1.0 if r4["domain"] == "finance" else 0.0, 1.0)
+    check("finance company", ff["company"]["precision"], 1.0)
+    check("finance period_type", ff["period_type"]["precision"], 0.0)
+    check("finance revenue at another scale", ff["revenue"]["precision"], 1.0)
+    check("finance net income with a scale word", ff["net_income"]["recall"], 1.0)
+    check("finance capex sign ignored", ff["capital_expenditure"]["recall"], 1.0)
+    check("finance assets at the wrong scale", ff["total_assets"]["precision"], 0.0)
+    check("finance figure pages", r4["groups"]["all"]["figure_pages"], 0.5)
+    # wrong: period_type, scale, total_assets (its figure read at the wrong scale)
+    check("finance key acc", r4["groups"]["all"]["key_field_accuracy"], 12 / 15)
+    print_table(r4)
     failed = checks.count(False)
     print(f"self-test: {len(checks) - failed}/{len(checks)} passed")
     return 0 if failed == 0 else 1

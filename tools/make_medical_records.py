@@ -15,6 +15,9 @@ Output (OUT, default /work/eval/medical, outside the repository):
                                page), which Folio's ingest OCRs
     truth.jsonl                one line per note (the same file as the repo's
                                tests/data/medical_records/truth.jsonl)
+and, in the repository, the medical pack's evaluation set
+(domain_packs/medical/eval/, --pack-eval): the held-out notes' truth in the
+pack schema's shape (see its README.md).
     manifest.json              per file: kind, pages, bytes, scan parameters
     LICENSE-CC-BY-4.0.txt      the data licence
 
@@ -52,7 +55,7 @@ the note by the rules below, never from the dialogue):
                   first mention. Classes ("anti-inflammatories", "NSAID",
                   "antibiotics", "steroid") are not names and are left out;
                   a drug the plan stops is still a drug named in the note.
-    assessment    the problems of ASSESSMENT AND PLAN, else ASSESSMENT, else
+    diagnoses     the problems of ASSESSMENT AND PLAN, else ASSESSMENT, else
                   IMPRESSION: numbered items ("1. Right knee pain."), bullet
                   items ("• Hypogonadism.") that are not "Label: text" lines,
                   and short stand-alone lines (<= 14 words, no "Label:" prefix)
@@ -61,10 +64,17 @@ the note by the rules below, never from the dialogue):
                   ..."); final period removed.
     OVERRIDES     one note (D2N029) whose ASSESSMENT AND PLAN is prose gets its
                   problem by hand ("Melanoma").
+    (Before the medical pack's schema named them diagnoses, issue 9's truth
+    called the problems "assessment"; tools/eval_extraction.py reads both.)
+
+Held out: the notes whose number is a multiple of 4 (D2N004, D2N008, ...,
+16 notes) form the pack's evaluation set; an adapter trained for the pack
+must not see them.
 
 Usage:
     python3 tools/make_medical_records.py [--csv PATH] [--out /work/eval/medical]
-        [--scans 24] [--seed 9] [--ci tests/data/medical_records] [--truth-only]
+        [--scans 24] [--seed 9] [--ci tests/data/medical_records]
+        [--pack-eval domain_packs/medical/eval] [--truth-only]
 Needs reportlab, pillow, numpy (tools/requirements.txt) and poppler-utils
 (pdftoppm, pdfinfo); reuses the note layout of tools/make_scan_set.py.
 """
@@ -223,7 +233,7 @@ LABEL = re.compile(r"^[A-Z][A-Za-z /-]{1,40}:")
 BOILER = re.compile(r"^(Patient Agreements|All questions|This plan|The patient understands)", re.I)
 
 
-def find_assessment(secs):
+def find_diagnoses(secs):
     for k in ("ASSESSMENT AND PLAN", "ASSESSMENT", "IMPRESSION"):
         if secs.get(k):
             body = secs[k]
@@ -261,7 +271,7 @@ def find_assessment(secs):
 OVERRIDES = {
     # ASSESSMENT AND PLAN is prose: "The patient presents today with newly
     # diagnosed melanoma. The biopsy revealed an intermediate thickness melanoma."
-    "D2N029": {"assessment": ["Melanoma"]},
+    "D2N029": {"diagnoses": ["Melanoma"]},
 }
 
 
@@ -274,9 +284,25 @@ def truth_of(row):
         cc = "; ".join(strip_period(l) for l in cc.split("\n") if l.strip())
     t = {"id": row["encounter_id"], "patient_name": find_name(note), "age": age, "sex": sex,
          "chief_complaint": cc or None, "medications": find_medications(secs),
-         "assessment": find_assessment(secs)}
+         "diagnoses": find_diagnoses(secs)}
     t.update(OVERRIDES.get(row["encounter_id"], {}))
     return t
+
+
+def is_held_out(encounter_id):
+    return int(encounter_id[3:]) % 4 == 0
+
+
+def pack_eval_line(t):
+    """A truth line in the medical pack schema's shape: the fields the rules
+    above read off the note, under the schema's names; what they do not read
+    (date of birth, visit date, doses, routes, vitals, labs, ICD-10 codes, plan)
+    is left out, and left out is not scored."""
+    return {"id": t["id"], "source": f"ACI-Bench train {t['id']} (note text)",
+            "record": {"patient": {"name": t["patient_name"], "age": t["age"], "sex": t["sex"]},
+                       "chief_complaint": t["chief_complaint"],
+                       "medications": [{"name": m} for m in t["medications"]],
+                       "diagnoses": [{"description": d} for d in t["diagnoses"]]}}
 
 
 # ------------------------------------------------------------------ rendering
@@ -374,7 +400,9 @@ def main():
                     help="where truth.jsonl and the CI subset go ('' to skip)")
     ap.add_argument("--ci-pdfs", type=int, default=3)
     ap.add_argument("--ci-scans", type=int, default=2)
-    ap.add_argument("--truth-only", action="store_true", help="write truth.jsonl only")
+    ap.add_argument("--pack-eval", default=str(REPO / "domain_packs/medical/eval"),
+                    help="where the medical pack's evaluation set goes ('' to skip)")
+    ap.add_argument("--truth-only", action="store_true", help="write the truth files only")
     args = ap.parse_args()
 
     csv.field_size_limit(1 << 30)
@@ -390,10 +418,17 @@ def main():
         if licence.exists():
             shutil.copyfile(licence, ci / DEFAULT_LICENSE_NAME)
     counts = {k: sum(1 for t in truths if t[k]) for k in
-              ("patient_name", "age", "sex", "chief_complaint", "medications", "assessment")}
+              ("patient_name", "age", "sex", "chief_complaint", "medications", "diagnoses")}
     print(f"truth: {len(truths)} notes; notes with each field: {counts}; "
           f"medications {sum(len(t['medications']) for t in truths)}, "
-          f"assessment items {sum(len(t['assessment']) for t in truths)}")
+          f"diagnoses {sum(len(t['diagnoses']) for t in truths)}")
+    if args.pack_eval:
+        held_out = [t for t in truths if is_held_out(t["id"])]
+        pack_eval = Path(args.pack_eval)
+        pack_eval.mkdir(parents=True, exist_ok=True)
+        (pack_eval / "truth.jsonl").write_text(
+            "".join(json.dumps(pack_eval_line(t), ensure_ascii=False) + "\n" for t in held_out), encoding="utf-8")
+        print(f"pack evaluation set: {len(held_out)} held-out notes in {pack_eval / 'truth.jsonl'}")
     if args.truth_only:
         return
 

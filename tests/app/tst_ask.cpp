@@ -16,6 +16,7 @@
 #include <string>
 
 #include "app/ask.h"
+#include "app/packs.h"
 #include "engine/model_paths.h"
 #include "tests/support/folio_process.h"
 #include "tests/support/test_documents.h"
@@ -158,6 +159,21 @@ private slots:
         }
         QVERIFY(answer.not_found);
         QVERIFY(answer.model_text.empty());  // no source, no question to the model
+    }
+
+    // "BP" is nowhere in the library; the medical glossary's "blood pressure"
+    // is, on the keyword side only.
+    void packGlossaryExpandsTheKeywordQuery() {
+        const char* const question = "What was the BP?";
+        const Answer plain = Conversation(*model_, *library_).ask(question, {.k = 2, .max_answer_tokens = 24});
+        QVERIFY(plain.sources.empty());
+        QVERIFY(plain.query_expansion.empty());
+        const PackContent medical = load_pack("medical");
+        const Answer expanded = Conversation(*model_, *library_)
+                                    .ask(question, {.k = 2, .max_answer_tokens = 24, .glossary = &medical.glossary});
+        QCOMPARE(expanded.query_expansion, std::vector<std::string>{"blood pressure"});
+        QVERIFY(!expanded.sources.empty());
+        QVERIFY(expanded.sources[0].hit.path.ends_with("contoso-clinic.pdf"));
     }
 
     void questionNothingMatchesIsNotFound() {

@@ -31,13 +31,17 @@ ExtractionRecord stand_in_record(Library& library, std::int64_t doc_id) {
     ExtractionRecord record;
     record.doc_id = doc_id;
     record.path = library.store().document(doc_id)->path;
-    record.data = {{"patient", {{"name", text.substr(0, text.find('\n'))}, {"age", 61}, {"sex", "male"}}},
+    record.data = {{"patient", {{"name", text.substr(0, text.find('\n'))}, {"date_of_birth", nullptr}, {"age", 61},
+                                {"sex", "male"}}},
                    {"encounter_date", "2024-05-02"},
                    {"chief_complaint", "cough"},
-                   {"assessment", {"Bronchitis"}},
-                   {"medications", {{{"name", "Amoxicillin"}, {"dose", "500 mg"}, {"frequency", "three times daily"}}}},
+                   {"medications", {{{"name", "Amoxicillin"}, {"dose", "500 mg"}, {"route", "PO"},
+                                     {"frequency", "three times daily"}}}},
                    {"allergies", json::array()},
-                   {"observations", {{{"name", "Temperature"}, {"value", "38.1"}, {"unit", "C"}}}}};
+                   {"vitals", {{{"name", "Temperature"}, {"value", "38.1"}, {"unit", "C"}}}},
+                   {"labs", json::array()},
+                   {"diagnoses", {{{"description", "Bronchitis"}, {"icd10", "J20.9"}}}},
+                   {"plan", {"Rest and fluids"}}};
     record.values = {{.pointer = "/patient/name", .value = record.data["patient"]["name"], .grounded = true, .page = 1,
                       .begin = 0, .end = 10, .quote = "x"},
                      {.pointer = "/patient/age", .value = 61}};

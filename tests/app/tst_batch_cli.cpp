@@ -137,8 +137,9 @@ private:
                 "--out",     out(),                          "--jobs", "1", "--json"};
     }
 
-    // One line per file; the notes' records meet the pack's schema and have
-    // sound FHIR Bundles; the corrupt file has an error row.
+    // One line per file; the notes' records meet the pack's schema, carry
+    // the pack's validation and have sound FHIR Bundles; the corrupt file
+    // has an error row.
     void check_outputs() {
         const std::vector<json> lines = jsonl(out() + "/records.jsonl");
         QCOMPARE(lines.size(), std::size_t(3));
@@ -154,6 +155,13 @@ private:
             }
             QVERIFY2(line["error"] == "", line["error"].dump().c_str());
             QVERIFY(schema.validate(line["data"]).empty());
+            // The medical pack's validators ran: their findings, possibly none, are listed.
+            QVERIFY(line["validation"].is_array());
+            for (const json& issue : line["validation"]) {
+                QVERIFY(issue["severity"] == "warning" || issue["severity"] == "error");
+                QVERIFY(issue["pointer"].get<std::string>().empty() || issue["pointer"].get<std::string>()[0] == '/');
+                QVERIFY(!issue["message"].get<std::string>().empty());
+            }
             QFile fhir(out() + "/" + QString::fromStdString(line["fhir"]));
             QVERIFY(fhir.open(QIODevice::ReadOnly));
             const std::vector<std::string> errors = folio::app::fhir_structure_errors(json::parse(fhir.readAll().toStdString()));

@@ -103,6 +103,9 @@ std::vector<GoldenText> read_golden(const std::filesystem::path& path) {
     return texts;
 }
 
+const std::filesystem::path kLoraFolder = kTestData / "lora_tiny";
+const std::filesystem::path kLlamaTiny = kTestData / "llama_tiny/model.gguf";
+
 // The lowest cosine between the model's embeddings and the golden's, or -1
 // when a text's tokens differ.
 double lowest_cosine(const std::filesystem::path& model, const std::filesystem::path& golden_path) {
@@ -129,6 +132,32 @@ double lowest_cosine(const std::filesystem::path& model, const std::filesystem::
     return lowest;
 }
 
+// ours holds reference's tensors, byte for byte.
+void expect_same_tensors(const engine::GgufFile& ours, const engine::GgufFile& reference) {
+    QCOMPARE(ours.tensors().size(), reference.tensors().size());
+    for (const engine::GgufTensor& expected : reference.tensors()) {
+        const engine::GgufTensor* tensor = ours.find_tensor(expected.name);
+        QVERIFY2(tensor != nullptr && tensor->type == expected.type && tensor->ne == expected.ne &&
+                     std::equal(tensor->data.begin(), tensor->data.end(), expected.data.begin(), expected.data.end()),
+                 std::string(expected.name).c_str());
+    }
+}
+
+// Converting `request` is refused with a one-line ConvertError that says
+// `message`, and what an earlier conversion left at request.out is kept.
+void expect_refused(const app::ConvertHfRequest& request, const QString& message) {
+    write_text(request.out, "an earlier conversion");
+    try {
+        app::convert_hf(request);
+        QFAIL("the spoilt folder converted");
+    } catch (const app::ConvertError& error) {
+        const std::string what = error.what();
+        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
+        QVERIFY2(what.find('\n') == std::string::npos, what.c_str());
+    }
+    QCOMPARE(read_text(request.out), std::string("an earlier conversion"));
+}
+
 }  // namespace
 
 class ConvertHfTest : public QObject {
@@ -150,6 +179,11 @@ private slots:
     void badFoldersAreOneLineErrors();
     void cliConvertsAndEmbeds();
     void cliErrorsAreOneLine();
+    void peftAdapterIsWhatLlamaCppWrites_data();
+    void peftAdapterIsWhatLlamaCppWrites();
+    void peftFoldersItCannotConvert_data();
+    void peftFoldersItCannotConvert();
+    void cliConvertsAPeftAdapterAndGeneratesWithIt();
 };
 
 // Every metadata key and tensor of the GGUF the tools script wrote with
@@ -178,15 +212,8 @@ void ConvertHfTest::tinyIsWhatLlamaCppWrites() {
     QCOMPARE(ours.get_bool("folio.embedding.normalize"), true);
     QCOMPARE(ours.get_u32("folio.embedding.max_tokens"), 64u);  // sentence_bert_config.json's max_seq_length
 
-    QCOMPARE(ours.tensors().size(), reference.tensors().size());
     QCOMPARE(result.n_tensors, static_cast<int>(reference.tensors().size()));
-    for (const engine::GgufTensor& expected : reference.tensors()) {
-        const engine::GgufTensor* tensor = ours.find_tensor(expected.name);
-        QVERIFY2(tensor != nullptr, std::string(expected.name).c_str());
-        QVERIFY2(tensor->type == expected.type && tensor->ne == expected.ne &&
-                     std::equal(tensor->data.begin(), tensor->data.end(), expected.data.begin(), expected.data.end()),
-                 std::string(expected.name).c_str());
-    }
+    expect_same_tensors(ours, reference);
 }
 
 void ConvertHfTest::tinyEmbedsLikeSentenceTransformers_data() {
@@ -300,13 +327,7 @@ void ConvertHfTest::decodersAreWhatLlamaCppWrites() {
         const engine::GgufValue* value = ours.find(kv.key);
         QVERIFY2(value != nullptr && same_value(*value, kv.value), std::string(kv.key).c_str());
     }
-    QCOMPARE(ours.tensors().size(), reference.tensors().size());
-    for (const engine::GgufTensor& expected : reference.tensors()) {
-        const engine::GgufTensor* tensor = ours.find_tensor(expected.name);
-        QVERIFY2(tensor != nullptr && tensor->type == expected.type && tensor->ne == expected.ne &&
-                     std::equal(tensor->data.begin(), tensor->data.end(), expected.data.begin(), expected.data.end()),
-                 std::string(expected.name).c_str());
-    }
+    expect_same_tensors(ours, reference);
 
     QCOMPARE(ours.get_string("tokenizer.ggml.model"), std::string_view("gpt2"));
     QCOMPARE(QString::fromStdString(std::string(ours.get_string("tokenizer.ggml.pre"))), pre);
@@ -369,12 +390,7 @@ void ConvertHfTest::decoderFoldersItCannotConvert() {
     QVERIFY2(at != std::string::npos, qPrintable(find));
     text.replace(at, static_cast<std::size_t>(find.size()), replace.toStdString());
     write_text(folder / file.toStdString(), text);
-    try {
-        app::convert_hf({folder, path_of(dir) / "out.gguf", app::ConvertedType::F16});
-        QFAIL("the spoilt folder converted");
-    } catch (const app::ConvertError& error) {
-        QVERIFY2(std::string(error.what()).find(message.toStdString()) != std::string::npos, error.what());
-    }
+    expect_refused({folder, path_of(dir) / "out.gguf", app::ConvertedType::F16}, message);
 }
 
 void ConvertHfTest::badFoldersAreOneLineErrors_data() {
@@ -435,17 +451,7 @@ void ConvertHfTest::badFoldersAreOneLineErrors() {
             write_text(copy / "modules.json", modules);
         }
     });
-    const std::filesystem::path out = path_of(dir) / "kept.gguf";
-    write_text(out, "an earlier conversion");
-    try {
-        app::convert_hf({folder, out, app::ConvertedType::F16});
-        QFAIL("the spoilt folder converted");
-    } catch (const app::ConvertError& error) {
-        const std::string what = error.what();
-        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
-        QVERIFY2(what.find('\n') == std::string::npos, what.c_str());
-    }
-    QCOMPARE(read_text(out), std::string("an earlier conversion"));
+    expect_refused({folder, path_of(dir) / "kept.gguf", app::ConvertedType::F16}, message);
     for (const auto& entry : std::filesystem::directory_iterator(path_of(dir)))
         QVERIFY2(entry.path().filename().string().find("partial") == std::string::npos, entry.path().c_str());
 }
@@ -509,6 +515,141 @@ void ConvertHfTest::cliErrorsAreOneLine() {
         const Run run = run_folio(arguments);
         QVERIFY2(run.exit_code > 0, qPrintable(arguments.join(' ')));
         QVERIFY2(run.out.isEmpty(), qPrintable(arguments.join(' ')));
+        QVERIFY2(run.err.startsWith("folio: error: ") && run.err.count('\n') == 1,
+                 qPrintable(arguments.join(' ') + ": " + run.err));
+    }
+}
+
+void ConvertHfTest::peftAdapterIsWhatLlamaCppWrites_data() {
+    QTest::addColumn<QString>("adapter");
+    QTest::addColumn<float>("alpha");
+    QTest::newRow("plain") << "plain" << 16.f;                        // F32 safetensors, r 8
+    QTest::newRow("rslora") << "rslora" << 8.f * std::sqrt(4.f);      // F16 safetensors, r 4: alpha·√r
+}
+
+// PEFT folders of tools/make_lora_goldens.py convert to the adapter that
+// script wrote with gguf-py as convert_lora_to_gguf.py does: the same keys
+// and tensors, byte for byte (llama's lora_b of q and k permuted).
+void ConvertHfTest::peftAdapterIsWhatLlamaCppWrites() {
+    QFETCH(QString, adapter);
+    QFETCH(float, alpha);
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "adapter.gguf";
+    const app::ConvertHfResult result = app::convert_hf(
+        {.model_dir = kLoraFolder / adapter.toStdString(), .out = out, .base = kLlamaTiny});
+    QCOMPARE(result.hf_architecture, std::string("PEFT LoRA"));
+    QCOMPARE(result.architecture, std::string("llama"));
+    QCOMPARE(result.n_tensors, 28);  // 2 layers × 7 projections × A and B
+    const engine::GgufFile ours = engine::GgufFile::open(out);
+    const engine::GgufFile reference = engine::GgufFile::open(kLoraFolder / adapter.toStdString() / "adapter.gguf");
+    for (const char* key : {"general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"}) {
+        const engine::GgufValue* value = ours.find(key);
+        QVERIFY2(value != nullptr && same_value(*value, *reference.find(key)), key);
+    }
+    QCOMPARE(ours.get_f32("adapter.lora.alpha"), alpha);
+    expect_same_tensors(ours, reference);
+}
+
+void ConvertHfTest::peftFoldersItCannotConvert_data() {
+    QTest::addColumn<QString>("key");    // of adapter_config.json, set to value ("" : no change)
+    QTest::addColumn<QString>("value");  // JSON
+    QTest::addColumn<QString>("base");   // the --base file under tests/data ("": none)
+    QTest::addColumn<QString>("message");
+    const QString llama = "llama_tiny/model.gguf";
+    QTest::newRow("DoRA") << "use_dora" << "true" << llama << "use_dora (DoRA) is not supported";
+    QTest::newRow("modules_to_save") << "modules_to_save" << "[\"lm_head\"]" << llama
+                                     << "modules_to_save [\"lm_head\"] is not supported";
+    QTest::newRow("bias") << "bias" << "\"lora_only\"" << llama << "bias \"lora_only\" is not supported (none)";
+    QTest::newRow("fan_in_fan_out") << "fan_in_fan_out" << "true" << llama << "fan_in_fan_out (Conv1D weights";
+    QTest::newRow("embeddings") << "target_modules" << "[\"q_proj\", \"embed_tokens\"]" << llama
+                                << "target module embed_tokens cannot be mapped to a weight Folio adapts";
+    QTest::newRow("rank") << "r" << "4" << llama << "has rank 8, adapter_config.json's r is 4";
+    QTest::newRow("another peft type") << "peft_type" << "\"IA3\"" << llama << "peft_type IA3 is not converted";
+    QTest::newRow("no base") << "" << "" << "" << "name its base model with --base MODEL.gguf";
+    // Qwen3's heads are 32 wide, so its k projection has 64 rows, not 32.
+    QTest::newRow("base of other shapes")
+        << "" << "" << "qwen3_tiny/model.gguf"
+        << "self_attn.k_proj.lora_B.weight has shape [32, 8], model.gguf's blk.0.attn_k.weight [64, 64] implies [64, 8]";
+    QTest::newRow("base of another family") << "" << "" << "gemma3_tiny/model.gguf"
+                                            << "adapters for gemma3 models are not converted";
+}
+
+// Each a one-line ConvertError; --out is left alone.
+void ConvertHfTest::peftFoldersItCannotConvert() {
+    QFETCH(QString, key);
+    QFETCH(QString, value);
+    QFETCH(QString, base);
+    QFETCH(QString, message);
+    QTemporaryDir dir;
+    const std::filesystem::path folder = path_of(dir) / "plain";
+    std::filesystem::copy(kLoraFolder / "plain", folder, std::filesystem::copy_options::recursive);
+    std::filesystem::remove(folder / "adapter.gguf");
+    if (!key.isEmpty()) {
+        QJsonObject config =
+            QJsonDocument::fromJson(QByteArray::fromStdString(read_text(folder / "adapter_config.json"))).object();
+        config[key] = QJsonDocument::fromJson(("[" + value + "]").toUtf8()).array().first();
+        write_text(folder / "adapter_config.json", QJsonDocument(config).toJson().toStdString());
+    }
+    expect_refused({.model_dir = folder,
+                    .out = path_of(dir) / "kept.gguf",
+                    .base = base.isEmpty() ? std::filesystem::path() : kTestData / base.toStdString()},
+                   message);
+}
+
+// The real binary: the tiny llama folder and the plain adapter converted,
+// then generate with the adapter at 0 (the base model's tokens), at 1 (other
+// tokens), twice at once; a PEFT config it cannot convert is one line.
+void ConvertHfTest::cliConvertsAPeftAdapterAndGeneratesWithIt() {
+    QTemporaryDir dir;
+    const QString model = dir.filePath("model.gguf");
+    const QString adapter = dir.filePath("adapter.gguf");
+    const Run convert_model = run_folio(
+        {"convert", "hf", QString::fromStdString((kTestData / "llama_tiny_hf").string()), "--out", model});
+    QVERIFY2(convert_model.exit_code == 0, qPrintable(convert_model.err));
+    const Run convert = run_folio({"convert", "hf", QString::fromStdString((kLoraFolder / "plain").string()), "--out",
+                                   adapter, "--base", model, "--json"});
+    QVERIFY2(convert.exit_code == 0, qPrintable(convert.err));
+    const QJsonObject summary = QJsonDocument::fromJson(convert.out.toUtf8()).object();
+    QCOMPARE(summary["hf_architecture"].toString(), QString("PEFT LoRA"));
+    QCOMPARE(summary["architecture"].toString(), QString("llama"));
+    QCOMPARE(summary["tensors"].toInt(), 28);
+
+    auto generate = [&](const QStringList& loras) {
+        QStringList arguments = {"generate", "--model", model, "--prompt", "The report says", "--raw",
+                                 "--temp", "0", "--n", "12", "--json"};
+        for (const QString& lora : loras)
+            arguments << "--lora" << lora;
+        const Run run = run_folio(arguments);
+        if (run.exit_code != 0 || run.lines.size() != 1)
+            qWarning("%s", qPrintable(run.err));
+        return run.lines.value(0);
+    };
+    const QJsonObject base = generate({});
+    const QJsonObject at_zero = generate({adapter + ":0"});
+    const QJsonObject at_one = generate({adapter});
+    const QJsonObject twice = generate({adapter + ":0.5", adapter + ":0.5"});
+    QVERIFY(!base["tokens"].toArray().isEmpty());
+    QCOMPARE(at_zero["tokens"], base["tokens"]);
+    QVERIFY(at_one["tokens"] != base["tokens"]);
+    const QJsonArray loras = twice["loras"].toArray();
+    QCOMPARE(loras.size(), 2);
+    QCOMPARE(loras[0].toObject()["file"].toString(), adapter);
+    QCOMPARE(loras[0].toObject()["scale"].toDouble(), 0.5);
+    QCOMPARE(at_one["loras"].toArray()[0].toObject()["scale"].toDouble(), 1.0);
+
+    const std::filesystem::path dora = path_of(dir) / "dora";
+    std::filesystem::copy(kLoraFolder / "plain", dora, std::filesystem::copy_options::recursive);
+    std::string config = read_text(dora / "adapter_config.json");
+    config.replace(config.find("\"use_dora\": false"), std::string("\"use_dora\": false").size(), "\"use_dora\": true");
+    write_text(dora / "adapter_config.json", config);
+    const QList<QStringList> cases = {
+        {"convert", "hf", QString::fromStdString(dora.string()), "--out", dir.filePath("x.gguf"), "--base", model},
+        {"generate", "--model", model, "--prompt", "x", "--lora", model},  // a model, not an adapter
+        {"generate", "--model", model, "--prompt", "x", "--lora", adapter + ":lots"},
+    };
+    for (const QStringList& arguments : cases) {
+        const Run run = run_folio(arguments);
+        QVERIFY2(run.exit_code > 0, qPrintable(arguments.join(' ')));
         QVERIFY2(run.err.startsWith("folio: error: ") && run.err.count('\n') == 1,
                  qPrintable(arguments.join(' ') + ": " + run.err));
     }

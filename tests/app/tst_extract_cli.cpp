@@ -73,7 +73,8 @@ private slots:
         QCOMPARE(record["doc_id"].toInteger(), 1);
         QVERIFY2(record["error"].toString().isEmpty(), qPrintable(record["error"].toString()));
         const QJsonObject data = record["data"].toObject();
-        for (const char* key : {"patient", "chief_complaint", "assessment", "medications", "allergies", "observations"})
+        for (const char* key : {"patient", "encounter_date", "chief_complaint", "medications", "allergies", "vitals", "labs",
+                                "diagnoses", "plan"})
             QVERIFY2(data.contains(key), key);
         const QStringList sexes = {"female", "male", "other", "unknown"};
         QVERIFY(sexes.contains(data["patient"].toObject()["sex"].toString()));

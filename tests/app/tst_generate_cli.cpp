@@ -96,8 +96,11 @@ void GenerateCliTest::badInputIsOneLine_data() {
     QTest::newRow("unknown option") << QStringList{"generate", "--prompt", "hi", "--bogus", "1"}
                                     << "unknown option --bogus for 'generate'";
     QTest::newRow("no prompt") << QStringList{"generate", "--model", kTinyModel} << "generate needs --prompt TEXT";
-    QTest::newRow("lora") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--lora", "a.gguf"}
-                          << "LoRA adapters are not supported yet";
+    QTest::newRow("missing lora") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--lora", "a.gguf"}
+                                  << "no LoRA adapter file a.gguf";
+    QTest::newRow("lora of a model") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--lora",
+                                                    kTinyModel + ":0.5"}
+                                     << "is not a LoRA adapter (general.type is missing)";
     QTest::newRow("cuda") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--device", "cuda"}
                           << "the CUDA backend cannot run models yet";
     QTest::newRow("no tokenizer") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi"}

@@ -47,6 +47,7 @@ ExtractionRecord sample_record() {
     record.values = {name, age};
     record.grounded = 1;
     record.ungrounded = 1;
+    record.validation = {{"/patient/age", Severity::Error, "age 54 does not match the date of birth"}};
     record.seconds = 2.5;
     return record;
 }
@@ -77,6 +78,8 @@ private slots:
         QVERIFY(line["values"][1]["normalized"] == 54);
         QCOMPARE(line["grounded"], 1);
         QCOMPARE(line["ungrounded"], 1);
+        QCOMPARE(line["validation"], json::parse(R"([{"pointer": "/patient/age", "severity": "error",
+                                                      "message": "age 54 does not match the date of birth"}])"));
         QCOMPARE(line["seconds"], 2.5);
         QCOMPARE(line["error"], "");
         QVERIFY(note_schema().validate(line["data"]).empty());

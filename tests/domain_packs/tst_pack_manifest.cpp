@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "domain_packs/pack_manifest.h"
 
@@ -31,18 +32,20 @@ QByteArray valid_manifest_text() {
   "files": [
     {"size": 812, "path": "prompts/ask.txt", "sha256": "<FA>"},
     {"path": "adapters/finance.gguf", "sha256": "<FB>", "size": 8589934592}
-  ]
+  ],
+  "archive": {"size": 52113, "sha256": "<AR>"}
 })";
     return text.replace("<T1>", hex64('1'))
         .replace("<T2>", hex64('2'))
         .replace("<W1>", hex64('3'))
         .replace("<FA>", hex64('a'))
-        .replace("<FB>", hex64('b'));
+        .replace("<FB>", hex64('b'))
+        .replace("<AR>", hex64('e'));
 }
 
 // The canonical bytes of valid_manifest_text(), written out by hand.
 QByteArray expected_canonical_text() {
-    return QByteArray(R"({"base_models":[{"architecture":"llama","tokenizer_sha256":")") + hex64('1') +
+    return QByteArray(R"({"archive":{"sha256":")") + hex64('e') + R"(","size":52113},"base_models":[{"architecture":"llama","tokenizer_sha256":")" + hex64('1') +
            R"(","weights_sha256":")" + hex64('3') + R"("},{"architecture":"qwen2","tokenizer_sha256":")" +
            hex64('2') + R"("}],"domain":"finance","files":[{"path":"adapters/finance.gguf","sha256":")" +
            hex64('b') + R"(","size":8589934592},{"path":"prompts/ask.txt","sha256":")" + hex64('a') +
@@ -60,6 +63,7 @@ PackManifest small_manifest() {
     manifest.domain = "medical";
     manifest.min_folio_version = "0.1.0";
     manifest.files.push_back({"glossary.tsv", 10, std::string(64, 'c')});
+    manifest.archive = {512, std::string(64, 'd')};
     return manifest;
 }
 
@@ -117,9 +121,10 @@ private slots:
                                R"("sequence":7,"min_folio_version":"0.1.0","name":"finance-core","domain":"finance",)"
                                "\t\"base_models\" :\r\n [ {\"tokenizer_sha256\":\"<T1>\",\"weights_sha256\":\"<W1>\","
                                R"("architecture":"llama"},{"architecture":"qwen2","tokenizer_sha256":"<T2>"}],)"
-                               R"("format_version":1,"version":"1.2.0-rc.1+build.5"}   )";
+                               R"("format_version":1,"archive":{"sha256":"<AR>","size":52113},)"
+                               R"("version":"1.2.0-rc.1+build.5"}   )";
         reordered.replace("<T1>", hex64('1')).replace("<T2>", hex64('2')).replace("<W1>", hex64('3'));
-        reordered.replace("<FA>", hex64('a')).replace("<FB>", hex64('b'));
+        reordered.replace("<FA>", hex64('a')).replace("<FB>", hex64('b')).replace("<AR>", hex64('e'));
         QCOMPARE(QByteArray::fromStdString(canonical_manifest_json(parse_manifest(view(reordered)))), expected);
 
         // A struct filled in code, in any order, serializes the same way.
@@ -179,6 +184,16 @@ private slots:
 
         row("size over cap", "8589934592", "8589934593", "files[1].size",
             "8589934593 bytes is more than the limit of 8589934592");
+        row("files over the total cap", "{\"size\": 812,",
+            "{\"size\": 8589934592, \"path\": \"z.bin\", \"sha256\": \"<FA>\"}, {\"size\": 812,", "files",
+            "hold 17179869996 bytes in all, more than the limit of 17179869184");
+        row("archive missing", ",\n  \"archive\": {\"size\": 52113, \"sha256\": \"<AR>\"}", "", "archive",
+            "is missing");
+        row("empty archive", "52113", "0", "archive.size", "must be 1 to 17179869184 bytes, not 0");
+        row("archive over the cap", "52113", "17179869185", "archive.size", "not 17179869185");
+        row("bad archive hash", "\"sha256\": \"<AR>\"", "\"sha256\": \"AR\"", "archive.sha256", "64 lowercase hex");
+        row("unknown archive key", "\"size\": 52113,", "\"size\": 52113, \"codec\": \"zstd\",", "archive",
+            "has an unknown key \"codec\"");
         row("negative size", "812", "-1", "files[0].size", "must be a non-negative integer");
         row("fractional size", "812", "812.0", "files[0].size", "must be a non-negative integer");
         row("size as string", "812", R"("812")", "files[0].size", "must be a non-negative integer");
@@ -229,7 +244,8 @@ private slots:
                 .replace("<T2>", hex64('2'))
                 .replace("<W1>", hex64('3'))
                 .replace("<FA>", hex64('a'))
-                .replace("<FB>", hex64('b'));
+                .replace("<FB>", hex64('b'))
+                .replace("<AR>", hex64('e'));
         };
         QByteArray text = valid_manifest_text();
         const QByteArray from = with_hashes(original);
@@ -258,6 +274,10 @@ private slots:
             << QByteArray(R"({"base_models":[],"domain":"medical","files":{},"format_version":1,)"
                           R"("min_folio_version":"0.1.0","name":"medical","sequence":1,"version":"0.3.1"})")
             << "files: must be a JSON array";
+        // Found by fuzz_pack: the JSON parser reports a number out of range
+        // with an exception of another type.
+        QTest::newRow("number overflow") << QByteArray("{\"format_version\": 6e6666}")
+                                         << "manifest: is not valid JSON: [json.exception.out_of_range.406]";
         QTest::newRow("too large") << QByteArray(int(kMaxManifestBytes) + 1, ' ')
                                    << "manifest: is 4194305 bytes, more than 4194304";
     }
@@ -279,7 +299,8 @@ private slots:
         PackManifest manifest = small_manifest();
         manifest.files.clear();
         QVERIFY_THROWS_EXCEPTION(PackError, canonical_manifest_json(manifest));
-        const std::string text = R"({"base_models":[],"domain":"medical","files":[],"format_version":1,)"
+        const std::string text = "{\"archive\":{\"sha256\":\"" + std::string(64, 'd') + "\",\"size\":512},"
+                                 R"("base_models":[],"domain":"medical","files":[],"format_version":1,)"
                                  R"("min_folio_version":"0.1.0","name":"medical","sequence":1,"version":"0.3.1"})";
         try {
             parse_manifest(text);
@@ -338,6 +359,22 @@ private slots:
         QFETCH(QString, text);
         QFETCH(bool, valid);
         QCOMPARE(is_semantic_version(text.toStdString()), valid);
+    }
+
+    // The precedence example of SemVer 2.0.0 section 11, in ascending order.
+    void semantic_version_precedence() {
+        const std::vector<std::string> ascending = {"1.0.0-alpha",      "1.0.0-alpha.1", "1.0.0-alpha.beta",
+                                                    "1.0.0-beta",       "1.0.0-beta.2",  "1.0.0-beta.11",
+                                                    "1.0.0-rc.1",       "1.0.0",         "1.0.1",
+                                                    "1.9.0",            "1.10.0",        "2.0.0",
+                                                    "10.0.0",           "99999999999999999999.0.0"};
+        for (std::size_t i = 0; i < ascending.size(); ++i)
+            for (std::size_t j = 0; j < ascending.size(); ++j) {
+                const int order = compare_semantic_versions(ascending[i], ascending[j]);
+                const int expected = i < j ? -1 : (i == j ? 0 : 1);
+                QVERIFY2((order > 0) - (order < 0) == expected, (ascending[i] + " vs " + ascending[j]).c_str());
+            }
+        QCOMPARE(compare_semantic_versions("1.2.3+build.1", "1.2.3+build.2"), 0);
     }
 };
 

@@ -24,6 +24,7 @@ std::string sample_manifest_bytes() {
     manifest.base_models.push_back({"llama", std::string(64, '1'), std::nullopt});
     manifest.files.push_back({"prompts/ask.txt", 812, std::string(64, 'a')});
     manifest.files.push_back({"schemas/10-k.json", 2048, std::string(64, 'b')});
+    manifest.archive = {1400, std::string(64, 'c')};
     return canonical_manifest_json(manifest);
 }
 

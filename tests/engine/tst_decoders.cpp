@@ -3,12 +3,9 @@
 #include <QtTest>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
-#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -18,187 +15,52 @@
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/model_paths.h"
-#include "engine/quant.h"
 #include "engine/thread_pool.h"
+#include "tests/support/gguf_edit.h"
 #include "tests/support/golden_json.h"
+#include "tests/support/logit_golden.h"
 
 // The dense decoders (llama, qwen2, qwen3, gemma3) against goldens that
 // Hugging Face transformers made (tools/make_decoder_goldens.py).
 
 using namespace folio::engine;
-using folio::test::json_ints;
-using folio::test::read_json_object;
+using namespace folio::test;
 
 namespace {
 
 const std::filesystem::path kTestData = FOLIO_TEST_DATA;
-constexpr int kTopK = 10;
-
-// One prompt position of a golden file.
-struct GoldenPosition {
-    std::vector<std::int32_t> top_ids;  // kTopK, best first
-    std::vector<float> top_logits;      // kTopK
-    float next_logit = 0;               // the 11th best
-    float range = 0;                    // max - min logit
-};
-
-struct Golden {
-    std::vector<std::int32_t> prompt_ids;
-    std::vector<GoldenPosition> positions;  // one per prompt token
-    std::vector<std::int32_t> greedy_continuation;
-    QString model_file;
-};
-
-Golden read_golden(const std::filesystem::path& path) {
-    const QJsonObject root = read_json_object(path);
-    Golden golden;
-    golden.prompt_ids = json_ints(root["prompt_ids"]);
-    golden.greedy_continuation = json_ints(root["greedy_continuation"]);
-    golden.model_file = root["model_file"].toString();
-    for (const QJsonValue& value : root["positions"].toArray()) {
-        const QJsonObject object = value.toObject();
-        GoldenPosition position;
-        position.top_ids = json_ints(object["top_ids"]);
-        for (const QJsonValue& logit : object["top_logits"].toArray())
-            position.top_logits.push_back(static_cast<float>(logit.toDouble()));
-        position.next_logit = static_cast<float>(object["next_logit"].toDouble());
-        position.range = static_cast<float>(object["range"].toDouble());
-        golden.positions.push_back(position);
-    }
-    return golden;
-}
-
-std::vector<std::int32_t> iota_positions(std::size_t n, std::int32_t first = 0) {
-    std::vector<std::int32_t> positions(n);
-    std::iota(positions.begin(), positions.end(), first);
-    return positions;
-}
-
-std::vector<std::int32_t> top_ids(const float* logits, int n_vocab, int k) {
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(n_vocab));
-    std::iota(ids.begin(), ids.end(), 0);
-    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
-                      [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
-    ids.resize(static_cast<std::size_t>(k));
-    return ids;
-}
-
-std::int32_t argmax(const float* logits, int n_vocab) {
-    return static_cast<std::int32_t>(std::max_element(logits, logits + n_vocab) - logits);
-}
-
-// How our logits for a prompt compare with a golden's.
-struct Comparison {
-    double max_relative_diff = 0;    // max over positions and golden top-10 ids of |ours - golden| / range
-    int worst_position = 0;          // where it is
-    int positions_top10_exact = 0;   // our top 10 is the golden's, in order
-    int positions_top10_within = 0;  // the same, except ranks whose golden logits lie within `tolerance` of a neighbour
-    int positions_top1 = 0;          // our argmax is the golden's
-};
-
-// logits: (n_positions, n_vocab). tolerance is relative to each position's range.
-Comparison compare(const Golden& golden, const std::vector<float>& logits, int n_vocab, double tolerance) {
-    Comparison result;
-    for (std::size_t p = 0; p < golden.positions.size(); ++p) {
-        const GoldenPosition& expected = golden.positions[p];
-        const float* row = logits.data() + p * static_cast<std::size_t>(n_vocab);
-        for (int k = 0; k < kTopK; ++k) {
-            const double diff = std::abs(row[expected.top_ids[static_cast<std::size_t>(k)]] -
-                                         expected.top_logits[static_cast<std::size_t>(k)]);
-            if (diff / expected.range > result.max_relative_diff) {
-                result.max_relative_diff = diff / expected.range;
-                result.worst_position = static_cast<int>(p);
-            }
-        }
-        const std::vector<std::int32_t> ours = top_ids(row, n_vocab, kTopK);
-        result.positions_top1 += ours[0] == expected.top_ids[0];
-        result.positions_top10_exact += ours == expected.top_ids;
-        const double margin = tolerance * expected.range;
-        bool within = true;
-        for (int k = 0; k < kTopK; ++k) {
-            const auto ku = static_cast<std::size_t>(k);
-            const float above = k > 0 ? expected.top_logits[ku - 1] : INFINITY;
-            const float below = k + 1 < kTopK ? expected.top_logits[ku + 1] : expected.next_logit;
-            const bool near_tie = above - expected.top_logits[ku] <= margin || expected.top_logits[ku] - below <= margin;
-            within = within && (near_tie || ours[ku] == expected.top_ids[ku]);
-        }
-        result.positions_top10_within += within;
-    }
-    return result;
-}
-
-// Logits (n_prompt, n_vocab) for a prompt prefilled in one batch.
-std::vector<float> prompt_logits(Model& model, ThreadPool& pool, const std::vector<std::int32_t>& prompt) {
-    KvCache cache = model.make_kv_cache(static_cast<int>(prompt.size()));
-    return model.forward(pool, prompt, iota_positions(prompt.size()), cache, LogitRows::All);
-}
-
-// Greedy decoding after a prompt prefilled in one batch: n tokens.
-std::vector<std::int32_t> greedy_continuation(Model& model, ThreadPool& pool, const std::vector<std::int32_t>& prompt,
-                                              int n) {
-    const int n_vocab = model.config().n_vocab;
-    KvCache cache = model.make_kv_cache(static_cast<int>(prompt.size()) + n);
-    std::vector<float> logits = model.forward(pool, prompt, iota_positions(prompt.size()), cache, LogitRows::Last);
-    std::vector<std::int32_t> continuation;
-    for (int i = 0; i < n; ++i) {
-        const std::int32_t next = argmax(logits.data(), n_vocab);
-        continuation.push_back(next);
-        const std::int32_t position = static_cast<std::int32_t>(prompt.size()) + i;
-        logits = model.forward(pool, std::vector<std::int32_t>{next}, std::vector<std::int32_t>{position}, cache,
-                               LogitRows::Last);
-    }
-    return continuation;
-}
-
 int common_prefix(const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b) {
     const auto mismatch = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
     return static_cast<int>(mismatch.first - a.begin());
 }
 
-// A copy of a model file, changed: the loader's checks, F32 kernels.
-struct FileEdit {
-    // Every tensor dequantized to F32: the same values, so the same golden
-    // applies, through the F32 matmul kernels.
-    bool widen_to_f32 = false;
-    std::string drop_tensor;      // left out
-    std::string truncate_tensor;  // a vector tensor, written one element short
-    std::string drop_key;         // metadata left out
-    std::function<void(GgufWriter&)> add_metadata;
-};
+// Every tensor dequantized to F32: the same values, so the same golden
+// applies, through the F32 matmul kernels.
+GgufFile widened_to_f32(const GgufFile& file) {
+    return edited(file, {.tensor = [](EditedTensor& tensor) {
+                      tensor.type = GgmlType::F32;
+                      return true;
+                  }});
+}
 
-GgufFile edited(const GgufFile& file, const FileEdit& edit) {
-    GgufWriter writer;
-    for (const GgufKeyValue& kv : file.metadata())
-        if (kv.key != edit.drop_key)
-            writer.add_value(std::string(kv.key), kv.value);
-    if (edit.add_metadata)
-        edit.add_metadata(writer);
-    for (const GgufTensor& tensor : file.tensors()) {
-        if (tensor.name == edit.drop_tensor)
-            continue;
-        std::array<std::int64_t, 4> ne = tensor.ne;
-        std::vector<std::uint8_t> bytes(tensor.data.begin(), tensor.data.end());
-        GgmlType type = tensor.type;
-        if (tensor.name == edit.truncate_tensor) {
-            --ne[0];
-            bytes.resize(static_cast<std::size_t>(quant_row_bytes(type, ne[0])));
-        } else if (edit.widen_to_f32) {
-            bytes.assign(static_cast<std::size_t>(tensor.n_elements()) * sizeof(float), 0);
-            auto* values = reinterpret_cast<float*>(bytes.data());
-            for (std::int64_t row = 0; row < tensor.n_elements() / tensor.ne[0]; ++row)
-                dequantize_row(tensor.type, tensor.data.data() + row * static_cast<std::int64_t>(tensor.row_bytes),
-                               values + row * tensor.ne[0], tensor.ne[0]);
-            type = GgmlType::F32;
-        }
-        writer.add_tensor(std::string(tensor.name), type, std::span<const std::int64_t>(ne.data(), tensor.n_dims),
-                          std::move(bytes));
-    }
-    return GgufFile::parse(writer.to_bytes(), file.source() + " (edited)");
+GgufFile without_tensor(const GgufFile& file, const std::string& name) {
+    return edited(file, {.tensor = [&](EditedTensor& tensor) { return tensor.name != name; }});
+}
+
+// name, a vector tensor, one element short.
+GgufFile with_tensor_one_short(const GgufFile& file, const std::string& name) {
+    return edited(file, {.tensor = [&](EditedTensor& tensor) {
+                      if (tensor.name == name) {
+                          --tensor.ne[0];
+                          tensor.values.pop_back();
+                      }
+                      return true;
+                  }});
 }
 
 GgufFile tiny_model_file(const QString& architecture, const QString& weights = "f16") {
     const GgufFile f16 = GgufFile::open(kTestData / (architecture + "_tiny").toStdString() / "model.gguf");
-    return weights == "f32" ? edited(f16, {.widen_to_f32 = true}) : f16;
+    return weights == "f32" ? widened_to_f32(f16) : f16;
 }
 
 Golden tiny_golden(const QString& architecture) {
@@ -494,7 +356,7 @@ void TestDecoders::rejectsFilesItCannotRun() {
         {"gemma3", "output_norm.weight"},
     };
     for (const auto& [architecture, tensor] : missing) {
-        const std::string error = load_error(edited(tiny_model_file(architecture), {.drop_tensor = tensor}));
+        const std::string error = load_error(without_tensor(tiny_model_file(architecture), tensor));
         QVERIFY2(contains(error, "tensor " + tensor + " is missing"), (tensor + ": " + error).c_str());
     }
     const std::vector<std::pair<QString, std::string>> misshapen = {
@@ -502,7 +364,7 @@ void TestDecoders::rejectsFilesItCannotRun() {
         {"gemma3", "blk.2.attn_q_norm.weight"}, {"gemma3", "blk.3.post_attention_norm.weight"},
     };
     for (const auto& [architecture, tensor] : misshapen) {
-        const std::string error = load_error(edited(tiny_model_file(architecture), {.truncate_tensor = tensor}));
+        const std::string error = load_error(with_tensor_one_short(tiny_model_file(architecture), tensor));
         QVERIFY2(contains(error, "tensor " + tensor + " has shape"), (tensor + ": " + error).c_str());
     }
 }
@@ -574,7 +436,7 @@ void TestDecoders::installedModelWidenedToF32MatchesTransformers() {
     if (!model_path)
         QSKIP(qPrintable(golden.model_file + " is not in the models folder (installer/fetch-models.sh)"));
 
-    std::unique_ptr<Model> model = load_model(edited(GgufFile::open(*model_path), {.widen_to_f32 = true}));
+    std::unique_ptr<Model> model = load_model(widened_to_f32(GgufFile::open(*model_path)));
     const int n_vocab = model->config().n_vocab;
     ThreadPool pool;
     const std::vector<float> logits = prompt_logits(*model, pool, golden.prompt_ids);

@@ -1,0 +1,125 @@
+#include "engine/lora.h"
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "engine/model.h"
+#include "engine/model_loader.h"
+#include "engine/quant.h"
+
+namespace folio::engine {
+
+namespace {
+
+constexpr std::string_view kSuffixA = ".lora_a";
+constexpr std::string_view kSuffixB = ".lora_b";
+
+std::string shape_text(std::int64_t rows, std::int64_t cols) {
+    return "(" + std::to_string(rows) + ", " + std::to_string(cols) + ")";
+}
+
+// A pair's tensor as a matrix, its type checked for matmul kernels.
+WeightMatrix lora_matrix(const GgufFile& file, const GgufTensor& tensor) {
+    if (tensor.n_dims != 2)
+        throw ModelError(file.source() + ": tensor " + std::string(tensor.name) + " has shape " +
+                         tensor_shape_text(tensor) + ", not a matrix");
+    // The expected shape is the tensor's own: only the type is in question here.
+    return weight_matrix(file, std::string(tensor.name), tensor.ne[1], tensor.ne[0]);
+}
+
+}  // namespace
+
+std::shared_ptr<const LoraAdapter> LoraAdapter::open(const std::filesystem::path& path, const Model& base) {
+    return load(GgufFile::open(path), base);
+}
+
+std::shared_ptr<const LoraAdapter> LoraAdapter::load(const GgufFile& file, const Model& base) {
+    const std::string& source = file.source();
+    const std::optional<std::string_view> type = file.find_string("general.type");
+    if (type != "adapter")
+        throw ModelError(source + " is not a LoRA adapter (general.type is " +
+                         (type ? "\"" + std::string(*type) + "\"" : std::string("missing")) + ")");
+    const std::optional<std::string_view> adapter_type = file.find_string("adapter.type");
+    if (adapter_type != "lora")
+        throw ModelError(source + " is " +
+                         (adapter_type ? "a \"" + std::string(*adapter_type) + "\" adapter"
+                                       : std::string("an adapter of no adapter.type")) +
+                         ", not LoRA");
+    const std::string architecture(file.architecture());
+    if (architecture != base.config().architecture)
+        throw ModelError(source + " is an adapter for " + architecture + ", the model is " +
+                         base.config().architecture);
+
+    std::shared_ptr<LoraAdapter> adapter(new LoraAdapter(file));
+    adapter->architecture_ = architecture;
+    adapter->alpha_ = file.get_f32("adapter.lora.alpha", 0.f);
+
+    // Pair each lora_a with its lora_b by the base weight they adapt.
+    struct Pair {
+        const GgufTensor* a = nullptr;
+        const GgufTensor* b = nullptr;
+    };
+    std::map<std::string, Pair> pairs;
+    for (const GgufTensor& tensor : adapter->file_.tensors()) {
+        const std::string_view name = tensor.name;
+        if (name.ends_with(kSuffixA))
+            pairs[std::string(name.substr(0, name.size() - kSuffixA.size()))].a = &tensor;
+        else if (name.ends_with(kSuffixB))
+            pairs[std::string(name.substr(0, name.size() - kSuffixB.size()))].b = &tensor;
+        else
+            throw ModelError(source + ": tensor " + std::string(name) + " is neither a .lora_a nor a .lora_b");
+    }
+    if (pairs.empty())
+        throw ModelError(source + " has no LoRA tensors");
+
+    for (const auto& [target, pair] : pairs) {
+        if (!pair.a || !pair.b)
+            throw ModelError(source + ": " + target + (pair.a ? ".lora_a has no .lora_b" : ".lora_b has no .lora_a"));
+        const auto adaptable = base.adaptable_weights().find(target);
+        if (adaptable == base.adaptable_weights().end())
+            throw ModelError(source + ": tensor " + std::string(pair.a->name) + " adapts " + target +
+                             ", which is not among the model's adaptable weights (attention projections and "
+                             "feed-forward matrices)");
+        const WeightShape& w = adaptable->second;
+        const WeightMatrix a = lora_matrix(adapter->file_, *pair.a);
+        const WeightMatrix b = lora_matrix(adapter->file_, *pair.b);
+        if (a.rows != b.cols)
+            throw ModelError(source + ": " + target + " has a lora_a of rank " + std::to_string(a.rows) + " " +
+                             shape_text(a.rows, a.cols) + " but a lora_b of rank " + std::to_string(b.cols) + " " +
+                             shape_text(b.rows, b.cols));
+        const std::int64_t rank = a.rows;
+        for (const auto& [matrix, expected_rows, expected_cols, name] :
+             {std::tuple{a, rank, w.cols, pair.a->name}, std::tuple{b, w.rows, rank, pair.b->name}})
+            if (matrix.rows != expected_rows || matrix.cols != expected_cols)
+                throw ModelError(source + ": tensor " + std::string(name) + " has shape " +
+                                 shape_text(matrix.rows, matrix.cols) + ", which does not fit " + target + " of shape " +
+                                 shape_text(w.rows, w.cols) + ": expected " +
+                                 shape_text(expected_rows, expected_cols));
+        adapter->weights_.emplace(target, LoraWeight{a, b});
+    }
+    return adapter;
+}
+
+const LoraWeight* LoraAdapter::find(std::string_view base_weight) const {
+    const auto it = weights_.find(base_weight);
+    return it == weights_.end() ? nullptr : &it->second;
+}
+
+float LoraAdapter::scale(const LoraWeight& weight, float user_scale) const {
+    return alpha_ != 0.f ? user_scale * alpha_ / static_cast<float>(weight.a.rows) : user_scale;
+}
+
+bool LoraAdapter::fits(const Model& model) const {
+    if (architecture_ != model.config().architecture)
+        return false;
+    for (const auto& [target, weight] : weights_) {
+        const auto it = model.adaptable_weights().find(target);
+        if (it == model.adaptable_weights().end() || it->second.rows != weight.b.rows ||
+            it->second.cols != weight.a.cols)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace folio::engine
