@@ -175,9 +175,9 @@ int pack_list(const packs::PackStore& store, const ParsedArgs& args) {
             out["directory"] = it->directory.string();
             print_json(out);
         } else {
-            std::printf("%-16s installed  %s; %s, signed by %s, %s\n", name.c_str(), content.description.c_str(),
+            std::printf("%-16s installed  %s, signed by %s, %s: %s\n", name.c_str(),
                         (it->manifest.version + " (sequence " + std::to_string(it->manifest.sequence) + ")").c_str(),
-                        it->key_id.c_str(), it->installed_at.c_str());
+                        it->key_id.c_str(), it->installed_at.c_str(), content.description.c_str());
         }
     }
     return 0;

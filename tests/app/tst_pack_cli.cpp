@@ -153,7 +153,7 @@ private slots:
         QCOMPARE(run.exit_code, 0);
         QCOMPARE(folio({"pack", "verify", "medical"}).exit_code, 0);
         run = folio({"pack", "list"});
-        QVERIFY2(run.out.contains(QRegularExpression("medical +installed  Clinical notes")), qPrintable(run.out));
+        QVERIFY2(run.out.contains(QRegularExpression("medical +installed  1.0.0 \\(sequence 1\\), signed by [0-9a-f]{16}, [0-9T:Z-]+: Clinical notes")), qPrintable(run.out));
     }
 
     void downgrades_need_an_explicit_override() {

@@ -59,6 +59,9 @@ private slots:
             QVERIFY(pack.schema.contains("properties"));
             QVERIFY(!pack.extract_instructions.empty());
             QVERIFY(!pack.glossary.empty());
+            // Each carries its adapter for the default model, readable from the resources.
+            QCOMPARE(pack.adapters.size(), std::size_t{1});
+            QVERIFY(pack.adapters[0].location.starts_with(":/domain_packs/" + name + "/adapters/"));
         }
         QVERIFY_THROWS_EXCEPTION(app::PackError, app::load_pack("astrology"));
     }
