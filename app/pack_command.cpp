@@ -45,10 +45,6 @@ std::uint64_t total_size(const packs::PackManifest& manifest) {
     return total;
 }
 
-std::string release(const packs::PackManifest& manifest) {
-    return manifest.name + " " + manifest.version + " (sequence " + std::to_string(manifest.sequence) + ")";
-}
-
 json manifest_json(const packs::PackManifest& manifest) {
     json base_models = json::array();
     for (const packs::BaseModel& model : manifest.base_models) {
@@ -109,7 +105,7 @@ int pack_build(const ParsedArgs& args) {
         result["key_id"] = id;
         print_json(result);
     } else {
-        std::printf("built %s: %zu files, %llu bytes, signed by %s -> %s\n", release(manifest).c_str(),
+        std::printf("built %s: %zu files, %llu bytes, signed by %s -> %s\n", packs::named_release_label(manifest).c_str(),
                     manifest.files.size(), static_cast<unsigned long long>(total_size(manifest)), id.c_str(),
                     out->c_str());
     }
@@ -135,7 +131,7 @@ int pack_install(packs::PackStore& store, const ParsedArgs& args) {
     if (!fs::is_regular_file(args.positional[0])) throw UsageError("no pack file " + args.positional[0]);
     const packs::InstallResult result = store.install(args.positional[0], install_options(args));
     if (result.downgrade)
-        std::fprintf(stderr, "folio: warning: downgraded %s to %s (logged in %s)\n", release(*result.replaced).c_str(),
+        std::fprintf(stderr, "folio: warning: downgraded %s to %s (logged in %s)\n", packs::named_release_label(*result.replaced).c_str(),
                      result.pack.manifest.version.c_str(), store.directory().c_str());
     if (args.has("json")) {
         json out = manifest_json(result.pack.manifest);
@@ -145,7 +141,7 @@ int pack_install(packs::PackStore& store, const ParsedArgs& args) {
         out["replaced"] = result.replaced ? json(result.replaced->version) : json(nullptr);
         print_json(out);
     } else {
-        std::printf("installed %s, signed by %s: %zu files, %llu bytes%s\n", release(result.pack.manifest).c_str(),
+        std::printf("installed %s, signed by %s: %zu files, %llu bytes%s\n", packs::named_release_label(result.pack.manifest).c_str(),
                     result.pack.key_id.c_str(), result.pack.manifest.files.size(),
                     static_cast<unsigned long long>(total_size(result.pack.manifest)),
                     result.replaced ? (", replacing " + result.replaced->version).c_str() : "");
@@ -176,7 +172,7 @@ int pack_list(const packs::PackStore& store, const ParsedArgs& args) {
             print_json(out);
         } else {
             std::printf("%-16s installed  %s, signed by %s, %s: %s\n", name.c_str(),
-                        (it->manifest.version + " (sequence " + std::to_string(it->manifest.sequence) + ")").c_str(),
+                        packs::release_label(it->manifest).c_str(),
                         it->key_id.c_str(), it->installed_at.c_str(), content.description.c_str());
         }
     }
@@ -199,7 +195,7 @@ int pack_verify(packs::PackStore& store, const ParsedArgs& args) {
             print_json(out);
         } else {
             std::printf("%s: %s, signed by %s, passes every install check\n", target.c_str(),
-                        release(result.pack.manifest).c_str(), result.pack.key_id.c_str());
+                        packs::named_release_label(result.pack.manifest).c_str(), result.pack.key_id.c_str());
         }
         return 0;
     }
@@ -225,7 +221,7 @@ int pack_remove(packs::PackStore& store, const ParsedArgs& args) {
     if (!installed) throw UsageError("no pack named " + args.positional[0] + " is installed (built-in packs stay)");
     store.remove(args.positional[0]);
     if (args.has("json")) print_json({{"removed", args.positional[0]}, {"version", installed->manifest.version}});
-    else std::printf("removed %s\n", release(installed->manifest).c_str());
+    else std::printf("removed %s\n", packs::named_release_label(installed->manifest).c_str());
     return 0;
 }
 

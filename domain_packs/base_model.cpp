@@ -4,7 +4,6 @@
 #include <array>
 #include <cstring>
 #include <variant>
-#include <fstream>
 #include <vector>
 
 #include "domain_packs/sodium.h"
@@ -87,18 +86,7 @@ BaseModel identify_base_model(const std::filesystem::path& gguf_file, bool with_
         }
         model.tokenizer_sha256 = tokenizer_hash.hex();
 
-        if (with_weights) {
-            std::ifstream in(gguf_file, std::ios::binary);
-            in.seekg(static_cast<std::streamoff>(file.data_offset()));
-            Sha256 weights_hash;
-            std::vector<char> buffer(1 << 20);
-            while (in) {
-                in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-                weights_hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
-            }
-            if (in.bad()) throw PackError("base model", gguf_file.string() + " could not be read to its end");
-            model.weights_sha256 = weights_hash.hex();
-        }
+        if (with_weights) model.weights_sha256 = sha256_of_file(gguf_file, file.data_offset());
         return model;
     } catch (const engine::GgufError& e) {
         throw PackError("base model", e.what());

@@ -205,18 +205,7 @@ void check_pack_archive(const std::filesystem::path& pack_file, const PackEnvelo
     if (envelope.archive_size != manifest.archive.size)
         throw PackError("archive", "is " + std::to_string(envelope.archive_size) + " bytes, the manifest says " +
                                        std::to_string(manifest.archive.size));
-    std::ifstream in = open_for_reading(pack_file);
-    in.seekg(static_cast<std::streamoff>(envelope.archive_offset));
-    Sha256 hash;
-    std::array<char, kChunkBytes> buffer{};
-    std::uint64_t remaining = envelope.archive_size;
-    while (remaining > 0 && in) {
-        in.read(buffer.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(remaining, buffer.size())));
-        hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
-        remaining -= static_cast<std::uint64_t>(in.gcount());
-    }
-    if (remaining != 0) throw PackError("archive", "could not be read to its end");
-    if (hash.hex() != manifest.archive.sha256)
+    if (sha256_of_file(pack_file, envelope.archive_offset, envelope.archive_size) != manifest.archive.sha256)
         throw PackError("archive", "does not match its SHA-256 in the signed manifest: the pack was changed");
 }
 

@@ -292,6 +292,12 @@ bool is_semantic_version(std::string_view text) {
     return core.size() == 3 && std::all_of(core.begin(), core.end(), is_semver_numeric);
 }
 
+std::string release_label(const PackManifest& manifest) {
+    return manifest.version + " (sequence " + std::to_string(manifest.sequence) + ")";
+}
+
+std::string named_release_label(const PackManifest& manifest) { return manifest.name + " " + release_label(manifest); }
+
 int compare_semantic_versions(std::string_view a, std::string_view b) {
     const auto without_build = [](std::string_view v) { return v.substr(0, v.find('+')); };
     a = without_build(a);

@@ -125,6 +125,11 @@ void validate_manifest(const PackManifest& manifest);
 // sorted files and base models, no whitespace, ASCII only. Throws PackError.
 std::string canonical_manifest_json(const PackManifest& manifest);
 
+// "1.2.0 (sequence 7)", and with the name "finance-core 1.2.0 (sequence 7)":
+// a release as messages and the store's log name it.
+std::string release_label(const PackManifest& manifest);
+std::string named_release_label(const PackManifest& manifest);
+
 // Semantic Versioning 2.0.0: MAJOR.MINOR.PATCH[-pre.release][+build.meta].
 bool is_semantic_version(std::string_view text);
 // <0, 0 or >0 as a has lower, equal or higher precedence than b (SemVer

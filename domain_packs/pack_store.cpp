@@ -46,10 +46,6 @@ std::string random_hex(std::size_t bytes) {
     return text;
 }
 
-std::string describe(const PackManifest& manifest) {
-    return manifest.name + " " + manifest.version + " (sequence " + std::to_string(manifest.sequence) + ")";
-}
-
 // One exclusive flock on the store's lock file while it changes; it ends
 // with the process, so a crash never leaves the store locked.
 class StoreLock {
@@ -261,7 +257,7 @@ InstallResult PackStore::install(const fs::path& pack_file, const InstallOptions
     const KeyId key = verify_manifest(envelope.manifest_bytes, envelope.signature, keys);
     const PackManifest manifest = parse_signed_manifest(envelope.manifest_bytes);
     if (compare_semantic_versions(manifest.min_folio_version, FOLIO_VERSION) > 0)
-        throw PackError("min_folio_version", describe(manifest) + " needs Folio " + manifest.min_folio_version +
+        throw PackError("min_folio_version", named_release_label(manifest) + " needs Folio " + manifest.min_folio_version +
                                                  " or newer; this is Folio " + FOLIO_VERSION);
 
     fs::create_directories(directory_ / kStagingFolder);
@@ -275,12 +271,13 @@ InstallResult PackStore::install(const fs::path& pack_file, const InstallOptions
         const PackManifest& current = installed->pack.manifest;
         if (manifest.sequence < current.sequence) {
             if (!options.allow_downgrade)
-                throw PackError("sequence", "installing " + describe(manifest) + " over " + describe(current) +
+                throw PackError("sequence", "installing " + named_release_label(manifest) + " over " + named_release_label(current) +
                                                 " would be a downgrade; allow it explicitly to go back");
             result.downgrade = true;
         } else if (manifest.sequence == current.sequence && envelope.manifest_bytes != installed->manifest_bytes) {
-            throw PackError("sequence", describe(manifest) + " differs from the installed pack with that sequence "
-                                                             "number; a new release needs a higher one");
+            throw PackError("sequence", named_release_label(manifest) +
+                                            " differs from the installed pack with that sequence number; a new "
+                                            "release needs a higher one");
         }
         result.replaced = current;
     }
@@ -320,11 +317,8 @@ InstallResult PackStore::install(const fs::path& pack_file, const InstallOptions
             .bind(5, result.pack.key_id)
             .bind(6, result.pack.installed_at);
         insert.step();
-        std::string detail = manifest.version + " (sequence " + std::to_string(manifest.sequence) + "), signed by " +
-                             result.pack.key_id;
-        if (result.replaced)
-            detail += ", replacing " + result.replaced->version + " (sequence " +
-                      std::to_string(result.replaced->sequence) + ")";
+        std::string detail = release_label(manifest) + ", signed by " + result.pack.key_id;
+        if (result.replaced) detail += ", replacing " + release_label(*result.replaced);
         log_event(db, result.downgrade ? "downgrade" : "install", manifest.name, detail);
         transaction.commit();
     } catch (...) {
@@ -416,8 +410,7 @@ void PackStore::remove(std::string_view name) {
         Statement erase(db, "DELETE FROM packs WHERE name = ?");
         erase.bind(1, name);
         erase.step();
-        log_event(db, "remove", name, stored->pack.manifest.version + " (sequence " +
-                                          std::to_string(stored->pack.manifest.sequence) + ")");
+        log_event(db, "remove", name, release_label(stored->pack.manifest));
         transaction.commit();
     }
     std::error_code error;

@@ -1,6 +1,8 @@
 #include "domain_packs/sodium.h"
 
+#include <algorithm>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "domain_packs/pack_manifest.h"
@@ -30,16 +32,20 @@ std::string Sha256::hex() {
     return text;
 }
 
-std::string sha256_of_file(const std::filesystem::path& path) {
+std::string sha256_of_file(const std::filesystem::path& path, std::uint64_t offset,
+                           std::optional<std::uint64_t> size) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw PackError(path.string(), "cannot be read");
+    in.seekg(static_cast<std::streamoff>(offset));
     Sha256 hash;
     std::vector<char> buffer(1 << 16);
-    while (in) {
-        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    std::uint64_t remaining = size.value_or(std::numeric_limits<std::uint64_t>::max());
+    while (remaining > 0 && in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(remaining, buffer.size())));
         hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
+        remaining -= static_cast<std::uint64_t>(in.gcount());
     }
-    if (in.bad()) throw PackError(path.string(), "could not be read to the end");
+    if (in.bad() || (size && remaining != 0)) throw PackError(path.string(), "could not be read to the end");
     return hash.hex();
 }
 

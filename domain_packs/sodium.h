@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,8 +29,10 @@ private:
     crypto_hash_sha256_state state_;
 };
 
-// The SHA-256 of a whole file, as 64 lowercase hex digits. Throws PackError
-// (field: the path) when it cannot be read.
-std::string sha256_of_file(const std::filesystem::path& path);
+// The SHA-256 of a file from byte `offset` to its end, or of the `size`
+// bytes there, as 64 lowercase hex digits. Throws PackError (field: the path)
+// when it cannot be read that far.
+std::string sha256_of_file(const std::filesystem::path& path, std::uint64_t offset = 0,
+                           std::optional<std::uint64_t> size = std::nullopt);
 
 }  // namespace folio::packs
