@@ -23,7 +23,7 @@ std::string render_plain(const std::vector<engine::ChatMessage>& messages) {
 
 }  // namespace
 
-ChatModel::ChatModel(const ChatModelOptions& options) : path_(options.path) {
+ChatModel::ChatModel(const ChatModelOptions& options) : path_(options.path), pool_(options.threads) {
     const auto fail = [&](const std::string& why) { return ChatModelError("model " + path_ + ": " + why); };
     if (!std::filesystem::is_regular_file(path_)) throw fail("no such file");
     try {

@@ -46,6 +46,7 @@ struct ChatModelOptions {
     // The turn format; empty: the file's tokenizer.chat_template, and a
     // model without one (a base model) gets the messages as plain text.
     std::optional<engine::ChatFormat> format;
+    int threads = 0;               // the engine's worker threads; 0: one per core
 };
 
 class ChatModel {

@@ -28,8 +28,8 @@ struct IngestRequest {
     ingest::PipelineOptions pipeline;
     const std::atomic<bool>* cancel = nullptr;
     // Embed the stored chunks afterwards (Library::embed_chunks). The CLI
-    // does; the GUI's ingest worker does not yet (its removal queue waits
-    // behind a running ingest, and embedding lengthens it).
+    // does; the GUI's ingest worker embeds as background work of its own,
+    // which yields to the user's next request.
     bool embed = false;
 };
 

@@ -1,10 +1,11 @@
-// folio-gui: the library window over a library folder.
+// folio-gui: Folio's window over a library folder.
 
 #include <QApplication>
 #include <QCommandLineOption>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QMessageBox>
+#include <QSettings>
 
 #include <exception>
 #include <memory>
@@ -25,15 +26,17 @@ int main(int argc, char** argv) {
     parser.addVersionOption();
     const QCommandLineOption libraryOption(
         QStringLiteral("library"),
-        QStringLiteral("The library folder (default: $FOLIO_LIBRARY, else ~/.local/share/folio/library)."),
+        QStringLiteral("The library folder (default: the one in Settings, else $FOLIO_LIBRARY, else ~/.local/share/folio/library)."),
         QStringLiteral("DIR"));
     parser.addOption(libraryOption);
     parser.addPositionalArgument(QStringLiteral("paths"), QStringLiteral("Files or folders to ingest at start."),
                                  QStringLiteral("[PATH...]"));
     parser.process(application);
 
+    QSettings stored;
+    const folio::ui::FolioSettings settings = folio::ui::FolioSettings::load(stored);
     const std::string directory = parser.isSet(libraryOption) ? parser.value(libraryOption).toStdString()
-                                                              : folio::app::Library::default_directory();
+                                                              : settings.effectiveLibraryDirectory().toStdString();
     std::unique_ptr<folio::app::Library> library;
     try {
         library = std::make_unique<folio::app::Library>(directory);
@@ -45,7 +48,9 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    folio::ui::MainWindow window(*library, {});
+    folio::ingest::PipelineOptions pipeline;
+    pipeline.ocr.languages = settings.ocrLanguages.toStdString();
+    folio::ui::MainWindow window(*library, pipeline, settings);
     window.show();
     window.addPaths(parser.positionalArguments());
     return application.exec();

@@ -43,16 +43,47 @@ IngestWorker::~IngestWorker() {
 
 void IngestWorker::requestIngest(const QStringList& paths) {
     const quint64 job = ++lastRequested_;
+    ++pendingRequests_;
+    yieldEmbedding_ = true;
     QMetaObject::invokeMethod(this, [this, job, paths] { runIngest(job, paths); }, Qt::QueuedConnection);
 }
 
 void IngestWorker::requestRemoval(const QList<qint64>& documentIds) {
+    ++pendingRequests_;
+    yieldEmbedding_ = true;
     QMetaObject::invokeMethod(this, [this, documentIds] { runRemoval(documentIds); }, Qt::QueuedConnection);
 }
 
 void IngestWorker::cancel() {
     cancelledThrough_.store(lastRequested_);
     cancelRunning_.store(true);
+    yieldEmbedding_ = true;
+}
+
+void IngestWorker::scheduleEmbedding() {
+    if (embeddingQueued_) return;
+    embeddingQueued_ = true;
+    QMetaObject::invokeMethod(this, [this] { runEmbedding(); }, Qt::QueuedConnection);
+}
+
+void IngestWorker::runEmbedding() {
+    embeddingQueued_ = false;
+    yieldEmbedding_ = false;
+    if (pendingRequests_.load() > 0) {
+        embeddingUnfinished_ = true;  // the pending request resumes it when done
+        return;
+    }
+    auto lastProgress = std::chrono::steady_clock::time_point{};
+    const app::EmbeddingReport report = library().embed_chunks(
+        [&](const index::EmbeddingProgress& progress) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - lastProgress < kProgressInterval) return;
+            lastProgress = now;
+            emit embeddingProgress(progress.embedded, progress.remaining);
+        },
+        &yieldEmbedding_);
+    embeddingUnfinished_ = report.error.empty() && report.remaining > 0;
+    emit embeddingFinished(report.embedded, report.remaining, QString::fromStdString(report.error));
 }
 
 app::Library& IngestWorker::library() {
@@ -65,6 +96,7 @@ void IngestWorker::runIngest(quint64 job, const QStringList& paths) {
     if (job <= cancelledThrough_.load()) {
         app::IngestReport skipped;
         skipped.cancelled = true;
+        --pendingRequests_;
         emit ingestFinished(skipped, {});
         return;
     }
@@ -101,7 +133,10 @@ void IngestWorker::runIngest(quint64 job, const QStringList& paths) {
         report.files = std::move(done);
         report.cancelled = cancelRunning_.load();
     }
+    --pendingRequests_;
     emit ingestFinished(report, error);
+    // A cancelled ingest leaves its chunks unembedded until the next request.
+    if (!report.cancelled && error.isEmpty()) scheduleEmbedding();
 }
 
 void IngestWorker::runRemoval(const QList<qint64>& documentIds) {
@@ -118,7 +153,9 @@ void IngestWorker::runRemoval(const QList<qint64>& documentIds) {
     } catch (const std::exception& e) {
         failures << QString::fromStdString(e.what());
     }
+    --pendingRequests_;
     emit removalFinished(documentIds, failures.join(QStringLiteral("; ")));
+    if (embeddingUnfinished_) scheduleEmbedding();
 }
 
 }  // namespace folio::ui

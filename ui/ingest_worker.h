@@ -17,6 +17,10 @@
 //   thread with the default (queued) connection.
 // - Every ingest request ends with exactly one ingestFinished(), every
 //   removal request with exactly one removalFinished(), in request order.
+// - After an ingest the stored chunks are embedded for the vector search, as
+//   background work that yields: a request made meanwhile stops it at its
+//   next batch, runs, and the embedding resumes after it (it is resumable:
+//   only chunks without a vector are embedded).
 
 #include <QList>
 #include <QObject>
@@ -54,6 +58,11 @@ signals:
     // Per file, at most every few tens of milliseconds.
     void progress(const folio::ingest::PipelineProgress& progress);
     void fileDone(const folio::app::IngestedFile& file);
+    // The background embedding: progress at most every few tens of
+    // milliseconds, then its end: `remaining` chunks still lack a vector
+    // (it yielded, or failed with `error`, one line).
+    void embeddingProgress(qint64 embedded, qint64 remaining);
+    void embeddingFinished(qint64 embedded, qint64 remaining, const QString& error);
     // `error` is non-empty when the ingest stopped early on an error of its
     // own (library unreadable, worker processes missing); files already
     // done are in the report.
@@ -66,6 +75,8 @@ private:
     // Worker thread only.
     void runIngest(quint64 job, const QStringList& paths);
     void runRemoval(const QList<qint64>& documentIds);
+    void scheduleEmbedding();
+    void runEmbedding();
     app::Library& library();
 
     const QString libraryDirectory_;
@@ -81,6 +92,14 @@ private:
     quint64 lastRequested_ = 0;
     std::atomic<quint64> cancelledThrough_{0};
     std::atomic<bool> cancelRunning_{false};
+
+    // Yielding: a request counts itself in pendingRequests_ and then raises
+    // yieldEmbedding_; an embedding lowers the flag and then skips its turn
+    // when a request is pending, so none waits behind it.
+    std::atomic<int> pendingRequests_{0};
+    std::atomic<bool> yieldEmbedding_{false};
+    bool embeddingQueued_ = false;   // worker thread
+    bool embeddingUnfinished_ = false;  // worker thread: chunks left without a vector by a yield
 };
 
 }  // namespace folio::ui

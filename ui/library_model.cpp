@@ -129,6 +129,7 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
     case PathRole: return row.path;
     case StateRole: return static_cast<int>(state(row));
     case ErrorRole: return errorText(row);
+    case Sha256Role: return row.record ? QString::fromStdString(row.record->sha256) : QString();
     }
     return {};
 }

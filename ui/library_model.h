@@ -35,6 +35,7 @@ public:
         PathRole,                     // absolute path
         StateRole,                    // RowState as int
         ErrorRole,                    // why the file (or its newer version) failed; empty otherwise
+        Sha256Role,                   // hex of the stored content; empty while the file is not stored
     };
 
     // `store` must outlive the model.

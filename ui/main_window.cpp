@@ -1,6 +1,8 @@
 #include "ui/main_window.h"
 
 #include <QAction>
+#include <QBoxLayout>
+#include <QCoreApplication>
 #include <QCloseEvent>
 #include <QDateTime>
 #include <QDir>
@@ -24,16 +26,30 @@
 #include <QSizePolicy>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QSplitter>
 #include <QStyle>
+#include <QTabWidget>
 #include <QTableView>
+#include <QTimer>
 #include <QToolBar>
 #include <QToolButton>
 #include <QUrl>
 
 #include <algorithm>
+#include <cstdio>
+#include <unistd.h>
 
+#include "domain_packs/pack_store.h"
+#include "ui/ask_panel.h"
+#include "ui/assistant_worker.h"
+#include "ui/batch_panel.h"
+#include "ui/document_viewer.h"
+#include "ui/extract_panel.h"
+#include "ui/packs_panel.h"
+#include "ui/settings_dialog.h"
 #include "ui/ingest_worker.h"
 #include "ui/library_model.h"
+#include "ui/summary_panel.h"
 
 namespace folio::ui {
 namespace {
@@ -42,6 +58,8 @@ const char* const kGeometryKey = "window/geometry";
 const char* const kStateKey = "window/state";
 const char* const kHeaderKey = "window/libraryHeader";
 const char* const kLastDirectoryKey = "window/lastDirectory";
+const char* const kSplitterKey = "window/splitter";
+const char* const kTabKey = "window/tab";
 
 // The failure dialog lists this many files; the rest are under Show Details.
 constexpr int kListedFailures = 8;
@@ -77,26 +95,62 @@ QIcon themeIcon(const char* name, QStyle::StandardPixmap fallback, const QStyle*
     return QIcon::fromTheme(QString::fromLatin1(name), style->standardIcon(fallback));
 }
 
+// The process's resident memory, from /proc (Linux); 0 when unknown.
+qint64 residentBytes() {
+    std::FILE* statm = std::fopen("/proc/self/statm", "r");
+    if (!statm) return 0;
+    long long size = 0, resident = 0;
+    const bool read = std::fscanf(statm, "%lld %lld", &size, &resident) == 2;
+    std::fclose(statm);
+    return read ? resident * sysconf(_SC_PAGESIZE) : 0;
+}
+
+// The sample documents: installed beside the program, else the source
+// tree's (a build that was not installed).
+QString samplesDirectory() {
+    for (const QString& candidate : {QCoreApplication::applicationDirPath() + QStringLiteral("/../share/folio/samples"),
+                                     QStringLiteral(FOLIO_SOURCE_SAMPLES)})
+        if (QFileInfo(candidate).isDir()) return QDir(candidate).canonicalPath();
+    return {};
+}
+
 }  // namespace
 
-MainWindow::MainWindow(app::Library& library, ingest::PipelineOptions pipeline, QWidget* parent)
+MainWindow::MainWindow(app::Library& library, ingest::PipelineOptions pipeline, FolioSettings settings,
+                       QWidget* parent)
     : QMainWindow(parent),
       library_(library),
       model_(new LibraryModel(library.store(), this)),
       sortFilter_(new LibrarySortFilterModel(this)),
-      worker_(std::make_unique<IngestWorker>(QString::fromStdString(library.directory()), std::move(pipeline))) {
+      settings_(std::move(settings)),
+      worker_(std::make_unique<IngestWorker>(QString::fromStdString(library.directory()), pipeline)),
+      assistant_(std::make_unique<AssistantWorker>(QString::fromStdString(library.directory()), settings_, pipeline)) {
     setWindowTitle(tr("Folio — %1").arg(QDir::toNativeSeparators(QString::fromStdString(library.directory()))));
     setAcceptDrops(true);
     sortFilter_->setSourceModel(model_);
 
     createActions();
     createCentralWidget();
+    createWorkspace();
     createMenusAndToolBar();
     createStatusBar();
 
     connect(worker_.get(), &IngestWorker::ingestStarted, this, &MainWindow::onIngestStarted);
     connect(worker_.get(), &IngestWorker::progress, this, &MainWindow::onProgress);
     connect(worker_.get(), &IngestWorker::fileDone, this, &MainWindow::onFileDone);
+    connect(worker_.get(), &IngestWorker::embeddingProgress, this, [this](qint64 embedded, qint64 remaining) {
+        indexingLabel_->setText(tr("Indexing for search: %1 of %2 passages").arg(embedded).arg(embedded + remaining));
+        indexingLabel_->setVisible(true);
+    });
+    connect(worker_.get(), &IngestWorker::embeddingFinished, this,
+            [this](qint64, qint64 remaining, const QString& error) {
+                indexingLabel_->setVisible(false);
+                // Not a dialog: keyword search still answers; the status bar says what is missing.
+                if (!error.isEmpty())
+                    statusBar()->showMessage(tr("Search by meaning is off (%1 passages not indexed): %2")
+                                                 .arg(remaining)
+                                                 .arg(error));
+            });
     connect(worker_.get(), &IngestWorker::ingestFinished, this, &MainWindow::onIngestFinished);
     connect(worker_.get(), &IngestWorker::removalFinished, this, &MainWindow::onRemovalFinished);
     connect(model_, &LibraryModel::storeError, this,
@@ -105,12 +159,25 @@ MainWindow::MainWindow(app::Library& library, ingest::PipelineOptions pipeline, 
     connect(model_, &QAbstractItemModel::rowsInserted, this, showTableOrHint);
     connect(model_, &QAbstractItemModel::rowsRemoved, this, showTableOrHint);
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::updateActions);
+    connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::onSelectionChanged);
+    connect(assistant_.get(), &AssistantWorker::modelLoading, this, [this](const QString& path) {
+        engineState_ = tr("Loading %1…").arg(QFileInfo(path).fileName());
+        updateEngineStatus();
+    });
+    connect(assistant_.get(), &AssistantWorker::modelLoaded, this, [this](const QString& path, int context) {
+        engineState_ = tr("%1, %2 tokens of context").arg(QFileInfo(path).fileName()).arg(context);
+        updateEngineStatus();
+    });
+    connect(assistant_.get(), &AssistantWorker::jobStarted, this, &MainWindow::updateEngineStatus);
+    connect(assistant_.get(), &AssistantWorker::jobFinished, this, &MainWindow::updateEngineStatus);
 
     model_->refresh();
     showTableOrHint();
     restoreSettings();
     updateActions();
     updateLibraryStatus();
+    updateEngineStatus();
+    updateMemoryStatus();
 }
 
 // The worker goes first (members are destroyed before the widgets that
@@ -149,6 +216,7 @@ void MainWindow::createActions() {
 
     filterAction_ = new QAction(tr("&Filter…"), this);
     filterAction_->setObjectName(QStringLiteral("filterAction"));
+    // The viewer takes Ctrl+F for its find bar while it has the focus.
     filterAction_->setShortcut(QKeySequence::Find);
     connect(filterAction_, &QAction::triggered, this, &MainWindow::focusFilter);
 
@@ -157,6 +225,13 @@ void MainWindow::createActions() {
     refreshAction_->setShortcut(QKeySequence::Refresh);
     refreshAction_->setToolTip(tr("Read the library again, to show changes made outside this window (F5)"));
     connect(refreshAction_, &QAction::triggered, this, &MainWindow::refreshLibrary);
+
+    settingsAction_ = new QAction(themeIcon("preferences-system", QStyle::SP_FileDialogDetailedView, style()),
+                                  tr("&Settings…"), this);
+    settingsAction_->setObjectName(QStringLiteral("settingsAction"));
+    settingsAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
+    settingsAction_->setMenuRole(QAction::PreferencesRole);
+    connect(settingsAction_, &QAction::triggered, this, &MainWindow::showSettings);
 
     quitAction_ = new QAction(tr("&Quit"), this);
     quitAction_->setShortcut(QKeySequence::Quit);
@@ -195,14 +270,123 @@ void MainWindow::createCentralWidget() {
         QLocale().toString(QDateTime(QDate(2000, 12, 28), QTime(23, 59)), QLocale::ShortFormat));
     header->setSectionResizeMode(LibraryModel::StatusColumn, QHeaderView::Stretch);
 
-    auto* hint = new QLabel(tr("Drop PDFs, scans, images or text files here,\nor choose Add Files… (Ctrl+O)."));
-    hint->setAlignment(Qt::AlignCenter);
-    hint->setEnabled(false);
+    auto* hint = new QWidget;
+    auto* hintLabel = new QLabel(tr("Drop PDFs, scans, images or text files here,\nor choose Add Files… (Ctrl+O)."));
+    hintLabel->setAlignment(Qt::AlignCenter);
+    hintLabel->setEnabled(false);
+    auto* hintLayout = new QVBoxLayout(hint);
+    hintLayout->addStretch();
+    hintLayout->addWidget(hintLabel);
+    offerSamples(hint);
+    hintLayout->addStretch();
 
     centralStack_ = new QStackedWidget;
     centralStack_->addWidget(table_);
     centralStack_->addWidget(hint);
-    setCentralWidget(centralStack_);
+}
+
+// A first run: an empty library, and the sample filing and scanned note
+// one click away.
+void MainWindow::offerSamples(QWidget* hint) {
+    const QString samples = samplesDirectory();
+    if (samples.isEmpty()) return;
+    auto* button = new QPushButton(tr("Add the Sample Documents"), hint);
+    button->setObjectName(QStringLiteral("addSamplesButton"));
+    button->setToolTip(tr("A 10-K excerpt and a scanned clinical note from %1").arg(QDir::toNativeSeparators(samples)));
+    connect(button, &QPushButton::clicked, this, [this, samples] { addPaths({samples}); });
+    auto* row = new QHBoxLayout;
+    row->addStretch();
+    row->addWidget(button);
+    row->addStretch();
+    static_cast<QVBoxLayout*>(hint->layout())->addLayout(row);
+}
+
+void MainWindow::createWorkspace() {
+    tabs_ = new QTabWidget;
+    tabs_->setObjectName(QStringLiteral("workspaceTabs"));
+    tabs_->setDocumentMode(true);
+    tabs_->addTab(centralStack_, tr("&Library"));
+
+    askPanel_ = new AskPanel(*assistant_);
+    askPanel_->setObjectName(QStringLiteral("askPanel"));
+    askPanel_->setPack(settings_.pack);
+    tabs_->addTab(askPanel_, tr("&Ask"));
+
+    summaryPanel_ = new SummaryPanel(*assistant_);
+    summaryPanel_->setObjectName(QStringLiteral("summaryPanel"));
+    summaryPanel_->setPack(settings_.pack);
+    tabs_->addTab(summaryPanel_, tr("S&ummary"));
+
+    extractPanel_ = new ExtractPanel(*assistant_);
+    extractPanel_->setObjectName(QStringLiteral("extractPanel"));
+    extractPanel_->setPack(settings_.pack);
+    tabs_->addTab(extractPanel_, tr("E&xtract"));
+
+    batchPanel_ = new BatchPanel(*assistant_);
+    batchPanel_->setObjectName(QStringLiteral("batchPanel"));
+    batchPanel_->setPack(settings_.pack);
+    tabs_->addTab(batchPanel_, tr("&Batch"));
+
+    packsPanel_ = new PacksPanel(packs::PackStore::default_directory(), settings_.effectiveChatModel());
+    packsPanel_->setObjectName(QStringLiteral("packsPanel"));
+    tabs_->addTab(packsPanel_, tr("&Packs"));
+    connect(packsPanel_, &PacksPanel::packsChanged, this, [this] {
+        askPanel_->refreshPacks();
+        summaryPanel_->refreshPacks();
+        extractPanel_->refreshPacks();
+        batchPanel_->refreshPacks();
+    });
+
+    // Alt+1…6 switch tabs, as browsers and IDEs do.
+    for (int tab = 0; tab < tabs_->count(); ++tab) {
+        auto* action = new QAction(this);
+        action->setShortcut(QKeySequence(Qt::ALT | static_cast<Qt::Key>(Qt::Key_1 + tab)));
+        connect(action, &QAction::triggered, this, [this, tab] { tabs_->setCurrentIndex(tab); });
+        addAction(action);
+    }
+
+    viewer_ = new DocumentViewer(library_.store());
+    viewer_->setObjectName(QStringLiteral("documentViewer"));
+    connect(askPanel_, &AskPanel::citationActivated, viewer_,
+            [this](qint64 docId, int page, const QString& quote) { viewer_->showQuote(docId, page, quote); });
+    connect(summaryPanel_, &SummaryPanel::pageRequested, viewer_,
+            [this](qint64 docId, int page) { viewer_->showSpan(docId, page, 0, 0); });
+    connect(extractPanel_, &ExtractPanel::sourceRequested, viewer_,
+            [this](qint64 docId, int page, qulonglong begin, qulonglong end) {
+                viewer_->showSpan(docId, page, static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
+            });
+
+    splitter_ = new QSplitter(Qt::Horizontal);
+    splitter_->setObjectName(QStringLiteral("workspaceSplitter"));
+    splitter_->addWidget(tabs_);
+    splitter_->addWidget(viewer_);
+    splitter_->setChildrenCollapsible(false);
+    setCentralWidget(splitter_);
+}
+
+void MainWindow::showSettings() {
+    auto* dialog = new SettingsDialog(settings_, this);
+    dialog->setObjectName(QStringLiteral("settingsDialog"));
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        const FolioSettings changed = dialog->settings();
+        if (changed == settings_) return;
+        const bool libraryMoved = changed.effectiveLibraryDirectory() != settings_.effectiveLibraryDirectory();
+        settings_ = changed;
+        QSettings stored;
+        settings_.save(stored);
+        assistant_->setSettings(settings_);
+        packsPanel_->setChatModel(settings_.effectiveChatModel());
+        updateEngineStatus();
+        if (libraryMoved)
+            statusBar()->showMessage(tr("The new library folder is used from the next start of Folio."));
+    });
+    dialog->open();
+}
+
+void MainWindow::showTab(Tab tab) {
+    static_assert(LibraryTab == 0);
+    if (tab < tabs_->count()) tabs_->setCurrentIndex(tab);
 }
 
 void MainWindow::createMenusAndToolBar() {
@@ -217,6 +401,9 @@ void MainWindow::createMenusAndToolBar() {
     libraryMenu->addAction(removeAction_);
     libraryMenu->addSeparator();
     libraryMenu->addAction(cancelAction_);
+
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    edit->addAction(settingsAction_);
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     view->addAction(filterAction_);
@@ -257,12 +444,27 @@ void MainWindow::createStatusBar() {
     cancelButton_ = cancelButton;
     libraryLabel_ = new QLabel;
     libraryLabel_->setObjectName(QStringLiteral("libraryLabel"));
+    indexingLabel_ = new QLabel;
+    indexingLabel_->setObjectName(QStringLiteral("indexingLabel"));
+    indexingLabel_->setVisible(false);
+    engineLabel_ = new QLabel;
+    engineLabel_->setObjectName(QStringLiteral("engineLabel"));
+    memoryLabel_ = new QLabel;
+    memoryLabel_->setObjectName(QStringLiteral("memoryLabel"));
+    memoryLabel_->setToolTip(tr("Memory Folio uses (resident)"));
+    memoryTimer_ = new QTimer(this);
+    memoryTimer_->setInterval(2000);
+    connect(memoryTimer_, &QTimer::timeout, this, &MainWindow::updateMemoryStatus);
+    memoryTimer_->start();
 
     // Permanent widgets: showMessage() would hide ordinary ones.
     statusBar()->addPermanentWidget(activityLabel_);
     statusBar()->addPermanentWidget(progressBar_);
     statusBar()->addPermanentWidget(cancelButton_);
+    statusBar()->addPermanentWidget(indexingLabel_);
     statusBar()->addPermanentWidget(libraryLabel_);
+    statusBar()->addPermanentWidget(engineLabel_);
+    statusBar()->addPermanentWidget(memoryLabel_);
     for (QWidget* widget : {static_cast<QWidget*>(activityLabel_), static_cast<QWidget*>(progressBar_), cancelButton_})
         widget->setVisible(false);
 }
@@ -272,6 +474,9 @@ void MainWindow::restoreSettings() {
     if (!restoreGeometry(settings.value(kGeometryKey).toByteArray())) resize(1200, 760);
     restoreState(settings.value(kStateKey).toByteArray());
     table_->horizontalHeader()->restoreState(settings.value(kHeaderKey).toByteArray());
+    if (!splitter_->restoreState(settings.value(kSplitterKey).toByteArray()) && splitter_->count() > 1)
+        splitter_->setSizes({width() * 2 / 5, width() * 3 / 5});
+    tabs_->setCurrentIndex(std::clamp(settings.value(kTabKey, 0).toInt(), 0, tabs_->count() - 1));
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
@@ -279,8 +484,11 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     settings.setValue(kGeometryKey, saveGeometry());
     settings.setValue(kStateKey, saveState());
     settings.setValue(kHeaderKey, table_->horizontalHeader()->saveState());
-    // Start stopping now; the worker's destructor waits for it.
+    settings.setValue(kSplitterKey, splitter_->saveState());
+    settings.setValue(kTabKey, tabs_->currentIndex());
+    // Start stopping now; the workers' destructors wait for them.
     worker_->cancel();
+    assistant_->cancel();
     QMainWindow::closeEvent(event);
 }
 
@@ -379,6 +587,7 @@ void MainWindow::confirmRemoveSelected() {
 }
 
 void MainWindow::focusFilter() {
+    tabs_->setCurrentIndex(LibraryTab);
     filterEdit_->setFocus(Qt::ShortcutFocusReason);
     filterEdit_->selectAll();
 }
@@ -387,6 +596,52 @@ void MainWindow::refreshLibrary() {
     model_->refresh();
     updateLibraryStatus();
     updateActions();
+}
+
+// The selection is what the other tabs work on: the first selected stored
+// document for Ask's scope and Summary (and the viewer), all of them for
+// Extract.
+void MainWindow::onSelectionChanged() {
+    qint64 current = 0;
+    QString currentName;
+    for (const int row : selectedSourceRows()) {
+        const QModelIndex name = model_->index(row, LibraryModel::NameColumn);
+        const auto state = static_cast<RowState>(name.data(LibraryModel::StateRole).toInt());
+        const qint64 id = name.data(LibraryModel::DocumentIdRole).toLongLong();
+        if (id <= 0 || state == RowState::Removing) continue;
+        current = id;
+        currentName = name.data().toString();
+        break;
+    }
+    askPanel_->setSelectedDocument(current, currentName);
+    summaryPanel_->setSelectedDocument(current, currentName);
+
+    QList<qint64> ids;
+    QStringList names, hashes;
+    for (const int row : selectedSourceRows()) {
+        const QModelIndex name = model_->index(row, LibraryModel::NameColumn);
+        if (static_cast<RowState>(name.data(LibraryModel::StateRole).toInt()) != RowState::Indexed) continue;
+        ids << name.data(LibraryModel::DocumentIdRole).toLongLong();
+        names << name.data().toString();
+        hashes << name.data(LibraryModel::Sha256Role).toString();
+    }
+    extractPanel_->setSelectedDocuments(ids, names, hashes);
+    if (current > 0 && current != viewer_->documentId()) viewer_->openDocument(current);
+}
+
+void MainWindow::updateEngineStatus() {
+    QString text = engineState_.isEmpty() ? tr("Model not loaded") : engineState_;
+    if (assistant_->isBusy()) text = tr("Working: %1").arg(text);
+    engineLabel_->setText(text);
+    engineLabel_->setToolTip(settings_.effectiveChatModel().isEmpty()
+                                 ? tr("No chat model found: choose one in Settings")
+                                 : QDir::toNativeSeparators(settings_.effectiveChatModel()));
+}
+
+void MainWindow::updateMemoryStatus() {
+    const qint64 bytes = residentBytes();
+    memoryLabel_->setVisible(bytes > 0);
+    memoryLabel_->setText(QLocale().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat));
 }
 
 void MainWindow::onIngestStarted(const QStringList& files) {

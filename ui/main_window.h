@@ -1,8 +1,11 @@
 #pragma once
-// The library window: the documents table with a name filter, and the
-// actions that ingest files into the library and remove documents from it.
-// Ingest and removal run on an IngestWorker; the window only posts requests
-// and shows what comes back, so it stays responsive however long they take.
+// Folio's window: the workspace tabs (Library, Ask, Summary, Extract, Batch,
+// Packs) beside the document viewer. The library table's selection is what
+// the other tabs work on, and every citation, summary page or extracted
+// value opens the viewer at its page with the span highlighted.
+// Ingest and removal run on an IngestWorker, the model's jobs on an
+// AssistantWorker; the window only posts requests and shows what comes back,
+// so it stays responsive however long they take.
 
 #include <QHash>
 #include <QList>
@@ -14,18 +17,29 @@
 
 #include "app/library.h"
 #include "ingest/pipeline.h"
+#include "ui/settings.h"
 
 class QAction;
 class QLabel;
 class QLineEdit;
 class QMessageBox;
 class QProgressBar;
+class QSplitter;
 class QStackedWidget;
+class QTabWidget;
 class QTableView;
+class QTimer;
 
 namespace folio::ui {
 
+class AskPanel;
+class AssistantWorker;
+class BatchPanel;
+class DocumentViewer;
+class ExtractPanel;
 class IngestWorker;
+class PacksPanel;
+class SummaryPanel;
 class LibraryModel;
 class LibrarySortFilterModel;
 
@@ -35,13 +49,21 @@ class MainWindow final : public QMainWindow {
 public:
     // `library` is read on the UI thread and must outlive the window; the
     // worker opens its own connection to the same folder for writing.
-    MainWindow(app::Library& library, ingest::PipelineOptions pipeline, QWidget* parent = nullptr);
+    MainWindow(app::Library& library, ingest::PipelineOptions pipeline, FolioSettings settings = {},
+               QWidget* parent = nullptr);
     ~MainWindow() override;
 
     // An ingest is running or queued.
     bool isIngesting() const { return pendingIngests_ > 0; }
 
+    enum Tab { LibraryTab, AskTab, SummaryTab, ExtractTab, BatchTab, PacksTab };
+    void showTab(Tab tab);
+    DocumentViewer* viewer() const { return viewer_; }
+
 public slots:
+    // Settings… (Ctrl+,): the dialog, then the workers and panels take the change.
+    void showSettings();
+
     // Queues files and folders for ingest. Add Files, Add Folder, drops and
     // the command line all end here.
     void addPaths(const QStringList& paths);
@@ -57,7 +79,9 @@ private:
     void createMenusAndToolBar();
     void createCentralWidget();
     void createStatusBar();
+    void createWorkspace();
     void restoreSettings();
+    void offerSamples(QWidget* hint);
 
     void chooseFiles();
     void chooseFolder();
@@ -65,6 +89,9 @@ private:
     void confirmRemoveSelected();
     void focusFilter();
     void refreshLibrary();
+    void onSelectionChanged();
+    void updateEngineStatus();
+    void updateMemoryStatus();
 
     void onIngestStarted(const QStringList& files);
     void onProgress(const ingest::PipelineProgress& progress);
@@ -82,8 +109,18 @@ private:
     app::Library& library_;
     LibraryModel* model_ = nullptr;
     LibrarySortFilterModel* sortFilter_ = nullptr;
+    FolioSettings settings_;
     std::unique_ptr<IngestWorker> worker_;
+    std::unique_ptr<AssistantWorker> assistant_;
 
+    QSplitter* splitter_ = nullptr;
+    QTabWidget* tabs_ = nullptr;
+    AskPanel* askPanel_ = nullptr;
+    SummaryPanel* summaryPanel_ = nullptr;
+    ExtractPanel* extractPanel_ = nullptr;
+    BatchPanel* batchPanel_ = nullptr;
+    PacksPanel* packsPanel_ = nullptr;
+    DocumentViewer* viewer_ = nullptr;
     QStackedWidget* centralStack_ = nullptr;
     QTableView* table_ = nullptr;
     QLineEdit* filterEdit_ = nullptr;
@@ -91,6 +128,11 @@ private:
     QProgressBar* progressBar_ = nullptr;
     QWidget* cancelButton_ = nullptr;
     QLabel* libraryLabel_ = nullptr;
+    QLabel* indexingLabel_ = nullptr;
+    QLabel* engineLabel_ = nullptr;
+    QLabel* memoryLabel_ = nullptr;
+    QTimer* memoryTimer_ = nullptr;
+    QString engineState_;
     QPointer<QMessageBox> errorBox_;
 
     QAction* addFilesAction_ = nullptr;
@@ -101,6 +143,7 @@ private:
     QAction* filterAction_ = nullptr;
     QAction* refreshAction_ = nullptr;
     QAction* quitAction_ = nullptr;
+    QAction* settingsAction_ = nullptr;
 
     // Progress of the running ingest: files done out of its files, and the
     // page fraction (0..1) of each file in flight.

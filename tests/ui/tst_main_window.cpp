@@ -9,11 +9,13 @@
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSet>
 #include <QSettings>
+#include <QSortFilterProxyModel>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTableView>
@@ -29,6 +31,7 @@
 #include "app/library.h"
 #include "ui/library_model.h"
 #include "ui/main_window.h"
+#include "tests/support/event_loop_stall.h"
 #include "tests/support/test_documents.h"
 
 using folio::ui::LibraryModel;
@@ -45,51 +48,6 @@ bool writeFile(const QString& path, const QByteArray& content) {
     return file.open(QIODevice::WriteOnly) && file.write(content) == content.size();
 }
 
-// Nanoseconds the calling thread has spent runnable but waiting for a CPU
-// (the second field of Linux's /proc/thread-self/schedstat); 0 where the
-// kernel does not say.
-qint64 runQueueWaitNs() {
-    std::ifstream schedstat("/proc/thread-self/schedstat");
-    long long onCpu = 0, waiting = 0;
-    return schedstat >> onCpu >> waiting ? waiting : 0;
-}
-
-// Ticks a 10 ms timer on the UI thread and keeps the longest gap between
-// ticks: how long the event loop could not run (plus the interval itself).
-// A gap has two causes: the UI thread was busy or blocked (the window's
-// fault), or it was ready but other processes held the CPUs (a loaded
-// machine's). The stall is the gap less that second part, so that the test
-// judges the window, not the machine it runs on.
-class EventLoopStallMeter : public QObject {
-public:
-    EventLoopStallMeter() {
-        timer_.setTimerType(Qt::PreciseTimer);
-        timer_.setInterval(10);
-        connect(&timer_, &QTimer::timeout, this, [this] {
-            const qint64 now = clock_.nsecsElapsed(), waited = runQueueWaitNs();
-            const qint64 gap = now - lastTickNs_;
-            longestGapNs_ = std::max(longestGapNs_, gap);
-            longestStallNs_ = std::max(longestStallNs_, gap - (waited - lastWaitNs_));
-            lastTickNs_ = now;
-            lastWaitNs_ = waited;
-        });
-    }
-    void start() {
-        longestGapNs_ = longestStallNs_ = lastTickNs_ = 0;
-        lastWaitNs_ = runQueueWaitNs();
-        clock_.start();
-        timer_.start();
-    }
-    void stop() { timer_.stop(); }
-    qint64 longestGapMs() const { return longestGapNs_ / 1'000'000; }
-    qint64 longestStallMs() const { return longestStallNs_ / 1'000'000; }
-
-private:
-    QTimer timer_;
-    QElapsedTimer clock_;
-    qint64 lastTickNs_ = 0, lastWaitNs_ = 0, longestGapNs_ = 0, longestStallNs_ = 0;
-};
-
 }  // namespace
 
 class MainWindowTest : public QObject {
@@ -100,7 +58,7 @@ private:
     std::unique_ptr<QTemporaryDir> libraryDir_;
     std::unique_ptr<folio::app::Library> library_;
     std::unique_ptr<MainWindow> window_;
-    EventLoopStallMeter stalls_;
+    folio::test::EventLoopStallMeter stalls_;
     qint64 longestStallMs_ = 0, longestGapMs_ = 0;
 
     void openWindow() {
@@ -328,12 +286,46 @@ private slots:
         QVERIFY(!visibleMessageBox("errorBox"));
     }
 
+    // After an ingest the chunks are embedded in the background; a removal
+    // asked for meanwhile runs at once, and the embedding finishes after it.
+    void removalDoesNotWaitForTheBackgroundEmbedding() {
+        // About 180 chunks: three of the embedder's 64-chunk batches, seconds each here.
+        QByteArray notes;
+        for (int i = 0; i < 2000; ++i)
+            notes += QString("Paragraph %1. The committee reviewed segment %2 results, capital spending of %3 million, "
+                             "liquidity, covenants and the outlook for fiscal year %4 in detail.\n\n")
+                         .arg(i).arg(i % 7).arg(100 + i).arg(2000 + i % 25).toUtf8();
+        QVERIFY(writeFile(input("long-notes.txt"), notes));
+        window_->addPaths({input("report.pdf"), input("long-notes.txt")});
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(RowState::Indexed), 2, kIngestTimeoutMs);
+        QTRY_VERIFY(!window_->isIngesting());
+        auto* indexing = window_->findChild<QLabel*>("indexingLabel");
+        QTRY_VERIFY2_WITH_TIMEOUT(indexing->isVisible(),
+                                  qPrintable(QString("%1 chunks without vectors; status: %2")
+                                                 .arg(library_->store().count_chunks_without_vectors())
+                                                 .arg(window_->statusBar()->currentMessage())),
+                                  kIngestTimeoutMs);
+
+        const int row = model()->rowOfPath(input("report.pdf"));
+        table()->setFocus();
+        table()->selectRow(static_cast<const QSortFilterProxyModel*>(view())->mapFromSource(model()->index(row, 0)).row());
+        QTest::keyClick(table(), Qt::Key_Delete);
+        QTRY_VERIFY(window_->findChild<QAbstractButton*>("confirmRemoveButton"));
+        QTest::mouseClick(window_->findChild<QAbstractButton*>("confirmRemoveButton"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(model()->rowCount(), 1, kIngestTimeoutMs);
+        QVERIFY2(library_->store().count_chunks_without_vectors() > 0, "the removal waited for the embedding");
+
+        QTRY_VERIFY_WITH_TIMEOUT(!indexing->isVisible() && library_->store().count_chunks_without_vectors() == 0,
+                                 4 * kIngestTimeoutMs);
+        QVERIFY(library_->has_vectors());
+    }
+
     void remembersGeometry() {
-        window_->resize(640, 480);
+        window_->resize(1000, 700);
         window_->close();
         window_.reset();
         openWindow();
-        QCOMPARE(window_->size(), QSize(640, 480));
+        QCOMPARE(window_->size(), QSize(1000, 700));
     }
 };
 

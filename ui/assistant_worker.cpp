@@ -1,0 +1,259 @@
+#include "ui/assistant_worker.h"
+
+#include <QFile>
+#include <QMetaObject>
+
+#include <exception>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "app/chat_model.h"
+#include "app/json_schema.h"
+#include "app/library.h"
+#include "app/packs.h"
+
+namespace folio::ui {
+namespace {
+
+void registerMetaTypes() {
+    qRegisterMetaType<folio::ui::JobId>("folio::ui::JobId");
+    qRegisterMetaType<folio::app::Answer>();
+    qRegisterMetaType<folio::app::SummarizeProgress>();
+    qRegisterMetaType<folio::app::Summary>();
+    qRegisterMetaType<folio::app::ExtractionRecord>();
+    qRegisterMetaType<folio::app::BatchItem>();
+    qRegisterMetaType<folio::app::BatchReport>();
+}
+
+std::optional<app::PackContent> loadPack(const QString& name) {
+    if (name.isEmpty()) return std::nullopt;
+    return app::load_pack(name.toStdString());
+}
+
+nlohmann::ordered_json readSchemaFile(const QString& path) {
+    std::ifstream in(path.toStdString(), std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read the schema file " + path.toStdString());
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+        return nlohmann::ordered_json::parse(text.str());
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::runtime_error("the schema file " + path.toStdString() + " is not JSON: " + e.what());
+    }
+}
+
+}  // namespace
+
+AssistantWorker::AssistantWorker(QString libraryDirectory, FolioSettings settings, ingest::PipelineOptions pipeline)
+    : libraryDirectory_(std::move(libraryDirectory)), pipeline_(std::move(pipeline)), settings_(std::move(settings)) {
+    registerMetaTypes();
+    thread_.setObjectName(QStringLiteral("folio-assistant"));
+    moveToThread(&thread_);
+    thread_.start();
+}
+
+AssistantWorker::~AssistantWorker() {
+    cancel();
+    setPaused(false);
+    thread_.quit();
+    thread_.wait();
+    // The Library, model and conversation were made on the worker thread;
+    // the thread is gone, so they are destroyed here without a race.
+}
+
+void AssistantWorker::setSettings(const FolioSettings& settings) {
+    QMetaObject::invokeMethod(this, [this, settings] { settings_ = settings; });
+}
+
+template <typename Work>
+void AssistantWorker::runJob(JobId job, Work&& work) {
+    // Lowered before the number is checked, so a cancel() that lands between
+    // the check and the work still stops it (see IngestWorker).
+    cancelRunning_ = false;
+    if (job <= cancelledThrough_.load()) {
+        emit failed(job, tr("Cancelled"));
+    } else {
+        emit jobStarted(job);
+        try {
+            work();
+        } catch (const std::exception& e) {
+            emit failed(job, QString::fromStdString(e.what()));
+        }
+    }
+    --pendingJobs_;
+    emit jobFinished(job);
+}
+
+JobId AssistantWorker::requestAsk(const AskRequest& request) {
+    const JobId job = ++lastRequested_;
+    ++pendingJobs_;
+    QMetaObject::invokeMethod(this, [this, job, request] {
+        runJob(job, [&] { runAsk(job, request); });
+    });
+    return job;
+}
+
+JobId AssistantWorker::requestSummary(qint64 docId, const QString& pack) {
+    const JobId job = ++lastRequested_;
+    ++pendingJobs_;
+    QMetaObject::invokeMethod(this, [this, job, docId, pack] {
+        runJob(job, [&] { runSummary(job, docId, pack); });
+    });
+    return job;
+}
+
+JobId AssistantWorker::requestExtraction(const QList<qint64>& docIds, const QString& pack, const QString& schemaFile) {
+    const JobId job = ++lastRequested_;
+    ++pendingJobs_;
+    QMetaObject::invokeMethod(this, [this, job, docIds, pack, schemaFile] {
+        runJob(job, [&] { runExtraction(job, docIds, pack, schemaFile); });
+    });
+    return job;
+}
+
+JobId AssistantWorker::requestBatch(const QStringList& paths, const QString& pack, const QString& outputDirectory) {
+    const JobId job = ++lastRequested_;
+    ++pendingJobs_;
+    QMetaObject::invokeMethod(this, [this, job, paths, pack, outputDirectory] {
+        runJob(job, [&] { runBatch(job, paths, pack, outputDirectory); });
+    });
+    return job;
+}
+
+void AssistantWorker::cancel() {
+    cancelledThrough_ = lastRequested_;
+    cancelRunning_ = true;
+    // A paused batch must wake to notice.
+    pauseChanged_.notify_all();
+}
+
+void AssistantWorker::setPaused(bool paused) {
+    {
+        const std::lock_guard lock(pauseMutex_);
+        paused_ = paused;
+    }
+    pauseChanged_.notify_all();
+}
+
+void AssistantWorker::waitWhilePaused() {
+    std::unique_lock lock(pauseMutex_);
+    pauseChanged_.wait(lock, [this] { return !paused_ || cancelRunning_.load(); });
+}
+
+app::Library& AssistantWorker::library() {
+    if (!library_) library_ = std::make_unique<app::Library>(libraryDirectory_.toStdString());
+    return *library_;
+}
+
+app::ChatModel& AssistantWorker::chatModel(const app::PackContent* pack) {
+    const QString path = settings_.effectiveChatModel();
+    if (path.isEmpty())
+        throw std::runtime_error(
+            "no chat model: choose a GGUF file in Settings, or install the default models (installer/install.sh)");
+    if (!model_ || path != modelPath_ || settings_.contextTokens != modelContext_) {
+        conversation_.reset();  // it refers to the model
+        model_.reset();
+        emit modelLoading(path);
+        model_ = std::make_unique<app::ChatModel>(app::ChatModelOptions{
+            .path = path.toStdString(), .context_tokens = settings_.contextTokens, .threads = settings_.threads});
+        modelPath_ = path;
+        modelContext_ = settings_.contextTokens;
+        modelAdapterPack_.clear();
+        emit modelLoaded(path, model_->context_tokens());
+    }
+    // A pack's adapters are the model's defaults while its jobs run; read
+    // once per pack, as loading one means reading megabytes.
+    const QString adapterPack = pack && settings_.useAdapters ? QString::fromStdString(pack->name) : QString();
+    if (adapterPack != modelAdapterPack_) {
+        model_->set_default_adapters(pack && settings_.useAdapters ? app::load_pack_adapters(*pack, model_->model()).set
+                                                                   : engine::LoraSet{});
+        modelAdapterPack_ = adapterPack;
+        conversation_.reset();  // its cached prefix was computed without them
+    }
+    return *model_;
+}
+
+void AssistantWorker::runAsk(JobId job, const AskRequest& request) {
+    const std::optional<app::PackContent> pack = loadPack(request.pack);
+    app::ChatModel& model = chatModel(pack ? &*pack : nullptr);
+    if (!request.followUp || !conversation_ || conversationPack_ != request.pack) {
+        conversation_ = std::make_unique<app::Conversation>(model, library(), pack ? pack->description : std::string());
+        conversationPack_ = request.pack;
+    }
+    app::AskOptions options;
+    options.doc_id = request.docId;
+    options.glossary = pack ? &pack->glossary : nullptr;
+    options.cancel = &cancelRunning_;
+    const app::Answer answer = conversation_->ask(request.question.toStdString(), options, [&](std::string_view piece) {
+        emit answerPiece(job, QString::fromUtf8(piece.data(), static_cast<qsizetype>(piece.size())));
+    });
+    emit answerReady(job, answer);
+}
+
+void AssistantWorker::runSummary(JobId job, qint64 docId, const QString& packName) {
+    const std::optional<app::PackContent> pack = loadPack(packName);
+    app::SummarizeOptions options;
+    if (pack) options.focus = pack->description;
+    options.cancel = &cancelRunning_;
+    options.progress = [&](const app::SummarizeProgress& progress) { emit summaryProgress(job, progress); };
+    app::Summarizer summarizer(chatModel(pack ? &*pack : nullptr), options);
+    emit summaryReady(job, summarizer.summarize(library().store(), docId));
+}
+
+void AssistantWorker::runExtraction(JobId job, const QList<qint64>& docIds, const QString& packName,
+                                    const QString& schemaFile) {
+    std::optional<app::PackContent> pack;
+    nlohmann::ordered_json schemaJson;
+    app::ExtractOptions options;
+    if (schemaFile.isEmpty()) {
+        pack = loadPack(packName);
+        if (!pack) throw std::runtime_error("choose a pack or a schema file to extract with");
+        schemaJson = pack->schema;
+        options.instructions = pack->extract_instructions;
+        options.validators = pack->validators;
+    } else {
+        schemaJson = readSchemaFile(schemaFile);
+    }
+    const app::JsonSchema schema = app::JsonSchema::parse(schemaJson);
+    options.cancel = &cancelRunning_;
+    app::Extractor extractor(chatModel(pack ? &*pack : nullptr), schema, options);
+    emit extractionStarted(job, QString::fromStdString(schemaJson.dump()), static_cast<int>(docIds.size()));
+    for (const qint64 docId : docIds) {
+        if (cancelRunning_) break;
+        emit recordReady(job, extractor.extract(library(), docId));
+    }
+    emit extractionFinished(job, cancelRunning_.load());
+}
+
+void AssistantWorker::runBatch(JobId job, const QStringList& paths, const QString& packName,
+                               const QString& outputDirectory) {
+    const std::optional<app::PackContent> pack = loadPack(packName);
+    if (!pack) throw std::runtime_error("choose a pack for the batch");
+    const app::JsonSchema schema = app::JsonSchema::parse(pack->schema);
+    app::Extractor extractor(chatModel(&*pack), schema,
+                             {.instructions = pack->extract_instructions, .validators = pack->validators,
+                              .cancel = &cancelRunning_});
+    app::BatchRequest request;
+    for (const QString& path : paths) request.paths.push_back(path.toStdString());
+    request.output_dir = outputDirectory.toStdString();
+    request.fhir = pack->fhir;
+    request.pipeline = pipeline_;
+    request.pipeline.ocr.languages = settings_.ocrLanguages.toStdString();
+    request.cancel = &cancelRunning_;
+    app::BatchCallbacks callbacks;
+    callbacks.started = [&](int files) { emit batchStarted(job, files); };
+    callbacks.item_done = [&](const app::BatchItem& item) { emit batchItemDone(job, item); };
+    // Pausing happens between records: the extractor waits before each one
+    // while the batch's ingest thread goes on reading the next files.
+    const app::BatchReport report = app::run_batch(
+        library(), schema,
+        [&](app::Library& lib, std::int64_t docId) {
+            waitWhilePaused();
+            return extractor.extract(lib, docId);
+        },
+        request, callbacks);
+    emit batchFinished(job, report);
+}
+
+}  // namespace folio::ui
