@@ -42,6 +42,8 @@ PackContent load_from(const QString& folder, const std::string& name) {
     pack.name = name;
     try {
         pack.description = manifest.at("description").get<std::string>();
+        pack.version = manifest.value("version", std::string());
+        pack.domain = manifest.value("domain", std::string());
         pack.schema = read_json(folder, manifest.at("extract_schema").get<std::string>(), name);
         pack.extract_instructions = read_pack_file(folder, manifest.at("extract_prompt").get<std::string>(), name);
         pack.fhir = manifest.value("fhir", false);

@@ -34,6 +34,8 @@ struct PackAdapter {
 
 struct PackContent {
     std::string name;
+    std::string version;               // pack.json "version" (SemVer); empty when it names none
+    std::string domain;                // pack.json "domain" ("finance", "medical"); empty when none
     std::string description;
     nlohmann::ordered_json schema;     // the extraction JSON Schema, properties in their written order
     std::string extract_instructions;  // the extraction prompt's system text

@@ -245,6 +245,42 @@ CitedLine parse_cited_line(std::string_view line) {
     return {trim(text), {pages.begin(), pages.end()}};
 }
 
+namespace {
+
+// The items of a list a model wrote on one line ("5 points: 1. A; 2. B;
+// 3. C (p. 4)"): numbered from 1, in order, at least two. The lead-in
+// before "1." stays an item of its own unless it is a heading (ends in
+// ':'). Any other line is one item.
+std::vector<std::string_view> inline_items(std::string_view line) {
+    static const std::regex marker(R"((?:^|[\s:;,])(\d{1,2})\.\s+)");
+    std::vector<std::pair<std::size_t, std::size_t>> markers;  // where each marker starts, and its item
+    int expected = 1;
+    for (auto match = std::cregex_iterator(line.data(), line.data() + line.size(), marker);
+         match != std::cregex_iterator(); ++match) {
+        if (std::stoi((*match)[1]) != expected) continue;
+        markers.emplace_back(static_cast<std::size_t>(match->position(1)),
+                             static_cast<std::size_t>(match->position(0) + match->length(0)));
+        ++expected;
+    }
+    if (markers.size() < 2) return {line};
+    const auto trimmed = [](std::string_view text) {
+        while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';' ||
+                                 text.back() == ','))
+            text.remove_suffix(1);
+        return text;
+    };
+    std::vector<std::string_view> items;
+    const std::string_view lead = trimmed(line.substr(0, markers.front().first));
+    if (!lead.empty() && !lead.ends_with(':')) items.push_back(lead);
+    for (std::size_t i = 0; i < markers.size(); ++i) {
+        const std::size_t end = i + 1 < markers.size() ? markers[i + 1].first : line.size();
+        items.push_back(trimmed(line.substr(markers[i].second, end - markers[i].second)));
+    }
+    return items;
+}
+
+}  // namespace
+
 std::vector<SummaryPoint> ground_points(std::string_view reply, std::span<const PointEvidence> evidence, bool cut_off,
                                         int* dropped) {
     std::vector<std::string_view> lines;
@@ -254,6 +290,10 @@ std::vector<SummaryPoint> ground_points(std::string_view reply, std::span<const 
         begin = end + 1;
     }
     if (cut_off && !reply.ends_with('\n')) lines.pop_back();
+    std::vector<std::string_view> items;
+    for (const std::string_view line : lines)
+        for (const std::string_view item : inline_items(line)) items.push_back(item);
+    lines = std::move(items);
 
     std::vector<std::unordered_set<std::string>> evidence_words;
     for (const PointEvidence& unit : evidence) evidence_words.push_back(word_set(unit.text));

@@ -14,7 +14,7 @@
 
 #include <algorithm>
 
-#include "app/packs.h"
+#include "ui/pack_combo_box.h"
 
 namespace folio::ui {
 namespace {
@@ -75,10 +75,9 @@ AskPanel::AskPanel(AssistantWorker& worker, QWidget* parent) : QWidget(parent), 
     scope_->setToolTip(tr("Which documents the answer may come from"));
     connect(scope_, &QComboBox::currentIndexChanged, this, &AskPanel::updateControls);
 
-    pack_ = new QComboBox(this);
+    pack_ = new PackComboBox(/*offerNoPack=*/true, this);
     pack_->setObjectName(QStringLiteral("pack"));
     pack_->setToolTip(tr("A domain pack adds its glossary to the search and its adapter to the model"));
-    refreshPacks();
 
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("askStatus"));
@@ -118,22 +117,10 @@ void AskPanel::setSelectedDocument(qint64 docId, const QString& name) {
     updateControls();
 }
 
-void AskPanel::setPack(const QString& pack) {
-    const int index = pack_->findData(pack);
-    pack_->setCurrentIndex(index >= 0 ? index : 0);
-}
+void AskPanel::setPack(const QString& pack) { pack_->setPack(pack); }
 
 void AskPanel::refreshPacks() {
-    const QString current = pack_->currentData().toString();
-    pack_->clear();
-    pack_->addItem(tr("No pack"), QString());
-    try {
-        for (const std::string& name : app::pack_names())
-            pack_->addItem(QString::fromStdString(name), QString::fromStdString(name));
-    } catch (const std::exception& e) {
-        status_->setText(tr("Cannot list the packs: %1").arg(QString::fromStdString(e.what())));
-    }
-    setPack(current);
+    if (const QString error = pack_->refresh(); !error.isEmpty()) status_->setText(error);
 }
 
 void AskPanel::submit() { ask(question_->text()); }
@@ -143,7 +130,7 @@ void AskPanel::ask(const QString& text) {
     if (question.isEmpty() || isAnswering()) return;
     AskRequest request;
     request.question = question;
-    request.pack = pack_->currentData().toString();
+    request.pack = pack_->pack();
     if (scope_->currentIndex() == SelectedDocument) {
         if (selectedDocId_ <= 0) {
             status_->setText(tr("Select a document in the library first, or search the whole library."));

@@ -27,6 +27,8 @@ class QUrl;
 
 namespace folio::ui {
 
+class PackComboBox;
+
 class AskPanel final : public QWidget {
     Q_OBJECT
 
@@ -72,7 +74,7 @@ private:
     QPushButton* stopButton_ = nullptr;
     QPushButton* newButton_ = nullptr;
     QComboBox* scope_ = nullptr;
-    QComboBox* pack_ = nullptr;
+    PackComboBox* pack_ = nullptr;
     QLabel* status_ = nullptr;
 
     qint64 selectedDocId_ = 0;

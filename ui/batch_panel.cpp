@@ -26,7 +26,7 @@
 #include <algorithm>
 #include <exception>
 
-#include "app/packs.h"
+#include "ui/pack_combo_box.h"
 
 namespace folio::ui {
 namespace {
@@ -131,10 +131,10 @@ BatchPanel::BatchPanel(AssistantWorker& worker, QWidget* parent) : QWidget(paren
     removeButton_->setObjectName(QStringLiteral("batchRemove"));
     connect(removeButton_, &QPushButton::clicked, this, &BatchPanel::removeSelected);
 
-    pack_ = new QComboBox(this);
+    pack_ = new PackComboBox(/*offerNoPack=*/false, this);
     pack_->setObjectName(QStringLiteral("batchPack"));
     pack_->setToolTip(tr("The domain pack whose fields each record holds"));
-    refreshPacks();
+    if (const QString error = pack_->refresh(); !error.isEmpty()) showError(tr("Cannot list the packs"), error);
 
     output_ = new QLineEdit(this);
     output_->setObjectName(QStringLiteral("batchOutput"));
@@ -175,6 +175,13 @@ BatchPanel::BatchPanel(AssistantWorker& worker, QWidget* parent) : QWidget(paren
     items_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     items_->verticalHeader()->hide();
     items_->horizontalHeader()->setStretchLastSection(true);
+    items_->setWordWrap(false);
+    // Starting widths from sample text: a file name, "22 grounded, 3 ungrounded".
+    const QFontMetrics metrics = items_->fontMetrics();
+    items_->horizontalHeader()->resizeSection(BatchProgressModel::FileColumn,
+                                              metrics.horizontalAdvance(QString(30, QLatin1Char('n'))));
+    items_->horizontalHeader()->resizeSection(BatchProgressModel::GroundedColumn,
+                                              metrics.horizontalAdvance(tr("22 grounded, 3 ungrounded")) + 16);
 
     outputLabel_ = new QLabel(this);
     outputLabel_->setObjectName(QStringLiteral("batchOutputLabel"));
@@ -250,21 +257,10 @@ void BatchPanel::setOutputDirectory(const QString& directory) { output_->setText
 
 QString BatchPanel::outputDirectory() const { return QDir::fromNativeSeparators(output_->text().trimmed()); }
 
-void BatchPanel::setPack(const QString& pack) {
-    const int index = pack_->findData(pack);
-    if (index >= 0) pack_->setCurrentIndex(index);
-}
+void BatchPanel::setPack(const QString& pack) { pack_->setPack(pack); }
 
 void BatchPanel::refreshPacks() {
-    const QString current = pack_->currentData().toString();
-    pack_->clear();
-    try {
-        for (const std::string& name : app::pack_names())
-            pack_->addItem(QString::fromStdString(name), QString::fromStdString(name));
-    } catch (const std::exception& e) {
-        showError(tr("Cannot list the packs"), QString::fromStdString(e.what()));
-    }
-    setPack(current);
+    if (const QString error = pack_->refresh(); !error.isEmpty()) showError(tr("Cannot list the packs"), error);
 }
 
 void BatchPanel::chooseFiles() {
@@ -302,7 +298,7 @@ void BatchPanel::start() {
     if (isRunning()) return;
     const QStringList paths = queuedPaths();
     const QString output = outputDirectory();
-    const QString pack = pack_->currentData().toString();
+    const QString pack = pack_->pack();
     if (paths.isEmpty()) {
         showError(tr("Nothing to run"), tr("Add the files or folders to extract from first."));
         return;

@@ -18,7 +18,6 @@
 
 #include "ui/assistant_worker.h"
 
-class QComboBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -28,6 +27,8 @@ class QPushButton;
 class QTableView;
 
 namespace folio::ui {
+
+class PackComboBox;
 
 // The files a batch run has finished, one row each, in the order they finished.
 class BatchProgressModel final : public QAbstractTableModel {
@@ -104,7 +105,7 @@ private:
     QPushButton* addFilesButton_ = nullptr;
     QPushButton* addFolderButton_ = nullptr;
     QPushButton* removeButton_ = nullptr;
-    QComboBox* pack_ = nullptr;
+    PackComboBox* pack_ = nullptr;
     QLineEdit* output_ = nullptr;
     QPushButton* chooseOutputButton_ = nullptr;
     QPushButton* startButton_ = nullptr;

@@ -224,9 +224,18 @@ std::pair<std::size_t, std::size_t> findQuote(const std::string& text, const QSt
         }
         i += length;
     }
-    const qsizetype at = folded.indexOf(needle);
-    if (at < 0) return none;
-    return {bytes[std::size_t(at)].first, bytes[std::size_t(at + needle.size() - 1)].second};
+    // Separators are gone from the folded text, so a match must also start
+    // and end at word boundaries of the text: "33" is not in "23 30".
+    const auto alnumAt = [&](std::size_t byte) {
+        return byte < text.size() && QChar::fromLatin1(text[byte]).isLetterOrNumber();
+    };
+    for (qsizetype at = folded.indexOf(needle); at >= 0; at = folded.indexOf(needle, at + 1)) {
+        const std::size_t begin = bytes[std::size_t(at)].first, end = bytes[std::size_t(at + needle.size() - 1)].second;
+        const bool startsWord = begin == 0 || !alnumAt(begin - 1) || !alnumAt(begin);
+        const bool endsWord = !alnumAt(end) || !alnumAt(end - 1);
+        if (startsWord && endsWord) return {begin, end};
+    }
+    return none;
 }
 
 std::vector<std::pair<std::size_t, std::size_t>> findQuoteSpans(const std::string& text, const QString& quote) {

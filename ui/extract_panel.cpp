@@ -74,6 +74,12 @@ ExtractPanel::ExtractPanel(AssistantWorker& worker, QWidget* parent) : QWidget(p
                            QAbstractItemView::SelectedClicked);
     view_->header()->setSectionResizeMode(ExtractionModel::ConfidenceColumn, QHeaderView::Stretch);
     view_->header()->setStretchLastSection(false);
+    // Starting widths from sample text, as the library table does: field
+    // paths such as "medications[0].name" and short values fit unclipped.
+    const QFontMetrics metrics = view_->fontMetrics();
+    view_->header()->resizeSection(ExtractionModel::FieldColumn, metrics.horizontalAdvance(QString(26, QLatin1Char('n'))));
+    view_->header()->resizeSection(ExtractionModel::ValueColumn, metrics.horizontalAdvance(QString(24, QLatin1Char('n'))));
+    view_->header()->resizeSection(ExtractionModel::GroundedColumn, metrics.horizontalAdvance(tr("Grounded")) + 24);
     view_->setToolTip(tr("Double-click a value to correct it, a source to open its page; tick what you approve"));
     connect(view_, &QTreeView::doubleClicked, this, [this](const QModelIndex& index) {
         if (index.column() == ExtractionModel::SourceColumn) openSource(index);

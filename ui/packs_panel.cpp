@@ -149,6 +149,8 @@ int schemaFieldCount(const nlohmann::ordered_json& schema) {
 
 void readContent(PackRow& row, const app::PackContent& content, ChatModelProbe& probe) {
     row.description = fromStd(content.description);
+    if (row.version.isEmpty()) row.version = fromStd(content.version);
+    if (row.domain.isEmpty()) row.domain = fromStd(content.domain);
     row.schemaFields = schemaFieldCount(content.schema);
     row.glossaryEntries = static_cast<int>(content.glossary.size());
     if (content.adapters.empty()) return;
@@ -364,7 +366,7 @@ QVariant PackTableModel::data(const QModelIndex& index, int role) const {
     }
     switch (index.column()) {
         case NameColumn: return row.name;
-        case VersionColumn: return row.builtIn ? QString() : tr("%1 (sequence %2)").arg(row.version).arg(row.sequence);
+        case VersionColumn: return row.builtIn ? row.version : tr("%1 (sequence %2)").arg(row.version).arg(row.sequence);
         case DomainColumn: return row.domain;
         case SourceColumn: return row.builtIn ? tr("built-in") : tr("installed");
         case SignerColumn: return row.keyId;

@@ -11,7 +11,7 @@
 
 #include <algorithm>
 
-#include "app/packs.h"
+#include "ui/pack_combo_box.h"
 
 namespace folio::ui {
 
@@ -19,10 +19,9 @@ SummaryPanel::SummaryPanel(AssistantWorker& worker, QWidget* parent) : QWidget(p
     document_ = new QLabel(this);
     document_->setObjectName(QStringLiteral("summaryDocument"));
 
-    pack_ = new QComboBox(this);
+    pack_ = new PackComboBox(/*offerNoPack=*/true, this);
     pack_->setObjectName(QStringLiteral("summaryPack"));
     pack_->setToolTip(tr("A domain pack tells the model whose reading to serve (an analyst's, a clinician's)"));
-    refreshPacks();
 
     summarizeButton_ = new QPushButton(tr("&Summarize"), this);
     summarizeButton_->setObjectName(QStringLiteral("summarizeButton"));
@@ -75,27 +74,14 @@ void SummaryPanel::setSelectedDocument(qint64 docId, const QString& name) {
     updateControls();
 }
 
-void SummaryPanel::setPack(const QString& pack) {
-    const int index = pack_->findData(pack);
-    pack_->setCurrentIndex(index >= 0 ? index : 0);
-}
+void SummaryPanel::setPack(const QString& pack) { pack_->setPack(pack); }
 
-void SummaryPanel::refreshPacks() {
-    const QString current = pack_->currentData().toString();
-    pack_->clear();
-    pack_->addItem(tr("No pack"), QString());
-    try {
-        for (const std::string& name : app::pack_names())
-            pack_->addItem(QString::fromStdString(name), QString::fromStdString(name));
-    } catch (const std::exception&) {
-        // The Ask panel and the Packs view say why; a summary needs no pack.
-    }
-    setPack(current);
-}
+// A failure to list the packs is the Ask panel's to report; a summary needs no pack.
+void SummaryPanel::refreshPacks() { pack_->refresh(); }
 
 void SummaryPanel::summarize() {
     if (isSummarizing() || selectedDocId_ <= 0) return;
-    job_ = worker_.requestSummary(selectedDocId_, pack_->currentData().toString());
+    job_ = worker_.requestSummary(selectedDocId_, pack_->pack());
     summary_.reset();
     summaryName_ = selectedName_;
     progress_->setRange(0, 0);

@@ -14,7 +14,6 @@
 #include "app/summarize.h"
 #include "ui/assistant_worker.h"
 
-class QComboBox;
 class QLabel;
 class QProgressBar;
 class QPushButton;
@@ -22,6 +21,8 @@ class QTextBrowser;
 class QUrl;
 
 namespace folio::ui {
+
+class PackComboBox;
 
 class SummaryPanel final : public QWidget {
     Q_OBJECT
@@ -55,7 +56,7 @@ private:
 
     AssistantWorker& worker_;
     QLabel* document_ = nullptr;
-    QComboBox* pack_ = nullptr;
+    PackComboBox* pack_ = nullptr;
     QPushButton* summarizeButton_ = nullptr;
     QPushButton* stopButton_ = nullptr;
     QProgressBar* progress_ = nullptr;

@@ -56,6 +56,8 @@ private slots:
         for (const std::string& name : names) {
             const app::PackContent pack = app::load_pack(name);
             QVERIFY(!pack.description.empty());
+            QCOMPARE(pack.domain, name);
+            QCOMPARE(pack.version, std::string("1.0.0"));
             QVERIFY(pack.schema.contains("properties"));
             QVERIFY(!pack.extract_instructions.empty());
             QVERIFY(!pack.glossary.empty());

@@ -147,6 +147,25 @@ private slots:
         QCOMPARE(app::ground_points(reply, evidence, false, &dropped).size(), std::size_t{5});
     }
 
+    // A small model may write its points on one line, numbered inline
+    // ("5 points: 1. A; 2. B (p. 2)"): each numbered item is a point.
+    void inlineNumberedPointsAreSplit() {
+        const std::vector<PointEvidence> evidence = {{kTopics[0], {1}}, {kTopics[1], {2}}};
+        const std::string reply =
+            "- 2 bullet points: 1. Revenue grew 12 percent to 830 million euros; "
+            "2. Container volume at Rotterdam rose to 4.2 million units (p. 2)\n";
+        int dropped = 0;
+        const std::vector<SummaryPoint> points = app::ground_points(reply, evidence, false, &dropped);
+        QCOMPARE(points.size(), std::size_t{2});
+        QCOMPARE(points[0].text, std::string("Revenue grew 12 percent to 830 million euros"));
+        QCOMPARE(points[1].text, std::string("Container volume at Rotterdam rose to 4.2 million units"));
+        QCOMPARE(points[1].pages, std::vector<int>{1});
+        QCOMPARE(dropped, 0);
+        // Numbers inside a sentence are not a list.
+        const std::string figures = "- Volume rose from 3. 5 to 4. 2 million units (p. 1)\n";
+        QCOMPARE(app::ground_points(figures, evidence, false, &dropped).size(), std::size_t{1});
+    }
+
     void shortDocumentIsOnePass() {
         std::vector<SummarizeProgress> progress;
         app::Summarizer summarizer(*model_, {.progress = [&](const SummarizeProgress& p) { progress.push_back(p); }});

@@ -231,6 +231,10 @@ private slots:
         QCOMPARE(spans[2].first, columns.find("33 %"));
         QCOMPARE(spans[3].first, columns.find("274,515"));
         QVERIFY(folio::ui::findQuoteSpans(columns, "Revenue grew").empty());
+        // A figure is matched whole, never across the figures of a column.
+        const std::string change = "Change\n23 %\n30 %\n33 %\n";
+        QCOMPARE(folio::ui::findQuote(change, "33").first, change.find("33"));
+        QCOMPARE(folio::ui::findQuote("Total 2330 and more", "33").first, std::string::npos);
     }
 
     void opensPdfAtTheRightAspect() {

@@ -194,6 +194,8 @@ private slots:
         QVERIFY(model()->rowOfName("medical") >= 0);
         QCOMPARE(packData("finance", PackTableModel::StateRole).toInt(), int(PackState::BuiltIn));
         QCOMPARE(packData("finance", Qt::DisplayRole, PackTableModel::SourceColumn).toString(), QString("built-in"));
+        QCOMPARE(packData("finance", Qt::DisplayRole, PackTableModel::VersionColumn).toString(), QString("1.0.0"));
+        QCOMPARE(packData("medical", Qt::DisplayRole, PackTableModel::DomainColumn).toString(), QString("medical"));
         // Their adapters are made for the default chat model, not the tiny llama.
         QCOMPARE(packData("finance", PackTableModel::FitRole).toInt(), int(PackFit::DoesNotFit));
 

@@ -6,6 +6,7 @@
 
 #include <QAbstractProxyModel>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSettings>
@@ -127,6 +128,46 @@ private slots:
         for (const QRectF& box : viewer->highlightBoxes())
             QVERIFY(box.left() >= 0 && box.top() >= 0 && box.right() <= 612 + 1 && box.bottom() <= 792 + 1);
         QTRY_VERIFY(!viewer->isRendering());
+    }
+
+    // The responsiveness measure on a real corpus: set
+    // FOLIO_UI_STALL_CORPUS to a folder (the finance filings) to ingest it
+    // through the window, open its longest document and search it, with
+    // the stall checked in cleanup(). Skipped when unset: CI has no corpus.
+    void corpusIngestKeepsTheWindowResponsive() {
+        const QString corpus = qEnvironmentVariable("FOLIO_UI_STALL_CORPUS");
+        if (corpus.isEmpty()) QSKIP("FOLIO_UI_STALL_CORPUS is not set");
+        QTemporaryDir libraryDir;
+        folio::app::Library library(libraryDir.path().toStdString());
+        folio::ingest::PipelineOptions pipeline;
+        pipeline.worker_executable = FOLIO_INGEST_WORKER;
+        MainWindow window(library, pipeline, settings_);
+        window.resize(1440, 900);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QElapsedTimer clock;
+        clock.start();
+        window.addPaths({corpus});
+        QTRY_VERIFY_WITH_TIMEOUT(!window.isIngesting(), 3600000);
+        auto* indexing = window.findChild<QWidget*>("indexingLabel");
+        QTRY_VERIFY_WITH_TIMEOUT(!indexing->isVisible() && library.store().count_chunks_without_vectors() == 0, 3600000);
+        qInfo("ingested and embedded %s in %.0f s", qPrintable(corpus), clock.elapsed() / 1000.0);
+
+        auto* table = window.findChild<QTableView*>("libraryTable");
+        int longest = 0;
+        for (int row = 1; row < table->model()->rowCount(); ++row)
+            if (table->model()->index(row, LibraryModel::PagesColumn).data().toInt() >
+                table->model()->index(longest, LibraryModel::PagesColumn).data().toInt())
+                longest = row;
+        const QModelIndex name = table->model()->index(longest, LibraryModel::NameColumn);
+        clock.restart();
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(name).center());
+        QTRY_VERIFY_WITH_TIMEOUT(!window.viewer()->pageImage().isNull(), 60000);
+        qInfo("opened %s (%d pages) in %lld ms", qPrintable(name.data().toString()), window.viewer()->pageCount(),
+              static_cast<long long>(clock.elapsed()));
+        window.viewer()->openFindBar();
+        QTest::keyClicks(window.viewer()->findChild<QLineEdit*>("findEdit"), "net sales");
+        QTest::qWait(500);
     }
 
     void settingsActionOpensTheDialog() {
