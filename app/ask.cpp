@@ -130,7 +130,7 @@ Answer Conversation::ask(std::string_view question_text, const AskOptions& optio
     // 2020?" finds its sources.
     index::SearchOptions search;
     search.k = options.k;
-    search.doc_id = options.doc_id;
+    search.doc_ids = options.doc_ids;
     search.mode = library_.has_vectors() && !Library::embedding_model_path().empty() ? index::SearchMode::Hybrid
                                                                                     : index::SearchMode::Bm25;
     const std::string query =

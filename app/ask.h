@@ -51,7 +51,7 @@ public:
 
 struct AskOptions {
     int k = 8;                               // chunks retrieved
-    std::optional<std::int64_t> doc_id;      // search this document only
+    std::vector<std::int64_t> doc_ids;       // search these documents only; empty: the whole library
     int max_answer_tokens = 384;             // reserved in the context for the answer
     int source_token_budget = 0;             // most tokens of new sources; 0: what the context leaves
     // A pack's glossary: the meanings of the question's abbreviations join

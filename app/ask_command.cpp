@@ -140,11 +140,7 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
     if (std::none_of(documents.begin(), documents.end(),
                      [](const index::DocumentRecord& d) { return d.status == index::DocumentStatus::Indexed; }))
         throw UsageError("the library in " + library.directory() + " has no documents (add some with folio ingest)");
-    if (auto doc = args.value("doc")) {
-        options.doc_id = parse_doc_id(*doc);
-        if (!library.store().document(*options.doc_id))
-            throw UsageError("no document with id " + *doc + " in " + library.directory());
-    }
+    options.doc_ids = doc_ids_argument(args, library);
     std::optional<PackContent> pack;
     if (auto name = args.value("pack")) {
         try {

@@ -117,7 +117,8 @@ AskBenchReport run_ask_bench(Library& library, ChatModel& model, const std::vect
         AskOptions ask;
         ask.k = options.k;
         ask.max_answer_tokens = options.max_answer_tokens;
-        ask.doc_id = doc_id_of(library, question.doc);
+        const std::int64_t labelled_doc = doc_id_of(library, question.doc);
+        ask.doc_ids = {labelled_doc};
         ask.cancel = &g_cancel;
         AskBenchRow row;
         row.id = question.id;
@@ -134,7 +135,7 @@ AskBenchReport run_ask_bench(Library& library, ChatModel& model, const std::vect
             ++row.citations;
             const bool labelled_page =
                 std::find(question.pages.begin(), question.pages.end(), citation.page) != question.pages.end() &&
-                citation.doc_id == *ask.doc_id;
+                citation.doc_id == labelled_doc;
             const std::optional<index::StoredPage> page = library.store().page(citation.doc_id, citation.page);
             row.precise_citations += labelled_page || (page && shows_cite_form(page->text, question.cite_forms));
         }

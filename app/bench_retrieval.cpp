@@ -126,7 +126,7 @@ std::vector<RetrievalScore> run_retrieval_bench(Library& library, const Retrieva
             for (int scope = 0; scope < 2; ++scope) {
                 index::SearchOptions search{.k = kDepth, .mode = options.methods[m].mode,
                                             .fusion = options.methods[m].fusion};
-                if (scope == 0) search.doc_id = target;
+                if (scope == 0) search.doc_ids = {target};
                 const std::vector<index::SearchHit> hits = library.search(query.query, query_vectors[query.id], search);
                 double dcg = 0;
                 int first = 0;  // 1-based rank of the first relevant hit
@@ -280,7 +280,7 @@ SyntheticBenchReport run_synthetic_bench(const SyntheticBenchOptions& options,
             document.chunks.push_back(std::move(chunk));
         }
         const std::int64_t doc_id = store.put_document(document);
-        const std::vector<std::int64_t> ids = store.chunk_ids_matching({.doc_id = doc_id});
+        const std::vector<std::int64_t> ids = store.chunk_ids_matching({.doc_ids = {doc_id}});
         std::vector<float> vectors;
         vectors.reserve(ids.size() * kDimension);
         for (std::int64_t i = 0; i < count; ++i) {

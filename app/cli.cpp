@@ -61,10 +61,10 @@ const char* const kUsage =
     "  docs [--json]      list the library's documents\n"
     "  show DOC_ID [--page N] [--json]\n"
     "                     print a document's stored page text\n"
-    "  search QUERY [--k 10] [--mode hybrid|bm25|vector] [--fusion rrf|weighted] [--doc ID]\n"
+    "  search QUERY [--k 10] [--mode hybrid|bm25|vector] [--fusion rrf|weighted] [--doc ID[,ID...]]...\n"
     "               [--type pdf|text|...] [--from YYYY-MM-DD] [--until YYYY-MM-DD] [--syntax] [--json]\n"
     "                     find the chunks that match a query, best first (hybrid once chunks have vectors)\n"
-    "  ask QUESTION [--k 8] [--doc ID] [--pack NAME] [--model FILE] [--max-tokens N] [--json]\n"
+    "  ask QUESTION [--k 8] [--doc ID[,ID...]]... [--pack NAME] [--model FILE] [--max-tokens N] [--json]\n"
     "                     answer from the library's documents, citing them [n]; QUESTION '-' reads\n"
     "                     questions from stdin, one a line, as one conversation\n"
     "  summarize DOC_ID [--pack NAME] [--model FILE] [--json]\n"
@@ -435,11 +435,7 @@ int command_search(Library& library, const ParsedArgs& args) {
         options.fusion = *parsed;
     }
     options.fts5_syntax = args.has("syntax");
-    if (auto doc = args.value("doc")) {
-        options.doc_id = parse_doc_id(*doc);
-        if (!library.store().document(*options.doc_id))
-            throw UsageError("no document with id " + *doc + " in " + library.directory());
-    }
+    options.doc_ids = doc_ids_argument(args, library);
     if (auto type = args.value("type")) {
         for (ingest::FileType t : {ingest::FileType::Pdf, ingest::FileType::Png, ingest::FileType::Jpeg,
                                    ingest::FileType::Tiff, ingest::FileType::Text, ingest::FileType::Markdown})

@@ -1,5 +1,6 @@
 #include "app/cli_support.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/chat_model.h"
+#include "app/library.h"
 #include "app/packs.h"
 
 namespace folio::app {
@@ -86,6 +88,22 @@ std::int64_t parse_doc_id(const std::string& text) {
     const std::optional<long long> value = read_number(text, to_long_long);
     if (!value || *value <= 0) throw UsageError("'" + text + "' is not a document id");
     return *value;
+}
+
+std::vector<std::int64_t> doc_ids_argument(const ParsedArgs& args, Library& library) {
+    std::vector<std::int64_t> ids;
+    for (const std::string& value : args.every_value("doc")) {
+        for (std::size_t start = 0;;) {
+            const std::size_t comma = value.find(',', start);
+            const std::int64_t id = parse_doc_id(value.substr(start, comma - start));
+            if (!library.store().document(id))
+                throw UsageError("no document with id " + std::to_string(id) + " in " + library.directory());
+            if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    return ids;
 }
 
 void print_json(const json& object) {

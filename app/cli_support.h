@@ -18,6 +18,7 @@
 namespace folio::app {
 
 class ChatModel;
+class Library;
 struct PackContent;
 
 // A usage or input problem the user can fix; printed as one line, exit 2.
@@ -58,6 +59,10 @@ ParsedArgs parse_args(const std::string& command, const std::vector<std::string>
 int parse_int(const std::string& name, const std::string& text, int min, int max);
 double parse_float(const std::string& name, const std::string& text, double min, double max);
 std::int64_t parse_doc_id(const std::string& text);
+// The documents --doc names, repeated or comma-separated (--doc 3 --doc 7,9),
+// in order without repeats; empty when --doc is not given. A usage error for
+// an id that is not a document of the library.
+std::vector<std::int64_t> doc_ids_argument(const ParsedArgs& args, Library& library);
 
 // One JSON object as one line on stdout (invalid UTF-8 replaced).
 void print_json(const nlohmann::json& object);

@@ -85,7 +85,7 @@ std::vector<int> choose_pages(Library& library, std::int64_t doc_id, const std::
         return chosen;
     }
     std::vector<int> ranked = {1};
-    index::SearchOptions search{.k = 40, .mode = index::SearchMode::Bm25, .doc_id = doc_id};
+    index::SearchOptions search{.k = 40, .mode = index::SearchMode::Bm25, .doc_ids = {doc_id}};
     for (const index::SearchHit& hit : library.search(field_words, search))
         for (int page = hit.page; page <= hit.page_end; ++page) ranked.push_back(page);
     int used = 0;

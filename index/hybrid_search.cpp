@@ -83,7 +83,7 @@ std::vector<SearchHit> HybridSearcher::search(std::string_view query, std::span<
                           " needs chunk vectors, and this library has none yet; run `folio index` or use --mode bm25");
 
     const int depth = options.mode == SearchMode::Vector ? options.k : std::max(options.k, kCandidates);
-    const ChunkFilter filter{options.doc_id, options.type, options.updated_from, options.updated_until};
+    const ChunkFilter filter{options.doc_ids, options.type, options.updated_from, options.updated_until};
     const std::vector<std::int64_t> allowed = filter.any() ? store_.chunk_ids_matching(filter) : std::vector<std::int64_t>{};
     std::vector<RankedChunk> by_vector;
     for (const VectorNeighbor& neighbor : vectors_.current().search(query_vector, depth, filter.any() ? &allowed : nullptr))

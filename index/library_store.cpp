@@ -157,6 +157,14 @@ ingest::FileType file_type_from_name(const std::string& name) {
     return ingest::FileType::Unknown;
 }
 
+// A document-id filter as one bound parameter: a JSON array that the SQL
+// reads with json_each, so one id and hundreds take the same statement.
+std::string json_id_array(const std::vector<std::int64_t>& ids) {
+    std::string array = "[";
+    for (const std::int64_t id : ids) array += (array.size() > 1 ? "," : "") + std::to_string(id);
+    return array + "]";
+}
+
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -314,7 +322,8 @@ struct Statements {
                             ", documents.path, bm25(chunks_fts, ?3, ?4) AS score"
                             " FROM chunks_fts JOIN chunks ON chunks.id = chunks_fts.rowid"
                             " JOIN documents ON documents.id = chunks.doc_id"
-                            " WHERE chunks_fts MATCH ?1 AND (?5 IS NULL OR chunks.doc_id = ?5)"
+                            " WHERE chunks_fts MATCH ?1"
+                            " AND (?5 IS NULL OR chunks.doc_id IN (SELECT value FROM json_each(?5)))"
                             " AND (?6 IS NULL OR documents.type = ?6)"
                             " AND (?7 IS NULL OR documents.updated_at >= ?7)"
                             " AND (?8 IS NULL OR documents.updated_at <= ?8)"
@@ -359,7 +368,8 @@ struct VectorStatements {
           all(db, "SELECT chunk_id, vector FROM chunk_vectors ORDER BY chunk_id", "reading vectors"),
           matching(db,
                    "SELECT chunks.id FROM chunks JOIN documents ON documents.id = chunks.doc_id"
-                   " WHERE (?1 IS NULL OR chunks.doc_id = ?1) AND (?2 IS NULL OR documents.type = ?2)"
+                   " WHERE (?1 IS NULL OR chunks.doc_id IN (SELECT value FROM json_each(?1)))"
+                   " AND (?2 IS NULL OR documents.type = ?2)"
                    " AND (?3 IS NULL OR documents.updated_at >= ?3) AND (?4 IS NULL OR documents.updated_at <= ?4)"
                    " ORDER BY chunks.id",
                    "filtering chunks"),
@@ -567,7 +577,8 @@ public:
         search.bind_int(2, query.limit);
         search.bind_double(3, query.heading_weight);
         search.bind_double(4, query.text_weight);
-        if (query.doc_id) search.bind_int(5, *query.doc_id);
+        const std::string doc_ids = json_id_array(query.doc_ids);  // bound without a copy: lives until read
+        if (!query.doc_ids.empty()) search.bind_text(5, doc_ids);
         if (query.type) search.bind_text(6, ingest::file_type_name(*query.type));
         if (query.updated_from) search.bind_int(7, *query.updated_from);
         if (query.updated_until) search.bind_int(8, *query.updated_until);
@@ -663,7 +674,8 @@ public:
 
     std::vector<std::int64_t> chunk_ids_matching(const ChunkFilter& filter) override {
         sqlite::Statement& matching = vector_statements_.matching;
-        if (filter.doc_id) matching.bind_int(1, *filter.doc_id);
+        const std::string doc_ids = json_id_array(filter.doc_ids);  // bound without a copy: lives until read
+        if (!filter.doc_ids.empty()) matching.bind_text(1, doc_ids);
         if (filter.type) matching.bind_text(2, ingest::file_type_name(*filter.type));
         if (filter.updated_from) matching.bind_int(3, *filter.updated_from);
         if (filter.updated_until) matching.bind_int(4, *filter.updated_until);

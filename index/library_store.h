@@ -90,7 +90,7 @@ struct ChunkQuery {
     int limit = 10;
     double heading_weight = 1;        // bm25() weight of the heading_path column
     double text_weight = 1;           // and of the body text
-    std::optional<std::int64_t> doc_id;
+    std::vector<std::int64_t> doc_ids;  // empty: every document
     std::optional<ingest::FileType> type;
     std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive: DocumentRecord::updated_at
 };
@@ -106,10 +106,10 @@ struct ScoredChunk {
 // The search filters that select chunks through their document (as in
 // ChunkQuery). Unset filters match all.
 struct ChunkFilter {
-    std::optional<std::int64_t> doc_id;
+    std::vector<std::int64_t> doc_ids;  // empty: every document
     std::optional<ingest::FileType> type;
     std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive
-    bool any() const { return doc_id || type || updated_from || updated_until; }
+    bool any() const { return !doc_ids.empty() || type || updated_from || updated_until; }
 };
 
 // A batch's record of one input file (`folio batch`, app/batch.h): a job

@@ -145,7 +145,7 @@ std::vector<SearchHit> Retriever::search(std::string_view query, const SearchOpt
                            .limit = options.k,
                            .heading_weight = kHeadingWeight,
                            .text_weight = 1.0,
-                           .doc_id = options.doc_id,
+                           .doc_ids = options.doc_ids,
                            .type = options.type,
                            .updated_from = options.updated_from,
                            .updated_until = options.updated_until};

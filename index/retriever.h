@@ -49,7 +49,7 @@ struct SearchOptions {
     SearchMode mode = SearchMode::Bm25;
     Fusion fusion = Fusion::Weighted;
     bool fts5_syntax = false;           // the query is an FTS5 expression, used as is
-    std::optional<std::int64_t> doc_id;
+    std::vector<std::int64_t> doc_ids;  // only these documents' chunks; empty: every document's
     std::optional<ingest::FileType> type;
     std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive
 };

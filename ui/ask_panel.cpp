@@ -9,6 +9,7 @@
 #include <QRegularExpression>
 #include <QScrollBar>
 #include <QTextBrowser>
+#include <QTimer>
 #include <QUrl>
 #include <QVBoxLayout>
 
@@ -19,7 +20,7 @@
 namespace folio::ui {
 namespace {
 
-enum Scope { WholeLibrary, SelectedDocument };
+enum Scope { WholeLibrary, SelectedDocuments };
 
 bool darkPalette(const QWidget* widget) { return widget->palette().color(QPalette::Base).lightness() < 128; }
 
@@ -71,13 +72,18 @@ AskPanel::AskPanel(AssistantWorker& worker, QWidget* parent) : QWidget(parent), 
     scope_ = new QComboBox(this);
     scope_->setObjectName(QStringLiteral("scope"));
     scope_->addItem(tr("Whole library"));
-    scope_->addItem(tr("Selected document"));
+    scope_->addItem(tr("Selected documents (none)"));
     scope_->setToolTip(tr("Which documents the answer may come from"));
     connect(scope_, &QComboBox::currentIndexChanged, this, &AskPanel::updateControls);
 
     pack_ = new PackComboBox(/*offerNoPack=*/true, this);
     pack_->setObjectName(QStringLiteral("pack"));
     pack_->setToolTip(tr("A domain pack adds its glossary to the search and its adapter to the model"));
+
+    renderTimer_ = new QTimer(this);
+    renderTimer_->setSingleShot(true);
+    renderTimer_->setInterval(40);
+    connect(renderTimer_, &QTimer::timeout, this, &AskPanel::render);
 
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("askStatus"));
@@ -109,11 +115,11 @@ AskPanel::AskPanel(AssistantWorker& worker, QWidget* parent) : QWidget(parent), 
     updateControls();
 }
 
-void AskPanel::setSelectedDocument(qint64 docId, const QString& name) {
-    selectedDocId_ = docId;
-    selectedName_ = name;
-    scope_->setItemText(SelectedDocument,
-                        docId > 0 ? tr("Selected document: %1").arg(name) : tr("Selected document (none)"));
+void AskPanel::setSelectedDocuments(const QList<qint64>& docIds, const QStringList& names) {
+    selectedDocIds_ = docIds;
+    scope_->setItemText(SelectedDocuments, docIds.isEmpty()     ? tr("Selected documents (none)")
+                                           : docIds.size() == 1 ? tr("Selected document: %1").arg(names.value(0))
+                                                                : tr("%n selected documents", nullptr, int(docIds.size())));
     updateControls();
 }
 
@@ -131,12 +137,12 @@ void AskPanel::ask(const QString& text) {
     AskRequest request;
     request.question = question;
     request.pack = pack_->pack();
-    if (scope_->currentIndex() == SelectedDocument) {
-        if (selectedDocId_ <= 0) {
-            status_->setText(tr("Select a document in the library first, or search the whole library."));
+    if (scope_->currentIndex() == SelectedDocuments) {
+        if (selectedDocIds_.isEmpty()) {
+            status_->setText(tr("Select documents in the library first, or search the whole library."));
             return;
         }
-        request.docId = selectedDocId_;
+        request.docIds = selectedDocIds_;
     }
     request.followUp = conversationOpen_;
     conversationOpen_ = true;
@@ -171,7 +177,7 @@ void AskPanel::onPiece(JobId job, const QString& piece) {
     Turn& turn = turns_.last();
     if (turn.streamed.isEmpty()) status_->setText(tr("Answering…"));
     turn.streamed += piece;
-    render();
+    if (!renderTimer_->isActive()) renderTimer_->start();
 }
 
 void AskPanel::onAnswer(JobId job, const app::Answer& answer) {
@@ -294,6 +300,7 @@ QString AskPanel::answerHtml(int index) const {
 }
 
 void AskPanel::render() {
+    renderTimer_->stop();
     QScrollBar* bar = transcript_->verticalScrollBar();
     const bool atBottom = bar->value() >= bar->maximum() - 4;
     const QString muted = palette().color(QPalette::PlaceholderText).name();

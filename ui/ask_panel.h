@@ -23,6 +23,7 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QTextBrowser;
+class QTimer;
 class QUrl;
 
 namespace folio::ui {
@@ -35,8 +36,8 @@ class AskPanel final : public QWidget {
 public:
     explicit AskPanel(AssistantWorker& worker, QWidget* parent = nullptr);
 
-    // The document the "Selected document" scope asks about; 0: none.
-    void setSelectedDocument(qint64 docId, const QString& name);
+    // The documents the "Selected documents" scope asks about.
+    void setSelectedDocuments(const QList<qint64>& docIds, const QStringList& names);
     void setPack(const QString& pack);
     // Re-reads the pack names (after a pack is installed or removed).
     void refreshPacks();
@@ -76,9 +77,11 @@ private:
     QComboBox* scope_ = nullptr;
     PackComboBox* pack_ = nullptr;
     QLabel* status_ = nullptr;
+    // Pieces arrive tens a second; the transcript is redrawn at most every
+    // few tens of milliseconds, however long the conversation.
+    QTimer* renderTimer_ = nullptr;
 
-    qint64 selectedDocId_ = 0;
-    QString selectedName_;
+    QList<qint64> selectedDocIds_;
 
     // The conversation: each question, and its checked answer once it came.
     struct Turn {

@@ -151,6 +151,10 @@ app::ChatModel& AssistantWorker::chatModel(const app::PackContent* pack) {
     if (path.isEmpty())
         throw std::runtime_error(
             "no chat model: choose a GGUF file in Settings, or install the default models (installer/install.sh)");
+    // As `folio generate --device cuda`: the CUDA backend does not run
+    // models yet, and Automatic means the CPU until it does.
+    if (settings_.device == ComputeDevice::Gpu)
+        throw std::runtime_error("the GPU backend cannot run models yet: choose Automatic or CPU in Settings");
     if (!model_ || path != modelPath_ || settings_.contextTokens != modelContext_) {
         conversation_.reset();  // it refers to the model
         model_.reset();
@@ -182,7 +186,7 @@ void AssistantWorker::runAsk(JobId job, const AskRequest& request) {
         conversationPack_ = request.pack;
     }
     app::AskOptions options;
-    options.doc_id = request.docId;
+    options.doc_ids.assign(request.docIds.begin(), request.docIds.end());
     options.glossary = pack ? &pack->glossary : nullptr;
     options.cancel = &cancelRunning_;
     const app::Answer answer = conversation_->ask(request.question.toStdString(), options, [&](std::string_view piece) {

@@ -50,7 +50,7 @@ using JobId = quint64;
 struct AskRequest {
     QString question;
     QString pack;                     // empty: none
-    std::optional<qint64> docId;      // empty: the whole library
+    QList<qint64> docIds;             // the documents to search; empty: the whole library
     bool followUp = false;            // continue the conversation; false starts a new one
 };
 

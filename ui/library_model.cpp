@@ -127,6 +127,7 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
     case SortRole: return sortData(row, column);
     case DocumentIdRole: return row.record ? qint64(row.record->id) : qint64(0);
     case PathRole: return row.path;
+    case CollectionRole: return QFileInfo(row.path).absolutePath();
     case StateRole: return static_cast<int>(state(row));
     case ErrorRole: return errorText(row);
     case Sha256Role: return row.record ? QString::fromStdString(row.record->sha256) : QString();
@@ -138,6 +139,14 @@ int LibraryModel::rowOfPath(const QString& path) const { return rowOfPath_.value
 
 int LibraryModel::storedDocumentCount() const {
     return static_cast<int>(std::count_if(rows_.begin(), rows_.end(), [](const Row& row) { return row.record; }));
+}
+
+QStringList LibraryModel::collections() const {
+    QStringList folders;
+    for (const Row& row : rows_) folders << QFileInfo(row.path).absolutePath();
+    folders.removeDuplicates();
+    folders.sort();
+    return folders;
 }
 
 void LibraryModel::refresh() {
@@ -308,6 +317,21 @@ LibrarySortFilterModel::LibrarySortFilterModel(QObject* parent) : QSortFilterPro
     setSortRole(LibraryModel::SortRole);
     setFilterKeyColumn(LibraryModel::NameColumn);
     setFilterCaseSensitivity(Qt::CaseInsensitive);
+}
+
+void LibrarySortFilterModel::setCollection(const QString& folder) {
+    if (folder == collection_) return;
+    collection_ = folder;
+    invalidateRowsFilter();
+}
+
+bool LibrarySortFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const {
+    if (!collection_.isEmpty()) {
+        const QString folder =
+            sourceModel()->index(sourceRow, 0, sourceParent).data(LibraryModel::CollectionRole).toString();
+        if (folder != collection_ && !folder.startsWith(collection_ + QLatin1Char('/'))) return false;
+    }
+    return QSortFilterProxyModel::filterAcceptsRow(sourceRow, sourceParent);
 }
 
 bool LibrarySortFilterModel::lessThan(const QModelIndex& left, const QModelIndex& right) const {

@@ -36,6 +36,7 @@ public:
         StateRole,                    // RowState as int
         ErrorRole,                    // why the file (or its newer version) failed; empty otherwise
         Sha256Role,                   // hex of the stored content; empty while the file is not stored
+        CollectionRole,               // the folder the file is in: its collection
     };
 
     // `store` must outlive the model.
@@ -48,6 +49,9 @@ public:
 
     // The row showing `path`, or -1.
     int rowOfPath(const QString& path) const;
+    // The collections: the folders the documents are in, as LocalDocs
+    // users know them (adding a folder adds a collection), sorted.
+    QStringList collections() const;
     int storedDocumentCount() const;
 
 public slots:
@@ -101,18 +105,25 @@ private:
 
 // Sorts by LibraryModel::SortRole, text in the user's locale's order,
 // ignoring case and with numbers by value ("filing-2" before "filing-10");
-// filters on the document name, ignoring case.
+// filters on the document name, ignoring case, and on a collection (its
+// folder and the folders below it).
 class LibrarySortFilterModel final : public QSortFilterProxyModel {
     Q_OBJECT
 
 public:
     explicit LibrarySortFilterModel(QObject* parent = nullptr);
 
+    // Empty: every collection.
+    void setCollection(const QString& folder);
+    const QString& collection() const { return collection_; }
+
 protected:
     bool lessThan(const QModelIndex& left, const QModelIndex& right) const override;
+    bool filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const override;
 
 private:
     QCollator collator_;
+    QString collection_;
 };
 
 }  // namespace folio::ui

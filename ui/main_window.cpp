@@ -4,6 +4,7 @@
 #include <QBoxLayout>
 #include <QCoreApplication>
 #include <QCloseEvent>
+#include <QComboBox>
 #include <QDateTime>
 #include <QDir>
 #include <QDragEnterEvent>
@@ -23,6 +24,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSignalBlocker>
 #include <QSizePolicy>
 #include <QStackedWidget>
 #include <QStatusBar>
@@ -158,6 +160,8 @@ MainWindow::MainWindow(app::Library& library, ingest::PipelineOptions pipeline, 
     auto showTableOrHint = [this] { centralStack_->setCurrentIndex(model_->rowCount() > 0 ? 0 : 1); };
     connect(model_, &QAbstractItemModel::rowsInserted, this, showTableOrHint);
     connect(model_, &QAbstractItemModel::rowsRemoved, this, showTableOrHint);
+    connect(model_, &QAbstractItemModel::rowsInserted, this, &MainWindow::refreshCollections);
+    connect(model_, &QAbstractItemModel::rowsRemoved, this, &MainWindow::refreshCollections);
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::updateActions);
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::onSelectionChanged);
     connect(assistant_.get(), &AssistantWorker::modelLoading, this, [this](const QString& path) {
@@ -173,6 +177,7 @@ MainWindow::MainWindow(app::Library& library, ingest::PipelineOptions pipeline, 
 
     model_->refresh();
     showTableOrHint();
+    refreshCollections();
     restoreSettings();
     updateActions();
     updateLibraryStatus();
@@ -364,6 +369,30 @@ void MainWindow::createWorkspace() {
     setCentralWidget(splitter_);
 }
 
+// Every shortcut the window answers, read from its actions so the list
+// cannot drift from them.
+void MainWindow::showShortcuts() {
+    QString rows;
+    const auto row = [&](const QString& keys, const QString& what) {
+        rows += QStringLiteral("<tr><td><b>%1</b>&nbsp;&nbsp;</td><td>%2</td></tr>").arg(keys.toHtmlEscaped(), what);
+    };
+    QList<QAction*> actions = findChildren<QAction*>();
+    for (QAction* action : actions) {
+        if (action->shortcut().isEmpty() || action->text().isEmpty()) continue;
+        row(action->shortcut().toString(QKeySequence::NativeText), action->text().remove(QLatin1Char('&')));
+    }
+    row(tr("Alt+1 … Alt+6"), tr("Library, Ask, Summary, Extract, Batch, Packs"));
+    row(tr("Ctrl+F, F3"), tr("Find in the document, next match (viewer)"));
+    row(tr("Page Up, Page Down"), tr("Previous, next page (viewer)"));
+    row(tr("Enter"), tr("Ask the question (Ask)"));
+    row(tr("Esc"), tr("Stop the answer (Ask); close the find bar (viewer)"));
+    auto* box = new QMessageBox(QMessageBox::NoIcon, tr("Keyboard Shortcuts"),
+                                QStringLiteral("<table>%1</table>").arg(rows), QMessageBox::Close, this);
+    box->setObjectName(QStringLiteral("shortcutsBox"));
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
 void MainWindow::showSettings() {
     auto* dialog = new SettingsDialog(settings_, this);
     dialog->setObjectName(QStringLiteral("settingsDialog"));
@@ -409,6 +438,17 @@ void MainWindow::createMenusAndToolBar() {
     view->addAction(filterAction_);
     view->addAction(refreshAction_);
 
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* shortcuts = help->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts);
+    shortcuts->setObjectName(QStringLiteral("shortcutsAction"));
+    shortcuts->setShortcut(QKeySequence::HelpContents);
+    help->addAction(tr("&About Folio"), this, [this] {
+        QMessageBox::about(this, tr("About Folio"),
+                           tr("<h3>Folio %1</h3><p>Questions, summaries and fields from your financial reports "
+                              "and medical records, answered on this computer: nothing leaves it.</p>")
+                               .arg(QCoreApplication::applicationVersion().toHtmlEscaped()));
+    });
+
     QToolBar* toolBar = addToolBar(tr("Library"));
     toolBar->setObjectName(QStringLiteral("libraryToolBar"));
     toolBar->setMovable(false);
@@ -422,6 +462,13 @@ void MainWindow::createMenusAndToolBar() {
     auto* spacer = new QWidget;
     spacer->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
     toolBar->addWidget(spacer);
+    collectionCombo_ = new QComboBox;
+    collectionCombo_->setObjectName(QStringLiteral("collectionCombo"));
+    collectionCombo_->setToolTip(tr("Show one collection: the documents of a folder you added"));
+    collectionCombo_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    connect(collectionCombo_, &QComboBox::currentIndexChanged, this,
+            [this] { sortFilter_->setCollection(collectionCombo_->currentData().toString()); });
+    collectionAction_ = toolBar->addWidget(collectionCombo_);
     filterEdit_ = new QLineEdit;
     filterEdit_->setObjectName(QStringLiteral("filterEdit"));
     filterEdit_->setPlaceholderText(tr("Filter by name (Ctrl+F)"));
@@ -613,7 +660,6 @@ void MainWindow::onSelectionChanged() {
         currentName = name.data().toString();
         break;
     }
-    askPanel_->setSelectedDocument(current, currentName);
     summaryPanel_->setSelectedDocument(current, currentName);
 
     QList<qint64> ids;
@@ -625,8 +671,32 @@ void MainWindow::onSelectionChanged() {
         names << name.data().toString();
         hashes << name.data(LibraryModel::Sha256Role).toString();
     }
+    askPanel_->setSelectedDocuments(ids, names);
     extractPanel_->setSelectedDocuments(ids, names, hashes);
     if (current > 0 && current != viewer_->documentId()) viewer_->openDocument(current);
+}
+
+// The folders documents are in, each with its document count, after "All
+// collections"; the chosen one stays chosen while it has documents.
+void MainWindow::refreshCollections() {
+    const QString chosen = collectionCombo_->currentData().toString();
+    const QStringList folders = model_->collections();
+    QHash<QString, int> counts;
+    for (int row = 0; row < model_->rowCount(); ++row)
+        ++counts[model_->index(row, 0).data(LibraryModel::CollectionRole).toString()];
+    const QSignalBlocker blocker(collectionCombo_);
+    collectionCombo_->clear();
+    collectionCombo_->addItem(tr("All collections"), QString());
+    const QString home = QDir::homePath();
+    for (const QString& folder : folders) {
+        QString label = folder.startsWith(home + QLatin1Char('/')) ? QStringLiteral("~") + folder.mid(home.size()) : folder;
+        collectionCombo_->addItem(tr("%1 (%2)").arg(QDir::toNativeSeparators(label)).arg(counts.value(folder)), folder);
+        collectionCombo_->setItemData(collectionCombo_->count() - 1, QDir::toNativeSeparators(folder), Qt::ToolTipRole);
+    }
+    const int index = collectionCombo_->findData(chosen);
+    collectionCombo_->setCurrentIndex(std::max(index, 0));
+    sortFilter_->setCollection(collectionCombo_->currentData().toString());
+    collectionAction_->setVisible(folders.size() > 1);
 }
 
 void MainWindow::updateEngineStatus() {

@@ -20,6 +20,7 @@
 #include "ui/settings.h"
 
 class QAction;
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QMessageBox;
@@ -63,6 +64,7 @@ public:
 public slots:
     // Settings… (Ctrl+,): the dialog, then the workers and panels take the change.
     void showSettings();
+    void showShortcuts();
 
     // Queues files and folders for ingest. Add Files, Add Folder, drops and
     // the command line all end here.
@@ -90,6 +92,7 @@ private:
     void focusFilter();
     void refreshLibrary();
     void onSelectionChanged();
+    void refreshCollections();
     void updateEngineStatus();
     void updateMemoryStatus();
 
@@ -124,6 +127,8 @@ private:
     QStackedWidget* centralStack_ = nullptr;
     QTableView* table_ = nullptr;
     QLineEdit* filterEdit_ = nullptr;
+    QComboBox* collectionCombo_ = nullptr;
+    QAction* collectionAction_ = nullptr;  // the combo's place in the tool bar: shown when there are two or more
     QLabel* activityLabel_ = nullptr;
     QProgressBar* progressBar_ = nullptr;
     QWidget* cancelButton_ = nullptr;

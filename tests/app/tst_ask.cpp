@@ -11,8 +11,11 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "app/ask.h"
@@ -159,6 +162,29 @@ private slots:
         }
         QVERIFY(answer.not_found);
         QVERIFY(answer.model_text.empty());  // no source, no question to the model
+    }
+
+    // Budget 1 token: the retrieved chunks all come back in left_out, without
+    // generation, so the scope of the search shows cheaply.
+    void sourcesComeFromTheChosenDocumentsOnly() {
+        std::map<std::string, std::int64_t> id_of;
+        for (const folio::index::DocumentRecord& doc : library_->store().documents())
+            id_of[std::filesystem::path(doc.path).filename().string()] = doc.id;
+        auto retrieved = [&](const std::vector<std::int64_t>& doc_ids) {
+            const Answer answer = Conversation(*model_, *library_)
+                                      .ask(kRevenueQuestion, {.k = 3, .doc_ids = doc_ids, .source_token_budget = 1});
+            std::set<std::string> files;
+            for (const Source& source : answer.left_out)
+                files.insert(std::filesystem::path(source.hit.path).filename().string());
+            return files;
+        };
+        const std::set<std::string> both_reports = {"northwind-2023.pdf", "northwind-stores.pdf"};
+        QCOMPARE(retrieved({}), both_reports);
+        QCOMPARE(retrieved({id_of.at("northwind-stores.pdf"), id_of.at("contoso-clinic.pdf")}),
+                 std::set<std::string>{"northwind-stores.pdf"});
+        QCOMPARE(retrieved({id_of.at("northwind-2023.pdf")}), std::set<std::string>{"northwind-2023.pdf"});
+        QCOMPARE(retrieved({id_of.at("contoso-clinic.pdf")}), std::set<std::string>{});
+        QCOMPARE(retrieved({id_of.at("northwind-stores.pdf"), id_of.at("northwind-2023.pdf")}), both_reports);
     }
 
     // "BP" is nowhere in the library; the medical glossary's "blood pressure"

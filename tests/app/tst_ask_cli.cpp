@@ -5,9 +5,12 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QMap>
 #include <QProcess>
+#include <QSet>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -104,6 +107,31 @@ private slots:
         QCOMPARE(run.lines[1]["question"].toString(), QString("How many stores did it operate?"));
     }
 
+    // --doc repeated or as a comma list scopes the sources to those documents.
+    void docScopesTheSources() {
+        QMap<QString, qint64> id_of;
+        for (const QJsonObject& doc : folio({"docs", "--json"}).lines)
+            id_of[QFileInfo(doc["path"].toString()).fileName()] = doc["doc_id"].toInteger();
+        const qint64 report = id_of.value("northwind-2023.pdf"), stores = id_of.value("northwind-stores.pdf");
+        QVERIFY(report > 0 && stores > 0);
+        auto source_docs = [&](const QStringList& doc_arguments) {
+            const Run run = folio(QStringList{"ask", kRevenueQuestion, "--k", "3", "--max-tokens", "8", "--json"} +
+                                  doc_arguments);
+            QSet<qint64> docs;
+            if (run.exit_code != 0 || run.lines.size() != 1) return docs;
+            for (const char* list : {"sources", "left_out"})
+                for (const QJsonValue& source : run.lines[0][list].toArray())
+                    docs.insert(source.toObject()["doc_id"].toInteger());
+            return docs;
+        };
+        QCOMPARE(source_docs({"--doc", QString::number(stores)}), QSet<qint64>{stores});
+        QCOMPARE(source_docs({"--doc", QString::number(report)}), QSet<qint64>{report});
+        const QSet<qint64> both{report, stores};
+        QCOMPARE(source_docs({"--doc", QString::number(stores), "--doc", QString::number(report)}), both);
+        QCOMPARE(source_docs({"--doc", QString::number(report) + "," + QString::number(stores)}), both);
+        QCOMPARE(source_docs({}), both);
+    }
+
     void badInputIsOneErrorLine_data() {
         QTest::addColumn<QStringList>("arguments");
         QTest::addColumn<QString>("says");
@@ -124,6 +152,12 @@ private slots:
                                       << "no pack named 'astrology'" << false;
         QTest::newRow("unknown document") << QStringList{"ask", "revenue", "--doc", "999"}
                                           << "no document with id 999" << false;
+        QTest::newRow("unknown document in a list") << QStringList{"ask", "revenue", "--doc", "1,999"}
+                                                    << "no document with id 999" << false;
+        QTest::newRow("unknown document repeated") << QStringList{"ask", "revenue", "--doc", "1", "--doc", "999"}
+                                                   << "no document with id 999" << false;
+        QTest::newRow("not a document id") << QStringList{"ask", "revenue", "--doc", "1,x"}
+                                           << "'x' is not a document id" << false;
         QTest::newRow("k out of range") << QStringList{"ask", "revenue", "--k", "0"} << "--k must be" << false;
         QTest::newRow("no question") << QStringList{"ask"} << "ask takes one question" << false;
         QTest::newRow("bench without questions") << QStringList{"bench", "ask"} << "needs --questions" << false;

@@ -9,6 +9,7 @@
 #include <QJsonObject>
 #include <QMap>
 #include <QProcess>
+#include <QSet>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -202,6 +203,44 @@ private slots:
         QVERIFY(!run.lines.isEmpty());
         for (const QJsonObject& hit : run.lines) QCOMPARE(hit["doc_id"].toInteger(), note);
         verify_usage_error(folio({"search", "x-ray", "--doc", "999"}), "no document with id 999");
+    }
+
+    // --doc repeated or as a comma list: hits from those documents only, and
+    // still k of them although another document holds the best matches.
+    void docFilterKeepsASetOfDocuments() {
+        // D2N056 holds the best match; D2N035 and D2N001 hold 4 weaker ones
+        // (BM25), so a filter applied after a global top 3 would leave 1.
+        const qint64 note35 = doc_id_of("D2N035.txt");
+        const qint64 note1 = doc_id_of("D2N001.txt"), note56 = doc_id_of("D2N056.txt");
+        QVERIFY(note35 > 0 && note1 > 0 && note56 > 0);
+        const QString query = "lung disease from moldy hay in the patient history";
+        for (const char* mode : {"bm25", "vector", "hybrid"}) {
+            const Run best = folio({"search", query, "--k", "3", "--mode", mode, "--json"});
+            QCOMPARE(best.exit_code, 0);
+            QVERIFY(!best.lines.isEmpty());
+            QVERIFY2(best.lines[0]["doc_id"].toInteger() == note56, mode);
+            const Run repeated = folio({"search", query, "--k", "3", "--mode", mode, "--doc", QString::number(note35),
+                                        "--doc", QString::number(note1), "--json"});
+            QVERIFY2(repeated.exit_code == 0, qPrintable(repeated.err));
+            QVERIFY2(repeated.lines.size() == 3, mode);
+            for (const QJsonObject& hit : repeated.lines)
+                QVERIFY2(hit["doc_id"].toInteger() == note35 || hit["doc_id"].toInteger() == note1, mode);
+            const Run comma = folio({"search", query, "--k", "3", "--mode", mode, "--doc",
+                                     QString::number(note1) + "," + QString::number(note35), "--json"});
+            QCOMPARE(comma.lines, repeated.lines);
+        }
+        // Without --doc, every document; one id keeps one document.
+        QSet<qint64> unfiltered;
+        for (const QJsonObject& hit : folio({"search", query, "--k", "20", "--mode", "bm25", "--json"}).lines)
+            unfiltered.insert(hit["doc_id"].toInteger());
+        QCOMPARE(unfiltered.size(), 5);  // the five notes; no word of the query is in the 10-K excerpt
+        for (const QJsonObject& hit : folio({"search", query, "--doc", QString::number(note1), "--json"}).lines)
+            QCOMPARE(hit["doc_id"].toInteger(), note1);
+        verify_usage_error(folio({"search", "x-ray", "--doc", QString::number(note1), "--doc", "999"}),
+                           "no document with id 999");
+        verify_usage_error(folio({"search", "x-ray", "--doc", QString::number(note1) + ",999"}),
+                           "no document with id 999");
+        verify_usage_error(folio({"search", "x-ray", "--doc", QString::number(note1) + ","}), "is not a document id");
     }
 
     void queryTextIsNeverSyntax() {

@@ -8,6 +8,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -194,7 +195,7 @@ private slots:
         for (SearchMode mode : {SearchMode::Vector, SearchMode::Hybrid}) {
             for (Fusion fusion : {Fusion::ReciprocalRank, Fusion::Weighted}) {
                 const std::vector<SearchHit> hits =
-                    searcher.search("quokka", embedder, {.k = 3, .mode = mode, .fusion = fusion, .doc_id = zebra_doc_});
+                    searcher.search("quokka", embedder, {.k = 3, .mode = mode, .fusion = fusion, .doc_ids = {zebra_doc_}});
                 QCOMPARE(hits.size(), std::size_t(3));
                 for (const SearchHit& hit : hits) {
                     QCOMPARE(hit.doc_id, zebra_doc_);
@@ -209,6 +210,43 @@ private slots:
         const std::vector<SearchHit> hybrid = searcher.search("quokka", embedder, {.k = 4, .mode = SearchMode::Hybrid});
         QCOMPARE(hybrid.size(), std::size_t(4));
         for (const SearchHit& hit : hybrid) QCOMPARE(hit.doc_id, quokka_doc_);
+    }
+
+    void aSetOfDocumentsIsFilteredBeforeTheTopK() {
+        const std::int64_t pelican_doc = store_->put_document(make_document("/docs/pelican.pdf", 1, 2, "pelican"));
+        WordHashEmbedder embedder;
+        ChunkVectors vectors(*store_, index_file_);
+        vectors.embed_missing(embedder);
+        HybridSearcher searcher(*store_, vectors);
+        // quokka's 4 chunks are the best matches anywhere; zebra and pelican
+        // hold 8 weaker ones, so a post-filtered global top 5 would hold none.
+        std::vector<std::int64_t> best = ids_of(searcher.search("quokka", embedder, {.k = 4, .mode = SearchMode::Vector}));
+        std::sort(best.begin(), best.end());
+        QCOMPARE(best, store_->chunk_ids_matching({.doc_ids = {quokka_doc_}}));
+        for (SearchMode mode : {SearchMode::Vector, SearchMode::Hybrid}) {
+            for (Fusion fusion : {Fusion::ReciprocalRank, Fusion::Weighted}) {
+                const std::vector<SearchHit> hits = searcher.search(
+                    "quokka", embedder, {.k = 5, .mode = mode, .fusion = fusion, .doc_ids = {zebra_doc_, pelican_doc}});
+                QCOMPARE(hits.size(), std::size_t(5));
+                for (const SearchHit& hit : hits) QVERIFY(hit.doc_id == zebra_doc_ || hit.doc_id == pelican_doc);
+                // Asking for more than the two hold returns all of theirs, no more.
+                QCOMPARE(searcher.search("quokka", embedder,
+                                         {.k = 20, .mode = mode, .fusion = fusion, .doc_ids = {pelican_doc, zebra_doc_}})
+                             .size(),
+                         std::size_t(8));
+            }
+        }
+        // Hundreds of ids, most of them no document's, bind as one parameter.
+        std::vector<std::int64_t> many;
+        for (std::int64_t id = 1000; id < 1400; ++id) many.push_back(id);
+        many.push_back(pelican_doc);
+        QCOMPARE(store_->chunk_ids_matching({.doc_ids = many}).size(), std::size_t(2));
+        const std::vector<SearchHit> among_many =
+            searcher.search("quokka", embedder, {.k = 5, .mode = SearchMode::Hybrid, .doc_ids = many});
+        QCOMPARE(among_many.size(), std::size_t(2));
+        for (const SearchHit& hit : among_many) QCOMPARE(hit.doc_id, pelican_doc);
+        QCOMPARE(store_->chunk_ids_matching({.doc_ids = {zebra_doc_, quokka_doc_, pelican_doc}}).size(),
+                 std::size_t(12));
     }
 
     void vectorModesNeedVectors() {
@@ -232,7 +270,7 @@ private slots:
         QVERIFY(writer->remove_document(quokka_doc_));
         QCOMPARE(store_->vector_generation(), generation);
         QCOMPARE(store_->count_vectors(), std::int64_t(10));
-        QVERIFY(store_->chunk_ids_matching({.doc_id = quokka_doc_}).size() == 4);
+        QVERIFY(store_->chunk_ids_matching({.doc_ids = {quokka_doc_}}).size() == 4);
     }
 };
 

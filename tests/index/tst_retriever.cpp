@@ -235,15 +235,50 @@ private slots:
         const std::int64_t b = store->put_document(document_of("/b.txt", {{"B", "goodwill"}}, ingest::FileType::Text));
         Retriever retriever(*store);
         QCOMPARE(retriever.search("goodwill", {.k = 1}).front().doc_id, a);
-        QCOMPARE(retriever.search("goodwill", {.k = 1, .doc_id = b}).front().doc_id, b);
+        QCOMPARE(retriever.search("goodwill", {.k = 1, .doc_ids = {b}}).front().doc_id, b);
         QCOMPARE(retriever.search("goodwill", {.k = 1, .type = ingest::FileType::Text}).front().doc_id, b);
         QVERIFY(retriever.search("goodwill", {.type = ingest::FileType::Png}).empty());
-        QVERIFY(retriever.search("goodwill", {.doc_id = b + 100}).empty());
+        QVERIFY(retriever.search("goodwill", {.doc_ids = {b + 100}}).empty());
         const std::int64_t stored_at = store->document(a)->updated_at;
         QCOMPARE(retriever.search("goodwill", {.updated_from = stored_at - 5, .updated_until = stored_at + 5}).size(),
                  std::size_t(2));
         QVERIFY(retriever.search("goodwill", {.updated_from = stored_at + 3600}).empty());
         QVERIFY(retriever.search("goodwill", {.updated_until = stored_at - 3600}).empty());
+    }
+
+    void a_set_of_documents_is_filtered_before_the_limit() {
+        auto store = LibraryStore::open(dir().toStdString());
+        // a holds the best matches; b and c together hold more than k weaker ones.
+        const std::int64_t a = store->put_document(
+            document_of("/a.pdf", {{"Goodwill", "goodwill goodwill"}, {"Goodwill", "goodwill goodwill"},
+                                   {"Goodwill", "goodwill goodwill"}}));
+        const std::int64_t b = store->put_document(document_of(
+            "/b.pdf", {{"Notes", "goodwill and other intangible assets of the group"},
+                       {"Notes", "goodwill was tested for impairment at year end"}}));
+        const std::int64_t c = store->put_document(document_of(
+            "/c.pdf", {{"Review", "no goodwill arose on the acquisition of the subsidiary"},
+                       {"Review", "the goodwill balance is unchanged from last year"}}));
+        Retriever retriever(*store);
+        auto docs = [&](const SearchOptions& options) {
+            std::vector<std::int64_t> ids;
+            for (const SearchHit& hit : retriever.search("goodwill", options)) ids.push_back(hit.doc_id);
+            return ids;
+        };
+        QCOMPARE(docs({.k = 3}), (std::vector<std::int64_t>{a, a, a}));
+        const std::vector<std::int64_t> scoped = docs({.k = 3, .doc_ids = {b, c}});
+        QCOMPARE(scoped.size(), std::size_t(3));
+        for (const std::int64_t doc : scoped) QVERIFY(doc == b || doc == c);
+        QCOMPARE(docs({.k = 10, .doc_ids = {c, b}}).size(), std::size_t(4));
+        QCOMPARE(docs({.k = 10, .doc_ids = {c}}), (std::vector<std::int64_t>{c, c}));
+        QCOMPARE(docs({.k = 10}).size(), std::size_t(7));  // no ids: every document
+        // Hundreds of ids bind as one parameter; ids of no document match nothing.
+        std::vector<std::int64_t> many;
+        for (std::int64_t id = 500; id < 900; ++id) many.push_back(id);
+        QVERIFY(docs({.doc_ids = many}).empty());
+        many.push_back(b);
+        QCOMPARE(docs({.k = 10, .doc_ids = many}), (std::vector<std::int64_t>{b, b}));
+        // The filter combines with the others.
+        QVERIFY(docs({.doc_ids = {b, c}, .type = ingest::FileType::Text}).empty());
     }
 
     void vector_modes_say_there_are_no_vectors() {

@@ -147,7 +147,18 @@ private slots:
         scope->setCurrentIndex(1);
         panel.ask("What was the blood pressure?");
         QVERIFY(!panel.isAnswering());
-        QVERIFY(panel.findChild<QLabel*>("askStatus")->text().contains("Select a document"));
+        QVERIFY(panel.findChild<QLabel*>("askStatus")->text().contains("Select documents"));
+
+        // Scoped to two documents, the clinic note ("The patient reported knee pain") is not searched.
+        panel.setSelectedDocuments({northwind_, harbour_}, {"northwind-2023.pdf", "harbour-report.pdf"});
+        QCOMPARE(scope->itemText(1), QStringLiteral("2 selected documents"));
+        panel.ask("What was reported?");
+        QVERIFY(panel.isAnswering());
+        QTRY_VERIFY_WITH_TIMEOUT(!panel.isAnswering(), 120000);
+        QCOMPARE(panel.answers().size(), std::size_t{1});
+        QVERIFY(!panel.answers().front().sources.empty());
+        for (const app::Source& source : panel.answers().front().sources)
+            QVERIFY(source.hit.doc_id == northwind_ || source.hit.doc_id == harbour_);
     }
 
     void summaryPointsLinkTheirPages() {
@@ -183,6 +194,17 @@ private slots:
         const QString status = panel.findChild<QLabel*>("askStatus")->text();
         QVERIFY2(status.contains("no such file"), qPrintable(status));
         QVERIFY(panel.answers().empty());
+    }
+
+    void theGpuChoiceSaysTheBackendCannotRunModelsYet() {
+        ui::FolioSettings gpu = settings_;
+        gpu.device = ui::ComputeDevice::Gpu;
+        ui::AssistantWorker worker(libraryDir_, gpu);
+        ui::AskPanel panel(worker);
+        panel.ask("What was revenue?");
+        QTRY_VERIFY_WITH_TIMEOUT(!panel.isAnswering(), 30000);
+        const QString status = panel.findChild<QLabel*>("askStatus")->text();
+        QVERIFY2(status.contains("GPU backend cannot run models yet"), qPrintable(status));
     }
 
 private:

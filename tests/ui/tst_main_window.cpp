@@ -5,10 +5,12 @@
 // 100 ms.
 
 #include <QAbstractButton>
+#include <QComboBox>
 #include <QDir>
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
@@ -284,6 +286,32 @@ private slots:
         // Page progress reached the table.
         QVERIFY(statusesSeen.contains("Parsing") || statusesSeen.contains("OCR"));
         QVERIFY(!visibleMessageBox("errorBox"));
+    }
+
+    // Collections are the folders documents came from, as LocalDocs has
+    // them: the combo lists each with its count and shows one at a time.
+    void collectionShowsTheDocumentsOfOneFolder() {
+        QVERIFY(QDir(inputs_.path()).mkpath("minutes/2023"));
+        QVERIFY(writeFile(input("minutes/board.txt"), "Board minutes: the dividend was approved.\n"));
+        QVERIFY(writeFile(input("minutes/2023/audit.txt"), "Audit committee minutes for 2023.\n"));
+        window_->addPaths({input("alpha-notes.txt"), input("minutes")});
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(RowState::Indexed), 3, kIngestTimeoutMs);
+        QTRY_VERIFY(!window_->isIngesting());
+
+        auto* combo = window_->findChild<QComboBox*>("collectionCombo");
+        QTRY_COMPARE(combo->count(), 4);  // all, the inputs folder, minutes, minutes/2023
+        const int minutes = combo->findData(QFileInfo(input("minutes")).absoluteFilePath());
+        QVERIFY(minutes > 0);
+        QVERIFY(combo->itemText(minutes).endsWith("(1)"));
+        combo->setCurrentIndex(minutes);
+        QCOMPARE(view()->rowCount(), 2);  // the folder and the one below it
+        QStringList names;
+        for (int row = 0; row < view()->rowCount(); ++row)
+            names << view()->index(row, LibraryModel::NameColumn).data().toString();
+        names.sort();
+        QCOMPARE(names, QStringList({"audit.txt", "board.txt"}));
+        combo->setCurrentIndex(0);
+        QCOMPARE(view()->rowCount(), 3);
     }
 
     // After an ingest the chunks are embedded in the background; a removal

@@ -8,6 +8,7 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QPushButton>
 #include <QSettings>
 #include <QStandardPaths>
@@ -175,6 +176,15 @@ private slots:
         QWidget* dialog = nullptr;
         QTRY_VERIFY((dialog = window_->findChild<QWidget*>("settingsDialog")) && dialog->isVisible());
         dialog->close();
+    }
+
+    void shortcutsAreListedFromTheActions() {
+        QTest::keyClick(window_.get(), Qt::Key_F1);
+        QMessageBox* box = nullptr;
+        QTRY_VERIFY((box = window_->findChild<QMessageBox*>("shortcutsBox")) && box->isVisible());
+        for (const char* expected : {"Ctrl+O", "Add Files", "Ctrl+,", "Settings", "Find in the document", "Alt+1"})
+            QVERIFY2(box->text().contains(expected), expected);
+        box->close();
     }
 
 private:
