@@ -4,6 +4,7 @@
 #include <QCommandLineOption>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFile>
 #include <QMessageBox>
 #include <QSettings>
 
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
 
     QSettings stored;
     const folio::ui::FolioSettings settings = folio::ui::FolioSettings::load(stored);
+    // The library reads its embedding model from the environment, as the
+    // CLI's `folio index` does; a choice in Settings takes that place.
+    if (!settings.embeddingModel.isEmpty())
+        qputenv("FOLIO_EMBEDDING_MODEL", QFile::encodeName(settings.embeddingModel));
     const std::string directory = parser.isSet(libraryOption) ? parser.value(libraryOption).toStdString()
                                                               : settings.effectiveLibraryDirectory().toStdString();
     std::unique_ptr<folio::app::Library> library;

@@ -60,6 +60,11 @@ void IngestWorker::cancel() {
     yieldEmbedding_ = true;
 }
 
+void IngestWorker::setOcrLanguages(const QString& languages) {
+    QMetaObject::invokeMethod(this, [this, languages] { pipeline_.ocr.languages = languages.toStdString(); },
+                              Qt::QueuedConnection);
+}
+
 void IngestWorker::scheduleEmbedding() {
     if (embeddingQueued_) return;
     embeddingQueued_ = true;

@@ -51,6 +51,9 @@ public:
     // call; each still ends with ingestFinished(), its report marked
     // cancelled. Removals are not cancelled: each is one short transaction.
     void cancel();
+    // The OCR languages (Tesseract form, "eng+chi_sim") of the ingests
+    // requested from now on.
+    void setOcrLanguages(const QString& languages);
 
 signals:
     // An ingest began; `files` is what it will go through (folders expanded).
@@ -80,7 +83,7 @@ private:
     app::Library& library();
 
     const QString libraryDirectory_;
-    const ingest::PipelineOptions pipeline_;
+    ingest::PipelineOptions pipeline_;  // worker thread, after construction
     QThread thread_;
     std::unique_ptr<app::Library> library_;  // opened on the worker thread
 

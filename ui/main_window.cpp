@@ -401,14 +401,18 @@ void MainWindow::showSettings() {
         const FolioSettings changed = dialog->settings();
         if (changed == settings_) return;
         const bool libraryMoved = changed.effectiveLibraryDirectory() != settings_.effectiveLibraryDirectory();
+        const bool embedderChanged = changed.embeddingModel != settings_.embeddingModel;
         settings_ = changed;
         QSettings stored;
         settings_.save(stored);
         assistant_->setSettings(settings_);
+        worker_->setOcrLanguages(settings_.ocrLanguages);
         packsPanel_->setChatModel(settings_.effectiveChatModel());
         updateEngineStatus();
-        if (libraryMoved)
-            statusBar()->showMessage(tr("The new library folder is used from the next start of Folio."));
+        if (libraryMoved || embedderChanged)
+            statusBar()->showMessage(libraryMoved ? tr("The new library folder is used from the next start of Folio.")
+                                                  : tr("The new embedding model is used from the next start of Folio "
+                                                       "(the library is then indexed with it again)."));
     });
     dialog->open();
 }

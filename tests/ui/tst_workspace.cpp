@@ -5,6 +5,7 @@
 // renders.
 
 #include <QAbstractProxyModel>
+#include <QCheckBox>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLineEdit>
@@ -23,11 +24,13 @@
 #include "app/library.h"
 #include "engine/model_paths.h"
 #include "tests/support/event_loop_stall.h"
+#include "tests/support/test_documents.h"
 #include "tests/support/text_browser_links.h"
 #include "ui/ask_panel.h"
 #include "ui/document_viewer.h"
 #include "ui/library_model.h"
 #include "ui/main_window.h"
+#include "ui/settings_dialog.h"
 
 using folio::ui::LibraryModel;
 using folio::ui::MainWindow;
@@ -49,6 +52,9 @@ private slots:
         QVERIFY2(model, "no chat model installed: run installer/fetch-models.sh (CI must have it)");
         settings_.chatModel = QString::fromStdString(*model);
         QVERIFY(libraryDir_.isValid());
+        // Written here, not in the test that ingests it: rendering a 300 DPI
+        // page on the UI thread would count as the window's stall.
+        QVERIFY(folio::test::write_scan(chineseScan_.filePath("chinese-note.png"), QString::fromUtf8("财务报告 收入增长")));
         library_ = std::make_unique<folio::app::Library>(libraryDir_.path().toStdString());
         folio::ingest::PipelineOptions pipeline;
         pipeline.worker_executable = FOLIO_INGEST_WORKER;
@@ -178,7 +184,36 @@ private slots:
         dialog->close();
     }
 
+    // Settings take effect without a restart: Chinese ticked in the OCR
+    // languages, the next scan is read with it.
+    void settingsChangeTheOcrLanguagesOfTheNextIngest() {
+        window_->showSettings();
+        folio::ui::SettingsDialog* dialog = nullptr;
+        QTRY_VERIFY((dialog = window_->findChild<folio::ui::SettingsDialog*>("settingsDialog")) && dialog->isVisible());
+        QTRY_VERIFY_WITH_TIMEOUT(dialog->probesDone(), 30000);
+        auto* chinese = dialog->findChild<QCheckBox*>("ocrLanguage_chi_sim");
+        QVERIFY(chinese && !chinese->isChecked());
+        QTest::mouseClick(chinese, Qt::LeftButton, {}, QPoint(5, chinese->height() / 2));
+        QVERIFY(chinese->isChecked());
+        QTest::mouseClick(dialog->findChild<QPushButton*>("settingsOkButton"), Qt::LeftButton);
+        QTRY_VERIFY(!window_->findChild<folio::ui::SettingsDialog*>("settingsDialog"));
+        QCOMPARE(QSettings().value("settings/ocrLanguages").toString(), QString("eng+chi_sim"));
+
+        const QString scan = chineseScan_.filePath("chinese-note.png");
+        window_->addPaths({scan});
+        QTRY_VERIFY_WITH_TIMEOUT(!window_->isIngesting(), 120000);
+        const auto doc = library_->store().find_by_path(scan.toStdString());
+        QVERIFY(doc);
+        const auto page = library_->store().page(doc->id, 1);
+        QVERIFY(page && page->ocr);
+        QVERIFY2(QString::fromStdString(page->text).contains(QString::fromUtf8("财务报告")), page->text.c_str());
+    }
+
     void shortcutsAreListedFromTheActions() {
+        // Shortcuts go to the active window; offscreen, no window manager
+        // gives it back after an earlier test's dialog.
+        window_->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(window_.get()));
         QTest::keyClick(window_.get(), Qt::Key_F1);
         QMessageBox* box = nullptr;
         QTRY_VERIFY((box = window_->findChild<QMessageBox*>("shortcutsBox")) && box->isVisible());
@@ -188,7 +223,7 @@ private slots:
     }
 
 private:
-    QTemporaryDir libraryDir_;
+    QTemporaryDir libraryDir_, chineseScan_;
     folio::ui::FolioSettings settings_;
     std::unique_ptr<folio::app::Library> library_;
     std::unique_ptr<MainWindow> window_;
