@@ -236,9 +236,7 @@ void AskPanel::onLinkClicked(const QUrl& url) {
         if (source.number == number) emit citationActivated(source.hit.doc_id, source.hit.page, QString());
 }
 
-QString AskPanel::answerHtml(int index) const {
-    const app::Answer& answer = answers_[static_cast<std::size_t>(index)];
-    const bool dark = darkPalette(this);
+QString answerHtml(const app::Answer& answer, int index, bool dark) {
     if (answer.not_found)
         return QStringLiteral("<p><i>%1</i></p>").arg(QString::fromUtf8(app::kNotFoundAnswer.data(),
                                                                           app::kNotFoundAnswer.size()).toHtmlEscaped());
@@ -265,10 +263,10 @@ QString AskPanel::answerHtml(int index) const {
         if (check.verdict == app::SentenceVerdict::Attributed && !check.citations.empty())
             linked += QStringLiteral(" <a href=\"%1\" title=\"%2\">[%3]</a>")
                           .arg(citeUrl(index, check.citations.front(), s),
-                               tr("The model cited nothing here; Folio found this source"))
+                               AskPanel::tr("The model cited nothing here; Folio found this source"))
                           .arg(check.citations.front());
         if (check.verdict == app::SentenceVerdict::Unsupported) {
-            const QString why = tr("Not supported by the sources: %1").arg(escaped(check.reason));
+            const QString why = AskPanel::tr("Not supported by the sources: %1").arg(escaped(check.reason));
             html += QStringLiteral("<span style=\"background-color:%1\" title=\"%2\">%3</span> "
                                    "<span style=\"color:%4\" title=\"%2\">&#9888;</span> ")
                         .arg(dark ? QStringLiteral("#5c2b29") : QStringLiteral("#fde2e1"), why, linked,
@@ -308,7 +306,7 @@ void AskPanel::render() {
     for (const Turn& turn : turns_) {
         html += QStringLiteral("<p style=\"margin-top:12px\"><b>%1</b></p>").arg(turn.question.toHtmlEscaped());
         if (turn.answer)
-            html += answerHtml(*turn.answer);
+            html += answerHtml(answers_[static_cast<std::size_t>(*turn.answer)], *turn.answer, darkPalette(this));
         else if (!turn.streamed.isEmpty())
             html += QStringLiteral("<p>%1</p>").arg(turn.streamed.toHtmlEscaped());
         if (!turn.error.isEmpty())

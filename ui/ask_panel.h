@@ -30,6 +30,13 @@ namespace folio::ui {
 
 class PackComboBox;
 
+// A checked answer as the transcript shows it: each [n] a link
+// "cite:ANSWER/n/SENTENCE", a sentence the check could not support on a
+// tinted background with a warning sign whose tooltip gives the reason,
+// then the cited sources as links. `answerIndex` numbers the links; `dark`
+// picks the tints for a dark palette.
+QString answerHtml(const app::Answer& answer, int answerIndex, bool dark);
+
 class AskPanel final : public QWidget {
     Q_OBJECT
 
@@ -65,7 +72,6 @@ private:
     void onFinished(JobId job);
     void onLinkClicked(const QUrl& url);
     void render();
-    QString answerHtml(int index) const;
     void updateControls();
 
     AssistantWorker& worker_;

@@ -26,7 +26,9 @@
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
+#include <limits>
 #include <string_view>
 
 #include "ui/page_render_worker.h"
@@ -238,7 +240,8 @@ std::pair<std::size_t, std::size_t> findQuote(const std::string& text, const QSt
     return none;
 }
 
-std::vector<std::pair<std::size_t, std::size_t>> findQuoteSpans(const std::string& text, const QString& quote) {
+std::vector<std::pair<std::size_t, std::size_t>> findQuoteSpans(const std::string& text, const QString& quote,
+                                                                const std::vector<ingest::Word>& words) {
     std::vector<std::pair<std::size_t, std::size_t>> spans;
     if (const auto whole = findQuote(text, quote); whole.first != std::string::npos) {
         spans.push_back(whole);
@@ -246,15 +249,34 @@ std::vector<std::pair<std::size_t, std::size_t>> findQuoteSpans(const std::strin
     }
     if (!quote.contains(QLatin1Char('|'))) return spans;
     static const QRegularExpression signs(QStringLiteral("^[\\s$€£¥(]+|[\\s%)]+$"));
+    // The vertical middle of a span's first box; NaN when it has none.
+    const auto middle = [&](std::pair<std::size_t, std::size_t> span) {
+        const QList<QRectF> boxes = spanBoxes(text, words, span.first, span.second);
+        return boxes.isEmpty() ? std::numeric_limits<double>::quiet_NaN() : boxes.front().center().y();
+    };
+    double labelMiddle = std::numeric_limits<double>::quiet_NaN();
     std::size_t from = 0;
     for (QString cell : quote.split(QLatin1Char('|'))) {
         cell.remove(signs);
         if (cell.isEmpty()) continue;
-        auto found = findQuote(text, cell, from);
-        if (found.first == std::string::npos) found = findQuote(text, cell);
-        if (found.first == std::string::npos) continue;
-        spans.push_back(found);
-        from = std::max(from, found.second);
+        std::vector<std::pair<std::size_t, std::size_t>> found;
+        for (auto at = findQuote(text, cell); at.first != std::string::npos; at = findQuote(text, cell, at.first + 1))
+            found.push_back(at);
+        if (found.empty()) continue;
+        auto chosen = std::find_if(found.begin(), found.end(), [&](const auto& at) { return at.first >= from; });
+        if (chosen == found.end()) chosen = found.begin();
+        if (spans.empty()) {
+            labelMiddle = middle(*chosen);
+        } else if (!std::isnan(labelMiddle)) {
+            double nearest = std::numeric_limits<double>::infinity();
+            for (auto at = found.begin(); at != found.end(); ++at)
+                if (const double distance = std::abs(middle(*at) - labelMiddle); distance < nearest) {
+                    nearest = distance;
+                    chosen = at;
+                }
+        }
+        spans.push_back(*chosen);
+        from = std::max(from, chosen->second);
     }
     return spans;
 }
@@ -584,7 +606,7 @@ void DocumentViewer::showQuote(qint64 docId, int page, const QString& quote) {
     showPage(page);
     const index::StoredPage* stored = storedPage();
     if (!stored) return;
-    highlightSpans(findQuoteSpans(stored->text, quote));
+    highlightSpans(findQuoteSpans(stored->text, quote, stored->words));
 }
 
 void DocumentViewer::highlightSpan(std::size_t begin, std::size_t end) { highlightSpans({{begin, end}}); }

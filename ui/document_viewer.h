@@ -69,9 +69,11 @@ std::pair<std::size_t, std::size_t> findQuote(const std::string& text, const QSt
 // occurrence (findQuote); else, for a row of a table chunk ("Total net sales
 // | $365,817 | 33%"), each cell's, as a PDF's text layer often runs a table
 // column by column: the label first, then each figure (without its currency
-// sign or percent mark, which the page may place apart) after the one
-// before it where it can. Empty when nothing is found.
-std::vector<std::pair<std::size_t, std::size_t>> findQuoteSpans(const std::string& text, const QString& quote);
+// sign or percent mark, which the page may place apart): of its
+// occurrences, the one on the label's line (by the words' boxes), else the
+// first after the figure before it. Empty when nothing is found.
+std::vector<std::pair<std::size_t, std::size_t>> findQuoteSpans(const std::string& text, const QString& quote,
+                                                                const std::vector<ingest::Word>& words);
 
 class DocumentViewer final : public QWidget {
     Q_OBJECT

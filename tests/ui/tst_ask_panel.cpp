@@ -126,6 +126,42 @@ private slots:
         QCOMPARE(askButton->text(), QStringLiteral("&Ask"));
     }
 
+    // What the transcript shows of a checked answer, without a model.
+    void unsupportedSentencesAreMarkedAndCitationsAreLinks() {
+        app::Answer answer;
+        answer.model_text = "Revenue was $4,812 million [1]. Profit tripled. Staff grew.";
+        app::SentenceCheck cited{.text = "Revenue was $4,812 million [1].", .citations = {1},
+                                 .verdict = app::SentenceVerdict::Supported};
+        app::SentenceCheck unsupported{.text = "Profit tripled.", .citations = {},
+                                       .verdict = app::SentenceVerdict::Unsupported,
+                                       .reason = "no source mentions profit"};
+        app::SentenceCheck attributed{.text = "Staff grew.", .citations = {2},
+                                      .verdict = app::SentenceVerdict::Attributed};
+        answer.sentences = {cited, unsupported, attributed};
+        app::Citation first{.number = 1, .sentence = 0, .supported = true, .doc_id = 7, .chunk_id = 70,
+                            .path = "/data/northwind-2023.pdf", .page = 2, .quote = "net revenue of $4,812 million"};
+        app::Citation second{.number = 2, .sentence = 2, .supported = true, .attributed = true, .doc_id = 7,
+                             .chunk_id = 71, .path = "/data/northwind-2023.pdf", .page = 3, .quote = "employed"};
+        answer.citations = {first, second};
+
+        const QString html = ui::answerHtml(answer, 4, false);
+        QVERIFY2(html.contains("<a href=\"cite:4/1/0\">[1]</a>"), qPrintable(html));
+        QVERIFY2(html.contains("cite:4/2/2"), qPrintable(html));  // Folio's attribution, as a link too
+        const int marked = html.indexOf("Profit tripled.");
+        QVERIFY(marked > 0);
+        QVERIFY(html.lastIndexOf("background-color:#fde2e1", marked) > html.indexOf("[1]</a>"));
+        QVERIFY(html.contains("Not supported by the sources: no source mentions profit"));
+        QVERIFY(html.contains("&#9888;"));
+        QVERIFY(!html.mid(0, marked).contains("&#9888;"));  // the supported sentence is not marked
+        QVERIFY(html.contains("[1] northwind-2023.pdf, p. 2"));
+        QVERIFY(html.contains("[2] northwind-2023.pdf, p. 3"));
+        QVERIFY(ui::answerHtml(answer, 4, true).contains("background-color:#5c2b29"));
+
+        app::Answer notFound;
+        notFound.not_found = true;
+        QVERIFY(ui::answerHtml(notFound, 0, false).contains("Not found in the documents."));
+    }
+
     void stopEndsTheAnswerAndThePanelTakesTheNextQuestion() {
         ui::AskPanel panel(*worker_);
         QSignalSpy pieces(worker_.get(), &ui::AssistantWorker::answerPiece);

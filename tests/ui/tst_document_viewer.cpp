@@ -224,17 +224,33 @@ private slots:
 
         // Column by column, as Poppler often reads a table: each cell apart.
         const std::string columns = "iPhone\nTotal net sales\n\n$\n\n$\n\nChange\n\n191,973\n365,817\n33 %\n274,515\n";
-        const auto spans = folio::ui::findQuoteSpans(columns, "Total net sales | $365,817 | 33% | $274,515");
+        const auto spans = folio::ui::findQuoteSpans(columns, "Total net sales | $365,817 | 33% | $274,515", {});
         QCOMPARE(spans.size(), std::size_t(4));
         QCOMPARE(spans[0].first, columns.find("Total"));
         QCOMPARE(spans[1].first, columns.find("365,817"));
         QCOMPARE(spans[2].first, columns.find("33 %"));
         QCOMPARE(spans[3].first, columns.find("274,515"));
-        QVERIFY(folio::ui::findQuoteSpans(columns, "Revenue grew").empty());
+        QVERIFY(folio::ui::findQuoteSpans(columns, "Revenue grew", {}).empty());
         // A figure is matched whole, never across the figures of a column.
         const std::string change = "Change\n23 %\n30 %\n33 %\n";
         QCOMPARE(folio::ui::findQuote(change, "33").first, change.find("33"));
         QCOMPARE(folio::ui::findQuote("Total 2330 and more", "33").first, std::string::npos);
+    }
+
+    // Column by column, a figure may stand in several rows ("33" for Japan
+    // and for the total): the one on the row label's line is the cell.
+    void tableCellsAreTakenFromTheRowOfTheirLabel() {
+        // Labels at x 0, the Change column at x 200; rows 12 points apart.
+        const std::vector<Word> words = {
+            word("Japan", 0, 0, 40, 10, true),          word("Total", 0, 12, 30, 22),
+            word("net", 35, 12, 50, 22),                word("sales", 55, 12, 80, 22, true),
+            word("33", 200, 0, 212, 10, true),          word("33", 200, 12, 212, 22, true),
+        };
+        const std::string text = "Japan\nTotal net sales\n33\n33";
+        const auto spans = folio::ui::findQuoteSpans(text, "Total net sales | 33%", words);
+        QCOMPARE(spans.size(), std::size_t(2));
+        QCOMPARE(spans[0].first, text.find("Total"));
+        QCOMPARE(spans[1].first, text.rfind("33"));  // the total's row, not Japan's
     }
 
     void opensPdfAtTheRightAspect() {
