@@ -9,6 +9,9 @@ namespace folio::app {
 
 namespace {
 
+// A run of tokens repeated this often in a row is a loop, not an answer.
+constexpr int kLoopRepeats = 8;
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
@@ -188,6 +191,8 @@ Answer Conversation::ask(std::string_view question_text, const AskOptions& optio
     generation.sampler.temperature = 0;
     // Small models tend to go on with a question of their own.
     generation.stop_strings = {"\n" + std::string(kQuestionHeading)};
+    // ...or in a loop ("4,812,000,000,000,…") to the token limit.
+    generation.loop_repeats = kLoopRepeats;
     generation.cancel = options.cancel;
     generation.on_piece = on_piece;
     const engine::GenerationResult result = model_.generate(prompt, generation);

@@ -86,6 +86,8 @@ void print_answer_footer(const Answer& answer) {
     if (answer.stop_reason == engine::StopReason::MaxTokens)
         std::printf("(the answer stopped at %d tokens)\n", answer.timings.answer_tokens);
     if (answer.stop_reason == engine::StopReason::Cancelled) std::printf("(interrupted)\n");
+    if (answer.stop_reason == engine::StopReason::Repetition)
+        std::printf("(the model began repeating itself; the repeats were cut)\n");
     if (answer.model_text.empty()) {
         std::printf("%s\n", answer.text.c_str());  // nothing was retrieved: the model was not asked
     } else if (answer.not_found) {

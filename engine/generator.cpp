@@ -45,6 +45,22 @@ std::size_t incomplete_utf8_tail(std::string_view text) {
     return 0;
 }
 
+std::optional<std::size_t> loop_start(std::span<const std::int32_t> tokens, int repeats, int max_period) {
+    const std::size_t n = tokens.size();
+    for (std::size_t period = 1; period <= static_cast<std::size_t>(std::max(max_period, 0)); ++period) {
+        const std::size_t span = period * static_cast<std::size_t>(std::max(repeats, 0));
+        if (repeats < 2 || span > n) break;
+        bool periodic = true;
+        for (std::size_t i = n - span + period; i < n && periodic; ++i) periodic = tokens[i] == tokens[i - period];
+        if (!periodic) continue;
+        // The loop may have begun earlier than the repeats looked at.
+        std::size_t begin = n - span;
+        while (begin > 0 && tokens[begin - 1] == tokens[begin - 1 + period]) --begin;
+        return begin + period;
+    }
+    return std::nullopt;
+}
+
 const char* stop_reason_name(StopReason reason) {
     switch (reason) {
     case StopReason::EndOfGeneration: return "eog";
@@ -52,6 +68,7 @@ const char* stop_reason_name(StopReason reason) {
     case StopReason::MaxTokens: return "length";
     case StopReason::ContextFull: return "context";
     case StopReason::Cancelled: return "cancelled";
+    case StopReason::Repetition: return "repetition";
     }
     return "unknown";
 }
@@ -253,6 +270,18 @@ GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, co
             const std::string_view text = result.text;
             const std::size_t held = std::max(incomplete_utf8_tail(text), stop_prefix_tail(text, options.stop_strings));
             emit_up_to(text.size() - held);
+        }
+        if (options.loop_repeats > 0) {
+            if (const auto keep = loop_start(result.tokens, options.loop_repeats, kMaxLoopPeriod)) {
+                result.tokens.resize(*keep);
+                if (vocab) {
+                    result.text.clear();
+                    for (const std::int32_t token : result.tokens) result.text += vocab->token_to_piece(token, false);
+                    emitted = std::min(emitted, result.text.size());
+                }
+                result.stop_reason = StopReason::Repetition;
+                break;
+            }
         }
         if (options.grammar && options.grammar->must_end()) {
             result.stop_reason = StopReason::EndOfGeneration;

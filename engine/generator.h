@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -48,9 +49,11 @@ enum class StopReason {
     MaxTokens,
     ContextFull,      // the cache has no position left
     Cancelled,
+    Repetition,       // the text had become one short run over and over (GenerationOptions::loop_repeats)
 };
 
-const char* stop_reason_name(StopReason reason);  // "eog", "stop", "length", "context", "cancelled"
+// "eog", "stop", "length", "context", "cancelled", "repetition"
+const char* stop_reason_name(StopReason reason);
 
 // What generate() does with a prompt too long for the context.
 enum class PromptOverflow {
@@ -79,11 +82,25 @@ struct GenerationOptions {
     // ends with EndOfGeneration at an allowed end-of-generation token or
     // when the grammar admits nothing more. Needs a vocab; not owned.
     GrammarMatcher* grammar = nullptr;
+    // A small model can fall into a loop ("4,812,000,000,000,…") that would
+    // run to max_tokens. With loop_repeats > 0, generation stops when the
+    // tokens end in one run of at most kMaxLoopPeriod tokens that many times
+    // in a row; the result keeps the run's first time (the pieces already
+    // streamed hold more). 0: off.
+    int loop_repeats = 0;
     // LoRA adapters for this request, each at its scale (lora.h); none: the
     // base model. The sequence reuses cached keys and values only when they
     // were computed under the same adapters at the same scales.
     LoraSet loras;
 };
+
+inline constexpr int kMaxLoopPeriod = 16;
+
+// Where a degenerate loop at the end of `tokens` stops being new: the
+// tokens end in one run of at most max_period tokens, repeated `repeats`
+// times or more in a row; returns the length to keep (up to the end of the
+// run's first time, the earliest it can start), or nothing.
+std::optional<std::size_t> loop_start(std::span<const std::int32_t> tokens, int repeats, int max_period);
 
 struct GenerationTimings {
     int prompt_tokens = 0;            // after any PromptOverflow::KeepLast truncation

@@ -98,6 +98,8 @@ private slots:
     void checksUtf8();
     void runsAfterItsModelFileIsDeleted();
     void followsAGrammar();
+    void findsADegenerateLoop();
+    void stopsAtADegenerateLoop();
 
 private:
     std::unique_ptr<Model> model_;
@@ -324,6 +326,45 @@ void TestGenerator::followsAGrammar() {
     options.grammar = &matcher;
     KvCache cache = model_->make_kv_cache(128);
     QVERIFY_THROWS_EXCEPTION(GenerationError, generate(*model_, pool_, cache, nullptr, golden_.prompt_ids, options));
+}
+
+void TestGenerator::findsADegenerateLoop() {
+    using Tokens = std::vector<std::int32_t>;
+    // "4,812,000,000,000,…": "000" "," again and again after the figure.
+    Tokens tokens = {7, 8, 9, 1, 2};
+    for (int i = 0; i < 8; ++i) tokens.insert(tokens.end(), {5, 6});
+    QCOMPARE(loop_start(tokens, 8, 16), std::optional<std::size_t>(7));  // keeps one "000,"
+    tokens.pop_back();                                                    // seven and a half
+    QCOMPARE(loop_start(tokens, 8, 16), std::nullopt);
+    // One token over and over; a longer period; the run reaching the start.
+    QCOMPARE(loop_start(Tokens(9, 4), 8, 16), std::optional<std::size_t>(1));
+    Tokens period3;
+    for (int i = 0; i < 8; ++i) period3.insert(period3.end(), {1, 2, 3});
+    QCOMPARE(loop_start(period3, 8, 16), std::optional<std::size_t>(3));
+    QCOMPARE(loop_start(period3, 8, 2), std::nullopt);  // longer than the periods looked at
+    // Ordinary text repeats a little; that is not a loop.
+    QCOMPARE(loop_start(Tokens{1, 2, 1, 2, 1, 2, 3}, 8, 16), std::nullopt);
+    QCOMPARE(loop_start(Tokens{}, 8, 16), std::nullopt);
+}
+
+// A grammar that allows only "ab" again and again makes the tiny model loop:
+// generation stops once the loop is plain, keeping its first "ab".
+void TestGenerator::stopsAtADegenerateLoop() {
+    const Vocab vocab = byte_vocab();
+    GrammarMatcher matcher(Grammar::parse(R"(root ::= "x" ("ab"){40})"), vocab);
+    GenerationOptions options = greedy_options(64);
+    options.grammar = &matcher;
+    options.loop_repeats = 8;
+    std::string streamed;
+    options.on_piece = [&](std::string_view piece) { streamed += piece; };
+    KvCache cache = model_->make_kv_cache(128);
+    const GenerationResult result = generate(*model_, pool_, cache, &vocab, golden_.prompt_ids, options);
+    QCOMPARE(result.stop_reason, StopReason::Repetition);
+    QCOMPARE(result.text, std::string("xab"));
+    QCOMPARE(vocab.decode(result.tokens), result.text);
+    QCOMPARE(result.timings.generated_tokens, 17);  // "x" and eight "ab"
+    QVERIFY(streamed.starts_with(result.text));
+    QCOMPARE(std::string(stop_reason_name(StopReason::Repetition)), std::string("repetition"));
 }
 
 QTEST_GUILESS_MAIN(TestGenerator)
