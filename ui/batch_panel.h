@@ -9,7 +9,6 @@
 // Thread rules: UI thread only.
 
 #include <QAbstractTableModel>
-#include <QPointer>
 #include <QString>
 #include <QStringList>
 #include <QWidget>
@@ -17,11 +16,11 @@
 #include <vector>
 
 #include "ui/assistant_worker.h"
+#include "ui/error_box.h"
 
 class QLabel;
 class QLineEdit;
 class QListWidget;
-class QMessageBox;
 class QProgressBar;
 class QPushButton;
 class QTableView;
@@ -116,7 +115,7 @@ private:
     QLabel* outputLabel_ = nullptr;
     QPushButton* openOutputButton_ = nullptr;
     QLabel* summary_ = nullptr;
-    QPointer<QMessageBox> errorBox_;
+    ErrorBox errorBox_;
 
     JobId job_ = 0;            // the batch running or queued; 0: none
     QString jobOutput_;        // its output folder

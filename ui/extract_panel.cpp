@@ -387,13 +387,7 @@ void ExtractPanel::updateControls() {
 }
 
 void ExtractPanel::showError(const QString& title, const QString& text) {
-    // One error dialog at a time, the latest; open(), not exec(), so records keep arriving behind it.
-    if (errorBox_) errorBox_->close();
-    auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
-    box->setObjectName(QStringLiteral("errorBox"));
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    errorBox_ = box;
-    box->open();
+    errorBox_.show(this, title, text);
 }
 
 }  // namespace folio::ui

@@ -10,17 +10,16 @@
 
 #include <QHash>
 #include <QList>
-#include <QPointer>
 #include <QString>
 #include <QStringList>
 #include <QWidget>
 
 #include "ui/assistant_worker.h"
+#include "ui/error_box.h"
 
 class QCheckBox;
 class QComboBox;
 class QLabel;
-class QMessageBox;
 class QModelIndex;
 class QProgressBar;
 class QPushButton;
@@ -92,7 +91,7 @@ private:
     QPushButton* exportCsvButton_ = nullptr;
     QPushButton* exportJsonButton_ = nullptr;
     QPushButton* exportFhirButton_ = nullptr;
-    QPointer<QMessageBox> errorBox_;
+    ErrorBox errorBox_;
 
     QList<qint64> docIds_;
     QHash<qint64, QString> documentKeys_;

@@ -844,15 +844,7 @@ void MainWindow::showIngestFailures(const app::IngestReport& report, const QStri
 }
 
 void MainWindow::showError(const QString& title, const QString& text, const QString& details) {
-    // One error dialog at a time, the latest. open(), not exec(): no nested
-    // event loop, and ingest progress keeps showing behind it.
-    if (errorBox_) errorBox_->close();
-    auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
-    box->setObjectName(QStringLiteral("errorBox"));
-    box->setDetailedText(details);
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    errorBox_ = box;
-    box->open();
+    errorBox_.show(this, title, text, details);
 }
 
 }  // namespace folio::ui

@@ -10,20 +10,19 @@
 #include <QHash>
 #include <QList>
 #include <QMainWindow>
-#include <QPointer>
 #include <QStringList>
 
 #include <memory>
 
 #include "app/library.h"
 #include "ingest/pipeline.h"
+#include "ui/error_box.h"
 #include "ui/settings.h"
 
 class QAction;
 class QComboBox;
 class QLabel;
 class QLineEdit;
-class QMessageBox;
 class QProgressBar;
 class QSplitter;
 class QStackedWidget;
@@ -138,7 +137,7 @@ private:
     QLabel* memoryLabel_ = nullptr;
     QTimer* memoryTimer_ = nullptr;
     QString engineState_;
-    QPointer<QMessageBox> errorBox_;
+    ErrorBox errorBox_;
 
     QAction* addFilesAction_ = nullptr;
     QAction* addFolderAction_ = nullptr;

@@ -783,14 +783,7 @@ void PacksPanel::updateDetails() {
 }
 
 void PacksPanel::showError(const QString& title, const QString& text) {
-    // One error dialog at a time, the latest; open(), not exec(), so no
-    // nested event loop runs while it shows.
-    if (errorBox_) errorBox_->close();
-    auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
-    box->setObjectName(QStringLiteral("packErrorBox"));
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    errorBox_ = box;
-    box->open();
+    errorBox_.show(this, title, text);
 }
 
 void PacksPanel::showMessage(const char* objectName, const QString& title, const QString& text, bool warning) {

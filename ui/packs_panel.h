@@ -17,7 +17,6 @@
 
 #include <QAbstractTableModel>
 #include <QList>
-#include <QPointer>
 #include <QString>
 #include <QStringList>
 #include <QThread>
@@ -27,8 +26,9 @@
 #include <memory>
 #include <vector>
 
+#include "ui/error_box.h"
+
 class QLabel;
-class QMessageBox;
 class QPushButton;
 class QTableView;
 
@@ -169,7 +169,7 @@ private:
     QPushButton* verifyButton_ = nullptr;
     QPushButton* removeButton_ = nullptr;
     QPushButton* logButton_ = nullptr;
-    QPointer<QMessageBox> errorBox_;
+    ErrorBox errorBox_{QStringLiteral("packErrorBox")};
 
     int pendingJobs_ = 0;
     QThread thread_;

@@ -313,12 +313,7 @@ void SettingsDialog::accept() {
 }
 
 void SettingsDialog::showError(const QString& text) {
-    if (errorBox_) errorBox_->close();
-    auto* box = new QMessageBox(QMessageBox::Warning, tr("Settings"), text, QMessageBox::Ok, this);
-    box->setObjectName(QStringLiteral("settingsErrorBox"));
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    errorBox_ = box;
-    box->open();
+    errorBox_.show(this, tr("Settings"), text);
 }
 
 }  // namespace folio::ui

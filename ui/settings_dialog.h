@@ -13,11 +13,11 @@
 
 #include <QDialog>
 #include <QList>
-#include <QPointer>
 #include <QString>
 
 #include <thread>
 
+#include "ui/error_box.h"
 #include "ui/settings.h"
 
 class QCheckBox;
@@ -25,7 +25,6 @@ class QComboBox;
 class QHBoxLayout;
 class QLabel;
 class QLineEdit;
-class QMessageBox;
 class QProcess;
 class QSpinBox;
 
@@ -80,7 +79,7 @@ private:
     QLineEdit* libraryEdit_ = nullptr;
     QComboBox* packCombo_ = nullptr;
     QCheckBox* useAdaptersCheck_ = nullptr;
-    QPointer<QMessageBox> errorBox_;
+    ErrorBox errorBox_{QStringLiteral("settingsErrorBox")};
 
     QProcess* tesseract_ = nullptr;
     std::thread probeThread_;
