@@ -157,7 +157,7 @@ void AskPanel::ask(const QString& text) {
 
 void AskPanel::stop() {
     if (isAnswering()) {
-        worker_.cancel();
+        worker_.cancel(job_);
         status_->setText(tr("Stopping…"));
     }
 }

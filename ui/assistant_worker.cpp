@@ -68,10 +68,14 @@ void AssistantWorker::setSettings(const FolioSettings& settings) {
 
 template <typename Work>
 void AssistantWorker::runJob(JobId job, Work&& work) {
-    // Lowered before the number is checked, so a cancel() that lands between
-    // the check and the work still stops it (see IngestWorker).
-    cancelRunning_ = false;
-    if (job <= cancelledThrough_.load()) {
+    bool cancelled = false;
+    {
+        const std::lock_guard lock(cancelMutex_);
+        cancelRunning_ = false;
+        runningJob_ = job;
+        cancelled = job <= cancelledThrough_ || cancelledJobs_.erase(job) > 0;
+    }
+    if (cancelled) {
         emit failed(job, tr("Cancelled"));
     } else {
         emit jobStarted(job);
@@ -80,6 +84,10 @@ void AssistantWorker::runJob(JobId job, Work&& work) {
         } catch (const std::exception& e) {
             emit failed(job, QString::fromStdString(e.what()));
         }
+    }
+    {
+        const std::lock_guard lock(cancelMutex_);
+        runningJob_ = 0;
     }
     --pendingJobs_;
     emit jobFinished(job);
@@ -121,10 +129,28 @@ JobId AssistantWorker::requestBatch(const QStringList& paths, const QString& pac
     return job;
 }
 
+void AssistantWorker::cancel(JobId job) {
+    {
+        const std::lock_guard lock(cancelMutex_);
+        if (runningJob_ == job) cancelRunning_ = true;
+        else cancelledJobs_.insert(job);
+    }
+    wakePausedBatch();
+}
+
 void AssistantWorker::cancel() {
-    cancelledThrough_ = lastRequested_;
-    cancelRunning_ = true;
-    // A paused batch must wake to notice.
+    {
+        const std::lock_guard lock(cancelMutex_);
+        cancelledThrough_ = lastRequested_;
+        cancelRunning_ = true;
+    }
+    wakePausedBatch();
+}
+
+// A paused batch waits on pauseChanged_; it must wake to see a cancel.
+// Taking the mutex orders the flag before its wait's check.
+void AssistantWorker::wakePausedBatch() {
+    { const std::lock_guard lock(pauseMutex_); }
     pauseChanged_.notify_all();
 }
 

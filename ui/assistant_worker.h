@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "app/ask.h"
 #include "app/batch.h"
@@ -77,7 +78,10 @@ public:
     // each file, resumably (a record already in OUTPUTDIR is skipped).
     JobId requestBatch(const QStringList& paths, const QString& pack, const QString& outputDirectory);
 
-    // Stops the running job and drops those queued before this call.
+    // Stops `job` if it is running, else drops it when its turn comes;
+    // other jobs go on (the panels share the worker).
+    void cancel(JobId job);
+    // Stops the running job and drops all those queued before this call.
     void cancel();
     // A paused batch finishes the record it is on and waits before the
     // next; other jobs are not paused.
@@ -124,6 +128,7 @@ private:
     app::Library& library();
     app::ChatModel& chatModel(const app::PackContent* pack);
     void waitWhilePaused();
+    void wakePausedBatch();
 
     const QString libraryDirectory_;
     const ingest::PipelineOptions pipeline_;
@@ -141,9 +146,14 @@ private:
     JobId lastRequested_ = 0;             // UI thread
     std::atomic<int> pendingJobs_{0};     // requested and not finished
 
-    // Cancellation as in IngestWorker: cancel() marks the jobs requested so
-    // far and raises cancelRunning_, which the running job's app call polls.
-    std::atomic<JobId> cancelledThrough_{0};
+    // Cancellation: cancel() marks the jobs requested so far, cancel(job)
+    // one job; either raises cancelRunning_, which the running job's app
+    // call polls, when it is the one to stop. Starting a job, and those
+    // marks, happen under cancelMutex_.
+    std::mutex cancelMutex_;
+    JobId runningJob_ = 0;
+    JobId cancelledThrough_ = 0;
+    std::set<JobId> cancelledJobs_;
     std::atomic<bool> cancelRunning_{false};
 
     std::mutex pauseMutex_;

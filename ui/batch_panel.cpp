@@ -341,7 +341,7 @@ void BatchPanel::setPaused(bool paused) {
 void BatchPanel::cancel() {
     if (!isRunning()) return;
     cancelling_ = true;
-    worker_.cancel();
+    worker_.cancel(job_);
     summary_->setText(tr("Cancelling…"));
     updateControls();
 }

@@ -265,7 +265,7 @@ void ExtractPanel::extract() {
 
 void ExtractPanel::stop() {
     if (!isExtracting()) return;
-    worker_.cancel();
+    worker_.cancel(job_);
     status_->setText(tr("Stopping…"));
 }
 

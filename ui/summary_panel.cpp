@@ -93,7 +93,7 @@ void SummaryPanel::summarize() {
 
 void SummaryPanel::stop() {
     if (!isSummarizing()) return;
-    worker_.cancel();
+    worker_.cancel(job_);
     status_->setText(tr("Stopping…"));
 }
 

@@ -177,6 +177,24 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(!panel.isAnswering(), 120000);
     }
 
+    // The panels share one worker: Stop in one stops its own job only.
+    void stopLeavesOtherPanelsJobsAlone() {
+        ui::AskPanel panel(*worker_);
+        QSignalSpy pieces(worker_.get(), &ui::AssistantWorker::answerPiece);
+        QSignalSpy summaries(worker_.get(), &ui::AssistantWorker::summaryReady);
+        panel.ask("Describe everything the documents say about Northwind Traders, in detail.");
+        const ui::JobId summary = worker_->requestSummary(harbour_, QString());  // queued behind the answer
+        QTRY_VERIFY_WITH_TIMEOUT(!pieces.isEmpty(), 120000);
+        panel.stop();
+        QTRY_VERIFY_WITH_TIMEOUT(!panel.isAnswering(), 30000);
+        QSignalSpy finished(worker_.get(), &ui::AssistantWorker::jobFinished);
+        QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty(), 180000);
+        QCOMPARE(finished.front().at(0).value<ui::JobId>(), summary);
+        QCOMPARE(summaries.size(), 1);  // not failed() as cancelled
+        QCOMPARE(summaries.front().at(0).value<ui::JobId>(), summary);
+        QVERIFY(!summaries.front().at(1).value<app::Summary>().cancelled);
+    }
+
     void selectedDocumentScopeNeedsADocument() {
         ui::AskPanel panel(*worker_);
         auto* scope = panel.findChild<QComboBox*>("scope");
