@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -267,6 +268,24 @@ PackListing readPacks(const fs::path& storeDirectory, ChatModelProbe& probe) {
     std::sort(listing.rows.begin(), listing.rows.end(),
               [](const PackRow& a, const PackRow& b) { return a.name < b.name; });
     return listing;
+}
+
+// One change to the store (install, remove), on the job thread; then the
+// packs as they are now, judged against `chatModel`. `change` returns what
+// it did, for the status line; its exception is the refusal.
+StoreChange changeStore(const fs::path& directory, const QString& chatModel, ChatModelProbe& probe,
+                        const std::function<QString(packs::PackStore&)>& change) {
+    StoreChange result;
+    try {
+        packs::PackStore store(directory);
+        result.done = change(store);
+    } catch (const std::exception& e) {
+        result.error = oneLine(e);
+        return result;
+    }
+    probe.use(chatModel);
+    result.listing = readPacks(directory, probe);
+    return result;
 }
 
 // The check install runs on the staged folder, as `folio pack install`
@@ -597,19 +616,11 @@ void PacksPanel::install(const QString& path, bool allowDowngrade) {
     status_->setText(tr("Installing %1…").arg(QFileInfo(path).fileName()));
     runJob(
         [directory = storeDirectory_, path, chatModel = chatModel_, allowDowngrade, probe = chatProbe_.get()] {
-            StoreChange change;
-            try {
-                packs::PackStore store(directory);
+            return changeStore(directory, chatModel, *probe, [&](packs::PackStore& store) {
                 const packs::InstallResult result =
                     store.install(path.toStdString(), installOptions(chatModel, false, allowDowngrade));
-                change.done = PacksPanel::tr("Installed %1").arg(fromStd(packs::named_release_label(result.pack.manifest)));
-            } catch (const std::exception& e) {
-                change.error = oneLine(e);
-                return change;
-            }
-            probe->use(chatModel);
-            change.listing = readPacks(directory, *probe);
-            return change;
+                return PacksPanel::tr("Installed %1").arg(fromStd(packs::named_release_label(result.pack.manifest)));
+            });
         },
         [this, path](StoreChange change) {
             if (!change.error.isEmpty()) {
@@ -679,17 +690,10 @@ void PacksPanel::confirmRemoveSelected() {
         status_->setText(tr("Removing %1…").arg(name));
         runJob(
             [directory = storeDirectory_, name, chatModel = chatModel_, probe = chatProbe_.get()] {
-                StoreChange change;
-                try {
-                    packs::PackStore(directory).remove(name.toStdString());
-                    change.done = PacksPanel::tr("Removed %1").arg(name);
-                } catch (const std::exception& e) {
-                    change.error = oneLine(e);
-                    return change;
-                }
-                probe->use(chatModel);
-                change.listing = readPacks(directory, *probe);
-                return change;
+                return changeStore(directory, chatModel, *probe, [&](packs::PackStore& store) {
+                    store.remove(name.toStdString());
+                    return PacksPanel::tr("Removed %1").arg(name);
+                });
             },
             [this, name](StoreChange change) {
                 if (!change.error.isEmpty()) {
