@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/model_paths.h"
+#include "tests/support/message_boxes.h"
 #include "ui/assistant_worker.h"
 #include "ui/batch_panel.h"
 
@@ -65,11 +66,7 @@ QList<nlohmann::json> jsonLines(const QString& path) {
     return lines;
 }
 
-QMessageBox* errorBox(const QWidget& parent) {
-    for (QMessageBox* box : parent.findChildren<QMessageBox*>("errorBox"))
-        if (box->isVisible()) return box;
-    return nullptr;
-}
+QMessageBox* errorBox(const QWidget& parent) { return folio::test::visibleMessageBox(parent, "errorBox"); }
 
 }  // namespace
 

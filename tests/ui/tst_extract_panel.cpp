@@ -23,6 +23,7 @@
 #include "app/packs.h"
 #include "app/record_output.h"
 #include "engine/model_paths.h"
+#include "tests/support/message_boxes.h"
 #include "ui/assistant_worker.h"
 #include "ui/extract_panel.h"
 #include "ui/extraction_model.h"
@@ -51,11 +52,7 @@ QByteArray readAll(const QString& path) {
     return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
 }
 
-QMessageBox* errorBox(const QWidget& parent) {
-    for (QMessageBox* box : parent.findChildren<QMessageBox*>("errorBox"))
-        if (box->isVisible()) return box;
-    return nullptr;
-}
+QMessageBox* errorBox(const QWidget& parent) { return folio::test::visibleMessageBox(parent, "errorBox"); }
 
 }  // namespace
 

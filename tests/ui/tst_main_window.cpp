@@ -34,6 +34,7 @@
 #include "ui/library_model.h"
 #include "ui/main_window.h"
 #include "tests/support/event_loop_stall.h"
+#include "tests/support/message_boxes.h"
 #include "tests/support/test_documents.h"
 
 using folio::ui::LibraryModel;
@@ -94,9 +95,7 @@ private:
         return n;
     }
     QMessageBox* visibleMessageBox(const QString& objectName = {}) const {
-        for (QMessageBox* box : window_->findChildren<QMessageBox*>())
-            if (box->isVisible() && (objectName.isEmpty() || box->objectName() == objectName)) return box;
-        return nullptr;
+        return folio::test::visibleMessageBox(*window_, objectName);
     }
 
 private slots:

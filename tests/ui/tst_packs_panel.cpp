@@ -28,6 +28,7 @@
 
 #include "domain_packs/pack_builder.h"
 #include "domain_packs/pack_store.h"
+#include "tests/support/message_boxes.h"
 #include "ui/packs_panel.h"
 
 using folio::ui::PackFit;
@@ -109,9 +110,7 @@ class PacksPanelTest : public QObject {
     QPushButton* button(const char* name) const { return panel_->findChild<QPushButton*>(QString::fromLatin1(name)); }
 
     QMessageBox* visibleBox(const char* name) const {
-        for (QMessageBox* box : panel_->findChildren<QMessageBox*>())
-            if (box->isVisible() && box->objectName() == QLatin1String(name)) return box;
-        return nullptr;
+        return folio::test::visibleMessageBox(*panel_, QString::fromLatin1(name));
     }
 
     void clickBoxButton(const char* name) {

@@ -20,6 +20,7 @@
 #include <QThread>
 
 #include "engine/device.h"
+#include "tests/support/message_boxes.h"
 #include "ui/settings.h"
 #include "ui/settings_dialog.h"
 
@@ -37,9 +38,7 @@ bool writeFile(const QString& path, const QByteArray& content) {
 }
 
 QMessageBox* visibleBox(QWidget* parent, const QString& objectName) {
-    for (QMessageBox* box : parent->findChildren<QMessageBox*>())
-        if (box->isVisible() && box->objectName() == objectName) return box;
-    return nullptr;
+    return folio::test::visibleMessageBox(*parent, objectName);
 }
 
 }  // namespace
