@@ -23,6 +23,7 @@
 #include "domain_packs/pack_file.h"
 #include "domain_packs/pack_store.h"
 #include "domain_packs/sodium.h"
+#include "tests/support/file_tree.h"
 
 using namespace folio::packs;
 namespace fs = std::filesystem;
@@ -45,16 +46,6 @@ std::string sha256_of(const std::string& bytes) {
     Sha256 hash;
     hash.update(bytes);
     return hash.hex();
-}
-
-// Every file under a folder, relative, sorted.
-std::vector<std::string> files_under(const fs::path& root) {
-    std::vector<std::string> found;
-    if (!fs::exists(root)) return found;
-    for (const auto& entry : fs::recursive_directory_iterator(root))
-        found.push_back(fs::relative(entry.path(), root).generic_string());
-    std::sort(found.begin(), found.end());
-    return found;
 }
 
 // One entry of a hand-made archive.
@@ -180,8 +171,8 @@ class PackStoreTest : public QObject {
     // What must hold after any refused install: no staged files, and the
     // installed packs exactly as before.
     void expect_untouched(const std::vector<std::string>& installed_before) {
-        QCOMPARE(files_under(store_dir_ / "staging"), std::vector<std::string>{});
-        QCOMPARE(files_under(store_dir_ / "installed"), installed_before);
+        QCOMPARE(folio::test::files_under(store_dir_ / "staging"), std::vector<std::string>{});
+        QCOMPARE(folio::test::files_under(store_dir_ / "installed"), installed_before);
     }
 
     int counter_ = 0;
@@ -211,7 +202,7 @@ private slots:
         QVERIFY(!store().find("other"));
         QCOMPARE(store().verify("finance-test"), std::vector<std::string>{});
         QCOMPARE(store().events().back().event, std::string("install"));
-        QCOMPARE(files_under(store_dir_ / "staging"), std::vector<std::string>{});
+        QCOMPARE(folio::test::files_under(store_dir_ / "staging"), std::vector<std::string>{});
     }
 
     void refuses_unknown_or_broken_signatures() {
@@ -350,7 +341,7 @@ private slots:
         const fs::path v1 = build(1, "one", trusted_->secret_key);
         const fs::path v2 = build(2, "two", trusted_->secret_key);
         store().install(v2, {});
-        const std::vector<std::string> installed = files_under(store_dir_ / "installed");
+        const std::vector<std::string> installed = folio::test::files_under(store_dir_ / "installed");
         QVERIFY_REFUSED(store().install(v1, {}),
                         "installing finance-test 1.1.0 (sequence 1) over finance-test 1.2.0 (sequence 2) would be a "
                         "downgrade");
@@ -380,7 +371,7 @@ private slots:
         QCOMPARE(store().verify("finance-test"), std::vector<std::string>{});
 
         // Other content under a sequence number already installed.
-        const std::vector<std::string> installed = files_under(store_dir_ / "installed");
+        const std::vector<std::string> installed = folio::test::files_under(store_dir_ / "installed");
         QVERIFY_REFUSED(store().install(build(2, "changed", trusted_->secret_key), {}),
                         "differs from the installed pack with that sequence number");
         expect_untouched(installed);
@@ -388,7 +379,7 @@ private slots:
 
     void a_failed_install_keeps_the_installed_release() {
         store().install(build(1, "one", trusted_->secret_key), {});
-        const std::vector<std::string> installed = files_under(store_dir_ / "installed");
+        const std::vector<std::string> installed = folio::test::files_under(store_dir_ / "installed");
         std::string bytes = read_file(build(2, "two", trusted_->secret_key));
         bytes.back() = static_cast<char>(bytes.back() ^ 1);
         const fs::path broken = fs::path(temp_.path().toStdString()) / "broken.foliopack";
@@ -466,8 +457,8 @@ private slots:
         store().install(build(1, "one", trusted_->secret_key), {});
         store().remove("finance-test");
         QVERIFY(store().list().empty());
-        QCOMPARE(files_under(store_dir_ / "installed"), std::vector<std::string>{});
-        QCOMPARE(files_under(store_dir_ / "staging"), std::vector<std::string>{});
+        QCOMPARE(folio::test::files_under(store_dir_ / "installed"), std::vector<std::string>{});
+        QCOMPARE(folio::test::files_under(store_dir_ / "staging"), std::vector<std::string>{});
         QCOMPARE(store().events().back().event, std::string("remove"));
         QVERIFY_REFUSED(store().remove("finance-test"), "no pack named finance-test is installed");
     }
@@ -479,7 +470,7 @@ private slots:
         write_file(store_dir_ / "staging/0123456789abcdef/pack.json", "{}");
         write_file(store_dir_ / "installed/finance-test-9-deadbeef/pack.json", "{}");
         store().install(build(2, "two", trusted_->secret_key), {});
-        QCOMPARE(files_under(store_dir_ / "staging"), std::vector<std::string>{});
+        QCOMPARE(folio::test::files_under(store_dir_ / "staging"), std::vector<std::string>{});
         QCOMPARE(std::distance(fs::directory_iterator(store_dir_ / "installed"), fs::directory_iterator{}), 1);
     }
 

@@ -28,6 +28,7 @@
 
 #include "domain_packs/pack_builder.h"
 #include "domain_packs/pack_store.h"
+#include "tests/support/file_tree.h"
 #include "tests/support/message_boxes.h"
 #include "ui/packs_panel.h"
 
@@ -52,15 +53,6 @@ constexpr int kTimeoutMs = 20000;
 void writeFile(const fs::path& path, const std::string& text) {
     fs::create_directories(path.parent_path());
     std::ofstream(path, std::ios::binary) << text;
-}
-
-std::vector<std::string> filesUnder(const fs::path& root) {
-    std::vector<std::string> found;
-    if (!fs::exists(root)) return found;
-    for (const auto& entry : fs::recursive_directory_iterator(root))
-        found.push_back(fs::relative(entry.path(), root).generic_string());
-    std::sort(found.begin(), found.end());
-    return found;
 }
 
 }  // namespace
@@ -153,7 +145,7 @@ class PacksPanelTest : public QObject {
 
     // The refusal a pack file meets: the error box's one line; the store as it was.
     QString refusal(const QString& file) {
-        const std::vector<std::string> installedBefore = filesUnder(store_ / "installed");
+        const std::vector<std::string> installedBefore = folio::test::files_under(store_ / "installed");
         QSignalSpy changed(panel_.get(), &PacksPanel::packsChanged);
         panel_->installFile(file);
         [&] { QTRY_VERIFY_WITH_TIMEOUT(visibleBox("packErrorBox"), kTimeoutMs); }();
@@ -164,8 +156,8 @@ class PacksPanelTest : public QObject {
             QVERIFY2(!text.contains('\n'), qPrintable(text));
             QVERIFY(!visibleBox("installConfirmBox"));
             QCOMPARE(changed.count(), 0);
-            QCOMPARE(filesUnder(store_ / "installed"), installedBefore);
-            QCOMPARE(filesUnder(store_ / "staging"), std::vector<std::string>{});
+            QCOMPARE(folio::test::files_under(store_ / "installed"), installedBefore);
+            QCOMPARE(folio::test::files_under(store_ / "staging"), std::vector<std::string>{});
         }();
         return text;
     }
@@ -293,7 +285,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(changed.count(), 1, kTimeoutMs);
         QCOMPARE(model()->rowOfName("tiny"), -1);
         QVERIFY(installedNames().empty());
-        QCOMPARE(filesUnder(store_ / "installed"), std::vector<std::string>{});
+        QCOMPARE(folio::test::files_under(store_ / "installed"), std::vector<std::string>{});
         QVERIFY(model()->rowOfName("finance") >= 0);
     }
 
