@@ -141,14 +141,6 @@ int LibraryModel::storedDocumentCount() const {
     return static_cast<int>(std::count_if(rows_.begin(), rows_.end(), [](const Row& row) { return row.record; }));
 }
 
-QStringList LibraryModel::collections() const {
-    QStringList folders;
-    for (const Row& row : rows_) folders << QFileInfo(row.path).absolutePath();
-    folders.removeDuplicates();
-    folders.sort();
-    return folders;
-}
-
 void LibraryModel::refresh() {
     std::vector<index::DocumentRecord> records;
     try {

@@ -36,7 +36,7 @@ public:
         StateRole,                    // RowState as int
         ErrorRole,                    // why the file (or its newer version) failed; empty otherwise
         Sha256Role,                   // hex of the stored content; empty while the file is not stored
-        CollectionRole,               // the folder the file is in: its collection
+        CollectionRole,               // the folder the file is in: its collection, as LocalDocs users know them
     };
 
     // `store` must outlive the model.
@@ -49,9 +49,6 @@ public:
 
     // The row showing `path`, or -1.
     int rowOfPath(const QString& path) const;
-    // The collections: the folders the documents are in, as LocalDocs
-    // users know them (adding a folder adds a collection), sorted.
-    QStringList collections() const;
     int storedDocumentCount() const;
 
 public slots:

@@ -650,31 +650,28 @@ void MainWindow::refreshLibrary() {
 }
 
 // The selection is what the other tabs work on: the first selected stored
-// document for Ask's scope and Summary (and the viewer), all of them for
+// document for Summary and the viewer, the indexed ones for Ask's scope and
 // Extract.
 void MainWindow::onSelectionChanged() {
     qint64 current = 0;
     QString currentName;
+    QList<qint64> ids;
+    QStringList names, hashes;
     for (const int row : selectedSourceRows()) {
         const QModelIndex name = model_->index(row, LibraryModel::NameColumn);
         const auto state = static_cast<RowState>(name.data(LibraryModel::StateRole).toInt());
         const qint64 id = name.data(LibraryModel::DocumentIdRole).toLongLong();
         if (id <= 0 || state == RowState::Removing) continue;
-        current = id;
-        currentName = name.data().toString();
-        break;
-    }
-    summaryPanel_->setSelectedDocument(current, currentName);
-
-    QList<qint64> ids;
-    QStringList names, hashes;
-    for (const int row : selectedSourceRows()) {
-        const QModelIndex name = model_->index(row, LibraryModel::NameColumn);
-        if (static_cast<RowState>(name.data(LibraryModel::StateRole).toInt()) != RowState::Indexed) continue;
-        ids << name.data(LibraryModel::DocumentIdRole).toLongLong();
+        if (current == 0) {
+            current = id;
+            currentName = name.data().toString();
+        }
+        if (state != RowState::Indexed) continue;
+        ids << id;
         names << name.data().toString();
         hashes << name.data(LibraryModel::Sha256Role).toString();
     }
+    summaryPanel_->setSelectedDocument(current, currentName);
     askPanel_->setSelectedDocuments(ids, names);
     extractPanel_->setSelectedDocuments(ids, names, hashes);
     if (current > 0 && current != viewer_->documentId()) viewer_->openDocument(current);
@@ -684,10 +681,11 @@ void MainWindow::onSelectionChanged() {
 // collections"; the chosen one stays chosen while it has documents.
 void MainWindow::refreshCollections() {
     const QString chosen = collectionCombo_->currentData().toString();
-    const QStringList folders = model_->collections();
     QHash<QString, int> counts;
     for (int row = 0; row < model_->rowCount(); ++row)
         ++counts[model_->index(row, 0).data(LibraryModel::CollectionRole).toString()];
+    QStringList folders = counts.keys();
+    folders.sort();
     const QSignalBlocker blocker(collectionCombo_);
     collectionCombo_->clear();
     collectionCombo_->addItem(tr("All collections"), QString());
