@@ -387,13 +387,15 @@ JsonSchema JsonSchema::parse(const nlohmann::ordered_json& schema) {
 
 JsonSchema JsonSchema::parse(const nlohmann::json& schema) { return parse(nlohmann::ordered_json::parse(schema.dump())); }
 
-JsonSchema JsonSchema::load(const std::filesystem::path& file) {
+JsonSchema JsonSchema::load(const std::filesystem::path& file) { return parse(read_file(file)); }
+
+nlohmann::ordered_json JsonSchema::read_file(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw SchemaError("schema " + file.string() + ": cannot be read");
     std::ostringstream text;
     text << in.rdbuf();
     try {
-        return parse(nlohmann::ordered_json::parse(text.str()));
+        return nlohmann::ordered_json::parse(text.str());
     } catch (const nlohmann::json::parse_error& error) {
         throw SchemaError("schema " + file.string() + ": not JSON (" + error.what() + ")");
     }

@@ -75,6 +75,9 @@ public:
     static JsonSchema parse(const nlohmann::json& schema);
     // A schema file (a pack's schemas/*.schema.json). Throws SchemaError.
     static JsonSchema load(const std::filesystem::path& file);
+    // A schema file's JSON, properties in their written order, not yet
+    // checked as a schema. Throws SchemaError: unreadable, or not JSON.
+    static nlohmann::ordered_json read_file(const std::filesystem::path& file);
 
     const nlohmann::json& source() const { return source_; }
 

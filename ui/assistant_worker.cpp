@@ -1,11 +1,8 @@
 #include "ui/assistant_worker.h"
 
-#include <QFile>
 #include <QMetaObject>
 
 #include <exception>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "app/chat_model.h"
@@ -29,18 +26,6 @@ void registerMetaTypes() {
 std::optional<app::PackContent> loadPack(const QString& name) {
     if (name.isEmpty()) return std::nullopt;
     return app::load_pack(name.toStdString());
-}
-
-nlohmann::ordered_json readSchemaFile(const QString& path) {
-    std::ifstream in(path.toStdString(), std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read the schema file " + path.toStdString());
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-        return nlohmann::ordered_json::parse(text.str());
-    } catch (const nlohmann::json::parse_error& e) {
-        throw std::runtime_error("the schema file " + path.toStdString() + " is not JSON: " + e.what());
-    }
 }
 
 }  // namespace
@@ -243,7 +228,7 @@ void AssistantWorker::runExtraction(JobId job, const QList<qint64>& docIds, cons
         options.instructions = pack->extract_instructions;
         options.validators = pack->validators;
     } else {
-        schemaJson = readSchemaFile(schemaFile);
+        schemaJson = app::JsonSchema::read_file(schemaFile.toStdString());
     }
     const app::JsonSchema schema = app::JsonSchema::parse(schemaJson);
     options.cancel = &cancelRunning_;

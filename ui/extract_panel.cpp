@@ -3,7 +3,6 @@
 #include <QCheckBox>
 #include <QDir>
 #include <QComboBox>
-#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
@@ -196,15 +195,10 @@ void ExtractPanel::onSchemaActivated(int index) {
 }
 
 bool ExtractPanel::useSchemaFile(const QString& path) {
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly)) {
-        showError(tr("Cannot use the schema"), tr("Cannot read %1: %2").arg(path, file.errorString()));
-        return false;
-    }
     try {
-        app::JsonSchema::parse(nlohmann::ordered_json::parse(file.readAll().toStdString()));
-    } catch (const std::exception& e) {
-        // A parse error's what() is one line too, naming the place.
+        app::JsonSchema::load(path.toStdString());
+    } catch (const app::SchemaError& e) {
+        // what() is one line: the file unreadable or not JSON, or the place in the schema.
         showError(tr("Cannot use the schema"),
                   tr("%1 is not a JSON Schema Folio can extract with: %2").arg(QFileInfo(path).fileName(),
                                                                                 QString::fromUtf8(e.what())));
