@@ -125,6 +125,7 @@ MainWindow::MainWindow(app::Library& library, ingest::PipelineOptions pipeline, 
       model_(new LibraryModel(library.store(), this)),
       sortFilter_(new LibrarySortFilterModel(this)),
       settings_(std::move(settings)),
+      chatModelPath_(settings_.effectiveChatModel()),
       worker_(std::make_unique<IngestWorker>(QString::fromStdString(library.directory()), pipeline)),
       assistant_(std::make_unique<AssistantWorker>(QString::fromStdString(library.directory()), settings_, pipeline)) {
     setWindowTitle(tr("Folio — %1").arg(QDir::toNativeSeparators(QString::fromStdString(library.directory()))));
@@ -332,7 +333,7 @@ void MainWindow::createWorkspace() {
     batchPanel_->setPack(settings_.pack);
     tabs_->addTab(batchPanel_, tr("&Batch"));
 
-    packsPanel_ = new PacksPanel(packs::PackStore::default_directory(), settings_.effectiveChatModel());
+    packsPanel_ = new PacksPanel(packs::PackStore::default_directory(), chatModelPath_);
     packsPanel_->setObjectName(QStringLiteral("packsPanel"));
     tabs_->addTab(packsPanel_, tr("&Packs"));
     connect(packsPanel_, &PacksPanel::packsChanged, this, [this] {
@@ -407,7 +408,8 @@ void MainWindow::showSettings() {
         settings_.save(stored);
         assistant_->setSettings(settings_);
         worker_->setOcrLanguages(settings_.ocrLanguages);
-        packsPanel_->setChatModel(settings_.effectiveChatModel());
+        chatModelPath_ = settings_.effectiveChatModel();
+        packsPanel_->setChatModel(chatModelPath_);
         updateEngineStatus();
         if (libraryMoved || embedderChanged)
             statusBar()->showMessage(libraryMoved ? tr("The new library folder is used from the next start of Folio.")
@@ -705,9 +707,8 @@ void MainWindow::updateEngineStatus() {
     QString text = engineState_.isEmpty() ? tr("Model not loaded") : engineState_;
     if (assistant_->isBusy()) text = tr("Working: %1").arg(text);
     engineLabel_->setText(text);
-    engineLabel_->setToolTip(settings_.effectiveChatModel().isEmpty()
-                                 ? tr("No chat model found: choose one in Settings")
-                                 : QDir::toNativeSeparators(settings_.effectiveChatModel()));
+    engineLabel_->setToolTip(chatModelPath_.isEmpty() ? tr("No chat model found: choose one in Settings")
+                                                       : QDir::toNativeSeparators(chatModelPath_));
 }
 
 void MainWindow::updateMemoryStatus() {

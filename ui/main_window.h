@@ -112,6 +112,10 @@ private:
     LibraryModel* model_ = nullptr;
     LibrarySortFilterModel* sortFilter_ = nullptr;
     FolioSettings settings_;
+    // settings_.effectiveChatModel(), resolved when the settings change:
+    // finding the default model opens GGUF files, which the status bar's
+    // updates on every job must not do.
+    QString chatModelPath_;
     std::unique_ptr<IngestWorker> worker_;
     std::unique_ptr<AssistantWorker> assistant_;
 
