@@ -6,12 +6,13 @@
 // instructions. Everything here has internal linkage, including what it
 // shares with quant_avx2.cpp through quant_x86.h (see quant_kernels.h).
 //
-// A K-quant block is consumed 64 weights per zmm, two sub-blocks at a time:
-// _mm512_maddubs_epi16 multiplies unsigned weight bytes by signed activation
-// bytes into int16 pairs, and VNNI's _mm512_dpwssd_epi32 multiplies those by
-// the sub-block scales and accumulates in int32, one instruction where AVX2
-// needs a madd and an add. The rest of the float work happens once per
-// 256-element block.
+// A K-quant block is consumed 64 weights per zmm: for the types with a scale
+// per 16 weights, _mm512_maddubs_epi16 multiplies unsigned weight bytes by
+// signed activation bytes into int16 pairs, and VNNI's _mm512_dpwssd_epi32
+// multiplies those by the scales and accumulates in int32, one instruction
+// where AVX2 needs a madd and an add (Q4_K and Q5_K, with a scale per 32,
+// sum with vpdpbusd first: see KernelK4). The rest of the float work happens
+// once per 256-element block.
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
 
@@ -49,11 +50,7 @@ __m512i join(__m256i low, __m256i high) {
 }
 
 // Word indices that spread 16-bit scales over a zmm of 32 int16 products
-// (64 weights): sub-blocks of 32 weights take scales k, k + 1 (16 lanes each);
-// groups of 16 weights take k .. k + 3 (8 lanes each).
-__m512i spread_pairs(int k) {
-    return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(k)), _mm256_set1_epi16(static_cast<short>(k + 1)), 1);
-}
+// (64 weights): groups of 16 weights take scales k .. k + 3 (8 lanes each).
 __m512i spread_quads(int k) {
     const __m128i lanes = _mm_set_epi32(k + 3, k + 2, k + 1, k);
     // Each 32-bit index becomes 8 words of that index, one 128-bit lane per index.
@@ -65,9 +62,28 @@ __m512i spread_quads(int k) {
 // ------------------------------------------------------------------ K-quants
 
 // Q4_K and Q5_K: value = d * scale * q - dmin * min over 8 sub-blocks of 32.
+//
+// Four sub-blocks (128 weights) at a time: vpdpbusd gives each 64 weights'
+// products as 16 int32 sums of four (lanes 0-7 one sub-block, 8-15 the
+// next), two such vectors pack into one of int16 (the sums stay within
+// 4 * 31 * 127), and one vpdpwssd multiplies them by their sub-block scales
+// and accumulates. Against vpmaddubsw + vpdpwssd per 64 weights this halves
+// the scale spreads and the length of the accumulator's dependency chain,
+// which bounds decode's single-column dot product.
 template <bool kFiveBit>
 struct KernelK4 {
     using Block = std::conditional_t<kFiveBit, BlockQ5_K, BlockQ4_K>;
+
+    // Word indices into the 8 sub-block scales for _mm512_packs_epi32(a, b),
+    // a the sums of sub-blocks 4h, 4h + 1 and b those of 4h + 2, 4h + 3: each
+    // 128-bit lane takes four words from a (lanes 0-1: sub-block 4h, 2-3: 4h + 1),
+    // then four from b (4h + 2, 4h + 3).
+    static __m512i packed_scale_indices(int h) {
+        const short k = static_cast<short>(4 * h);
+        const short k1 = k + 1, k2 = k + 2, k3 = k + 3;
+        return _mm512_set_epi16(k3, k3, k3, k3, k1, k1, k1, k1, k3, k3, k3, k3, k1, k1, k1, k1,  //
+                                k2, k2, k2, k2, k, k, k, k, k2, k2, k2, k2, k, k, k, k);
+    }
 
     template <int Columns>
     static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
@@ -104,18 +120,20 @@ struct KernelK4 {
                 const __m512i low = _mm512_and_si512(packed, _mm512_set1_epi8(0x0F));
                 const __m512i high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), _mm512_set1_epi8(0x0F));
                 __m512i q[2] = {_mm512_shuffle_i64x2(low, high, 0x44), _mm512_shuffle_i64x2(low, high, 0xEE)};
-                for (int half = 0; half < 2; ++half) {
-                    const int pair = 2 * quad + half;
-                    if constexpr (kFiveBit) {
+                if constexpr (kFiveBit) {
+                    for (int half = 0; half < 2; ++half) {
+                        const int pair = 2 * quad + half;
                         const __mmask64 bit4 =
                             _mm512_test_epi8_mask(high_bits, _mm512_set1_epi8(static_cast<char>(1 << (2 * pair))));
                         q[half] = _mm512_mask_add_epi8(q[half], bit4, q[half], _mm512_set1_epi8(16));
                     }
-                    const __m512i scale = _mm512_permutexvar_epi16(spread_pairs(2 * pair), scales);
-                    for (int c = 0; c < Columns; ++c) {
-                        const __m512i products = _mm512_maddubs_epi16(q[half], load512(y[c][b].qs + 64 * pair));
-                        sums[c] = _mm512_dpwssd_epi32(sums[c], products, scale);
-                    }
+                }
+                const __m512i scale = _mm512_permutexvar_epi16(packed_scale_indices(quad), scales);
+                for (int c = 0; c < Columns; ++c) {
+                    const std::int8_t* a = y[c][b].qs + 128 * quad;
+                    const __m512i first = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], load512(a));
+                    const __m512i second = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], load512(a + 64));
+                    sums[c] = _mm512_dpwssd_epi32(sums[c], _mm512_packs_epi32(first, second), scale);
                 }
             }
             const float d = half_to_float(x[b].d);
