@@ -8,6 +8,7 @@
 #include <set>
 
 #include "app/grounding.h"
+#include "app/record_closing.h"
 #include "app/value_normalize.h"
 #include "engine/grammar.h"
 
@@ -22,6 +23,12 @@ struct Extractor::Compiled {
 };
 
 namespace {
+
+// A run of tokens repeated this many times in a row ends generation (the
+// run's first time kept): the record's array is then closed and generation
+// goes on, at most kMaxArrayClosings times.
+constexpr int kLoopRepeats = 4;
+constexpr int kMaxArrayClosings = 2;
 
 constexpr const char* kGenericInstructions =
     "You read one document and fill in a JSON record. Copy values exactly as the document writes them. Use null "
@@ -123,6 +130,15 @@ void trim_to_max_length(json& node, const json& schema) {
     }
 }
 
+// Two generations of one record: counts and times add up; the first token
+// came in the first.
+void add_timings(engine::GenerationTimings& total, const engine::GenerationTimings& more) {
+    total.generated_tokens += more.generated_tokens;
+    total.prefill_seconds += more.prefill_seconds;
+    total.decode_seconds += more.decode_seconds;
+    if (total.decode_seconds > 0) total.decode_tokens_per_second = total.generated_tokens / total.decode_seconds;
+}
+
 std::string value_text(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
 
 }  // namespace
@@ -193,20 +209,42 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
     generation.sampler.temperature = 0;
     generation.cancel = options_.cancel;
     generation.grammar = &matcher;
-    const engine::GenerationResult result =
-        model_.generate({{"system", system}, {"user", "Document:\n" + text + "\nThe JSON record:"}}, generation);
+    generation.loop_repeats = kLoopRepeats;
+    const std::vector<engine::ChatMessage> messages = {{"system", system},
+                                                       {"user", "Document:\n" + text + "\nThe JSON record:"}};
+    engine::GenerationResult result = model_.generate(messages, generation);
     record.timings = result.timings;
+    std::string reply = result.text;
+    // A model that lists the same items until the budget runs out loses the
+    // whole record; instead the list is closed where it began repeating and
+    // the model goes on from there, within what is left of the budget.
+    // (After a loop stop the matcher has seen the repeats the reply no longer holds.)
+    const auto unfinished = [&] {
+        return result.stop_reason == engine::StopReason::Repetition ||
+               (result.stop_reason == engine::StopReason::MaxTokens && !matcher.can_end());
+    };
+    for (int closing = 0; closing < kMaxArrayClosings && unfinished(); ++closing) {
+        const std::optional<std::string> closed = close_runaway_array(reply, grammar, model_.vocab());
+        if (!closed) break;
+        generation.max_tokens = options_.max_tokens - model_.count_tokens(*closed);
+        if (generation.max_tokens <= 0) break;
+        matcher.reset();
+        matcher.accept_text(*closed);
+        result = model_.generate(messages, generation, *closed);
+        add_timings(record.timings, result.timings);
+        reply = *closed + result.text;
+    }
     if (result.stop_reason == engine::StopReason::Cancelled) {
         record.error = "cancelled";
         return finish();
     }
-    if (!matcher.can_end()) {
+    if (unfinished() || !matcher.can_end()) {
         record.error = "the record did not fit in " + std::to_string(options_.max_tokens) + " tokens";
         return finish();
     }
     json data;
     try {
-        data = json::parse(result.text);
+        data = json::parse(reply);
     } catch (const json::parse_error& e) {
         record.error = std::string("the model's record is not JSON: ") + e.what();  // a grammar defect: say so
         return finish();
