@@ -127,7 +127,7 @@ int Sequence::reusable_prefix(std::span<const std::int32_t> prompt, const LoraSe
 }
 
 std::vector<float> Sequence::prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt,
-                                     const LoraSet& loras) {
+                                     const LoraSet& loras, const std::atomic<bool>* cancel) {
     if (prompt.empty()) throw GenerationError("the prompt has no tokens");
     if (static_cast<std::int64_t>(prompt.size()) > cache_.n_positions())
         throw GenerationError("the prompt is " + std::to_string(prompt.size()) + " tokens, longer than the " +
@@ -136,11 +136,17 @@ std::vector<float> Sequence::prefill(Model& model, ThreadPool& pool, std::span<c
     // Until the forward() succeeds the positions past the prefix hold nothing usable.
     tokens_.resize(static_cast<std::size_t>(reused));
     loras_ = loras;
-    const std::span<const std::int32_t> rest = prompt.subspan(static_cast<std::size_t>(reused));
-    std::vector<std::int32_t> positions(rest.size());
-    for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = reused + static_cast<std::int32_t>(i);
-    std::vector<float> logits = model.forward(pool, rest, positions, cache_, LogitRows::Last, loras_);
-    tokens_.insert(tokens_.end(), rest.begin(), rest.end());
+    std::vector<float> logits;
+    for (std::size_t begin = tokens_.size(); begin < prompt.size();) {
+        if (cancel && cancel->load()) return {};
+        const std::size_t end = std::min(prompt.size(), begin + kPrefillChunkTokens);
+        const std::span<const std::int32_t> chunk = prompt.subspan(begin, end - begin);
+        std::vector<std::int32_t> positions(chunk.size());
+        for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<std::int32_t>(begin + i);
+        logits = model.forward(pool, chunk, positions, cache_, LogitRows::Last, loras_);
+        tokens_.insert(tokens_.end(), chunk.begin(), chunk.end());
+        begin = end;
+    }
     return logits;
 }
 
@@ -218,9 +224,13 @@ GenerationResult generate(Model& model, ThreadPool& pool, Sequence& sequence, co
     const int n_vocab = model.config().n_vocab;
 
     std::vector<std::int32_t> history(prompt.begin(), prompt.end());
-    std::vector<float> logits = sequence.prefill(model, pool, prompt, options.loras);
+    std::vector<float> logits = sequence.prefill(model, pool, prompt, options.loras, options.cancel);
     const Clock::time_point prefilled = Clock::now();
     result.timings.prefill_seconds = seconds_between(start, prefilled);
+    if (logits.empty()) {
+        result.stop_reason = StopReason::Cancelled;
+        return result;
+    }
 
     std::size_t emitted = 0;  // bytes of result.text passed to on_piece
     auto emit_up_to = [&](std::size_t end) {

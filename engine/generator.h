@@ -19,8 +19,8 @@
 #include "engine/thread_pool.h"
 #include "engine/vocab.h"
 
-// Text generation: the prompt prefilled in one forward(), then one token per
-// forward() until an end-of-generation token, a stop string, the token limit,
+// Text generation: the prompt prefilled (in chunks of kPrefillChunkTokens),
+// then one token per forward() until an end-of-generation token, a stop string, the token limit,
 // a full context or cancellation.
 //
 //   Sequence sequence(model.make_kv_cache(4096));
@@ -96,6 +96,12 @@ struct GenerationOptions {
 
 inline constexpr int kMaxLoopPeriod = 16;
 
+// Prompt tokens per forward() of a prefill: a stop request waits for one
+// chunk at most (about a second on two cores for a 135M model), and the
+// activations of a long prompt never need more than a chunk's memory. Wide
+// enough that the matmuls stay as fast as over the whole prompt.
+inline constexpr int kPrefillChunkTokens = 512;
+
 // Where a degenerate loop at the end of `tokens` stops being new: the
 // tokens end in one run of at most max_period tokens, repeated `repeats`
 // times or more in a row; returns the length to keep (up to the end of the
@@ -160,14 +166,16 @@ public:
     int reusable_prefix(std::span<const std::int32_t> prompt, const LoraSet& loras = {}) const;
 
     // Makes the sequence hold prompt under loras: keeps
-    // reusable_prefix(prompt, loras) tokens and runs the rest in one
-    // forward() from there (the cache overwrites the positions after the
-    // prefix). Returns the logits (n_vocab) after prompt's last token.
-    // Throws GenerationError for an empty prompt or one longer than the
-    // cache (the sequence unchanged), and ModelError from the model (the
-    // sequence then holds the reused prefix only).
+    // reusable_prefix(prompt, loras) tokens and runs the rest from there, in
+    // forward() calls of at most kPrefillChunkTokens (the cache overwrites
+    // the positions after the prefix). Returns the logits (n_vocab) after
+    // prompt's last token; empty when `cancel` was set before the last chunk
+    // (the sequence then holds the chunks computed so far, for a later
+    // request to reuse). Throws GenerationError for an empty prompt or one
+    // longer than the cache (the sequence unchanged), and ModelError from
+    // the model (the sequence then holds what was computed before it).
     std::vector<float> prefill(Model& model, ThreadPool& pool, std::span<const std::int32_t> prompt,
-                               const LoraSet& loras = {});
+                               const LoraSet& loras = {}, const std::atomic<bool>* cancel = nullptr);
 
     // Appends one token at the next position, under loras(); returns its
     // logits (n_vocab).

@@ -182,10 +182,12 @@ void TestGenerator::cancels() {
     std::atomic<bool> cancel = true;
     GenerationOptions options = greedy_options(16);
     options.cancel = &cancel;
-    KvCache cache = model_->make_kv_cache(128);
-    GenerationResult result = generate(*model_, pool_, cache, &vocab, golden_.prompt_ids, options);
+    // Set before the start: not even the prompt is computed.
+    Sequence sequence(model_->make_kv_cache(128));
+    GenerationResult result = generate(*model_, pool_, sequence, &vocab, golden_.prompt_ids, options);
     QCOMPARE(result.stop_reason, StopReason::Cancelled);
     QVERIFY(result.tokens.empty());
+    QVERIFY(sequence.tokens().empty());
 
     // Cancelled from the streaming callback: the token in progress finishes.
     cancel = false;

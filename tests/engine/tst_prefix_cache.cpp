@@ -3,6 +3,10 @@
 // exactly what a cold run gives.
 
 #include <QtTest>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <random>
 
 #include <cstdint>
 #include <filesystem>
@@ -51,6 +55,7 @@ private slots:
     void generateReusesAndMatchesAColdRun();
     void followUpReusesTheAnswer();
     void failedPrefillKeepsOnlyThePrefix();
+    void longPromptPrefillsInChunks();
     void prefixCacheKeepsTheRecentDocuments();
 
 private:
@@ -183,3 +188,43 @@ void TestPrefixCache::prefixCacheKeepsTheRecentDocuments() {
 
 QTEST_GUILESS_MAIN(TestPrefixCache)
 #include "tst_prefix_cache.moc"
+
+// A prompt longer than kPrefillChunkTokens runs in chunks, each reading the
+// keys and values of those before it from the cache: the logits are bit for
+// bit those of one forward() over the whole prompt. A stop request between
+// chunks keeps what was computed, and a later prefill reuses it.
+void TestPrefixCache::longPromptPrefillsInChunks() {
+    const int n = 2 * kPrefillChunkTokens + 37;
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<std::int32_t> token(0, model_->config().n_vocab - 1);
+    std::vector<std::int32_t> prompt(static_cast<std::size_t>(n));
+    for (std::int32_t& id : prompt) id = token(rng);
+    std::vector<std::int32_t> positions(prompt.size());
+    for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<std::int32_t>(i);
+
+    KvCache whole_cache = model_->make_kv_cache(n);
+    const std::vector<float> whole = model_->forward(pool_, prompt, positions, whole_cache, LogitRows::Last);
+    Sequence chunked(model_->make_kv_cache(n));
+    QCOMPARE(chunked.prefill(*model_, pool_, prompt), whole);
+    QCOMPARE(chunked.tokens().size(), prompt.size());
+
+    // A stop request before a chunk: the sequence keeps what it held (here
+    // a chunk and a token), and the next prefill goes on from there.
+    std::atomic<bool> cancel = true;
+    Sequence stopped(model_->make_kv_cache(n));
+    const std::vector<std::int32_t> first_part(prompt.begin(), prompt.begin() + kPrefillChunkTokens + 1);
+    stopped.prefill(*model_, pool_, first_part);
+    QVERIFY(stopped.prefill(*model_, pool_, prompt, {}, &cancel).empty());
+    QCOMPARE(stopped.tokens().size(), first_part.size());
+    cancel = false;
+    QCOMPARE(stopped.reusable_prefix(prompt), static_cast<int>(first_part.size()));
+    // Resumed one token past a chunk boundary, the later chunks group the
+    // positions differently from `whole`'s: the same sums, added up in
+    // another order.
+    const std::vector<float> resumed = stopped.prefill(*model_, pool_, prompt, {}, &cancel);
+    QCOMPARE(resumed.size(), whole.size());
+    float largest_difference = 0;
+    for (std::size_t i = 0; i < whole.size(); ++i)
+        largest_difference = std::max(largest_difference, std::abs(resumed[i] - whole[i]));
+    QVERIFY(largest_difference <= 1e-4f);
+}
