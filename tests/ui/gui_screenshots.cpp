@@ -91,13 +91,13 @@ int main(int argc, char** argv) {
     if (!waitFor([&] { return !window.isIngesting() && table->model()->rowCount() == 2; }, 300000))
         fail("the samples were not ingested");
     waitFor([&] { return library.has_vectors(); }, 120000);
-    qint64 filing = 0, note = 0;
+    qint64 filing = 0;
     int filingRow = 0, noteRow = 0;
     for (int row = 0; row < table->model()->rowCount(); ++row) {
         const QModelIndex name = table->model()->index(row, folio::ui::LibraryModel::NameColumn);
         const qint64 id = name.data(folio::ui::LibraryModel::DocumentIdRole).toLongLong();
         if (name.data().toString().contains("apple")) filing = id, filingRow = row;
-        else note = id, noteRow = row;
+        else noteRow = row;
     }
     table->selectRow(filingRow);
     waitFor([&] { return viewer->documentId() == filing && !viewer->isRendering(); }, 30000);
