@@ -428,7 +428,7 @@ int command_search(Library& library, const ParsedArgs& args) {
     index::SearchOptions options;
     options.k = parse_int("k", args.value("k").value_or("10"), 1, 1000);
     // bm25 until chunk vectors exist; then hybrid, as ARCHITECTURE.md has it.
-    options.mode = parse_search_mode(args.value("mode").value_or(library.has_vectors() ? "hybrid" : "bm25"));
+    options.mode = parse_search_mode(args.value("mode").value_or(library.has_current_vectors() ? "hybrid" : "bm25"));
     if (auto fusion = args.value("fusion")) {
         const std::optional<index::Fusion> parsed = index::fusion_from_name(*fusion);
         if (!parsed) throw UsageError("--fusion must be rrf or weighted, not '" + *fusion + "'");

@@ -11,14 +11,15 @@ class EngineTextEmbedder final : public index::TextEmbedder {
 public:
     EngineTextEmbedder(const std::filesystem::path& path)
         : embedder_(engine::Embedder::open(path)),
-          model_{path.filename().string(), file_sha256(path.string()), embedder_.dimension()} {}
+          model_{path.filename().string() + " (windows of " + std::to_string(embedder_.max_tokens()) + " tokens)",
+                 file_sha256(path.string()), embedder_.dimension()} {}
 
     const index::EmbeddingModelRecord& model() const override { return model_; }
 
     std::vector<float> embed(std::span<const std::string> texts) override {
         std::vector<float> vectors;
         vectors.reserve(texts.size() * static_cast<std::size_t>(model_.dimension));
-        for (const engine::Embedding& embedding : embedder_.embed(texts, pool_))
+        for (const engine::Embedding& embedding : embedder_.embed(texts, pool_, engine::LongText::Windows))
             vectors.insert(vectors.end(), embedding.vector.begin(), embedding.vector.end());
         return vectors;
     }

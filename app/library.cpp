@@ -137,6 +137,15 @@ EmbeddingReport Library::embed_chunks(const std::function<void(const index::Embe
 
 bool Library::has_vectors() { return store_->embedding_model() && store_->has_vectors(); }
 
+bool Library::has_current_vectors() {
+    if (!has_vectors() || embedding_model_path().empty()) return false;
+    try {
+        return *store_->embedding_model() == embedder().model();
+    } catch (const std::exception&) {
+        return false;  // no usable embedding model: BM25 it is
+    }
+}
+
 std::vector<index::SearchHit> Library::search(std::string_view query, const index::SearchOptions& options) {
     if (options.mode == index::SearchMode::Bm25) return index::Retriever(*store_).search(query, options);
     if (!has_vectors())

@@ -99,9 +99,14 @@ public:
     // default (engine/model_paths.h); empty when there is none.
     static std::string embedding_model_path();
 
-    // Whether the library holds chunk vectors to search (the default search
-    // mode is then hybrid).
+    // Whether the library holds chunk vectors to search.
     bool has_vectors();
+    // Whether they were made the way the embedding model makes them now (its
+    // file, and how it embeds long chunks): the default search mode is then
+    // hybrid. Stale vectors (another model, or a Folio that embedded
+    // differently) wait for `folio index` or the next ingest to re-embed
+    // them; until then the default search is BM25 rather than an error.
+    bool has_current_vectors();
 
     // Chunks matching a query, best first (index/retriever.h,
     // index/hybrid_search.h). Throws index::SearchError for a query or mode

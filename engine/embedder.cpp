@@ -113,29 +113,74 @@ std::vector<std::int32_t> Embedder::tokenize(std::string_view text, bool& trunca
     return ids;
 }
 
-std::vector<Embedding> Embedder::embed(std::span<const std::string> texts, ThreadPool& pool) {
+std::vector<Embedding> Embedder::embed(std::span<const std::string> texts, ThreadPool& pool, LongText long_text) {
     std::vector<Embedding> embeddings(texts.size());
-    std::vector<std::vector<std::int32_t>> ids(texts.size());
+    // What the model reads: one sequence per text, or with Windows one per
+    // window of a long text; owner[u] is sequence u's text.
+    std::vector<std::vector<std::int32_t>> ids;
+    std::vector<std::size_t> owner;
+    const int frame = (vocab_.add_bos() ? 1 : 0) + (vocab_.add_eos() ? 1 : 0);
     for (std::size_t i = 0; i < texts.size(); ++i) {
-        ids[i] = tokenize(texts[i], embeddings[i].truncated);
-        embeddings[i].n_tokens = static_cast<int>(ids[i].size());
+        if (long_text == LongText::Windows) {
+            const std::vector<std::int32_t> all = vocab_.encode(texts[i], true, true);
+            if (static_cast<int>(all.size()) > max_tokens()) {
+                const auto body_begin = all.begin() + (vocab_.add_bos() ? 1 : 0);
+                const auto body_end = all.end() - (vocab_.add_eos() ? 1 : 0);
+                const auto window = static_cast<std::ptrdiff_t>(max_tokens() - frame);
+                embeddings[i].windows = 0;
+                for (auto begin = body_begin; begin < body_end; begin += std::min(window, body_end - begin)) {
+                    std::vector<std::int32_t> framed;
+                    if (vocab_.add_bos()) framed.push_back(all.front());
+                    framed.insert(framed.end(), begin, begin + std::min(window, body_end - begin));
+                    if (vocab_.add_eos()) framed.push_back(all.back());
+                    ids.push_back(std::move(framed));
+                    owner.push_back(i);
+                    ++embeddings[i].windows;
+                }
+                embeddings[i].n_tokens = static_cast<int>(all.size());
+                continue;
+            }
+        }
+        ids.push_back(tokenize(texts[i], embeddings[i].truncated));
+        owner.push_back(i);
+        embeddings[i].n_tokens = static_cast<int>(ids.back().size());
     }
-    // Consecutive texts share a batch of up to kBatchTokens tokens (a longer
-    // text runs alone): one pass over the weights serves them all.
-    for (std::size_t begin = 0, end = 0; begin < texts.size(); begin = end) {
+    // Window vectors, each weighted by its tokens, summed per text.
+    std::vector<std::vector<double>> sums(texts.size());
+    std::vector<double> weights(texts.size(), 0.0);
+    // Consecutive sequences share a batch of up to kBatchTokens tokens (a
+    // longer one runs alone): one pass over the weights serves them all.
+    for (std::size_t begin = 0, end = 0; begin < ids.size(); begin = end) {
         std::vector<std::int32_t> packed;
         std::vector<std::int32_t> lengths;
-        for (end = begin; end < texts.size() && (lengths.empty() || packed.size() + ids[end].size() <= kBatchTokens);
-             ++end) {
+        for (end = begin; end < ids.size() && (lengths.empty() || packed.size() + ids[end].size() <= kBatchTokens); ++end) {
             packed.insert(packed.end(), ids[end].begin(), ids[end].end());
             lengths.push_back(static_cast<std::int32_t>(ids[end].size()));
         }
         const std::vector<float> hidden = model_->encode(pool, packed, lengths);  // (packed, n_embd)
         const float* rows = hidden.data();
-        for (std::size_t i = begin; i < end; ++i) {
-            embeddings[i].vector = pool_rows(rows, lengths[i - begin], dimension(), pooling_, normalize_);
-            rows += static_cast<std::size_t>(lengths[i - begin]) * static_cast<std::size_t>(dimension());
+        for (std::size_t u = begin; u < end; ++u) {
+            const int length = lengths[u - begin];
+            std::vector<float> vector = pool_rows(rows, length, dimension(), pooling_, normalize_);
+            rows += static_cast<std::size_t>(length) * static_cast<std::size_t>(dimension());
+            Embedding& embedding = embeddings[owner[u]];
+            if (embedding.windows == 1) {
+                embedding.vector = std::move(vector);
+                continue;
+            }
+            std::vector<double>& sum = sums[owner[u]];
+            sum.resize(vector.size());
+            for (std::size_t d = 0; d < vector.size(); ++d) sum[d] += static_cast<double>(vector[d]) * length;
+            weights[owner[u]] += length;
         }
+    }
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        if (embeddings[i].windows == 1) continue;
+        double norm = 0;
+        for (const double value : sums[i]) norm += value * value;
+        const double scale = normalize_ ? 1.0 / std::max(std::sqrt(norm), 1e-12) : 1.0 / weights[i];
+        embeddings[i].vector.resize(sums[i].size());
+        for (std::size_t d = 0; d < sums[i].size(); ++d) embeddings[i].vector[d] = static_cast<float>(sums[i][d] * scale);
     }
     return embeddings;
 }

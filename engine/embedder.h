@@ -25,7 +25,11 @@
 //
 // A text longer than max_tokens() is cut, as Hugging Face's truncation
 // does: its first max_tokens() - 2 tokens between [CLS] and [SEP];
-// Embedding::truncated says so. max_tokens() is the length the model was
+// Embedding::truncated says so. With LongText::Windows every token counts
+// instead: the text's tokens go in consecutive windows of max_tokens() - 2,
+// each framed and pooled (and normalized) on its own, and the text's vector
+// is the windows' mean, weighted by their tokens (then normalized) — what a
+// passage longer than the model's window needs to be found by its end. max_tokens() is the length the model was
 // trained to embed, sentence-transformers' max_seq_length, which `folio
 // convert hf` writes as folio.embedding.max_tokens (256 for
 // all-MiniLM-L6-v2), or without that key the model's positions
@@ -41,10 +45,17 @@ enum class Pooling {
     Cls,   // 2: the first token's row ([CLS])
 };
 
+// What embed() does with a text longer than max_tokens() (see the top).
+enum class LongText {
+    Truncate,  // sentence-transformers' behaviour
+    Windows,
+};
+
 struct Embedding {
     std::vector<float> vector;  // dimension() floats
     int n_tokens = 0;           // tokens the model read, [CLS] and [SEP] included
     bool truncated = false;     // the text had more tokens than max_tokens(); the rest were dropped
+    int windows = 1;            // LongText::Windows: how many windows the text took
 };
 
 class Embedder {
@@ -71,7 +82,8 @@ public:
     // batches of up to 1024 tokens, each text attending only to itself, so
     // that short texts share a pass over the weights; the batch's work is
     // split across the pool. An empty text embeds [CLS] [SEP].
-    std::vector<Embedding> embed(std::span<const std::string> texts, ThreadPool& pool);
+    std::vector<Embedding> embed(std::span<const std::string> texts, ThreadPool& pool,
+                                 LongText long_text = LongText::Truncate);
 
 private:
     Embedder(GgufFile file, std::unique_ptr<Model> model, Vocab vocab, Pooling pooling, bool normalize,

@@ -90,6 +90,22 @@ private slots:
                  folio({"search", "employees", "--mode", "bm25", "--json"}, keywords_library_).lines);
     }
 
+    // Vectors another model made (or this one, embedded another way) are
+    // stale: the default search is bm25 until `folio index` re-embeds them,
+    // and asking for vectors says what to run.
+    void staleVectorsLeaveTheDefaultAtBm25() {
+        const QString other = work_.path() + "/other-embedder.gguf";
+        QVERIFY(QFile::copy(QString::fromStdString(*folio::engine::find_default_model(folio::engine::ModelRole::Embedding)),
+                            other));
+        const QString question = "How many people did Apple employ?";
+        const Run stale = folio({"search", question, "--k", "5", "--json"}, library_, other);
+        QCOMPARE(stale.exit_code, 0);
+        QCOMPARE(stale.lines, folio({"search", question, "--k", "5", "--mode", "bm25", "--json"}).lines);
+        const Run hybrid = folio({"search", question, "--mode", "hybrid"}, library_, other);
+        QCOMPARE(hybrid.exit_code, 2);
+        QVERIFY2(hybrid.err.contains("folio index"), qPrintable(hybrid.err));
+    }
+
     void vectorHitsCarryTheContractFieldsAndFilters() {
         const qint64 note = doc_id_of("D2N056.txt");
         for (const char* mode : {"vector", "hybrid"}) {

@@ -18,6 +18,7 @@
 #include "engine/model.h"
 #include "engine/model_paths.h"
 #include "engine/thread_pool.h"
+#include "engine/vocab.h"
 #include "tests/support/golden_json.h"
 
 using namespace folio::engine;
@@ -149,6 +150,7 @@ private slots:
     void tinyMatchesSentenceTransformers();
     void unnormalizedModelKeepsItsLength();
     void maxTokensKeyCutsTexts();
+    void windowsCoverALongText();
     void minilmMatchesSentenceTransformers();
     void packedSequencesDoNotSeeEachOther();
     void encoderAndDecoderRefuseEachOthersCalls();
@@ -226,6 +228,57 @@ void EmbedderTest::maxTokensKeyCutsTexts() {
     QCOMPARE(std::vector<std::int32_t>(ids.begin(), ids.end() - 1),
              std::vector<std::int32_t>(golden.texts.back().ids.begin(), golden.texts.back().ids.begin() + 15));
     QCOMPARE(ids.back(), golden.texts.back().ids.back());
+}
+
+// LongText::Windows: the text's tokens in windows of max_tokens() - 2, each
+// framed by [CLS] and [SEP], pooled and normalized alone, then averaged by
+// their lengths and normalized again; a text that fits is embedded exactly
+// as LongText::Truncate embeds it.
+void EmbedderTest::windowsCoverALongText() {
+    QTemporaryDir dir;
+    // Mean pooling, as all-MiniLM-L6-v2 has.
+    const std::filesystem::path path = tiny_variant(dir, "short-mean.gguf", [](GgufWriter& writer, auto& replaced) {
+        writer.add_u32("folio.embedding.max_tokens", 16);
+        writer.add_u32("bert.pooling_type", 1);
+        replaced.push_back("bert.pooling_type");
+    });
+    Embedder embedder = Embedder::open(path);
+    QCOMPARE(embedder.pooling(), Pooling::Mean);
+    const Golden golden = read_golden(kTestData / "bert_tiny/golden.json");
+    const std::string& text = golden.texts.back().text;
+    const std::vector<std::int32_t> ids = Vocab(GgufFile::open(path)).encode(text, true, true);
+    const std::size_t body = 16 - 2;
+    QVERIFY(ids.size() > 4 * body);
+
+    ThreadPool pool(2);
+    std::unique_ptr<Model> bert = load_model(GgufFile::open(path));
+    const auto dimension = static_cast<std::size_t>(embedder.dimension());
+    std::vector<double> expected(dimension, 0.0);
+    int windows = 0;
+    for (std::size_t begin = 1; begin + 1 < ids.size(); begin += body, ++windows) {
+        std::vector<std::int32_t> window = {ids.front()};
+        window.insert(window.end(), ids.begin() + static_cast<std::ptrdiff_t>(begin),
+                      ids.begin() + static_cast<std::ptrdiff_t>(std::min(begin + body, ids.size() - 1)));
+        window.push_back(ids.back());
+        const std::vector<float> hidden = bert->encode(pool, window);
+        std::vector<double> mean(dimension, 0.0);
+        for (std::size_t t = 0; t < window.size(); ++t)
+            for (std::size_t d = 0; d < dimension; ++d) mean[d] += hidden[t * dimension + d];
+        double norm = 0;
+        for (const double value : mean) norm += value * value;
+        for (std::size_t d = 0; d < dimension; ++d) expected[d] += mean[d] / std::sqrt(norm) * static_cast<double>(window.size());
+    }
+    double norm = 0;
+    for (const double value : expected) norm += value * value;
+    const std::vector<std::string> texts = {text, golden.texts.front().text};
+    const std::vector<Embedding> got = embedder.embed(texts, pool, LongText::Windows);
+    QCOMPARE(got[0].windows, windows);
+    QVERIFY(!got[0].truncated);
+    QCOMPARE(got[0].n_tokens, static_cast<int>(ids.size()));
+    for (std::size_t d = 0; d < dimension; ++d)
+        QVERIFY2(std::abs(got[0].vector[d] - expected[d] / std::sqrt(norm)) < 1e-5, qPrintable(QString::number(d)));
+    QCOMPARE(got[1].windows, 1);
+    QCOMPARE(got[1].vector, embedder.embed(std::span(texts).subspan(1), pool)[0].vector);
 }
 
 // The real all-MiniLM-L6-v2, as `folio convert hf` installs it (mean pooling).
