@@ -20,7 +20,10 @@
 // - After an ingest the stored chunks are embedded for the vector search, as
 //   background work that yields: a request made meanwhile stops it at its
 //   next batch, runs, and the embedding resumes after it (it is resumable:
-//   only chunks without a vector are embedded).
+//   only chunks without a vector are embedded). The same work starts when
+//   the worker opens a library that has chunks left without a vector, or
+//   vectors the embedding model no longer makes (a stopped session, another
+//   model, an older Folio): the search by meaning catches up on its own.
 
 #include <QList>
 #include <QObject>
@@ -80,6 +83,7 @@ private:
     void runRemoval(const QList<qint64>& documentIds);
     void scheduleEmbedding();
     void runEmbedding();
+    void embedWhatTheLibraryLacks();
     app::Library& library();
 
     const QString libraryDirectory_;

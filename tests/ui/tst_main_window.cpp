@@ -347,6 +347,21 @@ private slots:
         QVERIFY(library_->has_vectors());
     }
 
+    // A library left with chunks that have no vector (a session closed
+    // during the background embedding, or vectors another model made) is
+    // embedded in the background when the window opens it.
+    void openingALibraryEmbedsWhatItLacks() {
+        window_.reset();
+        folio::app::IngestRequest request;
+        request.paths = {input("alpha-notes.txt").toStdString(), input("beta-notes.md").toStdString()};
+        request.pipeline.worker_executable = FOLIO_INGEST_WORKER;
+        library_->ingest(request, {});
+        QVERIFY(library_->store().count_chunks_without_vectors() > 0);
+        openWindow();
+        QTRY_VERIFY_WITH_TIMEOUT(library_->store().count_chunks_without_vectors() == 0, kIngestTimeoutMs);
+        QVERIFY(library_->has_current_vectors());
+    }
+
     void remembersGeometry() {
         window_->resize(1000, 700);
         window_->close();
