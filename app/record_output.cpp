@@ -16,7 +16,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kRecordColumns[] = {"path", "doc_id", "sha256", "grounded", "ungrounded", "seconds", "error"};
+constexpr const char* kRecordColumns[] = {"path",    "doc_id", "sha256",    "grounded",
+                                          "ungrounded", "seconds", "error", "validation"};
 
 std::string json_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -54,6 +55,24 @@ std::string cell_text(const json& value) {
     if (value.is_null()) return {};
     if (value.is_string()) return value.get<std::string>();
     return json_text(value);
+}
+
+// The validators' findings, "severity pointer: message", joined with "; ".
+std::string validation_cell(const json& issues) {
+    std::string cell;
+    if (!issues.is_array()) return cell;
+    for (const json& issue : issues) {
+        cell += cell.empty() ? "" : "; ";
+        cell += issue.value("severity", "") + " " + issue.value("pointer", "");
+        cell += (issue.value("pointer", "").empty() ? "" : ": ") + issue.value("message", "");
+    }
+    return cell;
+}
+
+// One of kRecordColumns' cells.
+std::string record_cell(const json& line, const std::string& column) {
+    if (!line.contains(column)) return {};
+    return column == "validation" ? validation_cell(line.at(column)) : cell_text(line.at(column));
 }
 
 std::string leaf_cell(const json& data, const std::string& pointer) {
@@ -129,7 +148,7 @@ std::string csv_header(const JsonSchema& schema) {
 std::string csv_row(const JsonSchema& schema, const json& line) {
     std::string row;
     for (const char* column : kRecordColumns)
-        row += (row.empty() ? "" : ",") + csv_field(line.contains(column) ? cell_text(line.at(column)) : "");
+        row += (row.empty() ? "" : ",") + csv_field(record_cell(line, column));
     const json& data = line.contains("data") ? line.at("data") : json();
     for (const SchemaField& field : schema.fields()) row += "," + csv_field(leaf_cell(data, field.pointer));
     return row + "\r\n";

@@ -4,8 +4,10 @@
 //   records.jsonl  one record per line (record_json), appended and flushed
 //                  to disk as each record finishes;
 //   records.csv    one row per record (RFC 4180, CRLF): the record's
-//                  path, doc_id, sha256, grounded, ungrounded, seconds and
-//                  error, then one column per leaf of the schema, named by
+//                  path, doc_id, sha256, grounded, ungrounded, seconds,
+//                  error and validation (the validators' findings,
+//                  "severity pointer: message" joined with "; "), then one
+//                  column per leaf of the schema, named by
 //                  its JSON pointer (JsonSchema::fields(), "*" for every
 //                  array index); the values under a "*" are joined with "; ".
 //

@@ -102,18 +102,24 @@ private slots:
 
     void csv_has_a_column_per_schema_leaf_and_joins_arrays() {
         const std::string header = csv_header(note_schema());
-        QCOMPARE(header, std::string("path,doc_id,sha256,grounded,ungrounded,seconds,error,"
+        QCOMPARE(header, std::string("path,doc_id,sha256,grounded,ungrounded,seconds,error,validation,"
                                      "/assessment/*,/medications/*/dose,/medications/*/name,/patient/age,"
                                      "/patient/name\r\n"));
         json line = record_json(sample_record());
         line["sha256"] = "abc";
         QCOMPARE(csv_row(note_schema(), line),
                  std::string("\"/records/note, \"\"final\"\".pdf\",3,abc,1,1,2.5,,"
+                             "error /patient/age: age 54 does not match the date of birth,"
                              "\"Hypertension; Type 2 \"\"adult-onset\"\" diabetes\",20 mg; ,Lisinopril; Metformin,54,"
                              "\"Lopez, Maria\"\r\n"));
+        // Findings on the whole record have no pointer; several are joined.
+        line["validation"].push_back({{"pointer", ""}, {"severity", "warning"}, {"message", "no visit date"}});
+        QVERIFY(csv_row(note_schema(), line)
+                    .find(",error /patient/age: age 54 does not match the date of birth; warning no visit date,") !=
+                std::string::npos);
         // An error row: the record's columns, empty leaves.
         QCOMPARE(csv_row(note_schema(), record_json({.path = "/r/bad.pdf", .error = "cannot read file: denied"})),
-                 std::string("/r/bad.pdf,0,,0,0,0.0,cannot read file: denied,,,,,\r\n"));
+                 std::string("/r/bad.pdf,0,,0,0,0.0,cannot read file: denied,,,,,,\r\n"));
     }
 
     void files_append_lines_and_drop_a_torn_one() {
@@ -155,7 +161,7 @@ private slots:
         QCOMPARE(read(files.jsonl_path()).count('\n'), 1);
         QVERIFY(!read(files.csv_path()).contains("/r/a.pdf"));
         files.append(record_json({.path = "/r/b.pdf", .error = "y"}));
-        QVERIFY(read(files.csv_path()).endsWith("/r/b.pdf,0,,0,0,0.0,y,,,,,\r\n"));
+        QVERIFY(read(files.csv_path()).endsWith("/r/b.pdf,0,,0,0,0.0,y,,,,,,\r\n"));
     }
 
     void unparsable_line_stops_with_the_file_named() {
