@@ -1,5 +1,5 @@
-// AVX-512 (F, BW, VL, VNNI) kernels for the K-quants and the 32-element
-// block types (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0): Ice Lake /
+// AVX-512 (F, BW, VL, VNNI) kernels for the K-quants, the 32-element
+// block types (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0) and float rows: Ice Lake /
 // Zen 4 and later. Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni (engine/CMakeLists.txt); the dispatcher starts from the AVX2
 // table and replaces the entries below, only on CPUs that have these
@@ -282,6 +282,106 @@ struct UnpackScale16Q6_K {
     }
 };
 
+// ------------------------------------------------------------ float weights
+
+// 16 weights as floats; a row's last n % 16 through a mask.
+struct Load512F32 {
+    using Element = float;
+    static __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+    static __m512 load_masked(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+};
+struct Load512F16 {
+    using Element = std::uint16_t;
+    static __m512 load16(const std::uint16_t* p) { return _mm512_cvtph_ps(load256(p)); }
+    static __m512 load_masked(const std::uint16_t* p, __mmask16 mask) {
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+    }
+};
+struct Load512BF16 {
+    using Element = std::uint16_t;
+    static __m512 widen(__m256i halves) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+    }
+    static __m512 load16(const std::uint16_t* p) { return widen(load256(p)); }
+    static __m512 load_masked(const std::uint16_t* p, __mmask16 mask) {
+        return widen(_mm256_maskz_loadu_epi16(mask, p));
+    }
+};
+
+// Float rows (f32, f16, bf16) against f32 activations, in blocks of
+// kFloatRows rows x kFloatColumns columns: each step converts 16 elements of
+// every row once, loads 16 of every column, and does 16 multiply-adds, half
+// the loads per multiply-add of one row at a time; four columns of even
+// long rows (4 x 4096 floats) stay in L1. The embedding model's matmuls (f16,
+// a thousand tokens a batch) and attention over the f16 cache run on this.
+constexpr int kFloatRows = 4;
+constexpr int kFloatColumns = 4;
+
+template <class Load, int Rows, int Columns>
+void float_block(const MatmulTile& tile, std::int64_t first_row, std::int64_t first_column) {
+    using Element = typename Load::Element;
+    const std::int64_t n = tile.n;
+    const Element* w[Rows];
+    const float* a[Columns];
+    __m512 acc[Rows][Columns];
+    for (int r = 0; r < Rows; ++r) {
+        w[r] = reinterpret_cast<const Element*>(tile.weights + (first_row + r) * tile.row_bytes);
+        for (int c = 0; c < Columns; ++c)
+            acc[r][c] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < Columns; ++c)
+        a[c] = reinterpret_cast<const float*>(tile.activations + (first_column + c) * tile.act_row_bytes);
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x[Columns];
+        for (int c = 0; c < Columns; ++c)
+            x[c] = _mm512_loadu_ps(a[c] + i);
+        for (int r = 0; r < Rows; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(w[r] + i) + kPrefetchBytes, _MM_HINT_T0);
+            const __m512 weights = Load::load16(w[r] + i);
+            for (int c = 0; c < Columns; ++c)
+                acc[r][c] = _mm512_fmadd_ps(weights, x[c], acc[r][c]);
+        }
+    }
+    if (i < n) {
+        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+        __m512 x[Columns];
+        for (int c = 0; c < Columns; ++c)
+            x[c] = _mm512_maskz_loadu_ps(mask, a[c] + i);
+        for (int r = 0; r < Rows; ++r) {
+            const __m512 weights = Load::load_masked(w[r] + i, mask);
+            for (int c = 0; c < Columns; ++c)
+                acc[r][c] = _mm512_fmadd_ps(weights, x[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < Rows; ++r)
+        for (int c = 0; c < Columns; ++c)
+            tile.out[(first_column + c) * tile.out_col_stride + first_row + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+template <class Load, int Columns>
+void float_columns(const MatmulTile& tile, std::int64_t first_column) {
+    std::int64_t r = 0;
+    for (; r + kFloatRows <= tile.n_rows; r += kFloatRows)
+        float_block<Load, kFloatRows, Columns>(tile, r, first_column);
+    for (; r < tile.n_rows; ++r)
+        float_block<Load, 1, Columns>(tile, r, first_column);
+}
+
+template <class Load>
+void float_matmul(const MatmulTile& tile) {
+    std::int64_t c = 0;
+    for (; c + kFloatColumns <= tile.n_cols; c += kFloatColumns)
+        float_columns<Load, kFloatColumns>(tile, c);
+    switch (tile.n_cols - c) {
+    case 3: float_columns<Load, 3>(tile, c); break;
+    case 2: float_columns<Load, 2>(tile, c); break;
+    case 1: float_columns<Load, 1>(tile, c); break;
+    default: break;
+    }
+}
+static_assert(kFloatColumns == 4, "float_matmul's remainder switch covers 1 to 3 columns");
+
 // ------------------------------------------------- 32-element block weights
 
 // The 32-element types take two blocks per zmm. VNNI's vpdpbusd multiplies
@@ -450,6 +550,9 @@ constexpr MatmulTileFn matmul_of = matmul_tile<Kernel, kMaxColumns>;
 
 void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
+    table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
+    table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;
+    table.matmul[slot(GgmlType::BF16)] = float_matmul<Load512BF16>;
     table.matmul[slot(GgmlType::Q4_0)] = matmul_of<KernelBlock32<Unpack512Q4_0>>;
     table.matmul[slot(GgmlType::Q4_1)] = matmul_of<KernelBlock32<Unpack512Q4_1>>;
     table.matmul[slot(GgmlType::Q5_0)] = matmul_of<KernelBlock32<Unpack512Q5_0>>;

@@ -607,6 +607,9 @@ void TestQuant::simdDotMatchesScalar_data() {
         QTest::newRow((name + " 1 block 1x1").c_str()) << type << qint64{block} << qint64{1} << qint64{1};
         QTest::newRow((name + " 3 blocks 7x3").c_str()) << type << qint64{3 * block} << qint64{7} << qint64{3};
         QTest::newRow((name + " 4096 5x11").c_str()) << type << qint64{4096} << qint64{5} << qint64{11};
+        // Float rows of any length: the SIMD kernels' partial last vector.
+        if (quant_block_size(type) == 1)
+            QTest::newRow((name + " 117 3x9").c_str()) << type << qint64{117} << qint64{3} << qint64{9};
     }
 }
 
@@ -742,8 +745,9 @@ void TestQuant::matmulRowsColumnsMatchesVecDot() {
 void TestQuant::avx512HasItsOwnQuantKernels() {
     if (!q::avx512_kernels())
         QSKIP("this CPU has no AVX-512 VNNI");
-    for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
-                                GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+    for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                                GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
+                                GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
         QVERIFY2(q::avx512_kernels()->matmul[slot(type)] != q::avx2_kernels()->matmul[slot(type)], name_of(type));
 }
 
