@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <iterator>
 #include <type_traits>
 
 #include "engine/ggml_types.h"
@@ -613,10 +614,44 @@ void quantize_q8_k(const float* src, void* dst, std::int64_t n) {
 template <class Kernel>
 constexpr MatmulTileFn matmul_of = matmul_tile<Kernel, kMaxColumns>;
 
+// 8 lanes of e^x (quant_x86.h); 2^k is built in the exponent bits.
+__m256 exp8(__m256 x) {
+    const __m256 clamped = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLowest)), _mm256_set1_ps(kExpHighest));
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(clamped, _mm256_set1_ps(kLog2e)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kLn2High), clamped);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kLn2Low), r);
+    __m256 p = _mm256_set1_ps(kExpTaylor[0]);
+    for (std::size_t i = 1; i < std::size(kExpTaylor); ++i)
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpTaylor[i]));
+    // k in [-126, 128): 2^k's bits are (k + 127) << 23; e^kExpHighest needs
+    // 2^128, so the top is taken as 2 * 2^127.
+    const __m256i k_int = _mm256_cvtps_epi32(k);
+    const __m256i top = _mm256_cmpgt_epi32(k_int, _mm256_set1_epi32(127));
+    const __m256i exponent = _mm256_sub_epi32(k_int, _mm256_and_si256(top, _mm256_set1_epi32(1)));
+    const __m256 power = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(exponent, _mm256_set1_epi32(127)), 23));
+    __m256 result = _mm256_mul_ps(p, power);
+    result = _mm256_blendv_ps(result, _mm256_add_ps(result, result), _mm256_castsi256_ps(top));
+    return _mm256_blendv_ps(result, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(kExpLowest), _CMP_LT_OQ));
+}
+
+void exp_row_avx2(float* values, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(values + i, exp8(_mm256_loadu_ps(values + i)));
+    if (i < n) {
+        float tail[8] = {};
+        std::memcpy(tail, values + i, static_cast<std::size_t>(n - i) * sizeof(float));
+        _mm256_storeu_ps(tail, exp8(_mm256_loadu_ps(tail)));
+        std::memcpy(values + i, tail, static_cast<std::size_t>(n - i) * sizeof(float));
+    }
+}
+
 }  // namespace
 
 void add_avx2_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
+    table.exp_row = exp_row_avx2;
     table.matmul[slot(GgmlType::F32)] = matmul_of<KernelFloat<LoadF32>>;
     table.matmul[slot(GgmlType::F16)] = matmul_of<KernelFloat<LoadF16>>;
     table.matmul[slot(GgmlType::BF16)] = matmul_of<KernelFloat<LoadBF16>>;

@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <iterator>
 #include <type_traits>
 
 #include "engine/ggml_types.h"
@@ -546,10 +547,36 @@ struct KernelBlock32 {
 template <class Kernel>
 constexpr MatmulTileFn matmul_of = matmul_tile<Kernel, kMaxColumns>;
 
+// 16 lanes of e^x (quant_x86.h); vscalefps multiplies by 2^k, 2^128 included.
+__m512 exp16(__m512 x) {
+    const __m512 clamped = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpLowest)), _mm512_set1_ps(kExpHighest));
+    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(kLog2e)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kLn2High), clamped);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kLn2Low), r);
+    __m512 p = _mm512_set1_ps(kExpTaylor[0]);
+    for (std::size_t i = 1; i < std::size(kExpTaylor); ++i)
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpTaylor[i]));
+    const __m512 result = _mm512_scalef_ps(p, k);
+    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, _mm512_set1_ps(kExpLowest), _CMP_LT_OQ),
+                              _mm512_setzero_ps());
+}
+
+void exp_row_avx512(float* values, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(values + i, exp16(_mm512_loadu_ps(values + i)));
+    if (i < n) {
+        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(values + i, mask, exp16(_mm512_maskz_loadu_ps(mask, values + i)));
+    }
+}
+
 }  // namespace
 
 void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
+    table.exp_row = exp_row_avx512;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;
     table.matmul[slot(GgmlType::BF16)] = float_matmul<Load512BF16>;

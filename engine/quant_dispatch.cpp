@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/quant.h"
+#include "engine/vector_math.h"
 #include "engine/quant_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -234,6 +235,10 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
                          float* out, std::int64_t out_col_stride) {
     run_matmul("matmul_rows_columns", type, weights, row_bytes, rows_begin, rows_end, n, act_q, act_row_bytes,
                n_cols, out, out_col_stride);
+}
+
+void exp_in_place(float* values, std::int64_t n) {
+    quant::active_kernels().exp_row(values, n);
 }
 
 const char* cpu_kernel_isa() {

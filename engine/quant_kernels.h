@@ -108,6 +108,9 @@ struct MatmulTile {
 using DequantizeRowFn = void (*)(const void* src, float* dst, std::int64_t n);
 using QuantizeRowFn = void (*)(const float* src, void* dst, std::int64_t n);
 using MatmulTileFn = void (*)(const MatmulTile& tile);
+// values[i] = e^values[i], i < n: the exponential the blocks' softmax and
+// activations need, a vector at a time (vector_math.h).
+using ExpRowFn = void (*)(float* values, std::int64_t n);
 
 constexpr std::size_t kTypeSlots = 31;  // GgmlType ids 0..30 (BF16 is 30)
 
@@ -119,6 +122,7 @@ struct KernelTable {
     DequantizeRowFn dequantize_row[kTypeSlots] = {};
     QuantizeRowFn quantize_row[kTypeSlots] = {};
     MatmulTileFn matmul[kTypeSlots] = {};
+    ExpRowFn exp_row = nullptr;
 };
 
 // The scalar set has every kernel. Each SIMD set starts from the set below it

@@ -837,9 +837,15 @@ void matmul_by_rows(const MatmulTile& tile) {
     }
 }
 
+void exp_row_scalar(float* values, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i)
+        values[i] = std::exp(values[i]);
+}
+
 KernelTable make_scalar_table() {
     KernelTable table;
     table.isa = "scalar";
+    table.exp_row = exp_row_scalar;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
         const auto slot = static_cast<std::size_t>(type);
         table.dequantize_row[slot] = dequantize;

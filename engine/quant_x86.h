@@ -94,6 +94,19 @@ void prefetch_ahead(const Block* block) {
         _mm_prefetch(ahead + offset, _MM_HINT_T0);
 }
 
+// ------------------------------------------------------------------ exp
+
+// e^x as 2^k * e^r: k = x / ln 2 rounded, r = x - k ln 2 (ln 2 in two parts,
+// so r is exact) within +-ln 2 / 2, e^r by its Taylor series to r^7 (the
+// remainder is below 6e-9 of the result there). Inputs are clamped to where
+// float e^x is a normal number; below it the result is 0.
+constexpr float kExpHighest = 88.7228394f;          // ln(FLT_MAX)
+constexpr float kExpLowest = -87.3365478515625f;    // ln(FLT_MIN)
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2High = 0.693359375f;            // exact in float: k * kLn2High is exact
+constexpr float kLn2Low = -2.12194440e-4f;          // ln 2 - kLn2High
+constexpr float kExpTaylor[] = {1.f / 5040, 1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 1.f / 2, 1.f, 1.f};
+
 // ------------------------------------------------------------------ driver
 
 // Kernel::dot_row<Columns>(n, weight_row, activation_rows, results): one

@@ -14,6 +14,7 @@
 #include "engine/fp16.h"
 #include "engine/ggml_types.h"
 #include "engine/quant.h"
+#include "engine/vector_math.h"
 #include "engine/quant_kernels.h"
 
 using namespace folio::engine;
@@ -284,6 +285,7 @@ private slots:
     void rejectsTypesWithoutKernels();
     void kernelIsaMatchesCpu();
     void avx512HasItsOwnQuantKernels();
+    void expRowsMatchStdExp();
 };
 
 void TestQuant::fp16KnownValues() {
@@ -799,5 +801,40 @@ void TestQuant::kernelIsaMatchesCpu() {
 #endif
 }
 
+// Every kernel set's exponential against std::exp: across float's range,
+// at the edges of it, and in rows whose length is no multiple of a vector.
+void TestQuant::expRowsMatchStdExp() {
+    std::vector<float> inputs;
+    for (float x = -100.f; x <= 89.f; x += 0.0137f)
+        inputs.push_back(x);
+    for (const float x : {0.f, -0.f, 1.f, -1.f, 88.3762626647949f, 88.72f, -87.3365478515625f, -87.34f, -103.f,
+                          std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest(),
+                          -std::numeric_limits<float>::infinity(), 1e-30f, -1e-30f})
+        inputs.push_back(x);
+    inputs.resize(inputs.size() / 16 * 16 + 7);  // a partial last vector
+    std::vector<const q::KernelTable*> tables = simd_tables();
+    tables.push_back(&q::scalar_kernels());
+    for (const q::KernelTable* kernels : tables) {
+        std::vector<float> values = inputs;
+        kernels->exp_row(values.data(), static_cast<std::int64_t>(values.size()));
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            const float x = inputs[i];
+            const double expected = std::exp(static_cast<double>(x));
+            const bool close = expected < std::numeric_limits<float>::min()
+                                   ? values[i] <= std::numeric_limits<float>::min()
+                                   : expected > std::numeric_limits<float>::max()
+                                         ? std::isinf(values[i]) || values[i] >= std::numeric_limits<float>::max()
+                                         : std::abs(values[i] - expected) <= 1e-6 * expected;
+            if (!close)
+                QFAIL(qPrintable(QString("%1: e^%2 = %3, std::exp %4").arg(kernels->isa).arg(x, 0, 'g', 9)
+                                     .arg(values[i], 0, 'g', 9).arg(expected, 0, 'g', 9)));
+        }
+    }
+    std::vector<float> one = {0.f};
+    exp_in_place(one.data(), 1);
+    QCOMPARE(one[0], 1.f);
+}
+
 QTEST_GUILESS_MAIN(TestQuant)
 #include "tst_quant.moc"
+
