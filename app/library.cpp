@@ -275,7 +275,9 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
         std::vector<std::int64_t> stored;
         for (const IngestedFile& file : report.files)
             if (file.outcome == IngestOutcome::Added || file.outcome == IngestOutcome::Replaced) stored.push_back(file.doc_id);
-        if (!stored.empty()) report.embedding = embed_chunks(callbacks.embedding_progress, request.cancel, &stored);
+        // Vectors an older model (or Folio) made are re-embedded too, even when no file changed.
+        if (!stored.empty() || (has_vectors() && !has_current_vectors()))
+            report.embedding = embed_chunks(callbacks.embedding_progress, request.cancel, &stored);
     }
     report.seconds = timer.nsecsElapsed() / 1e9;
     return report;

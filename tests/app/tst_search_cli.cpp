@@ -104,6 +104,16 @@ private slots:
         const Run hybrid = folio({"search", question, "--mode", "hybrid"}, library_, other);
         QCOMPARE(hybrid.exit_code, 2);
         QVERIFY2(hybrid.err.contains("folio index"), qPrintable(hybrid.err));
+
+        // The next ingest re-embeds them, even when no file changed (on a
+        // copy: the other tests need the library as it is).
+        const QString copy = work_.path() + "/stale-copy";
+        std::filesystem::copy(library_.toStdString(), copy.toStdString(), std::filesystem::copy_options::recursive);
+        const Run ingest = folio({"ingest", kSubset, "--ocr", "never"}, copy, other);
+        QCOMPARE(ingest.exit_code, 0);
+        QVERIFY2(ingest.out.contains("re-embedding every chunk"), qPrintable(ingest.out));
+        QCOMPARE(folio({"search", question, "--k", "5", "--json"}, copy, other).lines,
+                 folio({"search", question, "--k", "5", "--mode", "hybrid", "--json"}, copy, other).lines);
     }
 
     void vectorHitsCarryTheContractFieldsAndFilters() {
