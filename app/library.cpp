@@ -137,14 +137,24 @@ EmbeddingReport Library::embed_chunks(const std::function<void(const index::Embe
 
 bool Library::has_vectors() { return store_->embedding_model() && store_->has_vectors(); }
 
-bool Library::has_current_vectors() {
-    if (!has_vectors() || embedding_model_path().empty()) return false;
+namespace {
+
+// Whether the library's vectors match the embedding model; nothing when the
+// library has none or there is no usable model to compare with.
+std::optional<bool> vectors_match(Library& library, index::LibraryStore& store) {
+    if (!library.has_vectors() || Library::embedding_model_path().empty()) return std::nullopt;
     try {
-        return *store_->embedding_model() == embedder().model();
+        return *store.embedding_model() == library.embedder().model();
     } catch (const std::exception&) {
-        return false;  // no usable embedding model: BM25 it is
+        return std::nullopt;
     }
 }
+
+}  // namespace
+
+bool Library::has_current_vectors() { return vectors_match(*this, *store_).value_or(false); }
+
+bool Library::has_stale_vectors() { return !vectors_match(*this, *store_).value_or(true); }
 
 std::vector<index::SearchHit> Library::search(std::string_view query, const index::SearchOptions& options) {
     if (options.mode == index::SearchMode::Bm25) return index::Retriever(*store_).search(query, options);
@@ -276,7 +286,7 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
         for (const IngestedFile& file : report.files)
             if (file.outcome == IngestOutcome::Added || file.outcome == IngestOutcome::Replaced) stored.push_back(file.doc_id);
         // Vectors an older model (or Folio) made are re-embedded too, even when no file changed.
-        if (!stored.empty() || (has_vectors() && !has_current_vectors()))
+        if (!stored.empty() || has_stale_vectors())
             report.embedding = embed_chunks(callbacks.embedding_progress, request.cancel, &stored);
     }
     report.seconds = timer.nsecsElapsed() / 1e9;

@@ -104,9 +104,11 @@ public:
     // Whether they were made the way the embedding model makes them now (its
     // file, and how it embeds long chunks): the default search mode is then
     // hybrid. Stale vectors (another model, or a Folio that embedded
-    // differently) wait for `folio index` or the next ingest to re-embed
-    // them; until then the default search is BM25 rather than an error.
+    // differently, while the embedding model is at hand) wait for `folio
+    // index` or the next ingest to re-embed them; until then the default
+    // search is BM25 rather than an error.
     bool has_current_vectors();
+    bool has_stale_vectors();
 
     // Chunks matching a query, best first (index/retriever.h,
     // index/hybrid_search.h). Throws index::SearchError for a query or mode

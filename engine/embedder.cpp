@@ -126,7 +126,7 @@ std::vector<Embedding> Embedder::embed(std::span<const std::string> texts, Threa
             if (static_cast<int>(all.size()) > max_tokens()) {
                 const auto body_begin = all.begin() + (vocab_.add_bos() ? 1 : 0);
                 const auto body_end = all.end() - (vocab_.add_eos() ? 1 : 0);
-                const auto window = static_cast<std::ptrdiff_t>(max_tokens() - frame);
+                const auto window = static_cast<std::ptrdiff_t>(std::max(1, max_tokens() - frame));
                 embeddings[i].windows = 0;
                 for (auto begin = body_begin; begin < body_end; begin += std::min(window, body_end - begin)) {
                     std::vector<std::int32_t> framed;

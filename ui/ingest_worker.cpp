@@ -40,8 +40,7 @@ void IngestWorker::embedWhatTheLibraryLacks() {
     try {
         app::Library& opened = library();
         // An empty or up-to-date library never loads the embedding model for this.
-        if (opened.store().count_chunks_without_vectors() > 0 ||
-            (opened.has_vectors() && !opened.has_current_vectors()))
+        if (opened.store().count_chunks_without_vectors() > 0 || opened.has_stale_vectors())
             scheduleEmbedding();
     } catch (const std::exception&) {
         // An unreadable library says so on the first request that needs it.
