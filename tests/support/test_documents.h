@@ -1,7 +1,10 @@
 #pragma once
 // Documents with known text that tests generate instead of committing:
-// text-layer PDFs (QPdfWriter) and 300-DPI scans with no text layer.
+// text-layer PDFs (QPdfWriter), 300-DPI scans with no text layer, and plain
+// files of given bytes.
 
+#include <QByteArray>
+#include <QFile>
 #include <QFont>
 #include <QImage>
 #include <QPainter>
@@ -10,6 +13,12 @@
 #include <QStringList>
 
 namespace folio::test {
+
+// Writes `content` to `path` whole; false when the file cannot be written.
+inline bool write_file(const QString& path, const QByteArray& content) {
+    QFile file(path);
+    return file.open(QIODevice::WriteOnly) && file.write(content) == content.size();
+}
 
 // Writes a letter-size PDF with one text page per entry of `pages`.
 inline void write_text_pdf(const QString& path, const QStringList& pages) {

@@ -27,6 +27,7 @@
 
 #include "engine/model_paths.h"
 #include "tests/support/message_boxes.h"
+#include "tests/support/test_documents.h"
 #include "ui/assistant_worker.h"
 #include "ui/batch_panel.h"
 
@@ -51,11 +52,6 @@ constexpr char kNoteB[] =
     "Chief complaint: knee pain.\n"
     "Medications: ibuprofen 400 mg PO as needed.\n"
     "Assessment: osteoarthritis of the knee.\n";
-
-bool writeFile(const QString& path, const QByteArray& content) {
-    QFile file(path);
-    return file.open(QIODevice::WriteOnly) && file.write(content) == content.size();
-}
 
 QList<nlohmann::json> jsonLines(const QString& path) {
     QFile file(path);
@@ -105,8 +101,8 @@ private slots:
         modelPath_ = QString::fromStdString(*model);
         QVERIFY(dir_.isValid());
         QVERIFY(QDir().mkpath(notes()));
-        QVERIFY(writeFile(notes() + "/maria-lopez.txt", kNoteA));
-        QVERIFY(writeFile(notes() + "/john-park.txt", kNoteB));
+        QVERIFY(folio::test::write_file(notes() + "/maria-lopez.txt", kNoteA));
+        QVERIFY(folio::test::write_file(notes() + "/john-park.txt", kNoteB));
     }
 
     void init() {
@@ -218,7 +214,7 @@ private slots:
         errorBox(*panel_)->close();
 
         panel_->addPaths({notes()});
-        QVERIFY(writeFile(dir_.filePath("a-file"), "x"));
+        QVERIFY(folio::test::write_file(dir_.filePath("a-file"), "x"));
         panel_->setOutputDirectory(dir_.filePath("a-file"));
         QTest::mouseClick(button("batchStart"), Qt::LeftButton);
         QVERIFY(errorBox(*panel_));

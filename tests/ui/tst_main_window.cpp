@@ -46,11 +46,6 @@ namespace {
 constexpr int kIngestTimeoutMs = 45000;
 constexpr qint64 kMaxStallMs = 100;
 
-bool writeFile(const QString& path, const QByteArray& content) {
-    QFile file(path);
-    return file.open(QIODevice::WriteOnly) && file.write(content) == content.size();
-}
-
 }  // namespace
 
 class MainWindowTest : public QObject {
@@ -108,9 +103,9 @@ private slots:
         folio::test::write_text_pdf(input("report.pdf"),
                  {"Quarterly revenue grew to 4,512 million dollars, driven by services.",
                   "Operating income was 1,207 million dollars in the fourth quarter."});
-        QVERIFY(writeFile(input("broken.pdf"), "%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage without a trailer"));
-        QVERIFY(writeFile(input("alpha-notes.txt"), "Alpha notes: the audit committee met four times.\n"));
-        QVERIFY(writeFile(input("beta-notes.md"), "# Beta\n\nNet income rose to 812 million dollars.\n"));
+        QVERIFY(folio::test::write_file(input("broken.pdf"), "%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage without a trailer"));
+        QVERIFY(folio::test::write_file(input("alpha-notes.txt"), "Alpha notes: the audit committee met four times.\n"));
+        QVERIFY(folio::test::write_file(input("beta-notes.md"), "# Beta\n\nNet income rose to 812 million dollars.\n"));
         QVERIFY(QDir(inputs_.path()).mkpath("scans"));
         for (int i = 1; i <= 6; ++i)
             QVERIFY(folio::test::write_scan(input(QString("scans/scan-%1.png").arg(i)),
@@ -214,7 +209,7 @@ private slots:
 
     void reingestRetriesAFixedFile() {
         const QString name = "fixed-later.pdf";
-        QVERIFY(writeFile(input(name), "%PDF-1.7\ncut off before its first object"));
+        QVERIFY(folio::test::write_file(input(name), "%PDF-1.7\ncut off before its first object"));
         window_->addPaths({input(name)});
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(name), RowState::Failed, kIngestTimeoutMs);
         QTRY_VERIFY(visibleMessageBox("errorBox"));
@@ -291,8 +286,8 @@ private slots:
     // them: the combo lists each with its count and shows one at a time.
     void collectionShowsTheDocumentsOfOneFolder() {
         QVERIFY(QDir(inputs_.path()).mkpath("minutes/2023"));
-        QVERIFY(writeFile(input("minutes/board.txt"), "Board minutes: the dividend was approved.\n"));
-        QVERIFY(writeFile(input("minutes/2023/audit.txt"), "Audit committee minutes for 2023.\n"));
+        QVERIFY(folio::test::write_file(input("minutes/board.txt"), "Board minutes: the dividend was approved.\n"));
+        QVERIFY(folio::test::write_file(input("minutes/2023/audit.txt"), "Audit committee minutes for 2023.\n"));
         window_->addPaths({input("alpha-notes.txt"), input("minutes")});
         QTRY_COMPARE_WITH_TIMEOUT(rowsInState(RowState::Indexed), 3, kIngestTimeoutMs);
         QTRY_VERIFY(!window_->isIngesting());
@@ -322,7 +317,7 @@ private slots:
             notes += QString("Paragraph %1. The committee reviewed segment %2 results, capital spending of %3 million, "
                              "liquidity, covenants and the outlook for fiscal year %4 in detail.\n\n")
                          .arg(i).arg(i % 7).arg(100 + i).arg(2000 + i % 25).toUtf8();
-        QVERIFY(writeFile(input("long-notes.txt"), notes));
+        QVERIFY(folio::test::write_file(input("long-notes.txt"), notes));
         window_->addPaths({input("report.pdf"), input("long-notes.txt")});
         QTRY_COMPARE_WITH_TIMEOUT(rowsInState(RowState::Indexed), 2, kIngestTimeoutMs);
         QTRY_VERIFY(!window_->isIngesting());

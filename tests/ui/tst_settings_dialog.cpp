@@ -21,6 +21,7 @@
 
 #include "engine/device.h"
 #include "tests/support/message_boxes.h"
+#include "tests/support/test_documents.h"
 #include "ui/settings.h"
 #include "ui/settings_dialog.h"
 
@@ -31,11 +32,6 @@ using folio::ui::SettingsDialog;
 namespace {
 
 const QString kTestData = QStringLiteral(FOLIO_TEST_DATA);
-
-bool writeFile(const QString& path, const QByteArray& content) {
-    QFile file(path);
-    return file.open(QIODevice::WriteOnly) && file.write(content) == content.size();
-}
 
 QMessageBox* visibleBox(QWidget* parent, const QString& objectName) {
     return folio::test::visibleMessageBox(*parent, objectName);
@@ -155,9 +151,9 @@ private slots:
 
     void ok_refuses_what_cannot_work_and_says_why() {
         const QString notGguf = temp_.filePath("notes.gguf");
-        QVERIFY(writeFile(notGguf, "PK\x03\x04 a zip, not a model"));
+        QVERIFY(folio::test::write_file(notGguf, "PK\x03\x04 a zip, not a model"));
         const QString blocker = temp_.filePath("a-file");
-        QVERIFY(writeFile(blocker, "x"));
+        QVERIFY(folio::test::write_file(blocker, "x"));
 
         FolioSettings given = sample();
         given.chatModel = notGguf;
