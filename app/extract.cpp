@@ -224,12 +224,10 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
                (result.stop_reason == engine::StopReason::MaxTokens && !matcher.can_end());
     };
     for (int closing = 0; closing < kMaxArrayClosings && unfinished(); ++closing) {
-        const std::optional<std::string> closed = close_runaway_array(reply, grammar, model_.vocab());
+        const std::optional<std::string> closed = close_runaway_array(reply, matcher);
         if (!closed) break;
         generation.max_tokens = options_.max_tokens - model_.count_tokens(*closed);
         if (generation.max_tokens <= 0) break;
-        matcher.reset();
-        matcher.accept_text(*closed);
         result = model_.generate(messages, generation, *closed);
         add_timings(record.timings, result.timings);
         reply = *closed + result.text;

@@ -61,8 +61,7 @@ std::optional<std::size_t> first_repeat(std::string_view text, const OpenArray& 
 
 }  // namespace
 
-std::optional<std::string> close_runaway_array(std::string_view text, const engine::Grammar& grammar,
-                                               const engine::Vocab& vocab) {
+std::optional<std::string> close_runaway_array(std::string_view text, engine::GrammarMatcher& matcher) {
     const std::vector<OpenArray> arrays = open_arrays(text);
     std::vector<std::size_t> cuts;  // where the text may end before its "]", best first
     for (const OpenArray& array : arrays)
@@ -70,11 +69,14 @@ std::optional<std::string> close_runaway_array(std::string_view text, const engi
     for (auto array = arrays.rbegin(); array != arrays.rend(); ++array)
         cuts.push_back(array->separators.empty() ? array->open + 1 : array->separators.back());
 
-    engine::GrammarMatcher matcher(grammar, vocab);
+    matcher.reset();
     for (const std::size_t cut : cuts) {
         std::string closed(text.substr(0, cut));
         closed += ']';
-        if (matcher.allows_text(closed)) return closed;
+        if (matcher.allows_text(closed)) {
+            matcher.accept_text(closed);
+            return closed;
+        }
     }
     return std::nullopt;
 }

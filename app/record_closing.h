@@ -9,7 +9,6 @@
 #include <string_view>
 
 #include "engine/grammar.h"
-#include "engine/vocab.h"
 
 namespace folio::app {
 
@@ -24,7 +23,9 @@ namespace folio::app {
 // The result is always a prefix the grammar allows (an array whose
 // minItems the cut would break is not closed). Nothing when no open array
 // can be closed that way (the text ran out inside a string, say).
-std::optional<std::string> close_runaway_array(std::string_view text, const engine::Grammar& grammar,
-                                               const engine::Vocab& vocab);
+// `matcher` is one of the text's grammar (the generation's own: building
+// another costs a pass over the vocabulary); it is reset, and when a text
+// is returned it has accepted it, ready for the generation to go on.
+std::optional<std::string> close_runaway_array(std::string_view text, engine::GrammarMatcher& matcher);
 
 }  // namespace folio::app

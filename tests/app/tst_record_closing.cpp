@@ -47,6 +47,12 @@ const std::string kNoteSchema = q("{"
     "  'additionalProperties': false"
     "}");
 
+// close_runaway_array with a matcher of its own.
+std::optional<std::string> close(const std::string& text, const engine::Grammar& grammar) {
+    engine::GrammarMatcher matcher(grammar, gpt2_vocab());
+    return app::close_runaway_array(text, matcher);
+}
+
 // Whether the text, then `rest`, is a whole record of the grammar.
 bool completes(const engine::Grammar& grammar, const std::string& text, const std::string& rest) {
     engine::GrammarMatcher matcher(grammar, gpt2_vocab());
@@ -71,10 +77,18 @@ private slots:
 void TestRecordClosing::cutsBeforeTheFirstRepeatedItem() {
     const engine::Grammar grammar = grammar_of(kNoteSchema);
     const std::string text = q("{'name':'Ann','medications':['aspirin','lisinopril','aspirin','lisinopril','aspi");
-    const std::optional<std::string> closed = app::close_runaway_array(text, grammar, gpt2_vocab());
+    const std::optional<std::string> closed = close(text, grammar);
     QVERIFY(closed);
     QCOMPARE(*closed, std::string(q("{'name':'Ann','medications':['aspirin','lisinopril']")));
     QVERIFY(completes(grammar, *closed, q(",'diagnoses':[],'allergies':['dust','pollen']}")));
+    // The matcher given is left where the closed text ends, for generation to go on.
+    engine::GrammarMatcher matcher(grammar, gpt2_vocab());
+    matcher.accept_text(q("{'name':'Bob'"));
+    QCOMPARE(app::close_runaway_array(text, matcher).value_or("?"), *closed);
+    const std::string rest = q(",'diagnoses':[],'allergies':['dust','pollen']}");
+    QVERIFY(matcher.allows_text(rest));
+    matcher.accept_text(rest);
+    QVERIFY(matcher.can_end());
 }
 
 void TestRecordClosing::cutsTheOuterArrayWhoseItemsRepeat() {
@@ -82,7 +96,7 @@ void TestRecordClosing::cutsTheOuterArrayWhoseItemsRepeat() {
     const std::string text =
         q("{'name':null,'medications':[],'diagnoses':[{'name':'flu','codes':['J11']},{'name':'cough','codes':[]},"
           "{'name':'flu','codes':['J11']},{'name':'cough','codes':['R0");
-    const std::optional<std::string> closed = app::close_runaway_array(text, grammar, gpt2_vocab());
+    const std::optional<std::string> closed = close(text, grammar);
     QVERIFY(closed);
     QCOMPARE(*closed, std::string(q("{'name':null,'medications':[],'diagnoses':[{'name':'flu','codes':['J11']},"
                                     "{'name':'cough','codes':[]}]")));
@@ -92,24 +106,24 @@ void TestRecordClosing::cutsTheOuterArrayWhoseItemsRepeat() {
 void TestRecordClosing::keepsEveryCompleteItemWhenNoneRepeats() {
     const engine::Grammar grammar = grammar_of(kNoteSchema);
     const std::string text = q("{'name':'Ann','medications':['aspirin','lisinopril','metformin','atorvas");
-    const std::optional<std::string> closed = app::close_runaway_array(text, grammar, gpt2_vocab());
+    const std::optional<std::string> closed = close(text, grammar);
     QVERIFY(closed);
     QCOMPARE(*closed, std::string(q("{'name':'Ann','medications':['aspirin','lisinopril','metformin']")));
 
     // Ran out before the first item was complete: the array closes empty.
     const std::string early = q("{'name':'Ann','medications':['aspi");
-    QCOMPARE(app::close_runaway_array(early, grammar, gpt2_vocab()).value_or("?"),
+    QCOMPARE(close(early, grammar).value_or("?"),
              std::string(q("{'name':'Ann','medications':[]")));
 }
 
 void TestRecordClosing::commasInsideStringsAreNotItemEnds() {
     const engine::Grammar grammar = grammar_of(kNoteSchema);
     const std::string text = q("{'name':'Ann','medications':['aspirin, 81 mg','aspirin, 81 mg','aspirin, 8");
-    QCOMPARE(app::close_runaway_array(text, grammar, gpt2_vocab()).value_or("?"),
+    QCOMPARE(close(text, grammar).value_or("?"),
              std::string(q("{'name':'Ann','medications':['aspirin, 81 mg']")));
     // An escaped quote does not end the string either.
     const std::string escaped = q("{'name':'Ann','medications':['say \\'a, b\\'','x','say \\'a, b\\'','x','s");
-    QCOMPARE(app::close_runaway_array(escaped, grammar, gpt2_vocab()).value_or("?"),
+    QCOMPARE(close(escaped, grammar).value_or("?"),
              std::string(q("{'name':'Ann','medications':['say \\'a, b\\'','x']")));
 }
 
@@ -117,13 +131,13 @@ void TestRecordClosing::leavesAnArrayItsMinItemsWouldBreak() {
     const engine::Grammar grammar = grammar_of(kNoteSchema);
     // allergies needs two items: closing it after one is not a record's start.
     const std::string text = q("{'name':'Ann','medications':[],'diagnoses':[],'allergies':['dust','du");
-    QVERIFY(!app::close_runaway_array(text, grammar, gpt2_vocab()));
+    QVERIFY(!close(text, grammar));
 }
 
 void TestRecordClosing::nothingToCloseOutsideArrays() {
     const engine::Grammar grammar = grammar_of(kNoteSchema);
-    QVERIFY(!app::close_runaway_array(q("{'name':'Ann Ann Ann Ann"), grammar, gpt2_vocab()));
-    QVERIFY(!app::close_runaway_array("", grammar, gpt2_vocab()));
+    QVERIFY(!close(q("{'name':'Ann Ann Ann Ann"), grammar));
+    QVERIFY(!close("", grammar));
 }
 
 QTEST_APPLESS_MAIN(TestRecordClosing)
