@@ -142,10 +142,10 @@ namespace {
 // Whether the library's vectors match the embedding model; nothing when the
 // library has none or there is no usable model to compare with.
 std::optional<bool> vectors_match(Library& library, index::LibraryStore& store) {
-    if (!library.has_vectors() || Library::embedding_model_path().empty()) return std::nullopt;
+    if (!library.has_vectors()) return std::nullopt;
     try {
         return *store.embedding_model() == library.embedder().model();
-    } catch (const std::exception&) {
+    } catch (const std::exception&) {  // no embedding model, or one that cannot be opened
         return std::nullopt;
     }
 }
