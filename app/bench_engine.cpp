@@ -24,6 +24,7 @@
 
 #include "app/bench_prefix.h"
 #include "engine/blocks_cpu.h"
+#include "engine/device.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/quant.h"
@@ -346,9 +347,105 @@ void time_matmuls(std::vector<Matmul>& matmuls, engine::ThreadPool& pool, int th
     }
 }
 
+
+void print_figures(const BenchFigures& figures, bool as_json) {
+    if (as_json) {
+        std::printf("%s\n", figures.as_json().dump().c_str());
+    } else {
+        for (const std::string& line : figures.lines())
+            std::printf("%s\n", line.c_str());
+    }
+}
+
+// Decode step at `rows` cache rows reads every weight once and each layer's
+// f16 keys and values of those rows.
+double decode_bytes_per_token(const ModelFacts& facts, const engine::ModelConfig& config, double rows) {
+    return static_cast<double>(facts.weight_bytes_per_token) +
+           rows * config.n_layers * config.n_kv_heads * static_cast<double>(config.head_dim + config.v_head_dim) * 2;
+}
+
+int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
+    const engine::GgufFile file = engine::GgufFile::open(options.model_path);
+    const std::unique_ptr<engine::Model> model = engine::load_model(file);
+    const engine::ModelConfig& config = model->config();
+    const ModelFacts facts = model_facts(file);
+    const engine::GpuReport report = engine::detect_gpus();
+    if (report.gpus.empty()) throw std::runtime_error("no GPU to benchmark: " + report.note);
+    model->use_gpu(0);
+    engine::ThreadPool pool(1);  // the host only queues kernels
+
+    BenchFigures figures;
+    figures.add("model", options.model_path,
+                format("model            %s (%s, %.1fM parameters, mostly %s)",
+                       std::filesystem::path(options.model_path).filename().c_str(), config.architecture.c_str(),
+                       facts.parameters / 1e6, facts.weight_type.c_str()));
+    figures.add("device", report.gpus[0].name, format("device           %s (CUDA)", report.gpus[0].name.c_str()));
+    const double bandwidth = engine::measure_gpu_copy_bandwidth(0);
+    figures.add("gpu_copy_gb_per_s", bandwidth / 1e9,
+                format("memory copy      %.0f GB/s (device-to-device, 1 GiB, read + written)", bandwidth / 1e9));
+
+    const int longest_prefill = *std::max_element(options.prefill_tokens.begin(), options.prefill_tokens.end());
+    const int deepest_decode = *std::max_element(options.decode_contexts.begin(), options.decode_contexts.end());
+    const int n_positions = std::max(longest_prefill, deepest_decode + options.gen_tokens);
+    engine::KvCache cache = model->make_kv_cache(n_positions);
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<std::int32_t> token(0, config.n_vocab - 1);
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n_positions)), positions(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        ids[i] = token(rng);
+        positions[i] = static_cast<std::int32_t>(i);
+    }
+    // Warm-up: cuBLAS picks its kernels, the workspaces grow.
+    model->forward(pool, std::span(ids).first(64), std::span(positions).first(64), cache, engine::LogitRows::Last);
+
+    nlohmann::json prefill = nlohmann::json::array();
+    std::string prefill_lines;
+    for (const int n : options.prefill_tokens) {
+        const auto n_tokens = static_cast<std::size_t>(n);
+        const double seconds = best_seconds(2, [&] {
+            model->forward(pool, std::span(ids).first(n_tokens), std::span(positions).first(n_tokens), cache,
+                           engine::LogitRows::Last);
+        });
+        prefill.push_back({{"prompt_tokens", n}, {"seconds", seconds}, {"tokens_per_second", n / seconds}});
+        prefill_lines += format("\n  %6d-token prompt  %9.0f tokens/s (%.3f s, best of 2)", n, n / seconds, seconds);
+    }
+    figures.add("prefill", prefill, "prefill" + prefill_lines);
+
+    // The cache rows below each depth hold the longest prefill's (or the
+    // filling pass's) keys and values; decode appends after them.
+    if (deepest_decode > longest_prefill)
+        model->forward(pool, std::span(ids).first(static_cast<std::size_t>(deepest_decode)),
+                       std::span(positions).first(static_cast<std::size_t>(deepest_decode)), cache,
+                       engine::LogitRows::Last);
+    nlohmann::json decode = nlohmann::json::array();
+    std::string decode_lines;
+    for (const int depth : options.decode_contexts) {
+        std::int32_t next = ids[static_cast<std::size_t>(depth)];
+        const Clock::time_point start = Clock::now();
+        for (int i = 0; i < options.gen_tokens; ++i) {
+            const std::int32_t position = depth + i;
+            next = argmax(model->forward(pool, std::span(&next, 1), std::span(&position, 1), cache,
+                                         engine::LogitRows::Last));
+        }
+        const double rate = options.gen_tokens / seconds_since(start);
+        const double bytes = decode_bytes_per_token(facts, config, depth + (options.gen_tokens + 1) / 2.0);
+        decode.push_back({{"context_tokens", depth},
+                          {"tokens_per_second", rate},
+                          {"bytes_per_token", bytes},
+                          {"effective_gb_per_s", bytes * rate / 1e9},
+                          {"bandwidth_fraction", bytes * rate / bandwidth}});
+        decode_lines += format("\n  at %6d tokens  %7.1f tokens/s, %.1f MB per token: %.0f GB/s = %.0f%% of the copy",
+                               depth, rate, bytes / 1e6, bytes * rate / 1e9, 100 * bytes * rate / bandwidth);
+    }
+    figures.add("decode", decode, "decode" + decode_lines);
+    print_figures(figures, as_json);
+    return 0;
+}
+
 }  // namespace
 
 int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
+    if (options.device == "cuda") return run_gpu_engine_bench(options, as_json);
     const engine::GgufFile file = engine::GgufFile::open(options.model_path);
     const std::unique_ptr<engine::Model> model = engine::load_model(file);
     const engine::ModelConfig& config = model->config();
@@ -480,12 +577,7 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
                 peak.instruction ? format("prefill matmuls  %.0f%% of the int8 peak", 100 * gflops * 1e9 / peak.ops_per_second)
                                  : "");
 
-    if (as_json) {
-        std::printf("%s\n", figures.as_json().dump().c_str());
-    } else {
-        for (const std::string& line : figures.lines())
-            std::printf("%s\n", line.c_str());
-    }
+    print_figures(figures, as_json);
     return 0;
 }
 

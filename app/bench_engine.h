@@ -1,7 +1,7 @@
 #pragma once
-// `folio bench engine`: the CPU engine's prefill and decode speed on one GGUF
-// model, each against a ceiling this machine is measured to have in the same
-// run: decode against its memory read bandwidth (decode reads every weight
+// `folio bench engine`: the engine's prefill and decode speed on one GGUF
+// model, each against a ceiling the machine is measured to have in the same
+// run. On the CPU: decode against its memory read bandwidth (decode reads every weight
 // once per token), prefill's matmuls against OpenBLAS sgemm on the same
 // shapes and against the int8 multiply-add peak of the cores.
 
@@ -18,6 +18,10 @@ struct EngineBenchOptions {
     int gen_tokens = 128;
     int threads = 0;         // 0 = one per hardware thread
     int prefix_context_tokens = 3000;  // the document a repeated question reuses (bench_prefix.h); 0 = skip
+    // "cuda": the GPU bench instead (run_engine_bench says what it measures).
+    std::string device = "cpu";
+    std::vector<int> prefill_tokens = {2048, 8192, 32768};  // GPU: prompt lengths prefilled
+    std::vector<int> decode_contexts = {0, 4096, 32768};    // GPU: cache rows before decode starts
 };
 
 // The figures of one run in the order they were measured: the keys of the
@@ -38,6 +42,10 @@ private:
 
 // Runs the measurements and prints them (one JSON object with as_json);
 // returns the exit status. Throws for a file that is not a model Folio runs.
+// With device "cuda" the model runs on GPU 0: prefill tokens/s at each of
+// prefill_tokens, decode tokens/s at each of decode_contexts with the
+// fraction of the GPU's memory bandwidth (a device-to-device copy measured
+// in the same run) that decode's reads of weights and KV rows reach.
 int run_engine_bench(const EngineBenchOptions& options, bool as_json);
 
 }  // namespace folio::app

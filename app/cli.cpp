@@ -85,6 +85,10 @@ const char* const kUsage =
     "  bench engine [--model FILE] [--prompt-tokens N] [--gen-tokens N] [--threads N] [--context-tokens N] [--json]\n"
     "                     measure prefill and decode speed against this machine's bandwidth and peak,\n"
     "                     and the first-token speedup of a question repeated over an N-token context\n"
+    "  bench engine --device cuda [--model FILE] [--prefill-tokens N,...] [--decode-contexts N,...]\n"
+    "               [--gen-tokens N] [--json]\n"
+    "                     the same on GPU 0: prefill at each prompt length, decode at each context depth,\n"
+    "                     against the GPU's measured copy bandwidth\n"
     "  bench ingest PATH... [--ocr-pages N] [--json]\n"
     "                     measure ingest throughput against pdftotext and tesseract\n"
     "  bench perplexity --model FILE --text FILE [--ctx N] [--json]\n"
@@ -94,7 +98,7 @@ const char* const kUsage =
     "  generate --prompt TEXT [--model FILE] [--n N] [--temp T] [--top-k K] [--top-p P]\n"
     "           [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N] [--raw]\n"
     "           [--chat-template NAME] [--kv-type f16|q8_0] [--truncate error|keep-last]\n"
-    "           [--lora FILE[:SCALE]]... [--device auto|cpu] [--json]\n"
+    "           [--lora FILE[:SCALE]]... [--device auto|cpu|cuda] [--json]\n"
     "                     generate text with a local model (default: the installed chat model), with\n"
     "                     LoRA adapters (GGUF) at their scales (default 1)\n"
     "  embed TEXT... [--model FILE] [--json]\n"
@@ -586,12 +590,16 @@ int command_devices(const std::vector<std::string>& rest) {
 int command_bench_engine(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("bench engine", rest,
                                        {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device",
-                                                   "context-tokens"},
+                                                   "context-tokens", "prefill-tokens", "decode-contexts"},
                                         .flags = {"json"}});
     if (!args.positional.empty()) throw UsageError("bench engine takes its model as --model FILE");
-    const std::string device = args.value("device").value_or("cpu");
-    if (device != "cpu" && device != "auto") throw UsageError("bench engine measures the CPU only (--device cpu)");
     EngineBenchOptions options;
+    options.device = args.value("device").value_or("cpu");
+    if (options.device != "cpu" && options.device != "cuda")
+        throw UsageError("bench engine measures --device cpu or --device cuda, not '" + options.device + "'");
+    if (auto list = args.value("prefill-tokens")) options.prefill_tokens = parse_int_list("prefill-tokens", *list, 1, 1 << 20);
+    if (auto list = args.value("decode-contexts"))
+        options.decode_contexts = parse_int_list("decode-contexts", *list, 0, 1 << 20);
     options.model_path = model_file_argument(args, engine::ModelRole::Chat, "chat");
     if (auto n = args.value("prompt-tokens")) options.prompt_tokens = parse_int("prompt-tokens", *n, 1, 1 << 16);
     if (auto n = args.value("gen-tokens")) options.gen_tokens = parse_int("gen-tokens", *n, 1, 1 << 16);
@@ -701,8 +709,8 @@ int command_generate(const std::vector<std::string>& rest) {
     if (!prompt) throw UsageError("generate needs --prompt TEXT");
     engine::check_utf8(*prompt, "--prompt");
     const std::string device = args.value("device").value_or("auto");
-    if (device == "cuda") throw UsageError("the CUDA backend cannot run models yet");
-    if (device != "auto" && device != "cpu") throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
+    if (device != "auto" && device != "cpu" && device != "cuda")
+        throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
 
     engine::GenerationOptions options;
     options.max_tokens = parse_int("n", args.value("n").value_or("128"), 1, 1 << 20);
@@ -765,6 +773,7 @@ int command_generate(const std::vector<std::string>& rest) {
     }
 
     const int n_ctx = ctx.value_or(std::min(4096, model_ctx));
+    const std::string placed = place_model(*model, device, !options.loras.empty() || kv_type != engine::KvType::F16);
     engine::KvCache cache = model->make_kv_cache(n_ctx, kv_type);
     engine::ThreadPool pool;
 
@@ -789,6 +798,7 @@ int command_generate(const std::vector<std::string>& rest) {
                 {"tokens", result.tokens},
                 {"stop_reason", engine::stop_reason_name(result.stop_reason)},
                 {"model", model_path},
+                {"device", placed},
                 {"kv_type", engine::kv_type_name(kv_type)},
                 {"loras", loras_json(options.loras)},
                 {"timings",

@@ -11,6 +11,7 @@
 #include "app/chat_model.h"
 #include "app/library.h"
 #include "app/packs.h"
+#include "engine/device.h"
 
 namespace folio::app {
 
@@ -74,6 +75,35 @@ int parse_int(const std::string& name, const std::string& text, int min, int max
         throw UsageError("--" + name + " must be a whole number from " + std::to_string(min) + " to " +
                          std::to_string(max) + ", not '" + text + "'");
     return static_cast<int>(*value);
+}
+
+std::string place_model(engine::Model& model, const std::string& device, bool needs_cpu_backend) {
+    if (device == "cpu") return "cpu";
+    if (device == "cuda") {
+        if (needs_cpu_backend)
+            throw UsageError("LoRA adapters and a q8_0 KV cache run on the CPU backend only (--device cpu)");
+        model.use_gpu(0);
+        return "cuda";
+    }
+    if (device != "auto") throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
+    if (needs_cpu_backend || engine::detect_gpus().gpus.empty()) return "cpu";
+    try {
+        model.use_gpu(0);
+        return "cuda";
+    } catch (const engine::ModelError&) {
+        return "cpu";  // an architecture or weight type without CUDA kernels: the CPU runs everything
+    }
+}
+
+std::vector<int> parse_int_list(const std::string& name, const std::string& text, int min, int max) {
+    std::vector<int> values;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t comma = text.find(',', start);
+        values.push_back(parse_int(name, text.substr(start, comma - start), min, max));
+        if (comma == std::string::npos) return values;
+        start = comma + 1;
+    }
 }
 
 double parse_float(const std::string& name, const std::string& text, double min, double max) {

@@ -24,4 +24,10 @@ struct GpuReport {
 // Asks the CUDA runtime once per call; cheap enough for a settings page.
 GpuReport detect_gpus();
 
+// The GPU's memory bandwidth as a device-to-device copy of 1 GiB achieves
+// it (bytes read plus bytes written, per second): the ceiling benchmarks
+// compare decode with. Throws std::runtime_error without the CUDA backend
+// or a usable GPU.
+double measure_gpu_copy_bandwidth(int gpu);
+
 }  // namespace folio::engine

@@ -78,6 +78,44 @@ KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType
     values_.resize(rows * value_row_bytes_);
 }
 
+KvCache KvCache::on_gpu(int n_layers, int n_positions, int k_width, int v_width, std::size_t gpu_free_bytes,
+                        const std::function<std::shared_ptr<void>(std::size_t)>& allocate) {
+    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width <= 0)
+        throw std::invalid_argument("KvCache: every dimension must be positive");
+    const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, KvType::F16);
+    if (needed > gpu_free_bytes)
+        throw KvCacheError("a " + std::to_string(n_positions) + "-position f16 KV cache needs " + gib_text(needed) +
+                           " of GPU memory, but only " + gib_text(gpu_free_bytes) + " is free (use a smaller context)");
+    return KvCache(n_layers, n_positions, k_width, v_width, allocate(needed));
+}
+
+KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, std::shared_ptr<void> gpu_memory)
+    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(KvType::F16),
+      key_row_bytes_(row_bytes(KvType::F16, k_width)), value_row_bytes_(row_bytes(KvType::F16, v_width)),
+      gpu_memory_(std::move(gpu_memory)) {}
+
+std::uint16_t* KvCache::gpu_keys(int layer) const {
+    check_layer(layer);
+    if (!gpu_memory_)
+        throw std::logic_error("KvCache: a cache in host memory has no GPU rows");
+    return static_cast<std::uint16_t*>(gpu_memory_.get()) +
+           static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * k_width_;
+}
+
+std::uint16_t* KvCache::gpu_values(int layer) const {
+    check_layer(layer);
+    if (!gpu_memory_)
+        throw std::logic_error("KvCache: a cache in host memory has no GPU rows");
+    return static_cast<std::uint16_t*>(gpu_memory_.get()) +
+           static_cast<std::size_t>(n_layers_) * static_cast<std::size_t>(n_positions_) * k_width_ +
+           static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * v_width_;
+}
+
+void KvCache::check_host(const char* what) const {
+    if (gpu_memory_)
+        throw std::logic_error(std::string("KvCache: ") + what + " reads host rows, and this cache is on the GPU");
+}
+
 void KvCache::check_layer(int layer) const {
     if (layer < 0 || layer >= n_layers_)
         throw std::out_of_range("KvCache: layer " + std::to_string(layer) + " outside [0, " +
@@ -85,6 +123,7 @@ void KvCache::check_layer(int layer) const {
 }
 
 void KvCache::store(int layer, int position, const float* k_row, const float* v_row) {
+    check_host("store()");
     check_layer(layer);
     if (position < 0 || position >= n_positions_)
         throw std::out_of_range("KvCache: position " + std::to_string(position) + " outside the context of " +
@@ -106,11 +145,13 @@ void KvCache::store(int layer, int position, const float* k_row, const float* v_
 }
 
 const std::uint8_t* KvCache::keys(int layer) const {
+    check_host("keys()");
     check_layer(layer);
     return keys_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * key_row_bytes_;
 }
 
 const std::uint16_t* KvCache::values_transposed(int layer) const {
+    check_host("values_transposed()");
     check_layer(layer);
     if (type_ != KvType::F16)
         throw std::logic_error("KvCache: a q8_0 cache holds its values by rows, not transposed");
@@ -119,6 +160,7 @@ const std::uint16_t* KvCache::values_transposed(int layer) const {
 }
 
 const std::uint8_t* KvCache::value_rows(int layer) const {
+    check_host("value_rows()");
     check_layer(layer);
     if (type_ != KvType::Q8_0)
         throw std::logic_error("KvCache: an f16 cache holds its values transposed, not by rows");

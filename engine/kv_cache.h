@@ -1,6 +1,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -41,12 +43,26 @@ public:
 
 class KvCache {
 public:
+    // A cache in the memory of a GPU (Model::make_kv_cache of a model that
+    // runs there), f16 in the CUDA backend's layout: keys and values both by
+    // rows, (n_layers, n_positions, width) each, keys first. allocate(bytes)
+    // returns that much device memory, owned by the pointer; it is called
+    // only when bytes_needed(..., KvType::F16) fits in gpu_free_bytes, else
+    // KvCacheError. The host accessors store(), keys(), values_transposed()
+    // and value_rows() throw std::logic_error on such a cache.
+    static KvCache on_gpu(int n_layers, int n_positions, int k_width, int v_width, std::size_t gpu_free_bytes,
+                          const std::function<std::shared_ptr<void>(std::size_t)>& allocate);
+
     // k_width = n_kv_heads * key head size, v_width = n_kv_heads * value head
     // size. Throws std::invalid_argument for a dimension that is not
     // positive, and KvCacheError for Q8_0 rows that are not whole blocks or
     // when bytes_needed() exceeds available_memory_bytes() (checked before
     // anything is allocated).
     KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type = KvType::F16);
+    KvCache(KvCache&&) noexcept = default;
+    KvCache& operator=(KvCache&&) noexcept = default;
+    KvCache(const KvCache&) = delete;
+    KvCache& operator=(const KvCache&) = delete;
 
     // The memory a cache of these dimensions holds, in bytes. Throws
     // KvCacheError for Q8_0 rows that are not whole blocks.
@@ -57,7 +73,18 @@ public:
     int k_width() const { return k_width_; }
     int v_width() const { return v_width_; }
     KvType type() const { return type_; }
-    std::size_t bytes() const { return keys_.size() + values_.size(); }
+    std::size_t bytes() const {
+        return on_gpu() ? static_cast<std::size_t>(n_layers_) * static_cast<std::size_t>(n_positions_) *
+                              (key_row_bytes_ + value_row_bytes_)
+                        : keys_.size() + values_.size();
+    }
+    bool on_gpu() const { return gpu_memory_ != nullptr; }
+
+    // A GPU cache's f16 rows of one layer (device memory): position p's key
+    // at gpu_keys(layer) + p * k_width, its value at gpu_values(layer) + p *
+    // v_width. Throw std::logic_error for a cache in host memory.
+    std::uint16_t* gpu_keys(int layer) const;
+    std::uint16_t* gpu_values(int layer) const;
 
     // k_row: k_width floats, v_row: v_width floats, converted to the cache
     // type. Throws std::out_of_range for a layer or position outside the cache.
@@ -79,7 +106,9 @@ public:
     std::size_t value_row_bytes() const { return value_row_bytes_; }
 
 private:
+    KvCache(int n_layers, int n_positions, int k_width, int v_width, std::shared_ptr<void> gpu_memory);
     void check_layer(int layer) const;
+    void check_host(const char* what) const;
 
     int n_layers_;
     int n_positions_;
@@ -90,6 +119,9 @@ private:
     std::size_t value_row_bytes_;
     std::vector<std::uint8_t> keys_;    // (n_layers, n_positions, k_width) in type_
     std::vector<std::uint8_t> values_;  // F16: (n_layers, v_width, n_positions); Q8_0: (n_layers, n_positions, v_width)
+    // A GPU cache's device memory (keys_ and values_ stay empty). Moving the
+    // cache moves it; a copy would alias it, so KvCache is move-only.
+    std::shared_ptr<void> gpu_memory_;
 };
 
 // MemAvailable of /proc/meminfo in bytes: what the kernel estimates can be

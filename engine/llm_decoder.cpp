@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/decoder_ops.h"
 #include "engine/model_loader.h"
 
 namespace folio::engine {
@@ -113,79 +114,98 @@ private:
     std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                            std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                            const LoraSet& loras) override {
+#ifdef FOLIO_USE_CUDA
+        if (gpu_ops_) return forward_pass(*gpu_ops_, tokens, positions, cache, rows, loras);
+#endif
+        CpuDecoderOps ops(pool);
+        return forward_pass(ops, tokens, positions, cache, rows, loras);
+    }
+
+#ifdef FOLIO_USE_CUDA
+    void place_on_gpu(int gpu) override {
+        auto ops = std::make_unique<CudaDecoderOps>(gpu);
+        ops->upload(token_embd_);
+        for (const DecoderLayer& layer : layers_) {
+            for (const WeightMatrix* weight :
+                 {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.ffn_gate, &layer.ffn_up, &layer.ffn_down})
+                ops->upload(*weight);
+            for (const std::vector<float>* vector :
+                 {&layer.attn_norm, &layer.bq, &layer.bk, &layer.bv, &layer.q_norm, &layer.k_norm,
+                  &layer.post_attention_norm, &layer.ffn_norm, &layer.post_ffw_norm})
+                ops->upload(*vector);
+        }
+        ops->upload(output_norm_);
+        ops->upload(output_);
+        gpu_ops_ = std::move(ops);
+    }
+#endif
+
+    // The forward pass, one description for every backend: Ops is
+    // CpuDecoderOps or CudaDecoderOps (decoder_ops.h).
+    template <class Ops>
+    std::vector<float> forward_pass(Ops& ops, std::span<const std::int32_t> tokens,
+                                    std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                                    const LoraSet& loras) {
         const ModelConfig& c = config_;
         const auto n_tokens = static_cast<std::int64_t>(tokens.size());
         const std::int64_t q_width = static_cast<std::int64_t>(c.n_heads) * c.head_dim;
         const std::int64_t k_width = static_cast<std::int64_t>(c.n_kv_heads) * c.head_dim;
         const std::int64_t v_width = static_cast<std::int64_t>(c.n_kv_heads) * c.v_head_dim;
         const std::int64_t attn_width = static_cast<std::int64_t>(c.n_heads) * c.v_head_dim;
-        auto buffer = [&](std::int64_t width) { return std::vector<float>(static_cast<std::size_t>(n_tokens * width)); };
+        ops.begin(tokens, positions);
+        enum Slot { kResidual, kNormed, kQ, kK, kV, kAttention, kBlockOut, kLogits };
 
-        std::vector<float> residual = buffer(c.n_embd);  // (n_tokens, n_embd)
-        embed_tokens(token_embd_, tokens, residual.data());
+        float* residual = ops.buffer(kResidual, n_tokens * c.n_embd);     // (n_tokens, n_embd)
+        float* normed = ops.buffer(kNormed, n_tokens * c.n_embd);         // (n_tokens, n_embd)
+        float* q = ops.buffer(kQ, n_tokens * q_width);                    // (n_tokens, n_heads, head_dim)
+        float* k = ops.buffer(kK, n_tokens * k_width);                    // (n_tokens, n_kv_heads, head_dim)
+        float* v = ops.buffer(kV, n_tokens * v_width);                    // (n_tokens, n_kv_heads, v_head_dim)
+        float* attn = ops.buffer(kAttention, n_tokens * attn_width);      // (n_tokens, n_heads, v_head_dim)
+        float* block_out = ops.buffer(kBlockOut, n_tokens * c.n_embd);    // (n_tokens, n_embd)
+
+        ops.embed(token_embd_, residual);
         if (architecture_.scaled_embeddings)
-            scale_in_place(residual.data(), n_tokens * c.n_embd, std::sqrt(static_cast<float>(c.n_embd)));
-
-        std::vector<float> normed = buffer(c.n_embd);     // (n_tokens, n_embd)
-        std::vector<float> q = buffer(q_width);           // (n_tokens, n_heads, head_dim)
-        std::vector<float> k = buffer(k_width);           // (n_tokens, n_kv_heads, head_dim)
-        std::vector<float> v = buffer(v_width);           // (n_tokens, n_kv_heads, v_head_dim)
-        std::vector<float> attn = buffer(attn_width);     // (n_tokens, n_heads, v_head_dim)
-        std::vector<float> block_out = buffer(c.n_embd);  // (n_tokens, n_embd)
+            ops.scale(residual, n_tokens * c.n_embd, std::sqrt(static_cast<float>(c.n_embd)));
 
         for (int il = 0; il < c.n_layers; ++il) {
             const DecoderLayer& layer = layers_[static_cast<std::size_t>(il)];
 
-            rms_norm(pool, residual.data(), layer.attn_norm.data(), n_tokens, c.n_embd, c.rms_norm_eps, normed.data());
-            MatmulInput attn_in(normed.data(), n_tokens, c.n_embd);
-            lora_matmul(pool, layer.wq, loras, attn_in, q.data());
-            lora_matmul(pool, layer.wk, loras, attn_in, k.data());
-            lora_matmul(pool, layer.wv, loras, attn_in, v.data());
+            ops.rms_norm(residual, layer.attn_norm, n_tokens, c.n_embd, c.rms_norm_eps, normed);
+            ops.project(normed, n_tokens, c.n_embd, {{&layer.wq, q}, {&layer.wk, k}, {&layer.wv, v}}, loras);
             if (architecture_.qkv_bias) {
-                add_bias(q.data(), layer.bq.data(), n_tokens, q_width);
-                add_bias(k.data(), layer.bk.data(), n_tokens, k_width);
-                add_bias(v.data(), layer.bv.data(), n_tokens, v_width);
+                ops.add_bias(q, layer.bq, n_tokens, q_width);
+                ops.add_bias(k, layer.bk, n_tokens, k_width);
+                ops.add_bias(v, layer.bv, n_tokens, v_width);
             }
             if (architecture_.qk_norm) {
                 // Each head is a row of head_dim.
-                rms_norm(pool, q.data(), layer.q_norm.data(), n_tokens * c.n_heads, c.head_dim, c.rms_norm_eps,
-                         q.data());
-                rms_norm(pool, k.data(), layer.k_norm.data(), n_tokens * c.n_kv_heads, c.head_dim, c.rms_norm_eps,
-                         k.data());
+                ops.rms_norm(q, layer.q_norm, n_tokens * c.n_heads, c.head_dim, c.rms_norm_eps, q);
+                ops.rms_norm(k, layer.k_norm, n_tokens * c.n_kv_heads, c.head_dim, c.rms_norm_eps, k);
             }
-            rope(pool, q.data(), positions, c.n_heads, layer.rope);
-            rope(pool, k.data(), positions, c.n_kv_heads, layer.rope);
-            for (std::int64_t t = 0; t < n_tokens; ++t)
-                cache.store(il, positions[static_cast<std::size_t>(t)], k.data() + t * k_width, v.data() + t * v_width);
-            attention(pool, q.data(), positions, cache, il, layer.attention, attn.data());
-            MatmulInput attn_out(attn.data(), n_tokens, attn_width);
-            lora_matmul(pool, layer.wo, loras, attn_out, block_out.data());
+            ops.rope(q, c.n_heads, layer.rope);
+            ops.rope(k, c.n_kv_heads, layer.rope);
+            ops.attend(cache, il, k, v, q, layer.attention, attn);
+            ops.project(attn, n_tokens, attn_width, {{&layer.wo, block_out}}, loras);
             if (architecture_.post_norms)
-                rms_norm(pool, block_out.data(), layer.post_attention_norm.data(), n_tokens, c.n_embd,
-                         c.rms_norm_eps, block_out.data());
-            add_in_place(residual.data(), block_out.data(), n_tokens * c.n_embd);
+                ops.rms_norm(block_out, layer.post_attention_norm, n_tokens, c.n_embd, c.rms_norm_eps, block_out);
+            ops.add(residual, block_out, n_tokens * c.n_embd);
 
-            rms_norm(pool, residual.data(), layer.ffn_norm.data(), n_tokens, c.n_embd, c.rms_norm_eps, normed.data());
-            MatmulInput ffn_in(normed.data(), n_tokens, c.n_embd);
-            ffn_gated(pool, layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, ffn_in,
-                      block_out.data(), &loras);
+            ops.rms_norm(residual, layer.ffn_norm, n_tokens, c.n_embd, c.rms_norm_eps, normed);
+            ops.ffn_gated(layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, normed, n_tokens,
+                          block_out, loras);
             if (architecture_.post_norms)
-                rms_norm(pool, block_out.data(), layer.post_ffw_norm.data(), n_tokens, c.n_embd, c.rms_norm_eps,
-                         block_out.data());
-            add_in_place(residual.data(), block_out.data(), n_tokens * c.n_embd);
+                ops.rms_norm(block_out, layer.post_ffw_norm, n_tokens, c.n_embd, c.rms_norm_eps, block_out);
+            ops.add(residual, block_out, n_tokens * c.n_embd);
         }
 
         // Only the rows whose logits are wanted go through the head.
         const std::int64_t first_row = rows == LogitRows::All ? 0 : n_tokens - 1;
         const std::int64_t n_rows = n_tokens - first_row;
-        rms_norm(pool, residual.data() + first_row * c.n_embd, output_norm_.data(), n_rows, c.n_embd, c.rms_norm_eps,
-                 normed.data());
-        MatmulInput head_in(normed.data(), n_rows, c.n_embd);
-        std::vector<float> logits(static_cast<std::size_t>(n_rows * c.n_vocab));  // (n_rows, n_vocab)
-        matmul(pool, output_, head_in, logits.data());
-        if (c.final_logit_softcapping > 0.f)
-            soft_cap(logits.data(), n_rows * c.n_vocab, c.final_logit_softcapping);
-        return logits;
+        ops.rms_norm(residual + first_row * c.n_embd, output_norm_, n_rows, c.n_embd, c.rms_norm_eps, normed);
+        float* logits = ops.buffer(kLogits, n_rows * c.n_vocab);  // (n_rows, n_vocab)
+        ops.project(normed, n_rows, c.n_embd, {{&output_, logits}}, LoraSet{});
+        if (c.final_logit_softcapping > 0.f) ops.soft_cap(logits, n_rows * c.n_vocab, c.final_logit_softcapping);
+        return ops.to_host(logits, n_rows * c.n_vocab);
     }
 
     const DecoderArchitecture& architecture_;
@@ -193,6 +213,9 @@ private:
     std::vector<DecoderLayer> layers_;  // n_layers
     std::vector<float> output_norm_;   // (n_embd)
     WeightMatrix output_;              // (n_vocab, n_embd); token_embd_ when tied
+#ifdef FOLIO_USE_CUDA
+    std::unique_ptr<CudaDecoderOps> gpu_ops_;  // set by use_gpu(): the weights' device copies
+#endif
 };
 
 }  // namespace

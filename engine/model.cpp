@@ -8,6 +8,10 @@
 #include "engine/model_loader.h"
 #include "engine/quant.h"
 
+#ifdef FOLIO_USE_CUDA
+#include "engine/cuda/kernels.h"
+#endif
+
 namespace folio::engine {
 
 namespace {
@@ -21,8 +25,43 @@ int positive_int(const GgufFile& file, const std::string& key, std::uint32_t val
 }  // namespace
 
 KvCache Model::make_kv_cache(int n_positions, KvType type) const {
-    return KvCache(config_.n_layers, n_positions > 0 ? n_positions : config_.n_ctx_train,
-                   config_.n_kv_heads * config_.head_dim, config_.n_kv_heads * config_.v_head_dim, type);
+    const int positions = n_positions > 0 ? n_positions : config_.n_ctx_train;
+    const int k_width = config_.n_kv_heads * config_.head_dim;
+    const int v_width = config_.n_kv_heads * config_.v_head_dim;
+    if (!on_gpu()) return KvCache(config_.n_layers, positions, k_width, v_width, type);
+#ifdef FOLIO_USE_CUDA
+    if (type != KvType::F16)
+        throw KvCacheError(std::string("the GPU KV cache is f16; a ") + kv_type_name(type) +
+                           " cache runs on the CPU backend (--device cpu)");
+    try {
+        cuda::use_gpu(gpu_);
+        return KvCache::on_gpu(config_.n_layers, positions, k_width, v_width, cuda::free_gpu_memory(),
+                               [](std::size_t bytes) {
+                                   auto memory = std::make_shared<cuda::DeviceMemory>(bytes);
+                                   void* device = memory->get();
+                                   return std::shared_ptr<void>(memory, device);
+                               });
+    } catch (const cuda::CudaError& error) {
+        throw KvCacheError(error.what());
+    }
+#else
+    throw KvCacheError("this Folio was built without the CUDA backend");
+#endif
+}
+
+void Model::use_gpu(int gpu) {
+    if (on_gpu()) return;
+#ifdef FOLIO_USE_CUDA
+    place_on_gpu(gpu);
+    gpu_ = gpu;
+#else
+    (void)gpu;
+    throw ModelError("this Folio was built without the CUDA backend");
+#endif
+}
+
+void Model::place_on_gpu(int) {
+    throw ModelError("the CUDA backend does not run " + config_.architecture + " models yet");
 }
 
 std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t> tokens,
@@ -44,6 +83,11 @@ std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t
             throw ModelError("forward: position " + std::to_string(positions[i]) + " outside the cache of " +
                              std::to_string(cache.n_positions()));
     }
+    if (cache.on_gpu() != on_gpu())
+        throw ModelError(on_gpu() ? "forward: the model runs on the GPU but the KV cache is in host memory"
+                                  : "forward: the KV cache is on the GPU but the model runs on the CPU");
+    if (on_gpu() && !loras.empty())
+        throw ModelError("LoRA adapters run on the CPU backend only (--device cpu)");
     for (const LoraUse& use : loras.uses)
         if (!use.adapter || !use.adapter->fits(*this))
             throw ModelError("forward: the adapter " + (use.adapter ? use.adapter->source() : std::string("(none)")) +

@@ -104,6 +104,15 @@ public:
     // Empty for a model that takes no adapters (an encoder).
     const std::map<std::string, WeightShape, std::less<>>& adaptable_weights() const { return adaptable_weights_; }
 
+    // Runs the model on GPU `gpu` (the CUDA backend) from now on: its weights
+    // are copied there once; forward() runs there and make_kv_cache() makes
+    // f16 caches in the GPU's memory. LoRA adapters stay on the CPU backend.
+    // Throws ModelError when this Folio was built without the CUDA backend,
+    // the architecture or a weight type has no CUDA kernels, or the GPU
+    // cannot be used or cannot hold the weights; the model then stays on the CPU.
+    void use_gpu(int gpu = 0);
+    bool on_gpu() const { return gpu_ >= 0; }
+
     // Whether the model is an encoder (BERT), which encode() serves and
     // forward() does not.
     virtual bool is_encoder() const { return false; }
@@ -130,6 +139,10 @@ protected:
     virtual std::vector<float> run_encoder(ThreadPool& pool, std::span<const std::int32_t> tokens,
                                            std::span<const std::int32_t> sequence_lengths);
 
+    // use_gpu() for an architecture: copies the weights to the GPU. The
+    // default refuses (no CUDA kernels for the architecture).
+    virtual void place_on_gpu(int gpu);
+
     // Lists a weight among adaptable_weights(): run() passes it through lora_matmul.
     void allow_lora(const WeightMatrix& weight) {
         adaptable_weights_.emplace(std::string(weight.name), WeightShape{weight.rows, weight.cols});
@@ -140,6 +153,7 @@ protected:
 
 private:
     std::map<std::string, WeightShape, std::less<>> adaptable_weights_;
+    int gpu_ = -1;  // the GPU the model runs on; -1: the CPU
 };
 
 // The model in a GGUF file, by its general.architecture ("llama", "qwen2",

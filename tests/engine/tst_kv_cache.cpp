@@ -61,6 +61,7 @@ private slots:
     void q8_0StaysCloseToF16();
     void refusesRowsThatAreNotWholeBlocks();
     void refusesMoreMemoryThanIsAvailable();
+    void gpuCacheLaysOutRowsAndRefusesHostAccess();
 };
 
 void TestKvCache::namesTypes() {
@@ -186,6 +187,40 @@ void TestKvCache::refusesMoreMemoryThanIsAvailable() {
         QVERIFY2(message.contains("needs 512.00 GiB of memory, but only") && message.contains("available"), e.what());
         QVERIFY(!message.contains('\n'));
     }
+}
+
+// A GPU cache's bookkeeping, with host memory standing in for the device
+// allocation (the CUDA suite runs the real one): keys then values by rows,
+// the free-memory check before allocating, no host accessors.
+void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess() {
+    constexpr int kLayers = 3, kPositions = 10, kKWidth = 8, kVWidth = 4;
+    const std::size_t needed = KvCache::bytes_needed(kLayers, kPositions, kKWidth, kVWidth, KvType::F16);
+    int allocations = 0;
+    const auto allocate = [&](std::size_t bytes) {
+        ++allocations;
+        return std::shared_ptr<void>(new std::uint8_t[bytes], std::default_delete<std::uint8_t[]>());
+    };
+    QVERIFY_THROWS_EXCEPTION(KvCacheError, KvCache::on_gpu(kLayers, kPositions, kKWidth, kVWidth, needed - 1, allocate));
+    QCOMPARE(allocations, 0);
+
+    KvCache cache = KvCache::on_gpu(kLayers, kPositions, kKWidth, kVWidth, needed, allocate);
+    QCOMPARE(allocations, 1);
+    QVERIFY(cache.on_gpu());
+    QCOMPARE(cache.bytes(), needed);
+    QCOMPARE(cache.gpu_keys(1) - cache.gpu_keys(0), kPositions * kKWidth);
+    QCOMPARE(cache.gpu_values(0) - cache.gpu_keys(0), kLayers * kPositions * kKWidth);
+    QCOMPARE(cache.gpu_values(2) + kPositions * kVWidth - cache.gpu_keys(0),
+             static_cast<std::ptrdiff_t>(needed / sizeof(std::uint16_t)));
+    const std::vector<float> row(kKWidth);
+    QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.store(0, 0, row.data(), row.data()));
+    QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.keys(0));
+    QVERIFY_THROWS_EXCEPTION(std::out_of_range, cache.gpu_keys(kLayers));
+
+    const KvCache moved = std::move(cache);
+    QVERIFY(moved.on_gpu());
+    KvCache host(kLayers, kPositions, kKWidth, kVWidth);
+    QVERIFY(!host.on_gpu());
+    QVERIFY_THROWS_EXCEPTION(std::logic_error, host.gpu_keys(0));
 }
 
 QTEST_GUILESS_MAIN(TestKvCache)

@@ -1,0 +1,162 @@
+// Per-row and per-element ops of the CUDA backend (kernels.h): norms, RoPE,
+// biases, residuals, activations and the KV-cache store.
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "engine/cuda/check.cuh"
+#include "engine/cuda/kernels.h"
+
+namespace folio::engine::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+cudaStream_t native(Stream& stream) { return static_cast<cudaStream_t>(stream.handle()); }
+
+// One block per row: the sum of squares in a block-wide reduction.
+__global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ weight, std::int64_t n,
+                                float eps, float* out) {
+    const float* row = x + blockIdx.x * n;
+    float* dst = out + blockIdx.x * n;
+    float sum = 0.f;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        sum += row[i] * row[i];
+    __shared__ float partial[kThreads / 32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
+    __syncthreads();
+    float total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; ++w)
+        total += partial[w];
+    const float inverse_rms = rsqrtf(total / static_cast<float>(n) + eps);
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        dst[i] = row[i] * inverse_rms * weight[i];
+}
+
+__global__ void add_bias_kernel(float* x, const float* __restrict__ bias, std::int64_t total, std::int64_t n) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < total) x[i] += bias[i % n];
+}
+
+__global__ void add_kernel(float* x, const float* __restrict__ y, std::int64_t n) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) x[i] += y[i];
+}
+
+__global__ void scale_kernel(float* x, std::int64_t n, float factor) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= factor;
+}
+
+__global__ void soft_cap_kernel(float* x, std::int64_t n, float cap) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = cap * tanhf(x[i] / cap);
+}
+
+__global__ void gated_kernel(float* gate, const float* __restrict__ up, std::int64_t n, int activation) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float g = gate[i];
+    float activated;
+    if (activation == 0) {
+        activated = g / (1.f + __expf(-g));
+    } else {
+        constexpr float kSqrtTwoOverPi = 0.7978845608028654f;
+        activated = 0.5f * g * (1.f + tanhf(kSqrtTwoOverPi * (g + 0.044715f * g * g * g)));
+    }
+    gate[i] = activated * up[i];
+}
+
+// One thread per (token, pair): the angle in double as the CPU backend
+// computes it (a float angle drifts at long positions), then every head.
+__global__ void rope_kernel(float* x, const std::int32_t* __restrict__ positions, std::int64_t n_tokens, int n_heads,
+                            int head_dim, int n_pairs, const double* __restrict__ inv_freq, float attention_factor,
+                            bool half_split) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n_tokens * n_pairs) return;
+    const std::int64_t token = i / n_pairs;
+    const int pair = static_cast<int>(i % n_pairs);
+    double sin_theta, cos_theta;
+    sincos(static_cast<double>(positions[token]) * inv_freq[pair], &sin_theta, &cos_theta);
+    const float c = static_cast<float>(cos_theta) * attention_factor;
+    const float s = static_cast<float>(sin_theta) * attention_factor;
+    const int first = half_split ? pair : 2 * pair;
+    const int second = half_split ? pair + n_pairs : 2 * pair + 1;
+    for (int h = 0; h < n_heads; ++h) {
+        float* head = x + (token * n_heads + h) * head_dim;
+        const float a = head[first], b = head[second];
+        head[first] = a * c - b * s;
+        head[second] = a * s + b * c;
+    }
+}
+
+__global__ void store_kv_kernel(const float* __restrict__ k, const float* __restrict__ v,
+                                const std::int32_t* __restrict__ positions, std::int64_t n_tokens, int k_width,
+                                int v_width, __half* keys, __half* values) {
+    const int width = k_width + v_width;
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n_tokens * width) return;
+    const std::int64_t token = i / width;
+    const int e = static_cast<int>(i % width);
+    const std::int64_t position = positions[token];
+    if (e < k_width)
+        keys[position * k_width + e] = __float2half(k[token * k_width + e]);
+    else
+        values[position * v_width + (e - k_width)] = __float2half(v[token * v_width + (e - k_width)]);
+}
+
+}  // namespace
+
+void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n, float eps,
+              float* out) {
+    rms_norm_kernel<<<static_cast<unsigned>(n_rows), kThreads, 0, native(stream)>>>(x, weight, n, eps, out);
+    check_launch("rms_norm");
+}
+
+void add_bias(Stream& stream, float* x, const float* bias, std::int64_t n_rows, std::int64_t n) {
+    add_bias_kernel<<<blocks_for(n_rows * n, kThreads), kThreads, 0, native(stream)>>>(x, bias, n_rows * n, n);
+    check_launch("add_bias");
+}
+
+void add_in_place(Stream& stream, float* x, const float* y, std::int64_t n) {
+    add_kernel<<<blocks_for(n, kThreads), kThreads, 0, native(stream)>>>(x, y, n);
+    check_launch("add");
+}
+
+void scale_in_place(Stream& stream, float* x, std::int64_t n, float factor) {
+    scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, native(stream)>>>(x, n, factor);
+    check_launch("scale");
+}
+
+void soft_cap(Stream& stream, float* x, std::int64_t n, float cap) {
+    soft_cap_kernel<<<blocks_for(n, kThreads), kThreads, 0, native(stream)>>>(x, n, cap);
+    check_launch("soft_cap");
+}
+
+void gated_activation(Stream& stream, float* gate, const float* up, std::int64_t n, int activation) {
+    gated_kernel<<<blocks_for(n, kThreads), kThreads, 0, native(stream)>>>(gate, up, n, activation);
+    check_launch("gated_activation");
+}
+
+void rope(Stream& stream, float* x, const std::int32_t* positions, std::int64_t n_tokens, int n_heads, int head_dim,
+          int n_rot, const double* inv_freq, float attention_factor, bool half_split) {
+    const int n_pairs = n_rot / 2;
+    rope_kernel<<<blocks_for(n_tokens * n_pairs, kThreads), kThreads, 0, native(stream)>>>(
+        x, positions, n_tokens, n_heads, head_dim, n_pairs, inv_freq, attention_factor, half_split);
+    check_launch("rope");
+}
+
+void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t* positions, std::int64_t n_tokens,
+              int k_width, int v_width, std::uint16_t* keys, std::uint16_t* values) {
+    store_kv_kernel<<<blocks_for(n_tokens * (k_width + v_width), kThreads), kThreads, 0, native(stream)>>>(
+        k, v, positions, n_tokens, k_width, v_width, reinterpret_cast<__half*>(keys),
+        reinterpret_cast<__half*>(values));
+    check_launch("store_kv");
+}
+
+}  // namespace folio::engine::cuda

@@ -1,0 +1,143 @@
+#pragma once
+// The CUDA backend's host-side interface: device memory, a stream, and the
+// launchers of its kernels. No CUDA header is needed to include it, and it is
+// C++17 so that nvcc compiles the .cu files against it too.
+//
+// Every launcher is asynchronous on the Stream it is given and takes device
+// pointers; activations are row-major f32, the KV cache f16 by rows.
+// Failures throw CudaError (one line: what failed and CUDA's reason).
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace folio::engine::cuda {
+
+class CudaError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// An owning cudaMalloc allocation on the current device.
+class DeviceMemory {
+public:
+    DeviceMemory() = default;
+    explicit DeviceMemory(std::size_t bytes);
+    ~DeviceMemory();
+    DeviceMemory(DeviceMemory&& other) noexcept;
+    DeviceMemory& operator=(DeviceMemory&& other) noexcept;
+    DeviceMemory(const DeviceMemory&) = delete;
+    DeviceMemory& operator=(const DeviceMemory&) = delete;
+
+    void* get() const { return data_; }
+    std::size_t bytes() const { return bytes_; }
+
+private:
+    void* data_ = nullptr;
+    std::size_t bytes_ = 0;
+};
+
+// Selects a GPU for this thread's later calls. Throws CudaError when it
+// cannot be used.
+void use_gpu(int gpu);
+// Free memory of the current GPU in bytes.
+std::size_t free_gpu_memory();
+
+// A CUDA stream with its cuBLAS handle. Operations queue in order; only
+// synchronize() and the copies to the host wait.
+class Stream {
+public:
+    Stream();
+    ~Stream();
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    void* handle() const { return stream_; }     // cudaStream_t
+    void* cublas() const { return cublas_; }     // cublasHandle_t
+    void copy_to_device(void* device, const void* host, std::size_t bytes);
+    void copy_to_host(void* host, const void* device, std::size_t bytes);  // waits for the copy
+    void synchronize();
+
+    // Device memory that grows to the largest size asked for; slot picks one
+    // of several independent buffers. The pointer stays valid until the next
+    // call with the same slot and a larger size.
+    void* workspace(int slot, std::size_t bytes);
+
+private:
+    void* stream_ = nullptr;
+    void* cublas_ = nullptr;
+    static constexpr int kSlots = 4;
+    DeviceMemory workspaces_[kSlots];
+};
+
+// Weight element types the kernels read, by their ggml id (ggml_types.h).
+bool reads_weight_type(std::uint32_t ggml_type);
+
+// A weight matrix in device memory in its GGUF layout: row r at data + r * row_bytes.
+struct DeviceMatrix {
+    std::uint32_t ggml_type = 0;
+    const void* data = nullptr;
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+    std::int64_t row_bytes = 0;
+};
+
+// out (n, w.rows) = x (n, w.cols) · wᵀ. Few rows (decode) run one fused
+// dequantizing matrix-vector kernel that reads each weight byte once; more
+// (prefill) dequantize tiles of w to f16 and multiply on the tensor cores
+// through cuBLAS.
+void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out);
+
+// out (n_tokens, table.cols): row i is row tokens[i] of the table as f32.
+void embed_rows(Stream& stream, const DeviceMatrix& table, const std::int32_t* tokens, std::int64_t n_tokens,
+                float* out);
+
+// out = x / sqrt(mean(x²) + eps) * weight per row of n; out may be x.
+void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n, float eps,
+              float* out);
+void add_bias(Stream& stream, float* x, const float* bias, std::int64_t n_rows, std::int64_t n);
+void add_in_place(Stream& stream, float* x, const float* y, std::int64_t n);
+void scale_in_place(Stream& stream, float* x, std::int64_t n, float factor);
+void soft_cap(Stream& stream, float* x, std::int64_t n, float cap);
+
+// gate = activation(gate) * up over n elements; activation 0: SiLU,
+// 1: GELU's tanh approximation (GatedActivation's order).
+void gated_activation(Stream& stream, float* gate, const float* up, std::int64_t n, int activation);
+
+// RoPE in place on x (n_tokens, n_heads, head_dim), token t at positions[t]:
+// pair i turns by positions[t] * inv_freq[i] (n_rot / 2 of them, device
+// memory), cos and sin scaled by attention_factor. half_split: pairs (i,
+// i + n_rot/2), else (2i, 2i + 1).
+void rope(Stream& stream, float* x, const std::int32_t* positions, std::int64_t n_tokens, int n_heads, int head_dim,
+          int n_rot, const double* inv_freq, float attention_factor, bool half_split);
+
+// Rows of one layer's cache, f16 (n_positions, width): k (n_tokens,
+// k_width) and v (n_tokens, v_width) go to rows positions[t].
+void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t* positions, std::int64_t n_tokens,
+              int k_width, int v_width, std::uint16_t* keys, std::uint16_t* values);
+
+struct AttentionParameters {
+    int n_heads = 0;
+    int n_kv_heads = 0;
+    int head_dim = 0;
+    int v_head_dim = 0;
+    float scale = 1.f;
+    int window = 0;  // > 0: a token at p attends to rows (p - window, p]
+};
+
+// Causal softmax attention: token t (query q[t], at positions[t]) attends to
+// the cache rows [0, positions[t]] (narrowed by window) of keys (n_positions,
+// n_kv_heads * head_dim) and values (n_positions, n_kv_heads * v_head_dim).
+// max_position: the largest of positions (sizes the split over the keys).
+//   q:   (n_tokens, n_heads, head_dim)
+//   out: (n_tokens, n_heads, v_head_dim)
+void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
+               int max_position, const std::uint16_t* keys, const std::uint16_t* values,
+               const AttentionParameters& p, float* out);
+
+// The rate of a device-to-device copy of `bytes` (read and written, counted
+// both), in bytes per second: the bandwidth a bench compares kernels with.
+double measure_copy_bandwidth(std::size_t bytes, int repeats);
+
+}  // namespace folio::engine::cuda

@@ -1,0 +1,210 @@
+// Weight matrices times activations (kernels.h): a fused dequantizing
+// matrix-vector kernel for decode, dequantization to f16 plus a cuBLAS
+// tensor-core GEMM for prefill, and the embedding-row gather.
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "engine/cuda/check.cuh"
+#include "engine/cuda/kernels.h"
+#include "engine/cuda/weight_formats.cuh"
+
+namespace folio::engine::cuda {
+
+namespace {
+
+constexpr int kWarpSize = 32;
+constexpr int kRowsPerBlock = 4;  // one warp per weight row
+// Up to this many activation rows go through the matrix-vector kernel,
+// which then reuses each dequantized weight for all of them; more take the
+// GEMM, whose dequantization pass is repaid by the tensor cores.
+constexpr std::int64_t kMaxVectorRows = 8;
+// Elements of weight dequantized to f16 per GEMM call: bounds the workspace.
+constexpr std::int64_t kTileElements = std::int64_t{32} << 20;
+
+__device__ __forceinline__ float warp_sum(float value) {
+#pragma unroll
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
+        value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+    return value;
+}
+
+// out (kCols, rows) = x (kCols, cols) · wᵀ, one warp per row: its lanes walk
+// the row's chunks in order, so a warp's loads of a block are contiguous.
+template <class Format, int kCols>
+__global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
+    matvec_kernel(const std::uint8_t* __restrict__ w, std::int64_t row_bytes, std::int64_t rows, std::int64_t cols,
+                  const float* __restrict__ x, float* __restrict__ out) {
+    const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+    if (row >= rows) return;
+    const std::uint8_t* w_row = w + row * row_bytes;
+    const int n_chunks = static_cast<int>(cols / Format::kElements) * Format::kChunks;
+    float acc[kCols] = {};
+    for (int i = threadIdx.x; i < n_chunks; i += kWarpSize) {
+        const int block = i / Format::kChunks, chunk = i % Format::kChunks;
+        float v[Format::kRuns][Format::kRunLength];
+        Format::load(w_row + static_cast<std::int64_t>(block) * Format::kBytes, chunk, v);
+        const float* x_block = x + static_cast<std::int64_t>(block) * Format::kElements;
+#pragma unroll
+        for (int r = 0; r < Format::kRuns; ++r) {
+            const int start = Format::run_start(chunk, r);
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) {
+                const float4* xr = reinterpret_cast<const float4*>(x_block + c * cols + start);
+#pragma unroll
+                for (int e = 0; e < Format::kRunLength / 4; ++e) {
+                    const float4 xv = __ldg(xr + e);
+                    acc[c] += v[r][4 * e] * xv.x + v[r][4 * e + 1] * xv.y + v[r][4 * e + 2] * xv.z +
+                              v[r][4 * e + 3] * xv.w;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+        const float sum = warp_sum(acc[c]);
+        if (threadIdx.x == 0) out[c * rows + row] = sum;
+    }
+}
+
+// out (n_rows, cols) = rows row_ids[i] (or i, without row_ids) of w, as Out.
+template <class Format, class Out>
+__global__ void dequantize_kernel(const std::uint8_t* __restrict__ w, std::int64_t row_bytes,
+                                  const std::int32_t* __restrict__ row_ids, std::int64_t n_rows, std::int64_t cols,
+                                  Out* __restrict__ out) {
+    const std::int64_t chunks_per_row = cols / Format::kElements * Format::kChunks;
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n_rows * chunks_per_row) return;
+    const std::int64_t row = i / chunks_per_row;
+    const std::int64_t block = i % chunks_per_row / Format::kChunks;
+    const int chunk = static_cast<int>(i % Format::kChunks);
+    const std::int64_t source_row = row_ids ? row_ids[row] : row;
+    float v[Format::kRuns][Format::kRunLength];
+    Format::load(w + source_row * row_bytes + block * Format::kBytes, chunk, v);
+    Out* out_block = out + row * cols + block * Format::kElements;
+#pragma unroll
+    for (int r = 0; r < Format::kRuns; ++r) {
+        const int start = Format::run_start(chunk, r);
+#pragma unroll
+        for (int e = 0; e < Format::kRunLength; ++e) {
+            if constexpr (sizeof(Out) == 2)
+                out_block[start + e] = __float2half(v[r][e]);
+            else
+                out_block[start + e] = v[r][e];
+        }
+    }
+}
+
+__global__ void to_half_kernel(const float* __restrict__ x, std::int64_t n, __half* __restrict__ out) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = __float2half(x[i]);
+}
+
+template <class Format, class Out>
+void dequantize(Stream& stream, const DeviceMatrix& w, std::int64_t first_row, const std::int32_t* row_ids,
+                std::int64_t n_rows, Out* out) {
+    constexpr int kThreads = 256;
+    const std::int64_t chunks = n_rows * (w.cols / Format::kElements) * Format::kChunks;
+    dequantize_kernel<Format, Out><<<blocks_for(chunks, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+        static_cast<const std::uint8_t*>(w.data) + first_row * w.row_bytes, w.row_bytes, row_ids, n_rows, w.cols, out);
+    check_launch("dequantize");
+}
+
+template <class Format, int kCols>
+void launch_matvec(Stream& stream, const DeviceMatrix& w, const float* x, float* out) {
+    const dim3 threads(kWarpSize, kRowsPerBlock);
+    matvec_kernel<Format, kCols><<<blocks_for(w.rows, kRowsPerBlock), threads, 0,
+                                   static_cast<cudaStream_t>(stream.handle())>>>(
+        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x, out);
+    check_launch("matvec");
+}
+
+template <class Format>
+void matvec(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
+    // Rows in groups of 8, 4, 2, 1: each group's weights are read once.
+    for (std::int64_t done = 0; done < n;) {
+        const std::int64_t left = n - done;
+        const float* x_rows = x + done * w.cols;
+        float* out_rows = out + done * w.rows;
+        const int group = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        switch (group) {
+            case 8: launch_matvec<Format, 8>(stream, w, x_rows, out_rows); break;
+            case 4: launch_matvec<Format, 4>(stream, w, x_rows, out_rows); break;
+            case 2: launch_matvec<Format, 2>(stream, w, x_rows, out_rows); break;
+            default: launch_matvec<Format, 1>(stream, w, x_rows, out_rows); break;
+        }
+        done += group;
+    }
+}
+
+void check_cublas(cublasStatus_t status, const char* what) {
+    if (status != CUBLAS_STATUS_SUCCESS)
+        throw CudaError(std::string("cuBLAS cannot ") + what + " (status " + std::to_string(static_cast<int>(status)) + ")");
+}
+
+template <class Format>
+void gemm(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
+    constexpr int kThreads = 256;
+    auto* x_half = static_cast<__half*>(stream.workspace(0, static_cast<std::size_t>(n * w.cols) * sizeof(__half)));
+    to_half_kernel<<<blocks_for(n * w.cols, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+        x, n * w.cols, x_half);
+    check_launch("to_half");
+    const bool weights_are_half = w.ggml_type == 1;
+    const std::int64_t tile_rows = std::max<std::int64_t>(1, std::min(w.rows, kTileElements / w.cols));
+    auto* tile = weights_are_half ? nullptr
+                                  : static_cast<__half*>(stream.workspace(
+                                        1, static_cast<std::size_t>(tile_rows * w.cols) * sizeof(__half)));
+    const float alpha = 1.f, beta = 0.f;
+    for (std::int64_t first = 0; first < w.rows; first += tile_rows) {
+        const std::int64_t rows = std::min(tile_rows, w.rows - first);
+        const void* a = weights_are_half ? static_cast<const std::uint8_t*>(w.data) + first * w.row_bytes
+                                         : static_cast<const void*>(tile);
+        if (!weights_are_half) dequantize<Format, __half>(stream, w, first, nullptr, rows, tile);
+        // cuBLAS is column-major: the row-major tile (rows, cols) is A (cols,
+        // rows) taken transposed, x (n, cols) is B (cols, n), and out (n,
+        // w.rows) is C (w.rows, n), this tile's part starting at out + first.
+        check_cublas(cublasGemmEx(static_cast<cublasHandle_t>(stream.cublas()), CUBLAS_OP_T, CUBLAS_OP_N,
+                                  static_cast<int>(rows), static_cast<int>(n), static_cast<int>(w.cols), &alpha, a,
+                                  CUDA_R_16F, static_cast<int>(w.cols), x_half, CUDA_R_16F, static_cast<int>(w.cols),
+                                  &beta, out + first, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT),
+                     "multiply a weight tile");
+    }
+}
+
+void require_readable(const DeviceMatrix& w) {
+    if (!reads_weight_type(w.ggml_type))
+        throw CudaError("the CUDA kernels do not read weight type " + std::to_string(w.ggml_type));
+    if (w.cols % 8 != 0)
+        throw CudaError("the CUDA kernels need rows of a multiple of 8 elements, not " + std::to_string(w.cols));
+}
+
+}  // namespace
+
+bool reads_weight_type(std::uint32_t ggml_type) {
+    return formats::dispatch(ggml_type, [](auto) {});
+}
+
+void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
+    require_readable(w);
+    formats::dispatch(w.ggml_type, [&](auto format) {
+        using Format = decltype(format);
+        if (n <= kMaxVectorRows)
+            matvec<Format>(stream, w, x, n, out);
+        else
+            gemm<Format>(stream, w, x, n, out);
+    });
+}
+
+void embed_rows(Stream& stream, const DeviceMatrix& table, const std::int32_t* tokens, std::int64_t n_tokens,
+                float* out) {
+    require_readable(table);
+    formats::dispatch(table.ggml_type, [&](auto format) {
+        dequantize<decltype(format), float>(stream, table, 0, tokens, n_tokens, out);
+    });
+}
+
+}  // namespace folio::engine::cuda

@@ -1,0 +1,126 @@
+#pragma once
+// The ops a decoder's forward pass is written in (internal to the engine).
+// llm_decoder.cpp runs one description of each layer through either set:
+// CpuDecoderOps (blocks_cpu.h on the host) or CudaDecoderOps (the CUDA
+// kernels on a GPU, where the weights were uploaded once). Buffers are
+// float* in the backend's memory; weights are named by the host-side
+// WeightMatrix and vectors the model keeps, which the CUDA ops map to their
+// device copies.
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/blocks_cpu.h"
+#include "engine/kv_cache.h"
+#include "engine/lora.h"
+#include "engine/thread_pool.h"
+
+namespace folio::engine {
+
+// One weight applied to a shared input: out = input · wᵀ.
+struct Projection {
+    const WeightMatrix* weight;
+    float* out;
+};
+
+class CpuDecoderOps {
+public:
+    explicit CpuDecoderOps(ThreadPool& pool) : pool_(pool) {}
+
+    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions) {
+        tokens_ = tokens;
+        positions_ = positions;
+    }
+    float* buffer(int slot, std::int64_t n) {
+        if (slot >= static_cast<int>(buffers_.size())) buffers_.resize(static_cast<std::size_t>(slot) + 1);
+        buffers_[static_cast<std::size_t>(slot)].resize(static_cast<std::size_t>(n));
+        return buffers_[static_cast<std::size_t>(slot)].data();
+    }
+    void embed(const WeightMatrix& table, float* out) { embed_tokens(table, tokens_, out); }
+    void scale(float* x, std::int64_t n, float factor) { scale_in_place(x, n, factor); }
+    void rms_norm(const float* x, const std::vector<float>& weight, std::int64_t n_rows, std::int64_t n, float eps,
+                  float* out) {
+        engine::rms_norm(pool_, x, weight.data(), n_rows, n, eps, out);
+    }
+    void project(const float* x, std::int64_t n_rows, std::int64_t n_cols, std::initializer_list<Projection> outputs,
+                 const LoraSet& loras) {
+        MatmulInput input(x, n_rows, n_cols);  // quantized once for all the outputs
+        for (const Projection& projection : outputs)
+            lora_matmul(pool_, *projection.weight, loras, input, projection.out);
+    }
+    void add_bias(float* x, const std::vector<float>& bias, std::int64_t n_rows, std::int64_t n) {
+        engine::add_bias(x, bias.data(), n_rows, n);
+    }
+    void rope(float* x, int n_heads, const RopeParameters& params) { engine::rope(pool_, x, positions_, n_heads, params); }
+    void attend(KvCache& cache, int layer, const float* k, const float* v, const float* q, const AttentionShape& shape,
+                float* out) {
+        const std::int64_t k_width = cache.k_width(), v_width = cache.v_width();
+        for (std::size_t t = 0; t < positions_.size(); ++t)
+            cache.store(layer, positions_[t], k + static_cast<std::int64_t>(t) * k_width,
+                        v + static_cast<std::int64_t>(t) * v_width);
+        attention(pool_, q, positions_, cache, layer, shape, out);
+    }
+    void add(float* x, const float* y, std::int64_t n) { add_in_place(x, y, n); }
+    void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
+                   GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras) {
+        MatmulInput input(x, n_rows, gate.cols);
+        engine::ffn_gated(pool_, gate, up, down, activation, input, out, &loras);
+    }
+    void soft_cap(float* x, std::int64_t n, float cap) { engine::soft_cap(x, n, cap); }
+    std::vector<float> to_host(const float* x, std::int64_t n) { return {x, x + n}; }
+
+private:
+    ThreadPool& pool_;
+    std::span<const std::int32_t> tokens_;
+    std::span<const std::int32_t> positions_;
+    std::vector<std::vector<float>> buffers_;
+};
+
+#ifdef FOLIO_USE_CUDA
+
+// The same ops on a GPU (decoder_ops_cuda.cpp). Holds the device copies of
+// the weights given to upload(), a stream and the activation buffers; one
+// forward pass at a time.
+class CudaDecoderOps {
+public:
+    // Selects the GPU; throws ModelError when it cannot be used.
+    explicit CudaDecoderOps(int gpu);
+    ~CudaDecoderOps();
+    CudaDecoderOps(const CudaDecoderOps&) = delete;
+    CudaDecoderOps& operator=(const CudaDecoderOps&) = delete;
+
+    // Copies a weight to the GPU once; later ops find it by its host data.
+    // Throws ModelError for a type the kernels do not read or too little memory.
+    void upload(const WeightMatrix& weight);
+    void upload(const std::vector<float>& vector);
+    std::size_t uploaded_bytes() const;
+
+    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions);
+    float* buffer(int slot, std::int64_t n);
+    void embed(const WeightMatrix& table, float* out);
+    void scale(float* x, std::int64_t n, float factor);
+    void rms_norm(const float* x, const std::vector<float>& weight, std::int64_t n_rows, std::int64_t n, float eps,
+                  float* out);
+    void project(const float* x, std::int64_t n_rows, std::int64_t n_cols, std::initializer_list<Projection> outputs,
+                 const LoraSet& loras);
+    void add_bias(float* x, const std::vector<float>& bias, std::int64_t n_rows, std::int64_t n);
+    void rope(float* x, int n_heads, const RopeParameters& params);
+    void attend(KvCache& cache, int layer, const float* k, const float* v, const float* q, const AttentionShape& shape,
+                float* out);
+    void add(float* x, const float* y, std::int64_t n);
+    void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
+                   GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
+    void soft_cap(float* x, std::int64_t n, float cap);
+    std::vector<float> to_host(const float* x, std::int64_t n);
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+#endif
+
+}  // namespace folio::engine

@@ -1,0 +1,337 @@
+// The CUDA backend against the CPU backend and against the transformers
+// goldens. Skips as a whole where no GPU answers (or Folio was built without
+// the backend); CTest then reports it skipped.
+
+#include <QtTest>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/quant.h"
+#include "engine/thread_pool.h"
+#include "tests/support/gguf_edit.h"
+#include "tests/support/logit_golden.h"
+
+#ifdef FOLIO_USE_CUDA
+#include "engine/cuda/kernels.h"
+#endif
+
+using namespace folio::engine;
+using namespace folio::test;
+
+namespace {
+
+const std::filesystem::path kTestData = FOLIO_TEST_DATA;
+
+GgufFile tiny_model_file(const std::string& folder) {
+    return GgufFile::open(kTestData / folder / "model.gguf");
+}
+
+// The file with every matrix (not the norms) re-encoded as `type`.
+GgufFile with_matrices_as(const GgufFile& file, GgmlType type) {
+    return edited(file, {.tensor = [&](EditedTensor& tensor) {
+                      if (tensor.ne.size() == 2) tensor.type = type;
+                      return true;
+                  }});
+}
+
+std::unique_ptr<Model> gpu_model(const GgufFile& file) {
+    std::unique_ptr<Model> model = load_model(file);
+    model->use_gpu(0);
+    return model;
+}
+
+// max over positions of max |a - b| / (that position's logit range in b).
+double max_relative_diff(const std::vector<float>& a, const std::vector<float>& b, int n_vocab) {
+    double worst = 0;
+    for (std::size_t p = 0; p < b.size() / static_cast<std::size_t>(n_vocab); ++p) {
+        const float* row_a = a.data() + p * static_cast<std::size_t>(n_vocab);
+        const float* row_b = b.data() + p * static_cast<std::size_t>(n_vocab);
+        const auto [low, high] = std::minmax_element(row_b, row_b + n_vocab);
+        for (int v = 0; v < n_vocab; ++v)
+            worst = std::max(worst, std::abs(static_cast<double>(row_a[v]) - row_b[v]) / (*high - *low));
+    }
+    return worst;
+}
+
+std::vector<std::int32_t> random_tokens(std::size_t n, int n_vocab, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<std::int32_t> token(0, n_vocab - 1);
+    std::vector<std::int32_t> tokens(n);
+    for (std::int32_t& t : tokens) t = token(rng);
+    return tokens;
+}
+
+template <class F>
+QString error_of(F&& f) {
+    try {
+        f();
+        return {};
+    } catch (const std::exception& error) {
+        return QString::fromStdString(error.what());
+    }
+}
+
+}  // namespace
+
+class TestCuda : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        const GpuReport report = detect_gpus();
+        if (report.gpus.empty()) QSKIP(qPrintable("no GPU here: " + QString::fromStdString(report.note)));
+        qInfo("GPU 0: %s (compute %d.%d)", report.gpus[0].name.c_str(), report.gpus[0].compute_major,
+              report.gpus[0].compute_minor);
+    }
+
+#ifdef FOLIO_USE_CUDA
+    void matmulMatchesDequantizedReference_data();
+    void matmulMatchesDequantizedReference();
+#endif
+    void tinyMatchesTransformers_data();
+    void tinyMatchesTransformers();
+    void ropeScalingMatchesTransformers_data();
+    void ropeScalingMatchesTransformers();
+    void longPromptMatchesCpu_data();
+    void longPromptMatchesCpu();
+    void quantizedModelMatchesCpu_data();
+    void quantizedModelMatchesCpu();
+    void refusesWhatItCannotRun();
+};
+
+#ifdef FOLIO_USE_CUDA
+
+void TestCuda::matmulMatchesDequantizedReference_data() {
+    QTest::addColumn<int>("type");
+    QTest::addColumn<int>("n");
+    for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                                GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                                GgmlType::Q6_K})
+        for (const int n : {1, 3, 8, 19})  // the vector kernel's groups, and the GEMM
+            QTest::addRow("%s_x%d", std::string(ggml_type_name(type)).c_str(), n) << static_cast<int>(type) << n;
+}
+
+// Each weight type through both paths against the CPU's dequantization and a
+// double-precision dot product; the embedding gather returns the same rows.
+void TestCuda::matmulMatchesDequantizedReference() {
+    QFETCH(int, type);
+    QFETCH(int, n);
+    const auto weight_type = static_cast<GgmlType>(type);
+    constexpr std::int64_t kRows = 70, kCols = 512;  // 70: a partial block of rows
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    const std::size_t row_bytes = quant_row_bytes(weight_type, kCols);
+    std::vector<std::uint8_t> weights(row_bytes * kRows);
+    std::vector<float> dequantized(static_cast<std::size_t>(kRows * kCols));
+    std::vector<float> source(kCols);
+    for (std::int64_t r = 0; r < kRows; ++r) {
+        for (float& value : source) value = normal(rng);
+        quantize_row(weight_type, source.data(), weights.data() + r * row_bytes, kCols);
+        dequantize_row(weight_type, weights.data() + r * row_bytes, dequantized.data() + r * kCols, kCols);
+    }
+    std::vector<float> x(static_cast<std::size_t>(n * kCols));
+    for (float& value : x) value = normal(rng);
+
+    cuda::Stream stream;
+    cuda::DeviceMemory device_weights(weights.size()), device_x(x.size() * sizeof(float)),
+        device_out(static_cast<std::size_t>(n * kRows) * sizeof(float));
+    stream.copy_to_device(device_weights.get(), weights.data(), weights.size());
+    stream.copy_to_device(device_x.get(), x.data(), x.size() * sizeof(float));
+    const cuda::DeviceMatrix matrix{static_cast<std::uint32_t>(type), device_weights.get(), kRows, kCols,
+                                    static_cast<std::int64_t>(row_bytes)};
+    cuda::matmul(stream, matrix, static_cast<const float*>(device_x.get()), n, static_cast<float*>(device_out.get()));
+    std::vector<float> out(static_cast<std::size_t>(n * kRows));
+    stream.copy_to_host(out.data(), device_out.get(), out.size() * sizeof(float));
+
+    // f32 accumulation for the vector kernel; f16 operands for the GEMM.
+    const double tolerance = n <= 8 ? 1e-5 : 2e-3;
+    double worst = 0;
+    for (int i = 0; i < n; ++i)
+        for (std::int64_t r = 0; r < kRows; ++r) {
+            double exact = 0, magnitude = 0;
+            for (std::int64_t c = 0; c < kCols; ++c) {
+                const double product = static_cast<double>(dequantized[r * kCols + c]) * x[i * kCols + c];
+                exact += product;
+                magnitude += std::abs(product);
+            }
+            worst = std::max(worst, std::abs(out[i * kRows + r] - exact) / magnitude);
+        }
+    QVERIFY2(worst <= tolerance, qPrintable(QString("relative error %1").arg(worst)));
+
+    const std::vector<std::int32_t> ids = {5, 0, 69, 5};
+    cuda::DeviceMemory device_ids(ids.size() * sizeof(std::int32_t)),
+        device_rows(ids.size() * kCols * sizeof(float));
+    stream.copy_to_device(device_ids.get(), ids.data(), ids.size() * sizeof(std::int32_t));
+    cuda::embed_rows(stream, matrix, static_cast<const std::int32_t*>(device_ids.get()),
+                     static_cast<std::int64_t>(ids.size()), static_cast<float*>(device_rows.get()));
+    std::vector<float> rows(ids.size() * kCols);
+    stream.copy_to_host(rows.data(), device_rows.get(), rows.size() * sizeof(float));
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        for (std::int64_t c = 0; c < kCols; ++c) {
+            const float expected = dequantized[ids[i] * kCols + c];
+            QVERIFY2(std::abs(rows[i * kCols + c] - expected) <= 1e-6f * std::max(1.f, std::abs(expected)),
+                     qPrintable(QString("row %1 column %2").arg(ids[i]).arg(c)));
+        }
+}
+
+#endif
+
+void TestCuda::tinyMatchesTransformers_data() {
+    QTest::addColumn<QString>("architecture");
+    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3"})
+        QTest::newRow(architecture) << QString(architecture);
+}
+
+// The CPU backend's bar (tst_decoders) but for the logits' tolerance: the
+// prompt goes through cuBLAS with f16 operands (as llama.cpp's CUDA backend
+// does), so activations are rounded to f16 where the CPU keeps them f32;
+// that about doubles the distance to transformers' f32 logits (CPU 3-7e-4,
+// GPU 5-11e-4). Top-10 ids and the greedy tokens are held as strictly.
+constexpr double kPrefillTolerance = 2e-3;
+
+void TestCuda::tinyMatchesTransformers() {
+    QFETCH(QString, architecture);
+    const std::string folder = architecture.toStdString() + "_tiny";
+    const Golden golden = read_golden(kTestData / folder / "golden.json");
+    std::unique_ptr<Model> model = gpu_model(tiny_model_file(folder));
+    const int n_vocab = model->config().n_vocab;
+    ThreadPool pool(1);
+
+    const Comparison comparison =
+        compare(golden, prompt_logits(*model, pool, golden.prompt_ids), n_vocab, kPrefillTolerance);
+    const int n_positions = static_cast<int>(golden.positions.size());
+    qInfo("%s on the GPU: max |logit - golden| / range = %.2e; top-10 within tolerance at %d/%d positions",
+          qPrintable(architecture), comparison.max_relative_diff, comparison.positions_top10_within, n_positions);
+    QVERIFY2(comparison.max_relative_diff <= kPrefillTolerance,
+             qPrintable(QString::number(comparison.max_relative_diff)));
+    QCOMPARE(comparison.positions_top10_within, n_positions);
+    QCOMPARE(greedy_continuation(*model, pool, golden.prompt_ids, static_cast<int>(golden.greedy_continuation.size())),
+             golden.greedy_continuation);
+}
+
+void TestCuda::ropeScalingMatchesTransformers_data() {
+    QTest::addColumn<QString>("scaling");
+    for (const char* scaling : {"linear", "yarn", "llama3"})
+        QTest::newRow(scaling) << QString(scaling);
+}
+
+// RoPE scaling (the angles and YaRN's attention factor) as tst_rope checks it on the CPU.
+void TestCuda::ropeScalingMatchesTransformers() {
+    QFETCH(QString, scaling);
+    const std::string folder = "rope_" + scaling.toStdString();
+    const Golden golden = read_golden(kTestData / folder / "golden.json");
+    std::unique_ptr<Model> model = gpu_model(tiny_model_file(folder));
+    ThreadPool pool(1);
+    const Comparison comparison =
+        compare(golden, prompt_logits(*model, pool, golden.prompt_ids), model->config().n_vocab, kPrefillTolerance);
+    qInfo("rope %s on the GPU: max |logit - golden| / range = %.2e", qPrintable(scaling), comparison.max_relative_diff);
+    QVERIFY2(comparison.max_relative_diff <= kPrefillTolerance,
+             qPrintable(QString::number(comparison.max_relative_diff)));
+    QCOMPARE(greedy_continuation(*model, pool, golden.prompt_ids, static_cast<int>(golden.greedy_continuation.size())),
+             golden.greedy_continuation);
+}
+
+void TestCuda::longPromptMatchesCpu_data() {
+    QTest::addColumn<QString>("architecture");
+    for (const char* architecture : {"qwen2", "gemma3"})  // grouped-query heads; sliding-window layers
+        QTest::newRow(architecture) << QString(architecture);
+}
+
+// A prompt long enough that decode splits its attention over the keys
+// (flash-decoding) and prefill takes the GEMM: prefill logits at every
+// position, then tokens decoded one at a time, against the CPU backend.
+void TestCuda::longPromptMatchesCpu() {
+    QFETCH(QString, architecture);
+    const GgufFile file = tiny_model_file(architecture.toStdString() + "_tiny");
+    std::unique_ptr<Model> cpu = load_model(file);
+    std::unique_ptr<Model> gpu = gpu_model(file);
+    const int n_vocab = cpu->config().n_vocab;
+    constexpr std::size_t kPrompt = 700, kDecoded = 6;
+    const std::vector<std::int32_t> tokens = random_tokens(kPrompt + kDecoded, n_vocab, 3);
+    const std::vector<std::int32_t> positions = iota_positions(tokens.size());
+    ThreadPool pool(2);
+
+    KvCache cpu_cache = cpu->make_kv_cache(static_cast<int>(tokens.size()));
+    KvCache gpu_cache = gpu->make_kv_cache(static_cast<int>(tokens.size()));
+    QVERIFY(gpu_cache.on_gpu());
+    const auto prompt = std::span(tokens).first(kPrompt);
+    const auto prompt_positions = std::span(positions).first(kPrompt);
+    const std::vector<float> cpu_prefill = cpu->forward(pool, prompt, prompt_positions, cpu_cache, LogitRows::All);
+    const std::vector<float> gpu_prefill = gpu->forward(pool, prompt, prompt_positions, gpu_cache, LogitRows::All);
+    const double prefill_diff = max_relative_diff(gpu_prefill, cpu_prefill, n_vocab);
+
+    double decode_diff = 0;
+    for (std::size_t i = kPrompt; i < tokens.size(); ++i) {
+        const auto token = std::span(tokens).subspan(i, 1);
+        const auto position = std::span(positions).subspan(i, 1);
+        decode_diff = std::max(decode_diff, max_relative_diff(gpu->forward(pool, token, position, gpu_cache, LogitRows::Last),
+                                                              cpu->forward(pool, token, position, cpu_cache, LogitRows::Last),
+                                                              n_vocab));
+    }
+    qInfo("%s, %zu-token prompt: max |gpu - cpu| / range = %.2e (prefill), %.2e (decode)", qPrintable(architecture),
+          kPrompt, prefill_diff, decode_diff);
+    QVERIFY2(prefill_diff <= 2e-3, qPrintable(QString::number(prefill_diff)));
+    QVERIFY2(decode_diff <= 2e-3, qPrintable(QString::number(decode_diff)));
+}
+
+void TestCuda::quantizedModelMatchesCpu_data() {
+    QTest::addColumn<int>("type");
+    for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                                GgmlType::BF16})
+        QTest::newRow(std::string(ggml_type_name(type)).c_str()) << static_cast<int>(type);
+}
+
+// The tiny llama with its matrices quantized: the GPU reads the same bytes
+// as the CPU. Both are held to the same model with those weights widened
+// to f32 (the exact dequantized values) run on the CPU: the GPU must come
+// as close as the CPU backend does, which rounds activations to Q8 for its
+// integer dot products.
+void TestCuda::quantizedModelMatchesCpu() {
+    QFETCH(int, type);
+    const GgufFile file = with_matrices_as(tiny_model_file("llama_tiny"), static_cast<GgmlType>(type));
+    std::unique_ptr<Model> exact = load_model(with_matrices_as(file, GgmlType::F32));
+    std::unique_ptr<Model> cpu = load_model(file);
+    std::unique_ptr<Model> gpu = gpu_model(file);
+    const int n_vocab = cpu->config().n_vocab;
+    ThreadPool pool(2);
+    double cpu_error = 0, gpu_error = 0;
+    for (const std::size_t length : {40, 5}) {  // the GEMM and the vector kernel
+        const std::vector<std::int32_t> prompt = random_tokens(length, n_vocab, 5);
+        const std::vector<float> reference = prompt_logits(*exact, pool, prompt);
+        cpu_error = std::max(cpu_error, max_relative_diff(prompt_logits(*cpu, pool, prompt), reference, n_vocab));
+        gpu_error = std::max(gpu_error, max_relative_diff(prompt_logits(*gpu, pool, prompt), reference, n_vocab));
+    }
+    qInfo("%s: max |logit - exact| / range = %.2e on the GPU, %.2e on the CPU",
+          std::string(ggml_type_name(static_cast<GgmlType>(type))).c_str(), gpu_error, cpu_error);
+    QVERIFY2(gpu_error <= std::max(1.25 * cpu_error, kPrefillTolerance),
+             qPrintable(QString("GPU %1, CPU %2").arg(gpu_error).arg(cpu_error)));
+}
+
+// What the GPU cannot run says so, and leaves the model usable on the CPU.
+void TestCuda::refusesWhatItCannotRun() {
+    std::unique_ptr<Model> encoder = load_model(tiny_model_file("bert_tiny"));
+    QVERIFY(error_of([&] { encoder->use_gpu(0); }).contains("does not run bert models"));
+    QVERIFY(!encoder->on_gpu());
+
+    std::unique_ptr<Model> gpu = gpu_model(tiny_model_file("llama_tiny"));
+    ThreadPool pool(1);
+    const std::vector<std::int32_t> token = {1}, position = {0};
+    KvCache host_cache = load_model(tiny_model_file("llama_tiny"))->make_kv_cache(8);
+    QVERIFY(error_of([&] { gpu->forward(pool, token, position, host_cache, LogitRows::Last); })
+                .contains("KV cache is in host memory"));
+    QVERIFY(error_of([&] { gpu->make_kv_cache(8, KvType::Q8_0); }).contains("f16"));
+    QVERIFY(error_of([&] { gpu->make_kv_cache(1 << 30); }).contains("of GPU memory"));
+    KvCache gpu_cache = gpu->make_kv_cache(8);
+    QVERIFY(error_of([&] { gpu_cache.store(0, 0, nullptr, nullptr); }).contains("on the GPU"));
+}
+
+QTEST_GUILESS_MAIN(TestCuda)
+#include "tst_cuda.moc"
