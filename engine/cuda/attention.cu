@@ -1,13 +1,15 @@
-// Causal softmax attention over the f16 KV cache (kernels.h), flash-decoding
-// style: each block walks a range of cache rows with an online softmax, its
-// warps interleaving rows, and a long range is split over several blocks
-// whose partial results a second kernel merges. So a single decode token
-// still spreads over the GPU instead of one block per head.
+// Causal softmax attention over the f16 KV cache (kernels.h), with an online
+// softmax throughout. Decode (few queries), flash-decoding style: each block
+// walks a range of cache rows, its warps interleaving rows, and a long range
+// is split over several blocks whose partial results a second kernel merges,
+// so a single token still spreads over the GPU. Prefill: query tiles that
+// share each key and value row through shared memory.
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "engine/cuda/check.cuh"
@@ -154,6 +156,150 @@ __global__ void merge_kernel(const Partial* __restrict__ partials, const float* 
     }
 }
 
+// Prefill: a block takes kQueryTile queries of one head (kQueriesPerWarp
+// per warp) and walks the keys their ranges cover in tiles of kTileKeys,
+// staged in shared memory as f32. Lane j scores key j of a tile against the
+// warp's queries (keys stored transposed, so a lane reads its own column);
+// the online softmax then needs one warp reduction per query and tile, and
+// each lane accumulates its share of the output dimensions. Every key and
+// value row is read from memory once per query tile instead of once per query.
+constexpr int kQueriesPerWarp = 4;
+constexpr int kQueryTile = kWarps * kQueriesPerWarp;
+constexpr int kTileKeys = kWarpSize;
+constexpr int kPaddedTileKeys = kTileKeys + 1;  // transposed keys: a column stride of 33 floats spreads the banks
+
+std::size_t prefill_shared_bytes(int head_dim, int v_head_dim) {
+    return sizeof(float) * (static_cast<std::size_t>(kQueryTile) * head_dim +
+                            static_cast<std::size_t>(head_dim) * kPaddedTileKeys +
+                            static_cast<std::size_t>(kTileKeys) * v_head_dim + kQueryTile * kTileKeys);
+}
+
+__device__ __forceinline__ float warp_max(float value) {
+#pragma unroll
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
+        value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
+    return value;
+}
+
+// grid (ceil(n_tokens / kQueryTile), n_heads).
+__global__ void __launch_bounds__(kWarpSize* kWarps)
+    prefill_attention_kernel(const float* __restrict__ q, const std::int32_t* __restrict__ positions,
+                             std::int64_t n_tokens, const __half* __restrict__ keys,
+                             const __half* __restrict__ values, AttentionParameters p, float* __restrict__ out) {
+    extern __shared__ float shared[];
+    float* q_tile = shared;                                         // (kQueryTile, head_dim), scaled
+    float* keys_t = q_tile + kQueryTile * p.head_dim;               // (head_dim, kPaddedTileKeys)
+    float* value_tile = keys_t + p.head_dim * kPaddedTileKeys;      // (kTileKeys, v_head_dim)
+    float* weights = value_tile + kTileKeys * p.v_head_dim;         // (kQueryTile, kTileKeys)
+    __shared__ int range_begin, range_end;
+
+    const int head = blockIdx.y;
+    const int kv_head = head / (p.n_heads / p.n_kv_heads);
+    const int k_stride = p.n_kv_heads * p.head_dim, v_stride = p.n_kv_heads * p.v_head_dim;
+    const std::int64_t first_token = static_cast<std::int64_t>(blockIdx.x) * kQueryTile;
+    const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+
+    if (threadIdx.x == 0) {
+        range_begin = INT_MAX;
+        range_end = 0;
+    }
+    for (int i = threadIdx.x; i < kQueryTile * p.head_dim; i += blockDim.x) {
+        const std::int64_t token = first_token + i / p.head_dim;
+        q_tile[i] = token < n_tokens ? q[(token * p.n_heads + head) * p.head_dim + i % p.head_dim] * p.scale : 0.f;
+    }
+    __syncthreads();
+    if (threadIdx.x < kQueryTile && first_token + threadIdx.x < n_tokens) {
+        const int position = positions[first_token + threadIdx.x];
+        atomicMin(&range_begin, p.window > 0 ? max(0, position - p.window + 1) : 0);
+        atomicMax(&range_end, position + 1);
+    }
+
+    int first_key[kQueriesPerWarp], last_key[kQueriesPerWarp];
+    float running_max[kQueriesPerWarp], lane_sum[kQueriesPerWarp], acc[kQueriesPerWarp][kDimsPerLane];
+#pragma unroll
+    for (int k = 0; k < kQueriesPerWarp; ++k) {
+        const std::int64_t token = first_token + warp * kQueriesPerWarp + k;
+        const int position = token < n_tokens ? positions[token] : -1;  // -1: no keys
+        first_key[k] = p.window > 0 ? max(0, position - p.window + 1) : 0;
+        last_key[k] = position;
+        running_max[k] = -INFINITY;
+        lane_sum[k] = 0.f;
+#pragma unroll
+        for (int i = 0; i < kDimsPerLane; ++i) acc[k][i] = 0.f;
+    }
+    __syncthreads();
+    const int begin = range_begin, end = range_end;
+
+    for (int tile = begin; tile < end; tile += kTileKeys) {
+        __syncthreads();  // the last tile's rows are no longer read
+        for (int i = threadIdx.x; i < kTileKeys * p.head_dim; i += blockDim.x) {
+            const int j = i / p.head_dim, d = i % p.head_dim;
+            keys_t[d * kPaddedTileKeys + j] =
+                tile + j < end ? __half2float(keys[static_cast<std::int64_t>(tile + j) * k_stride + kv_head * p.head_dim + d]) : 0.f;
+        }
+        for (int i = threadIdx.x; i < kTileKeys * p.v_head_dim; i += blockDim.x) {
+            const int j = i / p.v_head_dim, d = i % p.v_head_dim;
+            value_tile[i] = tile + j < end
+                                ? __half2float(values[static_cast<std::int64_t>(tile + j) * v_stride + kv_head * p.v_head_dim + d])
+                                : 0.f;
+        }
+        __syncthreads();
+
+        float score[kQueriesPerWarp] = {};
+        const float* my_queries = q_tile + warp * kQueriesPerWarp * p.head_dim;
+        for (int d = 0; d < p.head_dim; ++d) {
+            const float key = keys_t[d * kPaddedTileKeys + lane];
+#pragma unroll
+            for (int k = 0; k < kQueriesPerWarp; ++k) score[k] += my_queries[k * p.head_dim + d] * key;
+        }
+        const int key_index = tile + lane;
+        float* my_weights = weights + warp * kQueriesPerWarp * kTileKeys;
+#pragma unroll
+        for (int k = 0; k < kQueriesPerWarp; ++k) {
+            const bool visible = key_index >= first_key[k] && key_index <= last_key[k];
+            const float tile_max = warp_max(visible ? score[k] : -INFINITY);
+            const float new_max = fmaxf(running_max[k], tile_max);
+            float correction = 1.f, weight = 0.f;
+            if (new_max != -INFINITY) {
+                correction = __expf(running_max[k] - new_max);
+                weight = visible ? __expf(score[k] - new_max) : 0.f;
+            }
+            lane_sum[k] = lane_sum[k] * correction + weight;
+            my_weights[k * kTileKeys + lane] = weight;
+#pragma unroll
+            for (int i = 0; i < kDimsPerLane; ++i) acc[k][i] *= correction;
+            running_max[k] = new_max;
+        }
+        __syncwarp();
+        for (int j = 0; j < kTileKeys; ++j) {
+            float value[kDimsPerLane];
+#pragma unroll
+            for (int i = 0; i < kDimsPerLane; ++i) {
+                const int d = lane + kWarpSize * i;
+                value[i] = d < p.v_head_dim ? value_tile[j * p.v_head_dim + d] : 0.f;
+            }
+#pragma unroll
+            for (int k = 0; k < kQueriesPerWarp; ++k) {
+                const float weight = my_weights[k * kTileKeys + j];
+#pragma unroll
+                for (int i = 0; i < kDimsPerLane; ++i) acc[k][i] += weight * value[i];
+            }
+        }
+    }
+
+#pragma unroll
+    for (int k = 0; k < kQueriesPerWarp; ++k) {
+        const std::int64_t token = first_token + warp * kQueriesPerWarp + k;
+        const float total = warp_sum(lane_sum[k]);
+        if (token >= n_tokens) continue;
+#pragma unroll
+        for (int i = 0; i < kDimsPerLane; ++i) {
+            const int d = lane + kWarpSize * i;
+            if (d < p.v_head_dim) out[(token * p.n_heads + head) * p.v_head_dim + d] = acc[k][i] / total;
+        }
+    }
+}
+
 int multiprocessors() {
     static const int count = [] {
         int device = 0, value = 0;
@@ -172,6 +318,23 @@ void attention(Stream& stream, const float* q, const std::int32_t* positions, st
     if (p.head_dim > kMaxHeadDim || p.v_head_dim > kMaxHeadDim)
         throw CudaError("the CUDA attention kernel takes heads of at most " + std::to_string(kMaxHeadDim) +
                         " elements, not " + std::to_string(std::max(p.head_dim, p.v_head_dim)));
+    const auto native = static_cast<cudaStream_t>(stream.handle());
+    if (n_tokens >= kQueryTile) {
+        const std::size_t shared_bytes = prefill_shared_bytes(p.head_dim, p.v_head_dim);
+        static const bool opted_in = [] {
+            // Heads of 256 need more than the default 48 KiB of shared memory.
+            return cudaFuncSetAttribute(prefill_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(prefill_shared_bytes(kMaxHeadDim, kMaxHeadDim))) ==
+                   cudaSuccess;
+        }();
+        if (!opted_in) cudaGetLastError();
+        const dim3 grid(static_cast<unsigned>((n_tokens + kQueryTile - 1) / kQueryTile), static_cast<unsigned>(p.n_heads));
+        prefill_attention_kernel<<<grid, kWarpSize * kWarps, shared_bytes, native>>>(
+            q, positions, n_tokens, reinterpret_cast<const __half*>(keys), reinterpret_cast<const __half*>(values), p,
+            out);
+        check_launch("prefill attention");
+        return;
+    }
     const std::int64_t rows = n_tokens * p.n_heads;
     // Enough blocks to fill the GPU a few times over, each with at least kKeysPerSplit keys.
     const int longest = p.window > 0 ? std::min(max_position + 1, p.window) : max_position + 1;
@@ -187,7 +350,6 @@ void attention(Stream& stream, const float* q, const std::int32_t* positions, st
         partial_values = reinterpret_cast<float*>(workspace + slots * sizeof(Partial));
     }
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(n_splits));
-    const auto native = static_cast<cudaStream_t>(stream.handle());
     attention_kernel<<<grid, kWarpSize * kWarps, 0, native>>>(q, positions, reinterpret_cast<const __half*>(keys),
                                                               reinterpret_cast<const __half*>(values), p, out,
                                                               partials, partial_values);

@@ -1,6 +1,7 @@
-// Weight matrices times activations (kernels.h): a fused dequantizing
-// matrix-vector kernel for decode, dequantization to f16 plus a cuBLAS
-// tensor-core GEMM for prefill, and the embedding-row gather.
+// Weight matrices times activations (kernels.h): fused dequantizing
+// matrix-vector kernels for decode (int8 dot products on quantized weights,
+// f32 on float ones), dequantization to f16 plus a cuBLAS tensor-core GEMM
+// for prefill, and the embedding-row gather.
 
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
@@ -24,6 +25,7 @@ constexpr int kRowsPerBlock = 4;  // one warp per weight row
 constexpr std::int64_t kMaxVectorRows = 8;
 // Elements of weight dequantized to f16 per GEMM call: bounds the workspace.
 constexpr std::int64_t kTileElements = std::int64_t{32} << 20;
+constexpr int kQ8Block = 32;  // activations per int8 scale
 
 __device__ __forceinline__ float warp_sum(float value) {
 #pragma unroll
@@ -68,6 +70,49 @@ __global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
         const float sum = warp_sum(acc[c]);
         if (threadIdx.x == 0) out[c * rows + row] = sum;
     }
+}
+
+// The quantized types' matrix-vector product: activations as int8 blocks
+// (quantize_activations_kernel), weights through Format::dot_q8.
+template <class Format, int kCols>
+__global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
+    matvec_q8_kernel(const std::uint8_t* __restrict__ w, std::int64_t row_bytes, std::int64_t rows, std::int64_t cols,
+                     const std::int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ out) {
+    const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+    if (row >= rows) return;
+    const std::uint8_t* w_row = w + row * row_bytes;
+    const int n_chunks = static_cast<int>(cols / Format::kElements) * Format::kChunks;
+    const std::int64_t scales_per_row = cols / kQ8Block;
+    float acc[kCols] = {};
+    for (int i = threadIdx.x; i < n_chunks; i += kWarpSize) {
+        const int block = i / Format::kChunks, chunk = i % Format::kChunks;
+        const std::uint8_t* w_block = w_row + static_cast<std::int64_t>(block) * Format::kBytes;
+        const std::int64_t first = static_cast<std::int64_t>(block) * Format::kElements;
+#pragma unroll
+        for (int c = 0; c < kCols; ++c)
+            acc[c] += Format::dot_q8(w_block, chunk, xq + c * cols + first, xd + c * scales_per_row + first / kQ8Block);
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+        const float sum = warp_sum(acc[c]);
+        if (threadIdx.x == 0) out[c * rows + row] = sum;
+    }
+}
+
+// One warp per 32 activations: xq = round(x / d), d = max |x| / 127 (ggml's Q8_0, d kept in f32).
+__global__ void quantize_activations_kernel(const float* __restrict__ x, std::int64_t n_blocks,
+                                            std::int8_t* __restrict__ xq, float* __restrict__ xd) {
+    const std::int64_t block = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarpSize;
+    if (block >= n_blocks) return;
+    const int lane = threadIdx.x % kWarpSize;
+    const float value = x[block * kQ8Block + lane];
+    float amax = fabsf(value);
+#pragma unroll
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
+        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+    const float d = amax / 127.f;
+    xq[block * kQ8Block + lane] = static_cast<std::int8_t>(d == 0.f ? 0 : __float2int_rn(value / d));
+    if (lane == 0) xd[block] = d;
 }
 
 // out (n_rows, cols) = rows row_ids[i] (or i, without row_ids) of w, as Out.
@@ -122,19 +167,54 @@ void launch_matvec(Stream& stream, const DeviceMatrix& w, const float* x, float*
     check_launch("matvec");
 }
 
+template <class Format, int kCols>
+void launch_matvec_q8(Stream& stream, const DeviceMatrix& w, const std::int8_t* xq, const float* xd, float* out) {
+    const dim3 threads(kWarpSize, kRowsPerBlock);
+    matvec_q8_kernel<Format, kCols><<<blocks_for(w.rows, kRowsPerBlock), threads, 0,
+                                      static_cast<cudaStream_t>(stream.handle())>>>(
+        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, xq, xd, out);
+    check_launch("matvec_q8");
+}
+
+// Activation rows in groups of 8, 4, 2, 1: each group's weights are read once.
 template <class Format>
 void matvec(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
-    // Rows in groups of 8, 4, 2, 1: each group's weights are read once.
+    const std::int8_t* xq = nullptr;
+    const float* xd = nullptr;
+    if constexpr (Format::kQuantized) {
+        const std::int64_t n_blocks = n * w.cols / kQ8Block;
+        auto* workspace = static_cast<std::uint8_t*>(
+            stream.workspace(0, static_cast<std::size_t>(n * w.cols + n_blocks * sizeof(float))));
+        auto* quants = reinterpret_cast<std::int8_t*>(workspace);
+        auto* scales = reinterpret_cast<float*>(workspace + n * w.cols);  // n * cols is a multiple of 32
+        constexpr int kThreads = 256;
+        quantize_activations_kernel<<<blocks_for(n_blocks * kWarpSize, kThreads), kThreads, 0,
+                                      static_cast<cudaStream_t>(stream.handle())>>>(x, n_blocks, quants, scales);
+        check_launch("quantize_activations");
+        xq = quants;
+        xd = scales;
+    }
     for (std::int64_t done = 0; done < n;) {
         const std::int64_t left = n - done;
-        const float* x_rows = x + done * w.cols;
-        float* out_rows = out + done * w.rows;
         const int group = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        switch (group) {
-            case 8: launch_matvec<Format, 8>(stream, w, x_rows, out_rows); break;
-            case 4: launch_matvec<Format, 4>(stream, w, x_rows, out_rows); break;
-            case 2: launch_matvec<Format, 2>(stream, w, x_rows, out_rows); break;
-            default: launch_matvec<Format, 1>(stream, w, x_rows, out_rows); break;
+        float* out_rows = out + done * w.rows;
+        if constexpr (Format::kQuantized) {
+            const std::int8_t* xq_rows = xq + done * w.cols;
+            const float* xd_rows = xd + done * w.cols / kQ8Block;
+            switch (group) {
+                case 8: launch_matvec_q8<Format, 8>(stream, w, xq_rows, xd_rows, out_rows); break;
+                case 4: launch_matvec_q8<Format, 4>(stream, w, xq_rows, xd_rows, out_rows); break;
+                case 2: launch_matvec_q8<Format, 2>(stream, w, xq_rows, xd_rows, out_rows); break;
+                default: launch_matvec_q8<Format, 1>(stream, w, xq_rows, xd_rows, out_rows); break;
+            }
+        } else {
+            const float* x_rows = x + done * w.cols;
+            switch (group) {
+                case 8: launch_matvec<Format, 8>(stream, w, x_rows, out_rows); break;
+                case 4: launch_matvec<Format, 4>(stream, w, x_rows, out_rows); break;
+                case 2: launch_matvec<Format, 2>(stream, w, x_rows, out_rows); break;
+                default: launch_matvec<Format, 1>(stream, w, x_rows, out_rows); break;
+            }
         }
         done += group;
     }

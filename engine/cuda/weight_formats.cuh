@@ -3,8 +3,15 @@
 // engine/quant_kernels.h documents them). A block is split into chunks, one
 // per thread at a time; a chunk dequantizes to kRuns runs of kRunLength
 // consecutive elements, so a thread's reads of the weights and of the
-// activations are both contiguous. The matrix-vector product and the
-// dequantization to f16 both go through load(), one definition per type.
+// activations are both contiguous. The dequantizations (to f16 for the
+// GEMM, to f32 for embeddings) and the float types' matrix-vector product
+// go through load(); the quantized types' matrix-vector product goes
+// through dot_q8(), which takes the activations quantized to int8 in blocks
+// of 32 (xq, with scales xd: x ≈ xd[i / 32] * xq[i], as ggml's Q8_0) and
+// multiplies four weights at a time with __dp4a, so that a weight costs
+// about one instruction instead of five; a block's scales and mins apply
+// to the integer sums. dot_q8 gets the activations of the weight block:
+// xq at its first element, xd at its first 32-element block.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -13,9 +20,26 @@
 
 namespace folio::engine::cuda::formats {
 
+// Every f16 field of the block layouts sits at an even offset of a block of
+// even size, so 16-bit loads are aligned.
 __device__ __forceinline__ float half_at(const std::uint8_t* p) {
-    return __half2float(__ushort_as_half(static_cast<unsigned short>(p[0] | p[1] << 8)));
+    return __half2float(*reinterpret_cast<const __half*>(p));
 }
+
+// Four bytes at an even address (the quants of Q4_0, Q5_0, Q8_0 and Q6_K blocks).
+__device__ __forceinline__ int word_at(const std::uint8_t* p) {
+    const auto* halves = reinterpret_cast<const unsigned short*>(p);
+    return static_cast<int>(halves[0] | static_cast<unsigned>(halves[1]) << 16);
+}
+
+// Four bits, one into bit 0 of each byte (bits 0-3 go to bytes 0-3): the
+// shifts of the multiplier are 7 apart, so the partial products never overlap.
+__device__ __forceinline__ int spread_bits(unsigned four_bits) {
+    return static_cast<int>((four_bits * 0x00204081u) & 0x01010101u);
+}
+
+constexpr int kLowNibbles = 0x0F0F0F0F;
+constexpr int kOnes = 0x01010101;  // __dp4a with it sums four int8 activations
 
 // Q4_K and Q5_K: sub-block j's 6-bit scale and min (ggml's get_scale_min_k4).
 __device__ __forceinline__ void scale_min_k4(int j, const std::uint8_t* q, float& scale, float& min) {
@@ -30,6 +54,7 @@ __device__ __forceinline__ void scale_min_k4(int j, const std::uint8_t* q, float
 
 // F32, F16, BF16: a "block" of 8 elements.
 struct F32 {
+    static constexpr bool kQuantized = false;
     static constexpr int kElements = 8, kBytes = 32, kChunks = 1, kRuns = 1, kRunLength = 8;
     __device__ static int run_start(int, int) { return 0; }
     __device__ static void load(const std::uint8_t* block, int, float (&v)[kRuns][kRunLength]) {
@@ -41,6 +66,7 @@ struct F32 {
 };
 
 struct F16 {
+    static constexpr bool kQuantized = false;
     static constexpr int kElements = 8, kBytes = 16, kChunks = 1, kRuns = 1, kRunLength = 8;
     __device__ static int run_start(int, int) { return 0; }
     __device__ static void load(const std::uint8_t* block, int, float (&v)[kRuns][kRunLength]) {
@@ -56,6 +82,7 @@ struct F16 {
 };
 
 struct BF16 {
+    static constexpr bool kQuantized = false;
     static constexpr int kElements = 8, kBytes = 16, kChunks = 1, kRuns = 1, kRunLength = 8;
     __device__ static int run_start(int, int) { return 0; }
     __device__ static void load(const std::uint8_t* block, int, float (&v)[kRuns][kRunLength]) {
@@ -85,6 +112,24 @@ struct Q4_01 {
             v[1][i] = d * (qs[i] >> 4) + m;
         }
     }
+    static constexpr bool kQuantized = true;
+    __device__ static float dot_q8(const std::uint8_t* block, int chunk, const std::int8_t* xq, const float* xd) {
+        const std::uint8_t* qs = block + (kHasMin ? 4 : 2) + 8 * chunk;
+        const int w0 = word_at(qs), w1 = word_at(qs + 4);
+        const int2 x_low = *reinterpret_cast<const int2*>(xq + 8 * chunk);
+        const int2 x_high = *reinterpret_cast<const int2*>(xq + 16 + 8 * chunk);
+        int sum_wx = __dp4a(w0 & kLowNibbles, x_low.x, 0);
+        sum_wx = __dp4a(w1 & kLowNibbles, x_low.y, sum_wx);
+        sum_wx = __dp4a((w0 >> 4) & kLowNibbles, x_high.x, sum_wx);
+        sum_wx = __dp4a((w1 >> 4) & kLowNibbles, x_high.y, sum_wx);
+        int sum_x = __dp4a(kOnes, x_low.x, 0);
+        sum_x = __dp4a(kOnes, x_low.y, sum_x);
+        sum_x = __dp4a(kOnes, x_high.x, sum_x);
+        sum_x = __dp4a(kOnes, x_high.y, sum_x);
+        const float d = half_at(block);
+        if constexpr (kHasMin) return xd[0] * (d * sum_wx + half_at(block + 2) * sum_x);
+        return xd[0] * d * (sum_wx - 8 * sum_x);
+    }
 };
 
 // Q5_0 {d; qh[4]; qs[16]} and Q5_1 {d; m; qh[4]; qs[16]}: bit j of qh (as a
@@ -106,6 +151,31 @@ struct Q5_01 {
             v[1][i] = d * ((qs[i] >> 4) | ((qh >> (j + 16)) & 1) << 4) + m;
         }
     }
+    static constexpr bool kQuantized = true;
+    __device__ static float dot_q8(const std::uint8_t* block, int chunk, const std::int8_t* xq, const float* xd) {
+        const std::uint8_t* qh_bytes = block + (kHasMin ? 4 : 2);
+        const unsigned qh = static_cast<unsigned>(word_at(qh_bytes));
+        const std::uint8_t* qs = qh_bytes + 4 + 8 * chunk;
+        const int w0 = word_at(qs), w1 = word_at(qs + 4);
+        const int low = 8 * chunk, high = 16 + 8 * chunk;  // the elements' first bits in qh
+        const int q0 = (w0 & kLowNibbles) | spread_bits((qh >> low) & 0xF) << 4;
+        const int q1 = (w1 & kLowNibbles) | spread_bits((qh >> (low + 4)) & 0xF) << 4;
+        const int q2 = ((w0 >> 4) & kLowNibbles) | spread_bits((qh >> high) & 0xF) << 4;
+        const int q3 = ((w1 >> 4) & kLowNibbles) | spread_bits((qh >> (high + 4)) & 0xF) << 4;
+        const int2 x_low = *reinterpret_cast<const int2*>(xq + low);
+        const int2 x_high = *reinterpret_cast<const int2*>(xq + high);
+        int sum_wx = __dp4a(q0, x_low.x, 0);
+        sum_wx = __dp4a(q1, x_low.y, sum_wx);
+        sum_wx = __dp4a(q2, x_high.x, sum_wx);
+        sum_wx = __dp4a(q3, x_high.y, sum_wx);
+        int sum_x = __dp4a(kOnes, x_low.x, 0);
+        sum_x = __dp4a(kOnes, x_low.y, sum_x);
+        sum_x = __dp4a(kOnes, x_high.x, sum_x);
+        sum_x = __dp4a(kOnes, x_high.y, sum_x);
+        const float d = half_at(block);
+        if constexpr (kHasMin) return xd[0] * (d * sum_wx + half_at(block + 2) * sum_x);
+        return xd[0] * d * (sum_wx - 16 * sum_x);
+    }
 };
 
 // Q8_0 {d; qs[32]}: chunk c is elements [16c, 16c + 16).
@@ -118,6 +188,16 @@ struct Q8_0 {
 #pragma unroll
         for (int i = 0; i < 16; ++i)
             v[0][i] = d * qs[i];
+    }
+    static constexpr bool kQuantized = true;
+    __device__ static float dot_q8(const std::uint8_t* block, int chunk, const std::int8_t* xq, const float* xd) {
+        const std::uint8_t* qs = block + 2 + 16 * chunk;
+        const int4 x = *reinterpret_cast<const int4*>(xq + 16 * chunk);
+        int sum_wx = __dp4a(word_at(qs), x.x, 0);
+        sum_wx = __dp4a(word_at(qs + 4), x.y, sum_wx);
+        sum_wx = __dp4a(word_at(qs + 8), x.z, sum_wx);
+        sum_wx = __dp4a(word_at(qs + 12), x.w, sum_wx);
+        return xd[0] * half_at(block) * sum_wx;
     }
 };
 
@@ -156,6 +236,43 @@ struct QK45 {
             }
         }
     }
+    static constexpr bool kQuantized = true;
+    __device__ static float dot_q8(const std::uint8_t* block, int chunk, const std::int8_t* xq, const float* xd) {
+        const int group = chunk / 2, l0 = 16 * (chunk % 2);
+        const uint4 header = *reinterpret_cast<const uint4*>(block);  // d, dmin, scales[12]
+        const std::uint8_t* header_bytes = reinterpret_cast<const std::uint8_t*>(&header);
+        float scale_low, min_low, scale_high, min_high;
+        scale_min_k4(2 * group, header_bytes + 4, scale_low, min_low);
+        scale_min_k4(2 * group + 1, header_bytes + 4, scale_high, min_high);
+        const uint4 qs = *reinterpret_cast<const uint4*>(block + (kFiveBit ? 48 : 16) + 32 * group + l0);
+        const int w[4] = {static_cast<int>(qs.x), static_cast<int>(qs.y), static_cast<int>(qs.z), static_cast<int>(qs.w)};
+        int qh[4] = {0, 0, 0, 0};
+        if constexpr (kFiveBit) {
+            const uint4 bits = *reinterpret_cast<const uint4*>(block + 16 + l0);
+            qh[0] = static_cast<int>(bits.x), qh[1] = static_cast<int>(bits.y);
+            qh[2] = static_cast<int>(bits.z), qh[3] = static_cast<int>(bits.w);
+        }
+        const int4 x_low = *reinterpret_cast<const int4*>(xq + 64 * group + l0);
+        const int4 x_high = *reinterpret_cast<const int4*>(xq + 64 * group + 32 + l0);
+        const int xl[4] = {x_low.x, x_low.y, x_low.z, x_low.w};
+        const int xh[4] = {x_high.x, x_high.y, x_high.z, x_high.w};
+        int sum_low = 0, sum_high = 0, sum_x_low = 0, sum_x_high = 0;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            int q_low = w[k] & kLowNibbles, q_high = (w[k] >> 4) & kLowNibbles;
+            if constexpr (kFiveBit) {
+                q_low |= ((qh[k] >> (2 * group)) & kOnes) << 4;
+                q_high |= ((qh[k] >> (2 * group + 1)) & kOnes) << 4;
+            }
+            sum_low = __dp4a(q_low, xl[k], sum_low);
+            sum_high = __dp4a(q_high, xh[k], sum_high);
+            sum_x_low = __dp4a(kOnes, xl[k], sum_x_low);
+            sum_x_high = __dp4a(kOnes, xh[k], sum_x_high);
+        }
+        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&header.x));
+        return xd[2 * group] * (dm.x * scale_low * sum_low - dm.y * min_low * sum_x_low) +
+               xd[2 * group + 1] * (dm.x * scale_high * sum_high - dm.y * min_high * sum_x_high);
+    }
 };
 
 // Q6_K {ql[128]; qh[64]; scales[16] (i8); d}: half h (128 elements) reads
@@ -180,6 +297,29 @@ struct Q6_K {
             v[2][i] = d2 * (((ql[i] >> 4) | ((high >> 4) & 3) << 4) - 32);
             v[3][i] = d3 * (((ql[i + 32] >> 4) | ((high >> 6) & 3) << 4) - 32);
         }
+    }
+    static constexpr bool kQuantized = true;
+    __device__ static float dot_q8(const std::uint8_t* block, int chunk, const std::int8_t* xq, const float* xd) {
+        const int half = chunk / 4, l0 = 8 * (chunk % 4);
+        const std::uint8_t* ql = block + 64 * half + l0;
+        const std::uint8_t* qh = block + 128 + 32 * half + l0;
+        const std::int8_t* scales = reinterpret_cast<const std::int8_t*>(block + 192) + 8 * half + l0 / 16;
+        float sum = 0.f;
+#pragma unroll
+        for (int word = 0; word < 2; ++word) {  // elements l0 + 4 word + (0..3) of each run
+            const int a = word_at(ql + 4 * word), b = word_at(ql + 32 + 4 * word), h = word_at(qh + 4 * word);
+            const int q[4] = {(a & kLowNibbles) | (h & 0x03030303) << 4,
+                              (b & kLowNibbles) | ((h >> 2) & 0x03030303) << 4,
+                              ((a >> 4) & kLowNibbles) | ((h >> 4) & 0x03030303) << 4,
+                              ((b >> 4) & kLowNibbles) | ((h >> 6) & 0x03030303) << 4};
+#pragma unroll
+            for (int run = 0; run < 4; ++run) {
+                const int x = *reinterpret_cast<const int*>(xq + 128 * half + 32 * run + l0 + 4 * word);
+                const int sum_wx = __dp4a(q[run], x, 0), sum_x = __dp4a(kOnes, x, 0);
+                sum += xd[4 * half + run] * scales[2 * run] * static_cast<float>(sum_wx - 32 * sum_x);
+            }
+        }
+        return half_at(block + 208) * sum;
     }
 };
 
