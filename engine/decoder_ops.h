@@ -30,7 +30,7 @@ class CpuDecoderOps {
 public:
     explicit CpuDecoderOps(ThreadPool& pool) : pool_(pool) {}
 
-    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions) {
+    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache&) {
         tokens_ = tokens;
         positions_ = positions;
     }
@@ -98,7 +98,11 @@ public:
     void upload(const std::vector<float>& vector);
     std::size_t uploaded_bytes() const;
 
-    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions);
+    // A batch's ids on the GPU. A decode step (one token) on a cache the ops
+    // have stepped through before is recorded as a CUDA graph at its second
+    // step and replayed from the third: the ops then queue nothing and
+    // to_host() launches the recording. Moving a buffer discards recordings.
+    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache& cache);
     float* buffer(int slot, std::int64_t n);
     void embed(const WeightMatrix& table, float* out);
     void scale(float* x, std::int64_t n, float factor);

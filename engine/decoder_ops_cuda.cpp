@@ -5,6 +5,9 @@
 #ifdef FOLIO_USE_CUDA
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -15,6 +18,15 @@
 
 namespace folio::engine {
 
+// A decode step's recording for one cache (keyed by its rows and length).
+struct DecodeGraph {
+    cuda::Graph graph;
+    std::uint64_t recorded_generation = 0;                // the memory layout the recording holds
+    std::uint64_t warmed_generation = ~std::uint64_t{0};  // an eager step sized every buffer for this layout
+};
+
+enum class StepMode { Eager, Recording, Replaying };
+
 struct CudaDecoderOps::State {
     int gpu = 0;
     cuda::Stream stream;
@@ -24,10 +36,20 @@ struct CudaDecoderOps::State {
     std::vector<cuda::DeviceMemory> weights;  // owns what the maps point to
     std::size_t weight_bytes = 0;
     std::vector<cuda::DeviceMemory> buffers;  // activations, by slot
-    cuda::DeviceMemory tokens, positions;     // this batch's
     cuda::DeviceMemory ffn_gate, ffn_up;      // the feed-forward's intermediate rows
+    cuda::DeviceMemory batch_tokens, batch_positions;  // a batch's ids
+    cuda::DeviceMemory step_token, step_position;      // a decode step's, at addresses recordings keep
+    const std::int32_t* tokens = nullptr;  // this batch's, in one of the two
+    const std::int32_t* positions = nullptr;
     std::int64_t n_tokens = 0;
     int max_position = 0;
+    std::uint64_t buffer_generation = 0;  // counts moves of the buffers above
+    std::map<std::pair<const void*, int>, DecodeGraph> decode_graphs;
+    DecodeGraph* step_graph = nullptr;  // this step's, for a decode step
+    StepMode mode = StepMode::Eager;
+    bool graphs_failed = false;  // a recording failed once: decode runs eagerly from then on
+
+    std::uint64_t memory_generation() const { return buffer_generation + stream.workspace_generation(); }
 };
 
 namespace {
@@ -42,12 +64,14 @@ void translate(F&& f) {
     }
 }
 
-// Device memory of at least `bytes`, replaced when smaller. The old block is
-// freed only after the GPU is done with it (cudaFree waits).
-void* reserve(cuda::DeviceMemory& memory, std::size_t bytes) {
+// Device memory of at least `bytes`, replaced when smaller (counted in
+// generation). The old block is freed only after the GPU is done with it
+// (cudaFree waits).
+void* reserve(cuda::DeviceMemory& memory, std::size_t bytes, std::uint64_t& generation) {
     if (memory.bytes() < bytes) {
         memory = cuda::DeviceMemory();
         memory = cuda::DeviceMemory(bytes);
+        ++generation;
     }
     return memory.get();
 }
@@ -99,22 +123,55 @@ std::size_t CudaDecoderOps::uploaded_bytes() const {
     return state_->weight_bytes;
 }
 
-void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions) {
+void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                           const KvCache& cache) {
+    State& state = *state_;
+    if (state.mode == StepMode::Recording) {
+        // The last step failed while recording: close the recording and keep decode eager.
+        try {
+            state.step_graph->graph.end_capture(state.stream);
+        } catch (const cuda::CudaError&) {
+        }
+        state.step_graph->graph = cuda::Graph();
+        state.graphs_failed = true;
+    }
+    state.mode = StepMode::Eager;
+    state.step_graph = nullptr;
+    const bool decode_step = tokens.size() == 1 && cache.on_gpu() && !state.graphs_failed;
     const std::size_t bytes = tokens.size() * sizeof(std::int32_t);
     translate([&] {
-        cuda::use_gpu(state_->gpu);    // the CUDA device is per host thread; callers may switch threads
-        state_->stream.synchronize();  // the last batch may still read the old ids
-        state_->stream.copy_to_device(reserve(state_->tokens, bytes), tokens.data(), bytes);
-        state_->stream.copy_to_device(reserve(state_->positions, bytes), positions.data(), bytes);
+        cuda::use_gpu(state.gpu);    // the CUDA device is per host thread; callers may switch threads
+        state.stream.synchronize();  // the last batch may still read the old ids
+        void* token_memory = reserve(decode_step ? state.step_token : state.batch_tokens, bytes, state.buffer_generation);
+        void* position_memory =
+            reserve(decode_step ? state.step_position : state.batch_positions, bytes, state.buffer_generation);
+        state.stream.copy_to_device(token_memory, tokens.data(), bytes);
+        state.stream.copy_to_device(position_memory, positions.data(), bytes);
+        state.tokens = static_cast<const std::int32_t*>(token_memory);
+        state.positions = static_cast<const std::int32_t*>(position_memory);
     });
-    state_->n_tokens = static_cast<std::int64_t>(tokens.size());
-    state_->max_position = *std::max_element(positions.begin(), positions.end());
+    state.n_tokens = static_cast<std::int64_t>(tokens.size());
+    // A decode step splits its attention as for a full cache, so that one
+    // recording serves every position of the cache.
+    state.max_position = decode_step ? cache.n_positions() - 1 : *std::max_element(positions.begin(), positions.end());
+    if (!decode_step) return;
+    DecodeGraph& graph = state.decode_graphs[{cache.gpu_keys(0), cache.n_positions()}];
+    state.step_graph = &graph;
+    const std::uint64_t generation = state.memory_generation();
+    if (graph.graph.ready() && graph.recorded_generation == generation) {
+        state.mode = StepMode::Replaying;
+    } else if (graph.warmed_generation == generation) {
+        translate([&] { graph.graph.begin_capture(state.stream); });
+        state.mode = StepMode::Recording;
+    }
 }
 
 float* CudaDecoderOps::buffer(int slot, std::int64_t n) {
     if (slot >= static_cast<int>(state_->buffers.size())) state_->buffers.resize(static_cast<std::size_t>(slot) + 1);
     void* memory = nullptr;
-    translate([&] { memory = reserve(state_->buffers[static_cast<std::size_t>(slot)], n * sizeof(float)); });
+    translate([&] {
+        memory = reserve(state_->buffers[static_cast<std::size_t>(slot)], n * sizeof(float), state_->buffer_generation);
+    });
     return static_cast<float*>(memory);
 }
 
@@ -144,38 +201,68 @@ void refuse_adapters(const LoraSet& loras) {
 }  // namespace
 
 void CudaDecoderOps::embed(const WeightMatrix& table, float* out) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     const cuda::DeviceMatrix& device_table = device_matrix(state_->matrices, table);
     translate([&] {
-        cuda::embed_rows(state_->stream, device_table, static_cast<const std::int32_t*>(state_->tokens.get()),
+        cuda::embed_rows(state_->stream, device_table, state_->tokens,
                          state_->n_tokens, out);
     });
 }
 
 void CudaDecoderOps::scale(float* x, std::int64_t n, float factor) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     translate([&] { cuda::scale_in_place(state_->stream, x, n, factor); });
 }
 
 void CudaDecoderOps::rms_norm(const float* x, const std::vector<float>& weight, std::int64_t n_rows, std::int64_t n,
                               float eps, float* out) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     const float* device_weight = device_vector(state_->vectors, weight);
     translate([&] { cuda::rms_norm(state_->stream, x, device_weight, n_rows, n, eps, out); });
 }
 
-void CudaDecoderOps::project(const float* x, std::int64_t n_rows, std::int64_t, std::initializer_list<Projection> outputs,
-                             const LoraSet& loras) {
+namespace {
+
+// x quantized once for the decode kernels of all the weights that share it,
+// when one of them reads int8 activations; nullopt otherwise.
+std::optional<cuda::QuantizedRows> shared_quantization(cuda::Stream& stream, const float* x, std::int64_t n_rows,
+                                                       std::int64_t n_cols,
+                                                       std::span<const cuda::DeviceMatrix* const> weights) {
+    if (n_rows > cuda::kMaxVectorRows) return std::nullopt;
+    for (const cuda::DeviceMatrix* w : weights)
+        if (cuda::takes_int8_activations(w->ggml_type)) return cuda::quantize_rows(stream, x, n_rows, n_cols);
+    return std::nullopt;
+}
+
+// What matmul takes for w: the shared quantization when w reads one.
+const cuda::QuantizedRows* rows_for(const std::optional<cuda::QuantizedRows>& quantized, const cuda::DeviceMatrix& w) {
+    return quantized && cuda::takes_int8_activations(w.ggml_type) ? &*quantized : nullptr;
+}
+
+}  // namespace
+
+void CudaDecoderOps::project(const float* x, std::int64_t n_rows, std::int64_t n_cols,
+                             std::initializer_list<Projection> outputs, const LoraSet& loras) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     refuse_adapters(loras);
-    for (const Projection& projection : outputs) {
-        const cuda::DeviceMatrix& w = device_matrix(state_->matrices, *projection.weight);
-        translate([&] { cuda::matmul(state_->stream, w, x, n_rows, projection.out); });
-    }
+    std::vector<const cuda::DeviceMatrix*> weights;
+    for (const Projection& projection : outputs) weights.push_back(&device_matrix(state_->matrices, *projection.weight));
+    translate([&] {
+        const std::optional<cuda::QuantizedRows> quantized =
+            weights.size() > 1 ? shared_quantization(state_->stream, x, n_rows, n_cols, weights) : std::nullopt;
+        for (std::size_t i = 0; i < weights.size(); ++i)
+            cuda::matmul(state_->stream, *weights[i], x, n_rows, outputs.begin()[i].out, rows_for(quantized, *weights[i]));
+    });
 }
 
 void CudaDecoderOps::add_bias(float* x, const std::vector<float>& bias, std::int64_t n_rows, std::int64_t n) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     const float* device_bias = device_vector(state_->vectors, bias);
     translate([&] { cuda::add_bias(state_->stream, x, device_bias, n_rows, n); });
 }
 
 void CudaDecoderOps::rope(float* x, int n_heads, const RopeParameters& params) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     auto found = state_->inverse_frequencies.find(&params);
     translate([&] {
         if (found == state_->inverse_frequencies.end()) {
@@ -185,7 +272,7 @@ void CudaDecoderOps::rope(float* x, int n_heads, const RopeParameters& params) {
             state_->stream.copy_to_device(memory.get(), inverse.data(), inverse.size() * sizeof(double));
             found = state_->inverse_frequencies.emplace(&params, std::move(memory)).first;
         }
-        cuda::rope(state_->stream, x, static_cast<const std::int32_t*>(state_->positions.get()), state_->n_tokens,
+        cuda::rope(state_->stream, x, state_->positions, state_->n_tokens,
                    n_heads, params.head_dim, params.n_rot, static_cast<const double*>(found->second.get()),
                    static_cast<float>(rope_attention_factor(params.scaling)),
                    params.style == RopeStyle::HalfSplit);
@@ -194,8 +281,9 @@ void CudaDecoderOps::rope(float* x, int n_heads, const RopeParameters& params) {
 
 void CudaDecoderOps::attend(KvCache& cache, int layer, const float* k, const float* v, const float* q,
                             const AttentionShape& shape, float* out) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     if (!cache.on_gpu()) throw ModelError("forward: the model runs on the GPU but its KV cache is in host memory");
-    const auto* positions = static_cast<const std::int32_t*>(state_->positions.get());
+    const auto* positions = state_->positions;
     const cuda::AttentionParameters parameters{shape.n_heads,    shape.n_kv_heads, shape.head_dim,
                                                shape.v_head_dim, shape.scale,      shape.window};
     translate([&] {
@@ -207,12 +295,14 @@ void CudaDecoderOps::attend(KvCache& cache, int layer, const float* k, const flo
 }
 
 void CudaDecoderOps::add(float* x, const float* y, std::int64_t n) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     translate([&] { cuda::add_in_place(state_->stream, x, y, n); });
 }
 
 void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                                GatedActivation activation, const float* x, std::int64_t n_rows, float* out,
                                const LoraSet& loras) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     refuse_adapters(loras);
     const cuda::DeviceMatrix& device_gate = device_matrix(state_->matrices, gate);
     const cuda::DeviceMatrix& device_up = device_matrix(state_->matrices, up);
@@ -220,10 +310,15 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
     float* gated = nullptr;
     float* up_out = nullptr;
     translate([&] {
-        gated = static_cast<float*>(reserve(state_->ffn_gate, static_cast<std::size_t>(n_rows * gate.rows) * sizeof(float)));
-        up_out = static_cast<float*>(reserve(state_->ffn_up, static_cast<std::size_t>(n_rows * up.rows) * sizeof(float)));
-        cuda::matmul(state_->stream, device_gate, x, n_rows, gated);
-        cuda::matmul(state_->stream, device_up, x, n_rows, up_out);
+        gated = static_cast<float*>(reserve(state_->ffn_gate, static_cast<std::size_t>(n_rows * gate.rows) * sizeof(float),
+                                            state_->buffer_generation));
+        up_out = static_cast<float*>(reserve(state_->ffn_up, static_cast<std::size_t>(n_rows * up.rows) * sizeof(float),
+                                             state_->buffer_generation));
+        const cuda::DeviceMatrix* const sharing_x[] = {&device_gate, &device_up};
+        const std::optional<cuda::QuantizedRows> quantized =
+            shared_quantization(state_->stream, x, n_rows, gate.cols, sharing_x);
+        cuda::matmul(state_->stream, device_gate, x, n_rows, gated, rows_for(quantized, device_gate));
+        cuda::matmul(state_->stream, device_up, x, n_rows, up_out, rows_for(quantized, device_up));
         cuda::gated_activation(state_->stream, gated, up_out, n_rows * gate.rows,
                                activation == GatedActivation::Silu ? 0 : 1);
         cuda::matmul(state_->stream, device_down, gated, n_rows, out);
@@ -231,12 +326,32 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
 }
 
 void CudaDecoderOps::soft_cap(float* x, std::int64_t n, float cap) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     translate([&] { cuda::soft_cap(state_->stream, x, n, cap); });
 }
 
 std::vector<float> CudaDecoderOps::to_host(const float* x, std::int64_t n) {
+    State& state = *state_;
     std::vector<float> host(static_cast<std::size_t>(n));
-    translate([&] { state_->stream.copy_to_host(host.data(), x, host.size() * sizeof(float)); });
+    translate([&] {
+        if (state.mode == StepMode::Recording) {
+            state.mode = StepMode::Eager;
+            try {
+                state.step_graph->graph.end_capture(state.stream);
+            } catch (const cuda::CudaError&) {
+                state.graphs_failed = true;
+                throw;
+            }
+            state.step_graph->recorded_generation = state.memory_generation();
+            state.step_graph->graph.launch(state.stream);
+        } else if (state.mode == StepMode::Replaying) {
+            state.step_graph->graph.launch(state.stream);
+        } else if (state.step_graph) {
+            state.step_graph->warmed_generation = state.memory_generation();
+        }
+        state.mode = StepMode::Eager;
+        state.stream.copy_to_host(host.data(), x, host.size() * sizeof(float));
+    });
     return host;
 }
 

@@ -300,16 +300,6 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     }
 }
 
-int multiprocessors() {
-    static const int count = [] {
-        int device = 0, value = 0;
-        cudaGetDevice(&device);
-        cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, device);
-        return std::max(1, value);
-    }();
-    return count;
-}
-
 }  // namespace
 
 void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,

@@ -21,6 +21,17 @@ inline void check_launch(const char* kernel) {
     check(cudaGetLastError(), std::string("launch ") + kernel);
 }
 
+// Of the current GPU, asked once per process.
+inline int multiprocessors() {
+    static const int count = [] {
+        int device = 0, value = 0;
+        cudaGetDevice(&device);
+        cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, device);
+        return value > 0 ? value : 1;
+    }();
+    return count;
+}
+
 inline unsigned blocks_for(std::int64_t n, int threads) {
     return static_cast<unsigned>((n + threads - 1) / threads);
 }

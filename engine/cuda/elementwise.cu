@@ -15,14 +15,31 @@ constexpr int kThreads = 256;
 
 cudaStream_t native(Stream& stream) { return static_cast<cudaStream_t>(stream.handle()); }
 
-// One block per row: the sum of squares in a block-wide reduction.
+// One block per row: the sum of squares in a block-wide reduction. Rows of
+// up to kCachedVectors float4s per thread are read once, into registers, with
+// all their loads in flight at once: a decode step's single row is otherwise
+// a chain of dependent memory round trips.
+constexpr int kCachedVectors = 8;
+
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ weight, std::int64_t n,
                                 float eps, float* out) {
     const float* row = x + blockIdx.x * n;
     float* dst = out + blockIdx.x * n;
+    const bool cached = n % 4 == 0 && n <= 4 * kThreads * kCachedVectors;
+    float4 values[kCachedVectors];
     float sum = 0.f;
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
-        sum += row[i] * row[i];
+    if (cached) {
+#pragma unroll
+        for (int k = 0; k < kCachedVectors; ++k) {
+            const std::int64_t i = 4 * (threadIdx.x + static_cast<std::int64_t>(k) * kThreads);
+            values[k] = i < n ? *reinterpret_cast<const float4*>(row + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+            sum += values[k].x * values[k].x + values[k].y * values[k].y + values[k].z * values[k].z +
+                   values[k].w * values[k].w;
+        }
+    } else {
+        for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+            sum += row[i] * row[i];
+    }
     __shared__ float partial[kThreads / 32];
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2)
@@ -34,8 +51,20 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
     for (int w = 0; w < kThreads / 32; ++w)
         total += partial[w];
     const float inverse_rms = rsqrtf(total / static_cast<float>(n) + eps);
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
-        dst[i] = row[i] * inverse_rms * weight[i];
+    if (cached) {
+#pragma unroll
+        for (int k = 0; k < kCachedVectors; ++k) {
+            const std::int64_t i = 4 * (threadIdx.x + static_cast<std::int64_t>(k) * kThreads);
+            if (i >= n) break;
+            const float4 w = *reinterpret_cast<const float4*>(weight + i);
+            *reinterpret_cast<float4*>(dst + i) =
+                make_float4(values[k].x * inverse_rms * w.x, values[k].y * inverse_rms * w.y,
+                            values[k].z * inverse_rms * w.z, values[k].w * inverse_rms * w.w);
+        }
+    } else {
+        for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+            dst[i] = row[i] * inverse_rms * weight[i];
+    }
 }
 
 __global__ void add_bias_kernel(float* x, const float* __restrict__ bias, std::int64_t total, std::int64_t n) {
@@ -72,27 +101,26 @@ __global__ void gated_kernel(float* gate, const float* __restrict__ up, std::int
     gate[i] = activated * up[i];
 }
 
-// One thread per (token, pair): the angle in double as the CPU backend
-// computes it (a float angle drifts at long positions), then every head.
+// One thread per (token, head, pair), the angle in double as the CPU
+// backend computes it (a float angle drifts at long positions).
 __global__ void rope_kernel(float* x, const std::int32_t* __restrict__ positions, std::int64_t n_tokens, int n_heads,
                             int head_dim, int n_pairs, const double* __restrict__ inv_freq, float attention_factor,
                             bool half_split) {
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n_tokens * n_pairs) return;
-    const std::int64_t token = i / n_pairs;
+    if (i >= n_tokens * n_heads * n_pairs) return;
     const int pair = static_cast<int>(i % n_pairs);
+    const std::int64_t head_row = i / n_pairs;  // token * n_heads + head
+    const std::int64_t token = head_row / n_heads;
     double sin_theta, cos_theta;
     sincos(static_cast<double>(positions[token]) * inv_freq[pair], &sin_theta, &cos_theta);
     const float c = static_cast<float>(cos_theta) * attention_factor;
     const float s = static_cast<float>(sin_theta) * attention_factor;
+    float* head = x + head_row * head_dim;
     const int first = half_split ? pair : 2 * pair;
     const int second = half_split ? pair + n_pairs : 2 * pair + 1;
-    for (int h = 0; h < n_heads; ++h) {
-        float* head = x + (token * n_heads + h) * head_dim;
-        const float a = head[first], b = head[second];
-        head[first] = a * c - b * s;
-        head[second] = a * s + b * c;
-    }
+    const float a = head[first], b = head[second];
+    head[first] = a * c - b * s;
+    head[second] = a * s + b * c;
 }
 
 __global__ void store_kv_kernel(const float* __restrict__ k, const float* __restrict__ v,
@@ -146,7 +174,7 @@ void gated_activation(Stream& stream, float* gate, const float* up, std::int64_t
 void rope(Stream& stream, float* x, const std::int32_t* positions, std::int64_t n_tokens, int n_heads, int head_dim,
           int n_rot, const double* inv_freq, float attention_factor, bool half_split) {
     const int n_pairs = n_rot / 2;
-    rope_kernel<<<blocks_for(n_tokens * n_pairs, kThreads), kThreads, 0, native(stream)>>>(
+    rope_kernel<<<blocks_for(n_tokens * n_heads * n_pairs, kThreads), kThreads, 0, native(stream)>>>(
         x, positions, n_tokens, n_heads, head_dim, n_pairs, inv_freq, attention_factor, half_split);
     check_launch("rope");
 }

@@ -63,16 +63,51 @@ public:
     // of several independent buffers. The pointer stays valid until the next
     // call with the same slot and a larger size.
     void* workspace(int slot, std::size_t bytes);
+    // Counts the workspaces' reallocations: work recorded in a Graph holds
+    // their old addresses.
+    std::uint64_t workspace_generation() const { return workspace_generation_; }
 
 private:
     void* stream_ = nullptr;
     void* cublas_ = nullptr;
     static constexpr int kSlots = 4;
     DeviceMemory workspaces_[kSlots];
+    std::uint64_t workspace_generation_ = 0;
+};
+
+// A stream's work recorded once and replayed with one launch (a CUDA
+// graph): a decode step's few hundred small kernels then cost one launch
+// instead of one each. What is recorded does not run until launch(); the
+// recording holds every pointer and launch size as they were.
+class Graph {
+public:
+    Graph() = default;
+    ~Graph();
+    Graph(Graph&& other) noexcept;
+    Graph& operator=(Graph&& other) noexcept;
+    Graph(const Graph&) = delete;
+    Graph& operator=(const Graph&) = delete;
+
+    bool ready() const { return exec_ != nullptr; }
+    // Work queued on the stream from now on is recorded instead of run.
+    void begin_capture(Stream& stream);
+    // Stops recording and makes the graph ready; throws CudaError when the
+    // work could not be recorded (the stream then runs work again).
+    void end_capture(Stream& stream);
+    void launch(Stream& stream);
+
+private:
+    void release();
+
+    void* graph_ = nullptr;  // cudaGraph_t
+    void* exec_ = nullptr;   // cudaGraphExec_t
 };
 
 // Weight element types the kernels read, by their ggml id (ggml_types.h).
 bool reads_weight_type(std::uint32_t ggml_type);
+// Whether the matrix-vector kernel of a type reads QuantizedRows (the
+// quantized types) rather than f32 rows (F32, F16, BF16).
+bool takes_int8_activations(std::uint32_t ggml_type);
 
 // A weight matrix in device memory in its GGUF layout: row r at data + r * row_bytes.
 struct DeviceMatrix {
@@ -83,11 +118,30 @@ struct DeviceMatrix {
     std::int64_t row_bytes = 0;
 };
 
-// out (n, w.rows) = x (n, w.cols) · wᵀ. Few rows (decode) run one fused
-// dequantizing matrix-vector kernel that reads each weight byte once; more
-// (prefill) dequantize tiles of w to f16 and multiply on the tensor cores
-// through cuBLAS.
-void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out);
+// The most activation rows the matrix-vector kernels take; more go through
+// the GEMM.
+constexpr std::int64_t kMaxVectorRows = 8;
+
+// Activation rows as the quantized weights' matrix-vector kernels read them:
+// int8 in blocks of 32 with an f32 scale each (ggml's Q8_0 but for the
+// scale's type). Made once for every weight that multiplies the same rows
+// (q, k and v; gate and up).
+struct QuantizedRows {
+    const std::int8_t* quants = nullptr;  // (n, cols)
+    const float* scales = nullptr;        // (n, cols / 32)
+};
+
+// x (n <= kMaxVectorRows rows of cols, a multiple of 32) quantized into the
+// stream's memory, valid until the next quantize_rows on the stream.
+QuantizedRows quantize_rows(Stream& stream, const float* x, std::int64_t n, std::int64_t cols);
+
+// out (n, w.rows) = x (n, w.cols) · wᵀ. Up to kMaxVectorRows rows (decode)
+// run one fused dequantizing matrix-vector kernel that reads each weight
+// byte once, int8 dot products for quantized weights (on `quantized` when
+// given: x already quantized by quantize_rows); more rows (prefill)
+// dequantize tiles of w to f16 and multiply on the tensor cores through cuBLAS.
+void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out,
+            const QuantizedRows* quantized = nullptr);
 
 // out (n_tokens, table.cols): row i is row tokens[i] of the table as f32.
 void embed_rows(Stream& stream, const DeviceMatrix& table, const std::int32_t* tokens, std::int64_t n_tokens,

@@ -18,11 +18,10 @@ namespace folio::engine::cuda {
 namespace {
 
 constexpr int kWarpSize = 32;
-constexpr int kRowsPerBlock = 4;  // one warp per weight row
+constexpr int kRowsPerBlock = 4;  // warps per block: one weight row each, or fewer rows (warps_per_row)
 // Up to this many activation rows go through the matrix-vector kernel,
 // which then reuses each dequantized weight for all of them; more take the
 // GEMM, whose dequantization pass is repaid by the tensor cores.
-constexpr std::int64_t kMaxVectorRows = 8;
 // Elements of weight dequantized to f16 per GEMM call: bounds the workspace.
 constexpr std::int64_t kTileElements = std::int64_t{32} << 20;
 constexpr int kQ8Block = 32;  // activations per int8 scale
@@ -73,29 +72,46 @@ __global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
 }
 
 // The quantized types' matrix-vector product: activations as int8 blocks
-// (quantize_activations_kernel), weights through Format::dot_q8.
+// (quantize_activations_kernel), weights through Format::dot_q8. A row takes
+// warps_per_row warps (1, 2 or 4) that split its chunks and add their sums
+// through shared memory: matrices of few rows still keep the GPU's memory
+// system busy with enough warps.
 template <class Format, int kCols>
 __global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
     matvec_q8_kernel(const std::uint8_t* __restrict__ w, std::int64_t row_bytes, std::int64_t rows, std::int64_t cols,
-                     const std::int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ out) {
-    const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-    if (row >= rows) return;
-    const std::uint8_t* w_row = w + row * row_bytes;
+                     const std::int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ out,
+                     int warps_per_row) {
+    const int warp = threadIdx.y;
+    const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * (kRowsPerBlock / warps_per_row) + warp / warps_per_row;
+    const int part = warp % warps_per_row;
     const int n_chunks = static_cast<int>(cols / Format::kElements) * Format::kChunks;
     const std::int64_t scales_per_row = cols / kQ8Block;
     float acc[kCols] = {};
-    for (int i = threadIdx.x; i < n_chunks; i += kWarpSize) {
-        const int block = i / Format::kChunks, chunk = i % Format::kChunks;
-        const std::uint8_t* w_block = w_row + static_cast<std::int64_t>(block) * Format::kBytes;
-        const std::int64_t first = static_cast<std::int64_t>(block) * Format::kElements;
+    if (row < rows) {
+        const std::uint8_t* w_row = w + row * row_bytes;
+        for (int i = part * kWarpSize + threadIdx.x; i < n_chunks; i += kWarpSize * warps_per_row) {
+            const int block = i / Format::kChunks, chunk = i % Format::kChunks;
+            const std::uint8_t* w_block = w_row + static_cast<std::int64_t>(block) * Format::kBytes;
+            const std::int64_t first = static_cast<std::int64_t>(block) * Format::kElements;
 #pragma unroll
-        for (int c = 0; c < kCols; ++c)
-            acc[c] += Format::dot_q8(w_block, chunk, xq + c * cols + first, xd + c * scales_per_row + first / kQ8Block);
+            for (int c = 0; c < kCols; ++c)
+                acc[c] += Format::dot_q8(w_block, chunk, xq + c * cols + first, xd + c * scales_per_row + first / kQ8Block);
+        }
     }
+    __shared__ float partial[kRowsPerBlock][kCols];
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
         const float sum = warp_sum(acc[c]);
-        if (threadIdx.x == 0) out[c * rows + row] = sum;
+        if (threadIdx.x == 0) partial[warp][c] = sum;
+    }
+    if (warps_per_row > 1) __syncthreads();
+    if (threadIdx.x == 0 && part == 0 && row < rows) {
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+            float sum = 0.f;
+            for (int p = 0; p < warps_per_row; ++p) sum += partial[warp + p][c];
+            out[c * rows + row] = sum;
+        }
     }
 }
 
@@ -167,40 +183,49 @@ void launch_matvec(Stream& stream, const DeviceMatrix& w, const float* x, float*
     check_launch("matvec");
 }
 
+// Warps per row: enough warps in all to keep every multiprocessor's memory
+// requests in flight (about 32 each), at most 4.
+int warps_per_row(std::int64_t rows) {
+    const std::int64_t wanted = 32 * static_cast<std::int64_t>(multiprocessors());
+    return rows >= wanted ? 1 : 2 * rows >= wanted ? 2 : 4;
+}
+
 template <class Format, int kCols>
 void launch_matvec_q8(Stream& stream, const DeviceMatrix& w, const std::int8_t* xq, const float* xd, float* out) {
     const dim3 threads(kWarpSize, kRowsPerBlock);
-    matvec_q8_kernel<Format, kCols><<<blocks_for(w.rows, kRowsPerBlock), threads, 0,
+    const int per_row = warps_per_row(w.rows);
+    matvec_q8_kernel<Format, kCols><<<blocks_for(w.rows, kRowsPerBlock / per_row), threads, 0,
                                       static_cast<cudaStream_t>(stream.handle())>>>(
-        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, xq, xd, out);
+        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, xq, xd, out, per_row);
     check_launch("matvec_q8");
+}
+
+QuantizedRows quantize_into(Stream& stream, int slot, const float* x, std::int64_t n, std::int64_t cols) {
+    const std::int64_t n_blocks = n * cols / kQ8Block;
+    auto* workspace =
+        static_cast<std::uint8_t*>(stream.workspace(slot, static_cast<std::size_t>(n * cols + n_blocks * sizeof(float))));
+    auto* quants = reinterpret_cast<std::int8_t*>(workspace);
+    auto* scales = reinterpret_cast<float*>(workspace + n * cols);  // n * cols is a multiple of 32
+    constexpr int kThreads = 256;
+    quantize_activations_kernel<<<blocks_for(n_blocks * kWarpSize, kThreads), kThreads, 0,
+                                  static_cast<cudaStream_t>(stream.handle())>>>(x, n_blocks, quants, scales);
+    check_launch("quantize_activations");
+    return {quants, scales};
 }
 
 // Activation rows in groups of 8, 4, 2, 1: each group's weights are read once.
 template <class Format>
-void matvec(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
-    const std::int8_t* xq = nullptr;
-    const float* xd = nullptr;
-    if constexpr (Format::kQuantized) {
-        const std::int64_t n_blocks = n * w.cols / kQ8Block;
-        auto* workspace = static_cast<std::uint8_t*>(
-            stream.workspace(0, static_cast<std::size_t>(n * w.cols + n_blocks * sizeof(float))));
-        auto* quants = reinterpret_cast<std::int8_t*>(workspace);
-        auto* scales = reinterpret_cast<float*>(workspace + n * w.cols);  // n * cols is a multiple of 32
-        constexpr int kThreads = 256;
-        quantize_activations_kernel<<<blocks_for(n_blocks * kWarpSize, kThreads), kThreads, 0,
-                                      static_cast<cudaStream_t>(stream.handle())>>>(x, n_blocks, quants, scales);
-        check_launch("quantize_activations");
-        xq = quants;
-        xd = scales;
-    }
+void matvec(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out,
+            const QuantizedRows* quantized) {
+    QuantizedRows rows;
+    if constexpr (Format::kQuantized) rows = quantized ? *quantized : quantize_into(stream, 0, x, n, w.cols);
     for (std::int64_t done = 0; done < n;) {
         const std::int64_t left = n - done;
         const int group = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         float* out_rows = out + done * w.rows;
         if constexpr (Format::kQuantized) {
-            const std::int8_t* xq_rows = xq + done * w.cols;
-            const float* xd_rows = xd + done * w.cols / kQ8Block;
+            const std::int8_t* xq_rows = rows.quants + done * w.cols;
+            const float* xd_rows = rows.scales + done * w.cols / kQ8Block;
             switch (group) {
                 case 8: launch_matvec_q8<Format, 8>(stream, w, xq_rows, xd_rows, out_rows); break;
                 case 4: launch_matvec_q8<Format, 4>(stream, w, xq_rows, xd_rows, out_rows); break;
@@ -268,12 +293,23 @@ bool reads_weight_type(std::uint32_t ggml_type) {
     return formats::dispatch(ggml_type, [](auto) {});
 }
 
-void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
+bool takes_int8_activations(std::uint32_t ggml_type) {
+    bool quantized = false;
+    formats::dispatch(ggml_type, [&](auto format) { quantized = decltype(format)::kQuantized; });
+    return quantized;
+}
+
+QuantizedRows quantize_rows(Stream& stream, const float* x, std::int64_t n, std::int64_t cols) {
+    return quantize_into(stream, 3, x, n, cols);
+}
+
+void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out,
+            const QuantizedRows* quantized) {
     require_readable(w);
     formats::dispatch(w.ggml_type, [&](auto format) {
         using Format = decltype(format);
         if (n <= kMaxVectorRows)
-            matvec<Format>(stream, w, x, n, out);
+            matvec<Format>(stream, w, x, n, out, quantized);
         else
             gemm<Format>(stream, w, x, n, out);
     });

@@ -86,8 +86,54 @@ void* Stream::workspace(int slot, std::size_t bytes) {
         synchronize();  // kernels queued earlier may still read the old buffer
         memory = DeviceMemory();
         memory = DeviceMemory(bytes);
+        ++workspace_generation_;
     }
     return memory.get();
+}
+
+Graph::~Graph() {
+    release();
+}
+
+void Graph::release() {
+    if (exec_) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+    if (graph_) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+    exec_ = graph_ = nullptr;
+}
+
+Graph::Graph(Graph&& other) noexcept
+    : graph_(std::exchange(other.graph_, nullptr)), exec_(std::exchange(other.exec_, nullptr)) {}
+
+Graph& Graph::operator=(Graph&& other) noexcept {
+    if (this != &other) {
+        release();
+        graph_ = std::exchange(other.graph_, nullptr);
+        exec_ = std::exchange(other.exec_, nullptr);
+    }
+    return *this;
+}
+
+void Graph::begin_capture(Stream& stream) {
+    check(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream.handle()), cudaStreamCaptureModeThreadLocal),
+          "start recording a graph");
+}
+
+void Graph::end_capture(Stream& stream) {
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamEndCapture(static_cast<cudaStream_t>(stream.handle()), &graph), "record a graph");
+    cudaGraphExec_t exec = nullptr;
+    if (const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0); status != cudaSuccess) {
+        cudaGraphDestroy(graph);
+        check(status, "instantiate a graph");
+    }
+    release();
+    graph_ = graph;
+    exec_ = exec;
+}
+
+void Graph::launch(Stream& stream) {
+    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), static_cast<cudaStream_t>(stream.handle())),
+          "launch a graph");
 }
 
 double measure_copy_bandwidth(std::size_t bytes, int repeats) {

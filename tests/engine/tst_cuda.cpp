@@ -102,6 +102,7 @@ private slots:
     void ropeScalingMatchesTransformers();
     void longPromptMatchesCpu_data();
     void longPromptMatchesCpu();
+    void recordedDecodeStepsFollowMovedBuffers();
     void quantizedModelMatchesCpu_data();
     void quantizedModelMatchesCpu();
     void refusesWhatItCannotRun();
@@ -293,6 +294,38 @@ void TestCuda::longPromptMatchesCpu() {
           kPrompt, prefill_diff, decode_diff);
     QVERIFY2(prefill_diff <= 2e-3, qPrintable(QString::number(prefill_diff)));
     QVERIFY2(decode_diff <= 2e-3, qPrintable(QString::number(decode_diff)));
+}
+
+// Decode steps are recorded as a CUDA graph and replayed. A longer batch on
+// another cache in between moves the activation buffers the recording
+// points into; the next steps must notice, run eagerly and record again.
+void TestCuda::recordedDecodeStepsFollowMovedBuffers() {
+    const GgufFile file = tiny_model_file("qwen2_tiny");
+    std::unique_ptr<Model> cpu = load_model(file);
+    std::unique_ptr<Model> gpu = gpu_model(file);
+    const int n_vocab = cpu->config().n_vocab;
+    const std::vector<std::int32_t> tokens = random_tokens(40, n_vocab, 11);
+    const std::vector<std::int32_t> positions = iota_positions(tokens.size());
+    const std::vector<std::int32_t> long_prompt = random_tokens(400, n_vocab, 12);
+    ThreadPool pool(2);
+    KvCache cpu_cache = cpu->make_kv_cache(64), gpu_cache = gpu->make_kv_cache(64);
+    constexpr std::size_t kPrompt = 20;
+    cpu->forward(pool, std::span(tokens).first(kPrompt), std::span(positions).first(kPrompt), cpu_cache, LogitRows::Last);
+    gpu->forward(pool, std::span(tokens).first(kPrompt), std::span(positions).first(kPrompt), gpu_cache, LogitRows::Last);
+    double worst = 0;
+    for (std::size_t i = kPrompt; i < tokens.size(); ++i) {
+        if (i == kPrompt + 5) {  // after an eager, a recorded and three replayed steps
+            KvCache other = gpu->make_kv_cache(static_cast<int>(long_prompt.size()));
+            gpu->forward(pool, long_prompt, iota_positions(long_prompt.size()), other, LogitRows::All);
+        }
+        const auto token = std::span(tokens).subspan(i, 1);
+        const auto position = std::span(positions).subspan(i, 1);
+        worst = std::max(worst, max_relative_diff(gpu->forward(pool, token, position, gpu_cache, LogitRows::Last),
+                                                  cpu->forward(pool, token, position, cpu_cache, LogitRows::Last),
+                                                  n_vocab));
+    }
+    qInfo("20 decode steps around a moved buffer: max |gpu - cpu| / range = %.2e", worst);
+    QVERIFY2(worst <= 2e-3, qPrintable(QString::number(worst)));
 }
 
 void TestCuda::quantizedModelMatchesCpu_data() {
