@@ -52,12 +52,30 @@ ChatModel::ChatModel(const ChatModelOptions& options) : path_(options.path), poo
     }
     const int trained = model_->config().n_ctx_train > 0 ? model_->config().n_ctx_train : 2048;
     context_tokens_ = options.context_tokens > 0 ? std::min(options.context_tokens, trained) : std::min(trained, 8192);
+    kv_type_ = options.kv_type;
+    cache_budget_bytes_ = options.cache_budget_bytes;
     try {
-        cache_ = std::make_unique<engine::PrefixCache>(*model_, context_tokens_, options.kv_type,
-                                                       options.cache_budget_bytes);
-    } catch (const std::runtime_error& e) {
+        device_ = place_model(*model_, options.device, options.kv_type != engine::KvType::F16);
+        make_cache();
+    } catch (const std::runtime_error& e) {  // ModelError, KvCacheError
+        throw fail(e.what());
+    } catch (const std::invalid_argument& e) {
         throw fail(e.what());
     }
+}
+
+void ChatModel::make_cache() {
+    cache_.reset();  // its caches' memory first
+    cache_ = std::make_unique<engine::PrefixCache>(*model_, context_tokens_, kv_type_, cache_budget_bytes_);
+}
+
+void ChatModel::set_default_adapters(engine::LoraSet adapters) {
+    if (!adapters.empty() && model_->on_gpu()) {
+        model_->use_cpu();
+        device_ = "cpu";
+        make_cache();
+    }
+    default_adapters_ = std::move(adapters);
 }
 
 ChatModel::~ChatModel() = default;

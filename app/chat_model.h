@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/compute_device.h"
 #include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/gguf.h"
@@ -47,6 +48,9 @@ struct ChatModelOptions {
     // model without one (a base model) gets the messages as plain text.
     std::optional<engine::ChatFormat> format;
     int threads = 0;               // the engine's worker threads; 0: one per core
+    // Where the model runs (compute_device.h). Adapters given later move it
+    // to the CPU, which alone runs them.
+    DeviceChoice device = DeviceChoice::Auto;
 };
 
 class ChatModel {
@@ -73,7 +77,11 @@ public:
 
     // Adapters every request runs with unless its options name others (a
     // domain pack's, load_pack_adapters).
-    void set_default_adapters(engine::LoraSet adapters) { default_adapters_ = std::move(adapters); }
+    // Adapters on a model placed on the GPU bring it back to the CPU (the
+    // kept KV caches are remade there).
+    void set_default_adapters(engine::LoraSet adapters);
+    // "cpu" or "cuda".
+    const std::string& device() const { return device_; }
     const engine::LoraSet& default_adapters() const { return default_adapters_; }
 
     // Generates the assistant's reply to messages (prompt_tokens), reusing
@@ -85,6 +93,9 @@ public:
     engine::GenerationResult generate(std::span<const std::int32_t> prompt, const engine::GenerationOptions& options);
 
 private:
+    // The kept KV caches, made for where the model runs.
+    void make_cache();
+
     std::string path_;
     std::optional<engine::GgufFile> file_;  // the mapping the weights point into
     std::unique_ptr<engine::Model> model_;
@@ -93,6 +104,9 @@ private:
     int context_tokens_ = 0;
     engine::ThreadPool pool_;
     std::unique_ptr<engine::PrefixCache> cache_;
+    std::string device_;  // "cpu" or "cuda"
+    engine::KvType kv_type_ = engine::KvType::F16;
+    std::size_t cache_budget_bytes_ = 0;
     engine::LoraSet default_adapters_;
 };
 

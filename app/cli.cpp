@@ -708,9 +708,7 @@ int command_generate(const std::vector<std::string>& rest) {
     const std::optional<std::string> prompt = args.value("prompt");
     if (!prompt) throw UsageError("generate needs --prompt TEXT");
     engine::check_utf8(*prompt, "--prompt");
-    const std::string device = args.value("device").value_or("auto");
-    if (device != "auto" && device != "cpu" && device != "cuda")
-        throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
+    const DeviceChoice device = device_argument(args);
 
     engine::GenerationOptions options;
     options.max_tokens = parse_int("n", args.value("n").value_or("128"), 1, 1 << 20);
@@ -730,6 +728,9 @@ int command_generate(const std::vector<std::string>& rest) {
     if (kv_type_name != "f16" && kv_type_name != "q8_0")
         throw UsageError("--kv-type must be f16 or q8_0, not '" + kv_type_name + "'");
     const engine::KvType kv_type = engine::kv_type_from_name(kv_type_name);
+    const bool needs_cpu_backend = !args.every_value("lora").empty() || kv_type != engine::KvType::F16;
+    if (device == DeviceChoice::Cuda && needs_cpu_backend)
+        throw UsageError("LoRA adapters and a q8_0 KV cache run on the CPU backend only (use --device cpu or auto)");
     const std::string truncate = args.value("truncate").value_or("error");
     if (truncate != "error" && truncate != "keep-last")
         throw UsageError("--truncate must be error or keep-last, not '" + truncate + "'");
@@ -773,7 +774,7 @@ int command_generate(const std::vector<std::string>& rest) {
     }
 
     const int n_ctx = ctx.value_or(std::min(4096, model_ctx));
-    const std::string placed = place_model(*model, device, !options.loras.empty() || kv_type != engine::KvType::F16);
+    const std::string placed = place_model(*model, device, needs_cpu_backend);
     engine::KvCache cache = model->make_kv_cache(n_ctx, kv_type);
     engine::ThreadPool pool;
 

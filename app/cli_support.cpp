@@ -11,7 +11,6 @@
 #include "app/chat_model.h"
 #include "app/library.h"
 #include "app/packs.h"
-#include "engine/device.h"
 
 namespace folio::app {
 
@@ -77,21 +76,11 @@ int parse_int(const std::string& name, const std::string& text, int min, int max
     return static_cast<int>(*value);
 }
 
-std::string place_model(engine::Model& model, const std::string& device, bool needs_cpu_backend) {
-    if (device == "cpu") return "cpu";
-    if (device == "cuda") {
-        if (needs_cpu_backend)
-            throw UsageError("LoRA adapters and a q8_0 KV cache run on the CPU backend only (--device cpu)");
-        model.use_gpu(0);
-        return "cuda";
-    }
-    if (device != "auto") throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
-    if (needs_cpu_backend || engine::detect_gpus().gpus.empty()) return "cpu";
+DeviceChoice device_argument(const ParsedArgs& args) {
     try {
-        model.use_gpu(0);
-        return "cuda";
-    } catch (const engine::ModelError&) {
-        return "cpu";  // an architecture or weight type without CUDA kernels: the CPU runs everything
+        return parse_device(args.value("device").value_or("auto"));
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
     }
 }
 

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "engine/model.h"
+#include "app/compute_device.h"
 #include "engine/model_paths.h"
 
 namespace folio::app {
@@ -58,12 +58,8 @@ ParsedArgs parse_args(const std::string& command, const std::vector<std::string>
 
 // The option's whole text as a number in [min, max], else UsageError naming --name.
 int parse_int(const std::string& name, const std::string& text, int min, int max);
-// Runs the model where --device says: "cpu"; "cuda" (GPU 0, else a
-// ModelError saying why); "auto" the GPU when there is one and the model and
-// request can run there (no LoRA adapters, an f16 KV cache), else the CPU.
-// Returns where it runs: "cpu" or "cuda". UsageError for another name, or
-// "cuda" with what only the CPU runs.
-std::string place_model(engine::Model& model, const std::string& device, bool needs_cpu_backend);
+// --device (auto when absent); UsageError for another name.
+DeviceChoice device_argument(const ParsedArgs& args);
 
 // A comma-separated list of such numbers ("2048,8192"), at least one.
 std::vector<int> parse_int_list(const std::string& name, const std::string& text, int min, int max);

@@ -138,6 +138,8 @@ private:
         ops->upload(output_);
         gpu_ops_ = std::move(ops);
     }
+
+    void release_gpu() override { gpu_ops_.reset(); }
 #endif
 
     // The forward pass, one description for every backend: Ops is

@@ -60,6 +60,12 @@ void Model::use_gpu(int gpu) {
 #endif
 }
 
+void Model::use_cpu() {
+    if (!on_gpu()) return;
+    release_gpu();
+    gpu_ = -1;
+}
+
 void Model::place_on_gpu(int) {
     throw ModelError("the CUDA backend does not run " + config_.architecture + " models yet");
 }

@@ -111,6 +111,9 @@ public:
     // the architecture or a weight type has no CUDA kernels, or the GPU
     // cannot be used or cannot hold the weights; the model then stays on the CPU.
     void use_gpu(int gpu = 0);
+    // Back to the CPU backend: the GPU copies of the weights are freed, and
+    // caches made for the GPU no longer fit (forward() says so).
+    void use_cpu();
     bool on_gpu() const { return gpu_ >= 0; }
 
     // Whether the model is an encoder (BERT), which encode() serves and
@@ -142,6 +145,8 @@ protected:
     // use_gpu() for an architecture: copies the weights to the GPU. The
     // default refuses (no CUDA kernels for the architecture).
     virtual void place_on_gpu(int gpu);
+    // use_cpu(): frees what place_on_gpu made.
+    virtual void release_gpu() {}
 
     // Lists a weight among adaptable_weights(): run() passes it through lora_matmul.
     void allow_lora(const WeightMatrix& weight) {

@@ -162,18 +162,20 @@ app::ChatModel& AssistantWorker::chatModel(const app::PackContent* pack) {
     if (path.isEmpty())
         throw std::runtime_error(
             "no chat model: choose a GGUF file in Settings, or install the default models (installer/install.sh)");
-    // As `folio generate --device cuda`: the CUDA backend does not run
-    // models yet, and Automatic means the CPU until it does.
-    if (settings_.device == ComputeDevice::Gpu)
-        throw std::runtime_error("the GPU backend cannot run models yet: choose Automatic or CPU in Settings");
-    if (!model_ || path != modelPath_ || settings_.contextTokens != modelContext_) {
+    const app::DeviceChoice device = settings_.device == ComputeDevice::Gpu   ? app::DeviceChoice::Cuda
+                                     : settings_.device == ComputeDevice::Cpu ? app::DeviceChoice::Cpu
+                                                                              : app::DeviceChoice::Auto;
+    if (!model_ || path != modelPath_ || settings_.contextTokens != modelContext_ || device != modelDevice_) {
         conversation_.reset();  // it refers to the model
         model_.reset();
         emit modelLoading(path);
-        model_ = std::make_unique<app::ChatModel>(app::ChatModelOptions{
-            .path = path.toStdString(), .context_tokens = settings_.contextTokens, .threads = settings_.threads});
+        model_ = std::make_unique<app::ChatModel>(app::ChatModelOptions{.path = path.toStdString(),
+                                                                         .context_tokens = settings_.contextTokens,
+                                                                         .threads = settings_.threads,
+                                                                         .device = device});
         modelPath_ = path;
         modelContext_ = settings_.contextTokens;
+        modelDevice_ = device;
         modelAdapterPack_.clear();
         emit modelLoaded(path, model_->context_tokens());
     }

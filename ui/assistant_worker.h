@@ -140,6 +140,7 @@ private:
     std::unique_ptr<app::ChatModel> model_;
     QString modelPath_, modelAdapterPack_;
     int modelContext_ = -1;
+    app::DeviceChoice modelDevice_ = app::DeviceChoice::Auto;  // as asked for; adapters may have moved it to the CPU
     std::unique_ptr<app::Conversation> conversation_;
     QString conversationPack_;
 

@@ -12,7 +12,7 @@ namespace folio::engine::cuda {
 inline void check(cudaError_t status, const std::string& what) {
     if (status != cudaSuccess) {
         cudaGetLastError();  // clear a non-sticky error so the next call starts clean
-        throw CudaError("cannot " + what + " on the GPU: " + cudaGetErrorString(status));
+        throw CudaError("cannot " + what + ": " + cudaGetErrorString(status));
     }
 }
 

@@ -48,7 +48,7 @@ std::size_t free_gpu_memory() {
 
 Stream::Stream() {
     cudaStream_t stream = nullptr;
-    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "create a stream");
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "create a CUDA stream");
     stream_ = stream;
     cublasHandle_t handle = nullptr;
     if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
@@ -115,16 +115,16 @@ Graph& Graph::operator=(Graph&& other) noexcept {
 
 void Graph::begin_capture(Stream& stream) {
     check(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream.handle()), cudaStreamCaptureModeThreadLocal),
-          "start recording a graph");
+          "start recording a CUDA graph");
 }
 
 void Graph::end_capture(Stream& stream) {
     cudaGraph_t graph = nullptr;
-    check(cudaStreamEndCapture(static_cast<cudaStream_t>(stream.handle()), &graph), "record a graph");
+    check(cudaStreamEndCapture(static_cast<cudaStream_t>(stream.handle()), &graph), "record a CUDA graph");
     cudaGraphExec_t exec = nullptr;
     if (const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0); status != cudaSuccess) {
         cudaGraphDestroy(graph);
-        check(status, "instantiate a graph");
+        check(status, "instantiate a CUDA graph");
     }
     release();
     graph_ = graph;
@@ -133,23 +133,23 @@ void Graph::end_capture(Stream& stream) {
 
 void Graph::launch(Stream& stream) {
     check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), static_cast<cudaStream_t>(stream.handle())),
-          "launch a graph");
+          "launch a CUDA graph");
 }
 
 double measure_copy_bandwidth(std::size_t bytes, int repeats) {
     DeviceMemory source(bytes), destination(bytes);
-    check(cudaMemset(source.get(), 1, bytes), "fill the copy probe");
+    check(cudaMemset(source.get(), 1, bytes), "fill the GPU copy probe");
     cudaEvent_t start, stop;
-    check(cudaEventCreate(&start), "create an event");
-    check(cudaEventCreate(&stop), "create an event");
-    check(cudaMemcpy(destination.get(), source.get(), bytes, cudaMemcpyDeviceToDevice), "copy on the GPU");
-    check(cudaEventRecord(start), "record an event");
+    check(cudaEventCreate(&start), "create a CUDA event");
+    check(cudaEventCreate(&stop), "create a CUDA event");
+    check(cudaMemcpy(destination.get(), source.get(), bytes, cudaMemcpyDeviceToDevice), "copy within the GPU");
+    check(cudaEventRecord(start), "record a CUDA event");
     for (int i = 0; i < repeats; ++i)
-        check(cudaMemcpyAsync(destination.get(), source.get(), bytes, cudaMemcpyDeviceToDevice), "copy on the GPU");
-    check(cudaEventRecord(stop), "record an event");
-    check(cudaEventSynchronize(stop), "time the copy");
+        check(cudaMemcpyAsync(destination.get(), source.get(), bytes, cudaMemcpyDeviceToDevice), "copy within the GPU");
+    check(cudaEventRecord(stop), "record a CUDA event");
+    check(cudaEventSynchronize(stop), "time the GPU copy");
     float milliseconds = 0.f;
-    check(cudaEventElapsedTime(&milliseconds, start, stop), "time the copy");
+    check(cudaEventElapsedTime(&milliseconds, start, stop), "time the GPU copy");
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
     return 2.0 * static_cast<double>(bytes) * repeats / (milliseconds * 1e-3);

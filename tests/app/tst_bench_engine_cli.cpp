@@ -106,7 +106,11 @@ void BenchEngineCliTest::badInputIsOneLine_data() {
     const QString model = QString::fromStdString(kTinyModel);
     QTest::newRow("zero prompt") << QStringList{"bench", "engine", "--model", model, "--prompt-tokens", "0"};
     QTest::newRow("bad threads") << QStringList{"bench", "engine", "--model", model, "--threads", "two"};
-    QTest::newRow("cuda") << QStringList{"bench", "engine", "--model", model, "--device", "cuda"};
+    QTest::newRow("device name") << QStringList{"bench", "engine", "--model", model, "--device", "gpu"};
+    QTest::newRow("prefill list") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
+                                                 "--prefill-tokens", "2048,x"};
+    QTest::newRow("empty context list") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
+                                                       "--decode-contexts", ""};
     QTest::newRow("no file") << QStringList{"bench", "engine", "--model", "/nonexistent/model.gguf"};
     QTest::newRow("positional") << QStringList{"bench", "engine", model};
 }

@@ -1,0 +1,42 @@
+#include "app/compute_device.h"
+
+#include <stdexcept>
+
+#include "engine/device.h"
+
+namespace folio::app {
+
+DeviceChoice parse_device(std::string_view name) {
+    if (name == "auto") return DeviceChoice::Auto;
+    if (name == "cpu") return DeviceChoice::Cpu;
+    if (name == "cuda") return DeviceChoice::Cuda;
+    throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + std::string(name) + "'");
+}
+
+std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend) {
+    switch (choice) {
+        case DeviceChoice::Cpu:
+            model.use_cpu();
+            return "cpu";
+        case DeviceChoice::Cuda:
+            if (needs_cpu_backend)
+                throw std::invalid_argument(
+                    "LoRA adapters and a q8_0 KV cache run on the CPU backend only (use --device cpu or auto)");
+            model.use_gpu(0);
+            return "cuda";
+        case DeviceChoice::Auto:
+            break;
+    }
+    if (needs_cpu_backend || engine::detect_gpus().gpus.empty()) {
+        model.use_cpu();
+        return "cpu";
+    }
+    try {
+        model.use_gpu(0);
+        return "cuda";
+    } catch (const engine::ModelError&) {
+        return "cpu";  // an architecture or weight type without CUDA kernels: the CPU runs everything
+    }
+}
+
+}  // namespace folio::app
