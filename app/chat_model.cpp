@@ -56,7 +56,15 @@ ChatModel::ChatModel(const ChatModelOptions& options) : path_(options.path), poo
     cache_budget_bytes_ = options.cache_budget_bytes;
     try {
         device_ = place_model(*model_, options.device, options.kv_type != engine::KvType::F16);
-        make_cache();
+        try {
+            make_cache();
+        } catch (const engine::KvCacheError&) {
+            // Automatic: weights that fit the GPU with no room for the context run on the CPU instead.
+            if (!model_->on_gpu() || options.device != DeviceChoice::Auto) throw;
+            model_->use_cpu();
+            device_ = "cpu";
+            make_cache();
+        }
     } catch (const std::runtime_error& e) {  // ModelError, KvCacheError
         throw fail(e.what());
     } catch (const std::invalid_argument& e) {
