@@ -83,7 +83,9 @@ private:
 
 // The same ops on a GPU (decoder_ops_cuda.cpp). Holds the device copies of
 // the weights given to upload(), a stream and the activation buffers; one
-// forward pass at a time.
+// forward pass at a time. Model::forward has checked that the cache is on
+// the GPU and that no LoRA adapter is asked for (the loras arguments are
+// empty).
 class CudaDecoderOps {
 public:
     // Selects the GPU; throws ModelError when it cannot be used.

@@ -193,10 +193,6 @@ const float* device_vector(const VectorMap& vectors, const std::vector<float>& v
     return found->second;
 }
 
-void refuse_adapters(const LoraSet& loras) {
-    if (!loras.uses.empty())
-        throw ModelError("LoRA adapters run on the CPU backend only; use --device cpu with an adapter");
-}
 
 }  // namespace
 
@@ -242,9 +238,8 @@ const cuda::QuantizedRows* rows_for(const std::optional<cuda::QuantizedRows>& qu
 }  // namespace
 
 void CudaDecoderOps::project(const float* x, std::int64_t n_rows, std::int64_t n_cols,
-                             std::initializer_list<Projection> outputs, const LoraSet& loras) {
+                             std::initializer_list<Projection> outputs, const LoraSet&) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
-    refuse_adapters(loras);
     std::vector<const cuda::DeviceMatrix*> weights;
     for (const Projection& projection : outputs) weights.push_back(&device_matrix(state_->matrices, *projection.weight));
     translate([&] {
@@ -282,7 +277,6 @@ void CudaDecoderOps::rope(float* x, int n_heads, const RopeParameters& params) {
 void CudaDecoderOps::attend(KvCache& cache, int layer, const float* k, const float* v, const float* q,
                             const AttentionShape& shape, float* out) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
-    if (!cache.on_gpu()) throw ModelError("forward: the model runs on the GPU but its KV cache is in host memory");
     const auto* positions = state_->positions;
     const cuda::AttentionParameters parameters{shape.n_heads,    shape.n_kv_heads, shape.head_dim,
                                                shape.v_head_dim, shape.scale,      shape.window};
@@ -301,9 +295,8 @@ void CudaDecoderOps::add(float* x, const float* y, std::int64_t n) {
 
 void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                                GatedActivation activation, const float* x, std::int64_t n_rows, float* out,
-                               const LoraSet& loras) {
+                               const LoraSet&) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
-    refuse_adapters(loras);
     const cuda::DeviceMatrix& device_gate = device_matrix(state_->matrices, gate);
     const cuda::DeviceMatrix& device_up = device_matrix(state_->matrices, up);
     const cuda::DeviceMatrix& device_down = device_matrix(state_->matrices, down);
