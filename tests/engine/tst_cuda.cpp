@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/blocks_cpu.h"
 #include "engine/device.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/quant.h"
+#include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 #include "tests/support/gguf_edit.h"
 #include "tests/support/logit_golden.h"
@@ -95,6 +97,13 @@ private slots:
 #ifdef FOLIO_USE_CUDA
     void matmulMatchesDequantizedReference_data();
     void matmulMatchesDequantizedReference();
+    void rmsNormMatchesCpu_data();
+    void rmsNormMatchesCpu();
+    void ropeMatchesCpu_data();
+    void ropeMatchesCpu();
+    void attentionMatchesCpu_data();
+    void attentionMatchesCpu();
+    void elementwiseOpsMatchCpu();
 #endif
     void tinyMatchesTransformers_data();
     void tinyMatchesTransformers();
@@ -194,6 +203,201 @@ void TestCuda::matmulMatchesDequantizedReference() {
             QVERIFY2(std::abs(rows[i * kCols + c] - expected) <= 1e-6f * std::max(1.f, std::abs(expected)),
                      qPrintable(QString("row %1 column %2").arg(ids[i]).arg(c)));
         }
+}
+
+namespace {
+
+// Host vectors in and out of device memory for the op tests.
+struct DeviceFloats {
+    cuda::DeviceMemory memory;
+    std::size_t size = 0;
+
+    DeviceFloats(cuda::Stream& stream, const std::vector<float>& host)
+        : memory(host.size() * sizeof(float)), size(host.size()) {
+        stream.copy_to_device(memory.get(), host.data(), host.size() * sizeof(float));
+    }
+    float* get() const { return static_cast<float*>(memory.get()); }
+    std::vector<float> read(cuda::Stream& stream) const {
+        std::vector<float> host(size);
+        stream.copy_to_host(host.data(), memory.get(), size * sizeof(float));
+        return host;
+    }
+};
+
+std::vector<float> normal_floats(std::size_t n, unsigned seed, float scale = 1.f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.f, scale);
+    std::vector<float> values(n);
+    for (float& value : values) value = normal(rng);
+    return values;
+}
+
+// max |a - b| / max |b|.
+double relative_max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    double diff = 0, magnitude = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
+        magnitude = std::max(magnitude, std::abs(static_cast<double>(b[i])));
+    }
+    return diff / magnitude;
+}
+
+}  // namespace
+
+void TestCuda::rmsNormMatchesCpu_data() {
+    QTest::addColumn<int>("n");
+    QTest::newRow("4096: registers") << 4096;  // a decode row: the one-pass path
+    QTest::newRow("100: loop") << 100;         // not whole float4s: the two-pass loop
+    QTest::newRow("12288: loop") << 12288;     // past what a block's registers hold
+}
+
+void TestCuda::rmsNormMatchesCpu() {
+    QFETCH(int, n);
+    constexpr int kRows = 5;
+    const std::vector<float> x = normal_floats(static_cast<std::size_t>(kRows * n), 1, 3.f);
+    const std::vector<float> weight = normal_floats(static_cast<std::size_t>(n), 2);
+    std::vector<float> expected(x.size());
+    ThreadPool pool(1);
+    rms_norm(pool, x.data(), weight.data(), kRows, n, 1e-6f, expected.data());
+
+    cuda::Stream stream;
+    const DeviceFloats device_x(stream, x), device_weight(stream, weight), device_out(stream, std::vector<float>(x.size()));
+    cuda::rms_norm(stream, device_x.get(), device_weight.get(), kRows, n, 1e-6f, device_out.get());
+    const double diff = relative_max_diff(device_out.read(stream), expected);
+    QVERIFY2(diff <= 1e-5, qPrintable(QString::number(diff)));
+}
+
+void TestCuda::ropeMatchesCpu_data() {
+    QTest::addColumn<bool>("half_split");
+    QTest::addColumn<int>("n_rot");
+    QTest::addColumn<bool>("yarn");
+    QTest::newRow("adjacent pairs") << false << 64 << false;
+    QTest::newRow("half split") << true << 64 << false;
+    QTest::newRow("partial rotation") << true << 32 << false;
+    QTest::newRow("yarn") << true << 64 << true;
+}
+
+// Positions up to 30,000: the angle is taken in double on both sides.
+void TestCuda::ropeMatchesCpu() {
+    QFETCH(bool, half_split);
+    QFETCH(int, n_rot);
+    QFETCH(bool, yarn);
+    constexpr int kTokens = 7, kHeads = 3, kHeadDim = 64;
+    RopeParameters params{kHeadDim, n_rot, 1000000.f, half_split ? RopeStyle::HalfSplit : RopeStyle::AdjacentPairs};
+    if (yarn) params.scaling = RopeScaling{.type = RopeScalingType::Yarn, .factor = 4.f, .original_context = 4096};
+    const std::vector<std::int32_t> positions = {0, 1, 17, 4095, 4096, 12345, 30000};
+    const std::vector<float> x = normal_floats(kTokens * kHeads * kHeadDim, 3);
+    std::vector<float> expected = x;
+    ThreadPool pool(1);
+    rope(pool, expected.data(), positions, kHeads, params);
+
+    cuda::Stream stream;
+    const DeviceFloats device_x(stream, x);
+    const std::vector<double> inverse = rope_inverse_frequencies(n_rot, params.freq_base, params.scaling);
+    cuda::DeviceMemory device_inverse(inverse.size() * sizeof(double)), device_positions(positions.size() * 4);
+    stream.copy_to_device(device_inverse.get(), inverse.data(), inverse.size() * sizeof(double));
+    stream.copy_to_device(device_positions.get(), positions.data(), positions.size() * 4);
+    cuda::rope(stream, device_x.get(), static_cast<const std::int32_t*>(device_positions.get()), kTokens, kHeads,
+               kHeadDim, n_rot, static_cast<const double*>(device_inverse.get()),
+               static_cast<float>(rope_attention_factor(params.scaling)), half_split);
+    const double diff = relative_max_diff(device_x.read(stream), expected);
+    QVERIFY2(diff <= 1e-5, qPrintable(QString::number(diff)));
+}
+
+void TestCuda::attentionMatchesCpu_data() {
+    QTest::addColumn<int>("n_tokens");
+    QTest::addColumn<int>("window");
+    QTest::newRow("decode, split keys") << 1 << 0;
+    QTest::newRow("three tokens") << 3 << 0;
+    QTest::newRow("three tokens, window") << 3 << 50;
+    QTest::newRow("prefill tiles") << 40 << 0;
+    QTest::newRow("prefill tiles, window") << 40 << 50;
+}
+
+// The same keys and values stored by both backends (f16 rows), queries at
+// the end of a 700-position history, grouped-query heads.
+void TestCuda::attentionMatchesCpu() {
+    QFETCH(int, n_tokens);
+    QFETCH(int, window);
+    constexpr int kHeads = 8, kKvHeads = 2, kHeadDim = 64, kPositions = 700;
+    const AttentionShape shape{kHeads, kKvHeads, kHeadDim, kHeadDim, 0.125f, true, window};
+    const int width = kKvHeads * kHeadDim;
+    const std::vector<float> keys = normal_floats(static_cast<std::size_t>(kPositions * width), 4);
+    const std::vector<float> values = normal_floats(static_cast<std::size_t>(kPositions * width), 5);
+    const std::vector<float> q = normal_floats(static_cast<std::size_t>(n_tokens * kHeads * kHeadDim), 6, 2.f);
+    const std::vector<std::int32_t> all_positions = iota_positions(kPositions);
+    const auto positions = std::span(all_positions).last(static_cast<std::size_t>(n_tokens));
+
+    KvCache host(1, kPositions, width, width);
+    for (int p = 0; p < kPositions; ++p) host.store(0, p, keys.data() + p * width, values.data() + p * width);
+    std::vector<float> expected(static_cast<std::size_t>(n_tokens * kHeads * kHeadDim));
+    ThreadPool pool(2);
+    attention(pool, q.data(), positions, host, 0, shape, expected.data());
+
+    cuda::Stream stream;
+    const DeviceFloats device_keys(stream, keys), device_values(stream, values), device_q(stream, q),
+        device_out(stream, std::vector<float>(expected.size()));
+    cuda::DeviceMemory cache(static_cast<std::size_t>(2 * kPositions * width) * sizeof(std::uint16_t)),
+        device_positions(all_positions.size() * 4);
+    stream.copy_to_device(device_positions.get(), all_positions.data(), all_positions.size() * 4);
+    auto* cache_keys = static_cast<std::uint16_t*>(cache.get());
+    auto* cache_values = cache_keys + kPositions * width;
+    cuda::store_kv(stream, device_keys.get(), device_values.get(), static_cast<const std::int32_t*>(device_positions.get()),
+                   kPositions, width, width, cache_keys, cache_values);
+    const auto* query_positions = static_cast<const std::int32_t*>(device_positions.get()) + (kPositions - n_tokens);
+    cuda::attention(stream, device_q.get(), query_positions, n_tokens, kPositions - 1, cache_keys, cache_values,
+                    cuda::AttentionParameters{kHeads, kKvHeads, kHeadDim, kHeadDim, 0.125f, window}, device_out.get());
+    const double diff = relative_max_diff(device_out.read(stream), expected);
+    qInfo("%d queries, window %d: max |gpu - cpu| / max |cpu| = %.2e", n_tokens, window, diff);
+    QVERIFY2(diff <= 2e-3, qPrintable(QString::number(diff)));  // the CPU rounds queries to f16 for its f16 dot products
+}
+
+// Residual adds, biases, scaling, soft-capping and the gated activations,
+// against the CPU's ops (the activations against their formulas in double,
+// which the CPU folds into its feed-forward).
+void TestCuda::elementwiseOpsMatchCpu() {
+    constexpr int kRows = 3, kWidth = 96;
+    const std::vector<float> x = normal_floats(kRows * kWidth, 7, 4.f);
+    const std::vector<float> y = normal_floats(kRows * kWidth, 8);
+    const std::vector<float> bias = normal_floats(kWidth, 9);
+    cuda::Stream stream;
+    const auto check = [&](const char* op, const std::vector<float>& got, const std::vector<float>& expected,
+                           double tolerance) {
+        const double diff = relative_max_diff(got, expected);
+        QVERIFY2(diff <= tolerance, qPrintable(QString("%1: %2").arg(op).arg(diff)));
+    };
+
+    std::vector<float> expected = x;
+    add_in_place(expected.data(), y.data(), kRows * kWidth);
+    DeviceFloats device(stream, x);
+    const DeviceFloats device_y(stream, y), device_bias(stream, bias);
+    cuda::add_in_place(stream, device.get(), device_y.get(), kRows * kWidth);
+    check("add", device.read(stream), expected, 0);
+
+    add_bias(expected.data(), bias.data(), kRows, kWidth);
+    cuda::add_bias(stream, device.get(), device_bias.get(), kRows, kWidth);
+    check("add_bias", device.read(stream), expected, 0);
+
+    scale_in_place(expected.data(), kRows * kWidth, 0.37f);
+    cuda::scale_in_place(stream, device.get(), kRows * kWidth, 0.37f);
+    check("scale", device.read(stream), expected, 0);
+
+    soft_cap(expected.data(), kRows * kWidth, 2.5f);
+    cuda::soft_cap(stream, device.get(), kRows * kWidth, 2.5f);
+    check("soft_cap", device.read(stream), expected, 1e-6);
+
+    for (const int activation : {0, 1}) {  // SiLU, GELU (tanh)
+        std::vector<float> gated(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const double g = x[i];
+            const double activated = activation == 0 ? g / (1 + std::exp(-g))
+                                                     : 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+            gated[i] = static_cast<float>(activated * y[i]);
+        }
+        DeviceFloats device_gate(stream, x);
+        cuda::gated_activation(stream, device_gate.get(), device_y.get(), kRows * kWidth, activation);
+        check(activation == 0 ? "silu" : "gelu", device_gate.read(stream), gated, 1e-5);
+    }
 }
 
 #endif
