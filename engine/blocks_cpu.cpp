@@ -1,6 +1,7 @@
 #include "engine/blocks_cpu.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -527,6 +528,65 @@ void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& u
     });
     MatmulInput hidden(gated.data(), n_rows, n_ff);
     lora_matmul(pool, down, adapters, hidden, out);
+}
+
+void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
+                 std::int64_t n_rows, float* out) {
+    const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
+    const std::int64_t n_embd = experts.router.cols;
+    std::vector<float> logits(static_cast<std::size_t>(n_rows * n_expert));  // (n_rows, n_expert)
+    MatmulInput input(x, n_rows, n_embd);
+    matmul(pool, experts.router, input, logits.data());
+
+    // Each expert's rows and their weights: softmax over the experts, the
+    // n_used largest (lower index first on a tie, as a stable sort gives).
+    struct Routed {
+        std::int64_t row;
+        float weight;
+    };
+    std::vector<std::vector<Routed>> routed(static_cast<std::size_t>(n_expert));
+    std::vector<std::int32_t> order(static_cast<std::size_t>(n_expert));
+    for (std::int64_t r = 0; r < n_rows; ++r) {
+        float* probabilities = logits.data() + r * n_expert;
+        const float max_logit = *std::max_element(probabilities, probabilities + n_expert);
+        double sum = 0;
+        for (std::int64_t e = 0; e < n_expert; ++e) {
+            probabilities[e] = std::exp(probabilities[e] - max_logit);
+            sum += probabilities[e];
+        }
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + experts.n_used, order.end(), [&](std::int32_t a, std::int32_t b) {
+            return probabilities[a] > probabilities[b] || (probabilities[a] == probabilities[b] && a < b);
+        });
+        double chosen_sum = 0;
+        for (int k = 0; k < experts.n_used; ++k) chosen_sum += probabilities[order[static_cast<std::size_t>(k)]];
+        const double divisor = experts.normalize_weights ? chosen_sum : sum;
+        for (int k = 0; k < experts.n_used; ++k) {
+            const std::int32_t e = order[static_cast<std::size_t>(k)];
+            routed[static_cast<std::size_t>(e)].push_back({r, static_cast<float>(probabilities[e] / divisor)});
+        }
+    }
+
+    std::fill(out, out + n_rows * n_embd, 0.f);
+    std::vector<float> rows, expert_out;
+    for (std::int64_t e = 0; e < n_expert; ++e) {
+        const std::vector<Routed>& mine = routed[static_cast<std::size_t>(e)];
+        if (mine.empty()) continue;
+        const auto n_mine = static_cast<std::int64_t>(mine.size());
+        rows.resize(static_cast<std::size_t>(n_mine * n_embd));
+        for (std::int64_t i = 0; i < n_mine; ++i)
+            std::copy_n(x + mine[static_cast<std::size_t>(i)].row * n_embd, n_embd, rows.data() + i * n_embd);
+        expert_out.resize(rows.size());
+        MatmulInput expert_input(rows.data(), n_mine, n_embd);
+        const auto at = static_cast<std::size_t>(e);
+        ffn_gated(pool, experts.gate[at], experts.up[at], experts.down[at], activation, expert_input, expert_out.data());
+        for (std::int64_t i = 0; i < n_mine; ++i) {
+            const Routed& route = mine[static_cast<std::size_t>(i)];
+            float* destination = out + route.row * n_embd;
+            const float* source = expert_out.data() + i * n_embd;
+            for (std::int64_t c = 0; c < n_embd; ++c) destination[c] += route.weight * source[c];
+        }
+    }
 }
 
 void scale_in_place(float* x, std::int64_t n, float factor) {

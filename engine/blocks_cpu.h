@@ -157,6 +157,24 @@ enum class GatedActivation {
 void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                GatedActivation activation, MatmulInput& x, float* out, const LoraSet* loras = nullptr);
 
+// A mixture-of-experts feed-forward: a router and n_expert gated
+// feed-forwards, of which each token takes the n_used with the highest
+// softmax(router(x)) weights.
+struct ExpertFfn {
+    WeightMatrix router;              // (n_expert, n_embd)
+    std::vector<WeightMatrix> gate;   // n_expert of (n_ff_exp, n_embd)
+    std::vector<WeightMatrix> up;     // n_expert of (n_ff_exp, n_embd)
+    std::vector<WeightMatrix> down;   // n_expert of (n_embd, n_ff_exp)
+    int n_used = 0;
+    bool normalize_weights = false;   // the chosen weights divided by their sum
+};
+
+// out (n_rows, n_embd) = sum over each row's chosen experts e of weight_e ·
+// down_e(activation(gate_e(x)) * up_e(x)). The rows routed to an expert go
+// through its matrices as one batch, so each expert's weights are read once.
+void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
+                 std::int64_t n_rows, float* out);
+
 // x *= factor over n elements (Gemma's embeddings: sqrt(n_embd)).
 void scale_in_place(float* x, std::int64_t n, float factor);
 

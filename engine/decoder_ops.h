@@ -69,6 +69,10 @@ public:
         MatmulInput input(x, n_rows, gate.cols);
         engine::ffn_gated(pool_, gate, up, down, activation, input, out, &loras);
     }
+    void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
+                     float* out) {
+        engine::ffn_experts(pool_, experts, activation, x, n_rows, out);
+    }
     void soft_cap(float* x, std::int64_t n, float cap) { engine::soft_cap(x, n, cap); }
     std::vector<float> to_host(const float* x, std::int64_t n) { return {x, x + n}; }
 
@@ -119,6 +123,10 @@ public:
     void add(float* x, const float* y, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
+    // Not run on the GPU yet: DecoderModel refuses to place a mixture of
+    // experts there, so this only says so.
+    void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
+                     float* out);
     void soft_cap(float* x, std::int64_t n, float cap);
     std::vector<float> to_host(const float* x, std::int64_t n);
 

@@ -318,6 +318,10 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
     });
 }
 
+void CudaDecoderOps::ffn_experts(const ExpertFfn&, GatedActivation, const float*, std::int64_t, float*) {
+    throw ModelError("the CUDA backend has no mixture-of-experts kernels yet");
+}
+
 void CudaDecoderOps::soft_cap(float* x, std::int64_t n, float cap) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     translate([&] { cuda::soft_cap(state_->stream, x, n, cap); });

@@ -24,6 +24,11 @@ constexpr std::array kArchitectures = {
     DecoderArchitecture{.name = "qwen2", .qkv_bias = true},
     // Qwen3 (dense): q/k norms instead of biases.
     DecoderArchitecture{.name = "qwen3", .qk_norm = true},
+    // Qwen3-MoE (Qwen3-30B-A3B, 235B-A22B): Qwen3's attention, every
+    // feed-forward a mixture of experts whose chosen weights are renormalized
+    // (llama.cpp's qwen3moe: no shared expert).
+    DecoderArchitecture{
+        .name = "qwen3moe", .qk_norm = true, .mixture_of_experts = true, .normalize_expert_weights = true},
     // Gemma 3 (its text model): q/k norms, norms after attention and the
     // feed-forward too, GeGLU, embeddings scaled by sqrt(n_embd), and five
     // local layers (a sliding window, RoPE base 10000) to each global one.

@@ -29,9 +29,10 @@ struct DecoderLayer {
     WeightMatrix wo;                         // (n_embd, n_heads * v_head_dim)
     std::vector<float> post_attention_norm;  // (n_embd); empty without post_norms
     std::vector<float> ffn_norm;             // (n_embd)
-    WeightMatrix ffn_gate;                   // (n_ff, n_embd)
+    WeightMatrix ffn_gate;                   // (n_ff, n_embd); unset for a mixture of experts
     WeightMatrix ffn_up;                     // (n_ff, n_embd)
     WeightMatrix ffn_down;                   // (n_embd, n_ff)
+    ExpertFfn experts;                       // mixture_of_experts: the experts instead
     std::vector<float> post_ffw_norm;        // (n_embd); empty without post_norms
     RopeParameters rope;                     // local layers turn by their own base
     AttentionShape attention;                // window > 0 on local layers
@@ -59,6 +60,19 @@ public:
         const float scale = attention_scale(architecture, c);
 
         token_embd_ = weight_matrix(file_, "token_embd.weight", c.n_vocab, c.n_embd);
+        int n_expert = 0, n_expert_used = 0, n_ff_expert = 0;
+        if (architecture.mixture_of_experts) {
+            const auto count = [&](const char* key, std::uint32_t max) {
+                const std::uint32_t value = file_.get_u32(c.architecture + key);
+                if (value == 0 || value > max)
+                    throw ModelError(file_.source() + ": " + c.architecture + key + " = " + std::to_string(value) +
+                                     " is out of range");
+                return static_cast<int>(value);
+            };
+            n_expert = count(".expert_count", 1u << 12);
+            n_expert_used = count(".expert_used_count", static_cast<std::uint32_t>(n_expert));
+            n_ff_expert = count(".expert_feed_forward_length", 1u << 20);
+        }
         const std::int64_t q_width = static_cast<std::int64_t>(c.n_heads) * c.head_dim;
         const std::int64_t k_width = static_cast<std::int64_t>(c.n_kv_heads) * c.head_dim;
         const std::int64_t v_width = static_cast<std::int64_t>(c.n_kv_heads) * c.v_head_dim;
@@ -85,12 +99,22 @@ public:
             }
             layer.wo = matrix("attn_output.weight", c.n_embd, attn_width);
             layer.ffn_norm = vector("ffn_norm.weight", c.n_embd);
-            layer.ffn_gate = matrix("ffn_gate.weight", c.n_ff, c.n_embd);
-            layer.ffn_up = matrix("ffn_up.weight", c.n_ff, c.n_embd);
-            layer.ffn_down = matrix("ffn_down.weight", c.n_embd, c.n_ff);
-            for (const WeightMatrix* weight :
-                 {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.ffn_gate, &layer.ffn_up, &layer.ffn_down})
-                allow_lora(*weight);
+            for (const WeightMatrix* weight : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) allow_lora(*weight);
+            if (architecture.mixture_of_experts) {
+                auto experts = [&](const char* name, std::int64_t rows, std::int64_t cols) {
+                    return expert_matrices(file_, blk + name, n_expert, rows, cols);
+                };
+                layer.experts = ExpertFfn{matrix("ffn_gate_inp.weight", n_expert, c.n_embd),
+                                          experts("ffn_gate_exps.weight", n_ff_expert, c.n_embd),
+                                          experts("ffn_up_exps.weight", n_ff_expert, c.n_embd),
+                                          experts("ffn_down_exps.weight", c.n_embd, n_ff_expert), n_expert_used,
+                                          architecture.normalize_expert_weights};
+            } else {
+                layer.ffn_gate = matrix("ffn_gate.weight", c.n_ff, c.n_embd);
+                layer.ffn_up = matrix("ffn_up.weight", c.n_ff, c.n_embd);
+                layer.ffn_down = matrix("ffn_down.weight", c.n_embd, c.n_ff);
+                for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) allow_lora(*weight);
+            }
             if (architecture.post_norms) {
                 layer.post_attention_norm = vector("post_attention_norm.weight", c.n_embd);
                 layer.post_ffw_norm = vector("post_ffw_norm.weight", c.n_embd);
@@ -123,6 +147,9 @@ private:
 
 #ifdef FOLIO_USE_CUDA
     void place_on_gpu(int gpu) override {
+        if (architecture_.mixture_of_experts)
+            throw ModelError("the CUDA backend does not run " + config_.architecture +
+                             " (mixture-of-experts) models yet");
         auto ops = std::make_unique<CudaDecoderOps>(gpu);
         ops->upload(token_embd_);
         for (const DecoderLayer& layer : layers_) {
@@ -193,8 +220,11 @@ private:
             ops.add(residual, block_out, n_tokens * c.n_embd);
 
             ops.rms_norm(residual, layer.ffn_norm, n_tokens, c.n_embd, c.rms_norm_eps, normed);
-            ops.ffn_gated(layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, normed, n_tokens,
-                          block_out, loras);
+            if (architecture_.mixture_of_experts)
+                ops.ffn_experts(layer.experts, architecture_.ffn_activation, normed, n_tokens, block_out);
+            else
+                ops.ffn_gated(layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, normed,
+                              n_tokens, block_out, loras);
             if (architecture_.post_norms)
                 ops.rms_norm(block_out, layer.post_ffw_norm, n_tokens, c.n_embd, c.rms_norm_eps, block_out);
             ops.add(residual, block_out, n_tokens * c.n_embd);

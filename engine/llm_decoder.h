@@ -15,8 +15,9 @@
 //   y = h + post_ffw_norm(ffn(ffn_norm(h)))
 //
 // with the post-norms only where the architecture has them, then an output
-// norm and head. Adding a dense architecture means adding a description; an
-// architecture with a new block (MoE, MLA) gets its own llm_<arch>.cpp.
+// norm and head; the feed-forward is either gated or a mixture of gated
+// experts. Adding such an architecture means adding a description; one with
+// a new block (MLA) gets its own llm_<arch>.cpp.
 
 namespace folio::engine {
 
@@ -51,6 +52,14 @@ struct DecoderArchitecture {
     int local_layer_period = 0;
     float local_rope_freq_base = 10000.f;
     AttentionScale attention_scale = AttentionScale::InverseSqrtHeadDim;
+    // Every layer's feed-forward is a mixture of experts (ExpertFfn,
+    // blocks_cpu.h): a router ffn_gate_inp (n_expert, n_embd) and stacked
+    // expert matrices ffn_{gate,up}_exps (n_expert, n_ff_exp, n_embd) and
+    // ffn_down_exps (n_expert, n_embd, n_ff_exp); <arch>.expert_count,
+    // expert_used_count and expert_feed_forward_length give the sizes.
+    bool mixture_of_experts = false;
+    // The chosen experts' softmax weights are divided by their sum (Qwen3-MoE's norm_topk_prob).
+    bool normalize_expert_weights = false;
 };
 
 // The description of a general.architecture, or nullptr.

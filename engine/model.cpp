@@ -190,6 +190,21 @@ std::string tensor_shape_text(const GgufTensor& tensor) {
     return text + ")";
 }
 
+namespace {
+
+// A weight's type must be one the matmul kernels multiply.
+void require_matmul_type(const GgufFile& file, const std::string& name, const GgufTensor& tensor) {
+    tensor.require_supported_type();
+    try {
+        vec_dot_type(tensor.type);
+    } catch (const QuantError&) {
+        throw ModelError(file.source() + ": tensor " + name + " has type " + std::string(tensor.type_name()) +
+                         ", which has no matmul kernels");
+    }
+}
+
+}  // namespace
+
 std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::string& name, std::int64_t rows,
                                                std::int64_t cols) {
     const GgufTensor* tensor = file.find_tensor(name);
@@ -198,13 +213,7 @@ std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::
     if (tensor->n_dims != 2 || tensor->ne[0] != cols || tensor->ne[1] != rows)
         throw ModelError(file.source() + ": tensor " + name + " has shape " + tensor_shape_text(*tensor) +
                          ", expected (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
-    tensor->require_supported_type();
-    try {
-        vec_dot_type(tensor->type);
-    } catch (const QuantError&) {
-        throw ModelError(file.source() + ": tensor " + name + " has type " + std::string(tensor->type_name()) +
-                         ", which has no matmul kernels");
-    }
+    require_matmul_type(file, name, *tensor);
     return WeightMatrix{tensor->type, tensor->data.data(), rows, cols, static_cast<std::int64_t>(tensor->row_bytes),
                         tensor->name};
 }
@@ -214,6 +223,23 @@ WeightMatrix weight_matrix(const GgufFile& file, const std::string& name, std::i
     if (!matrix)
         throw ModelError(file.source() + ": tensor " + name + " is missing");
     return *matrix;
+}
+
+std::vector<WeightMatrix> expert_matrices(const GgufFile& file, const std::string& name, std::int64_t n_expert,
+                                          std::int64_t rows, std::int64_t cols) {
+    const GgufTensor* tensor = file.find_tensor(name);
+    if (tensor == nullptr)
+        throw ModelError(file.source() + ": tensor " + name + " is missing");
+    if (tensor->n_dims != 3 || tensor->ne[0] != cols || tensor->ne[1] != rows || tensor->ne[2] != n_expert)
+        throw ModelError(file.source() + ": tensor " + name + " has shape " + tensor_shape_text(*tensor) +
+                         ", expected (" + std::to_string(n_expert) + ", " + std::to_string(rows) + ", " +
+                         std::to_string(cols) + ")");
+    require_matmul_type(file, name, *tensor);
+    const auto row_bytes = static_cast<std::int64_t>(tensor->row_bytes);
+    std::vector<WeightMatrix> experts;
+    for (std::int64_t e = 0; e < n_expert; ++e)
+        experts.push_back(WeightMatrix{tensor->type, tensor->data.data() + e * rows * row_bytes, rows, cols, row_bytes, {}});
+    return experts;
 }
 
 std::vector<float> weight_vector(const GgufFile& file, const std::string& name, std::int64_t n) {

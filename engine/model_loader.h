@@ -34,6 +34,11 @@ std::optional<WeightMatrix> find_weight_matrix(const GgufFile& file, const std::
 
 // A vector tensor of n elements (a norm's weight), as f32.
 std::vector<float> weight_vector(const GgufFile& file, const std::string& name, std::int64_t n);
+// The n_expert matrices (rows, cols) stacked in a 3-D tensor of ggml shape
+// (cols, rows, n_expert), one WeightMatrix each (unnamed: adapters do not
+// reach experts). Throws ModelError for a missing tensor or another shape.
+std::vector<WeightMatrix> expert_matrices(const GgufFile& file, const std::string& name, std::int64_t n_expert,
+                                          std::int64_t rows, std::int64_t cols);
 
 // The architectures, one per llm_<arch>.cpp (the dense decoders: llm_decoder.h).
 std::unique_ptr<Model> load_bert(const GgufFile& file);

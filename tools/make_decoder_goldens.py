@@ -2,13 +2,14 @@
 """Golden outputs for the engine's dense decoders (tests/engine/tst_decoders.cpp),
 made with the reference implementation, Hugging Face transformers.
 
-  llama, qwen2, qwen3, gemma3
+  llama, qwen2, qwen3, gemma3, qwen3moe
             A small random model of that architecture (fixed seed) written as
             a GGUF in llama.cpp's tensor layout and metadata (as
             convert_hf_to_gguf.py writes it), and its logits for a 64-token
             prompt: tests/data/<arch>_tiny/{model.gguf,golden.json}.
             gemma3_tiny has a 16-token sliding window, which the prompt
-            crosses, and both local and global layers.
+            crosses, and both local and global layers. qwen3moe_tiny has 8
+            experts per layer, 2 chosen per token.
   smollm2   The installed SmolLM2-135M-Instruct Q4_1 GGUF, loaded by
             transformers (which dequantizes it to f32), and its logits for a
             fixed prompt: tests/data/llama_smollm2/golden.json
@@ -85,6 +86,7 @@ LAYER_TENSORS = {
     "self_attn.o_proj": "attn_output",
     "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
     "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    "mlp.gate": "ffn_gate_inp",  # a mixture of experts' router
 }
 # Gemma 3 normalizes both before and after attention and the feed-forward;
 # llama and Qwen's post_attention_layernorm is the feed-forward's pre-norm.
@@ -92,6 +94,7 @@ LAYER_NORMS = {
     "llama": {"post_attention_layernorm": "ffn_norm"},
     "qwen2": {"post_attention_layernorm": "ffn_norm"},
     "qwen3": {"post_attention_layernorm": "ffn_norm"},
+    "qwen3moe": {"post_attention_layernorm": "ffn_norm"},
     "gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
                "post_feedforward_layernorm": "post_ffw_norm"},
 }
@@ -136,12 +139,27 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
             writer.add_key_length(head_dim)
             writer.add_value_length(head_dim)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    if arch == "qwen3moe":
+        writer.add_expert_count(config.num_experts)
+        writer.add_expert_used_count(config.num_experts_per_tok)
+        writer.add_expert_feed_forward_length(config.moe_intermediate_size)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
 
     for name, param in model.state_dict().items():
         if name == "lm_head.weight" and config.tie_word_embeddings:
             continue
         data = param.numpy()
+        if name.endswith("mlp.experts.gate_up_proj"):
+            # (n_expert, 2 n_ff, n_embd), gate rows first: llama.cpp keeps
+            # gate and up as two stacked tensors, (n_embd, n_ff, n_expert) in ggml's order.
+            block = name.split(".")[2]
+            gate, up = np.split(data, 2, axis=1)
+            writer.add_tensor(f"blk.{block}.ffn_gate_exps.weight", gate.astype(np.float16))
+            writer.add_tensor(f"blk.{block}.ffn_up_exps.weight", up.astype(np.float16))
+            continue
+        if name.endswith("mlp.experts.down_proj"):
+            writer.add_tensor(f"blk.{name.split('.')[2]}.ffn_down_exps.weight", data.astype(np.float16))
+            continue
         if arch == "llama" and ".q_proj." in name:
             data = permute_for_gguf(data, config.num_attention_heads)
         elif arch == "llama" and ".k_proj." in name:
@@ -149,7 +167,7 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
         if arch == "gemma3" and name.endswith("norm.weight"):
             data = data + 1  # Gemma3Model.norm_shift: Gemma's RMS norm scales by (1 + weight)
         # 1-D tensors stay F32, as convert_hf_to_gguf keeps them.
-        writer.add_tensor(gguf_tensor_name(name, arch), data.astype(np.float16 if data.ndim == 2 else np.float32))
+        writer.add_tensor(gguf_tensor_name(name, arch), data.astype(np.float16 if data.ndim >= 2 else np.float32))
     if add_extra:
         add_extra(writer)
     writer.write_header_to_file()
@@ -161,7 +179,7 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
 
 def tiny_model(arch: str):
     from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config,
-                              Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+                              Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM)
 
     # Shared by every tiny model. initializer_range is wider than the default
     # 0.02 so that the logits spread out and the top 10 are not near-ties.
@@ -179,6 +197,12 @@ def tiny_model(arch: str):
         return Qwen3ForCausalLM, Qwen3Config(
             **common, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
             rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=False)
+    if arch == "qwen3moe":  # Qwen3-30B-A3B's block: 8 experts of 32, 2 per token, weights renormalized
+        return Qwen3MoeForCausalLM, Qwen3MoeConfig(
+            **common, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+            moe_intermediate_size=32, num_experts=8, num_experts_per_tok=2, norm_topk_prob=True,
+            decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6, rope_theta=1000000.0,
+            tie_word_embeddings=False)
     if arch == "gemma3":
         # Six layers: five local (16-token window, RoPE base 10000) and one
         # global (base 1e6), Gemma 3's pattern. query_pre_attn_scalar is
@@ -257,7 +281,7 @@ def make_gemma3_270m():
 
 
 if __name__ == "__main__":
-    makers = {arch: (lambda a=arch: make_tiny(a)) for arch in ("llama", "qwen2", "qwen3", "gemma3")}
+    makers = {arch: (lambda a=arch: make_tiny(a)) for arch in ("llama", "qwen2", "qwen3", "gemma3", "qwen3moe")}
     makers.update({"smollm2": make_smollm2, "gemma3_270m": make_gemma3_270m})
     for which in sys.argv[1:] or makers:
         makers[which]()

@@ -570,6 +570,9 @@ void TestCuda::refusesWhatItCannotRun() {
     std::unique_ptr<Model> encoder = load_model(tiny_model_file("bert_tiny"));
     QVERIFY(error_of([&] { encoder->use_gpu(0); }).contains("does not run bert models"));
     QVERIFY(!encoder->on_gpu());
+    std::unique_ptr<Model> experts = load_model(tiny_model_file("qwen3moe_tiny"));
+    QVERIFY(error_of([&] { experts->use_gpu(0); }).contains("mixture-of-experts"));
+    QVERIFY(!experts->on_gpu());
 
     std::unique_ptr<Model> gpu = gpu_model(tiny_model_file("llama_tiny"));
     ThreadPool pool(1);
