@@ -26,6 +26,7 @@ constexpr ZooModel kZoo[] = {
     {"qwen2.5-7b",        "Qwen2.5 7B Instruct",         ZooFamily::Qwen2,   28,    3584,  18944, 28,   4,  128, 152064, 32768,  1000000.f,  1e-6f, false},
     {"qwen3-0.6b",        "Qwen3 0.6B",                  ZooFamily::Qwen3,   28,    1024,  3072,  16,   8,  128, 151936, 40960,  1000000.f,  1e-6f, true},
     {"qwen3-8b",          "Qwen3 8B",                    ZooFamily::Qwen3,   36,    4096,  12288, 32,   8,  128, 151936, 40960,  1000000.f,  1e-6f, false},
+    {"qwen3-30b-a3b",     "Qwen3 30B A3B",               ZooFamily::Qwen3Moe, 48,   2048,  6144,  32,   4,  128, 151936, 40960,  1000000.f,  1e-6f, false, 0, {}, 128, 8, 768},
     {"gemma3-270m",       "Gemma 3 270m",                ZooFamily::Gemma3,  18,    640,   2048,  4,    1,  256, 262144, 32768,  1000000.f,  1e-6f, true,  512},
     {"gemma3-1b",         "Gemma 3 1b",                  ZooFamily::Gemma3,  26,    1152,  6912,  4,    1,  256, 262144, 32768,  1000000.f,  1e-6f, true,  512},
     {"all-minilm-l6-v2",  "all-MiniLM-L6-v2",            ZooFamily::Bert,    6,     384,   1536,  12,   12, 32,  30522,  512,    0.f,        1e-12f, true},
@@ -37,6 +38,7 @@ const char* architecture_of(ZooFamily family) {
     case ZooFamily::Llama: return "llama";
     case ZooFamily::Qwen2: return "qwen2";
     case ZooFamily::Qwen3: return "qwen3";
+    case ZooFamily::Qwen3Moe: return "qwen3moe";
     case ZooFamily::Gemma3: return "gemma3";
     case ZooFamily::Bert: return "bert";
     }
@@ -63,6 +65,10 @@ public:
 
     void weight(std::string name, std::int64_t rows, std::int64_t cols) {
         layout_.tensors.push_back({std::move(name), {cols, rows}, TensorInit::Weight, {}});
+    }
+    // n_expert matrices (rows, cols) stacked: ggml shape (cols, rows, n_expert).
+    void experts(std::string name, std::int64_t n_expert, std::int64_t rows, std::int64_t cols) {
+        layout_.tensors.push_back({std::move(name), {cols, rows, n_expert}, TensorInit::Weight, {}});
     }
     void norm(std::string name, std::int64_t n) { layout_.tensors.push_back({std::move(name), {n}, TensorInit::Norm, {}}); }
     void bias(std::string name, std::int64_t n) { layout_.tensors.push_back({std::move(name), {n}, TensorInit::Bias, {}}); }
@@ -115,7 +121,8 @@ void add_hyper_parameters(LayoutBuilder& b, const ZooModel& m, const std::string
     b.add_f32(arch + ".rope.freq_base", m.rope_freq_base);
     b.add_f32(arch + ".attention.layer_norm_rms_epsilon", m.norm_eps);
     // The converter writes head sizes only where config.json names head_dim.
-    const bool explicit_head_dim = m.family == ZooFamily::Qwen3 || m.family == ZooFamily::Gemma3 ||
+    const bool explicit_head_dim = m.family == ZooFamily::Qwen3 || m.family == ZooFamily::Qwen3Moe ||
+                                   m.family == ZooFamily::Gemma3 ||
                                    m.head_dim * m.n_heads != m.n_embd || m.rope_scaling.factor > 0;
     if (explicit_head_dim) {
         b.add_u32(arch + ".attention.key_length", static_cast<std::uint32_t>(m.head_dim));
@@ -127,9 +134,14 @@ void add_hyper_parameters(LayoutBuilder& b, const ZooModel& m, const std::string
     }
     if (m.sliding_window > 0)
         b.add_u32(arch + ".attention.sliding_window", static_cast<std::uint32_t>(m.sliding_window));
+    if (m.n_expert > 0) {
+        b.add_u32(arch + ".expert_count", static_cast<std::uint32_t>(m.n_expert));
+        b.add_u32(arch + ".expert_used_count", static_cast<std::uint32_t>(m.n_expert_used));
+        b.add_u32(arch + ".expert_feed_forward_length", static_cast<std::uint32_t>(m.n_ff_expert));
+    }
 }
 
-// Decoders: llama, qwen2, qwen3, gemma3.
+// Decoders: llama, qwen2, qwen3, qwen3moe, gemma3.
 void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
     const std::int64_t q_width = static_cast<std::int64_t>(m.n_heads) * m.head_dim;
     const std::int64_t kv_width = static_cast<std::int64_t>(m.n_kv_heads) * m.head_dim;
@@ -147,7 +159,7 @@ void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
             b.bias(blk + "attn_k.bias", kv_width);
             b.bias(blk + "attn_v.bias", kv_width);
         }
-        if (m.family == ZooFamily::Qwen3 || m.family == ZooFamily::Gemma3) {
+        if (m.family == ZooFamily::Qwen3 || m.family == ZooFamily::Qwen3Moe || m.family == ZooFamily::Gemma3) {
             b.norm(blk + "attn_q_norm.weight", m.head_dim);
             b.norm(blk + "attn_k_norm.weight", m.head_dim);
         }
@@ -155,9 +167,16 @@ void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
         if (m.family == ZooFamily::Gemma3)
             b.norm(blk + "post_attention_norm.weight", m.n_embd);
         b.norm(blk + "ffn_norm.weight", m.n_embd);
-        b.weight(blk + "ffn_gate.weight", m.n_ff, m.n_embd);
-        b.weight(blk + "ffn_up.weight", m.n_ff, m.n_embd);
-        b.weight(blk + "ffn_down.weight", m.n_embd, m.n_ff);
+        if (m.n_expert > 0) {
+            b.weight(blk + "ffn_gate_inp.weight", m.n_expert, m.n_embd);
+            b.experts(blk + "ffn_gate_exps.weight", m.n_expert, m.n_ff_expert, m.n_embd);
+            b.experts(blk + "ffn_up_exps.weight", m.n_expert, m.n_ff_expert, m.n_embd);
+            b.experts(blk + "ffn_down_exps.weight", m.n_expert, m.n_embd, m.n_ff_expert);
+        } else {
+            b.weight(blk + "ffn_gate.weight", m.n_ff, m.n_embd);
+            b.weight(blk + "ffn_up.weight", m.n_ff, m.n_embd);
+            b.weight(blk + "ffn_down.weight", m.n_embd, m.n_ff);
+        }
         if (m.family == ZooFamily::Gemma3)
             b.norm(blk + "post_ffw_norm.weight", m.n_embd);
     }

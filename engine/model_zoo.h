@@ -60,6 +60,7 @@ enum class ZooFamily {
     Llama,   // llama: SmolLM2, Llama 3, Mistral
     Qwen2,   // qwen2: biases on q, k, v
     Qwen3,   // qwen3: q and k RMS norms, no biases
+    Qwen3Moe,  // qwen3moe: qwen3's attention, every feed-forward a mixture of experts
     Gemma3,  // gemma3: q/k norms, post-attention and post-FFN norms, sliding-window layers
     Bert,    // bert: an encoder with learned positions, LayerNorms with biases
 };
@@ -91,6 +92,9 @@ struct ZooModel {
     bool tied_embeddings;     // no output.weight: the head reuses token_embd
     int sliding_window = 0;   // gemma3
     Llama3RopeScaling rope_scaling = {};
+    int n_expert = 0;         // qwen3moe: num_experts
+    int n_expert_used = 0;    // num_experts_per_tok
+    int n_ff_expert = 0;      // moe_intermediate_size
 };
 
 // N for a tensor named "blk.N.*" (a block's), or -1.

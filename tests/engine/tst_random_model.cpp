@@ -119,6 +119,7 @@ private slots:
         QTest::newRow("qwen2.5-7b") << "qwen2.5-7b" << 7615616512.0;
         QTest::newRow("qwen3-0.6b") << "qwen3-0.6b" << 596049920.0;
         QTest::newRow("qwen3-8b") << "qwen3-8b" << 8190735360.0;
+        QTest::newRow("qwen3-30b-a3b") << "qwen3-30b-a3b" << 30532122624.0;
         QTest::newRow("gemma3-270m") << "gemma3-270m" << 268098176.0;
         QTest::newRow("gemma3-1b") << "gemma3-1b" << 999885952.0;
         QTest::newRow("all-minilm-l6-v2") << "all-minilm-l6-v2" << 22565376.0;
@@ -135,7 +136,7 @@ private slots:
     }
 
     void everyZooModelIsTested() {
-        QCOMPARE(static_cast<int>(zoo_models().size()), 13);
+        QCOMPARE(static_cast<int>(zoo_models().size()), 14);
     }
 
     void unknownNameListsTheKnownOnes() {
