@@ -246,7 +246,7 @@ engine::WeightMatrix weight_matrix_of(const engine::GgufTensor& tensor) {
 struct ModelFacts {
     std::int64_t parameters = 0;
     std::string weight_type;                 // the type holding most of the weight bytes
-    std::int64_t weight_bytes_per_token = 0; // what one decode step reads of the file
+    std::int64_t weight_bytes_per_token = 0; // what one decode step reads of the file (its experts only)
     std::vector<const engine::GgufTensor*> prefill_matrices;  // the layers' 2-D weights
 };
 
@@ -254,15 +254,22 @@ ModelFacts model_facts(const engine::GgufFile& file) {
     ModelFacts facts;
     std::map<std::string, std::int64_t> bytes_by_type;
     const engine::GgufTensor* embeddings = file.find_tensor("token_embd.weight");
+    // A mixture of experts: a decode step reads expert_used_count of the
+    // expert_count matrices stacked in each ffn_*_exps tensor.
+    const std::string arch(file.architecture());
+    const std::uint32_t n_expert = file.get_u32(arch + ".expert_count", 0);
+    const std::uint32_t n_expert_used = file.get_u32(arch + ".expert_used_count", 0);
     for (const engine::GgufTensor& tensor : file.tensors()) {
         facts.parameters += tensor.n_elements();
-        const bool matrix = tensor.n_dims == 2;
+        const bool matrix = tensor.n_dims >= 2;
         if (matrix)
             bytes_by_type[std::string(tensor.type_name())] += static_cast<std::int64_t>(tensor.n_bytes());
         if (&tensor == embeddings)
             continue;  // decode reads one row of it (below)
-        facts.weight_bytes_per_token += static_cast<std::int64_t>(tensor.n_bytes());
-        if (matrix && tensor.name != "output.weight")
+        const bool experts = tensor.n_dims == 3 && n_expert > 0 && tensor.ne[2] == n_expert;
+        const auto bytes = static_cast<std::int64_t>(tensor.n_bytes());
+        facts.weight_bytes_per_token += experts ? bytes / n_expert * n_expert_used : bytes;
+        if (tensor.n_dims == 2 && tensor.name != "output.weight")  // expert stacks are not one matmul
             facts.prefill_matrices.push_back(&tensor);
     }
     if (embeddings) {

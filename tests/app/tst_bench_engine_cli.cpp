@@ -32,6 +32,7 @@ class BenchEngineCliTest : public QObject {
 
 private slots:
     void jsonFigures();
+    void mixtureOfExpertsReadsOnlyTheChosenExperts();
     void humanOutputOneLinePerFigure();
     void badInputIsOneLine_data();
     void badInputIsOneLine();
@@ -91,6 +92,31 @@ void BenchEngineCliTest::jsonFigures() {
     if (!o["int8_peak_gops"].isNull())
         QVERIFY(close(o["prefill_matmul_fraction_of_int8_peak"].toDouble(),
                       o["prefill_matmul_gflops"].toDouble() / o["int8_peak_gops"].toDouble()));
+}
+
+// A decode step of the tiny Qwen3-MoE (8 experts, 2 per token) reads a
+// quarter of each stacked expert tensor, and all of every other tensor.
+void BenchEngineCliTest::mixtureOfExpertsReadsOnlyTheChosenExperts() {
+    const std::string path = (std::filesystem::path(FOLIO_TEST_DATA) / "qwen3moe_tiny/model.gguf").string();
+    const Run run = run_folio({"bench", "engine", "--model", QString::fromStdString(path), "--prompt-tokens", "8",
+                               "--gen-tokens", "2", "--threads", "1", "--context-tokens", "0", "--json"});
+    QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+    const QJsonObject o = QJsonDocument::fromJson(run.out.toUtf8()).object();
+    const folio::engine::GgufFile file = folio::engine::GgufFile::open(path);
+    double weight_bytes = 0;
+    int expert_tensors = 0;
+    for (const folio::engine::GgufTensor& tensor : file.tensors()) {
+        const std::string_view name = tensor.name;
+        if (name.ends_with("_exps.weight")) {
+            weight_bytes += static_cast<double>(tensor.n_bytes()) * 2 / 8;
+            ++expert_tensors;
+        } else if (name != "token_embd.weight") {
+            weight_bytes += static_cast<double>(tensor.n_bytes());
+        }
+    }
+    weight_bytes += static_cast<double>(file.tensor("token_embd.weight").row_bytes);
+    QCOMPARE(expert_tensors, 3 * 2);  // gate, up and down of two layers
+    QCOMPARE(o["decode_weight_bytes_per_token"].toDouble(), weight_bytes);
 }
 
 void BenchEngineCliTest::humanOutputOneLinePerFigure() {
