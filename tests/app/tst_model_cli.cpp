@@ -14,6 +14,7 @@
 
 #include "engine/gguf.h"
 #include "engine/model_paths.h"
+#include "engine/model_zoo.h"
 #include "tests/support/folio_process.h"
 
 namespace {
@@ -38,7 +39,7 @@ private slots:
         const Run run = run_folio({"model", "list", "--json"});
         QVERIFY2(run.exit_code == 0, qPrintable(run.err));
         const QStringList lines = run.out.split('\n', Qt::SkipEmptyParts);
-        QCOMPARE(lines.size(), 13);
+        QCOMPARE(lines.size(), static_cast<qsizetype>(folio::engine::zoo_models().size()));
         const QJsonObject first = QJsonDocument::fromJson(lines[0].toUtf8()).object();
         QCOMPARE(first["name"].toString(), QString("smollm2-135m"));
         QCOMPARE(first["parameters"].toInteger(), 134515008);
