@@ -587,6 +587,19 @@ void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation act
             for (std::int64_t c = 0; c < n_embd; ++c) destination[c] += route.weight * source[c];
         }
     }
+
+    if (experts.shared_scale.empty()) return;
+    expert_out.resize(static_cast<std::size_t>(n_rows * n_embd));
+    ffn_gated(pool, experts.shared_gate, experts.shared_up, experts.shared_down, activation, input, expert_out.data());
+    for (std::int64_t r = 0; r < n_rows; ++r) {
+        const float* row = x + r * n_embd;
+        double logit = 0;
+        for (std::int64_t c = 0; c < n_embd; ++c) logit += static_cast<double>(row[c]) * experts.shared_scale[static_cast<std::size_t>(c)];
+        const auto scale = static_cast<float>(1 / (1 + std::exp(-logit)));
+        float* destination = out + r * n_embd;
+        const float* source = expert_out.data() + r * n_embd;
+        for (std::int64_t c = 0; c < n_embd; ++c) destination[c] += scale * source[c];
+    }
 }
 
 void scale_in_place(float* x, std::int64_t n, float factor) {

@@ -167,11 +167,18 @@ struct ExpertFfn {
     std::vector<WeightMatrix> down;   // n_expert of (n_embd, n_ff_exp)
     int n_used = 0;
     bool normalize_weights = false;   // the chosen weights divided by their sum
+    // A shared expert every row goes through, its output scaled by
+    // sigmoid(x · shared_scale) (Qwen2-MoE); none when shared_scale is empty.
+    WeightMatrix shared_gate;          // (n_ff_shared, n_embd)
+    WeightMatrix shared_up;            // (n_ff_shared, n_embd)
+    WeightMatrix shared_down;          // (n_embd, n_ff_shared)
+    std::vector<float> shared_scale;   // (n_embd)
 };
 
 // out (n_rows, n_embd) = sum over each row's chosen experts e of weight_e ·
-// down_e(activation(gate_e(x)) * up_e(x)). The rows routed to an expert go
-// through its matrices as one batch, so each expert's weights are read once.
+// down_e(activation(gate_e(x)) * up_e(x)), plus the shared expert's output
+// scaled by its gate. The rows routed to an expert go through its matrices
+// as one batch, so each expert's weights are read once.
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
                  std::int64_t n_rows, float* out);
 

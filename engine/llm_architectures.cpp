@@ -22,6 +22,10 @@ constexpr std::array kArchitectures = {
     DecoderArchitecture{.name = "llama", .rope_style = RopeStyle::AdjacentPairs},
     // Qwen2, Qwen2.5: biases on Q, K and V (not on the output projection).
     DecoderArchitecture{.name = "qwen2", .qkv_bias = true},
+    // Qwen2-MoE (Qwen1.5-MoE-A2.7B, Qwen2-57B-A14B): Qwen2's attention, a
+    // mixture of experts beside a gated shared expert; the chosen weights are
+    // the softmax's own (llama.cpp's qwen2moe).
+    DecoderArchitecture{.name = "qwen2moe", .qkv_bias = true, .mixture_of_experts = true, .shared_expert = true},
     // Qwen3 (dense): q/k norms instead of biases.
     DecoderArchitecture{.name = "qwen3", .qk_norm = true},
     // Qwen3-MoE (Qwen3-30B-A3B, 235B-A22B): Qwen3's attention, every

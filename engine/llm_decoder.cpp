@@ -60,7 +60,7 @@ public:
         const float scale = attention_scale(architecture, c);
 
         token_embd_ = weight_matrix(file_, "token_embd.weight", c.n_vocab, c.n_embd);
-        int n_expert = 0, n_expert_used = 0, n_ff_expert = 0;
+        int n_expert = 0, n_expert_used = 0, n_ff_expert = 0, n_ff_shared = 0;
         if (architecture.mixture_of_experts) {
             const auto count = [&](const char* key, std::uint32_t max) {
                 const std::uint32_t value = file_.get_u32(c.architecture + key);
@@ -72,6 +72,7 @@ public:
             n_expert = count(".expert_count", 1u << 12);
             n_expert_used = count(".expert_used_count", static_cast<std::uint32_t>(n_expert));
             n_ff_expert = count(".expert_feed_forward_length", 1u << 20);
+            if (architecture.shared_expert) n_ff_shared = count(".expert_shared_feed_forward_length", 1u << 20);
         }
         const std::int64_t q_width = static_cast<std::int64_t>(c.n_heads) * c.head_dim;
         const std::int64_t k_width = static_cast<std::int64_t>(c.n_kv_heads) * c.head_dim;
@@ -109,6 +110,12 @@ public:
                                           experts("ffn_up_exps.weight", n_ff_expert, c.n_embd),
                                           experts("ffn_down_exps.weight", c.n_embd, n_ff_expert), n_expert_used,
                                           architecture.normalize_expert_weights};
+                if (architecture.shared_expert) {
+                    layer.experts.shared_gate = matrix("ffn_gate_shexp.weight", n_ff_shared, c.n_embd);
+                    layer.experts.shared_up = matrix("ffn_up_shexp.weight", n_ff_shared, c.n_embd);
+                    layer.experts.shared_down = matrix("ffn_down_shexp.weight", c.n_embd, n_ff_shared);
+                    layer.experts.shared_scale = vector("ffn_gate_inp_shexp.weight", c.n_embd);
+                }
             } else {
                 layer.ffn_gate = matrix("ffn_gate.weight", c.n_ff, c.n_embd);
                 layer.ffn_up = matrix("ffn_up.weight", c.n_ff, c.n_embd);

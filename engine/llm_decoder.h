@@ -60,6 +60,10 @@ struct DecoderArchitecture {
     bool mixture_of_experts = false;
     // The chosen experts' softmax weights are divided by their sum (Qwen3-MoE's norm_topk_prob).
     bool normalize_expert_weights = false;
+    // A shared expert beside the routed ones (Qwen2-MoE): ffn_{gate,up,down}_shexp,
+    // <arch>.expert_shared_feed_forward_length wide, scaled by
+    // sigmoid(x · ffn_gate_inp_shexp).
+    bool shared_expert = false;
 };
 
 // The description of a general.architecture, or nullptr.

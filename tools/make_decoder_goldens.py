@@ -2,7 +2,7 @@
 """Golden outputs for the engine's dense decoders (tests/engine/tst_decoders.cpp),
 made with the reference implementation, Hugging Face transformers.
 
-  llama, qwen2, qwen3, gemma3, qwen3moe
+  llama, qwen2, qwen3, gemma3, qwen3moe, qwen2moe
             A small random model of that architecture (fixed seed) written as
             a GGUF in llama.cpp's tensor layout and metadata (as
             convert_hf_to_gguf.py writes it), and its logits for a 64-token
@@ -87,6 +87,9 @@ LAYER_TENSORS = {
     "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
     "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
     "mlp.gate": "ffn_gate_inp",  # a mixture of experts' router
+    "mlp.shared_expert.gate_proj": "ffn_gate_shexp", "mlp.shared_expert.up_proj": "ffn_up_shexp",
+    "mlp.shared_expert.down_proj": "ffn_down_shexp",
+    "mlp.shared_expert_gate": "ffn_gate_inp_shexp",  # (1, n_embd): llama.cpp keeps it as a vector
 }
 # Gemma 3 normalizes both before and after attention and the feed-forward;
 # llama and Qwen's post_attention_layernorm is the feed-forward's pre-norm.
@@ -95,6 +98,7 @@ LAYER_NORMS = {
     "qwen2": {"post_attention_layernorm": "ffn_norm"},
     "qwen3": {"post_attention_layernorm": "ffn_norm"},
     "qwen3moe": {"post_attention_layernorm": "ffn_norm"},
+    "qwen2moe": {"post_attention_layernorm": "ffn_norm"},
     "gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
                "post_feedforward_layernorm": "post_ffw_norm"},
 }
@@ -139,10 +143,12 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
             writer.add_key_length(head_dim)
             writer.add_value_length(head_dim)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
-    if arch == "qwen3moe":
+    if arch in ("qwen3moe", "qwen2moe"):
         writer.add_expert_count(config.num_experts)
         writer.add_expert_used_count(config.num_experts_per_tok)
         writer.add_expert_feed_forward_length(config.moe_intermediate_size)
+    if arch == "qwen2moe":
+        writer.add_expert_shared_feed_forward_length(config.shared_expert_intermediate_size)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
 
     for name, param in model.state_dict().items():
@@ -164,6 +170,8 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
             data = permute_for_gguf(data, config.num_attention_heads)
         elif arch == "llama" and ".k_proj." in name:
             data = permute_for_gguf(data, config.num_key_value_heads)
+        if name.endswith("mlp.shared_expert_gate.weight"):
+            data = data.reshape(-1)
         if arch == "gemma3" and name.endswith("norm.weight"):
             data = data + 1  # Gemma3Model.norm_shift: Gemma's RMS norm scales by (1 + weight)
         # 1-D tensors stay F32, as convert_hf_to_gguf keeps them.
@@ -179,7 +187,8 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
 
 def tiny_model(arch: str):
     from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config,
-                              Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM)
+                              Qwen2ForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Qwen3Config, Qwen3ForCausalLM,
+                              Qwen3MoeConfig, Qwen3MoeForCausalLM)
 
     # Shared by every tiny model. initializer_range is wider than the default
     # 0.02 so that the logits spread out and the top 10 are not near-ties.
@@ -201,6 +210,12 @@ def tiny_model(arch: str):
         return Qwen3MoeForCausalLM, Qwen3MoeConfig(
             **common, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
             moe_intermediate_size=32, num_experts=8, num_experts_per_tok=2, norm_topk_prob=True,
+            decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6, rope_theta=1000000.0,
+            tie_word_embeddings=False)
+    if arch == "qwen2moe":  # Qwen1.5-MoE-A2.7B's block: QKV biases, 8 experts (2 per token) beside a shared one
+        return Qwen2MoeForCausalLM, Qwen2MoeConfig(
+            **common, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, moe_intermediate_size=32,
+            shared_expert_intermediate_size=48, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False,
             decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6, rope_theta=1000000.0,
             tie_word_embeddings=False)
     if arch == "gemma3":
@@ -281,7 +296,7 @@ def make_gemma3_270m():
 
 
 if __name__ == "__main__":
-    makers = {arch: (lambda a=arch: make_tiny(a)) for arch in ("llama", "qwen2", "qwen3", "gemma3", "qwen3moe")}
+    makers = {arch: (lambda a=arch: make_tiny(a)) for arch in ("llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe")}
     makers.update({"smollm2": make_smollm2, "gemma3_270m": make_gemma3_270m})
     for which in sys.argv[1:] or makers:
         makers[which]()

@@ -20,7 +20,7 @@
 #include "tests/support/golden_json.h"
 #include "tests/support/logit_golden.h"
 
-// The decoders (llama, qwen2, qwen3, gemma3; qwen3moe, a mixture of experts) against goldens that
+// The decoders (llama, qwen2, qwen3, gemma3; qwen3moe and qwen2moe, mixtures of experts) against goldens that
 // Hugging Face transformers made (tools/make_decoder_goldens.py).
 
 using namespace folio::engine;
@@ -91,7 +91,7 @@ std::optional<std::filesystem::path> installed_model(const Golden& golden) {
 
 void add_architecture_rows() {
     QTest::addColumn<QString>("architecture");
-    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe"})
+    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe"})
         QTest::newRow(architecture) << QString(architecture);
 }
 
@@ -178,7 +178,7 @@ void TestDecoders::geluTanhGatesTheFeedForward() {
 void TestDecoders::tinyMatchesTransformers_data() {
     QTest::addColumn<QString>("architecture");
     QTest::addColumn<QString>("weights");
-    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe"})
+    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe"})
         for (const char* weights : {"f16", "f32"})
             QTest::addRow("%s_%s", architecture, weights) << QString(architecture) << QString(weights);
 }
@@ -345,7 +345,7 @@ void TestDecoders::rejectsFilesItCannotRun() {
     GgufWriter unknown;
     unknown.add_string("general.architecture", "mamba");
     const std::string unknown_error = load_error(GgufFile::parse(unknown.to_bytes()));
-    QVERIFY2(contains(unknown_error, "\"mamba\" is not supported (supported: llama, qwen2, qwen3, qwen3moe, gemma3"),
+    QVERIFY2(contains(unknown_error, "\"mamba\" is not supported (supported: llama, qwen2, qwen2moe, qwen3, qwen3moe, gemma3"),
              unknown_error.c_str());
 
     // Each architecture's own tensors are required, and named when missing
@@ -354,7 +354,7 @@ void TestDecoders::rejectsFilesItCannotRun() {
         {"llama", "blk.1.ffn_down.weight"},    {"qwen2", "blk.1.attn_k.bias"},
         {"qwen3", "blk.0.attn_q_norm.weight"}, {"gemma3", "blk.5.post_ffw_norm.weight"},
         {"gemma3", "output_norm.weight"},      {"qwen3moe", "blk.0.ffn_gate_inp.weight"},
-        {"qwen3moe", "blk.1.ffn_down_exps.weight"},
+        {"qwen3moe", "blk.1.ffn_down_exps.weight"}, {"qwen2moe", "blk.1.ffn_gate_inp_shexp.weight"},
     };
     for (const auto& [architecture, tensor] : missing) {
         const std::string error = load_error(without_tensor(tiny_model_file(architecture), tensor));
