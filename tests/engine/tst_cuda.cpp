@@ -233,7 +233,7 @@ std::vector<float> normal_floats(std::size_t n, unsigned seed, float scale = 1.f
 }
 
 // max |a - b| / max |b|.
-double relative_max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+double diff_relative_to_magnitude(const std::vector<float>& a, const std::vector<float>& b) {
     double diff = 0, magnitude = 0;
     for (std::size_t i = 0; i < b.size(); ++i) {
         diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
@@ -263,7 +263,7 @@ void TestCuda::rmsNormMatchesCpu() {
     cuda::Stream stream;
     const DeviceFloats device_x(stream, x), device_weight(stream, weight), device_out(stream, std::vector<float>(x.size()));
     cuda::rms_norm(stream, device_x.get(), device_weight.get(), kRows, n, 1e-6f, device_out.get());
-    const double diff = relative_max_diff(device_out.read(stream), expected);
+    const double diff = diff_relative_to_magnitude(device_out.read(stream), expected);
     QVERIFY2(diff <= 1e-5, qPrintable(QString::number(diff)));
 }
 
@@ -300,7 +300,7 @@ void TestCuda::ropeMatchesCpu() {
     cuda::rope(stream, device_x.get(), static_cast<const std::int32_t*>(device_positions.get()), kTokens, kHeads,
                kHeadDim, n_rot, static_cast<const double*>(device_inverse.get()),
                static_cast<float>(rope_attention_factor(params.scaling)), half_split);
-    const double diff = relative_max_diff(device_x.read(stream), expected);
+    const double diff = diff_relative_to_magnitude(device_x.read(stream), expected);
     QVERIFY2(diff <= 1e-5, qPrintable(QString::number(diff)));
 }
 
@@ -347,7 +347,7 @@ void TestCuda::attentionMatchesCpu() {
     const auto* query_positions = static_cast<const std::int32_t*>(device_positions.get()) + (kPositions - n_tokens);
     cuda::attention(stream, device_q.get(), query_positions, n_tokens, kPositions - 1, cache_keys, cache_values,
                     cuda::AttentionParameters{kHeads, kKvHeads, kHeadDim, kHeadDim, 0.125f, window}, device_out.get());
-    const double diff = relative_max_diff(device_out.read(stream), expected);
+    const double diff = diff_relative_to_magnitude(device_out.read(stream), expected);
     qInfo("%d queries, window %d: max |gpu - cpu| / max |cpu| = %.2e", n_tokens, window, diff);
     QVERIFY2(diff <= 2e-3, qPrintable(QString::number(diff)));  // the CPU rounds queries to f16 for its f16 dot products
 }
@@ -363,7 +363,7 @@ void TestCuda::elementwiseOpsMatchCpu() {
     cuda::Stream stream;
     const auto check = [&](const char* op, const std::vector<float>& got, const std::vector<float>& expected,
                            double tolerance) {
-        const double diff = relative_max_diff(got, expected);
+        const double diff = diff_relative_to_magnitude(got, expected);
         QVERIFY2(diff <= tolerance, qPrintable(QString("%1: %2").arg(op).arg(diff)));
     };
 
