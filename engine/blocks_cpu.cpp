@@ -367,8 +367,115 @@ constexpr std::int64_t kQueryTile = 8;
 
 }  // namespace
 
+namespace {
+
+// Query rows (tokens x heads) per latent-attention tile: bounds the scores
+// buffer (rows x keys) while giving the key-parallel matmul enough rows to
+// reuse each key it unpacks.
+constexpr std::int64_t kLatentTileRows = 256;
+
+// attention() over a keys-only cache (multi-head latent attention): every
+// query head reads the one key row per position, and its values are that
+// row's first v_head_dim elements. The heads of a tile of tokens are one
+// block of query rows; the scores are split over the keys between the
+// threads, and so are the weighted sums of value rows, each thread adding
+// into its own partial output, so that each row of the cache is read once
+// per tile whatever the number of heads.
+void latent_attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions, const KvCache& cache,
+                      int layer, const AttentionShape& shape, float* out) {
+    const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
+    const auto n_tokens = static_cast<std::int64_t>(positions.size());
+    const std::uint8_t* keys = cache.keys(layer);
+    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
+    const GgmlType key_type = cache.type() == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
+    const std::int64_t n_heads = shape.n_heads;
+    const std::int64_t tile_tokens_max = std::max<std::int64_t>(1, kLatentTileRows / n_heads);
+    const int n_parts = pool.size();
+
+    // The queries as the key type's dot products take them: f32 against f16
+    // keys, Q8_0 blocks against Q8_0 keys.
+    const std::int64_t q_row_bytes =
+        key_type == GgmlType::F16 ? shape.head_dim * static_cast<std::int64_t>(sizeof(float))
+                                  : static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q8_0, shape.head_dim));
+    std::vector<std::uint8_t> q_quantized;
+    if (key_type == GgmlType::Q8_0) {
+        q_quantized.resize(static_cast<std::size_t>(n_tokens * n_heads * q_row_bytes));
+        pool.parallel_for(n_tokens * n_heads, 16, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t r = begin; r < end; ++r)
+                quantize_row(GgmlType::Q8_0, q + r * shape.head_dim, q_quantized.data() + r * q_row_bytes,
+                             shape.head_dim);
+        });
+    }
+    const auto* q_rows = key_type == GgmlType::F16 ? reinterpret_cast<const std::uint8_t*>(q) : q_quantized.data();
+
+    std::vector<float> scores;    // (tile rows, tile keys)
+    std::vector<float> partials;  // n_parts of (tile rows, v_head_dim)
+    for (std::int64_t first_token = 0; first_token < n_tokens; first_token += tile_tokens_max) {
+        const std::int64_t tile_tokens = std::min(tile_tokens_max, n_tokens - first_token);
+        const std::int64_t tile_rows = tile_tokens * n_heads;
+        KeyRange tile_keys{INT32_MAX, 0};
+        for (std::int64_t t = first_token; t < first_token + tile_tokens; ++t) {
+            const KeyRange keys_of_t = key_range(shape, positions[static_cast<std::size_t>(t)], batch_end);
+            tile_keys = {std::min(tile_keys.first, keys_of_t.first), std::max(tile_keys.end, keys_of_t.end)};
+        }
+        const std::int64_t n_keys = tile_keys.end - tile_keys.first;
+        const std::uint8_t* tile_key_rows = keys + tile_keys.first * key_row_bytes;
+        scores.resize(static_cast<std::size_t>(tile_rows * n_keys));
+
+        // scores (tile rows, n_keys) = Q_tile · Kᵀ, the keys split between the threads
+        pool.parallel_for(n_keys, 16, [&](std::int64_t begin, std::int64_t end) {
+            matmul_rows_columns(key_type, tile_key_rows, key_row_bytes, begin, end, shape.head_dim,
+                                q_rows + first_token * n_heads * q_row_bytes, q_row_bytes, tile_rows, scores.data(),
+                                n_keys);
+        });
+        pool.parallel_for(tile_rows, 1, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t r = begin; r < end; ++r) {
+                const KeyRange keys_of_t =
+                    key_range(shape, positions[static_cast<std::size_t>(first_token + r / n_heads)], batch_end);
+                masked_softmax(scores.data() + r * n_keys, static_cast<int>(n_keys), keys_of_t.first - tile_keys.first,
+                               keys_of_t.end - tile_keys.first, shape.scale);
+            }
+        });
+
+        // out (tile rows, v_head_dim) = scores · V, V row j being key row j's first v_head_dim elements
+        const std::int64_t part_size = tile_rows * shape.v_head_dim;
+        partials.assign(static_cast<std::size_t>(n_parts * part_size), 0.f);
+        const std::int64_t keys_per_part = (n_keys + n_parts - 1) / n_parts;
+        pool.parallel_for(n_parts, 1, [&](std::int64_t begin, std::int64_t end) {
+            std::vector<float> value(static_cast<std::size_t>(shape.v_head_dim));
+            for (std::int64_t part = begin; part < end; ++part) {
+                float* partial = partials.data() + part * part_size;
+                const std::int64_t key_end = std::min(n_keys, (part + 1) * keys_per_part);
+                for (std::int64_t j = part * keys_per_part; j < key_end; ++j) {
+                    dequantize_row(key_type, tile_key_rows + j * key_row_bytes, value.data(), shape.v_head_dim);
+                    for (std::int64_t r = 0; r < tile_rows; ++r) {
+                        const float weight = scores[static_cast<std::size_t>(r * n_keys + j)];
+                        if (weight == 0.f) continue;  // masked
+                        float* row = partial + r * shape.v_head_dim;
+                        for (int c = 0; c < shape.v_head_dim; ++c) row[c] += weight * value[static_cast<std::size_t>(c)];
+                    }
+                }
+            }
+        });
+        float* tile_out = out + first_token * n_heads * shape.v_head_dim;
+        pool.parallel_for(part_size, 4096, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t i = begin; i < end; ++i) {
+                float sum = 0.f;
+                for (int part = 0; part < n_parts; ++part) sum += partials[static_cast<std::size_t>(part * part_size + i)];
+                tile_out[i] = sum;
+            }
+        });
+    }
+}
+
+}  // namespace
+
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions, const KvCache& cache,
                int layer, const AttentionShape& shape, float* out) {
+    if (cache.v_width() == 0) {
+        latent_attention(pool, q, positions, cache, layer, shape, out);
+        return;
+    }
     const int heads_per_kv_head = shape.n_heads / shape.n_kv_heads;
     const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
     const auto n_tokens = static_cast<std::int64_t>(positions.size());
@@ -530,40 +637,111 @@ void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& u
     lora_matmul(pool, down, adapters, hidden, out);
 }
 
+namespace {
+
+struct ExpertChoice {
+    std::int32_t expert;
+    float weight;
+};
+
+// One row's chosen experts and their weights from its router logits
+// (n_expert, overwritten by the scores). Ties go to the lower index, as a
+// stable sort gives.
+void choose_experts(const ExpertFfn& experts, float* logits, std::int64_t n_expert, std::vector<float>& choice_scores,
+                    std::vector<std::int32_t>& order, std::vector<ExpertChoice>& chosen) {
+    float* scores = logits;
+    double softmax_sum = 1;
+    if (experts.gating == ExpertGating::Softmax) {
+        const float max_logit = *std::max_element(logits, logits + n_expert);
+        softmax_sum = 0;
+        for (std::int64_t e = 0; e < n_expert; ++e) {
+            scores[e] = std::exp(logits[e] - max_logit);
+            softmax_sum += scores[e];
+        }
+    } else {
+        for (std::int64_t e = 0; e < n_expert; ++e) scores[e] = 1.f / (1.f + std::exp(-logits[e]));
+    }
+    // What the choice ranks: the scores, plus the selection bias.
+    choice_scores.assign(scores, scores + n_expert);
+    if (!experts.selection_bias.empty())
+        for (std::int64_t e = 0; e < n_expert; ++e) choice_scores[static_cast<std::size_t>(e)] += experts.selection_bias[static_cast<std::size_t>(e)];
+    const auto better = [&](std::int32_t a, std::int32_t b) {
+        const float sa = choice_scores[static_cast<std::size_t>(a)], sb = choice_scores[static_cast<std::size_t>(b)];
+        return sa > sb || (sa == sb && a < b);
+    };
+    if (experts.n_groups > 1 && experts.n_groups_used < experts.n_groups) {
+        const std::int64_t group_size = n_expert / experts.n_groups;
+        std::vector<float> group_scores(static_cast<std::size_t>(experts.n_groups));
+        for (int g = 0; g < experts.n_groups; ++g) {
+            const float* group = choice_scores.data() + g * group_size;
+            float first = -INFINITY, second = -INFINITY;
+            for (std::int64_t i = 0; i < group_size; ++i) {
+                if (group[i] > first) {
+                    second = first;
+                    first = group[i];
+                } else if (group[i] > second) {
+                    second = group[i];
+                }
+            }
+            group_scores[static_cast<std::size_t>(g)] =
+                experts.gating == ExpertGating::Softmax || group_size < 2 ? first : first + second;
+        }
+        std::vector<std::int32_t> groups(static_cast<std::size_t>(experts.n_groups));
+        std::iota(groups.begin(), groups.end(), 0);
+        std::partial_sort(groups.begin(), groups.begin() + experts.n_groups_used, groups.end(),
+                          [&](std::int32_t a, std::int32_t b) {
+                              const float sa = group_scores[static_cast<std::size_t>(a)];
+                              const float sb = group_scores[static_cast<std::size_t>(b)];
+                              return sa > sb || (sa == sb && a < b);
+                          });
+        std::vector<bool> kept(static_cast<std::size_t>(experts.n_groups), false);
+        for (int i = 0; i < experts.n_groups_used; ++i) kept[static_cast<std::size_t>(groups[static_cast<std::size_t>(i)])] = true;
+        for (std::int64_t e = 0; e < n_expert; ++e)
+            if (!kept[static_cast<std::size_t>(e / group_size)]) choice_scores[static_cast<std::size_t>(e)] = -INFINITY;
+    }
+    order.resize(static_cast<std::size_t>(n_expert));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + experts.n_used, order.end(), better);
+
+    double chosen_sum = 0;
+    for (int k = 0; k < experts.n_used; ++k) chosen_sum += scores[order[static_cast<std::size_t>(k)]];
+    // Softmax scores are exp(logit - max) until divided by the sum over all
+    // experts; normalizing divides by the chosen ones' sum instead (the
+    // common factor cancels). DeepSeek-V3 adds 1e-20 to its divisor.
+    const double divisor = experts.normalize_weights
+                               ? chosen_sum + (experts.gating == ExpertGating::Sigmoid ? 1e-20 : 0.0)
+                               : softmax_sum;
+    chosen.clear();
+    for (int k = 0; k < experts.n_used; ++k) {
+        const std::int32_t e = order[static_cast<std::size_t>(k)];
+        chosen.push_back({e, static_cast<float>(scores[e] / divisor * experts.weights_scale)});
+    }
+}
+
+}  // namespace
+
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
-                 std::int64_t n_rows, float* out) {
+                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage) {
     const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
     const std::int64_t n_embd = experts.router.cols;
     std::vector<float> logits(static_cast<std::size_t>(n_rows * n_expert));  // (n_rows, n_expert)
     MatmulInput input(x, n_rows, n_embd);
     matmul(pool, experts.router, input, logits.data());
 
-    // Each expert's rows and their weights: softmax over the experts, the
-    // n_used largest (lower index first on a tie, as a stable sort gives).
+    // Each expert's rows and their weights.
     struct Routed {
         std::int64_t row;
         float weight;
     };
     std::vector<std::vector<Routed>> routed(static_cast<std::size_t>(n_expert));
-    std::vector<std::int32_t> order(static_cast<std::size_t>(n_expert));
+    std::vector<float> choice_scores;
+    std::vector<std::int32_t> order;
+    std::vector<ExpertChoice> chosen;
     for (std::int64_t r = 0; r < n_rows; ++r) {
-        float* probabilities = logits.data() + r * n_expert;
-        const float max_logit = *std::max_element(probabilities, probabilities + n_expert);
-        double sum = 0;
-        for (std::int64_t e = 0; e < n_expert; ++e) {
-            probabilities[e] = std::exp(probabilities[e] - max_logit);
-            sum += probabilities[e];
-        }
-        std::iota(order.begin(), order.end(), 0);
-        std::partial_sort(order.begin(), order.begin() + experts.n_used, order.end(), [&](std::int32_t a, std::int32_t b) {
-            return probabilities[a] > probabilities[b] || (probabilities[a] == probabilities[b] && a < b);
-        });
-        double chosen_sum = 0;
-        for (int k = 0; k < experts.n_used; ++k) chosen_sum += probabilities[order[static_cast<std::size_t>(k)]];
-        const double divisor = experts.normalize_weights ? chosen_sum : sum;
-        for (int k = 0; k < experts.n_used; ++k) {
-            const std::int32_t e = order[static_cast<std::size_t>(k)];
-            routed[static_cast<std::size_t>(e)].push_back({r, static_cast<float>(probabilities[e] / divisor)});
+        choose_experts(experts, logits.data() + r * n_expert, n_expert, choice_scores, order, chosen);
+        for (const ExpertChoice& choice : chosen) {
+            routed[static_cast<std::size_t>(choice.expert)].push_back({r, choice.weight});
+            if (!usage.empty()) ++usage[static_cast<std::size_t>(choice.expert)];
         }
     }
 
@@ -588,14 +766,18 @@ void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation act
         }
     }
 
-    if (experts.shared_scale.empty()) return;
+    if (experts.shared_gate.data == nullptr) return;
     expert_out.resize(static_cast<std::size_t>(n_rows * n_embd));
     ffn_gated(pool, experts.shared_gate, experts.shared_up, experts.shared_down, activation, input, expert_out.data());
     for (std::int64_t r = 0; r < n_rows; ++r) {
-        const float* row = x + r * n_embd;
-        double logit = 0;
-        for (std::int64_t c = 0; c < n_embd; ++c) logit += static_cast<double>(row[c]) * experts.shared_scale[static_cast<std::size_t>(c)];
-        const auto scale = static_cast<float>(1 / (1 + std::exp(-logit)));
+        float scale = 1.f;
+        if (!experts.shared_scale.empty()) {
+            const float* row = x + r * n_embd;
+            double logit = 0;
+            for (std::int64_t c = 0; c < n_embd; ++c)
+                logit += static_cast<double>(row[c]) * experts.shared_scale[static_cast<std::size_t>(c)];
+            scale = static_cast<float>(1 / (1 + std::exp(-logit)));
+        }
         float* destination = out + r * n_embd;
         const float* source = expert_out.data() + r * n_embd;
         for (std::int64_t c = 0; c < n_embd; ++c) destination[c] += scale * source[c];

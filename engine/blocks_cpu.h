@@ -131,7 +131,9 @@ struct AttentionShape {
 // shape.window, widened to the whole batch when !shape.causal), which must
 // already hold this batch's keys and values, in either element type
 // (kv_cache.h: f16 values are read transposed, q8_0 values by rows). Query
-// head h reads kv head h / (n_heads / n_kv_heads).
+// head h reads kv head h / (n_heads / n_kv_heads). A keys-only cache
+// (v_width 0: multi-head latent attention) has one kv head, whose values are
+// the first v_head_dim elements of its keys.
 //   q:   (n_tokens, n_heads, head_dim)
 //   out: (n_tokens, n_heads, v_head_dim)
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions,
@@ -157,9 +159,15 @@ enum class GatedActivation {
 void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                GatedActivation activation, MatmulInput& x, float* out, const LoraSet* loras = nullptr);
 
+// How a router's logits become expert scores.
+enum class ExpertGating {
+    Softmax,  // softmax over the experts (Mixtral, Qwen-MoE, OLMoE, DeepSeek-V2)
+    Sigmoid,  // each expert's sigmoid on its own (DeepSeek-V3)
+};
+
 // A mixture-of-experts feed-forward: a router and n_expert gated
 // feed-forwards, of which each token takes the n_used with the highest
-// softmax(router(x)) weights.
+// scores, weighted by those scores.
 struct ExpertFfn {
     WeightMatrix router;              // (n_expert, n_embd)
     std::vector<WeightMatrix> gate;   // n_expert of (n_ff_exp, n_embd)
@@ -167,20 +175,35 @@ struct ExpertFfn {
     std::vector<WeightMatrix> down;   // n_expert of (n_embd, n_ff_exp)
     int n_used = 0;
     bool normalize_weights = false;   // the chosen weights divided by their sum
-    // A shared expert every row goes through, its output scaled by
-    // sigmoid(x · shared_scale) (Qwen2-MoE); none when shared_scale is empty.
+    ExpertGating gating = ExpertGating::Softmax;
+    float weights_scale = 1.f;        // on the chosen weights after normalizing (DeepSeek's routed_scaling_factor)
+    // Added to the scores to choose the experts, not to weigh them
+    // (DeepSeek-V3's e_score_correction_bias, GGUF exp_probs_b); or empty.
+    std::vector<float> selection_bias;  // (n_expert)
+    // Group-limited routing (DeepSeek): the experts fall into n_groups equal
+    // groups, and a token chooses only among the n_groups_used groups with
+    // the best group scores: the best expert's (softmax gating, DeepSeek-V2)
+    // or the sum of the best two (sigmoid gating, DeepSeek-V3).
+    int n_groups = 1;
+    int n_groups_used = 1;
+    // Shared experts every row goes through (one matrix triple of their
+    // combined width); none when shared_gate has no data. Qwen2-MoE scales
+    // their output by sigmoid(x · shared_scale); DeepSeek adds it as it is
+    // (shared_scale empty).
     WeightMatrix shared_gate;          // (n_ff_shared, n_embd)
     WeightMatrix shared_up;            // (n_ff_shared, n_embd)
     WeightMatrix shared_down;          // (n_embd, n_ff_shared)
-    std::vector<float> shared_scale;   // (n_embd)
+    std::vector<float> shared_scale;   // (n_embd), or empty
 };
 
 // out (n_rows, n_embd) = sum over each row's chosen experts e of weight_e ·
-// down_e(activation(gate_e(x)) * up_e(x)), plus the shared expert's output
-// scaled by its gate. The rows routed to an expert go through its matrices
-// as one batch, so each expert's weights are read once.
+// down_e(activation(gate_e(x)) * up_e(x)), plus the shared experts' output
+// (scaled by their gate where they have one). The rows routed to an expert
+// go through its matrices as one batch, so each expert's weights are read
+// once. usage, when given, has n_expert counts: each chosen expert's is
+// incremented once per row that chose it.
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
-                 std::int64_t n_rows, float* out);
+                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage = {});
 
 // x *= factor over n elements (Gemma's embeddings: sqrt(n_embd)).
 void scale_in_place(float* x, std::int64_t n, float factor);

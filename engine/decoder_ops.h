@@ -70,8 +70,8 @@ public:
         engine::ffn_gated(pool_, gate, up, down, activation, input, out, &loras);
     }
     void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
-                     float* out) {
-        engine::ffn_experts(pool_, experts, activation, x, n_rows, out);
+                     float* out, std::span<std::int64_t> usage) {
+        engine::ffn_experts(pool_, experts, activation, x, n_rows, out, usage);
     }
     void soft_cap(float* x, std::int64_t n, float cap) { engine::soft_cap(x, n, cap); }
     std::vector<float> to_host(const float* x, std::int64_t n) { return {x, x + n}; }
@@ -126,7 +126,7 @@ public:
     // Not run on the GPU yet: DecoderModel refuses to place a mixture of
     // experts there, so this only says so.
     void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
-                     float* out);
+                     float* out, std::span<std::int64_t> usage);
     void soft_cap(float* x, std::int64_t n, float cap);
     std::vector<float> to_host(const float* x, std::int64_t n);
 

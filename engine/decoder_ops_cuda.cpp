@@ -318,7 +318,8 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
     });
 }
 
-void CudaDecoderOps::ffn_experts(const ExpertFfn&, GatedActivation, const float*, std::int64_t, float*) {
+void CudaDecoderOps::ffn_experts(const ExpertFfn&, GatedActivation, const float*, std::int64_t, float*,
+                                 std::span<std::int64_t>) {
     throw ModelError("the CUDA backend has no mixture-of-experts kernels yet");
 }
 

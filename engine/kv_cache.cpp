@@ -61,8 +61,8 @@ std::size_t KvCache::bytes_needed(int n_layers, int n_positions, int k_width, in
 KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type)
     : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(type),
       key_row_bytes_(0), value_row_bytes_(0) {
-    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width <= 0)
-        throw std::invalid_argument("KvCache: every dimension must be positive");
+    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width < 0)
+        throw std::invalid_argument("KvCache: every dimension must be positive (v_width may be 0)");
     key_row_bytes_ = row_bytes(type, k_width);
     value_row_bytes_ = row_bytes(type, v_width);
     const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, type);
@@ -133,7 +133,7 @@ void KvCache::store(int layer, int position, const float* k_row, const float* v_
     const std::size_t row = static_cast<std::size_t>(layer) * n_positions + p;
     if (type_ == KvType::Q8_0) {
         quantize_row(GgmlType::Q8_0, k_row, keys_.data() + row * key_row_bytes_, k_width_);
-        quantize_row(GgmlType::Q8_0, v_row, values_.data() + row * value_row_bytes_, v_width_);
+        if (v_width_ > 0) quantize_row(GgmlType::Q8_0, v_row, values_.data() + row * value_row_bytes_, v_width_);
         return;
     }
     auto* k_dst = reinterpret_cast<std::uint16_t*>(keys_.data() + row * key_row_bytes_);

@@ -54,8 +54,10 @@ public:
                           const std::function<std::shared_ptr<void>(std::size_t)>& allocate);
 
     // k_width = n_kv_heads * key head size, v_width = n_kv_heads * value head
-    // size. Throws std::invalid_argument for a dimension that is not
-    // positive, and KvCacheError for Q8_0 rows that are not whole blocks or
+    // size, or 0 for a cache of keys only: multi-head latent attention
+    // (DeepSeek) reads its values from the keys' first elements, and store()
+    // ignores v_row. Throws std::invalid_argument for a dimension that is not
+    // positive (v_width: negative), and KvCacheError for Q8_0 rows that are not whole blocks or
     // when bytes_needed() exceeds available_memory_bytes() (checked before
     // anything is allocated).
     KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type = KvType::F16);

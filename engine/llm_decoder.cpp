@@ -6,6 +6,7 @@
 #include "engine/llm_decoder.h"
 
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -24,15 +25,15 @@ struct DecoderLayer {
     std::vector<float> bq;                   // (n_heads * head_dim); empty without qkv_bias
     std::vector<float> bk;                   // (n_kv_heads * head_dim); empty without qkv_bias
     std::vector<float> bv;                   // (n_kv_heads * v_head_dim); empty without qkv_bias
-    std::vector<float> q_norm;               // (head_dim); empty without qk_norm
-    std::vector<float> k_norm;               // (head_dim); empty without qk_norm
+    std::vector<float> q_norm;               // (head_dim) per head, (q width) whole; empty without qk_norm
+    std::vector<float> k_norm;               // (head_dim) per head, (k width) whole; empty without qk_norm
     WeightMatrix wo;                         // (n_embd, n_heads * v_head_dim)
     std::vector<float> post_attention_norm;  // (n_embd); empty without post_norms
     std::vector<float> ffn_norm;             // (n_embd)
     WeightMatrix ffn_gate;                   // (n_ff, n_embd); unset for a mixture of experts
     WeightMatrix ffn_up;                     // (n_ff, n_embd)
     WeightMatrix ffn_down;                   // (n_embd, n_ff)
-    ExpertFfn experts;                       // mixture_of_experts: the experts instead
+    ExpertFfn experts;                       // a mixture of experts: the experts instead
     std::vector<float> post_ffw_norm;        // (n_embd); empty without post_norms
     RopeParameters rope;                     // local layers turn by their own base
     AttentionShape attention;                // window > 0 on local layers
@@ -58,10 +59,17 @@ public:
         const float local_rope_freq_base =
             file_.get_f32(c.architecture + ".rope.freq_base_swa", architecture.local_rope_freq_base);
         const float scale = attention_scale(architecture, c);
+        // DeepSeek's mscale_all_dim rescales the attention scores (llm_deepseek2.cpp).
+        if (c.rope_scaling.yarn_log_multiplier != 0.f)
+            throw ModelError(file_.source() + ": YaRN with rope.scaling.yarn_log_multiplier is not supported for " +
+                             c.architecture);
 
         token_embd_ = weight_matrix(file_, "token_embd.weight", c.n_vocab, c.n_embd);
         int n_expert = 0, n_expert_used = 0, n_ff_expert = 0, n_ff_shared = 0;
-        if (architecture.mixture_of_experts) {
+        has_experts_ = architecture.expert_layers == ExpertLayers::All ||
+                       (architecture.expert_layers == ExpertLayers::WhenPresent &&
+                        file_.find_u32(c.architecture + ".expert_count").value_or(0) > 0);
+        if (has_experts_) {
             const auto count = [&](const char* key, std::uint32_t max) {
                 const std::uint32_t value = file_.get_u32(c.architecture + key);
                 if (value == 0 || value > max)
@@ -71,7 +79,10 @@ public:
             };
             n_expert = count(".expert_count", 1u << 12);
             n_expert_used = count(".expert_used_count", static_cast<std::uint32_t>(n_expert));
-            n_ff_expert = count(".expert_feed_forward_length", 1u << 20);
+            // Mixtral's experts are as wide as a dense layer's feed-forward.
+            n_ff_expert = file_.find_u32(c.architecture + ".expert_feed_forward_length")
+                              ? count(".expert_feed_forward_length", 1u << 20)
+                              : c.n_ff;
             if (architecture.shared_expert) n_ff_shared = count(".expert_shared_feed_forward_length", 1u << 20);
         }
         const std::int64_t q_width = static_cast<std::int64_t>(c.n_heads) * c.head_dim;
@@ -94,14 +105,15 @@ public:
                 layer.bk = vector("attn_k.bias", k_width);
                 layer.bv = vector("attn_v.bias", v_width);
             }
-            if (architecture.qk_norm) {
-                layer.q_norm = vector("attn_q_norm.weight", c.head_dim);
-                layer.k_norm = vector("attn_k_norm.weight", c.head_dim);
+            if (architecture.qk_norm != QkNorm::None) {
+                const bool whole = architecture.qk_norm == QkNorm::Whole;
+                layer.q_norm = vector("attn_q_norm.weight", whole ? q_width : c.head_dim);
+                layer.k_norm = vector("attn_k_norm.weight", whole ? k_width : c.head_dim);
             }
             layer.wo = matrix("attn_output.weight", c.n_embd, attn_width);
             layer.ffn_norm = vector("ffn_norm.weight", c.n_embd);
             for (const WeightMatrix* weight : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) allow_lora(*weight);
-            if (architecture.mixture_of_experts) {
+            if (has_experts_) {
                 auto experts = [&](const char* name, std::int64_t rows, std::int64_t cols) {
                     return expert_matrices(file_, blk + name, n_expert, rows, cols);
                 };
@@ -135,6 +147,11 @@ public:
             layer.attention.window = local ? c.sliding_window : 0;
             layers_.push_back(std::move(layer));
         }
+        if (has_experts_) {
+            std::vector<int> expert_layers(static_cast<std::size_t>(c.n_layers));
+            std::iota(expert_layers.begin(), expert_layers.end(), 0);
+            count_expert_usage(std::move(expert_layers), n_expert);
+        }
         output_norm_ = weight_vector(file_, "output_norm.weight", c.n_embd);
         // Without an output tensor the head is tied to the embeddings
         // (tie_word_embeddings: SmolLM2, Qwen2.5-0.5B, Gemma).
@@ -154,7 +171,7 @@ private:
 
 #ifdef FOLIO_USE_CUDA
     void place_on_gpu(int gpu) override {
-        if (architecture_.mixture_of_experts)
+        if (has_experts_)
             throw ModelError("the CUDA backend does not run " + config_.architecture +
                              " (mixture-of-experts) models yet");
         auto ops = std::make_unique<CudaDecoderOps>(gpu);
@@ -213,10 +230,13 @@ private:
                 ops.add_bias(k, layer.bk, n_tokens, k_width);
                 ops.add_bias(v, layer.bv, n_tokens, v_width);
             }
-            if (architecture_.qk_norm) {
+            if (architecture_.qk_norm == QkNorm::PerHead) {
                 // Each head is a row of head_dim.
                 ops.rms_norm(q, layer.q_norm, n_tokens * c.n_heads, c.head_dim, c.rms_norm_eps, q);
                 ops.rms_norm(k, layer.k_norm, n_tokens * c.n_kv_heads, c.head_dim, c.rms_norm_eps, k);
+            } else if (architecture_.qk_norm == QkNorm::Whole) {
+                ops.rms_norm(q, layer.q_norm, n_tokens, q_width, c.rms_norm_eps, q);
+                ops.rms_norm(k, layer.k_norm, n_tokens, k_width, c.rms_norm_eps, k);
             }
             ops.rope(q, c.n_heads, layer.rope);
             ops.rope(k, c.n_kv_heads, layer.rope);
@@ -227,8 +247,9 @@ private:
             ops.add(residual, block_out, n_tokens * c.n_embd);
 
             ops.rms_norm(residual, layer.ffn_norm, n_tokens, c.n_embd, c.rms_norm_eps, normed);
-            if (architecture_.mixture_of_experts)
-                ops.ffn_experts(layer.experts, architecture_.ffn_activation, normed, n_tokens, block_out);
+            if (has_experts_)
+                ops.ffn_experts(layer.experts, architecture_.ffn_activation, normed, n_tokens, block_out,
+                                expert_usage_of(il));
             else
                 ops.ffn_gated(layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, normed,
                               n_tokens, block_out, loras);
@@ -248,6 +269,7 @@ private:
     }
 
     const DecoderArchitecture& architecture_;
+    bool has_experts_ = false;  // every layer's feed-forward is a mixture of experts
     WeightMatrix token_embd_;          // (n_vocab, n_embd)
     std::vector<DecoderLayer> layers_;  // n_layers
     std::vector<float> output_norm_;   // (n_embd)

@@ -17,7 +17,7 @@
 // with the post-norms only where the architecture has them, then an output
 // norm and head; the feed-forward is either gated or a mixture of gated
 // experts. Adding such an architecture means adding a description; one with
-// a new block (MLA) gets its own llm_<arch>.cpp.
+// a new block gets its own llm_<arch>.cpp (llm_deepseek2.cpp: latent attention).
 
 namespace folio::engine {
 
@@ -30,15 +30,29 @@ enum class AttentionScale {
     Gemma3QueryPreAttnScalar,
 };
 
+// RMS norms of the projected queries and keys, before RoPE.
+enum class QkNorm {
+    None,
+    PerHead,  // attn_q_norm, attn_k_norm (head_dim): each head of q and k (Qwen3, Gemma 3)
+    Whole,    // attn_q_norm (n_heads * head_dim), attn_k_norm (n_kv_heads * head_dim): all heads at once (OLMoE)
+};
+
+// Which layers' feed-forwards are mixtures of experts.
+enum class ExpertLayers {
+    None,
+    All,
+    // All when the file has <arch>.expert_count, else none: llama.cpp
+    // writes Mixtral as a llama with experts.
+    WhenPresent,
+};
+
 struct DecoderArchitecture {
     std::string_view name;  // general.architecture
     // Which elements RoPE pairs; it follows from how convert_hf_to_gguf
     // wrote attn_q and attn_k (llama: permuted to adjacent pairs).
     RopeStyle rope_style = RopeStyle::HalfSplit;
     bool qkv_bias = false;  // attn_q.bias, attn_k.bias, attn_v.bias (n_heads * head_dim, ...)
-    // attn_q_norm, attn_k_norm (head_dim): an RMS norm over each head of q
-    // and k, before RoPE.
-    bool qk_norm = false;
+    QkNorm qk_norm = QkNorm::None;
     // post_attention_norm, post_ffw_norm (n_embd): RMS norms of the attention
     // and feed-forward outputs before each residual add.
     bool post_norms = false;
@@ -52,12 +66,13 @@ struct DecoderArchitecture {
     int local_layer_period = 0;
     float local_rope_freq_base = 10000.f;
     AttentionScale attention_scale = AttentionScale::InverseSqrtHeadDim;
-    // Every layer's feed-forward is a mixture of experts (ExpertFfn,
-    // blocks_cpu.h): a router ffn_gate_inp (n_expert, n_embd) and stacked
-    // expert matrices ffn_{gate,up}_exps (n_expert, n_ff_exp, n_embd) and
-    // ffn_down_exps (n_expert, n_embd, n_ff_exp); <arch>.expert_count,
-    // expert_used_count and expert_feed_forward_length give the sizes.
-    bool mixture_of_experts = false;
+    // A mixture-of-experts feed-forward (ExpertFfn, blocks_cpu.h): a router
+    // ffn_gate_inp (n_expert, n_embd) and stacked expert matrices
+    // ffn_{gate,up}_exps (n_expert, n_ff_exp, n_embd) and ffn_down_exps
+    // (n_expert, n_embd, n_ff_exp); <arch>.expert_count, expert_used_count
+    // and expert_feed_forward_length give the sizes (the last defaults to
+    // feed_forward_length).
+    ExpertLayers expert_layers = ExpertLayers::None;
     // The chosen experts' softmax weights are divided by their sum (Qwen3-MoE's norm_topk_prob).
     bool normalize_expert_weights = false;
     // A shared expert beside the routed ones (Qwen2-MoE): ffn_{gate,up,down}_shexp,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <string>
 
 #include "engine/llm_decoder.h"
@@ -47,6 +48,44 @@ KvCache Model::make_kv_cache(int n_positions, KvType type) const {
 #else
     throw KvCacheError("this Folio was built without the CUDA backend");
 #endif
+}
+
+std::int64_t ExpertUsage::total() const {
+    std::int64_t sum = 0;
+    for (const std::int64_t count : counts) sum += count;
+    return sum;
+}
+
+double ExpertUsage::mean_max_load() const {
+    if (layers.empty() || n_expert == 0) return 0;
+    double sum = 0;
+    int counted = 0;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        const auto first = counts.begin() + static_cast<std::ptrdiff_t>(i * static_cast<std::size_t>(n_expert));
+        const std::int64_t layer_total = std::accumulate(first, first + n_expert, std::int64_t{0});
+        if (layer_total == 0) continue;
+        sum += static_cast<double>(*std::max_element(first, first + n_expert)) * n_expert / static_cast<double>(layer_total);
+        ++counted;
+    }
+    return counted > 0 ? sum / counted : 0;
+}
+
+void Model::reset_expert_usage() {
+    std::fill(expert_usage_.counts.begin(), expert_usage_.counts.end(), 0);
+}
+
+void Model::count_expert_usage(std::vector<int> layers, int n_expert) {
+    expert_usage_.n_expert = n_expert;
+    expert_usage_.counts.assign(layers.size() * static_cast<std::size_t>(n_expert), 0);
+    expert_usage_.layers = std::move(layers);
+}
+
+std::span<std::int64_t> Model::expert_usage_of(int layer) {
+    const auto at = std::find(expert_usage_.layers.begin(), expert_usage_.layers.end(), layer);
+    if (at == expert_usage_.layers.end()) return {};
+    const auto i = static_cast<std::size_t>(at - expert_usage_.layers.begin());
+    return std::span<std::int64_t>(expert_usage_.counts)
+        .subspan(i * static_cast<std::size_t>(expert_usage_.n_expert), static_cast<std::size_t>(expert_usage_.n_expert));
 }
 
 void Model::use_gpu(int gpu) {
@@ -133,10 +172,12 @@ std::unique_ptr<Model> load_model(const GgufFile& file) {
     const std::string_view architecture = file.architecture();
     if (const DecoderArchitecture* decoder = find_decoder_architecture(architecture))
         return load_decoder(file, *decoder);
+    if (architecture == "deepseek2")
+        return load_deepseek2(file);
     if (architecture == "bert")
         return load_bert(file);
     throw ModelError(file.source() + ": architecture \"" + std::string(architecture) +
-                     "\" is not supported (supported: " + decoder_architecture_names() + ", bert)");
+                     "\" is not supported (supported: " + decoder_architecture_names() + ", deepseek2, bert)");
 }
 
 ModelConfig read_model_config(const GgufFile& file) {

@@ -47,7 +47,8 @@ struct ModelConfig {
     int n_heads = 0;            // attention.head_count
     int n_kv_heads = 0;         // attention.head_count_kv (default: n_heads)
     int head_dim = 0;           // attention.key_length (default: n_embd / n_heads)
-    int v_head_dim = 0;         // attention.value_length (default: head_dim)
+    int v_head_dim = 0;         // attention.value_length (default: head_dim); 0: the values are the keys'
+                                // first elements (deepseek2's latent cache: one kv head, keys only)
     int n_rot = 0;              // rope.dimension_count (default: head_dim)
     int n_vocab = 0;            // rows of token_embd
     int n_ctx_train = 0;        // context_length
@@ -63,6 +64,19 @@ struct ModelConfig {
 struct WeightShape {
     std::int64_t rows = 0;
     std::int64_t cols = 0;
+};
+
+// How often a mixture of experts chose each expert (Model::expert_usage).
+struct ExpertUsage {
+    int n_expert = 0;
+    std::vector<int> layers;            // the layers with experts
+    std::vector<std::int64_t> counts;   // (layers.size(), n_expert): choices of expert e in layers[i]
+
+    bool empty() const { return layers.empty(); }
+    std::int64_t total() const;         // all choices: tokens x layers x experts per token
+    // The busiest expert's share over the mean share, per layer, averaged
+    // over the layers: 1 when every expert is chosen equally often.
+    double mean_max_load() const;
 };
 
 // Which positions of a batch forward() returns logits for.
@@ -116,6 +130,13 @@ public:
     void use_cpu();
     bool on_gpu() const { return gpu_ >= 0; }
 
+    // Mixtures of experts: how many times each layer's experts were chosen,
+    // one count per token and chosen expert, since the model was loaded or
+    // reset_expert_usage() was last called (a request's load balance, for the
+    // UI and benchmarks). Empty for a model without experts.
+    const ExpertUsage& expert_usage() const { return expert_usage_; }
+    void reset_expert_usage();
+
     // Whether the model is an encoder (BERT), which encode() serves and
     // forward() does not.
     virtual bool is_encoder() const { return false; }
@@ -148,6 +169,12 @@ protected:
     // use_cpu(): frees what place_on_gpu made.
     virtual void release_gpu() {}
 
+    // Sizes expert_usage() for these layers' n_expert experts each.
+    void count_expert_usage(std::vector<int> layers, int n_expert);
+    // The counts run() passes to ffn_experts for a layer (one of those given
+    // to count_expert_usage).
+    std::span<std::int64_t> expert_usage_of(int layer);
+
     // Lists a weight among adaptable_weights(): run() passes it through lora_matmul.
     void allow_lora(const WeightMatrix& weight) {
         adaptable_weights_.emplace(std::string(weight.name), WeightShape{weight.rows, weight.cols});
@@ -158,6 +185,7 @@ protected:
 
 private:
     std::map<std::string, WeightShape, std::less<>> adaptable_weights_;
+    ExpertUsage expert_usage_;
     int gpu_ = -1;  // the GPU the model runs on; -1: the CPU
 };
 

@@ -42,5 +42,6 @@ std::vector<WeightMatrix> expert_matrices(const GgufFile& file, const std::strin
 
 // The architectures, one per llm_<arch>.cpp (the dense decoders: llm_decoder.h).
 std::unique_ptr<Model> load_bert(const GgufFile& file);
+std::unique_ptr<Model> load_deepseek2(const GgufFile& file);
 
 }  // namespace folio::engine

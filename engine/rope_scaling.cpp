@@ -84,10 +84,9 @@ RopeScaling read_rope_scaling(const GgufFile& file, const std::string& architect
         scaling.yarn_ext_factor = file.get_f32(prefix + "yarn_ext_factor", scaling.yarn_ext_factor);
         scaling.attention_factor =
             file.find_f32(prefix + "yarn_attn_factor").value_or(file.get_f32(prefix + "attn_factor", 0.f));
-        // DeepSeek's mscale_all_dim rescales the attention scores, which is
-        // the architecture's business, not RoPE's.
-        if (file.get_f32(prefix + "yarn_log_multiplier", 0.f) != 0.f)
-            throw ModelError(file.source() + ": YaRN with " + prefix + "yarn_log_multiplier is not supported");
+        scaling.yarn_log_multiplier = file.get_f32(prefix + "yarn_log_multiplier", 0.f);
+        if (!(scaling.yarn_log_multiplier >= 0) || !std::isfinite(scaling.yarn_log_multiplier))
+            throw ModelError(file.source() + ": " + prefix + "yarn_log_multiplier is out of range");
     } else if (type != "none") {
         throw ModelError(file.source() + ": RoPE scaling \"" + type + "\" is not supported (linear, yarn, llama3)");
     }

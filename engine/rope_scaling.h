@@ -32,6 +32,10 @@ struct RopeScaling {
     // older rope.scaling.attn_factor: what cos and sin are multiplied by.
     // 0: YaRN's default, 1 + 0.1 ln(factor).
     float attention_factor = 0.f;
+    // rope.scaling.yarn_log_multiplier (DeepSeek: 0.1 mscale_all_dim), or 0.
+    // Not RoPE's business: the architecture scales its attention scores by
+    // (1 + m ln factor)² and keeps cos and sin at magnitude 1 (deepseek2).
+    float yarn_log_multiplier = 0.f;
     std::vector<float> freq_factors;   // rope_freqs.weight (n_rot / 2), or empty
 };
 

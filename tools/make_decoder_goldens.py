@@ -2,14 +2,25 @@
 """Golden outputs for the engine's dense decoders (tests/engine/tst_decoders.cpp),
 made with the reference implementation, Hugging Face transformers.
 
-  llama, qwen2, qwen3, gemma3, qwen3moe, qwen2moe
+  llama, qwen2, qwen3, gemma3, qwen3moe, qwen2moe, olmoe, mixtral,
+  deepseek2, deepseek3
             A small random model of that architecture (fixed seed) written as
             a GGUF in llama.cpp's tensor layout and metadata (as
             convert_hf_to_gguf.py writes it), and its logits for a 64-token
             prompt: tests/data/<arch>_tiny/{model.gguf,golden.json}.
             gemma3_tiny has a 16-token sliding window, which the prompt
             crosses, and both local and global layers. qwen3moe_tiny has 8
-            experts per layer, 2 chosen per token.
+            experts per layer, 2 chosen per token. mixtral_tiny is GGUF
+            architecture llama with experts, as llama.cpp writes Mixtral.
+            deepseek2_tiny (DeepseekV2ForCausalLM, V2-Lite's block) and
+            deepseek3_tiny (DeepseekV3ForCausalLM) are both GGUF architecture
+            deepseek2: multi-head latent attention, a leading dense layer,
+            shared experts. deepseek2_tiny has YaRN with DeepSeek's mscale
+            over an original context of 32 positions, which the prompt
+            passes, and the older attn_kv_b layout; deepseek3_tiny has a q
+            LoRA, sigmoid routing with a selection bias over groups of
+            experts, renormalized and scaled weights, and the split
+            attn_k_b/attn_v_b layout.
   smollm2   The installed SmolLM2-135M-Instruct Q4_1 GGUF, loaded by
             transformers (which dequantizes it to f32), and its logits for a
             fixed prompt: tests/data/llama_smollm2/golden.json
@@ -90,6 +101,12 @@ LAYER_TENSORS = {
     "mlp.shared_expert.gate_proj": "ffn_gate_shexp", "mlp.shared_expert.up_proj": "ffn_up_shexp",
     "mlp.shared_expert.down_proj": "ffn_down_shexp",
     "mlp.shared_expert_gate": "ffn_gate_inp_shexp",  # (1, n_embd): llama.cpp keeps it as a vector
+    # DeepSeek's latent attention and shared experts
+    "self_attn.q_a_proj": "attn_q_a", "self_attn.q_a_layernorm": "attn_q_a_norm", "self_attn.q_b_proj": "attn_q_b",
+    "self_attn.kv_a_proj_with_mqa": "attn_kv_a_mqa", "self_attn.kv_a_layernorm": "attn_kv_a_norm",
+    "self_attn.kv_b_proj": "attn_kv_b",
+    "mlp.shared_experts.gate_proj": "ffn_gate_shexp", "mlp.shared_experts.up_proj": "ffn_up_shexp",
+    "mlp.shared_experts.down_proj": "ffn_down_shexp",
 }
 # Gemma 3 normalizes both before and after attention and the feed-forward;
 # llama and Qwen's post_attention_layernorm is the feed-forward's pre-norm.
@@ -99,6 +116,8 @@ LAYER_NORMS = {
     "qwen3": {"post_attention_layernorm": "ffn_norm"},
     "qwen3moe": {"post_attention_layernorm": "ffn_norm"},
     "qwen2moe": {"post_attention_layernorm": "ffn_norm"},
+    "olmoe": {"post_attention_layernorm": "ffn_norm"},
+    "deepseek2": {"post_attention_layernorm": "ffn_norm"},
     "gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
                "post_feedforward_layernorm": "post_ffw_norm"},
 }
@@ -121,15 +140,19 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
     import gguf
 
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    writer = gguf.GGUFWriter(str(path), arch)
+    gguf_arch = {"mixtral": "llama", "deepseek3": "deepseek2"}.get(arch, arch)
+    writer = gguf.GGUFWriter(str(path), gguf_arch)
     writer.add_name(f"folio tiny random {arch}")
     writer.add_block_count(config.num_hidden_layers)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_attention_heads)
-    writer.add_head_count_kv(config.num_key_value_heads)
-    if arch == "gemma3":
+    if arch != "deepseek3":  # which writes its latent cache as one kv head
+        writer.add_head_count_kv(config.num_key_value_heads)
+    if gguf_arch == "deepseek2":
+        add_deepseek2_parameters(writer, arch, config)
+    elif arch == "gemma3":
         # Gemma3Model.set_gguf_parameters: the global layers' base; the local
         # layers' 10000 and the every-6th-layer-global pattern are implied.
         writer.add_rope_freq_base(config.rope_parameters["full_attention"]["rope_theta"])
@@ -143,10 +166,14 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
             writer.add_key_length(head_dim)
             writer.add_value_length(head_dim)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
-    if arch in ("qwen3moe", "qwen2moe"):
+    if arch in ("qwen3moe", "qwen2moe", "olmoe"):
         writer.add_expert_count(config.num_experts)
         writer.add_expert_used_count(config.num_experts_per_tok)
+    if arch in ("qwen3moe", "qwen2moe"):
         writer.add_expert_feed_forward_length(config.moe_intermediate_size)
+    if arch == "mixtral":  # Mixtral: experts as wide as feed_forward_length
+        writer.add_expert_count(config.num_local_experts)
+        writer.add_expert_used_count(config.num_experts_per_tok)
     if arch == "qwen2moe":
         writer.add_expert_shared_feed_forward_length(config.shared_expert_intermediate_size)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
@@ -166,16 +193,29 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
         if name.endswith("mlp.experts.down_proj"):
             writer.add_tensor(f"blk.{name.split('.')[2]}.ffn_down_exps.weight", data.astype(np.float16))
             continue
-        if arch == "llama" and ".q_proj." in name:
+        if gguf_arch == "llama" and ".q_proj." in name:
             data = permute_for_gguf(data, config.num_attention_heads)
-        elif arch == "llama" and ".k_proj." in name:
+        elif gguf_arch == "llama" and ".k_proj." in name:
             data = permute_for_gguf(data, config.num_key_value_heads)
         if name.endswith("mlp.shared_expert_gate.weight"):
             data = data.reshape(-1)
         if arch == "gemma3" and name.endswith("norm.weight"):
             data = data + 1  # Gemma3Model.norm_shift: Gemma's RMS norm scales by (1 + weight)
         # 1-D tensors stay F32, as convert_hf_to_gguf keeps them.
-        writer.add_tensor(gguf_tensor_name(name, arch), data.astype(np.float16 if data.ndim >= 2 else np.float32))
+        if name.endswith("e_score_correction_bias"):
+            writer.add_tensor(f"blk.{name.split('.')[2]}.exp_probs_b.bias", data.astype(np.float32))
+            continue
+        if name.endswith("kv_b_proj.weight") and arch == "deepseek3":
+            # The split layout (DeepseekV2Model.modify_tensors): per head K_b
+            # transposed to (kv_lora_rank, nope) and V_b (v, kv_lora_rank).
+            block = name.split(".")[2]
+            kv_b = data.reshape(config.num_attention_heads, config.qk_nope_head_dim + config.v_head_dim, -1)
+            k_b = kv_b[:, :config.qk_nope_head_dim].transpose(0, 2, 1)
+            v_b = kv_b[:, config.qk_nope_head_dim:]
+            writer.add_tensor(f"blk.{block}.attn_k_b.weight", np.ascontiguousarray(k_b).astype(np.float16))
+            writer.add_tensor(f"blk.{block}.attn_v_b.weight", np.ascontiguousarray(v_b).astype(np.float16))
+            continue
+        writer.add_tensor(gguf_tensor_name(name, gguf_arch if arch in ("mixtral", "deepseek3") else arch), data.astype(np.float16 if data.ndim >= 2 else np.float32))
     if add_extra:
         add_extra(writer)
     writer.write_header_to_file()
@@ -185,10 +225,51 @@ def write_tiny_gguf(path: Path, arch: str, model, config, add_extra=None):
     print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
+def add_deepseek2_parameters(writer, arch, config):
+    """DeepseekV2Model.set_gguf_parameters of convert_hf_to_gguf.py; deepseek3
+    as the newer converter writes it, with the per-head sizes in *_mla and
+    the latent cache as one kv head."""
+    import gguf
+
+    rope = config.rope_parameters
+    writer.add_rope_freq_base(rope["rope_theta"])
+    writer.add_rope_dimension_count(config.qk_rope_head_dim)
+    if arch == "deepseek3":
+        writer.add_head_count_kv(1)
+        writer.add_key_length(config.kv_lora_rank + config.qk_rope_head_dim)
+        writer.add_value_length(config.kv_lora_rank)
+        writer.add_key_length_mla(config.qk_nope_head_dim + config.qk_rope_head_dim)
+        writer.add_value_length_mla(config.v_head_dim)
+    else:
+        writer.add_key_length(config.qk_nope_head_dim + config.qk_rope_head_dim)
+        writer.add_value_length(config.v_head_dim)
+    writer.add_leading_dense_block_count(config.first_k_dense_replace)
+    if config.q_lora_rank is not None:
+        writer.add_q_lora_rank(config.q_lora_rank)
+    writer.add_kv_lora_rank(config.kv_lora_rank)
+    writer.add_expert_count(config.n_routed_experts)
+    writer.add_expert_used_count(config.num_experts_per_tok)
+    writer.add_expert_feed_forward_length(config.moe_intermediate_size)
+    writer.add_expert_shared_count(config.n_shared_experts)
+    writer.add_expert_weights_scale(config.routed_scaling_factor)
+    writer.add_expert_weights_norm(bool(config.norm_topk_prob) and arch == "deepseek3")
+    writer.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID if arch == "deepseek3"
+                                  else gguf.ExpertGatingFuncType.SOFTMAX)
+    if config.n_group and config.n_group > 1:
+        writer.add_expert_group_count(config.n_group)
+        writer.add_expert_group_used_count(config.topk_group)
+    if rope.get("rope_type") == "yarn":
+        writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        writer.add_rope_scaling_factor(rope["factor"])
+        writer.add_rope_scaling_orig_ctx_len(rope["original_max_position_embeddings"])
+        writer.add_rope_scaling_yarn_log_mul(0.1 * rope["mscale_all_dim"])
+
+
 def tiny_model(arch: str):
-    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config,
-                              Qwen2ForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Qwen3Config, Qwen3ForCausalLM,
-                              Qwen3MoeConfig, Qwen3MoeForCausalLM)
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MixtralConfig,
+                              MixtralForCausalLM, OlmoeConfig, OlmoeForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                              Qwen2MoeConfig, Qwen2MoeForCausalLM, Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig,
+                              Qwen3MoeForCausalLM)
 
     # Shared by every tiny model. initializer_range is wider than the default
     # 0.02 so that the logits spread out and the top 10 are not near-ties.
@@ -218,6 +299,33 @@ def tiny_model(arch: str):
             shared_expert_intermediate_size=48, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False,
             decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6, rope_theta=1000000.0,
             tie_word_embeddings=False)
+    if arch == "olmoe":  # OLMoE-1B-7B's block: q/k norms over all heads, 8 experts (2 per token), weights as chosen
+        return OlmoeForCausalLM, OlmoeConfig(
+            **common, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, num_experts=8,
+            num_experts_per_tok=2, norm_topk_prob=False, rms_norm_eps=1e-5, rope_theta=10000.0,
+            tie_word_embeddings=False, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    if arch == "mixtral":  # Mixtral-8x7B's block: 8 experts of the full feed-forward width, 2 per token, renormalized
+        return MixtralForCausalLM, MixtralConfig(
+            **common, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, num_local_experts=8,
+            num_experts_per_tok=2, rms_norm_eps=1e-5, rope_theta=1000000.0, tie_word_embeddings=False)
+    if arch in ("deepseek2", "deepseek3"):
+        from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM
+
+        mla = dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4, kv_lora_rank=64,
+                   qk_nope_head_dim=32, qk_rope_head_dim=32, v_head_dim=24, moe_intermediate_size=32,
+                   n_shared_experts=2, num_experts_per_tok=2, first_k_dense_replace=1, rms_norm_eps=1e-6,
+                   tie_word_embeddings=False)
+        if arch == "deepseek2":  # V2-Lite: no q LoRA, softmax routing, YaRN past 32 original positions
+            return DeepseekV2ForCausalLM, DeepseekV2Config(
+                **common, **mla, q_lora_rank=None, n_routed_experts=8, topk_method="greedy", n_group=1, topk_group=1,
+                routed_scaling_factor=1.0, norm_topk_prob=False,
+                rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 8.0,
+                                 "original_max_position_embeddings": 32, "beta_fast": 32.0, "beta_slow": 1.0,
+                                 "mscale": 0.707, "mscale_all_dim": 0.707})
+        # V3: a q LoRA, sigmoid scores with a selection bias, 2 of 4 groups of 2 experts
+        return DeepseekV3ForCausalLM, DeepseekV3Config(
+            **common, **mla, q_lora_rank=48, n_routed_experts=8, n_group=4, topk_group=2, routed_scaling_factor=2.5,
+            norm_topk_prob=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
     if arch == "gemma3":
         # Six layers: five local (16-token window, RoPE base 10000) and one
         # global (base 1e6), Gemma 3's pattern. query_pre_attn_scalar is
@@ -234,6 +342,9 @@ def random_tiny_model(arch: str, model_class, config):
     torch.manual_seed(1234)
     model = model_class(config).float().eval()
     with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):  # DeepSeek-V3's selection bias: starts at 0
+                buffer.copy_(0.3 * torch.randn_like(buffer))
         for name, param in model.named_parameters():
             if name.endswith("norm.weight"):
                 # Gemma's norms scale by (1 + weight) and start at 0; the
@@ -296,7 +407,8 @@ def make_gemma3_270m():
 
 
 if __name__ == "__main__":
-    makers = {arch: (lambda a=arch: make_tiny(a)) for arch in ("llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe")}
+    makers = {arch: (lambda a=arch: make_tiny(a)) for arch in ("llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe", "olmoe", "mixtral",
+                                                            "deepseek2", "deepseek3")}
     makers.update({"smollm2": make_smollm2, "gemma3_270m": make_gemma3_270m})
     for which in sys.argv[1:] or makers:
         makers[which]()

@@ -20,7 +20,8 @@
 #include "tests/support/golden_json.h"
 #include "tests/support/logit_golden.h"
 
-// The decoders (llama, qwen2, qwen3, gemma3; qwen3moe and qwen2moe, mixtures of experts) against goldens that
+// The decoders (llama, qwen2, qwen3, gemma3; qwen3moe, qwen2moe, olmoe, mixtral and deepseek2, mixtures of
+// experts, deepseek2 with latent attention) against goldens that
 // Hugging Face transformers made (tools/make_decoder_goldens.py).
 
 using namespace folio::engine;
@@ -91,7 +92,8 @@ std::optional<std::filesystem::path> installed_model(const Golden& golden) {
 
 void add_architecture_rows() {
     QTest::addColumn<QString>("architecture");
-    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe"})
+    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe", "olmoe", "mixtral", "deepseek2",
+                                     "deepseek3"})
         QTest::newRow(architecture) << QString(architecture);
 }
 
@@ -118,6 +120,9 @@ private slots:
     void prefillMatchesTokenByTokenDecode();
     void gemma3LocalLayersSeeOnlyTheirWindow();
     void finalLogitSoftCapping();
+    void latentCacheHoldsOneRowPerPosition();
+    void latentAttentionRunsOnAQ8Cache();
+    void expertUsageCountsEveryChoice();
     void rejectsBadBatches();
     void rejectsFilesItCannotRun();
     void installedModelMatchesTransformers_data();
@@ -178,7 +183,8 @@ void TestDecoders::geluTanhGatesTheFeedForward() {
 void TestDecoders::tinyMatchesTransformers_data() {
     QTest::addColumn<QString>("architecture");
     QTest::addColumn<QString>("weights");
-    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe"})
+    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen3moe", "qwen2moe", "olmoe", "mixtral", "deepseek2",
+                                     "deepseek3"})
         for (const char* weights : {"f16", "f32"})
             QTest::addRow("%s_%s", architecture, weights) << QString(architecture) << QString(weights);
 }
@@ -191,7 +197,10 @@ void TestDecoders::tinyMatchesTransformers() {
     const Golden golden = tiny_golden(architecture);
     QVERIFY(golden.prompt_ids.size() >= 64);
     std::unique_ptr<Model> model = load_model(tiny_model_file(architecture, weights));
-    QCOMPARE(QString::fromStdString(model->config().architecture), architecture);
+    // llama.cpp writes Mixtral as a llama with experts, DeepSeek-V3 as a deepseek2.
+    const QString file_architecture =
+        architecture == "mixtral" ? "llama" : architecture == "deepseek3" ? "deepseek2" : architecture;
+    QCOMPARE(QString::fromStdString(model->config().architecture), file_architecture);
     const int n_vocab = model->config().n_vocab;
     QCOMPARE(n_vocab, 256);
 
@@ -341,11 +350,75 @@ void TestDecoders::rejectsBadBatches() {
                                                         LogitRows::Last));
 }
 
+// DeepSeek's absorbed latent attention: the cache holds the normed latent
+// and the rotary key of each position, kv_lora_rank + rope values, and no
+// per-head keys or values (64 + 32 here, where expanded keys and values
+// would take 4 heads x (64 + 24)).
+void TestDecoders::latentCacheHoldsOneRowPerPosition() {
+    for (const char* architecture : {"deepseek2", "deepseek3"}) {
+        std::unique_ptr<Model> model = load_model(tiny_model_file(architecture));
+        const KvCache cache = model->make_kv_cache(100);
+        QCOMPARE(cache.k_width(), 64 + 32);
+        QCOMPARE(cache.v_width(), 0);
+        QCOMPARE(cache.bytes(), std::size_t{3} * 100 * (64 + 32) * sizeof(std::uint16_t));
+    }
+}
+
+// A q8_0 latent cache scores with the quantized dot product and reads its
+// values from the quantized keys: within 5% of the range of the golden (the
+// bound tst_kv_cache holds SmolLM2's q8_0 cache to; 3.7e-2 measured), the
+// same top token at nearly every position.
+void TestDecoders::latentAttentionRunsOnAQ8Cache() {
+    const Golden golden = tiny_golden("deepseek2");
+    std::unique_ptr<Model> model = load_model(tiny_model_file("deepseek2"));
+    ThreadPool pool(2);
+    KvCache cache = model->make_kv_cache(static_cast<int>(golden.prompt_ids.size()), KvType::Q8_0);
+    QCOMPARE(cache.type(), KvType::Q8_0);
+    const std::vector<float> logits = model->forward(pool, golden.prompt_ids, iota_positions(golden.prompt_ids.size()),
+                                                     cache, LogitRows::All);
+    const Comparison comparison = compare(golden, logits, model->config().n_vocab, 5e-2);
+    qInfo("deepseek2 with a q8_0 cache: max |logit - golden| / range = %.2e; top-1 at %d/%zu",
+          comparison.max_relative_diff, comparison.positions_top1, golden.positions.size());
+    QVERIFY2(comparison.max_relative_diff < 5e-2, qPrintable(QString::number(comparison.max_relative_diff)));
+    QVERIFY(comparison.positions_top1 >= static_cast<int>(golden.positions.size()) - 2);
+}
+
+// Every token chooses expert_used_count experts in every layer with
+// experts: the counts add up to that, layer by layer, and reset to zero.
+void TestDecoders::expertUsageCountsEveryChoice() {
+    struct Case {
+        const char* architecture;
+        int expert_layers;  // deepseek's first layer is dense
+    };
+    for (const Case& c : {Case{"qwen3moe", 2}, Case{"mixtral", 2}, Case{"deepseek3", 2}}) {
+        std::unique_ptr<Model> model = load_model(tiny_model_file(c.architecture));
+        ThreadPool pool(2);
+        QVERIFY(!model->expert_usage().empty());
+        QCOMPARE(static_cast<int>(model->expert_usage().layers.size()), c.expert_layers);
+        QCOMPARE(model->expert_usage().n_expert, 8);
+        const std::vector<std::int32_t> prompt = tiny_golden(c.architecture).prompt_ids;
+        prompt_logits(*model, pool, prompt);
+        const ExpertUsage& usage = model->expert_usage();
+        QCOMPARE(usage.total(), static_cast<std::int64_t>(prompt.size()) * c.expert_layers * 2);
+        for (std::size_t layer = 0; layer < usage.layers.size(); ++layer) {
+            std::int64_t layer_total = 0;
+            for (int e = 0; e < usage.n_expert; ++e)
+                layer_total += usage.counts[layer * static_cast<std::size_t>(usage.n_expert) + static_cast<std::size_t>(e)];
+            QCOMPARE(layer_total, static_cast<std::int64_t>(prompt.size()) * 2);
+        }
+        // 64 tokens over 8 experts: some imbalance, but not every token on one expert.
+        QVERIFY2(usage.mean_max_load() >= 1 && usage.mean_max_load() < 4, qPrintable(QString::number(usage.mean_max_load())));
+        model->reset_expert_usage();
+        QCOMPARE(model->expert_usage().total(), std::int64_t{0});
+    }
+    QVERIFY(load_model(tiny_model_file("llama"))->expert_usage().empty());
+}
+
 void TestDecoders::rejectsFilesItCannotRun() {
     GgufWriter unknown;
     unknown.add_string("general.architecture", "mamba");
     const std::string unknown_error = load_error(GgufFile::parse(unknown.to_bytes()));
-    QVERIFY2(contains(unknown_error, "\"mamba\" is not supported (supported: llama, qwen2, qwen2moe, qwen3, qwen3moe, gemma3"),
+    QVERIFY2(contains(unknown_error, "\"mamba\" is not supported (supported: llama, qwen2, qwen2moe, qwen3, qwen3moe, olmoe, gemma3, deepseek2, bert)"),
              unknown_error.c_str());
 
     // Each architecture's own tensors are required, and named when missing

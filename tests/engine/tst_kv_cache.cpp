@@ -18,6 +18,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/model_paths.h"
+#include "engine/quant.h"
 #include "engine/thread_pool.h"
 #include "tests/support/golden_json.h"
 
@@ -57,6 +58,7 @@ class TestKvCache : public QObject {
 private slots:
     void namesTypes();
     void q8_0TakesLessMemory();
+    void keysOnlyCacheHoldsNoValues();
     void q8_0StaysCloseToF16_data();
     void q8_0StaysCloseToF16();
     void refusesRowsThatAreNotWholeBlocks();
@@ -82,6 +84,24 @@ void TestKvCache::q8_0TakesLessMemory() {
     QCOMPARE(q8.value_row_bytes(), std::size_t{3 * 34});
     QVERIFY_THROWS_EXCEPTION(std::logic_error, q8.values_transposed(0));
     QVERIFY_THROWS_EXCEPTION(std::logic_error, f16.value_rows(0));
+}
+
+// Multi-head latent attention reads its values from the keys: a cache with
+// v_width 0 holds the keys alone, and store() leaves the missing values be.
+void TestKvCache::keysOnlyCacheHoldsNoValues() {
+    for (const KvType type : {KvType::F16, KvType::Q8_0}) {
+        KvCache cache(2, 10, 576, 0, type);
+        QCOMPARE(cache.v_width(), 0);
+        QCOMPARE(cache.bytes(), KvCache::bytes_needed(2, 10, 576, 0, type));
+        QCOMPARE(cache.bytes(), std::size_t{2} * 10 * cache.key_row_bytes());
+        const std::vector<float> row(576, 0.5f);
+        cache.store(1, 9, row.data(), nullptr);
+        std::vector<float> back(576);
+        dequantize_row(type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0,
+                       cache.keys(1) + 9 * cache.key_row_bytes(), back.data(), 576);
+        QVERIFY(std::abs(back[575] - 0.5f) < 1e-2f);  // q8_0: within a step of 0.5/127
+    }
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, KvCache(2, 10, 576, -1));
 }
 
 // The bound: Q8_0 rounds every element of a block to a step of amax/127,

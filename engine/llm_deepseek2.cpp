@@ -1,0 +1,383 @@
+// The deepseek2 architecture (DeepSeek-V2, V2-Lite, V2.5, V3, R1 and the
+// models llama.cpp converts to it): multi-head latent attention and
+// mixtures of experts with shared experts.
+//
+// Attention (MLA). Each token's hidden state is compressed to a latent c
+// (kv_lora_rank wide, RMS-normed) and one rotary key k_pe (rope dims) that
+// all heads share. Hugging Face expands c per head into keys and values
+// through kv_b_proj; here the expansion is absorbed instead:
+//   q_nope · k_nope = q_nope · (K_b c) = (K_bᵀ q_nope) · c
+//   softmax · v     = V_b (softmax · c)
+// so the cache holds only [c | k_pe] per token (576 values for every
+// DeepSeek model), each head's query becomes [K_bᵀ q_nope | rope(q_pe)], and
+// attention is multi-query attention over that one cached row, whose first
+// kv_lora_rank elements are the values (a keys-only KvCache). V_b then maps
+// each head's weighted latent to its v_head_dim outputs.
+//
+// Feed-forward. The first leading_dense_block_count layers are dense; the
+// others route each token to expert_used_count experts (softmax or sigmoid
+// scores, an optional selection bias exp_probs_b, group-limited choice,
+// renormalized and scaled as the metadata says) beside expert_shared_count
+// shared experts that every token goes through.
+//
+// RoPE turns adjacent pairs (DeepSeek's interleaved layout, which
+// convert_hf_to_gguf keeps). YaRN: with rope.scaling.yarn_log_multiplier m,
+// cos and sin keep magnitude 1 and the scores are scaled by
+// (1 + m ln factor)² / sqrt(nope + rope) instead (Hugging Face's
+// mscale_all_dim, llama.cpp's deepseek2 graph).
+//
+// Both GGUF layouts load: attn_kv_b (n_heads * (nope + v), kv_lora_rank), as
+// older converters wrote it, and its halves attn_k_b (n_heads, kv_lora_rank,
+// nope), already transposed, and attn_v_b (n_heads, v, kv_lora_rank), with
+// attention.key_length_mla / value_length_mla giving the per-head sizes.
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "engine/blocks_cpu.h"
+#include "engine/fp16.h"
+#include "engine/model_loader.h"
+#include "engine/quant.h"
+
+namespace folio::engine {
+
+namespace {
+
+struct LatentLayer {
+    std::vector<float> attn_norm;        // (n_embd)
+    WeightMatrix wq;                     // (n_heads * (nope + rope), n_embd); unset with a q LoRA
+    WeightMatrix wq_a;                   // (q_lora_rank, n_embd): the q LoRA's down projection
+    std::vector<float> q_a_norm;         // (q_lora_rank)
+    WeightMatrix wq_b;                   // (n_heads * (nope + rope), q_lora_rank)
+    WeightMatrix wkv_a;                  // (kv_lora_rank + rope, n_embd)
+    std::vector<float> kv_a_norm;        // (kv_lora_rank)
+    std::vector<WeightMatrix> k_b;       // n_heads of (kv_lora_rank, nope): q_nope -> latent query
+    std::vector<WeightMatrix> v_b;       // n_heads of (v_head_dim, kv_lora_rank): latent -> values
+    WeightMatrix wo;                     // (n_embd, n_heads * v_head_dim)
+    std::vector<float> ffn_norm;         // (n_embd)
+    WeightMatrix ffn_gate;               // (n_ff, n_embd): leading dense layers
+    WeightMatrix ffn_up;                 // (n_ff, n_embd)
+    WeightMatrix ffn_down;               // (n_embd, n_ff)
+    ExpertFfn experts;                   // the other layers
+    bool dense = true;
+};
+
+// The sizes of the latent attention, from the metadata.
+struct LatentShape {
+    int n_heads = 0;
+    int q_lora_rank = 0;   // 0: q is projected directly
+    int kv_lora_rank = 0;
+    int nope = 0;          // qk_nope_head_dim: the part of q·k without RoPE
+    int rope = 0;          // qk_rope_head_dim
+    int v_head_dim = 0;
+    int q_head() const { return nope + rope; }
+    int cache_row() const { return kv_lora_rank + rope; }
+};
+
+class DeepSeek2Model final : public Model {
+public:
+    explicit DeepSeek2Model(const GgufFile& file) : Model(file, read_model_config(file)) {
+        const std::string prefix = config_.architecture + ".";
+        auto count = [&](const std::string& key, std::uint32_t min, std::uint32_t max) {
+            const std::uint32_t value = file_.get_u32(prefix + key);
+            if (value < min || value > max)
+                throw ModelError(file_.source() + ": " + prefix + key + " = " + std::to_string(value) +
+                                 " is out of range");
+            return static_cast<int>(value);
+        };
+        auto optional_count = [&](const std::string& key, std::uint32_t fallback, std::uint32_t max) {
+            return file_.find_u32(prefix + key) ? count(key, 0, max) : static_cast<int>(fallback);
+        };
+        // Newer converters store MQA over the latent: head_count_kv 1,
+        // key/value_length the cache row, the per-head sizes in *_mla.
+        const bool mla_layout = file_.find_u32(prefix + "attention.key_length_mla").has_value();
+        shape_.n_heads = config_.n_heads;
+        shape_.q_lora_rank = optional_count("attention.q_lora_rank", 0, 1u << 16);
+        shape_.kv_lora_rank = count("attention.kv_lora_rank", 1, 1u << 16);
+        shape_.rope = config_.n_rot;
+        const int key_length = mla_layout ? count("attention.key_length_mla", 1, 1u << 12) : config_.head_dim;
+        shape_.v_head_dim = mla_layout ? count("attention.value_length_mla", 1, 1u << 12) : config_.v_head_dim;
+        shape_.nope = key_length - shape_.rope;
+        if (shape_.nope <= 0)
+            throw ModelError(file_.source() + ": a key head of " + std::to_string(key_length) +
+                             " leaves nothing beside its " + std::to_string(shape_.rope) + " rotary dimensions");
+        if (shape_.kv_lora_rank % 32 != 0)
+            throw ModelError(file_.source() + ": kv_lora_rank " + std::to_string(shape_.kv_lora_rank) +
+                             " is not a multiple of 32");
+
+        // The cache: one row of [latent | k_pe] per position, the values
+        // being its first kv_lora_rank elements.
+        config_.n_kv_heads = 1;
+        config_.head_dim = shape_.cache_row();
+        config_.v_head_dim = 0;
+
+        const RopeScaling& scaling = config_.rope_scaling;
+        const double mscale = scaling.type == RopeScalingType::Yarn && scaling.yarn_log_multiplier > 0 && scaling.factor > 1
+                                  ? 1.0 + scaling.yarn_log_multiplier * std::log(double{scaling.factor})
+                                  : 1.0;
+        scale_ = static_cast<float>(mscale * mscale / std::sqrt(static_cast<double>(key_length)));
+        rope_ = RopeParameters{shape_.rope, shape_.rope, config_.rope_freq_base, RopeStyle::AdjacentPairs, scaling};
+        if (scaling.type == RopeScalingType::Yarn && scaling.yarn_log_multiplier > 0)
+            rope_.scaling.attention_factor = 1.f;  // the magnitude went into scale_
+
+        const int n_dense = optional_count("leading_dense_block_count", 0, static_cast<std::uint32_t>(config_.n_layers));
+        int n_expert = 0, n_expert_used = 0, n_ff_expert = 0, n_shared = 0;
+        if (n_dense < config_.n_layers) {
+            n_expert = count("expert_count", 1, 1u << 12);
+            n_expert_used = count("expert_used_count", 1, static_cast<std::uint32_t>(n_expert));
+            n_ff_expert = count("expert_feed_forward_length", 1, 1u << 20);
+            n_shared = optional_count("expert_shared_count", 0, 64);
+        }
+        const std::int64_t n_embd = config_.n_embd;
+        const std::int64_t q_width = static_cast<std::int64_t>(shape_.n_heads) * shape_.q_head();
+        token_embd_ = weight_matrix(file_, "token_embd.weight", config_.n_vocab, n_embd);
+        for (int il = 0; il < config_.n_layers; ++il) {
+            const std::string blk = "blk." + std::to_string(il) + ".";
+            auto vector = [&](const char* name, std::int64_t n) { return weight_vector(file_, blk + name, n); };
+            auto matrix = [&](const char* name, std::int64_t rows, std::int64_t cols) {
+                return weight_matrix(file_, blk + name, rows, cols);
+            };
+            LatentLayer layer;
+            layer.attn_norm = vector("attn_norm.weight", n_embd);
+            if (shape_.q_lora_rank > 0) {
+                layer.wq_a = matrix("attn_q_a.weight", shape_.q_lora_rank, n_embd);
+                layer.q_a_norm = vector("attn_q_a_norm.weight", shape_.q_lora_rank);
+                layer.wq_b = matrix("attn_q_b.weight", q_width, shape_.q_lora_rank);
+            } else {
+                layer.wq = matrix("attn_q.weight", q_width, n_embd);
+            }
+            layer.wkv_a = matrix("attn_kv_a_mqa.weight", shape_.cache_row(), n_embd);
+            layer.kv_a_norm = vector("attn_kv_a_norm.weight", shape_.kv_lora_rank);
+            read_latent_maps(blk, layer);
+            layer.wo = matrix("attn_output.weight", n_embd, static_cast<std::int64_t>(shape_.n_heads) * shape_.v_head_dim);
+            layer.ffn_norm = vector("ffn_norm.weight", n_embd);
+            for (const WeightMatrix* weight : {&layer.wq, &layer.wq_a, &layer.wq_b, &layer.wkv_a, &layer.wo})
+                if (weight->data != nullptr) allow_lora(*weight);
+            layer.dense = il < n_dense;
+            if (layer.dense) {
+                layer.ffn_gate = matrix("ffn_gate.weight", config_.n_ff, n_embd);
+                layer.ffn_up = matrix("ffn_up.weight", config_.n_ff, n_embd);
+                layer.ffn_down = matrix("ffn_down.weight", n_embd, config_.n_ff);
+                for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) allow_lora(*weight);
+            } else {
+                layer.experts = read_experts(blk, n_expert, n_expert_used, n_ff_expert, n_shared);
+            }
+            layers_.push_back(std::move(layer));
+        }
+        std::vector<int> expert_layers(static_cast<std::size_t>(config_.n_layers - n_dense));
+        std::iota(expert_layers.begin(), expert_layers.end(), n_dense);
+        if (!expert_layers.empty()) count_expert_usage(std::move(expert_layers), n_expert);
+        output_norm_ = weight_vector(file_, "output_norm.weight", n_embd);
+        output_ = find_weight_matrix(file_, "output.weight", config_.n_vocab, n_embd).value_or(token_embd_);
+    }
+
+private:
+    // K_b and V_b of every head, from attn_k_b/attn_v_b or from attn_kv_b.
+    void read_latent_maps(const std::string& blk, LatentLayer& layer) {
+        const int n_heads = shape_.n_heads, rank = shape_.kv_lora_rank;
+        if (file_.find_tensor(blk + "attn_k_b.weight") != nullptr) {
+            layer.k_b = expert_matrices(file_, blk + "attn_k_b.weight", n_heads, rank, shape_.nope);
+            layer.v_b = expert_matrices(file_, blk + "attn_v_b.weight", n_heads, shape_.v_head_dim, rank);
+            return;
+        }
+        // attn_kv_b: head h's rows are K_b (nope rows) then V_b (v rows).
+        // V_b is read in place; K_b is transposed once here, into f16 (what
+        // llama.cpp's converter now does ahead of time).
+        const std::int64_t head_rows = shape_.nope + shape_.v_head_dim;
+        const WeightMatrix kv_b = weight_matrix(file_, blk + "attn_kv_b.weight", n_heads * head_rows, rank);
+        std::vector<std::uint16_t>& transposed = owned_.emplace_back(static_cast<std::size_t>(n_heads) * rank * shape_.nope);
+        std::vector<float> row(static_cast<std::size_t>(rank));
+        for (int h = 0; h < n_heads; ++h) {
+            std::uint16_t* head = transposed.data() + static_cast<std::size_t>(h) * rank * shape_.nope;
+            for (int i = 0; i < shape_.nope; ++i) {
+                dequantize_row(kv_b.type, kv_b.data + (h * head_rows + i) * kv_b.row_bytes, row.data(), rank);
+                for (int r = 0; r < rank; ++r)
+                    head[static_cast<std::size_t>(r) * shape_.nope + i] = fp32_to_fp16(row[static_cast<std::size_t>(r)]);
+            }
+            layer.k_b.push_back(WeightMatrix{GgmlType::F16, reinterpret_cast<const std::uint8_t*>(head), rank,
+                                             shape_.nope, shape_.nope * static_cast<std::int64_t>(sizeof(std::uint16_t)),
+                                             {}});
+            layer.v_b.push_back(WeightMatrix{kv_b.type, kv_b.data + (h * head_rows + shape_.nope) * kv_b.row_bytes,
+                                             shape_.v_head_dim, rank, kv_b.row_bytes, {}});
+        }
+    }
+
+    ExpertFfn read_experts(const std::string& blk, int n_expert, int n_used, int n_ff_expert, int n_shared) {
+        const std::string prefix = config_.architecture + ".";
+        const std::int64_t n_embd = config_.n_embd;
+        auto experts = [&](const char* name, std::int64_t rows, std::int64_t cols) {
+            return expert_matrices(file_, blk + name, n_expert, rows, cols);
+        };
+        ExpertFfn ffn{weight_matrix(file_, blk + "ffn_gate_inp.weight", n_expert, n_embd),
+                      experts("ffn_gate_exps.weight", n_ff_expert, n_embd),
+                      experts("ffn_up_exps.weight", n_ff_expert, n_embd),
+                      experts("ffn_down_exps.weight", n_embd, n_ff_expert), n_used,
+                      file_.get_bool(prefix + "expert_weights_norm", false)};
+        const std::uint32_t gating = file_.get_u32(prefix + "expert_gating_func", 1);
+        if (gating != 1 && gating != 2)
+            throw ModelError(file_.source() + ": " + prefix + "expert_gating_func = " + std::to_string(gating) +
+                             " is neither softmax (1) nor sigmoid (2)");
+        ffn.gating = gating == 2 ? ExpertGating::Sigmoid : ExpertGating::Softmax;
+        ffn.weights_scale = file_.get_f32(prefix + "expert_weights_scale", 1.f);
+        if (!(ffn.weights_scale > 0) || !std::isfinite(ffn.weights_scale))
+            throw ModelError(file_.source() + ": " + prefix + "expert_weights_scale is out of range");
+        if (file_.find_tensor(blk + "exp_probs_b.bias") != nullptr)
+            ffn.selection_bias = weight_vector(file_, blk + "exp_probs_b.bias", n_expert);
+        ffn.n_groups = static_cast<int>(file_.get_u32(prefix + "expert_group_count", 1));
+        ffn.n_groups_used = static_cast<int>(file_.get_u32(prefix + "expert_group_used_count", ffn.n_groups));
+        if (ffn.n_groups < 1 || n_expert % ffn.n_groups != 0 || ffn.n_groups_used < 1 ||
+            ffn.n_groups_used > ffn.n_groups || n_used > ffn.n_groups_used * (n_expert / ffn.n_groups))
+            throw ModelError(file_.source() + ": " + std::to_string(n_expert) + " experts in " +
+                             std::to_string(ffn.n_groups) + " groups, " + std::to_string(ffn.n_groups_used) +
+                             " of them used, cannot give " + std::to_string(n_used) + " experts per token");
+        if (n_shared > 0) {
+            const std::int64_t n_ff_shared = static_cast<std::int64_t>(n_ff_expert) * n_shared;
+            ffn.shared_gate = weight_matrix(file_, blk + "ffn_gate_shexp.weight", n_ff_shared, n_embd);
+            ffn.shared_up = weight_matrix(file_, blk + "ffn_up_shexp.weight", n_ff_shared, n_embd);
+            ffn.shared_down = weight_matrix(file_, blk + "ffn_down_shexp.weight", n_embd, n_ff_shared);
+        }
+        return ffn;
+    }
+
+    std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
+                           std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                           const LoraSet& loras) override {
+        const ModelConfig& c = config_;
+        const LatentShape& s = shape_;
+        const auto n_tokens = static_cast<std::int64_t>(tokens.size());
+        const std::int64_t n_embd = c.n_embd;
+        const std::int64_t n_heads = s.n_heads;
+        const std::int64_t q_width = n_heads * s.q_head();
+        const std::int64_t query_row = s.cache_row();  // per head: [K_bᵀ q_nope | rope(q_pe)]
+
+        std::vector<float> residual(static_cast<std::size_t>(n_tokens * n_embd));
+        std::vector<float> normed(residual.size()), block_out(residual.size());
+        std::vector<float> q(static_cast<std::size_t>(n_tokens * q_width));
+        std::vector<float> q_a(static_cast<std::size_t>(n_tokens * s.q_lora_rank));
+        std::vector<float> kv_a(static_cast<std::size_t>(n_tokens * s.cache_row()));
+        std::vector<float> latent(static_cast<std::size_t>(n_tokens * s.kv_lora_rank));
+        std::vector<float> q_pe(static_cast<std::size_t>(n_tokens * n_heads * s.rope));
+        std::vector<float> k_pe(static_cast<std::size_t>(n_tokens * s.rope));
+        std::vector<float> query(static_cast<std::size_t>(n_tokens * n_heads * query_row));
+        std::vector<float> latent_out(static_cast<std::size_t>(n_tokens * n_heads * s.kv_lora_rank));
+        std::vector<float> attn(static_cast<std::size_t>(n_tokens * n_heads * s.v_head_dim));
+        std::vector<float> head_in, head_out;
+        const AttentionShape attention_shape{s.n_heads, 1, s.cache_row(), s.kv_lora_rank, scale_};
+
+        embed_tokens(token_embd_, tokens, residual.data());
+        for (int il = 0; il < c.n_layers; ++il) {
+            const LatentLayer& layer = layers_[static_cast<std::size_t>(il)];
+            rms_norm(pool, residual.data(), layer.attn_norm.data(), n_tokens, n_embd, c.rms_norm_eps, normed.data());
+            {
+                MatmulInput input(normed.data(), n_tokens, n_embd);
+                lora_matmul(pool, layer.wkv_a, loras, input, kv_a.data());
+                if (s.q_lora_rank > 0) {
+                    lora_matmul(pool, layer.wq_a, loras, input, q_a.data());
+                    rms_norm(pool, q_a.data(), layer.q_a_norm.data(), n_tokens, s.q_lora_rank, c.rms_norm_eps,
+                             q_a.data());
+                    MatmulInput q_input(q_a.data(), n_tokens, s.q_lora_rank);
+                    lora_matmul(pool, layer.wq_b, loras, q_input, q.data());
+                } else {
+                    lora_matmul(pool, layer.wq, loras, input, q.data());
+                }
+            }
+
+            // The cache row: the normed latent, then the shared rotary key.
+            for (std::int64_t t = 0; t < n_tokens; ++t) {
+                const float* row = kv_a.data() + t * s.cache_row();
+                std::copy_n(row, s.kv_lora_rank, latent.data() + t * s.kv_lora_rank);
+                std::copy_n(row + s.kv_lora_rank, s.rope, k_pe.data() + t * s.rope);
+                for (std::int64_t h = 0; h < n_heads; ++h)
+                    std::copy_n(q.data() + (t * n_heads + h) * s.q_head() + s.nope, s.rope,
+                                q_pe.data() + (t * n_heads + h) * s.rope);
+            }
+            rms_norm(pool, latent.data(), layer.kv_a_norm.data(), n_tokens, s.kv_lora_rank, c.rms_norm_eps,
+                     latent.data());
+            rope(pool, k_pe.data(), positions, 1, rope_);
+            rope(pool, q_pe.data(), positions, s.n_heads, rope_);
+            for (std::int64_t t = 0; t < n_tokens; ++t) {
+                float* row = kv_a.data() + t * s.cache_row();
+                std::copy_n(latent.data() + t * s.kv_lora_rank, s.kv_lora_rank, row);
+                std::copy_n(k_pe.data() + t * s.rope, s.rope, row + s.kv_lora_rank);
+                cache.store(il, positions[static_cast<std::size_t>(t)], row, nullptr);
+                for (std::int64_t h = 0; h < n_heads; ++h)
+                    std::copy_n(q_pe.data() + (t * n_heads + h) * s.rope, s.rope,
+                                query.data() + (t * n_heads + h) * query_row + s.kv_lora_rank);
+            }
+
+            // Each head's latent query K_bᵀ q_nope, one matmul per head over the batch.
+            per_head(pool, layer.k_b, q.data(), s.q_head(), s.nope, query.data(), query_row, n_tokens, head_in,
+                     head_out);
+            attention(pool, query.data(), positions, cache, il, attention_shape, latent_out.data());
+            // Each head's values V_b (softmax · latent).
+            per_head(pool, layer.v_b, latent_out.data(), s.kv_lora_rank, s.kv_lora_rank, attn.data(), s.v_head_dim,
+                     n_tokens, head_in, head_out);
+            {
+                MatmulInput input(attn.data(), n_tokens, n_heads * s.v_head_dim);
+                lora_matmul(pool, layer.wo, loras, input, block_out.data());
+            }
+            add_in_place(residual.data(), block_out.data(), n_tokens * n_embd);
+
+            rms_norm(pool, residual.data(), layer.ffn_norm.data(), n_tokens, n_embd, c.rms_norm_eps, normed.data());
+            if (layer.dense) {
+                MatmulInput input(normed.data(), n_tokens, n_embd);
+                ffn_gated(pool, layer.ffn_gate, layer.ffn_up, layer.ffn_down, GatedActivation::Silu, input,
+                          block_out.data(), &loras);
+            } else {
+                ffn_experts(pool, layer.experts, GatedActivation::Silu, normed.data(), n_tokens, block_out.data(),
+                            expert_usage_of(il));
+            }
+            add_in_place(residual.data(), block_out.data(), n_tokens * n_embd);
+        }
+
+        const std::int64_t first_row = rows == LogitRows::All ? 0 : n_tokens - 1;
+        const std::int64_t n_rows = n_tokens - first_row;
+        rms_norm(pool, residual.data() + first_row * n_embd, output_norm_.data(), n_rows, n_embd, c.rms_norm_eps,
+                 normed.data());
+        std::vector<float> logits(static_cast<std::size_t>(n_rows * c.n_vocab));
+        MatmulInput input(normed.data(), n_rows, n_embd);
+        matmul(pool, output_, input, logits.data());
+        return logits;
+    }
+
+    // out[t, h, :out_width] (rows out_stride apart per head) = maps[h] ·
+    // in[t, h, :in_width] (rows in_stride apart per head), for every token t
+    // and head h: the heads' inputs are gathered so that each head's matrix
+    // multiplies the whole batch at once.
+    static void per_head(ThreadPool& pool, const std::vector<WeightMatrix>& maps, const float* in,
+                         std::int64_t in_stride, std::int64_t in_width, float* out, std::int64_t out_stride,
+                         std::int64_t n_tokens, std::vector<float>& head_in, std::vector<float>& head_out) {
+        const auto n_heads = static_cast<std::int64_t>(maps.size());
+        for (std::int64_t h = 0; h < n_heads; ++h) {
+            const WeightMatrix& map = maps[static_cast<std::size_t>(h)];
+            head_in.resize(static_cast<std::size_t>(n_tokens * in_width));
+            head_out.resize(static_cast<std::size_t>(n_tokens * map.rows));
+            for (std::int64_t t = 0; t < n_tokens; ++t)
+                std::copy_n(in + (t * n_heads + h) * in_stride, in_width, head_in.data() + t * in_width);
+            MatmulInput input(head_in.data(), n_tokens, in_width);
+            matmul(pool, map, input, head_out.data());
+            for (std::int64_t t = 0; t < n_tokens; ++t)
+                std::copy_n(head_out.data() + t * map.rows, map.rows, out + (t * n_heads + h) * out_stride);
+        }
+    }
+
+    LatentShape shape_;
+    float scale_ = 1.f;  // on q·k: mscale² / sqrt(nope + rope)
+    RopeParameters rope_;
+    WeightMatrix token_embd_;           // (n_vocab, n_embd)
+    std::vector<LatentLayer> layers_;   // n_layers
+    std::vector<float> output_norm_;    // (n_embd)
+    WeightMatrix output_;               // (n_vocab, n_embd); token_embd_ when tied
+    std::vector<std::vector<std::uint16_t>> owned_;  // K_b transposed from attn_kv_b, f16
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_deepseek2(const GgufFile& file) {
+    return std::make_unique<DeepSeek2Model>(file);
+}
+
+}  // namespace folio::engine
