@@ -266,7 +266,8 @@ ModelFacts model_facts(const engine::GgufFile& file) {
             bytes_by_type[std::string(tensor.type_name())] += static_cast<std::int64_t>(tensor.n_bytes());
         if (&tensor == embeddings)
             continue;  // decode reads one row of it (below)
-        const bool experts = tensor.n_dims == 3 && n_expert > 0 && tensor.ne[2] == n_expert;
+        const bool experts = tensor.n_dims == 3 && n_expert > 0 && tensor.ne[2] == n_expert &&
+                             tensor.name.find("_exps.") != std::string_view::npos;
         const auto bytes = static_cast<std::int64_t>(tensor.n_bytes());
         facts.weight_bytes_per_token += experts ? bytes / n_expert * n_expert_used : bytes;
         if (tensor.n_dims == 2 && tensor.name != "output.weight")  // expert stacks are not one matmul
@@ -366,9 +367,103 @@ void print_figures(const BenchFigures& figures, bool as_json) {
 
 // Decode step at `rows` cache rows reads every weight once and each layer's
 // f16 keys and values of those rows.
+// The context's memory per token: every layer's f16 key and value rows
+// (DeepSeek's latent cache: one row of keys alone).
+double context_bytes_per_token(const engine::ModelConfig& config) {
+    return config.n_layers * config.n_kv_heads * static_cast<double>(config.head_dim + config.v_head_dim) * 2;
+}
+
 double decode_bytes_per_token(const ModelFacts& facts, const engine::ModelConfig& config, double rows) {
-    return static_cast<double>(facts.weight_bytes_per_token) +
-           rows * config.n_layers * config.n_kv_heads * static_cast<double>(config.head_dim + config.v_head_dim) * 2;
+    return static_cast<double>(facts.weight_bytes_per_token) + rows * context_bytes_per_token(config);
+}
+
+// Prefill at each of prefill_tokens and gen_tokens decode steps after each
+// of decode_contexts cache rows, on one cache (fill_context: rows past the
+// longest prefill computed too), with the decode reads as a fraction of
+// `bandwidth` (what `ceiling` names).
+void add_context_sweep(BenchFigures& figures, engine::Model& model, engine::ThreadPool& pool, const ModelFacts& facts,
+                       const std::vector<int>& prefill_tokens, const std::vector<int>& decode_contexts, int gen_tokens,
+                       bool fill_context, double bandwidth, const char* ceiling) {
+    const engine::ModelConfig& config = model.config();
+    const int longest_prefill = prefill_tokens.empty() ? 0 : *std::max_element(prefill_tokens.begin(), prefill_tokens.end());
+    const int deepest_decode = decode_contexts.empty() ? 0 : *std::max_element(decode_contexts.begin(), decode_contexts.end());
+    const int n_positions = std::max({longest_prefill, deepest_decode + gen_tokens, 64});
+    const double state = context_bytes_per_token(config);
+    figures.add("context_bytes_per_token", state,
+                format("context state    %.1f KB per token (f16 keys and values of %d layers): %.2f GB at %d tokens",
+                       state / 1e3, config.n_layers, state * n_positions / 1e9, n_positions));
+    engine::KvCache cache = model.make_kv_cache(n_positions);
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<std::int32_t> token(0, config.n_vocab - 1);
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n_positions)), positions(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        ids[i] = token(rng);
+        positions[i] = static_cast<std::int32_t>(i);
+    }
+    // Warm-up: the mapped weights fault in, cuBLAS picks its kernels.
+    model.forward(pool, std::span(ids).first(64), std::span(positions).first(64), cache, engine::LogitRows::Last);
+
+    nlohmann::json prefill = nlohmann::json::array();
+    std::string prefill_lines;
+    for (const int n : prefill_tokens) {
+        const auto n_tokens = static_cast<std::size_t>(n);
+        const double seconds = best_seconds(2, [&] {
+            model.forward(pool, std::span(ids).first(n_tokens), std::span(positions).first(n_tokens), cache,
+                          engine::LogitRows::Last);
+        });
+        prefill.push_back({{"prompt_tokens", n}, {"seconds", seconds}, {"tokens_per_second", n / seconds}});
+        prefill_lines += format("\n  %6d-token prompt  %9.1f tokens/s (%.3f s, best of 2)", n, n / seconds, seconds);
+    }
+    if (!prefill_tokens.empty()) figures.add("prefill", prefill, "prefill" + prefill_lines);
+
+    // The cache rows below each depth hold the longest prefill's keys and
+    // values, or a filling pass's. A step's work does not depend on what the
+    // rows hold, so where prefill costs minutes (the CPU) rows past the
+    // longest prefill stay as the cache was made, zero, and the sweep says so.
+    if (deepest_decode > longest_prefill && fill_context)
+        model.forward(pool, std::span(ids).first(static_cast<std::size_t>(deepest_decode)),
+                      std::span(positions).first(static_cast<std::size_t>(deepest_decode)), cache,
+                      engine::LogitRows::Last);
+    const bool zero_rows = deepest_decode > longest_prefill && !fill_context;
+    nlohmann::json decode = nlohmann::json::array();
+    std::string decode_lines;
+    double first_rate = 0;
+    for (const int depth : decode_contexts) {
+        std::int32_t next = ids[static_cast<std::size_t>(depth)];
+        const Clock::time_point start = Clock::now();
+        for (int i = 0; i < gen_tokens; ++i) {
+            const std::int32_t position = depth + i;
+            next = argmax(model.forward(pool, std::span(&next, 1), std::span(&position, 1), cache,
+                                        engine::LogitRows::Last));
+        }
+        const double rate = gen_tokens / seconds_since(start);
+        if (first_rate == 0) first_rate = rate;
+        const double bytes = decode_bytes_per_token(facts, config, depth + (gen_tokens + 1) / 2.0);
+        decode.push_back({{"context_tokens", depth},
+                          {"tokens_per_second", rate},
+                          {"bytes_per_token", bytes},
+                          {"effective_gb_per_s", bytes * rate / 1e9},
+                          {"bandwidth_fraction", bytes * rate / bandwidth},
+                          {"slowdown", first_rate / rate}});
+        decode_lines += format("\n  at %6d tokens  %7.1f tokens/s (%.2fx the first's time), %.1f MB per token: "
+                               "%.1f GB/s = %.0f%% of %s",
+                               depth, rate, first_rate / rate, bytes / 1e6, bytes * rate / 1e9,
+                               100 * bytes * rate / bandwidth, ceiling);
+    }
+    if (!decode_contexts.empty())
+        figures.add("decode", decode,
+                    (zero_rows ? format("decode (cache rows past %d zero, not computed)", std::max(longest_prefill, 64))
+                               : std::string("decode")) +
+                        decode_lines);
+}
+
+// How evenly the experts were chosen since the last reset.
+void add_expert_load(BenchFigures& figures, const engine::Model& model, const char* key, const char* phase) {
+    const engine::ExpertUsage& usage = model.expert_usage();
+    if (usage.empty()) return;
+    figures.add(key, usage.mean_max_load(),
+                format("expert load      %-8s the busiest of %d experts chose %.2fx the mean (per layer, averaged over %zu layers)",
+                       phase, usage.n_expert, usage.mean_max_load(), usage.layers.size()));
 }
 
 int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
@@ -390,61 +485,10 @@ int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
     const double bandwidth = engine::measure_gpu_copy_bandwidth(0);
     figures.add("gpu_copy_gb_per_s", bandwidth / 1e9,
                 format("memory copy      %.0f GB/s (device-to-device, 1 GiB, read + written)", bandwidth / 1e9));
-
-    const int longest_prefill = *std::max_element(options.prefill_tokens.begin(), options.prefill_tokens.end());
-    const int deepest_decode = *std::max_element(options.decode_contexts.begin(), options.decode_contexts.end());
-    const int n_positions = std::max(longest_prefill, deepest_decode + options.gen_tokens);
-    engine::KvCache cache = model->make_kv_cache(n_positions);
-    std::mt19937 rng(42);
-    std::uniform_int_distribution<std::int32_t> token(0, config.n_vocab - 1);
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(n_positions)), positions(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        ids[i] = token(rng);
-        positions[i] = static_cast<std::int32_t>(i);
-    }
-    // Warm-up: cuBLAS picks its kernels, the workspaces grow.
-    model->forward(pool, std::span(ids).first(64), std::span(positions).first(64), cache, engine::LogitRows::Last);
-
-    nlohmann::json prefill = nlohmann::json::array();
-    std::string prefill_lines;
-    for (const int n : options.prefill_tokens) {
-        const auto n_tokens = static_cast<std::size_t>(n);
-        const double seconds = best_seconds(2, [&] {
-            model->forward(pool, std::span(ids).first(n_tokens), std::span(positions).first(n_tokens), cache,
-                           engine::LogitRows::Last);
-        });
-        prefill.push_back({{"prompt_tokens", n}, {"seconds", seconds}, {"tokens_per_second", n / seconds}});
-        prefill_lines += format("\n  %6d-token prompt  %9.0f tokens/s (%.3f s, best of 2)", n, n / seconds, seconds);
-    }
-    figures.add("prefill", prefill, "prefill" + prefill_lines);
-
-    // The cache rows below each depth hold the longest prefill's (or the
-    // filling pass's) keys and values; decode appends after them.
-    if (deepest_decode > longest_prefill)
-        model->forward(pool, std::span(ids).first(static_cast<std::size_t>(deepest_decode)),
-                       std::span(positions).first(static_cast<std::size_t>(deepest_decode)), cache,
-                       engine::LogitRows::Last);
-    nlohmann::json decode = nlohmann::json::array();
-    std::string decode_lines;
-    for (const int depth : options.decode_contexts) {
-        std::int32_t next = ids[static_cast<std::size_t>(depth)];
-        const Clock::time_point start = Clock::now();
-        for (int i = 0; i < options.gen_tokens; ++i) {
-            const std::int32_t position = depth + i;
-            next = argmax(model->forward(pool, std::span(&next, 1), std::span(&position, 1), cache,
-                                         engine::LogitRows::Last));
-        }
-        const double rate = options.gen_tokens / seconds_since(start);
-        const double bytes = decode_bytes_per_token(facts, config, depth + (options.gen_tokens + 1) / 2.0);
-        decode.push_back({{"context_tokens", depth},
-                          {"tokens_per_second", rate},
-                          {"bytes_per_token", bytes},
-                          {"effective_gb_per_s", bytes * rate / 1e9},
-                          {"bandwidth_fraction", bytes * rate / bandwidth}});
-        decode_lines += format("\n  at %6d tokens  %7.1f tokens/s, %.1f MB per token: %.0f GB/s = %.0f%% of the copy",
-                               depth, rate, bytes / 1e6, bytes * rate / 1e9, 100 * bytes * rate / bandwidth);
-    }
-    figures.add("decode", decode, "decode" + decode_lines);
+    add_context_sweep(figures, *model, pool, facts,
+                      options.prefill_tokens.empty() ? std::vector<int>{2048, 8192, 32768} : options.prefill_tokens,
+                      options.decode_contexts.empty() ? std::vector<int>{0, 4096, 32768} : options.decode_contexts,
+                      options.gen_tokens, true, bandwidth, "the copy");
     print_figures(figures, as_json);
     return 0;
 }
@@ -496,6 +540,7 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
     model->forward(pool, std::span(prompt).first(static_cast<std::size_t>(n_warm)),
                    std::span(positions).first(static_cast<std::size_t>(n_warm)), cache, engine::LogitRows::Last);
     std::vector<float> logits;
+    model->reset_expert_usage();
     const double prefill_seconds = best_seconds(
         2, [&] { logits = model->forward(pool, prompt, positions, cache, engine::LogitRows::Last); });
     figures.add("prompt_tokens", n_prompt, "");
@@ -504,6 +549,8 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
                 format("prefill          %.1f tokens/s (%d-token prompt in %.3f s, best of 2)",
                        n_prompt / prefill_seconds, n_prompt, prefill_seconds));
 
+    add_expert_load(figures, *model, "prefill_expert_max_load", "prefill");
+    model->reset_expert_usage();
     const Clock::time_point decode_start = Clock::now();
     for (int i = 0; i < n_gen; ++i) {
         const std::int32_t next = argmax(logits);
@@ -516,6 +563,7 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
     // machine the ceiling then reflects the conditions decode ran in, and
     // errs high rather than flattering decode.
     const double bandwidth = std::max(bandwidth_before, measure_read_bandwidth(threads));
+    add_expert_load(figures, *model, "decode_expert_max_load", "decode");
     figures.add("gen_tokens", n_gen, "");
     figures.add("decode_seconds", decode_seconds, "");
     figures.add("decode_tokens_per_second", decode_rate,
@@ -530,8 +578,7 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
     // Decode step i attends to n_prompt + i + 1 cache rows of keys and values
     // (f16) in every layer.
     const double mean_kv_rows = n_prompt + (n_gen + 1) / 2.0;
-    const double kv_bytes = mean_kv_rows * config.n_layers * config.n_kv_heads *
-                            static_cast<double>(config.head_dim + config.v_head_dim) * 2;
+    const double kv_bytes = mean_kv_rows * context_bytes_per_token(config);
     const double bytes_per_token = static_cast<double>(facts.weight_bytes_per_token) + kv_bytes;
     const double effective = bytes_per_token * decode_rate;
     figures.add("decode_weight_bytes_per_token", facts.weight_bytes_per_token, "");
@@ -544,6 +591,9 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
                 format("decode bandwidth %.1f GB/s = %.0f%% of the measured memory read", effective / 1e9,
                        100 * effective / bandwidth));
 
+    if (!options.prefill_tokens.empty() || !options.decode_contexts.empty())
+        add_context_sweep(figures, *model, pool, facts, options.prefill_tokens, options.decode_contexts, n_gen,
+                          false, bandwidth, "the measured read");
     if (options.prefix_context_tokens > 0)
         add_prefix_reuse(figures, measure_prefix_reuse(*model, pool, options.prefix_context_tokens));
 

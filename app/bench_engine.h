@@ -20,8 +20,11 @@ struct EngineBenchOptions {
     int prefix_context_tokens = 3000;  // the document a repeated question reuses (bench_prefix.h); 0 = skip
     // "cuda": the GPU bench instead (run_engine_bench says what it measures).
     std::string device = "cpu";
-    std::vector<int> prefill_tokens = {2048, 8192, 32768};  // GPU: prompt lengths prefilled
-    std::vector<int> decode_contexts = {0, 4096, 32768};    // GPU: cache rows before decode starts
+    // The context sweep: prompt lengths prefilled, and cache rows before a
+    // decode run starts. Empty: none on the CPU; the GPU bench's defaults
+    // (2048, 8192, 32768 and 0, 4096, 32768).
+    std::vector<int> prefill_tokens;
+    std::vector<int> decode_contexts;
 };
 
 // The figures of one run in the order they were measured: the keys of the

@@ -104,9 +104,10 @@ public:
         if (shape_.nope <= 0)
             throw ModelError(file_.source() + ": a key head of " + std::to_string(key_length) +
                              " leaves nothing beside its " + std::to_string(shape_.rope) + " rotary dimensions");
-        if (shape_.kv_lora_rank % 32 != 0)
+        // The latent attention's value sums run 64 floats at a time.
+        if (shape_.kv_lora_rank % 64 != 0)
             throw ModelError(file_.source() + ": kv_lora_rank " + std::to_string(shape_.kv_lora_rank) +
-                             " is not a multiple of 32");
+                             " is not a multiple of 64");
 
         // The cache: one row of [latent | k_pe] per position, the values
         // being its first kv_lora_rank elements.

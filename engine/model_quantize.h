@@ -37,8 +37,9 @@ QuantScheme quant_scheme(std::string_view name);
 class QuantPlan {
 public:
     // tensor_names: all of the model's tensors (the rules look at the layer
-    // count and at whether an output.weight exists).
-    QuantPlan(QuantScheme scheme, std::span<const std::string> tensor_names);
+    // count and at whether an output.weight exists); n_expert: the model's
+    // <arch>.expert_count (0 without experts).
+    QuantPlan(QuantScheme scheme, std::span<const std::string> tensor_names, int n_expert = 0);
 
     const QuantScheme& scheme() const { return scheme_; }
 
@@ -52,8 +53,10 @@ public:
     //  - a single quantized type: that type (llama-quantize --pure);
     //  - Q4_K_M / Q5_K_M (llama.cpp's llama_tensor_get_type): the output
     //    head (token_embd when tied) Q6_K; attn_v and ffn_down Q6_K in the
-    //    first and last eighth of the layers and every third layer between;
-    //    the rest the base type.
+    //    first and last eighth of the layers and every third layer between
+    //    (experts' and shared experts' ffn_down by their layer); with 8
+    //    experts (Mixtral) attn_k and attn_v Q8_0 and, under Q4_K_M,
+    //    attn_output Q5_K; the rest the base type.
     // A row length that is not a whole number of the type's blocks falls
     // back as llama.cpp does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, Q2_K and
     // Q3_K → Q4_0 (llama.cpp now takes IQ4_NL, which Folio does not run),
@@ -63,6 +66,7 @@ public:
 private:
     QuantScheme scheme_;
     int n_layers_ = 0;
+    int n_expert_ = 0;
     bool has_output_ = false;
 };
 

@@ -27,6 +27,13 @@ constexpr ZooModel kZoo[] = {
     {"qwen3-0.6b",        "Qwen3 0.6B",                  ZooFamily::Qwen3,   28,    1024,  3072,  16,   8,  128, 151936, 40960,  1000000.f,  1e-6f, true},
     {"qwen3-8b",          "Qwen3 8B",                    ZooFamily::Qwen3,   36,    4096,  12288, 32,   8,  128, 151936, 40960,  1000000.f,  1e-6f, false},
     {"qwen3-30b-a3b",     "Qwen3 30B A3B",               ZooFamily::Qwen3Moe, 48,   2048,  6144,  32,   4,  128, 151936, 40960,  1000000.f,  1e-6f, false, 0, {}, 128, 8, 768},
+    {"qwen1.5-moe-a2.7b", "Qwen1.5 MoE A2.7B Chat",      ZooFamily::Qwen2Moe, 24,   2048,  5632,  16,   16, 128, 151936, 8192,   1000000.f,  1e-6f, false, 0, {}, 60,  4, 1408, 5632},
+    {"olmoe-1b-7b",       "OLMoE 1B 7B 0924 Instruct",   ZooFamily::Olmoe,   16,    2048,  1024,  16,   16, 128, 50304,  4096,   10000.f,    1e-5f, false, 0, {}, 64,  8, 1024},
+    {"mixtral-8x7b",      "Mixtral 8x7B Instruct v0.1",  ZooFamily::Llama,   32,    4096,  14336, 32,   8,  128, 32000,  32768,  1000000.f,  1e-5f, false, 0, {}, 8,   2, 14336},
+    // head: qk_nope_head_dim + qk_rope_head_dim
+    {"deepseek-v2-lite",  "DeepSeek V2 Lite Chat",       ZooFamily::DeepSeek2, 27,  2048,  10944, 16,   16, 192, 102400, 163840, 10000.f,    1e-6f, false, 0, {}, 64,  6, 1408, 0,
+     {.kv_lora_rank = 512, .qk_nope_head_dim = 128, .qk_rope_head_dim = 64, .v_head_dim = 128, .n_shared_experts = 2,
+      .first_k_dense_replace = 1, .yarn_factor = 40.f, .yarn_original_context = 4096, .yarn_mscale_all_dim = 0.707f}},
     {"gemma3-270m",       "Gemma 3 270m",                ZooFamily::Gemma3,  18,    640,   2048,  4,    1,  256, 262144, 32768,  1000000.f,  1e-6f, true,  512},
     {"gemma3-1b",         "Gemma 3 1b",                  ZooFamily::Gemma3,  26,    1152,  6912,  4,    1,  256, 262144, 32768,  1000000.f,  1e-6f, true,  512},
     {"all-minilm-l6-v2",  "all-MiniLM-L6-v2",            ZooFamily::Bert,    6,     384,   1536,  12,   12, 32,  30522,  512,    0.f,        1e-12f, true},
@@ -39,6 +46,9 @@ const char* architecture_of(ZooFamily family) {
     case ZooFamily::Qwen2: return "qwen2";
     case ZooFamily::Qwen3: return "qwen3";
     case ZooFamily::Qwen3Moe: return "qwen3moe";
+    case ZooFamily::Qwen2Moe: return "qwen2moe";
+    case ZooFamily::Olmoe: return "olmoe";
+    case ZooFamily::DeepSeek2: return "deepseek2";
     case ZooFamily::Gemma3: return "gemma3";
     case ZooFamily::Bert: return "bert";
     }
@@ -69,6 +79,10 @@ public:
     // n_expert matrices (rows, cols) stacked: ggml shape (cols, rows, n_expert).
     void experts(std::string name, std::int64_t n_expert, std::int64_t rows, std::int64_t cols) {
         layout_.tensors.push_back({std::move(name), {cols, rows, n_expert}, TensorInit::Weight, {}});
+    }
+    // A weight stored as a vector (Qwen2-MoE's shared-expert gate, (1, n) in Hugging Face).
+    void weight_vector(std::string name, std::int64_t n) {
+        layout_.tensors.push_back({std::move(name), {n}, TensorInit::Weight, {}});
     }
     void norm(std::string name, std::int64_t n) { layout_.tensors.push_back({std::move(name), {n}, TensorInit::Norm, {}}); }
     void bias(std::string name, std::int64_t n) { layout_.tensors.push_back({std::move(name), {n}, TensorInit::Bias, {}}); }
@@ -137,11 +151,93 @@ void add_hyper_parameters(LayoutBuilder& b, const ZooModel& m, const std::string
     if (m.n_expert > 0) {
         b.add_u32(arch + ".expert_count", static_cast<std::uint32_t>(m.n_expert));
         b.add_u32(arch + ".expert_used_count", static_cast<std::uint32_t>(m.n_expert_used));
-        b.add_u32(arch + ".expert_feed_forward_length", static_cast<std::uint32_t>(m.n_ff_expert));
+        // Mixtral's and OLMoE's experts are feed_forward_length wide, and
+        // their converters write no expert width.
+        if (m.family == ZooFamily::Qwen3Moe || m.family == ZooFamily::Qwen2Moe)
+            b.add_u32(arch + ".expert_feed_forward_length", static_cast<std::uint32_t>(m.n_ff_expert));
+        if (m.family == ZooFamily::Qwen2Moe)
+            b.add_u32(arch + ".expert_shared_feed_forward_length", static_cast<std::uint32_t>(m.n_ff_shared));
     }
 }
 
-// Decoders: llama, qwen2, qwen3, qwen3moe, gemma3.
+// convert_hf_to_gguf's DeepseekV2Model.set_gguf_parameters, as it writes
+// the latent cache: one kv head of kv_lora_rank + rope values, the per-head
+// sizes in *_mla.
+void add_deepseek2_hyper_parameters(LayoutBuilder& b, const ZooModel& m, const std::string& arch) {
+    const ZooLatentAttention& a = m.mla;
+    b.add_u32(arch + ".context_length", static_cast<std::uint32_t>(m.n_ctx));
+    b.add_u32(arch + ".embedding_length", static_cast<std::uint32_t>(m.n_embd));
+    b.add_u32(arch + ".block_count", static_cast<std::uint32_t>(m.n_layers));
+    b.add_u32(arch + ".feed_forward_length", static_cast<std::uint32_t>(m.n_ff));
+    b.add_u32(arch + ".attention.head_count", static_cast<std::uint32_t>(m.n_heads));
+    b.add_u32(arch + ".attention.head_count_kv", 1);
+    b.add_f32(arch + ".rope.freq_base", m.rope_freq_base);
+    b.add_f32(arch + ".attention.layer_norm_rms_epsilon", m.norm_eps);
+    b.add_u32(arch + ".expert_used_count", static_cast<std::uint32_t>(m.n_expert_used));
+    b.add_u32(arch + ".leading_dense_block_count", static_cast<std::uint32_t>(a.first_k_dense_replace));
+    b.add_u32(arch + ".vocab_size", static_cast<std::uint32_t>(m.n_vocab));
+    if (a.q_lora_rank > 0) b.add_u32(arch + ".attention.q_lora_rank", static_cast<std::uint32_t>(a.q_lora_rank));
+    b.add_u32(arch + ".attention.kv_lora_rank", static_cast<std::uint32_t>(a.kv_lora_rank));
+    b.add_u32(arch + ".attention.key_length", static_cast<std::uint32_t>(a.kv_lora_rank + a.qk_rope_head_dim));
+    b.add_u32(arch + ".attention.value_length", static_cast<std::uint32_t>(a.kv_lora_rank));
+    b.add_u32(arch + ".attention.key_length_mla", static_cast<std::uint32_t>(a.qk_nope_head_dim + a.qk_rope_head_dim));
+    b.add_u32(arch + ".attention.value_length_mla", static_cast<std::uint32_t>(a.v_head_dim));
+    b.add_u32(arch + ".expert_feed_forward_length", static_cast<std::uint32_t>(m.n_ff_expert));
+    b.add_u32(arch + ".expert_count", static_cast<std::uint32_t>(m.n_expert));
+    b.add_u32(arch + ".expert_shared_count", static_cast<std::uint32_t>(a.n_shared_experts));
+    b.add_f32(arch + ".expert_weights_scale", a.routed_scaling_factor);
+    b.add_bool(arch + ".expert_weights_norm", false);
+    b.add_u32(arch + ".expert_gating_func", 1);  // softmax
+    b.add_u32(arch + ".rope.dimension_count", static_cast<std::uint32_t>(a.qk_rope_head_dim));
+    if (a.yarn_factor > 0) {
+        b.add_string(arch + ".rope.scaling.type", "yarn");
+        b.add_f32(arch + ".rope.scaling.factor", a.yarn_factor);
+        b.add_u32(arch + ".rope.scaling.original_context_length", static_cast<std::uint32_t>(a.yarn_original_context));
+        b.add_f32(arch + ".rope.scaling.yarn_log_multiplier", 0.1f * a.yarn_mscale_all_dim);
+    }
+}
+
+void add_deepseek2_tensors(LayoutBuilder& b, const ZooModel& m) {
+    const ZooLatentAttention& a = m.mla;
+    const std::int64_t q_width = static_cast<std::int64_t>(m.n_heads) * (a.qk_nope_head_dim + a.qk_rope_head_dim);
+    const std::int64_t n_ff_shared = static_cast<std::int64_t>(m.n_ff_expert) * a.n_shared_experts;
+    b.weight("token_embd.weight", m.n_vocab, m.n_embd);
+    for (int i = 0; i < m.n_layers; ++i) {
+        const std::string blk = "blk." + std::to_string(i) + ".";
+        b.norm(blk + "attn_norm.weight", m.n_embd);
+        if (a.q_lora_rank > 0) {
+            b.weight(blk + "attn_q_a.weight", a.q_lora_rank, m.n_embd);
+            b.norm(blk + "attn_q_a_norm.weight", a.q_lora_rank);
+            b.weight(blk + "attn_q_b.weight", q_width, a.q_lora_rank);
+        } else {
+            b.weight(blk + "attn_q.weight", q_width, m.n_embd);
+        }
+        b.weight(blk + "attn_kv_a_mqa.weight", a.kv_lora_rank + a.qk_rope_head_dim, m.n_embd);
+        b.norm(blk + "attn_kv_a_norm.weight", a.kv_lora_rank);
+        // Per head: K_b transposed (kv_lora_rank, nope) and V_b (v, kv_lora_rank).
+        b.experts(blk + "attn_k_b.weight", m.n_heads, a.kv_lora_rank, a.qk_nope_head_dim);
+        b.experts(blk + "attn_v_b.weight", m.n_heads, a.v_head_dim, a.kv_lora_rank);
+        b.weight(blk + "attn_output.weight", m.n_embd, static_cast<std::int64_t>(m.n_heads) * a.v_head_dim);
+        b.norm(blk + "ffn_norm.weight", m.n_embd);
+        if (i < a.first_k_dense_replace) {
+            b.weight(blk + "ffn_gate.weight", m.n_ff, m.n_embd);
+            b.weight(blk + "ffn_up.weight", m.n_ff, m.n_embd);
+            b.weight(blk + "ffn_down.weight", m.n_embd, m.n_ff);
+            continue;
+        }
+        b.weight(blk + "ffn_gate_inp.weight", m.n_expert, m.n_embd);
+        b.experts(blk + "ffn_gate_exps.weight", m.n_expert, m.n_ff_expert, m.n_embd);
+        b.experts(blk + "ffn_up_exps.weight", m.n_expert, m.n_ff_expert, m.n_embd);
+        b.experts(blk + "ffn_down_exps.weight", m.n_expert, m.n_embd, m.n_ff_expert);
+        b.weight(blk + "ffn_gate_shexp.weight", n_ff_shared, m.n_embd);
+        b.weight(blk + "ffn_up_shexp.weight", n_ff_shared, m.n_embd);
+        b.weight(blk + "ffn_down_shexp.weight", m.n_embd, n_ff_shared);
+    }
+    b.norm("output_norm.weight", m.n_embd);
+    b.weight("output.weight", m.n_vocab, m.n_embd);
+}
+
+// Decoders: llama (Mixtral with experts), qwen2, qwen3, qwen3moe, qwen2moe, olmoe, gemma3.
 void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
     const std::int64_t q_width = static_cast<std::int64_t>(m.n_heads) * m.head_dim;
     const std::int64_t kv_width = static_cast<std::int64_t>(m.n_kv_heads) * m.head_dim;
@@ -154,7 +250,7 @@ void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
         b.weight(blk + "attn_q.weight", q_width, m.n_embd);
         b.weight(blk + "attn_k.weight", kv_width, m.n_embd);
         b.weight(blk + "attn_v.weight", kv_width, m.n_embd);
-        if (m.family == ZooFamily::Qwen2) {
+        if (m.family == ZooFamily::Qwen2 || m.family == ZooFamily::Qwen2Moe) {
             b.bias(blk + "attn_q.bias", q_width);
             b.bias(blk + "attn_k.bias", kv_width);
             b.bias(blk + "attn_v.bias", kv_width);
@@ -162,6 +258,10 @@ void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
         if (m.family == ZooFamily::Qwen3 || m.family == ZooFamily::Qwen3Moe || m.family == ZooFamily::Gemma3) {
             b.norm(blk + "attn_q_norm.weight", m.head_dim);
             b.norm(blk + "attn_k_norm.weight", m.head_dim);
+        }
+        if (m.family == ZooFamily::Olmoe) {
+            b.norm(blk + "attn_q_norm.weight", q_width);
+            b.norm(blk + "attn_k_norm.weight", kv_width);
         }
         b.weight(blk + "attn_output.weight", m.n_embd, q_width);
         if (m.family == ZooFamily::Gemma3)
@@ -172,6 +272,12 @@ void add_decoder_tensors(LayoutBuilder& b, const ZooModel& m) {
             b.experts(blk + "ffn_gate_exps.weight", m.n_expert, m.n_ff_expert, m.n_embd);
             b.experts(blk + "ffn_up_exps.weight", m.n_expert, m.n_ff_expert, m.n_embd);
             b.experts(blk + "ffn_down_exps.weight", m.n_expert, m.n_embd, m.n_ff_expert);
+            if (m.family == ZooFamily::Qwen2Moe) {
+                b.weight_vector(blk + "ffn_gate_inp_shexp.weight", m.n_embd);
+                b.weight(blk + "ffn_gate_shexp.weight", m.n_ff_shared, m.n_embd);
+                b.weight(blk + "ffn_up_shexp.weight", m.n_ff_shared, m.n_embd);
+                b.weight(blk + "ffn_down_shexp.weight", m.n_embd, m.n_ff_shared);
+            }
         } else {
             b.weight(blk + "ffn_gate.weight", m.n_ff, m.n_embd);
             b.weight(blk + "ffn_up.weight", m.n_ff, m.n_embd);
@@ -252,11 +358,16 @@ ModelLayout zoo_model_layout(const ZooModel& model) {
     builder.add_string("general.architecture", architecture_of(model.family));
     builder.add_string("general.type", "model");
     builder.add_string("general.name", model.display_name);
-    add_hyper_parameters(builder, model, layout.architecture);
-    if (model.family == ZooFamily::Bert)
-        add_bert_tensors(builder, model);
-    else
-        add_decoder_tensors(builder, model);
+    if (model.family == ZooFamily::DeepSeek2) {
+        add_deepseek2_hyper_parameters(builder, model, layout.architecture);
+        add_deepseek2_tensors(builder, model);
+    } else {
+        add_hyper_parameters(builder, model, layout.architecture);
+        if (model.family == ZooFamily::Bert)
+            add_bert_tensors(builder, model);
+        else
+            add_decoder_tensors(builder, model);
+    }
     return layout;
 }
 

@@ -61,6 +61,9 @@ enum class ZooFamily {
     Qwen2,   // qwen2: biases on q, k, v
     Qwen3,   // qwen3: q and k RMS norms, no biases
     Qwen3Moe,  // qwen3moe: qwen3's attention, every feed-forward a mixture of experts
+    Qwen2Moe,  // qwen2moe: qwen2's attention, experts beside a gated shared expert
+    Olmoe,     // olmoe: q/k norms over all heads, experts as wide as feed_forward_length
+    DeepSeek2, // deepseek2: latent attention (ZooModel::mla), leading dense layers, shared experts
     Gemma3,  // gemma3: q/k norms, post-attention and post-FFN norms, sliding-window layers
     Bert,    // bert: an encoder with learned positions, LayerNorms with biases
 };
@@ -72,6 +75,21 @@ struct Llama3RopeScaling {
     float low_freq_factor = 1;
     float high_freq_factor = 4;
     int original_context = 8192;
+};
+
+// DeepSeek's multi-head latent attention and routing (config.json).
+struct ZooLatentAttention {
+    int q_lora_rank = 0;  // 0: none (V2-Lite)
+    int kv_lora_rank = 0;
+    int qk_nope_head_dim = 0;
+    int qk_rope_head_dim = 0;
+    int v_head_dim = 0;
+    int n_shared_experts = 0;
+    int first_k_dense_replace = 0;
+    float routed_scaling_factor = 1.f;
+    float yarn_factor = 0;           // rope_scaling.factor; 0: none
+    int yarn_original_context = 0;   // rope_scaling.original_max_position_embeddings
+    float yarn_mscale_all_dim = 0;   // rope_scaling.mscale_all_dim
 };
 
 // A named model's hyper-parameters.
@@ -92,9 +110,11 @@ struct ZooModel {
     bool tied_embeddings;     // no output.weight: the head reuses token_embd
     int sliding_window = 0;   // gemma3
     Llama3RopeScaling rope_scaling = {};
-    int n_expert = 0;         // qwen3moe: num_experts
+    int n_expert = 0;         // num_experts (num_local_experts, n_routed_experts)
     int n_expert_used = 0;    // num_experts_per_tok
-    int n_ff_expert = 0;      // moe_intermediate_size
+    int n_ff_expert = 0;      // moe_intermediate_size; n_ff for Mixtral and OLMoE
+    int n_ff_shared = 0;      // qwen2moe: shared_expert_intermediate_size
+    ZooLatentAttention mla = {};  // deepseek2
 };
 
 // N for a tensor named "blk.N.*" (a block's), or -1.

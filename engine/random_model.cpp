@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "engine/model.h"
@@ -94,7 +95,11 @@ void write_random_model(const ModelLayout& layout, const RandomModelOptions& opt
     std::vector<std::string> names;
     for (const TensorLayout* tensor : tensors)
         names.push_back(tensor->name);
-    const QuantPlan plan(options.scheme, names);
+    int n_expert = 0;
+    for (const MetadataEntry& entry : layout.metadata)
+        if (entry.key == layout.architecture + ".expert_count")
+            n_expert = static_cast<int>(std::get<std::uint64_t>(entry.value.data));
+    const QuantPlan plan(options.scheme, names, n_expert);
 
     GgufWriter writer;
     const std::string block_count_key = layout.architecture + ".block_count";

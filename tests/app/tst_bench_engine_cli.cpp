@@ -33,6 +33,7 @@ class BenchEngineCliTest : public QObject {
 private slots:
     void jsonFigures();
     void mixtureOfExpertsReadsOnlyTheChosenExperts();
+    void contextSweepOnTheCpu();
     void humanOutputOneLinePerFigure();
     void badInputIsOneLine_data();
     void badInputIsOneLine();
@@ -117,6 +118,37 @@ void BenchEngineCliTest::mixtureOfExpertsReadsOnlyTheChosenExperts() {
     weight_bytes += static_cast<double>(file.tensor("token_embd.weight").row_bytes);
     QCOMPARE(expert_tensors, 3 * 2);  // gate, up and down of two layers
     QCOMPARE(o["decode_weight_bytes_per_token"].toDouble(), weight_bytes);
+}
+
+// The context sweep on the CPU: prefill at each length, decode at each
+// depth (the rows below it zero, as the line says), the latent cache's state
+// per token (DeepSeek: one 96-value row of keys per layer), and the experts'
+// load in prefill and decode.
+void BenchEngineCliTest::contextSweepOnTheCpu() {
+    const std::string path = (std::filesystem::path(FOLIO_TEST_DATA) / "deepseek2_tiny/model.gguf").string();
+    const QStringList arguments{"bench", "engine", "--model", QString::fromStdString(path), "--prompt-tokens", "8",
+                                "--gen-tokens", "2", "--threads", "1", "--context-tokens", "0", "--prefill-tokens",
+                                "16,32", "--decode-contexts", "8,100"};
+    const Run run = run_folio(arguments + QStringList{"--json"});
+    QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+    const QJsonObject o = QJsonDocument::fromJson(run.out.toUtf8()).object();
+    QCOMPARE(o["context_bytes_per_token"].toDouble(), 3.0 * (64 + 32) * 2);
+    const QJsonArray prefill = o["prefill"].toArray();
+    QCOMPARE(prefill.size(), 2);
+    QCOMPARE(prefill[1].toObject()["prompt_tokens"].toInt(), 32);
+    QVERIFY(prefill[1].toObject()["tokens_per_second"].toDouble() > 0);
+    const QJsonArray decode = o["decode"].toArray();
+    QCOMPARE(decode.size(), 2);
+    QCOMPARE(decode[1].toObject()["context_tokens"].toInt(), 100);
+    QCOMPARE(decode[0].toObject()["slowdown"].toDouble(), 1.0);
+    QVERIFY(decode[1].toObject()["bandwidth_fraction"].toDouble() > 0);
+    for (const char* key : {"prefill_expert_max_load", "decode_expert_max_load"})
+        QVERIFY2(o[key].toDouble() >= 1, key);
+
+    const Run human = run_folio(arguments);
+    QVERIFY2(human.exit_code == 0, qPrintable(human.err));
+    QVERIFY(human.out.contains("decode (cache rows past 64 zero, not computed)"));
+    QVERIFY(human.out.contains("expert load      decode"));
 }
 
 void BenchEngineCliTest::humanOutputOneLinePerFigure() {

@@ -120,6 +120,12 @@ private slots:
         QTest::newRow("qwen3-0.6b") << "qwen3-0.6b" << 596049920.0;
         QTest::newRow("qwen3-8b") << "qwen3-8b" << 8190735360.0;
         QTest::newRow("qwen3-30b-a3b") << "qwen3-30b-a3b" << 30532122624.0;
+        // The mixtures of experts below: 14.3B, 6.9B, 46.7B and 15.7B on
+        // their cards, counted exactly from their config.json.
+        QTest::newRow("qwen1.5-moe-a2.7b") << "qwen1.5-moe-a2.7b" << 14315784192.0;
+        QTest::newRow("olmoe-1b-7b") << "olmoe-1b-7b" << 6919161856.0;
+        QTest::newRow("mixtral-8x7b") << "mixtral-8x7b" << 46702792704.0;
+        QTest::newRow("deepseek-v2-lite") << "deepseek-v2-lite" << 15706484224.0;
         QTest::newRow("gemma3-270m") << "gemma3-270m" << 268098176.0;
         QTest::newRow("gemma3-1b") << "gemma3-1b" << 999885952.0;
         QTest::newRow("all-minilm-l6-v2") << "all-minilm-l6-v2" << 22565376.0;
@@ -136,7 +142,7 @@ private slots:
     }
 
     void everyZooModelIsTested() {
-        QCOMPARE(static_cast<int>(zoo_models().size()), 14);
+        QCOMPARE(static_cast<int>(zoo_models().size()), 18);
     }
 
     void unknownNameListsTheKnownOnes() {
@@ -186,7 +192,8 @@ private slots:
         }
     }
 
-    // Every named model writes (one layer: the widths and vocabulary are
+    // Every named model writes (one layer, and a first layer with experts
+    // where dense ones lead: the widths and vocabulary are
     // real, the file small) and loads; decoders run with finite logits,
     // encoders encode. Architectures the engine does not run yet skip.
     void everyZooModelWritesAndLoads_data() {
@@ -202,15 +209,15 @@ private slots:
         const std::filesystem::path path = dir.filePath("model.gguf").toStdString();
         ThreadPool pool;
         const ModelLayout layout = zoo_model_layout(name.toStdString());
-        write_random_model(layout, {.scheme = quant_scheme("Q4_0"), .seed = 1, .n_layers = 1}, path, pool);
+        // One layer, or the leading dense ones and the first with experts.
+        const int n_layers = zoo_model(name.toStdString()).mla.first_k_dense_replace + 1;
+        write_random_model(layout, {.scheme = quant_scheme("Q4_0"), .seed = 1, .n_layers = n_layers}, path, pool);
         const GgufFile file = GgufFile::open(path);
         QCOMPARE(file.architecture(), layout.architecture);
-        QCOMPARE(file.get_u32(layout.architecture + ".block_count"), 1u);
+        QCOMPARE(file.get_u32(layout.architecture + ".block_count"), static_cast<std::uint32_t>(n_layers));
         QCOMPARE(file.get_u32("general.file_type"), 2u);
-        for (const GgufTensor& tensor : file.tensors()) {
-            const std::string_view tensor_name = tensor.name;
-            QVERIFY2(!tensor_name.starts_with("blk.") || tensor_name.starts_with("blk.0."), tensor_name.data());
-        }
+        for (const GgufTensor& tensor : file.tensors())
+            QVERIFY2(tensor_block_index(tensor.name) < n_layers, std::string(tensor.name).c_str());
         bool skipped = false;
         QString reason;
         const std::unique_ptr<Model> model = load_or_skip(file, skipped, reason);
@@ -357,6 +364,40 @@ private slots:
         QCOMPARE(type("Q4_K_M", "token_embd.weight", std::vector<std::int64_t>{1024, 49152}), GgmlType::Q6_K);
         const std::vector<std::int64_t> odd{40, 8};  // not even a 32-block
         QCOMPARE(type("Q4_0", "blk.0.attn_q.weight", odd), GgmlType::F16);
+    }
+
+    // llama.cpp's rules for mixtures of experts under Q4_K_M: Mixtral's 8
+    // experts take Q8_0 attn_k and attn_v and a Q5_K attn_output; experts'
+    // ffn_down follow the layer rule like a dense ffn_down; DeepSeek's
+    // 128-wide attn_k_b rows fall back to Q5_0, and so on.
+    void mixturesOfExpertsTakeLlamaCppsTypes() {
+        const ModelLayout mixtral = zoo_model_layout("mixtral-8x7b");
+        const ModelLayout deepseek = zoo_model_layout("deepseek-v2-lite");
+        auto type = [](const ModelLayout& layout, int n_expert, const std::string& name) {
+            std::vector<std::string> names;
+            for (const TensorLayout& tensor : layout.tensors) names.push_back(tensor.name);
+            const auto tensor = std::find_if(layout.tensors.begin(), layout.tensors.end(),
+                                             [&](const TensorLayout& t) { return t.name == name; });
+            if (tensor == layout.tensors.end()) qFatal("no tensor %s", name.c_str());
+            return QuantPlan(quant_scheme("Q4_K_M"), names, n_expert).type_of(name, tensor->ne);
+        };
+        QCOMPARE(type(mixtral, 8, "blk.5.attn_k.weight"), GgmlType::Q8_0);
+        QCOMPARE(type(mixtral, 8, "blk.5.attn_v.weight"), GgmlType::Q8_0);
+        QCOMPARE(type(mixtral, 8, "blk.5.attn_output.weight"), GgmlType::Q5_K);
+        QCOMPARE(type(mixtral, 8, "blk.5.attn_q.weight"), GgmlType::Q4_K);
+        QCOMPARE(type(mixtral, 8, "blk.0.ffn_down_exps.weight"), GgmlType::Q6_K);
+        QCOMPARE(type(mixtral, 8, "blk.4.ffn_down_exps.weight"), GgmlType::Q4_K);
+        QCOMPARE(type(mixtral, 8, "blk.4.ffn_gate_exps.weight"), GgmlType::Q4_K);
+        QCOMPARE(type(mixtral, 0, "blk.5.attn_k.weight"), GgmlType::Q4_K);  // the rule is Mixtral's
+        QCOMPARE(type(deepseek, 64, "blk.3.attn_k_b.weight"), GgmlType::Q5_0);
+        QCOMPARE(type(deepseek, 64, "blk.3.attn_v_b.weight"), GgmlType::Q4_K);
+        // The experts' ffn_down rows are 1408 wide (5.5 blocks of 256): Q6_K
+        // falls back to Q8_0 and Q4_K to Q5_0; the two shared experts' 2816 fit.
+        QCOMPARE(type(deepseek, 64, "blk.5.ffn_down_exps.weight"), GgmlType::Q8_0);
+        QCOMPARE(type(deepseek, 64, "blk.5.ffn_down_shexp.weight"), GgmlType::Q6_K);
+        QCOMPARE(type(deepseek, 64, "blk.4.ffn_down_exps.weight"), GgmlType::Q5_0);
+        QCOMPARE(type(deepseek, 64, "blk.4.ffn_down_shexp.weight"), GgmlType::Q4_K);
+        QCOMPARE(type(deepseek, 64, "blk.4.attn_output.weight"), GgmlType::Q4_K);
     }
 
     // The installed Gemma 3 270M is a Q4_K_M file llama-quantize wrote: the
