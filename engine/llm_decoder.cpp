@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/decoder_ops.h"
@@ -117,9 +118,9 @@ public:
                 auto experts = [&](const char* name, std::int64_t rows, std::int64_t cols) {
                     return expert_matrices(file_, blk + name, n_expert, rows, cols);
                 };
-                layer.experts = ExpertFfn{matrix("ffn_gate_inp.weight", n_expert, c.n_embd),
-                                          experts("ffn_gate_exps.weight", n_ff_expert, c.n_embd),
-                                          experts("ffn_up_exps.weight", n_ff_expert, c.n_embd),
+                GateUpExperts gate_up = gate_up_experts(file_, blk, n_expert, n_ff_expert, c.n_embd);
+                layer.experts = ExpertFfn{matrix("ffn_gate_inp.weight", n_expert, c.n_embd), std::move(gate_up.gate),
+                                          std::move(gate_up.up),
                                           experts("ffn_down_exps.weight", c.n_embd, n_ff_expert), n_expert_used,
                                           architecture.normalize_expert_weights};
                 if (architecture.shared_expert) {

@@ -69,7 +69,8 @@ struct DecoderArchitecture {
     // A mixture-of-experts feed-forward (ExpertFfn, blocks_cpu.h): a router
     // ffn_gate_inp (n_expert, n_embd) and stacked expert matrices
     // ffn_{gate,up}_exps (n_expert, n_ff_exp, n_embd) and ffn_down_exps
-    // (n_expert, n_embd, n_ff_exp); <arch>.expert_count, expert_used_count
+    // (n_expert, n_embd, n_ff_exp) (gate and up possibly fused into one
+    // ffn_gate_up_exps); <arch>.expert_count, expert_used_count
     // and expert_feed_forward_length give the sizes (the last defaults to
     // feed_forward_length).
     ExpertLayers expert_layers = ExpertLayers::None;

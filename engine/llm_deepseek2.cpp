@@ -212,10 +212,9 @@ private:
         auto experts = [&](const char* name, std::int64_t rows, std::int64_t cols) {
             return expert_matrices(file_, blk + name, n_expert, rows, cols);
         };
-        ExpertFfn ffn{weight_matrix(file_, blk + "ffn_gate_inp.weight", n_expert, n_embd),
-                      experts("ffn_gate_exps.weight", n_ff_expert, n_embd),
-                      experts("ffn_up_exps.weight", n_ff_expert, n_embd),
-                      experts("ffn_down_exps.weight", n_embd, n_ff_expert), n_used,
+        GateUpExperts gate_up = gate_up_experts(file_, blk, n_expert, n_ff_expert, n_embd);
+        ExpertFfn ffn{weight_matrix(file_, blk + "ffn_gate_inp.weight", n_expert, n_embd), std::move(gate_up.gate),
+                      std::move(gate_up.up), experts("ffn_down_exps.weight", n_embd, n_ff_expert), n_used,
                       file_.get_bool(prefix + "expert_weights_norm", false)};
         const std::uint32_t gating = file_.get_u32(prefix + "expert_gating_func", 1);
         if (gating != 1 && gating != 2)

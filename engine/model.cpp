@@ -283,6 +283,20 @@ std::vector<WeightMatrix> expert_matrices(const GgufFile& file, const std::strin
     return experts;
 }
 
+GateUpExperts gate_up_experts(const GgufFile& file, const std::string& blk, std::int64_t n_expert, std::int64_t n_ff,
+                              std::int64_t n_embd) {
+    const std::string fused_name = blk + "ffn_gate_up_exps.weight";
+    if (file.find_tensor(fused_name) == nullptr)
+        return {expert_matrices(file, blk + "ffn_gate_exps.weight", n_expert, n_ff, n_embd),
+                expert_matrices(file, blk + "ffn_up_exps.weight", n_expert, n_ff, n_embd)};
+    GateUpExperts experts;
+    for (const WeightMatrix& fused : expert_matrices(file, fused_name, n_expert, 2 * n_ff, n_embd)) {
+        experts.gate.push_back(WeightMatrix{fused.type, fused.data, n_ff, n_embd, fused.row_bytes, {}});
+        experts.up.push_back(WeightMatrix{fused.type, fused.data + n_ff * fused.row_bytes, n_ff, n_embd, fused.row_bytes, {}});
+    }
+    return experts;
+}
+
 std::vector<float> weight_vector(const GgufFile& file, const std::string& name, std::int64_t n) {
     const GgufTensor* tensor = file.find_tensor(name);
     if (tensor == nullptr)

@@ -40,6 +40,17 @@ std::vector<float> weight_vector(const GgufFile& file, const std::string& name, 
 std::vector<WeightMatrix> expert_matrices(const GgufFile& file, const std::string& name, std::int64_t n_expert,
                                           std::int64_t rows, std::int64_t cols);
 
+// A layer's experts' gate and up matrices, n_expert of (n_ff, n_embd)
+// each: from blk.N.ffn_gate_exps and ffn_up_exps, or from a fused
+// ffn_gate_up_exps (n_expert, 2 n_ff, n_embd) whose experts hold their gate
+// rows, then their up rows. blk: "blk.N.".
+struct GateUpExperts {
+    std::vector<WeightMatrix> gate;
+    std::vector<WeightMatrix> up;
+};
+GateUpExperts gate_up_experts(const GgufFile& file, const std::string& blk, std::int64_t n_expert, std::int64_t n_ff,
+                              std::int64_t n_embd);
+
 // The architectures, one per llm_<arch>.cpp (the dense decoders: llm_decoder.h).
 std::unique_ptr<Model> load_bert(const GgufFile& file);
 std::unique_ptr<Model> load_deepseek2(const GgufFile& file);

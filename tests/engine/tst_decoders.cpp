@@ -126,6 +126,7 @@ private slots:
     void latentCacheHoldsOneRowPerPosition();
     void latentAttentionRunsOnAQ8Cache();
     void expertUsageCountsEveryChoice();
+    void fusedGateUpExpertsGiveTheSameLogits();
     void quantizedMixturesOfExpertsKeepPerplexity_data();
     void quantizedMixturesOfExpertsKeepPerplexity();
     void rejectsBadBatches();
@@ -417,6 +418,40 @@ void TestDecoders::expertUsageCountsEveryChoice() {
         QCOMPARE(model->expert_usage().total(), std::int64_t{0});
     }
     QVERIFY(load_model(tiny_model_file("llama"))->expert_usage().empty());
+}
+
+// Newer converters may store each layer's expert gate and up matrices as one
+// ffn_gate_up_exps (n_expert, 2 n_ff, n_embd), each expert's gate rows
+// first: the same weights, so the same logits, bit for bit.
+void TestDecoders::fusedGateUpExpertsGiveTheSameLogits() {
+    for (const char* architecture : {"qwen3moe", "deepseek3"}) {
+        const GgufFile separate = tiny_model_file(architecture);
+        const GgufFile fused = edited(separate, {.tensor = [&](EditedTensor& tensor) {
+            if (tensor.name.ends_with("ffn_up_exps.weight")) return false;
+            if (!tensor.name.ends_with("ffn_gate_exps.weight")) return true;
+            const std::string blk = tensor.name.substr(0, tensor.name.find("ffn_gate_exps"));
+            const EditedTensor up = decoded(separate.tensor(blk + "ffn_up_exps.weight"));
+            const auto expert_size = static_cast<std::size_t>(tensor.ne[0] * tensor.ne[1]);
+            std::vector<float> values;
+            for (std::size_t e = 0; e < static_cast<std::size_t>(tensor.ne[2]); ++e) {
+                values.insert(values.end(), tensor.values.begin() + static_cast<std::ptrdiff_t>(e * expert_size),
+                              tensor.values.begin() + static_cast<std::ptrdiff_t>((e + 1) * expert_size));
+                values.insert(values.end(), up.values.begin() + static_cast<std::ptrdiff_t>(e * expert_size),
+                              up.values.begin() + static_cast<std::ptrdiff_t>((e + 1) * expert_size));
+            }
+            tensor.name = blk + "ffn_gate_up_exps.weight";
+            tensor.ne[1] *= 2;
+            tensor.values = std::move(values);
+            return true;
+        }});
+        QVERIFY(fused.find_tensor("blk.1.ffn_gate_up_exps.weight") != nullptr);
+        QVERIFY(fused.find_tensor("blk.1.ffn_up_exps.weight") == nullptr);
+        ThreadPool pool(2);
+        const std::vector<std::int32_t> prompt = tiny_golden(architecture).prompt_ids;
+        std::unique_ptr<Model> a = load_model(separate);
+        std::unique_ptr<Model> b = load_model(fused);
+        QVERIFY(prompt_logits(*a, pool, prompt) == prompt_logits(*b, pool, prompt));
+    }
 }
 
 void TestDecoders::quantizedMixturesOfExpertsKeepPerplexity_data() {
