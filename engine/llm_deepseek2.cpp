@@ -12,7 +12,11 @@
 // DeepSeek model), each head's query becomes [K_bᵀ q_nope | rope(q_pe)], and
 // attention is multi-query attention over that one cached row, whose first
 // kv_lora_rank elements are the values (a keys-only KvCache). V_b then maps
-// each head's weighted latent to its v_head_dim outputs.
+// each head's weighted latent to its v_head_dim outputs. A long prefill batch
+// (expands()) instead expands the cached rows into every head's keys and
+// values once per layer and attends at the per-head sizes, which costs
+// fewer multiply-adds once the batch outweighs the expansion; decode steps
+// stay absorbed.
 //
 // Feed-forward. The first leading_dense_block_count layers are dense; the
 // others route each token to expert_used_count experts (softmax or sigmoid
@@ -34,6 +38,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +60,7 @@ struct LatentLayer {
     WeightMatrix wkv_a;                  // (kv_lora_rank + rope, n_embd)
     std::vector<float> kv_a_norm;        // (kv_lora_rank)
     std::vector<WeightMatrix> k_b;       // n_heads of (kv_lora_rank, nope): q_nope -> latent query
+    std::vector<WeightMatrix> k_b_rows;  // n_heads of (nope, kv_lora_rank): latent -> keys (expanded)
     std::vector<WeightMatrix> v_b;       // n_heads of (v_head_dim, kv_lora_rank): latent -> values
     WeightMatrix wo;                     // (n_embd, n_heads * v_head_dim)
     std::vector<float> ffn_norm;         // (n_embd)
@@ -176,34 +182,41 @@ public:
     }
 
 private:
-    // K_b and V_b of every head, from attn_k_b/attn_v_b or from attn_kv_b.
+    // K_b (both ways round) and V_b of every head, from attn_k_b/attn_v_b or
+    // from attn_kv_b. Whichever way the file does not store K_b is made
+    // once here, transposed into f16 (llama.cpp's converter now writes the
+    // absorbed one ahead of time; the expanded one serves long prefills).
     void read_latent_maps(const std::string& blk, LatentLayer& layer) {
-        const int n_heads = shape_.n_heads, rank = shape_.kv_lora_rank;
+        const int n_heads = shape_.n_heads, rank = shape_.kv_lora_rank, nope = shape_.nope;
         if (file_.find_tensor(blk + "attn_k_b.weight") != nullptr) {
-            layer.k_b = expert_matrices(file_, blk + "attn_k_b.weight", n_heads, rank, shape_.nope);
+            layer.k_b = expert_matrices(file_, blk + "attn_k_b.weight", n_heads, rank, nope);
             layer.v_b = expert_matrices(file_, blk + "attn_v_b.weight", n_heads, shape_.v_head_dim, rank);
+            for (const WeightMatrix& k_b : layer.k_b) layer.k_b_rows.push_back(transposed(k_b));
             return;
         }
         // attn_kv_b: head h's rows are K_b (nope rows) then V_b (v rows).
-        // V_b is read in place; K_b is transposed once here, into f16 (what
-        // llama.cpp's converter now does ahead of time).
-        const std::int64_t head_rows = shape_.nope + shape_.v_head_dim;
+        const std::int64_t head_rows = nope + shape_.v_head_dim;
         const WeightMatrix kv_b = weight_matrix(file_, blk + "attn_kv_b.weight", n_heads * head_rows, rank);
-        std::vector<std::uint16_t>& transposed = owned_.emplace_back(static_cast<std::size_t>(n_heads) * rank * shape_.nope);
-        std::vector<float> row(static_cast<std::size_t>(rank));
         for (int h = 0; h < n_heads; ++h) {
-            std::uint16_t* head = transposed.data() + static_cast<std::size_t>(h) * rank * shape_.nope;
-            for (int i = 0; i < shape_.nope; ++i) {
-                dequantize_row(kv_b.type, kv_b.data + (h * head_rows + i) * kv_b.row_bytes, row.data(), rank);
-                for (int r = 0; r < rank; ++r)
-                    head[static_cast<std::size_t>(r) * shape_.nope + i] = fp32_to_fp16(row[static_cast<std::size_t>(r)]);
-            }
-            layer.k_b.push_back(WeightMatrix{GgmlType::F16, reinterpret_cast<const std::uint8_t*>(head), rank,
-                                             shape_.nope, shape_.nope * static_cast<std::int64_t>(sizeof(std::uint16_t)),
-                                             {}});
-            layer.v_b.push_back(WeightMatrix{kv_b.type, kv_b.data + (h * head_rows + shape_.nope) * kv_b.row_bytes,
+            layer.k_b_rows.push_back(
+                WeightMatrix{kv_b.type, kv_b.data + h * head_rows * kv_b.row_bytes, nope, rank, kv_b.row_bytes, {}});
+            layer.k_b.push_back(transposed(layer.k_b_rows.back()));
+            layer.v_b.push_back(WeightMatrix{kv_b.type, kv_b.data + (h * head_rows + nope) * kv_b.row_bytes,
                                              shape_.v_head_dim, rank, kv_b.row_bytes, {}});
         }
+    }
+
+    // A matrix transposed into f16 the model owns.
+    WeightMatrix transposed(const WeightMatrix& matrix) {
+        std::vector<std::uint16_t>& out = owned_.emplace_back(static_cast<std::size_t>(matrix.rows * matrix.cols));
+        std::vector<float> row(static_cast<std::size_t>(matrix.cols));
+        for (std::int64_t r = 0; r < matrix.rows; ++r) {
+            dequantize_row(matrix.type, matrix.data + r * matrix.row_bytes, row.data(), matrix.cols);
+            for (std::int64_t c = 0; c < matrix.cols; ++c)
+                out[static_cast<std::size_t>(c * matrix.rows + r)] = fp32_to_fp16(row[static_cast<std::size_t>(c)]);
+        }
+        return WeightMatrix{GgmlType::F16, reinterpret_cast<const std::uint8_t*>(out.data()), matrix.cols, matrix.rows,
+                            matrix.rows * static_cast<std::int64_t>(sizeof(std::uint16_t)), {}};
     }
 
     ExpertFfn read_experts(const std::string& blk, int n_expert, int n_used, int n_ff_expert, int n_shared) {
@@ -266,6 +279,12 @@ private:
         std::vector<float> attn(static_cast<std::size_t>(n_tokens * n_heads * s.v_head_dim));
         std::vector<float> head_in, head_out;
         const AttentionShape attention_shape{s.n_heads, 1, s.cache_row(), s.kv_lora_rank, scale_};
+        // A long batch expands the cached latents into every head's keys and
+        // values once per layer, then attends over them at the per-head sizes.
+        const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
+        std::optional<KvCache> expanded;
+        if (expands(n_tokens))
+            expanded.emplace(1, batch_end, s.n_heads * s.q_head(), s.n_heads * s.v_head_dim, KvType::F16);
 
         embed_tokens(token_embd_, tokens, residual.data());
         for (int il = 0; il < c.n_layers; ++il) {
@@ -308,13 +327,21 @@ private:
                                 query.data() + (t * n_heads + h) * query_row + s.kv_lora_rank);
             }
 
-            // Each head's latent query K_bᵀ q_nope, one matmul per head over the batch.
-            per_head(pool, layer.k_b, q.data(), s.q_head(), s.nope, query.data(), query_row, n_tokens, head_in,
-                     head_out);
-            attention(pool, query.data(), positions, cache, il, attention_shape, latent_out.data());
-            // Each head's values V_b (softmax · latent).
-            per_head(pool, layer.v_b, latent_out.data(), s.kv_lora_rank, s.kv_lora_rank, attn.data(), s.v_head_dim,
-                     n_tokens, head_in, head_out);
+            if (expanded) {
+                for (std::int64_t t = 0; t < n_tokens; ++t)
+                    for (std::int64_t h = 0; h < n_heads; ++h)
+                        std::copy_n(q_pe.data() + (t * n_heads + h) * s.rope, s.rope,
+                                    q.data() + (t * n_heads + h) * s.q_head() + s.nope);
+                attend_expanded(pool, layer, cache, il, positions, q.data(), *expanded, attn.data());
+            } else {
+                // Each head's latent query K_bᵀ q_nope, one matmul per head over the batch.
+                per_head(pool, layer.k_b, q.data(), s.q_head(), s.nope, query.data(), query_row, n_tokens, head_in,
+                         head_out);
+                attention(pool, query.data(), positions, cache, il, attention_shape, latent_out.data());
+                // Each head's values V_b (softmax · latent).
+                per_head(pool, layer.v_b, latent_out.data(), s.kv_lora_rank, s.kv_lora_rank, attn.data(),
+                         s.v_head_dim, n_tokens, head_in, head_out);
+            }
             {
                 MatmulInput input(attn.data(), n_tokens, n_heads * s.v_head_dim);
                 lora_matmul(pool, layer.wo, loras, input, block_out.data());
@@ -341,6 +368,61 @@ private:
         MatmulInput input(normed.data(), n_rows, n_embd);
         matmul(pool, output_, input, logits.data());
         return logits;
+    }
+
+    // Whether a batch of n_tokens attends faster expanded: over every cached
+    // row, absorbed attention's scores and sums cost n_tokens x n_heads x
+    // (cache row + kv_lora_rank) multiply-adds, expanded attention's
+    // n_tokens x n_heads x (q head + v head) plus the expansion itself,
+    // n_heads x (nope + v) x kv_lora_rank. Decode steps stay absorbed.
+    bool expands(std::int64_t n_tokens) const {
+        const LatentShape& s = shape_;
+        const std::int64_t saved = static_cast<std::int64_t>(s.n_heads) *
+                                   (s.cache_row() + s.kv_lora_rank - s.q_head() - s.v_head_dim);
+        const std::int64_t expansion = static_cast<std::int64_t>(s.n_heads) * (s.nope + s.v_head_dim) * s.kv_lora_rank;
+        return n_tokens * saved > expansion;
+    }
+
+    // attn (n_tokens, n_heads, v_head_dim) for queries q (n_tokens, n_heads,
+    // nope + rope, RoPE applied) over cache rows [0, expanded.n_positions()):
+    // each row's latent expanded to the heads' keys [K_b c | k_pe] and
+    // values V_b c in `expanded` (one layer), then plain multi-head attention.
+    void attend_expanded(ThreadPool& pool, const LatentLayer& layer, const KvCache& cache, int il,
+                         std::span<const std::int32_t> positions, const float* q, KvCache& expanded, float* attn) {
+        const LatentShape& s = shape_;
+        const std::int64_t rows = expanded.n_positions();
+        const GgmlType cache_type = cache.type() == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
+        std::vector<float> cached(static_cast<std::size_t>(rows * s.cache_row()));
+        pool.parallel_for(rows, 64, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t r = begin; r < end; ++r)
+                dequantize_row(cache_type, cache.keys(il) + r * static_cast<std::int64_t>(cache.key_row_bytes()),
+                               cached.data() + r * s.cache_row(), s.cache_row());
+        });
+        std::vector<float> latents(static_cast<std::size_t>(rows * s.kv_lora_rank));
+        for (std::int64_t r = 0; r < rows; ++r)
+            std::copy_n(cached.data() + r * s.cache_row(), s.kv_lora_rank, latents.data() + r * s.kv_lora_rank);
+        MatmulInput input(latents.data(), rows, s.kv_lora_rank);
+        const std::int64_t k_width = static_cast<std::int64_t>(s.n_heads) * s.q_head();
+        const std::int64_t v_width = static_cast<std::int64_t>(s.n_heads) * s.v_head_dim;
+        std::vector<float> keys(static_cast<std::size_t>(rows * k_width)), values(static_cast<std::size_t>(rows * v_width));
+        std::vector<float> head_keys(static_cast<std::size_t>(rows * s.nope)), head_values(static_cast<std::size_t>(rows * s.v_head_dim));
+        for (int h = 0; h < s.n_heads; ++h) {
+            matmul(pool, layer.k_b_rows[static_cast<std::size_t>(h)], input, head_keys.data());
+            matmul(pool, layer.v_b[static_cast<std::size_t>(h)], input, head_values.data());
+            for (std::int64_t r = 0; r < rows; ++r) {
+                float* key = keys.data() + r * k_width + h * s.q_head();
+                std::copy_n(head_keys.data() + r * s.nope, s.nope, key);
+                std::copy_n(cached.data() + r * s.cache_row() + s.kv_lora_rank, s.rope, key + s.nope);
+                std::copy_n(head_values.data() + r * s.v_head_dim, s.v_head_dim,
+                            values.data() + r * v_width + h * s.v_head_dim);
+            }
+        }
+        pool.parallel_for(rows, 64, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t r = begin; r < end; ++r)
+                expanded.store(0, static_cast<int>(r), keys.data() + r * k_width, values.data() + r * v_width);
+        });
+        attention(pool, q, positions, expanded, 0, AttentionShape{s.n_heads, s.n_heads, s.q_head(), s.v_head_dim, scale_},
+                  attn);
     }
 
     // out[t, h, :out_width] (rows out_stride apart per head) = maps[h] ·
@@ -371,7 +453,7 @@ private:
     std::vector<LatentLayer> layers_;   // n_layers
     std::vector<float> output_norm_;    // (n_embd)
     WeightMatrix output_;               // (n_vocab, n_embd); token_embd_ when tied
-    std::vector<std::vector<std::uint16_t>> owned_;  // K_b transposed from attn_kv_b, f16
+    std::vector<std::vector<std::uint16_t>> owned_;  // the K_b the file lacks, transposed, f16
 };
 
 }  // namespace

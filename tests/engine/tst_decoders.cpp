@@ -275,7 +275,12 @@ void TestDecoders::prefillMatchesTokenByTokenDecode() {
     qInfo("%s: max |decode - prefill| / range = %.2e", qPrintable(architecture), max_relative_diff);
     // Not bit-identical: a batch's attention sums its query tiles through the
     // tiled matmul, decode through the one-row kernel, in another order.
-    QVERIFY2(max_relative_diff <= 1e-4, qPrintable(QString::number(max_relative_diff)));
+    // DeepSeek's 64-token batch attends expanded (each head's keys and values
+    // made from the cached latents and rounded to f16), its steps and the
+    // split batches absorbed: two computations, each held to 1e-3 of the
+    // golden by tinyMatchesTransformers, which differ by up to 9.5e-4.
+    const bool two_paths = architecture.startsWith("deepseek");
+    QVERIFY2(max_relative_diff <= (two_paths ? 1.5e-3 : 1e-4), qPrintable(QString::number(max_relative_diff)));
 
     // LogitRows::Last is the last row of LogitRows::All.
     KvCache last_cache = model->make_kv_cache(128);
