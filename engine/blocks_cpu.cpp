@@ -378,49 +378,56 @@ constexpr std::int64_t kLatentTileRows = 256;
 // out[r, :width] += sum over keys j < n_keys of weights[r * weight_stride + j]
 // * values[j, :width], for rows r < n_rows; width a multiple of 64. The
 // values are f32 rows, width apart. Two rows by four 16-float vectors of
-// accumulators per pass over the keys: each value vector loaded feeds two
-// FMAs, and the sums stay in registers. GCC's vector extension compiles to
-// AVX-512, AVX2 or SSE, chosen at load time by the CPU.
+// accumulators per pass over the keys, named one by one so that they stay
+// in registers: each value vector loaded feeds two FMAs. GCC's vector
+// extension compiles to AVX-512, AVX2 or SSE, chosen at load time by the CPU.
 using Float16Vector = float __attribute__((vector_size(64)));
+
+inline Float16Vector load16(const float* p) {
+    Float16Vector v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+inline void store16(float* p, Float16Vector v) { std::memcpy(p, &v, sizeof v); }
+
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void add_weighted_rows(const float* weights, std::int64_t weight_stride, std::int64_t n_rows, const float* values,
                        std::int64_t n_keys, std::int64_t width, float* out) {
     constexpr std::int64_t kLanes = 16, kBlock = 4 * kLanes;
-    std::int64_t r = 0;
-    for (; r + 1 < n_rows; r += 2) {
+    for (std::int64_t r = 0; r < n_rows; r += 2) {
+        const bool pair = r + 1 < n_rows;
         const float* w0 = weights + r * weight_stride;
-        const float* w1 = w0 + weight_stride;
+        const float* w1 = pair ? w0 + weight_stride : w0;
         float* out0 = out + r * width;
         float* out1 = out0 + width;
         for (std::int64_t c = 0; c < width; c += kBlock) {
-            Float16Vector a0[4], a1[4];
-            std::memcpy(a0, out0 + c, sizeof a0);
-            std::memcpy(a1, out1 + c, sizeof a1);
-            for (std::int64_t j = 0; j < n_keys; ++j) {
-                Float16Vector v[4];
-                std::memcpy(v, values + j * width + c, sizeof v);
+            Float16Vector a0 = load16(out0 + c), a1 = load16(out0 + c + 16), a2 = load16(out0 + c + 32),
+                          a3 = load16(out0 + c + 48);
+            Float16Vector b0 = {}, b1 = {}, b2 = {}, b3 = {};
+            const float* v = values + c;
+            for (std::int64_t j = 0; j < n_keys; ++j, v += width) {
+                const Float16Vector v0 = load16(v), v1 = load16(v + 16), v2 = load16(v + 32), v3 = load16(v + 48);
                 const float x0 = w0[j], x1 = w1[j];
-                for (int k = 0; k < 4; ++k) {
-                    a0[k] += x0 * v[k];
-                    a1[k] += x1 * v[k];
-                }
+                a0 += x0 * v0;
+                a1 += x0 * v1;
+                a2 += x0 * v2;
+                a3 += x0 * v3;
+                b0 += x1 * v0;
+                b1 += x1 * v1;
+                b2 += x1 * v2;
+                b3 += x1 * v3;
             }
-            std::memcpy(out0 + c, a0, sizeof a0);
-            std::memcpy(out1 + c, a1, sizeof a1);
-        }
-    }
-    for (; r < n_rows; ++r) {
-        const float* w0 = weights + r * weight_stride;
-        float* out0 = out + r * width;
-        for (std::int64_t c = 0; c < width; c += kBlock) {
-            Float16Vector a0[4];
-            std::memcpy(a0, out0 + c, sizeof a0);
-            for (std::int64_t j = 0; j < n_keys; ++j) {
-                Float16Vector v[4];
-                std::memcpy(v, values + j * width + c, sizeof v);
-                for (int k = 0; k < 4; ++k) a0[k] += w0[j] * v[k];
+            store16(out0 + c, a0);
+            store16(out0 + c + 16, a1);
+            store16(out0 + c + 32, a2);
+            store16(out0 + c + 48, a3);
+            if (pair) {
+                store16(out1 + c, load16(out1 + c) + b0);
+                store16(out1 + c + 16, load16(out1 + c + 16) + b1);
+                store16(out1 + c + 32, load16(out1 + c + 32) + b2);
+                store16(out1 + c + 48, load16(out1 + c + 48) + b3);
             }
-            std::memcpy(out0 + c, a0, sizeof a0);
         }
     }
 }
