@@ -203,7 +203,9 @@ void emit(std::string_view text, const std::vector<Char>& chars, std::size_t beg
 }  // namespace
 
 PreTokenizer pre_tokenizer_from_name(std::string_view name) {
-    if (name == "gpt2" || name == "gpt-2")  // "gpt-2" is what llama.cpp's converter writes
+    // "gpt-2" is what llama.cpp's converter writes; OLMo's and OLMoE's
+    // tokenizer ("olmo") splits with the GPT-2 regex too, as llama.cpp reads it.
+    if (name == "gpt2" || name == "gpt-2" || name == "olmo")
         return PreTokenizer::Gpt2;
     if (name == "smollm")
         return PreTokenizer::SmolLM;

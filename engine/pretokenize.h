@@ -13,7 +13,7 @@
 namespace folio::engine {
 
 enum class PreTokenizer {
-    Gpt2,    // "gpt2" or "gpt-2": the GPT-2 regex
+    Gpt2,    // "gpt2", "gpt-2" or "olmo" (OLMo, OLMoE): the GPT-2 regex
     SmolLM,  // "smollm": every digit alone, then the GPT-2 regex
     Llama3,  // "llama-bpe": Llama 3, numbers in groups of up to three digits
     Qwen2,   // "qwen2": the Llama 3 regex with every digit alone

@@ -285,6 +285,7 @@ private slots:
                  (Pieces{"IT", "'S", " ", "123", "456", "7", " \"", "x", "\"\n\n", " ", " y"}));
         QCOMPARE(pieces(PreTokenizer::Qwen2, "v12 a  \n b"), (Pieces{"v", "1", "2", " a", "  \n", " b"}));
         QCOMPARE(pieces(PreTokenizer::Gpt2, ""), Pieces{});
+        QCOMPARE(pre_tokenizer_from_name("olmo"), PreTokenizer::Gpt2);  // OLMoE's tokenizer
     }
 
     void adds_bos_when_the_vocabulary_asks() {
