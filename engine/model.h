@@ -23,10 +23,12 @@
 //   logits = model->forward(pool, prompt_ids, {0, 1, ..., n-1}, cache, LogitRows::Last);
 //   logits = model->forward(pool, std::vector{next_id}, std::vector{n}, cache, LogitRows::Last);  // decode
 //
-// The dense decoders (llama, qwen2, qwen3, gemma3) are descriptions that one
-// forward pass runs (llm_decoder.h); other architectures live in their own
-// llm_<arch>.cpp. All are composed from the blocks of blocks_cpu.h;
-// load_model picks one by general.architecture.
+// The decoders of grouped-query attention, dense or with experts (llama and
+// Mixtral, qwen2, qwen2moe, qwen3, qwen3moe, olmoe, gemma3), are descriptions
+// that one forward pass runs (llm_decoder.h); other architectures live in
+// their own llm_<arch>.cpp (deepseek2: latent attention; bert). All are
+// composed from the blocks of blocks_cpu.h; load_model picks one by
+// general.architecture.
 
 namespace folio::engine {
 
