@@ -533,6 +533,10 @@ void TestDecoders::rejectsFilesItCannotRun() {
         {"qwen3", "blk.0.attn_q_norm.weight"}, {"gemma3", "blk.5.post_ffw_norm.weight"},
         {"gemma3", "output_norm.weight"},      {"qwen3moe", "blk.0.ffn_gate_inp.weight"},
         {"qwen3moe", "blk.1.ffn_down_exps.weight"}, {"qwen2moe", "blk.1.ffn_gate_inp_shexp.weight"},
+        {"olmoe", "blk.0.attn_k_norm.weight"},  {"mixtral", "blk.1.ffn_up_exps.weight"},
+        {"deepseek2", "blk.1.attn_kv_a_mqa.weight"}, {"deepseek2", "blk.2.attn_kv_b.weight"},
+        {"deepseek2", "blk.0.ffn_down.weight"},  {"deepseek2", "blk.1.ffn_up_shexp.weight"},
+        {"deepseek3", "blk.2.attn_q_a_norm.weight"}, {"deepseek3", "blk.1.attn_v_b.weight"},
     };
     for (const auto& [architecture, tensor] : missing) {
         const std::string error = load_error(without_tensor(tiny_model_file(architecture), tensor));
@@ -541,6 +545,8 @@ void TestDecoders::rejectsFilesItCannotRun() {
     const std::vector<std::pair<QString, std::string>> misshapen = {
         {"qwen2", "blk.0.attn_v.bias"}, {"qwen3", "blk.1.attn_k_norm.weight"},
         {"gemma3", "blk.2.attn_q_norm.weight"}, {"gemma3", "blk.3.post_attention_norm.weight"},
+        {"olmoe", "blk.1.attn_q_norm.weight"},  {"deepseek2", "blk.0.attn_kv_a_norm.weight"},
+        {"deepseek3", "blk.2.exp_probs_b.bias"},
     };
     for (const auto& [architecture, tensor] : misshapen) {
         const std::string error = load_error(with_tensor_one_short(tiny_model_file(architecture), tensor));
@@ -554,6 +560,20 @@ void TestDecoders::rejectsFilesItCannotRun() {
                                                         writer.add_u32("qwen3moe.expert_used_count", 9);
                                                     }}));
     QVERIFY2(contains(too_many, "qwen3moe.expert_used_count = 9 is out of range"), too_many.c_str());
+
+    // DeepSeek's routing groups must divide the experts and hold the chosen ones.
+    const std::string bad_groups = load_error(edited(tiny_model_file("deepseek3"),
+                                                     {.drop_key = "deepseek2.expert_group_count",
+                                                      .add_metadata = [](GgufWriter& writer) {
+                                                          writer.add_u32("deepseek2.expert_group_count", 3);
+                                                      }}));
+    QVERIFY2(contains(bad_groups, "8 experts in 3 groups"), bad_groups.c_str());
+    const std::string bad_gating = load_error(edited(tiny_model_file("deepseek3"),
+                                                     {.drop_key = "deepseek2.expert_gating_func",
+                                                      .add_metadata = [](GgufWriter& writer) {
+                                                          writer.add_u32("deepseek2.expert_gating_func", 7);
+                                                      }}));
+    QVERIFY2(contains(bad_gating, "expert_gating_func = 7 is neither softmax (1) nor sigmoid (2)"), bad_gating.c_str());
 }
 
 void TestDecoders::installedModelMatchesTransformers_data() { add_installed_model_rows(); }
