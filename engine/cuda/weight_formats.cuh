@@ -41,6 +41,29 @@ __device__ __forceinline__ int spread_bits(unsigned four_bits) {
 constexpr int kLowNibbles = 0x0F0F0F0F;
 constexpr int kOnes = 0x01010101;  // __dp4a with it sums four int8 activations
 
+// One chunk of a Q4_0/Q4_1/Q5_0/Q5_1 block against Q8 activations: q0, q1
+// (elements 8c..8c+7) and q2, q3 (16+8c..16+8c+7) hold the unsigned quants,
+// four to a word, xq the block's int8 activations, xd their scale. With a
+// minimum m the weights are d q + m, without it d (q - offset) (8 for four
+// bits, 16 for five), so the sum of the activations carries m or the offset.
+template <bool kHasMin>
+__device__ __forceinline__ float dot_q8_chunk(const std::uint8_t* block, int chunk, int q0, int q1, int q2, int q3,
+                                              int offset, const std::int8_t* xq, const float* xd) {
+    const int2 x_low = *reinterpret_cast<const int2*>(xq + 8 * chunk);
+    const int2 x_high = *reinterpret_cast<const int2*>(xq + 16 + 8 * chunk);
+    int sum_wx = __dp4a(q0, x_low.x, 0);
+    sum_wx = __dp4a(q1, x_low.y, sum_wx);
+    sum_wx = __dp4a(q2, x_high.x, sum_wx);
+    sum_wx = __dp4a(q3, x_high.y, sum_wx);
+    int sum_x = __dp4a(kOnes, x_low.x, 0);
+    sum_x = __dp4a(kOnes, x_low.y, sum_x);
+    sum_x = __dp4a(kOnes, x_high.x, sum_x);
+    sum_x = __dp4a(kOnes, x_high.y, sum_x);
+    const float d = half_at(block);
+    if constexpr (kHasMin) return xd[0] * (d * sum_wx + half_at(block + 2) * sum_x);
+    return xd[0] * d * (sum_wx - offset * sum_x);
+}
+
 // Q4_K and Q5_K: sub-block j's 6-bit scale and min (ggml's get_scale_min_k4).
 __device__ __forceinline__ void scale_min_k4(int j, const std::uint8_t* q, float& scale, float& min) {
     if (j < 4) {
@@ -116,19 +139,8 @@ struct Q4_01 {
     __device__ static float dot_q8(const std::uint8_t* block, int chunk, const std::int8_t* xq, const float* xd) {
         const std::uint8_t* qs = block + (kHasMin ? 4 : 2) + 8 * chunk;
         const int w0 = word_at(qs), w1 = word_at(qs + 4);
-        const int2 x_low = *reinterpret_cast<const int2*>(xq + 8 * chunk);
-        const int2 x_high = *reinterpret_cast<const int2*>(xq + 16 + 8 * chunk);
-        int sum_wx = __dp4a(w0 & kLowNibbles, x_low.x, 0);
-        sum_wx = __dp4a(w1 & kLowNibbles, x_low.y, sum_wx);
-        sum_wx = __dp4a((w0 >> 4) & kLowNibbles, x_high.x, sum_wx);
-        sum_wx = __dp4a((w1 >> 4) & kLowNibbles, x_high.y, sum_wx);
-        int sum_x = __dp4a(kOnes, x_low.x, 0);
-        sum_x = __dp4a(kOnes, x_low.y, sum_x);
-        sum_x = __dp4a(kOnes, x_high.x, sum_x);
-        sum_x = __dp4a(kOnes, x_high.y, sum_x);
-        const float d = half_at(block);
-        if constexpr (kHasMin) return xd[0] * (d * sum_wx + half_at(block + 2) * sum_x);
-        return xd[0] * d * (sum_wx - 8 * sum_x);
+        return dot_q8_chunk<kHasMin>(block, chunk, w0 & kLowNibbles, w1 & kLowNibbles, (w0 >> 4) & kLowNibbles,
+                                     (w1 >> 4) & kLowNibbles, 8, xq, xd);
     }
 };
 
@@ -162,19 +174,7 @@ struct Q5_01 {
         const int q1 = (w1 & kLowNibbles) | spread_bits((qh >> (low + 4)) & 0xF) << 4;
         const int q2 = ((w0 >> 4) & kLowNibbles) | spread_bits((qh >> high) & 0xF) << 4;
         const int q3 = ((w1 >> 4) & kLowNibbles) | spread_bits((qh >> (high + 4)) & 0xF) << 4;
-        const int2 x_low = *reinterpret_cast<const int2*>(xq + low);
-        const int2 x_high = *reinterpret_cast<const int2*>(xq + high);
-        int sum_wx = __dp4a(q0, x_low.x, 0);
-        sum_wx = __dp4a(q1, x_low.y, sum_wx);
-        sum_wx = __dp4a(q2, x_high.x, sum_wx);
-        sum_wx = __dp4a(q3, x_high.y, sum_wx);
-        int sum_x = __dp4a(kOnes, x_low.x, 0);
-        sum_x = __dp4a(kOnes, x_low.y, sum_x);
-        sum_x = __dp4a(kOnes, x_high.x, sum_x);
-        sum_x = __dp4a(kOnes, x_high.y, sum_x);
-        const float d = half_at(block);
-        if constexpr (kHasMin) return xd[0] * (d * sum_wx + half_at(block + 2) * sum_x);
-        return xd[0] * d * (sum_wx - 16 * sum_x);
+        return dot_q8_chunk<kHasMin>(block, chunk, q0, q1, q2, q3, 16, xq, xd);
     }
 };
 
