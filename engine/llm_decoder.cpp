@@ -72,11 +72,7 @@ public:
                         file_.find_u32(c.architecture + ".expert_count").value_or(0) > 0);
         if (has_experts_) {
             const auto count = [&](const char* key, std::uint32_t max) {
-                const std::uint32_t value = file_.get_u32(c.architecture + key);
-                if (value == 0 || value > max)
-                    throw ModelError(file_.source() + ": " + c.architecture + key + " = " + std::to_string(value) +
-                                     " is out of range");
-                return static_cast<int>(value);
+                return metadata_count(file_, c.architecture + key, 1, max);
             };
             n_expert = count(".expert_count", 1u << 12);
             n_expert_used = count(".expert_used_count", static_cast<std::uint32_t>(n_expert));

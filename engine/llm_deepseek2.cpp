@@ -88,11 +88,7 @@ public:
     explicit DeepSeek2Model(const GgufFile& file) : Model(file, read_model_config(file)) {
         const std::string prefix = config_.architecture + ".";
         auto count = [&](const std::string& key, std::uint32_t min, std::uint32_t max) {
-            const std::uint32_t value = file_.get_u32(prefix + key);
-            if (value < min || value > max)
-                throw ModelError(file_.source() + ": " + prefix + key + " = " + std::to_string(value) +
-                                 " is out of range");
-            return static_cast<int>(value);
+            return metadata_count(file_, prefix + key, min, max);
         };
         auto optional_count = [&](const std::string& key, std::uint32_t fallback, std::uint32_t max) {
             return file_.find_u32(prefix + key) ? count(key, 0, max) : static_cast<int>(fallback);

@@ -221,6 +221,13 @@ ModelConfig read_model_config(const GgufFile& file) {
     return config;
 }
 
+int metadata_count(const GgufFile& file, const std::string& key, std::uint32_t min, std::uint32_t max) {
+    const std::uint32_t value = file.get_u32(key);
+    if (value < min || value > max)
+        throw ModelError(file.source() + ": " + key + " = " + std::to_string(value) + " is out of range");
+    return static_cast<int>(value);
+}
+
 std::string tensor_shape_text(const GgufTensor& tensor) {
     std::string text = "(";
     for (std::uint32_t d = tensor.n_dims; d-- > 0;) {

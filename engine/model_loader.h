@@ -22,6 +22,11 @@ ModelConfig read_model_config(const GgufFile& file);
 // Folio does not implement, or one without the keys it needs.
 RopeScaling read_rope_scaling(const GgufFile& file, const std::string& architecture, int n_rot);
 
+// The metadata value of `key` (a full key, "qwen3moe.expert_count") as a
+// count in [min, max]. Throws ModelError ("<file>: <key> = 9 is out of
+// range") outside it, GgufError when the key is missing or not a u32.
+int metadata_count(const GgufFile& file, const std::string& key, std::uint32_t min, std::uint32_t max);
+
 // "(rows, cols)": a tensor's shape as messages give it, outermost dimension first.
 std::string tensor_shape_text(const GgufTensor& tensor);
 
