@@ -270,17 +270,19 @@ private:
         std::vector<float> latent(static_cast<std::size_t>(n_tokens * s.kv_lora_rank));
         std::vector<float> q_pe(static_cast<std::size_t>(n_tokens * n_heads * s.rope));
         std::vector<float> k_pe(static_cast<std::size_t>(n_tokens * s.rope));
-        std::vector<float> query(static_cast<std::size_t>(n_tokens * n_heads * query_row));
-        std::vector<float> latent_out(static_cast<std::size_t>(n_tokens * n_heads * s.kv_lora_rank));
         std::vector<float> attn(static_cast<std::size_t>(n_tokens * n_heads * s.v_head_dim));
-        std::vector<float> head_in, head_out;
-        const AttentionShape attention_shape{s.n_heads, 1, s.cache_row(), s.kv_lora_rank, scale_};
         // A long batch expands the cached latents into every head's keys and
-        // values once per layer, then attends over them at the per-head sizes.
+        // values once per layer, then attends over them at the per-head sizes;
+        // the absorbed path's latent queries and outputs are then not needed.
         const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
         std::optional<KvCache> expanded;
         if (expands(n_tokens))
             expanded.emplace(1, batch_end, s.n_heads * s.q_head(), s.n_heads * s.v_head_dim, KvType::F16);
+        const std::int64_t absorbed_tokens = expanded ? 0 : n_tokens;
+        std::vector<float> query(static_cast<std::size_t>(absorbed_tokens * n_heads * query_row));
+        std::vector<float> latent_out(static_cast<std::size_t>(absorbed_tokens * n_heads * s.kv_lora_rank));
+        std::vector<float> head_in, head_out;
+        const AttentionShape attention_shape{s.n_heads, 1, s.cache_row(), s.kv_lora_rank, scale_};
 
         embed_tokens(token_embd_, tokens, residual.data());
         for (int il = 0; il < c.n_layers; ++il) {
@@ -318,16 +320,16 @@ private:
                 std::copy_n(latent.data() + t * s.kv_lora_rank, s.kv_lora_rank, row);
                 std::copy_n(k_pe.data() + t * s.rope, s.rope, row + s.kv_lora_rank);
                 cache.store(il, positions[static_cast<std::size_t>(t)], row, nullptr);
-                for (std::int64_t h = 0; h < n_heads; ++h)
-                    std::copy_n(q_pe.data() + (t * n_heads + h) * s.rope, s.rope,
-                                query.data() + (t * n_heads + h) * query_row + s.kv_lora_rank);
             }
+            // The rotated q_pe goes where the path's queries hold it: after
+            // q_nope (expanded), or after the latent query (absorbed).
+            float* const queries = expanded ? q.data() : query.data();
+            const std::int64_t query_stride = expanded ? s.q_head() : query_row;
+            const std::int64_t pe_offset = expanded ? s.nope : s.kv_lora_rank;
+            for (std::int64_t i = 0; i < n_tokens * n_heads; ++i)
+                std::copy_n(q_pe.data() + i * s.rope, s.rope, queries + i * query_stride + pe_offset);
 
             if (expanded) {
-                for (std::int64_t t = 0; t < n_tokens; ++t)
-                    for (std::int64_t h = 0; h < n_heads; ++h)
-                        std::copy_n(q_pe.data() + (t * n_heads + h) * s.rope, s.rope,
-                                    q.data() + (t * n_heads + h) * s.q_head() + s.nope);
                 attend_expanded(pool, layer, cache, il, positions, q.data(), *expanded, attn.data());
             } else {
                 // Each head's latent query K_bᵀ q_nope, one matmul per head over the batch.
@@ -386,37 +388,44 @@ private:
     void attend_expanded(ThreadPool& pool, const LatentLayer& layer, const KvCache& cache, int il,
                          std::span<const std::int32_t> positions, const float* q, KvCache& expanded, float* attn) {
         const LatentShape& s = shape_;
+        // Rows are expanded a block at a time, so that the f32 keys and
+        // values in flight stay a few MB however long the context.
+        constexpr std::int64_t kBlockRows = 256;
         const std::int64_t rows = expanded.n_positions();
         const GgmlType cache_type = cache.type() == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
-        std::vector<float> cached(static_cast<std::size_t>(rows * s.cache_row()));
-        pool.parallel_for(rows, 64, [&](std::int64_t begin, std::int64_t end) {
-            for (std::int64_t r = begin; r < end; ++r)
-                dequantize_row(cache_type, cache.keys(il) + r * static_cast<std::int64_t>(cache.key_row_bytes()),
-                               cached.data() + r * s.cache_row(), s.cache_row());
-        });
-        std::vector<float> latents(static_cast<std::size_t>(rows * s.kv_lora_rank));
-        for (std::int64_t r = 0; r < rows; ++r)
-            std::copy_n(cached.data() + r * s.cache_row(), s.kv_lora_rank, latents.data() + r * s.kv_lora_rank);
-        MatmulInput input(latents.data(), rows, s.kv_lora_rank);
         const std::int64_t k_width = static_cast<std::int64_t>(s.n_heads) * s.q_head();
         const std::int64_t v_width = static_cast<std::int64_t>(s.n_heads) * s.v_head_dim;
-        std::vector<float> keys(static_cast<std::size_t>(rows * k_width)), values(static_cast<std::size_t>(rows * v_width));
-        std::vector<float> head_keys(static_cast<std::size_t>(rows * s.nope)), head_values(static_cast<std::size_t>(rows * s.v_head_dim));
-        for (int h = 0; h < s.n_heads; ++h) {
-            matmul(pool, layer.k_b_rows[static_cast<std::size_t>(h)], input, head_keys.data());
-            matmul(pool, layer.v_b[static_cast<std::size_t>(h)], input, head_values.data());
-            for (std::int64_t r = 0; r < rows; ++r) {
-                float* key = keys.data() + r * k_width + h * s.q_head();
-                std::copy_n(head_keys.data() + r * s.nope, s.nope, key);
-                std::copy_n(cached.data() + r * s.cache_row() + s.kv_lora_rank, s.rope, key + s.nope);
-                std::copy_n(head_values.data() + r * s.v_head_dim, s.v_head_dim,
-                            values.data() + r * v_width + h * s.v_head_dim);
+        const auto block_size = [&](std::int64_t width) { return static_cast<std::size_t>(kBlockRows * width); };
+        std::vector<float> cached(block_size(s.cache_row())), latents(block_size(s.kv_lora_rank));
+        std::vector<float> keys(block_size(k_width)), values(block_size(v_width));
+        std::vector<float> head_keys(block_size(s.nope)), head_values(block_size(s.v_head_dim));
+        for (std::int64_t first = 0; first < rows; first += kBlockRows) {
+            const std::int64_t n = std::min(kBlockRows, rows - first);
+            pool.parallel_for(n, 64, [&](std::int64_t begin, std::int64_t end) {
+                for (std::int64_t r = begin; r < end; ++r) {
+                    dequantize_row(cache_type,
+                                   cache.keys(il) + (first + r) * static_cast<std::int64_t>(cache.key_row_bytes()),
+                                   cached.data() + r * s.cache_row(), s.cache_row());
+                    std::copy_n(cached.data() + r * s.cache_row(), s.kv_lora_rank, latents.data() + r * s.kv_lora_rank);
+                }
+            });
+            MatmulInput input(latents.data(), n, s.kv_lora_rank);
+            for (int h = 0; h < s.n_heads; ++h) {
+                matmul(pool, layer.k_b_rows[static_cast<std::size_t>(h)], input, head_keys.data());
+                matmul(pool, layer.v_b[static_cast<std::size_t>(h)], input, head_values.data());
+                for (std::int64_t r = 0; r < n; ++r) {
+                    float* key = keys.data() + r * k_width + h * s.q_head();
+                    std::copy_n(head_keys.data() + r * s.nope, s.nope, key);
+                    std::copy_n(cached.data() + r * s.cache_row() + s.kv_lora_rank, s.rope, key + s.nope);
+                    std::copy_n(head_values.data() + r * s.v_head_dim, s.v_head_dim,
+                                values.data() + r * v_width + h * s.v_head_dim);
+                }
             }
+            pool.parallel_for(n, 64, [&](std::int64_t begin, std::int64_t end) {
+                for (std::int64_t r = begin; r < end; ++r)
+                    expanded.store(0, static_cast<int>(first + r), keys.data() + r * k_width, values.data() + r * v_width);
+            });
         }
-        pool.parallel_for(rows, 64, [&](std::int64_t begin, std::int64_t end) {
-            for (std::int64_t r = begin; r < end; ++r)
-                expanded.store(0, static_cast<int>(r), keys.data() + r * k_width, values.data() + r * v_width);
-        });
         attention(pool, q, positions, expanded, 0, AttentionShape{s.n_heads, s.n_heads, s.q_head(), s.v_head_dim, scale_},
                   attn);
     }
