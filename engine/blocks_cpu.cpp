@@ -703,6 +703,17 @@ struct ExpertChoice {
     float weight;
 };
 
+// order's first k entries: the indices of the k highest scores, best first,
+// ties to the lower index (as a stable sort gives); the rest in no order.
+void best_indices(std::span<const float> scores, int k, std::vector<std::int32_t>& order) {
+    order.resize(scores.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](std::int32_t a, std::int32_t b) {
+        const float sa = scores[static_cast<std::size_t>(a)], sb = scores[static_cast<std::size_t>(b)];
+        return sa > sb || (sa == sb && a < b);
+    });
+}
+
 // One row's chosen experts and their weights from its router logits
 // (n_expert, overwritten by the scores). Ties go to the lower index, as a
 // stable sort gives.
@@ -724,10 +735,6 @@ void choose_experts(const ExpertFfn& experts, float* logits, std::int64_t n_expe
     choice_scores.assign(scores, scores + n_expert);
     if (!experts.selection_bias.empty())
         for (std::int64_t e = 0; e < n_expert; ++e) choice_scores[static_cast<std::size_t>(e)] += experts.selection_bias[static_cast<std::size_t>(e)];
-    const auto better = [&](std::int32_t a, std::int32_t b) {
-        const float sa = choice_scores[static_cast<std::size_t>(a)], sb = choice_scores[static_cast<std::size_t>(b)];
-        return sa > sb || (sa == sb && a < b);
-    };
     if (experts.n_groups > 1 && experts.n_groups_used < experts.n_groups) {
         const std::int64_t group_size = n_expert / experts.n_groups;
         std::vector<float> group_scores(static_cast<std::size_t>(experts.n_groups));
@@ -745,22 +752,14 @@ void choose_experts(const ExpertFfn& experts, float* logits, std::int64_t n_expe
             group_scores[static_cast<std::size_t>(g)] =
                 experts.gating == ExpertGating::Softmax || group_size < 2 ? first : first + second;
         }
-        std::vector<std::int32_t> groups(static_cast<std::size_t>(experts.n_groups));
-        std::iota(groups.begin(), groups.end(), 0);
-        std::partial_sort(groups.begin(), groups.begin() + experts.n_groups_used, groups.end(),
-                          [&](std::int32_t a, std::int32_t b) {
-                              const float sa = group_scores[static_cast<std::size_t>(a)];
-                              const float sb = group_scores[static_cast<std::size_t>(b)];
-                              return sa > sb || (sa == sb && a < b);
-                          });
+        std::vector<std::int32_t> groups;
+        best_indices(group_scores, experts.n_groups_used, groups);
         std::vector<bool> kept(static_cast<std::size_t>(experts.n_groups), false);
         for (int i = 0; i < experts.n_groups_used; ++i) kept[static_cast<std::size_t>(groups[static_cast<std::size_t>(i)])] = true;
         for (std::int64_t e = 0; e < n_expert; ++e)
             if (!kept[static_cast<std::size_t>(e / group_size)]) choice_scores[static_cast<std::size_t>(e)] = -INFINITY;
     }
-    order.resize(static_cast<std::size_t>(n_expert));
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + experts.n_used, order.end(), better);
+    best_indices(choice_scores, experts.n_used, order);
 
     double chosen_sum = 0;
     for (int k = 0; k < experts.n_used; ++k) chosen_sum += scores[order[static_cast<std::size_t>(k)]];
