@@ -486,11 +486,12 @@ void TestDecoders::quantizedMixturesOfExpertsKeepPerplexity() {
     // Eight windows, each sampled from an empty cache as perplexity() then
     // scores it.
     constexpr int kWindow = 128, kWindows = 8;
+    const std::vector<std::int32_t> first_tokens = tiny_golden(architecture).prompt_ids;
     std::vector<std::int32_t> tokens;
     std::mt19937 rng(11);
     for (int w = 0; w < kWindows; ++w) {
         KvCache cache = reference->make_kv_cache(kWindow);
-        tokens.push_back(tiny_golden(architecture).prompt_ids[static_cast<std::size_t>(w)]);
+        tokens.push_back(first_tokens[static_cast<std::size_t>(w)]);
         for (std::int32_t position = 0; position + 1 < kWindow; ++position) {
             const std::vector<float> logits = reference->forward(pool, std::span(&tokens.back(), 1),
                                                                  std::span(&position, 1), cache, LogitRows::Last);
