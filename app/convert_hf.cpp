@@ -789,36 +789,65 @@ double rope_theta(const json& config) {
 }
 
 // tokenizer.ggml.pre for a byte-level BPE tokenizer.json's pre-tokenizer:
-// the names of the split rules engine/pretokenize.h implements.
+// the names of the split rules engine/pretokenize.h implements, known by
+// their Split regexes (in order), Digits and ByteLevel's use_regex.
 std::string byte_level_pre_tokenizer(const json& tokenizer) {
-    static const std::string llama3 =
+    using Splits = std::vector<std::string>;
+    static const Splits llama3 = {
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-    static const std::string qwen2 =
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"};
+    static const Splits qwen2 = {
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"};
+    static const Splits deepseek_llm = {
+        "[\r\n]",
+        "\\s?[A-Za-z\u00B5\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u01BA\u01BC-\u01BF\u01C4-\u0293\u0295-\u02AF"
+        "\u0370-\u0373\u0376\u0377\u037B-\u037D\u037F\u0386\u0388-\u038A\u038C\u038E-\u03A1\u03A3-\u03F5"
+        "\u03F7-\u0481\u048A-\u052F\u0531-\u0556\u10A0-\u10C5\u13A0-\u13F5\u13F8-\u13FD\u1C90-\u1CBA"
+        "\u1CBD-\u1CBF\u1D00-\u1D2B\u1D6B-\u1D77\u1D79-\u1D9A\u1E00-\u1F15\u1F18-\u1F1D\u1F20-\u1F45"
+        "\u1F48-\u1F4D\u1F50-\u1F57\u1F59\u1F5B\u1F5D\u1F5F-\u1F7D\u1F80-\u1FB4\u1FB6-\u1FBC\u1FBE\u1FC2-"
+        "\u1FC4\u1FC6-\u1FCC\u1FD0-\u1FD3\u1FD6-\u1FDB\u1FE0-\u1FEC\u1FF2-\u1FF4\u1FF6-\u1FFC\u2102\u2107"
+        "\u210A-\u2113\u2115\u2119-\u211D\u2124\u2126\u2128\u212A-\u212D\u212F-\u2134\u2139\u213C-\u213F"
+        "\u2145-\u2149\u214E\u2183\u2184\u2C00-\u2C7B\u2C7E-\u2CE4\u2CEB-\u2CEE\u2CF2\u2CF3\uA640-\uA66D"
+        "\uA680-\uA69B\uA722-\uA76F\uA771-\uA787\uA78B-\uA78E\uAB70-\uABBF\uFB00-\uFB06\uFB13-\uFB17"
+        "\uFF21-\uFF3A\uFF41-\uFF5A\U00010400-\U0001044F\U000104B0-\U000104D3\U000104D8-\U000104FB"
+        "\U00010C80-\U00010CB2\U00010CC0-\U00010CF2\U000118A0-\U000118DF\U0001E900-\U0001E943]+",
+        "\\s?[!-/:-~\uFF01-\uFF0F\uFF1A-\uFF5E\u2018-\u201F\u3000-\u3002]+",
+        "\\s+$",
+        "[\u4E00-\u9FA5\u0800-\u4E00\uAC00-\uD7FF]+"};
+    static const Splits deepseek_v3 = {
+        "\\p{N}{1,3}",
+        "[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+",
+        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+        " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"};
     const json pre = tokenizer.value("pre_tokenizer", json());
     const json steps = pre.is_object() && pre.value("type", "") == "Sequence" ? pre.value("pretokenizers", json::array())
                                                                              : json::array({pre});
-    std::string split;
+    Splits splits;
     bool byte_level_regex = false, digits = false;
     for (const json& step : steps) {
         const std::string type = step.is_object() ? step.value("type", "") : "";
         if (type == "Split" && step.contains("pattern") && step["pattern"].is_object())
-            split = step["pattern"].value("Regex", "");
+            splits.push_back(step["pattern"].value("Regex", ""));
         else if (type == "ByteLevel")
             byte_level_regex = step.value("use_regex", true);
         else if (type == "Digits")
             digits = step.value("individual_digits", false);
     }
-    if (split == llama3 && !byte_level_regex && !digits)
-        return "llama-bpe";
-    if (split == qwen2 && !byte_level_regex && !digits)
-        return "qwen2";
-    if (split.empty() && byte_level_regex)
+    if (!byte_level_regex && !digits) {
+        if (splits == llama3)
+            return "llama-bpe";
+        if (splits == qwen2)
+            return "qwen2";
+        if (splits == deepseek_v3)
+            return "deepseek-v3";
+    }
+    if (!byte_level_regex && digits && splits == deepseek_llm)
+        return "deepseek-llm";
+    if (splits.empty() && byte_level_regex)
         return digits ? "smollm" : "gpt-2";
     throw ConvertError("tokenizer.json: a pre-tokenizer Folio does not know (" + pre.dump().substr(0, 120) +
-                       "); known: GPT-2, SmolLM, Llama 3, Qwen2");
+                       "); known: GPT-2, SmolLM, Llama 3, Qwen2, DeepSeek LLM, DeepSeek-V3");
 }
 
 // The byte-level BPE vocabulary, merges and special tokens, as

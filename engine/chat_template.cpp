@@ -6,7 +6,7 @@ namespace {
 constexpr std::string_view kSmolLmSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 constexpr std::string_view kQwenSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 constexpr const char* kChooseHint =
-    "; pass --chat-template chatml|llama3|gemma|mistral|deepseek|deepseek-coder, or --raw for no template";
+    "; pass --chat-template chatml|llama3|gemma|mistral|deepseek|deepseek2|deepseek-coder, or --raw for no template";
 
 bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
@@ -66,13 +66,43 @@ std::string render_mistral(const std::vector<ChatMessage>& messages) {
     return out;
 }
 
+constexpr std::string_view kDeepSeekBos = "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+constexpr std::string_view kDeepSeekEos = "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+
+// DeepSeek-V3 and R1: every system text first, joined by blank lines; an
+// assistant turn keeps only what follows its reasoning's "</think>".
 std::string render_deepseek(const std::vector<ChatMessage>& messages) {
-    std::string out = "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+    std::string out(kDeepSeekBos);
+    bool first_system = true;
     for (const ChatMessage& message : messages) {
-        if (message.role == "system") out += message.content;
-        else if (message.role == "user") out += "<\xEF\xBD\x9CUser\xEF\xBD\x9C>" + message.content;
-        else out += "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>" + message.content +
-                    "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+        if (message.role != "system") continue;
+        if (!first_system) out += "\n\n";
+        out += message.content;
+        first_system = false;
+    }
+    for (const ChatMessage& message : messages) {
+        if (message.role == "user") {
+            out += "<\xEF\xBD\x9CUser\xEF\xBD\x9C>" + message.content;
+        } else if (message.role == "assistant") {
+            const std::size_t think_end = message.content.rfind("</think>");
+            const std::string_view answer = think_end == std::string::npos
+                                                ? std::string_view(message.content)
+                                                : std::string_view(message.content).substr(think_end + 8);
+            out += "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>";
+            out += answer;
+            out += kDeepSeekEos;
+        }
+    }
+    return out;
+}
+
+// DeepSeek LLM and V2: "User: ...", "Assistant: ..." turns, system text in place.
+std::string render_deepseek2(const std::vector<ChatMessage>& messages) {
+    std::string out(kDeepSeekBos);
+    for (const ChatMessage& message : messages) {
+        if (message.role == "user") out += "User: " + message.content + "\n\n";
+        else if (message.role == "assistant") out += "Assistant: " + message.content + std::string(kDeepSeekEos);
+        else if (message.role == "system") out += message.content + "\n\n";
     }
     return out;
 }
@@ -96,6 +126,7 @@ const char* chat_format_name(ChatFormat format) {
     case ChatFormat::Gemma: return "gemma";
     case ChatFormat::Mistral: return "mistral";
     case ChatFormat::DeepSeek: return "deepseek";
+    case ChatFormat::DeepSeek2: return "deepseek2";
     case ChatFormat::DeepSeekCoder: return "deepseek-coder";
     }
     return "unknown";
@@ -103,7 +134,7 @@ const char* chat_format_name(ChatFormat format) {
 
 ChatFormat chat_format_from_name(std::string_view name) {
     for (ChatFormat format : {ChatFormat::ChatMl, ChatFormat::Llama3, ChatFormat::Gemma, ChatFormat::Mistral,
-                              ChatFormat::DeepSeek, ChatFormat::DeepSeekCoder})
+                              ChatFormat::DeepSeek, ChatFormat::DeepSeek2, ChatFormat::DeepSeekCoder})
         if (name == chat_format_name(format)) return format;
     throw ChatTemplateError("unknown chat template '" + std::string(name) + "'" + kChooseHint);
 }
@@ -120,6 +151,8 @@ ChatTemplate detect_chat_template(std::string_view source) {
         result.format = ChatFormat::Gemma;
     } else if (contains(source, "<\xEF\xBD\x9CUser\xEF\xBD\x9C>")) {
         result.format = ChatFormat::DeepSeek;
+    } else if (contains(source, "'Assistant: ' + message['content'] + eos_token")) {
+        result.format = ChatFormat::DeepSeek2;
     } else if (contains(source, "### Instruction:")) {
         result.format = ChatFormat::DeepSeekCoder;
     } else if (contains(source, "[INST]")) {
@@ -157,6 +190,10 @@ std::string render_chat(const ChatTemplate& chat_template, const std::vector<Cha
     case ChatFormat::DeepSeek:
         out = render_deepseek(messages);
         generation_prompt = "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>";
+        break;
+    case ChatFormat::DeepSeek2:
+        out = render_deepseek2(messages);
+        generation_prompt = "Assistant:";
         break;
     case ChatFormat::DeepSeekCoder:
         out = render_deepseek_coder(messages);

@@ -27,6 +27,7 @@ enum class ChatFormat {
     Gemma,          // <start_of_turn>user|model\n...<end_of_turn>
     Mistral,        // [INST] ... [/INST]
     DeepSeek,       // <｜User｜>...<｜Assistant｜>: DeepSeek V3 / R1
+    DeepSeek2,      // User: ...\n\nAssistant: ...: DeepSeek LLM, V2, V2-Lite
     DeepSeekCoder,  // ### Instruction:\n...\n### Response:\n
 };
 

