@@ -61,8 +61,9 @@ int command_batch(const std::string& library_dir, const std::vector<std::string>
     const JsonSchema schema = JsonSchema::parse(pack.schema);
     ChatModel model({.path = model_path});
     use_pack_adapters(model, pack, parsed);
-    Extractor extractor(model, schema,
-                        {.instructions = pack.extract_instructions, .validators = pack.validators, .cancel = &g_cancel});
+    ExtractOptions options = extract_options(pack);
+    options.cancel = &g_cancel;
+    Extractor extractor(model, schema, options);
 
     int total = 0, finished = 0;
     BatchCallbacks callbacks;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "app/extract_pages.h"
 #include "app/grounding.h"
 #include "app/record_closing.h"
 #include "app/value_normalize.h"
@@ -79,25 +80,29 @@ void drop_repeated_items(json& node, const json& schema) {
 }
 
 // The pages the prompt shows: all of them when they fit the budget; else
-// the first page (where a document names itself) and then the pages whose
-// chunks best match the schema's field names and descriptions, in page order.
-std::vector<int> choose_pages(Library& library, std::int64_t doc_id, const std::vector<PageText>& pages, int budget,
-                              const ChatModel& model, const std::string& field_words) {
-    std::vector<int> tokens(pages.size());
+// the first page (where a document names itself), the key pages, and then the
+// pages whose chunks best match the schema's field names and descriptions,
+// in page order.
+std::vector<int> choose_pages(Library& library, std::int64_t doc_id, const std::vector<std::string>& page_texts,
+                              int budget, const ChatModel& model, const std::string& field_words,
+                              const std::vector<KeyPage>& key_pages) {
+    std::vector<int> tokens(page_texts.size());
     int total = 0;
-    for (std::size_t i = 0; i < pages.size(); ++i) total += tokens[i] = model.count_tokens(pages[i].text) + 6;
+    for (std::size_t i = 0; i < page_texts.size(); ++i) total += tokens[i] = model.count_tokens(page_texts[i]);
     std::vector<int> chosen;
     if (total <= budget) {
-        for (std::size_t i = 0; i < pages.size(); ++i) chosen.push_back(static_cast<int>(i) + 1);
+        for (std::size_t i = 0; i < page_texts.size(); ++i) chosen.push_back(static_cast<int>(i) + 1);
         return chosen;
     }
     std::vector<int> ranked = {1};
+    const std::vector<int> key = find_key_pages(key_pages, page_texts);
+    ranked.insert(ranked.end(), key.begin(), key.end());
     index::SearchOptions search{.k = 40, .mode = index::SearchMode::Bm25, .doc_ids = {doc_id}};
     for (const index::SearchHit& hit : library.search(field_words, search))
         for (int page = hit.page; page <= hit.page_end; ++page) ranked.push_back(page);
     int used = 0;
     for (const int page : ranked) {
-        if (page < 1 || page > static_cast<int>(pages.size())) continue;
+        if (page < 1 || page > static_cast<int>(page_texts.size())) continue;
         if (std::find(chosen.begin(), chosen.end(), page) != chosen.end()) continue;
         if (used + tokens[page - 1] > budget) continue;
         chosen.push_back(page);
@@ -189,19 +194,19 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
                                                                : options_.instructions) +
                                "\nThe record's fields:\n" + compiled_->field_guide + "Reply with the JSON record only.";
     const int budget = model_.context_tokens() - options_.max_tokens - model_.count_tokens(system) - 64;
-    const std::vector<int> chosen = choose_pages(library, doc_id, pages, budget, model_, compiled_->field_words);
-    std::string text, shown;
-    for (const int number : chosen) {
-        text += "[page " + std::to_string(number) + "]\n" + pages[number - 1].text + "\n";
-        shown += pages[number - 1].text + "\n";
-    }
+    const LaidOutPages laid_out(library.store().chunks(doc_id), pages);
+    std::vector<std::string> page_texts;
+    for (int number = 1; number <= document->pages; ++number) page_texts.push_back(laid_out.text({number}));
+    const std::vector<int> chosen =
+        choose_pages(library, doc_id, page_texts, budget, model_, compiled_->field_words, options_.key_pages);
+    const std::string text = laid_out.text(chosen);
     if (text.find_first_not_of(" \n\t[]page0123456789") == std::string::npos) {
         record.error = "the document has no text";
         return finish();
     }
 
     const engine::Grammar grammar = options_.copy_from_source
-                                        ? engine::Grammar::parse(schema_.grammar(SourceText::of(shown)))
+                                        ? engine::Grammar::parse(schema_.grammar(SourceText::of(laid_out.text(chosen, false))))
                                         : *compiled_->grammar;
     engine::GrammarMatcher matcher(grammar, model_.vocab());
     engine::GenerationOptions generation;

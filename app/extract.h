@@ -45,14 +45,28 @@ struct ExtractionRecord {
     int grounded = 0, ungrounded = 0;  // over values whose value is not null
     std::vector<ValidationIssue> validation;  // the validators' findings; the data is kept as extracted
     int pages = 0;                    // the document's
-    int pages_read = 0;               // shown to the model: all, or those that fit its context, by relevance
+    int pages_read = 0;               // shown to the model: all, or those that fit its context: key pages, then by relevance
     std::string error;                // one line when the record could not be extracted (data is then null)
     double seconds = 0;
     engine::GenerationTimings timings;
 };
 
+// Pages an extraction shows first when a document has them (a pack's
+// "key_pages": a filing's income statement, balance sheet and cash-flow
+// statement). The page chosen for one is the page that holds most of its
+// terms (line items such as "total assets"), two more for a title line that
+// ends with one of its headings ("CONSOLIDATED BALANCE SHEETS (In millions)";
+// not "Consolidated Balance Sheet Data"); the most figures break a tie.
+// Case, curly apostrophes and runs of spaces do not matter.
+struct KeyPage {
+    std::string name;                   // what the page is, e.g. "balance sheet"
+    std::vector<std::string> headings;  // its titles, e.g. "balance sheets"
+    std::vector<std::string> terms;     // what it holds, e.g. "total current assets"
+};
+
 struct ExtractOptions {
     std::string instructions;         // the pack's extraction prompt; empty: a generic one
+    std::vector<KeyPage> key_pages;   // shown before the pages that match the fields' words
     std::vector<std::string> validators;  // run on each record (pack_validators.h); names is_validator accepts
     int max_tokens = 768;             // the JSON's budget
     // Free-text values and whole numbers are copied from the pages shown

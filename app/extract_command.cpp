@@ -25,9 +25,8 @@ using nlohmann::json;
 // The schema of --schema FILE or --pack NAME, and the pack's instructions.
 struct SchemaSource {
     nlohmann::ordered_json schema;
-    std::string instructions;
+    ExtractOptions options;
     bool fhir = false;
-    std::vector<std::string> validators;
     std::optional<PackContent> pack;  // --pack: for its adapters
 };
 
@@ -38,7 +37,7 @@ SchemaSource schema_source(const ParsedArgs& args) {
     if (pack) {
         try {
             PackContent content = load_pack(*pack);
-            SchemaSource source{content.schema, content.extract_instructions, content.fhir, content.validators};
+            SchemaSource source{content.schema, extract_options(content), content.fhir};
             source.pack = std::move(content);
             return source;
         } catch (const PackError& e) {
@@ -51,7 +50,7 @@ SchemaSource schema_source(const ParsedArgs& args) {
     text << in.rdbuf();
     try {
         // Ordered, so that the record's fields come in the schema's order.
-        return {nlohmann::ordered_json::parse(text.str()), {}, false, {}, std::nullopt};
+        return {nlohmann::ordered_json::parse(text.str()), {}, false, std::nullopt};
     } catch (const json::parse_error& e) {
         throw UsageError("the schema file " + *file + " is not JSON: " + e.what());
     }
@@ -93,9 +92,7 @@ int command_extract(const std::string& library_dir, const std::vector<std::strin
     if (format == "fhir" && !source.fhir) throw UsageError("--format fhir needs a pack whose records are FHIR (--pack medical)");
     if (!format.empty() && !out) throw UsageError("--format needs --out FILE");
 
-    ExtractOptions options;
-    options.instructions = source.instructions;
-    options.validators = source.validators;
+    ExtractOptions options = source.options;
     if (auto n = args.value("max-tokens")) options.max_tokens = parse_int("max-tokens", *n, 16, 1 << 16);
 
     Library library(library_dir);

@@ -50,6 +50,16 @@ PackContent load_from(const QString& folder, const std::string& name) {
         if (manifest.contains("glossary"))
             pack.glossary = Glossary::parse(read_pack_file(folder, manifest["glossary"].get<std::string>(), name));
         pack.validators = manifest.value("validators", std::vector<std::string>{});
+        for (const auto& key : manifest.value("key_pages", nlohmann::ordered_json::array())) {
+            KeyPage page{key.at("name").get<std::string>(), key.at("headings").get<std::vector<std::string>>(),
+                         key.at("terms").get<std::vector<std::string>>()};
+            const auto has_empty = [](const std::vector<std::string>& v) {
+                return v.empty() || std::ranges::any_of(v, [](const std::string& s) { return s.empty(); });
+            };
+            if (has_empty(page.headings) || has_empty(page.terms))
+                throw PackError("pack " + name + ": pack.json: key page '" + page.name + "' needs headings and terms");
+            pack.key_pages.push_back(std::move(page));
+        }
         for (const auto& adapter : manifest.value("adapters", nlohmann::ordered_json::array())) {
             const std::string file = adapter.at("file").get<std::string>();
             if (!QFile::exists(folder + QString::fromStdString(file)))
@@ -70,6 +80,10 @@ PackContent load_from(const QString& folder, const std::string& name) {
 }
 
 }  // namespace
+
+ExtractOptions extract_options(const PackContent& pack) {
+    return {.instructions = pack.extract_instructions, .key_pages = pack.key_pages, .validators = pack.validators};
+}
 
 std::vector<std::string> pack_names() {
     std::vector<std::string> names = built_in_names();

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/extract.h"
 #include "app/glossary.h"
 #include "engine/lora.h"
 #include "engine/model.h"
@@ -39,6 +40,7 @@ struct PackContent {
     std::string description;
     nlohmann::ordered_json schema;     // the extraction JSON Schema, properties in their written order
     std::string extract_instructions;  // the extraction prompt's system text
+    std::vector<KeyPage> key_pages;    // pack.json "key_pages": [{"name": ..., "headings": [...]}], shown first
     bool fhir = false;                 // records also as FHIR R4 Bundles
     Glossary glossary;                 // pack.json "glossary" (glossary.h); empty when it names none
     std::vector<std::string> validators;  // pack.json "validators", run on each record (pack_validators.h)
@@ -53,6 +55,10 @@ PackContent load_pack(const std::string& name);
 // The pack whose files are in `folder` (pack.json and what it names).
 // Throws PackError.
 PackContent load_pack_folder(const std::filesystem::path& folder, const std::string& name);
+
+// What an extraction with the pack's schema runs with: its prompt, key pages
+// and validators.
+ExtractOptions extract_options(const PackContent& pack);
 
 // The pack's adapters that fit `model`, at their scales. One made for another
 // model (another architecture or shapes) is left out and named in `skipped`

@@ -3,8 +3,8 @@ mirrored in Python for training data (tools/train_pack_lora.py).
 
 Each function names the C++ it mirrors; change both together.
 
-  load_pack            app/packs.cpp load: pack.json's extract_schema and
-                       extract_prompt, the prompt's trailing newlines removed.
+  load_pack            app/packs.cpp load: pack.json's extract_schema,
+                       extract_prompt (trailing newlines removed) and key_pages.
   schema_fields        JsonSchema::fields() (app/json_schema.cpp collect_fields,
                        type_names, and the types a schema without "type"
                        takes from its keywords): the leaves in schema order.
@@ -12,15 +12,21 @@ Each function names the C++ it mirrors; change both together.
   field_words          Extractor::Extractor's query text for page ranking.
   system_text          Extractor::extract: instructions + "\\nThe record's fields:\\n"
                        + guide + "Reply with the JSON record only."
-  document_text        Extractor::extract: "[page N]\\n" + page text + "\\n" per page shown.
+  document_text        extract.cpp LaidOutPages::text: "[page N]\\n" + the page's
+                       chunks, each followed by "\\n\\n" (a page here is one chunk).
   user_text            Extractor::extract: "Document:\\n" + text + "\\nThe JSON record:".
   render_chatml        engine/chat_template.cpp render_chat (ChatML, the format
                        detect_chat_template picks for SmolLM2) with the
                        generation prompt; ChatModel::prompt_tokens encodes it
                        without BOS, special tokens parsed.
+  find_key_pages       extract.cpp find_key_pages (KeyPage, extract.h): per key
+                       page the page with the most of its terms (at least 3),
+                       2 more for a title line ending with a heading, the most
+                       figures on a tie; and its neighbours with 3 terms.
   choose_pages         extract.cpp choose_pages: all pages when they fit the
-                       budget, else page 1 then the pages that best match the
-                       field words, in page order. Folio ranks the chunks of
+                       budget, else page 1, the key pages (find_key_pages),
+                       then the pages that best match the field words, in
+                       page order. Folio ranks the chunks of
                        its BM25 index; this ranks whole pages by BM25 (the
                        same query, page-sized "chunks").
   page_budget          Extractor::extract: context - max_tokens - tokens(system) - 64.
@@ -56,12 +62,12 @@ KEYWORD_TYPES = {"string": {"minLength", "maxLength", "pattern", "format"},
 
 
 def load_pack(name, packs_dir=PACKS_DIR):
-    """(instructions, schema as an ordered dict) of domain_packs/<name>."""
+    """(instructions, schema as an ordered dict, key pages) of domain_packs/<name>."""
     folder = Path(packs_dir) / name
     manifest = json.loads((folder / "pack.json").read_text(encoding="utf-8"))
     instructions = (folder / manifest["extract_prompt"]).read_text(encoding="utf-8").rstrip("\n")
     schema = json.loads((folder / manifest["extract_schema"]).read_text(encoding="utf-8"))
-    return instructions, schema
+    return instructions, schema, manifest.get("key_pages", [])
 
 
 def resolve(node, root):
@@ -142,8 +148,52 @@ def system_text(instructions, schema):
 
 
 def document_text(pages, chosen):
-    """pages[i] is page i + 1; chosen: 1-based page numbers in order."""
-    return "".join(f"[page {n}]\n{pages[n - 1]}\n" for n in chosen)
+    """pages[i] is page i + 1, laid out as one chunk; chosen: 1-based page
+    numbers in order."""
+    return "".join(f"[page {n}]\n{pages[n - 1]}\n\n" for n in chosen)
+
+
+def _folded(text):
+    return " ".join(text.replace("\u2019", "'").lower().split())
+
+
+def _has_title(page, headings):
+    for line in page.split("\n"):
+        line = _folded(line)
+        while True:
+            trimmed = line.rstrip(" :|")
+            if trimmed.endswith(")") and "(" in trimmed:
+                trimmed = trimmed[:trimmed.rindex("(")]
+            if trimmed == line:
+                break
+            line = trimmed
+        if any(line.endswith(h) and (len(line) == len(h) or line[-len(h) - 1] == " ") for h in headings):
+            return True
+    return False
+
+
+def _figures(text):
+    return len(re.findall(r"\d[\d,.]*", text))
+
+
+def find_key_pages(pages, key_pages):
+    found = []
+    for key in key_pages:
+        headings = [_folded(h) for h in key["headings"]]
+        terms = [_folded(t) for t in key["terms"]]
+        folded = ["\n".join(_folded(line) for line in page.split("\n")) for page in pages]
+        on = [sum(term in page for term in terms) for page in folded]
+        best, best_key = 0, None
+        for i, page in enumerate(folded):
+            if on[i] < 3:
+                continue
+            rank = (on[i] + (2 if _has_title(page, headings) else 0), _figures(page))
+            if best_key is None or rank > best_key:
+                best, best_key = i + 1, rank
+        if best:
+            found.append(best)
+            found += [n for n in (best - 1, best + 1) if 1 <= n <= len(pages) and on[n - 1] >= 3]
+    return found
 
 
 def user_text(document):
@@ -163,8 +213,8 @@ def _bm25_terms(text):
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def choose_pages(pages, budget, count_tokens, query):
-    tokens = [count_tokens(page) + 6 for page in pages]
+def choose_pages(pages, budget, count_tokens, query, key_pages=()):
+    tokens = [count_tokens(f"[page {n}]\n{page}\n\n") for n, page in enumerate(pages, 1)]
     if sum(tokens) <= budget:
         return list(range(1, len(pages) + 1))
     terms = [Counter(_bm25_terms(page)) for page in pages]
@@ -181,7 +231,7 @@ def choose_pages(pages, budget, count_tokens, query):
                 total += idf * frequency * 2.2 / (frequency + 1.2 * (0.25 + 0.75 * length / max(average, 1)))
         return total
 
-    ranked = [1] + sorted(range(1, len(pages) + 1), key=lambda n: -score(n - 1))
+    ranked = [1] + find_key_pages(pages, key_pages) + sorted(range(1, len(pages) + 1), key=lambda n: -score(n - 1))
     chosen, used = [], 0
     for n in ranked:
         if n in chosen or used + tokens[n - 1] > budget:

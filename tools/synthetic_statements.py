@@ -19,14 +19,20 @@ random.Random(seed):
   figures      revenue from 40 million to 300 billion; margins, tax, assets,
                leverage and cash conversion drawn in plausible ranges; a loss
                now and then (printed in parentheses, as are outflows);
-               total assets = total liabilities + total equity on every
+               capital expenditure an outflow printed in parentheses, its
+               value without them (as the pack's evaluation set and schema
+               have it); total assets = total liabilities + total equity on every
                balance sheet; some balance sheets print no "Total
                liabilities" line (the value is then null)
-  layout       line-item names from lists of real variants ("Net sales",
-               "Total revenues", "Income from operations", "Net earnings",
-               "Purchases of property and equipment", "Capital
-               expenditures" ...), "$" as a separate word on first and total
-               rows, single or padded spacing between columns
+  layout       as Folio's chunker lays a statement page out for the
+               extractor (app/extract.cpp LaidOutPages): the titles and the
+               unit line as a paragraph, then the table as rows of cells
+               joined by " | " (the period header row led by an empty cell,
+               "$" attached to the figures of first and total rows, section
+               captions as one-cell rows); line-item names from lists of real
+               variants ("Net sales", "Total revenues", "Income from
+               operations", "Net earnings", "Purchases of property and
+               equipment", "Capital expenditures" ...)
 """
 
 import random
@@ -93,25 +99,30 @@ def fmt(amount, scale, paren=True):
 
 
 class Columns:
-    """Rows of a statement with one value per period, as text lines."""
+    """A statement page: a paragraph of titles, then its table's rows."""
 
     def __init__(self, rng, symbol, scale):
         self.rng, self.symbol, self.scale = rng, symbol, scale
-        self.pad = rng.random() < 0.5
-        self.lines = []
+        self.titles = []
+        self.rows = []
 
     def row(self, label, values, dollar=False, eps=False):
         cells = [(f"{abs(v):.2f}" if v >= 0 else f"({abs(v):.2f})") if eps else fmt(v, self.scale) for v in values]
         if dollar:
-            cells = [f"{self.symbol} {c}" for c in cells]
-        sep = "   " if self.pad else " "
-        self.lines.append(label + (" " * self.rng.randint(2, 8) if self.pad else " ") + sep.join(cells))
+            cells = [f"{self.symbol}{c}" for c in cells]
+        self.rows.append(" | ".join([label] + cells))
 
     def text(self, heading):
-        self.lines.append(heading)
+        self.titles.append(heading)
+
+    def header(self, periods):
+        self.rows.append("| " + " | ".join(periods))
+
+    def caption(self, text):
+        self.rows.append(text)
 
     def page(self):
-        return "\n".join(self.lines)
+        return "\n".join(self.titles) + "\n\n" + "\n".join(self.rows)
 
 
 def figures(rng, periods, scale, low, high):
@@ -199,7 +210,7 @@ def document(rng):
     income.text(rng.choice(["CONSOLIDATED STATEMENTS OF OPERATIONS", "CONSOLIDATED STATEMENTS OF INCOME",
                             "Consolidated Statements of Earnings", "CONSOLIDATED INCOME STATEMENTS"]))
     income.text(unit_line)
-    income.text(header + " ".join(years))
+    income.header([header + years[0]] + years[1:])
     revenue_label, operating_label, net_label = rng.choice(REVENUE), rng.choice(OPERATING), rng.choice(NET)
     income.row(revenue_label, [d["revenue"] for d in data], dollar=True)
     income.row(rng.choice(["Cost of sales", "Cost of revenues", "Cost of goods sold"]), [d["cost"] for d in data])
@@ -214,7 +225,7 @@ def document(rng):
         income.row("Income before income taxes", [d["pretax"] for d in data])
     income.row(rng.choice(["Provision for income taxes", "Income tax expense"]), [d["tax"] for d in data])
     income.row(net_label, [d["net"] for d in data], dollar=True)
-    income.text(rng.choice(["Earnings per share:", "Net income per share:", "Earnings (loss) per share:"]))
+    income.caption(rng.choice(["Earnings per share:", "Net income per share:", "Earnings (loss) per share:"]))
     income.row("Basic", [d["basic_eps"] for d in data], dollar=True, eps=True)
     income.row("Diluted", [d["diluted_eps"] for d in data], dollar=True, eps=True)
 
@@ -222,15 +233,15 @@ def document(rng):
     balance.text(rng.choice(["CONSOLIDATED BALANCE SHEETS", "Consolidated Balance Sheets",
                              "CONSOLIDATED STATEMENTS OF FINANCIAL POSITION"]))
     balance.text(unit_line)
-    balance.text(" ".join(f"{MONTHS[month - 1]} {day}, {y}" for y in years[:2]))
+    balance.header([f"{MONTHS[month - 1]} {day}, {y}" for y in years[:2]])
     b = data[:2]
-    balance.text("ASSETS")
+    balance.caption("ASSETS")
     balance.row("Cash and cash equivalents", [d["cash"] for d in b], dollar=True)
     balance.row("Total current assets", [d["current_assets"] for d in b])
     balance.row("Property and equipment, net", [d["assets"] - d["current_assets"] for d in b])
     assets_label = rng.choice(ASSETS)
     balance.row(assets_label, [d["assets"] for d in b], dollar=True)
-    balance.text(rng.choice(["LIABILITIES AND STOCKHOLDERS' EQUITY", "Liabilities and shareholders' equity"]))
+    balance.caption(rng.choice(["LIABILITIES AND STOCKHOLDERS' EQUITY", "Liabilities and shareholders' equity"]))
     balance.row("Total current liabilities", [d["current_liabilities"] for d in b])
     balance.row("Long-term debt", [d["liabilities"] - d["current_liabilities"] for d in b])
     has_total_liabilities = rng.random() < 0.8
@@ -242,13 +253,13 @@ def document(rng):
     cash = Columns(rng, symbol, scale)
     cash.text(rng.choice(["CONSOLIDATED STATEMENTS OF CASH FLOWS", "Consolidated Statements of Cash Flows"]))
     cash.text(unit_line)
-    cash.text(header + " ".join(years))
+    cash.header([header + years[0]] + years[1:])
     cash.row(rng.choice(["Net income", "Net earnings"]), [d["net"] for d in data], dollar=True)
     cash.row("Depreciation and amortization", [d["depreciation"] for d in data])
     cash.row("Changes in operating assets and liabilities", [d["ocf"] - d["net"] - d["depreciation"]
                                                               for d in data])
     cash.row(rng.choice(OCF), [d["ocf"] for d in data])
-    cash.text("Investing activities:" if rng.random() < 0.5 else "Cash flows from investing activities:")
+    cash.caption("Investing activities:" if rng.random() < 0.5 else "Cash flows from investing activities:")
     cash.row(rng.choice(CAPEX), [d["capex"] for d in data])
     cash.row("Net cash used in investing activities", [d["capex"] * rng.uniform(1.0, 1.6) for d in data])
 
@@ -265,7 +276,7 @@ def document(rng):
         "period_type": "quarterly" if quarterly else "annual", "currency": code, "scale": scale_name,
         "revenue": fmt(latest["revenue"], scale), "operating_income": fmt(latest["operating"], scale),
         "net_income": fmt(latest["net"], scale), "diluted_eps": f"{abs(latest['diluted_eps']):.2f}",
-        "operating_cash_flow": fmt(latest["ocf"], scale), "capital_expenditure": fmt(latest["capex"], scale),
+        "operating_cash_flow": fmt(latest["ocf"], scale), "capital_expenditure": fmt(latest["capex"], scale, paren=False),
         "total_assets": fmt(latest["assets"], scale),
         "total_liabilities": fmt(latest["liabilities"], scale) if has_total_liabilities else None,
         "total_equity": fmt(latest["equity"], scale),

@@ -104,14 +104,14 @@ class PromptBuilder:
     """A pack's (prompt, completion) for a document's pages and its truth."""
 
     def __init__(self, pack, tokenizer, context, json_budget):
-        self.instructions, self.schema = folio_prompt.load_pack(pack)
+        self.instructions, self.schema, self.key_pages = folio_prompt.load_pack(pack)
         self.system = folio_prompt.system_text(self.instructions, self.schema)
         self.words = folio_prompt.field_words(self.schema)
         self.count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
         self.budget = folio_prompt.page_budget(context, json_budget, self.count(self.system))
 
     def chosen_pages(self, pages):
-        return folio_prompt.choose_pages(pages, self.budget, self.count, self.words)
+        return folio_prompt.choose_pages(pages, self.budget, self.count, self.words, self.key_pages)
 
     def example(self, name, pages, chosen, values):
         shown = "".join(pages[n - 1] + "\n" for n in chosen)

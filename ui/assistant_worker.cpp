@@ -227,8 +227,7 @@ void AssistantWorker::runExtraction(JobId job, const QList<qint64>& docIds, cons
         pack = loadPack(packName);
         if (!pack) throw std::runtime_error("choose a pack or a schema file to extract with");
         schemaJson = pack->schema;
-        options.instructions = pack->extract_instructions;
-        options.validators = pack->validators;
+        options = app::extract_options(*pack);
     } else {
         schemaJson = app::JsonSchema::read_file(schemaFile.toStdString());
     }
@@ -248,9 +247,9 @@ void AssistantWorker::runBatch(JobId job, const QStringList& paths, const QStrin
     const std::optional<app::PackContent> pack = loadPack(packName);
     if (!pack) throw std::runtime_error("choose a pack for the batch");
     const app::JsonSchema schema = app::JsonSchema::parse(pack->schema);
-    app::Extractor extractor(chatModel(&*pack), schema,
-                             {.instructions = pack->extract_instructions, .validators = pack->validators,
-                              .cancel = &cancelRunning_});
+    app::ExtractOptions options = app::extract_options(*pack);
+    options.cancel = &cancelRunning_;
+    app::Extractor extractor(chatModel(&*pack), schema, options);
     app::BatchRequest request;
     for (const QString& path : paths) request.paths.push_back(path.toStdString());
     request.output_dir = outputDirectory.toStdString();

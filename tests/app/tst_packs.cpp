@@ -108,6 +108,29 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(app::PackError, app::load_pack_adapters(pack, *llama));
     }
 
+    void key_pages_need_headings_and_terms() {
+        QVERIFY(app::load_pack("medical").key_pages.empty());
+        const fs::path dir = temp_.filePath("keyed").toStdString();
+        const auto pack_with = [&](const std::string& key_page) {
+            write_file(dir / "pack.json", R"({"description": "Keyed", "extract_schema": "schema.json",)"
+                                          R"( "extract_prompt": "prompt.txt", "key_pages": [)" + key_page + "]}");
+            write_file(dir / "schema.json", R"({"type": "object", "properties": {"x": {"type": "string"}}})");
+            write_file(dir / "prompt.txt", "Find x.\n");
+            return app::load_pack_folder(dir, "keyed");
+        };
+        const app::PackContent pack = pack_with(R"({"name": "summary", "headings": ["Summary"], "terms": ["total"]})");
+        QCOMPARE(pack.key_pages.size(), std::size_t{1});
+        QCOMPARE(pack.key_pages[0].terms, std::vector<std::string>{"total"});
+        QCOMPARE(app::extract_options(pack).key_pages.size(), std::size_t{1});
+        try {
+            pack_with(R"({"name": "summary", "headings": ["Summary"], "terms": []})");
+            QFAIL("a key page without terms loaded");
+        } catch (const app::PackError& e) {
+            QCOMPARE(std::string(e.what()), std::string("pack keyed: pack.json: key page 'summary' needs headings and terms"));
+        }
+        QVERIFY_THROWS_EXCEPTION(app::PackError, pack_with(R"({"name": "summary", "headings": ["Summary"]})"));
+    }
+
     void an_installed_pack_takes_the_built_in_ones_place() {
         const fs::path store_dir = temp_.filePath("store").toStdString();
         qputenv("FOLIO_PACKS", QByteArray::fromStdString(store_dir.string()));

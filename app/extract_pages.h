@@ -1,0 +1,40 @@
+#pragma once
+// How an extraction shows a document's pages and which it shows first.
+// Internal to app/extract.cpp (and its tests).
+
+#include <string>
+#include <vector>
+
+#include "app/extract.h"
+#include "app/grounding.h"
+#include "index/library_store.h"
+
+namespace folio::app {
+
+// The pages as the chunker laid them out: headings, paragraphs, and tables
+// as rows of cells ("Total net sales | 365,817 | 274,515"), which a model
+// reads far better than the order Poppler gives a table in (often column by
+// column). A chunk is listed on every page it covers; a text shows it once,
+// with what a text chunk repeats of the one before it left out.
+class LaidOutPages {
+public:
+    // pages[i] is page i + 1; chunks by ordinal.
+    LaidOutPages(std::vector<index::StoredChunk> chunks, const std::vector<PageText>& pages);
+
+    // The text of these pages (1-based, ascending), each headed "[page N]"
+    // when `marked`. A page no chunk covers shows its stored text.
+    std::string text(const std::vector<int>& numbers, bool marked = true) const;
+
+private:
+    std::vector<index::StoredChunk> chunks_;
+    const std::vector<PageText>& pages_;
+    std::vector<std::vector<std::size_t>> chunks_of_page_;
+};
+
+// For each key page in turn (KeyPage, extract.h) the 1-based number of the
+// page that fits it best, when it holds at least three of its terms, then
+// the pages before and after it that hold three too (a statement over two
+// pages: assets, then liabilities). page_texts[i] is page i + 1.
+std::vector<int> find_key_pages(const std::vector<KeyPage>& key_pages, const std::vector<std::string>& page_texts);
+
+}  // namespace folio::app
