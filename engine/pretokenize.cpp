@@ -176,19 +176,17 @@ public:
         if (has(i, kNumber))
             return numbers_match(i, max_digits);
         const std::size_t after_space = is(i, ' ') && i + 1 < end_ && is_other(i + 1) ? i + 1 : i;
-        if (is_other(after_space)) {
-            std::size_t k = other_run_end(after_space);
-            while (k < end_ && is_line_break(k))
-                ++k;
-            return k;
-        }
-        // \s*[\r\n]+ : greedy \s* backs off to the run's last CR or LF.
-        const std::size_t run = run_end(i, kSpace);
-        for (std::size_t k = run; k > i; --k) {
-            if (is_line_break(k - 1))
-                return k;
-        }
-        return whitespace_match(i);
+        if (is_other(after_space))
+            return line_breaks_end(other_run_end(after_space));
+        return space_run_match(i);
+    }
+
+    // \p{N}{1,max_digits}, or i.
+    std::size_t numbers_match(std::size_t i, std::size_t max_digits) const {
+        std::size_t k = i;
+        while (k < end_ && k - i < max_digits && has(k, kNumber))
+            ++k;
+        return k;
     }
 
     // DeepSeek LLM's five splits, in the order they run:
@@ -214,12 +212,6 @@ public:
     // (kDeepSeekV3Cjk), then
     //   [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
     //   | ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-    std::size_t numbers_match(std::size_t i, std::size_t max_digits) const {
-        std::size_t k = i;
-        while (k < end_ && k - i < max_digits && has(k, kNumber))
-            ++k;
-        return k;
-    }
     std::size_t deepseek_v3_cjk_match(std::size_t i) const { return ranges_run_end(i, kDeepSeekV3Cjk); }
     std::size_t deepseek_v3_match(std::size_t i) const {
         if (is_ascii_punctuation(i) && i + 1 < end_ && is_ascii_letter(i + 1)) {
@@ -234,20 +226,9 @@ public:
         if (has(i, kLetter | kMark))
             return run_end(i, kLetter | kMark);
         const std::size_t after_space = is(i, ' ') && i + 1 < end_ && has(i + 1, kPunctOrSymbol) ? i + 1 : i;
-        if (has(after_space, kPunctOrSymbol)) {
-            std::size_t k = run_end(after_space, kPunctOrSymbol);
-            while (k < end_ && is_line_break(k))
-                ++k;
-            return k;
-        }
-        if (!has(i, kSpace))
-            return i;
-        const std::size_t run = run_end(i, kSpace);
-        for (std::size_t k = run; k > i; --k) {
-            if (is_line_break(k - 1))
-                return k;
-        }
-        return whitespace_match(i);
+        if (has(after_space, kPunctOrSymbol))
+            return line_breaks_end(run_end(after_space, kPunctOrSymbol));
+        return has(i, kSpace) ? space_run_match(i) : i;
     }
 
 private:
@@ -286,6 +267,22 @@ private:
         while (i < end_ && is_other(i))
             ++i;
         return i;
+    }
+
+    // \s*[\r\n]+|\s+(?!\S)|\s+ at a whitespace character: greedy \s* backs
+    // off to the run's last CR or LF; without one, whitespace_match.
+    std::size_t space_run_match(std::size_t i) const {
+        for (std::size_t k = run_end(i, kSpace); k > i; --k) {
+            if (is_line_break(k - 1))
+                return k;
+        }
+        return whitespace_match(i);
+    }
+    // [\r\n]* from k.
+    std::size_t line_breaks_end(std::size_t k) const {
+        while (k < end_ && is_line_break(k))
+            ++k;
+        return k;
     }
 
     // \s+(?!\S)|\s+ at a whitespace character: a run followed by a
