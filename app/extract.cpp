@@ -85,7 +85,7 @@ void drop_repeated_items(json& node, const json& schema) {
 // in page order.
 std::vector<int> choose_pages(Library& library, std::int64_t doc_id, const std::vector<std::string>& page_texts,
                               int budget, const ChatModel& model, const std::string& field_words,
-                              const std::vector<KeyPage>& key_pages) {
+                              const std::vector<FoundKeyPage>& key_pages) {
     std::vector<int> tokens(page_texts.size());
     int total = 0;
     for (std::size_t i = 0; i < page_texts.size(); ++i) total += tokens[i] = model.count_tokens(page_texts[i]);
@@ -95,8 +95,7 @@ std::vector<int> choose_pages(Library& library, std::int64_t doc_id, const std::
         return chosen;
     }
     std::vector<int> ranked = {1};
-    const std::vector<int> key = find_key_pages(key_pages, page_texts);
-    ranked.insert(ranked.end(), key.begin(), key.end());
+    for (const FoundKeyPage& key : key_pages) ranked.insert(ranked.end(), key.pages.begin(), key.pages.end());
     index::SearchOptions search{.k = 40, .mode = index::SearchMode::Bm25, .doc_ids = {doc_id}};
     for (const index::SearchHit& hit : library.search(field_words, search))
         for (int page = hit.page; page <= hit.page_end; ++page) ranked.push_back(page);
@@ -152,9 +151,21 @@ Extractor::Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions 
     : model_(model), schema_(schema), options_(std::move(options)) {
     for (const std::string& name : options_.validators)
         if (!is_validator(name)) throw std::invalid_argument("no validator named '" + name + "'");
+    const std::vector<SchemaField> fields = schema_.fields();
+    for (const KeyPage& key : options_.key_pages) {
+        std::vector<LineItem> fields_read = key.line_items;
+        for (const std::string& field : {key.period_field, key.scale_field})
+            if (!field.empty()) fields_read.push_back({field, {}});
+        for (const LineItem& item : fields_read) {
+            const auto field = std::ranges::find(fields, item.field, &SchemaField::pointer);
+            if (field == fields.end() || item.field.find('*') != std::string::npos)
+                throw std::invalid_argument("key page '" + key.name + "' reads " + item.field +
+                                            ", which is not a field of the schema outside an array");
+        }
+    }
     compiled_ = std::make_unique<Compiled>();
     if (!options_.copy_from_source) compiled_->grammar = engine::Grammar::parse(schema_.grammar());
-    for (const SchemaField& field : schema_.fields()) {
+    for (const SchemaField& field : fields) {
         compiled_->field_guide += "- " + field.pointer + " (" + field.type + (field.format.empty() ? "" : ", " + field.format) + ")";
         if (!field.description.empty()) compiled_->field_guide += ": " + field.description;
         compiled_->field_guide += "\n";
@@ -197,8 +208,9 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
     const LaidOutPages laid_out(library.store().chunks(doc_id), pages);
     std::vector<std::string> page_texts;
     for (int number = 1; number <= document->pages; ++number) page_texts.push_back(laid_out.text({number}));
+    const std::vector<FoundKeyPage> key_pages = find_key_pages(options_.key_pages, page_texts);
     const std::vector<int> chosen =
-        choose_pages(library, doc_id, page_texts, budget, model_, compiled_->field_words, options_.key_pages);
+        choose_pages(library, doc_id, page_texts, budget, model_, compiled_->field_words, key_pages);
     const std::string text = laid_out.text(chosen);
     if (text.find_first_not_of(" \n\t[]page0123456789") == std::string::npos) {
         record.error = "the document has no text";
@@ -258,6 +270,15 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
         record.error = "the record does not validate: " + problems.front();
         return finish();
     }
+    // A statement's row says a figure more surely than a model reading it,
+    // and a statement without the row does not print the figure: a model
+    // asked for it writes some other number.
+    const std::map<std::string, LineItemValue> line_items = read_line_items(key_pages, page_texts);
+    for (const auto& [pointer, item] : line_items) {
+        json with_item = data;
+        with_item[json::json_pointer(pointer)] = item.value ? json(*item.value) : json(nullptr);
+        if (schema_.validate(with_item).empty()) data = std::move(with_item);
+    }
     record.data = std::move(data);
     record.pages_read = static_cast<int>(chosen.size());
 
@@ -274,7 +295,14 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
         const std::string format = formats[field_pattern(pointer)];
         const std::string as_text = value_text(value);
         extracted.normalized = normalize_value(as_text, format);
-        if (const std::optional<GroundedSpan> span = page_index.locate(as_text, format)) {
+        // A value read from a key page is located on that page first.
+        std::optional<GroundedSpan> span;
+        if (const auto item = line_items.find(pointer);
+            item != line_items.end() && item->second.value && *item->second.value == as_text)
+            span = locate_value(as_text, std::span(pages).subspan(static_cast<std::size_t>(item->second.page - 1), 1),
+                                format);
+        if (!span) span = page_index.locate(as_text, format);
+        if (span) {
             extracted.grounded = true;
             extracted.page = span->page;
             extracted.begin = span->begin;

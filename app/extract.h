@@ -58,10 +58,39 @@ struct ExtractionRecord {
 // ends with one of its headings ("CONSOLIDATED BALANCE SHEETS (In millions)";
 // not "Consolidated Balance Sheet Data"); the most figures break a tie.
 // Case, curly apostrophes and runs of spaces do not matter.
+//
+// A key page's line items are fields read straight from its table rows, not
+// asked of the model: the row whose label is one of the item's labels (the
+// first label that some row has wins), in the column of the latest period
+// the table's header names (its first column when the header names no
+// year). A row under a heading row reads as both ("Earnings per share:",
+// then "Diluted | $5.61 | ..." is also "earnings per share diluted").
+// Labels compare as lower-case words: "Total shareholders' equity
+// (deficit)" is "total shareholders equity deficit"; "*" in a label stands
+// for any words ("diluted earnings per common share * net income"). The value is the cell
+// as printed, less "$": "365,817", "(6,003.4)". When the document has the
+// key page but no row for an item, the field is null (where the schema
+// allows it): the page does not print it. Without the page the model's
+// value stands.
+struct LineItem {
+    std::string field;                // a schema field's pointer, e.g. "/revenue"
+    std::vector<std::string> labels;  // best first, e.g. "total net sales", "total revenues"
+};
+
 struct KeyPage {
     std::string name;                   // what the page is, e.g. "balance sheet"
     std::vector<std::string> headings;  // its titles, e.g. "balance sheets"
     std::vector<std::string> terms;     // what it holds, e.g. "total current assets"
+    std::vector<LineItem> line_items;   // fields read from its rows
+    // A schema field (pointer) that takes the day of the latest period the
+    // page's header names ("| September 25, 2021 | September 26, 2020", or
+    // "At June 30, 2023" above the figures), as an ISO date; the model's
+    // value stands when the header names no day.
+    std::string period_field;
+    // A schema field (pointer) that takes the unit the page declares for its
+    // figures ("(In millions, except per share amounts)"): "thousands",
+    // "millions" or "billions"; the model's value stands when it declares none.
+    std::string scale_field;
 };
 
 struct ExtractOptions {
@@ -80,7 +109,9 @@ struct ExtractOptions {
 class Extractor {
 public:
     // Compiles the schema's grammar once. Throws SchemaError, and
-    // std::invalid_argument for a validator is_validator() refuses.
+    // std::invalid_argument for a validator is_validator() refuses or a key
+    // page that reads a field the schema lacks (or one inside an array). A
+    // value read from a key page that the schema refuses is not applied.
     Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions options);
     ~Extractor();
 

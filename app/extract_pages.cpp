@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <span>
 #include <string_view>
+
+#include "app/value_normalize.h"
 
 namespace folio::app {
 
@@ -95,37 +99,247 @@ bool has_title(std::string_view page, const std::vector<std::string>& headings) 
 
 }  // namespace
 
-std::vector<int> find_key_pages(const std::vector<KeyPage>& key_pages, const std::vector<std::string>& page_texts) {
+std::vector<FoundKeyPage> find_key_pages(const std::vector<KeyPage>& key_pages,
+                                         const std::vector<std::string>& page_texts) {
     constexpr int kTitleWeight = 2;
     constexpr int kMinimumTerms = 3;
     std::vector<std::string> folded_pages;
     for (const std::string& text : page_texts) folded_pages.push_back(folded_lines(text));
-    std::vector<int> found;
+    std::vector<FoundKeyPage> found;
     for (const KeyPage& key : key_pages) {
         std::vector<std::string> headings, terms;
         for (const std::string& heading : key.headings) headings.push_back(folded(heading));
         for (const std::string& term : key.terms) terms.push_back(folded(term));
-        const auto terms_on = [&](std::size_t i) {
-            return static_cast<int>(std::ranges::count_if(
-                terms, [&](const std::string& term) { return folded_pages[i].find(term) != std::string::npos; }));
+        const auto holds = [&](std::size_t i, const std::string& term) {
+            return folded_pages[i].find(term) != std::string::npos;
         };
+        const auto terms_on = [&](std::size_t i) {
+            return static_cast<int>(std::ranges::count_if(terms, [&](const std::string& term) { return holds(i, term); }));
+        };
+        std::vector<bool> titled(folded_pages.size());
+        for (std::size_t i = 0; i < folded_pages.size(); ++i) titled[i] = has_title(folded_pages[i], headings);
         int best = 0, best_score = 0, best_figures = 0;
         for (std::size_t i = 0; i < folded_pages.size(); ++i) {
             const int on_page = terms_on(i);
             if (on_page < kMinimumTerms) continue;
-            const int score = on_page + (has_title(folded_pages[i], headings) ? kTitleWeight : 0);
+            // A statement continued under its title again (assets, then
+            // liabilities and equity) counts as one with its next page, so
+            // that it outweighs a one-page condensed copy in a schedule.
+            const bool continued =
+                titled[i] && i + 1 < folded_pages.size() && titled[i + 1] && terms_on(i + 1) >= kMinimumTerms;
+            const int terms_held = static_cast<int>(std::ranges::count_if(terms, [&](const std::string& term) {
+                return holds(i, term) || (continued && holds(i + 1, term));
+            }));
+            const int score = terms_held + (titled[i] ? kTitleWeight : 0);
             const int figures = figures_in(folded_pages[i]);
             if (score > best_score || (score == best_score && figures > best_figures))
                 best = static_cast<int>(i) + 1, best_score = score, best_figures = figures;
         }
         if (best == 0) continue;
-        found.push_back(best);
+        FoundKeyPage page{&key, {best}};
         for (const int neighbour : {best - 1, best + 1})
             if (neighbour >= 1 && neighbour <= static_cast<int>(folded_pages.size()) &&
                 terms_on(static_cast<std::size_t>(neighbour - 1)) >= kMinimumTerms)
-                found.push_back(neighbour);
+                page.pages.push_back(neighbour);
+        found.push_back(std::move(page));
     }
     return found;
+}
+
+namespace {
+
+// A label as lower-case words: letters and digits, anything else a break,
+// apostrophes dropped ("Shareholders’ equity—deficit" is "shareholders
+// equity deficit"). In a pattern "*" is a word of its own.
+std::vector<std::string> label_words(std::string_view text, bool pattern = false) {
+    std::vector<std::string> words;
+    bool gap = true;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c == '\'' || text.substr(i).starts_with("\u2019")) {
+            if (c != '\'') i += 2;
+            continue;
+        }
+        if (pattern && c == '*') {
+            words.emplace_back("*");
+            gap = true;
+        } else if (std::isalnum(c)) {
+            if (gap) words.emplace_back();
+            gap = false;
+            words.back() += static_cast<char>(std::tolower(c));
+        } else {
+            gap = true;
+        }
+    }
+    return words;
+}
+
+// Whether a label's words fit a pattern's, "*" standing for any run of
+// words (none included).
+bool fits(std::span<const std::string> pattern, std::span<const std::string> words) {
+    if (pattern.empty()) return words.empty();
+    if (pattern.front() == "*") {
+        for (std::size_t skip = 0; skip <= words.size(); ++skip)
+            if (fits(pattern.subspan(1), words.subspan(skip))) return true;
+        return false;
+    }
+    return !words.empty() && pattern.front() == words.front() && fits(pattern.subspan(1), words.subspan(1));
+}
+
+// A cell that is one printed figure, "$" and spaces taken off: "365,817",
+// "(6,003.4)", "-12", "5.61"; nullopt for text, dashes and empty cells.
+std::optional<std::string> figure_cell(std::string_view cell) {
+    std::string figure;
+    for (const char c : cell)
+        if (c != '$' && c != ' ') figure += c;
+    std::string_view digits = figure;
+    if (digits.starts_with('(') && digits.ends_with(')')) digits = digits.substr(1, digits.size() - 2);
+    if (digits.starts_with('-')) digits.remove_prefix(1);
+    if (digits.empty() || !std::isdigit(static_cast<unsigned char>(digits.front())) ||
+        !std::isdigit(static_cast<unsigned char>(digits.back())))
+        return std::nullopt;
+    const bool only_figure_characters = std::ranges::all_of(digits, [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) || c == ',' || c == '.';
+    });
+    if (!only_figure_characters || std::ranges::count(digits, '.') > 1) return std::nullopt;
+    return figure;
+}
+
+// The latest year (1900-2099) a cell names, 0 when none.
+int latest_year(std::string_view cell) {
+    int latest = 0;
+    for (std::size_t i = 0; i + 4 <= cell.size(); ++i) {
+        const auto is_digit = [&](std::size_t at) { return std::isdigit(static_cast<unsigned char>(cell[at])); };
+        if (!is_digit(i) || !is_digit(i + 1) || !is_digit(i + 2) || !is_digit(i + 3)) continue;
+        if ((i > 0 && (is_digit(i - 1) || cell[i - 1] == ',' || cell[i - 1] == '.')) ||
+            (i + 4 < cell.size() && (is_digit(i + 4) || cell[i + 4] == ',' || cell[i + 4] == '.')))
+            continue;
+        const int year = std::stoi(std::string(cell.substr(i, 4)));
+        if (year >= 1900 && year <= 2099) latest = std::max(latest, year);
+    }
+    return latest;
+}
+
+std::vector<std::string> cells_of(std::string_view line) {
+    std::vector<std::string> cells;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t bar = line.find('|', start);
+        std::string_view cell = line.substr(start, bar == std::string_view::npos ? std::string_view::npos : bar - start);
+        while (!cell.empty() && cell.front() == ' ') cell.remove_prefix(1);
+        while (!cell.empty() && cell.back() == ' ') cell.remove_suffix(1);
+        cells.emplace_back(cell);
+        if (bar == std::string_view::npos) return cells;
+        start = bar + 1;
+    }
+}
+
+// A table row that prints a figure for the latest period.
+struct FigureRow {
+    std::vector<std::vector<std::string>> labels;  // its label's words, and with the heading row's before them
+    std::string printed_label;
+    std::optional<std::string> value;  // nullopt: a dash in the latest period's column
+};
+
+// The day a text names ("Balance at December 31, 2015", "At June 30,
+// 2023"), as an ISO date; empty when it names none.
+std::string day_in(std::string_view text) {
+    for (std::size_t at = 0; at < text.size(); ++at) {
+        if (at > 0 && text[at - 1] != ' ') continue;
+        if (const std::optional<std::string> date = normalize_date(text.substr(at)); date && date->size() == 10)
+            return *date;
+    }
+    return {};
+}
+
+struct PageRows {
+    std::vector<FigureRow> rows;
+    std::string header_day;  // ISO date: the first header's latest column's
+    std::string line_day;    // a line's above the first figures ("At June 30, 2023")
+};
+
+// The rows of one page. A header row (years over the figure columns, no
+// other figures) picks the column: the first that names its latest year.
+PageRows figure_rows(std::string_view page) {
+    PageRows read;
+    std::size_t column = 0;
+    std::vector<std::string> section;
+    std::size_t start = 0;
+    while (start < page.size()) {
+        std::size_t end = page.find('\n', start);
+        if (end == std::string_view::npos) end = page.size();
+        const std::vector<std::string> cells = cells_of(page.substr(start, end - start));
+        start = end + 1;
+        const std::span<const std::string> values = std::span(cells).subspan(1);
+        std::vector<int> years;
+        bool has_figure = false, only_years = true;
+        for (const std::string& cell : values) {
+            years.push_back(latest_year(cell));
+            const bool figure = figure_cell(cell).has_value();
+            has_figure = has_figure || figure;
+            only_years = only_years && (!figure || (cell.size() == 4 && years.back() > 0));
+        }
+        const int latest = years.empty() ? 0 : std::ranges::max(years);
+        if (latest > 0 && only_years) {
+            column = static_cast<std::size_t>(std::ranges::find(years, latest) - years.begin());
+            if (read.header_day.empty()) read.header_day = day_in(values[column]);
+            continue;
+        }
+        if (!has_figure) {
+            section = label_words(cells.front());
+            if (read.rows.empty() && read.line_day.empty() && cells.size() == 1) read.line_day = day_in(cells.front());
+            continue;
+        }
+        FigureRow row{{label_words(cells.front())}, cells.front(), std::nullopt};
+        if (!section.empty()) {
+            std::vector<std::string> qualified = section;
+            qualified.insert(qualified.end(), row.labels.front().begin(), row.labels.front().end());
+            row.labels.push_back(std::move(qualified));
+        }
+        if (column < values.size()) row.value = figure_cell(values[column]);
+        read.rows.push_back(std::move(row));
+    }
+    return read;
+}
+
+}  // namespace
+
+std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyPage>& found,
+                                                     const std::vector<std::string>& page_texts) {
+    std::map<std::string, LineItemValue> items;
+    std::map<int, PageRows> rows_of_page;
+    for (const FoundKeyPage& key_page : found)
+        for (const int page : key_page.pages)
+            if (page >= 1 && page <= static_cast<int>(page_texts.size()) && !rows_of_page.count(page))
+                rows_of_page[page] = figure_rows(page_texts[static_cast<std::size_t>(page - 1)]);
+    for (const FoundKeyPage& key_page : found) {
+        const int best = key_page.pages.front();
+        const PageRows& best_rows = rows_of_page[best];
+        const std::string& day = best_rows.header_day.empty() ? best_rows.line_day : best_rows.header_day;
+        if (!key_page.key->period_field.empty() && !items.count(key_page.key->period_field) && !day.empty())
+            items[key_page.key->period_field] = {day, best, {}};
+        if (const std::string& field = key_page.key->scale_field; !field.empty() && !items.count(field)) {
+            const double scale = scale_from_context(page_texts[static_cast<std::size_t>(best - 1)]);
+            const char* word = scale == 1e3 ? "thousands" : scale == 1e6 ? "millions" : scale == 1e9 ? "billions" : nullptr;
+            if (word) items[field] = {word, best, {}};
+        }
+        for (const LineItem& item : key_page.key->line_items) {
+            if (items.count(item.field)) continue;
+            const auto find = [&]() -> std::optional<LineItemValue> {
+                for (const std::string& label : item.labels) {
+                    const std::vector<std::string> pattern = label_words(label, true);
+                    const auto fits_row = [&](const std::vector<std::string>& words) { return fits(pattern, words); };
+                    for (const int page : key_page.pages)
+                        for (const FigureRow& row : rows_of_page[page].rows)
+                            if (row.value && std::ranges::any_of(row.labels, fits_row))
+                                return LineItemValue{*row.value, page, row.printed_label};
+                }
+                return std::nullopt;
+            };
+            items[item.field] = find().value_or(LineItemValue{std::nullopt, best, {}});
+        }
+    }
+    return items;
 }
 
 LaidOutPages::LaidOutPages(std::vector<index::StoredChunk> chunks, const std::vector<PageText>& pages)

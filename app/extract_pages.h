@@ -2,6 +2,8 @@
 // How an extraction shows a document's pages and which it shows first.
 // Internal to app/extract.cpp (and its tests).
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,10 +33,31 @@ private:
     std::vector<std::vector<std::size_t>> chunks_of_page_;
 };
 
-// For each key page in turn (KeyPage, extract.h) the 1-based number of the
-// page that fits it best, when it holds at least three of its terms, then
-// the pages before and after it that hold three too (a statement over two
-// pages: assets, then liabilities). page_texts[i] is page i + 1.
-std::vector<int> find_key_pages(const std::vector<KeyPage>& key_pages, const std::vector<std::string>& page_texts);
+// Where a document has one of the key pages (KeyPage, extract.h): the
+// 1-based number of the page that fits it best, when it holds at least
+// three of its terms, then the pages before and after it that hold three
+// too (a statement over two pages: assets, then liabilities).
+struct FoundKeyPage {
+    const KeyPage* key = nullptr;
+    std::vector<int> pages;  // the best first
+};
+
+// For each key page in turn, those the document has. page_texts[i] is page
+// i + 1, laid out (LaidOutPages).
+std::vector<FoundKeyPage> find_key_pages(const std::vector<KeyPage>& key_pages,
+                                         const std::vector<std::string>& page_texts);
+
+// A line item's value as its row prints it, or none when the key page has
+// no row for it (a balance sheet without a "Total liabilities" line).
+struct LineItemValue {
+    std::optional<std::string> value;  // e.g. "365,817"
+    int page = 0;                      // 1-based: the row's, else the key page's
+    std::string label;                 // the row's label, e.g. "Total net sales"
+};
+
+// The line items of the found key pages (KeyPage::line_items), by field
+// pointer, read from the table rows ("Label | cell | cell") of their pages.
+std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyPage>& found,
+                                                     const std::vector<std::string>& page_texts);
 
 }  // namespace folio::app

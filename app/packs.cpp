@@ -58,6 +58,18 @@ PackContent load_from(const QString& folder, const std::string& name) {
             };
             if (has_empty(page.headings) || has_empty(page.terms))
                 throw PackError("pack " + name + ": pack.json: key page '" + page.name + "' needs headings and terms");
+            if (const std::string period = key.value("period_field", std::string()); !period.empty())
+                page.period_field = "/" + period;
+            if (const std::string scale = key.value("scale_field", std::string()); !scale.empty())
+                page.scale_field = "/" + scale;
+            const nlohmann::ordered_json line_items = key.value("line_items", nlohmann::ordered_json::object());
+            for (const auto& [field, labels] : line_items.items()) {
+                LineItem item{"/" + field, labels.get<std::vector<std::string>>()};
+                if (field.empty() || has_empty(item.labels))
+                    throw PackError("pack " + name + ": pack.json: key page '" + page.name + "': line item '" + field +
+                                    "' needs a field name and labels");
+                page.line_items.push_back(std::move(item));
+            }
             pack.key_pages.push_back(std::move(page));
         }
         for (const auto& adapter : manifest.value("adapters", nlohmann::ordered_json::array())) {

@@ -183,11 +183,14 @@ def find_key_pages(pages, key_pages):
         terms = [_folded(t) for t in key["terms"]]
         folded = ["\n".join(_folded(line) for line in page.split("\n")) for page in pages]
         on = [sum(term in page for term in terms) for page in folded]
+        titled = [_has_title(page, headings) for page in folded]
         best, best_key = 0, None
         for i, page in enumerate(folded):
             if on[i] < 3:
                 continue
-            rank = (on[i] + (2 if _has_title(page, headings) else 0), _figures(page))
+            continued = titled[i] and i + 1 < len(folded) and titled[i + 1] and on[i + 1] >= 3
+            held = sum(term in page or (continued and term in folded[i + 1]) for term in terms)
+            rank = (held + (2 if titled[i] else 0), _figures(page))
             if best_key is None or rank > best_key:
                 best, best_key = i + 1, rank
         if best:

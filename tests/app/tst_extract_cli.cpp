@@ -1,6 +1,7 @@
 // `folio extract` end to end with the installed default model (SmolLM2,
 // installer/fetch-models.sh; CI installs it): the medical pack over an
-// ACI-Bench note rendered as a PDF (tests/data/medical_records), the three
+// ACI-Bench note rendered as a PDF (tests/data/medical_records), the finance
+// pack over pages of Apple's 10-K (tests/data/retrieval/subset), the three
 // output formats, and bad input, each one error line with nothing stored or
 // written before lost.
 
@@ -18,6 +19,7 @@ namespace {
 using Run = folio::test::FolioRun;
 
 const QString kNote = QStringLiteral(FOLIO_TEST_DATA "/medical_records/D2N005.pdf");
+const QString kFiling = QStringLiteral(FOLIO_TEST_DATA "/retrieval/subset/apple-2021-10k-excerpt.pdf");
 
 QByteArray read_file(const QString& path) {
     QFile file(path);
@@ -58,8 +60,32 @@ private slots:
     void initTestCase() {
         QVERIFY(work_.isValid());
         library_ = work_.filePath("library");
-        const Run run = folio({"ingest", kNote, "--json"});
+        const Run run = folio({"ingest", kNote, "--json"});  // document 1
         QCOMPARE(run.exit_code, 0);
+        QCOMPARE(folio({"ingest", kFiling}).exit_code, 0);  // document 2
+    }
+
+    // The income statement's figures come from its rows ("Total net sales |
+    // 365,817 | 274,515 | 260,174"), in the latest year's column, located on
+    // its page (the excerpt's 7th), whatever the model would have copied.
+    void financePackReadsTheStatementRows() {
+        const Run run = folio({"extract", "--pack", "finance", "--doc", "2", "--json"});
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        QCOMPARE(run.lines.size(), 1);
+        const QJsonObject record = run.lines.front();
+        QVERIFY2(record["error"].toString().isEmpty(), qPrintable(record["error"].toString()));
+        const QJsonObject data = record["data"].toObject();
+        QCOMPARE(data["revenue"].toString(), QString("365,817"));
+        QCOMPARE(data["operating_income"].toString(), QString("108,949"));
+        QCOMPARE(data["net_income"].toString(), QString("94,680"));
+        QCOMPARE(data["diluted_eps"].toString(), QString("5.61"));
+        for (const QJsonValue& item : record["values"].toArray()) {
+            const QJsonObject value = item.toObject();
+            if (value["pointer"].toString() != "/revenue") continue;
+            QVERIFY(value["grounded"].toBool());
+            QCOMPARE(value["page"].toInt(), 7);
+            QCOMPARE(value["quote"].toString(), QString("365,817"));
+        }
     }
 
     // Every value of the record is either found in the stored page text,

@@ -129,6 +129,18 @@ private slots:
             QCOMPARE(std::string(e.what()), std::string("pack keyed: pack.json: key page 'summary' needs headings and terms"));
         }
         QVERIFY_THROWS_EXCEPTION(app::PackError, pack_with(R"({"name": "summary", "headings": ["Summary"]})"));
+
+        const app::PackContent reading = pack_with(
+            R"({"name": "summary", "headings": ["Summary"], "terms": ["total"], "period_field": "x",)"
+            R"( "scale_field": "x", "line_items": {"x": ["total", "grand total"]}})");
+        const app::KeyPage& key = reading.key_pages.at(0);
+        QCOMPARE(key.period_field, std::string("/x"));
+        QCOMPARE(key.scale_field, std::string("/x"));
+        QCOMPARE(key.line_items.size(), std::size_t{1});
+        QCOMPARE(key.line_items[0].field, std::string("/x"));
+        QCOMPARE(key.line_items[0].labels, (std::vector<std::string>{"total", "grand total"}));
+        QVERIFY_THROWS_EXCEPTION(app::PackError, pack_with(R"({"name": "summary", "headings": ["Summary"],)"
+                                                           R"( "terms": ["total"], "line_items": {"x": []}})"));
     }
 
     void an_installed_pack_takes_the_built_in_ones_place() {
