@@ -157,10 +157,10 @@ Extractor::Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions 
         for (const std::string& field : {key.period_field, key.scale_field})
             if (!field.empty()) fields_read.push_back({field, {}});
         for (const LineItem& item : fields_read) {
-            const auto field = std::ranges::find(fields, item.field, &SchemaField::pointer);
-            if (field == fields.end() || item.field.find('*') != std::string::npos)
+            if (std::ranges::find(fields, item.field, &SchemaField::pointer) == fields.end() ||
+                item.field.find('/', 1) != std::string::npos)
                 throw std::invalid_argument("key page '" + key.name + "' reads " + item.field +
-                                            ", which is not a field of the schema outside an array");
+                                            ", which is not a property of the schema's root object");
         }
     }
     compiled_ = std::make_unique<Compiled>();
@@ -217,9 +217,24 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
         return finish();
     }
 
+    // A statement's row says a figure more surely than a model reading it,
+    // and a statement without the row does not print the figure (a model
+    // asked for it writes some other number): the grammar writes what the
+    // key pages give, and the model the rest.
+    const std::map<std::string, LineItemValue> line_items = read_line_items(key_pages, page_texts);
+    std::map<std::string, json> read_values;  // by property name
+    for (const auto& [pointer, item] : line_items) {
+        const json value = item.value ? json(*item.value) : json(nullptr);
+        // A value the schema refuses is left to the model.
+        if (schema_.accepts_property(pointer.substr(1), value)) read_values.emplace(pointer.substr(1), value);
+    }
+    const std::optional<JsonSchema> fixed =
+        read_values.empty() ? std::nullopt : std::optional<JsonSchema>(schema_.with_fixed_properties(read_values));
+    const JsonSchema& schema = fixed ? *fixed : schema_;
     const engine::Grammar grammar = options_.copy_from_source
-                                        ? engine::Grammar::parse(schema_.grammar(SourceText::of(laid_out.text(chosen, false))))
-                                        : *compiled_->grammar;
+                                        ? engine::Grammar::parse(schema.grammar(SourceText::of(laid_out.text(chosen, false))))
+                                        : fixed ? engine::Grammar::parse(schema.grammar())
+                                                : *compiled_->grammar;
     engine::GrammarMatcher matcher(grammar, model_.vocab());
     engine::GenerationOptions generation;
     generation.max_tokens = options_.max_tokens;
@@ -269,15 +284,6 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
     if (const std::vector<std::string> problems = schema_.validate(data); !problems.empty()) {
         record.error = "the record does not validate: " + problems.front();
         return finish();
-    }
-    // A statement's row says a figure more surely than a model reading it,
-    // and a statement without the row does not print the figure: a model
-    // asked for it writes some other number.
-    const std::map<std::string, LineItemValue> line_items = read_line_items(key_pages, page_texts);
-    for (const auto& [pointer, item] : line_items) {
-        json with_item = data;
-        with_item[json::json_pointer(pointer)] = item.value ? json(*item.value) : json(nullptr);
-        if (schema_.validate(with_item).empty()) data = std::move(with_item);
     }
     record.data = std::move(data);
     record.pages_read = static_cast<int>(chosen.size());

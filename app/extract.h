@@ -110,8 +110,9 @@ class Extractor {
 public:
     // Compiles the schema's grammar once. Throws SchemaError, and
     // std::invalid_argument for a validator is_validator() refuses or a key
-    // page that reads a field the schema lacks (or one inside an array). A
-    // value read from a key page that the schema refuses is not applied.
+    // page that reads a field other than a leaf property of the schema's
+    // root object. A value read from a key page that the schema refuses is
+    // left to the model.
     Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions options);
     ~Extractor();
 

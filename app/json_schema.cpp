@@ -381,8 +381,31 @@ JsonSchema JsonSchema::parse(const nlohmann::ordered_json& schema) {
     SchemaCompiler(schema, *compiled).compile_root();
     JsonSchema out;
     out.source_ = nlohmann::json::parse(schema.dump());
+    out.written_ = schema;
     out.compiled_ = std::move(compiled);
     return out;
+}
+
+JsonSchema JsonSchema::with_fixed_properties(const std::map<std::string, nlohmann::json>& values) const {
+    nlohmann::ordered_json fixed = written_;
+    for (const auto& [name, value] : values) {
+        if (!fixed.contains("properties") || !fixed["properties"].contains(name))
+            throw SchemaError("the schema has no property '" + name + "' to fix");
+        nlohmann::ordered_json& property = fixed["properties"][name];
+        nlohmann::ordered_json constant = {{"const", nlohmann::ordered_json::parse(value.dump())}};
+        if (property.is_object() && property.contains("description")) constant["description"] = property["description"];
+        property = std::move(constant);
+    }
+    return parse(fixed);
+}
+
+bool JsonSchema::accepts_property(const std::string& name, const nlohmann::json& value) const {
+    if (!written_.contains("properties") || !written_["properties"].contains(name)) return false;
+    nlohmann::ordered_json alone = written_;  // $defs and definitions kept for $ref
+    alone["properties"] = {{name, written_["properties"][name]}};
+    alone["required"] = {name};
+    alone.erase("additionalProperties");
+    return parse(alone).validate(nlohmann::json{{name, value}}).empty();
 }
 
 JsonSchema JsonSchema::parse(const nlohmann::json& schema) { return parse(nlohmann::ordered_json::parse(schema.dump())); }

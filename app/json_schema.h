@@ -34,6 +34,7 @@
 // (the engine's repetition limit).
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -81,6 +82,15 @@ public:
 
     const nlohmann::json& source() const { return source_; }
 
+    // The same schema with some of the root object's properties (by name)
+    // fixed to one value each ("const"), their order kept: a grammar made
+    // from it writes those values itself. Throws SchemaError for a name the
+    // root's properties lack.
+    JsonSchema with_fixed_properties(const std::map<std::string, nlohmann::json>& values) const;
+    // Whether a value meets the schema of the root object's property `name`
+    // (false for a name the root's properties lack).
+    bool accepts_property(const std::string& name, const nlohmann::json& value) const;
+
     // GBNF (llama.cpp's grammars/README.md) with start rule "root".
     std::string grammar() const;
     // The same with values taken from a source document, so that a model
@@ -105,6 +115,7 @@ public:
 private:
     JsonSchema() = default;
     nlohmann::json source_;
+    nlohmann::ordered_json written_;  // source_ in its written order
     std::shared_ptr<const Compiled> compiled_;
 };
 

@@ -83,6 +83,7 @@ private slots:
     void grammarWritesExactly();
     void edgeGrammarsParse();
     void propertiesKeepSchemaOrder();
+    void fixedPropertiesAreWrittenByTheGrammar();
     void fieldsInDocumentOrder();
     void domainSchemas_data();
     void domainSchemas();
@@ -392,6 +393,29 @@ void JsonSchemaTest::propertiesKeepSchemaOrder() {
     QVERIFY(grammar_accepts(schema_of(text).grammar(), R"({"zeta":1,"alpha":2})"));
     // nlohmann::json has already sorted the names when it reaches parse().
     QVERIFY(grammar_accepts(app::JsonSchema::parse(json::parse(text.toStdString())).grammar(), R"({"alpha":2,"zeta":1})"));
+}
+
+// Extraction fixes what a filing's statements give (the finance pack's
+// revenue), in place and order, and the model writes the rest.
+void JsonSchemaTest::fixedPropertiesAreWrittenByTheGrammar() {
+    const app::JsonSchema schema = schema_of(
+        R"({"type": "object", "$defs": {"figure": {"type": ["string", "null"], "maxLength": 8}},
+            "properties": {"zeta": {"type": "integer"}, "revenue": {"$ref": "#/$defs/figure", "description": "sales"},
+                           "alpha": {"$ref": "#/$defs/figure"}},
+            "required": ["zeta", "revenue", "alpha"]})");
+    QVERIFY(schema.accepts_property("revenue", "365,817"));
+    QVERIFY(schema.accepts_property("revenue", nullptr));
+    QVERIFY(!schema.accepts_property("revenue", "365,817,000,000"));
+    QVERIFY(!schema.accepts_property("zeta", "one"));
+    QVERIFY(!schema.accepts_property("omega", 1));
+    const app::JsonSchema fixed = schema.with_fixed_properties({{"revenue", "365,817"}, {"alpha", nullptr}});
+    const std::string gbnf = fixed.grammar();
+    QVERIFY(grammar_accepts(gbnf, R"({"zeta":1,"revenue":"365,817","alpha":null})"));
+    QVERIFY(!grammar_accepts(gbnf, R"({"zeta":1,"revenue":"274,515","alpha":null})"));
+    QVERIFY(!grammar_accepts(gbnf, R"({"zeta":1,"revenue":"365,817","alpha":"1"})"));
+    QVERIFY(fixed.validate(json::parse(R"({"zeta":1,"revenue":"365,817","alpha":null})")).empty());
+    QCOMPARE(fixed.fields()[1].description, std::string("sales"));
+    QVERIFY_THROWS_EXCEPTION(app::SchemaError, schema.with_fixed_properties({{"omega", 1}}));
 }
 
 void JsonSchemaTest::fieldsInDocumentOrder() {
