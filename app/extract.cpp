@@ -152,17 +152,18 @@ Extractor::Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions 
     for (const std::string& name : options_.validators)
         if (!is_validator(name)) throw std::invalid_argument("no validator named '" + name + "'");
     const std::vector<SchemaField> fields = schema_.fields();
+    std::vector<std::string> fields_read;
     for (const KeyPage& key : options_.key_pages) {
-        std::vector<LineItem> fields_read = key.line_items;
+        for (const LineItem& item : key.line_items) fields_read.push_back(item.field);
         for (const std::string& field : {key.period_field, key.scale_field})
-            if (!field.empty()) fields_read.push_back({field, {}});
-        for (const LineItem& item : fields_read) {
-            if (std::ranges::find(fields, item.field, &SchemaField::pointer) == fields.end() ||
-                item.field.find('/', 1) != std::string::npos)
-                throw std::invalid_argument("key page '" + key.name + "' reads " + item.field +
-                                            ", which is not a property of the schema's root object");
-        }
+            if (!field.empty()) fields_read.push_back(field);
     }
+    for (const CaptionedField& captioned : options_.captioned_fields) fields_read.push_back(captioned.field);
+    for (const std::string& field : fields_read)
+        if (std::ranges::find(fields, field, &SchemaField::pointer) == fields.end() ||
+            field.find('/', 1) != std::string::npos)
+            throw std::invalid_argument("the pack reads " + field + " from the pages, and it is not a property of "
+                                        "the schema's root object");
     compiled_ = std::make_unique<Compiled>();
     if (!options_.copy_from_source) compiled_->grammar = engine::Grammar::parse(schema_.grammar());
     for (const SchemaField& field : fields) {
@@ -219,11 +220,12 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
 
     // A statement's row says a figure more surely than a model reading it,
     // and a statement without the row does not print the figure (a model
-    // asked for it writes some other number): the grammar writes what the
-    // key pages give, and the model the rest.
-    const std::map<std::string, LineItemValue> line_items = read_line_items(key_pages, page_texts);
+    // asked for it writes some other number); so does a cover's captioned
+    // line: the grammar writes what the pages give, and the model the rest.
+    std::map<std::string, LineItemValue> page_values = read_line_items(key_pages, page_texts);
+    page_values.merge(read_captioned_fields(options_.captioned_fields, page_texts));
     std::map<std::string, json> read_values;  // by property name
-    for (const auto& [pointer, item] : line_items) {
+    for (const auto& [pointer, item] : page_values) {
         const json value = item.value ? json(*item.value) : json(nullptr);
         // A value the schema refuses is left to the model.
         if (schema_.accepts_property(pointer.substr(1), value)) read_values.emplace(pointer.substr(1), value);
@@ -303,8 +305,8 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
         extracted.normalized = normalize_value(as_text, format);
         // A value read from a key page is located on that page first.
         std::optional<GroundedSpan> span;
-        if (const auto item = line_items.find(pointer);
-            item != line_items.end() && item->second.value && *item->second.value == as_text)
+        if (const auto item = page_values.find(pointer);
+            item != page_values.end() && item->second.value && *item->second.value == as_text)
             span = locate_value(as_text, std::span(pages).subspan(static_cast<std::size_t>(item->second.page - 1), 1),
                                 format);
         if (!span) span = page_index.locate(as_text, format);

@@ -93,9 +93,20 @@ struct KeyPage {
     std::string scale_field;
 };
 
+// A field a form prints above its caption: "Apple Inc." above "(Exact name
+// of Registrant as specified in its charter)" on a filing's cover. The
+// value is the plain line (no table cells) right above the first line of the
+// first three pages that starts with the caption's words (case, parentheses
+// and punctuation aside; "registrants" is not "registrant").
+struct CaptionedField {
+    std::string field;    // a property of the schema's root object, e.g. "/company"
+    std::string caption;  // e.g. "exact name of registrant"
+};
+
 struct ExtractOptions {
     std::string instructions;         // the pack's extraction prompt; empty: a generic one
     std::vector<KeyPage> key_pages;   // shown before the pages that match the fields' words
+    std::vector<CaptionedField> captioned_fields;  // read above their captions, not asked of the model
     std::vector<std::string> validators;  // run on each record (pack_validators.h); names is_validator accepts
     int max_tokens = 768;             // the JSON's budget
     // Free-text values and whole numbers are copied from the pages shown

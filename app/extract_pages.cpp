@@ -342,6 +342,35 @@ std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyP
     return items;
 }
 
+std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<CaptionedField>& fields,
+                                                           const std::vector<std::string>& page_texts) {
+    constexpr std::size_t kPagesRead = 3;
+    std::map<std::string, LineItemValue> values;
+    for (const CaptionedField& captioned : fields) {
+        const std::vector<std::string> caption = label_words(captioned.caption);
+        for (std::size_t page = 0; page < std::min(kPagesRead, page_texts.size()) && !values.count(captioned.field);
+             ++page) {
+            std::string_view text = page_texts[page], above;
+            for (std::size_t start = 0; start < text.size();) {
+                std::size_t end = text.find('\n', start);
+                if (end == std::string_view::npos) end = text.size();
+                const std::string_view line = text.substr(start, end - start);
+                start = end + 1;
+                const std::vector<std::string> words = label_words(line);
+                if (words.size() >= caption.size() && std::equal(caption.begin(), caption.end(), words.begin())) {
+                    std::string value(above);
+                    while (!value.empty() && value.back() == ' ') value.pop_back();
+                    if (!value.empty() && value.find('|') == std::string::npos)
+                        values[captioned.field] = {value, static_cast<int>(page) + 1, std::string(line)};
+                    break;
+                }
+                if (!words.empty()) above = line;
+            }
+        }
+    }
+    return values;
+}
+
 LaidOutPages::LaidOutPages(std::vector<index::StoredChunk> chunks, const std::vector<PageText>& pages)
     : chunks_(std::move(chunks)), pages_(pages), chunks_of_page_(pages.size()) {
     for (std::size_t i = 0; i < chunks_.size(); ++i) {

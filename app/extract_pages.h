@@ -60,4 +60,9 @@ struct LineItemValue {
 std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyPage>& found,
                                                      const std::vector<std::string>& page_texts);
 
+// The captioned fields (CaptionedField, extract.h) the first pages give, by
+// field pointer; a field whose caption is not there is left out.
+std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<CaptionedField>& fields,
+                                                           const std::vector<std::string>& page_texts);
+
 }  // namespace folio::app

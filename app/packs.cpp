@@ -72,6 +72,13 @@ PackContent load_from(const QString& folder, const std::string& name) {
             }
             pack.key_pages.push_back(std::move(page));
         }
+        const nlohmann::ordered_json captions = manifest.value("captioned_fields", nlohmann::ordered_json::object());
+        for (const auto& [field, caption] : captions.items()) {
+            CaptionedField captioned{"/" + field, caption.get<std::string>()};
+            if (field.empty() || captioned.caption.empty())
+                throw PackError("pack " + name + ": pack.json: captioned field '" + field + "' needs a caption");
+            pack.captioned_fields.push_back(std::move(captioned));
+        }
         for (const auto& adapter : manifest.value("adapters", nlohmann::ordered_json::array())) {
             const std::string file = adapter.at("file").get<std::string>();
             if (!QFile::exists(folder + QString::fromStdString(file)))
@@ -94,7 +101,10 @@ PackContent load_from(const QString& folder, const std::string& name) {
 }  // namespace
 
 ExtractOptions extract_options(const PackContent& pack) {
-    return {.instructions = pack.extract_instructions, .key_pages = pack.key_pages, .validators = pack.validators};
+    return {.instructions = pack.extract_instructions,
+            .key_pages = pack.key_pages,
+            .captioned_fields = pack.captioned_fields,
+            .validators = pack.validators};
 }
 
 std::vector<std::string> pack_names() {

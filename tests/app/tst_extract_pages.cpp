@@ -120,6 +120,33 @@ private slots:
         QCOMPARE(*items.at("/net_income").value, std::string("799,918"));
     }
 
+    // The registrant's name stands above its caption on a filing's cover;
+    // a cover of two registrants ("Registrants") or a table row above is
+    // left to the model.
+    void captioned_fields_are_the_line_above_the_caption() {
+        const std::vector<app::CaptionedField> fields = app::load_pack("finance").captioned_fields;
+        QCOMPARE(fields.size(), std::size_t{1});
+        const auto company = [&](std::vector<std::string> pages) {
+            const std::map<std::string, app::LineItemValue> values = app::read_captioned_fields(fields, pages);
+            return values.count("/company") ? *values.at("/company").value + " p" +
+                                                  std::to_string(values.at("/company").page)
+                                            : std::string("(none)");
+        };
+        QCOMPARE(company({"FORM 10-K\nCommission file number 1-15829\nFedEx Corporation \n"
+                          "(Exact Name of Registrant as Specified in its Charter)\nDelaware"}),
+                 std::string("FedEx Corporation p1"));
+        QCOMPARE(company({"FORM 10-K", "Apple Inc.\n\n(Exact name of Registrant as specified in its charter)"}),
+                 std::string("Apple Inc. p2"));
+        QCOMPARE(company({"BOSTON PROPERTIES, INC. BOSTON PROPERTIES LIMITED PARTNERSHIP\n"
+                          "(Exact name of Registrants as specified in its charter)"}),
+                 std::string("(none)"));
+        QCOMPARE(company({"1-12609 PG&E CORPORATION | California 94-3234914\n"
+                          "Exact Name of Registrant as Specified in Its Charter"}),
+                 std::string("(none)"));
+        QCOMPARE(company({"Page one", "Page two", "Page three", "ACME Corp\n(Exact name of registrant)"}),
+                 std::string("(none)"));
+    }
+
     void finance_line_items_are_read_from_the_statements() {
         const std::vector<app::KeyPage> key_pages = app::load_pack("finance").key_pages;
         const std::map<std::string, app::LineItemValue> items =

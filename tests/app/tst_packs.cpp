@@ -141,6 +141,18 @@ private slots:
         QCOMPARE(key.line_items[0].labels, (std::vector<std::string>{"total", "grand total"}));
         QVERIFY_THROWS_EXCEPTION(app::PackError, pack_with(R"({"name": "summary", "headings": ["Summary"],)"
                                                            R"( "terms": ["total"], "line_items": {"x": []}})"));
+
+        const auto pack_captioning = [&](const std::string& captions) {
+            write_file(dir / "pack.json", R"({"description": "Keyed", "extract_schema": "schema.json",)"
+                                          R"( "extract_prompt": "prompt.txt", "captioned_fields": )" + captions + "}");
+            return app::load_pack_folder(dir, "keyed");
+        };
+        const std::vector<app::CaptionedField> captioned = pack_captioning(R"({"x": "name of registrant"})").captioned_fields;
+        QCOMPARE(captioned.size(), std::size_t{1});
+        QCOMPARE(captioned[0].field, std::string("/x"));
+        QCOMPARE(captioned[0].caption, std::string("name of registrant"));
+        QCOMPARE(app::extract_options(pack_captioning(R"({"x": "name"})")).captioned_fields.size(), std::size_t{1});
+        QVERIFY_THROWS_EXCEPTION(app::PackError, pack_captioning(R"({"x": ""})"));
     }
 
     void an_installed_pack_takes_the_built_in_ones_place() {
