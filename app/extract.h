@@ -67,8 +67,9 @@ struct ExtractionRecord {
 // then "Diluted | $5.61 | ..." is also "earnings per share diluted").
 // Labels compare as lower-case words: "Total shareholders' equity
 // (deficit)" is "total shareholders equity deficit"; "*" in a label stands
-// for any words ("diluted earnings per common share * net income"). The value is the cell
-// as printed, less "$": "365,817", "(6,003.4)". When the document has the
+// for any words ("diluted earnings per common share * net income"). The
+// value is the cell as printed, less "$": "365,817", "(6,003.4)" (a number
+// as parse_decimal reads it, commas in groups of three). When the document has the
 // key page but no row for an item, the field is null (where the schema
 // allows it): the page does not print it. Without the page the model's
 // value stands.

@@ -42,6 +42,18 @@ std::string folded(std::string_view text) {
     return out;
 }
 
+// The lines of a text, without their '\n' (none after a final '\n').
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> lines;
+    for (std::size_t start = 0; start < text.size();) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) end = text.size();
+        lines.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return lines;
+}
+
 // folded() line by line.
 std::string folded_lines(std::string_view text) {
     std::string out;
@@ -71,11 +83,7 @@ int figures_in(std::string_view text) {
 // trailing parentheses ("(unaudited)", "(in millions)"), colons and
 // spaces are taken off: a title, not a sentence or a "... Data" table.
 bool has_title(std::string_view page, const std::vector<std::string>& headings) {
-    std::size_t start = 0;
-    while (start < page.size()) {
-        std::size_t end = page.find('\n', start);
-        if (end == std::string_view::npos) end = page.size();
-        std::string_view line = page.substr(start, end - start);
+    for (std::string_view line : lines_of(page)) {
         for (bool trimmed = true; trimmed;) {
             trimmed = false;
             while (!line.empty() && (line.back() == ' ' || line.back() == ':' || line.back() == '|')) {
@@ -92,7 +100,6 @@ bool has_title(std::string_view page, const std::vector<std::string>& headings) 
         for (const std::string& heading : headings)
             if (line.ends_with(heading) && (line.size() == heading.size() || line[line.size() - heading.size() - 1] == ' '))
                 return true;
-        start = end + 1;
     }
     return false;
 }
@@ -195,13 +202,8 @@ std::optional<std::string> figure_cell(std::string_view cell) {
     std::string_view digits = figure;
     if (digits.starts_with('(') && digits.ends_with(')')) digits = digits.substr(1, digits.size() - 2);
     if (digits.starts_with('-')) digits.remove_prefix(1);
-    if (digits.empty() || !std::isdigit(static_cast<unsigned char>(digits.front())) ||
-        !std::isdigit(static_cast<unsigned char>(digits.back())))
-        return std::nullopt;
-    const bool only_figure_characters = std::ranges::all_of(digits, [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c)) || c == ',' || c == '.';
-    });
-    if (!only_figure_characters || std::ranges::count(digits, '.') > 1) return std::nullopt;
+    const std::optional<DecimalNumber> number = parse_decimal(digits);
+    if (!number || number->length != digits.size()) return std::nullopt;
     return figure;
 }
 
@@ -264,12 +266,8 @@ PageRows figure_rows(std::string_view page) {
     PageRows read;
     std::size_t column = 0;
     std::vector<std::string> section;
-    std::size_t start = 0;
-    while (start < page.size()) {
-        std::size_t end = page.find('\n', start);
-        if (end == std::string_view::npos) end = page.size();
-        const std::vector<std::string> cells = cells_of(page.substr(start, end - start));
-        start = end + 1;
+    for (const std::string_view line : lines_of(page)) {
+        const std::vector<std::string> cells = cells_of(line);
         const std::span<const std::string> values = std::span(cells).subspan(1);
         std::vector<int> years;
         bool has_figure = false, only_years = true;
@@ -350,12 +348,8 @@ std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<Cap
         const std::vector<std::string> caption = label_words(captioned.caption);
         for (std::size_t page = 0; page < std::min(kPagesRead, page_texts.size()) && !values.count(captioned.field);
              ++page) {
-            std::string_view text = page_texts[page], above;
-            for (std::size_t start = 0; start < text.size();) {
-                std::size_t end = text.find('\n', start);
-                if (end == std::string_view::npos) end = text.size();
-                const std::string_view line = text.substr(start, end - start);
-                start = end + 1;
+            std::string_view above;
+            for (const std::string_view line : lines_of(page_texts[page])) {
                 const std::vector<std::string> words = label_words(line);
                 if (words.size() >= caption.size() && std::equal(caption.begin(), caption.end(), words.begin())) {
                     std::string value(above);
