@@ -50,9 +50,11 @@ bool has_quant_kernels(GgmlType type);
 
 // n elements (a multiple of the type's block size) between a packed row and floats.
 void dequantize_row(GgmlType type, const void* src, float* dst, std::int64_t n);
-// Round-to-nearest reference quantizers (ggml's quantize_row_*_ref; the
-// K-quants search their sub-block scales as ggml's make_qx_quants /
-// make_qkx2_quants / make_q3_quants do). dst holds quant_row_bytes(type, n).
+// ggml's quantizers, byte for byte: round to nearest (quantize_row_*_ref),
+// the K-quants searching their sub-block scales as make_qx_quants /
+// make_qkx2_quants / make_q3_quants do. Q4_1 and Q5_1 are fitted instead
+// (make_qkx2_quants per block: less error, the same format). dst holds
+// quant_row_bytes(type, n).
 void quantize_row(GgmlType type, const float* src, void* dst, std::int64_t n);
 
 // The activation format a weight type's dot product reads (table above);

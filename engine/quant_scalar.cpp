@@ -250,42 +250,6 @@ float signed_absmax(const float* x, int n) {
     return max;
 }
 
-// Q4_0 Q4_1 Q5_0 Q5_1. Without a min the extreme value maps to -8 (-16)
-// exactly and the other side reaches +7 (+15); with one, min to max spans
-// 0..15 (0..31).
-template <class Block>
-void quantize_block32(const float* src, void* dst, std::int64_t n) {
-    constexpr int kMax = kHasHighBit<Block> ? 31 : 15;
-    auto* blocks = blocks_of<Block>(dst);
-    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
-        float d = 0.f;
-        float min = 0.f;
-        float bias = 0.5f;
-        if constexpr (kHasMin<Block>) {
-            const auto [min_it, max_it] = std::minmax_element(src, src + kBlock32);
-            min = *min_it;
-            d = (*max_it - min) / static_cast<float>(kMax);
-            blocks[b].m = fp32_to_fp16(min);
-        } else {
-            d = signed_absmax(src, kBlock32) / -static_cast<float>((kMax + 1) / 2);
-            bias += static_cast<float>((kMax + 1) / 2);
-        }
-        const float id = d != 0.f ? 1.f / d : 0.f;
-        blocks[b].d = fp32_to_fp16(d);
-        int q[kBlock32];
-        for (int j = 0; j < kBlock32; ++j)
-            q[j] = std::min(kMax, static_cast<int>(static_cast<std::int8_t>((src[j] - min) * id + bias)));
-        for (int j = 0; j < 16; ++j)
-            blocks[b].qs[j] = static_cast<std::uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
-        if constexpr (kHasHighBit<Block>) {
-            std::uint32_t qh = 0;
-            for (int j = 0; j < kBlock32; ++j)
-                qh |= static_cast<std::uint32_t>(q[j] >> 4) << j;
-            std::memcpy(blocks[b].qh, &qh, sizeof qh);
-        }
-    }
-}
-
 // Q8_0 and Q8_1: d = absmax / 127, q = roundf(x / d) (ties away from zero).
 float quantize_32_to_int8(const float* x, std::int8_t* qs) {
     float amax = 0.f;
@@ -494,6 +458,55 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, st
     }
     the_min = -min;
     return scale;
+}
+
+// Q4_0 Q4_1 Q5_0 Q5_1. Without a min the extreme value maps to -8 (-16)
+// exactly and the other side reaches +7 (+15), as llama.cpp quantizes them.
+// With one, the scale and min are fitted (make_qkx2_quants, weights |x| +
+// the block's rms, as Q4_K's) instead of spanning min to max over 0..15
+// (0..31): on all-MiniLM-L6-v2's F32 matrices that is 20% (Q4_1) and 18%
+// (Q5_1) less squared error, in the same file format. (A fitted symmetric
+// scale gained 4-6% there and lost perplexity on SmolLM2's Q4_0.)
+template <class Block>
+void quantize_block32(const float* src, void* dst, std::int64_t n) {
+    constexpr int kMax = kHasHighBit<Block> ? 31 : 15;
+    auto* blocks = blocks_of<Block>(dst);
+    for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
+        int q[kBlock32];
+        if constexpr (kHasMin<Block>) {
+            float sum_x2 = 0.f;
+            for (int j = 0; j < kBlock32; ++j)
+                sum_x2 += src[j] * src[j];
+            const float rms = std::sqrt(sum_x2 / kBlock32);
+            float weights[kBlock32];
+            for (int j = 0; j < kBlock32; ++j)
+                weights[j] = rms + std::fabs(src[j]);
+            std::uint8_t L[kBlock32];
+            std::uint8_t Laux[kBlock32];
+            float minus_min = 0.f;
+            const float d = kMax == 15
+                                ? make_qkx2_quants(kBlock32, kMax, src, weights, L, minus_min, Laux, -1.f, 0.1f, 20, false)
+                                : make_qkx2_quants(kBlock32, kMax, src, weights, L, minus_min, Laux, -0.5f, 0.1f, 15, false);
+            blocks[b].d = fp32_to_fp16(d);
+            blocks[b].m = fp32_to_fp16(-minus_min);
+            std::copy(L, L + kBlock32, q);
+        } else {
+            const float d = signed_absmax(src, kBlock32) / -static_cast<float>((kMax + 1) / 2);
+            const float id = d != 0.f ? 1.f / d : 0.f;
+            constexpr float kRoundedOffset = 0.5f + static_cast<float>((kMax + 1) / 2);
+            blocks[b].d = fp32_to_fp16(d);
+            for (int j = 0; j < kBlock32; ++j)
+                q[j] = std::min(kMax, static_cast<int>(static_cast<std::int8_t>(src[j] * id + kRoundedOffset)));
+        }
+        for (int j = 0; j < 16; ++j)
+            blocks[b].qs[j] = static_cast<std::uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+        if constexpr (kHasHighBit<Block>) {
+            std::uint32_t qh = 0;
+            for (int j = 0; j < kBlock32; ++j)
+                qh |= static_cast<std::uint32_t>(q[j] >> 4) << j;
+            std::memcpy(blocks[b].qh, &qh, sizeof qh);
+        }
+    }
 }
 
 // Packs 2-bit quants L[256] (0..3) the Q2_K / Q3_K way.
