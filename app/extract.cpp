@@ -159,6 +159,7 @@ Extractor::Extractor(ChatModel& model, const JsonSchema& schema, ExtractOptions 
             if (!field.empty()) fields_read.push_back(field);
     }
     for (const CaptionedField& captioned : options_.captioned_fields) fields_read.push_back(captioned.field);
+    for (const PhraseField& phrased : options_.phrase_fields) fields_read.push_back(phrased.field);
     for (const std::string& field : fields_read)
         if (std::ranges::find(fields, field, &SchemaField::pointer) == fields.end() ||
             field.find('/', 1) != std::string::npos)
@@ -220,10 +221,12 @@ ExtractionRecord Extractor::extract(Library& library, std::int64_t doc_id) {
 
     // A statement's row says a figure more surely than a model reading it,
     // and a statement without the row does not print the figure (a model
-    // asked for it writes some other number); so does a cover's captioned
-    // line: the grammar writes what the pages give, and the model the rest.
+    // asked for it writes some other number); so do a cover's captioned
+    // line and the phrase that names its form: the grammar writes what the
+    // pages give, and the model the rest.
     std::map<std::string, LineItemValue> page_values = read_line_items(key_pages, page_texts);
     page_values.merge(read_captioned_fields(options_.captioned_fields, page_texts));
+    page_values.merge(read_phrase_fields(options_.phrase_fields, page_texts));
     std::map<std::string, json> read_values;  // by property name
     for (const auto& [pointer, item] : page_values) {
         const json value = item.value ? json(*item.value) : json(nullptr);

@@ -104,10 +104,26 @@ struct CaptionedField {
     std::string caption;  // e.g. "exact name of registrant"
 };
 
+// A field whose value a phrase of the first pages names: "FORM 10-Q" on a
+// filing's cover makes the form "10-Q" and the period quarterly. On the
+// first of the first three pages that has any of the field's phrases (as
+// lower-case words, like line item labels), the value whose phrase comes
+// first wins: a 10-K's cover names "FORM 10-K" before it mentions a
+// "TRANSITION REPORT" box or another form.
+struct PhraseField {
+    struct Choice {
+        std::string value;                 // e.g. "quarterly"
+        std::vector<std::string> phrases;  // e.g. "form 10-q", "quarterly report pursuant"
+    };
+    std::string field;  // a property of the schema's root object, e.g. "/period_type"
+    std::vector<Choice> choices;
+};
+
 struct ExtractOptions {
     std::string instructions;         // the pack's extraction prompt; empty: a generic one
     std::vector<KeyPage> key_pages;   // shown before the pages that match the fields' words
     std::vector<CaptionedField> captioned_fields;  // read above their captions, not asked of the model
+    std::vector<PhraseField> phrase_fields;        // named by the first pages' phrases, not asked of the model
     std::vector<std::string> validators;  // run on each record (pack_validators.h); names is_validator accepts
     int max_tokens = 768;             // the JSON's budget
     // Free-text values and whole numbers are copied from the pages shown

@@ -155,6 +155,9 @@ std::vector<FoundKeyPage> find_key_pages(const std::vector<KeyPage>& key_pages,
 
 namespace {
 
+// A form's cover and what follows it: where captioned and phrase fields are read.
+constexpr std::size_t kCoverPages = 3;
+
 // A label as lower-case words: letters and digits, anything else a break,
 // apostrophes dropped ("Shareholders’ equity—deficit" is "shareholders
 // equity deficit"). In a pattern "*" is a word of its own.
@@ -342,11 +345,10 @@ std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyP
 
 std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<CaptionedField>& fields,
                                                            const std::vector<std::string>& page_texts) {
-    constexpr std::size_t kPagesRead = 3;
     std::map<std::string, LineItemValue> values;
     for (const CaptionedField& captioned : fields) {
         const std::vector<std::string> caption = label_words(captioned.caption);
-        for (std::size_t page = 0; page < std::min(kPagesRead, page_texts.size()) && !values.count(captioned.field);
+        for (std::size_t page = 0; page < std::min(kCoverPages, page_texts.size()) && !values.count(captioned.field);
              ++page) {
             std::string_view above;
             for (const std::string_view line : lines_of(page_texts[page])) {
@@ -359,6 +361,29 @@ std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<Cap
                     break;
                 }
                 if (!words.empty()) above = line;
+            }
+        }
+    }
+    return values;
+}
+
+std::map<std::string, LineItemValue> read_phrase_fields(const std::vector<PhraseField>& fields,
+                                                        const std::vector<std::string>& page_texts) {
+    std::map<std::string, LineItemValue> values;
+    for (const PhraseField& field : fields) {
+        for (std::size_t page = 0; page < std::min(kCoverPages, page_texts.size()) && !values.count(field.field);
+             ++page) {
+            const std::vector<std::string> words = label_words(page_texts[page]);
+            std::size_t first = words.size();
+            for (const PhraseField::Choice& choice : field.choices) {
+                for (const std::string& phrase : choice.phrases) {
+                    const std::vector<std::string> wanted = label_words(phrase);
+                    const auto at = std::ranges::search(words, wanted).begin() - words.begin();
+                    if (!wanted.empty() && static_cast<std::size_t>(at) < first) {
+                        first = static_cast<std::size_t>(at);
+                        values[field.field] = {choice.value, static_cast<int>(page) + 1, phrase};
+                    }
+                }
             }
         }
     }

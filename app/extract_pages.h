@@ -65,4 +65,10 @@ std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyP
 std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<CaptionedField>& fields,
                                                            const std::vector<std::string>& page_texts);
 
+// The phrase fields (PhraseField, extract.h) the first pages name, by field
+// pointer (the label: the phrase that named it); a field none of whose
+// phrases is there is left out.
+std::map<std::string, LineItemValue> read_phrase_fields(const std::vector<PhraseField>& fields,
+                                                        const std::vector<std::string>& page_texts);
+
 }  // namespace folio::app

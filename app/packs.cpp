@@ -50,12 +50,12 @@ PackContent load_from(const QString& folder, const std::string& name) {
         if (manifest.contains("glossary"))
             pack.glossary = Glossary::parse(read_pack_file(folder, manifest["glossary"].get<std::string>(), name));
         pack.validators = manifest.value("validators", std::vector<std::string>{});
+        const auto has_empty = [](const std::vector<std::string>& v) {
+            return v.empty() || std::ranges::any_of(v, [](const std::string& s) { return s.empty(); });
+        };
         for (const auto& key : manifest.value("key_pages", nlohmann::ordered_json::array())) {
             KeyPage page{key.at("name").get<std::string>(), key.at("headings").get<std::vector<std::string>>(),
                          key.at("terms").get<std::vector<std::string>>()};
-            const auto has_empty = [](const std::vector<std::string>& v) {
-                return v.empty() || std::ranges::any_of(v, [](const std::string& s) { return s.empty(); });
-            };
             if (has_empty(page.headings) || has_empty(page.terms))
                 throw PackError("pack " + name + ": pack.json: key page '" + page.name + "' needs headings and terms");
             if (const std::string period = key.value("period_field", std::string()); !period.empty())
@@ -78,6 +78,20 @@ PackContent load_from(const QString& folder, const std::string& name) {
             if (field.empty() || captioned.caption.empty())
                 throw PackError("pack " + name + ": pack.json: captioned field '" + field + "' needs a caption");
             pack.captioned_fields.push_back(std::move(captioned));
+        }
+        const nlohmann::ordered_json phrased = manifest.value("phrase_fields", nlohmann::ordered_json::object());
+        for (const auto& [field, choices] : phrased.items()) {
+            PhraseField phrase_field{"/" + field, {}};
+            for (const auto& [value, phrases] : choices.items())
+                phrase_field.choices.push_back({value, phrases.get<std::vector<std::string>>()});
+            const bool named = !field.empty() && !phrase_field.choices.empty() &&
+                               std::ranges::none_of(phrase_field.choices, [&](const PhraseField::Choice& choice) {
+                                   return choice.value.empty() || has_empty(choice.phrases);
+                               });
+            if (!named)
+                throw PackError("pack " + name + ": pack.json: phrase field '" + field +
+                                "' needs values, each with phrases");
+            pack.phrase_fields.push_back(std::move(phrase_field));
         }
         for (const auto& adapter : manifest.value("adapters", nlohmann::ordered_json::array())) {
             const std::string file = adapter.at("file").get<std::string>();
@@ -104,6 +118,7 @@ ExtractOptions extract_options(const PackContent& pack) {
     return {.instructions = pack.extract_instructions,
             .key_pages = pack.key_pages,
             .captioned_fields = pack.captioned_fields,
+            .phrase_fields = pack.phrase_fields,
             .validators = pack.validators};
 }
 

@@ -42,6 +42,8 @@ struct PackContent {
     std::string extract_instructions;  // the extraction prompt's system text
     std::vector<KeyPage> key_pages;    // pack.json "key_pages": [{"name": ..., "headings": [...]}], shown first
     std::vector<CaptionedField> captioned_fields;  // pack.json "captioned_fields": {"company": "exact name of ..."}
+    // pack.json "phrase_fields": {"period_type": {"quarterly": ["form 10-q"], "annual": [...]}}
+    std::vector<PhraseField> phrase_fields;
     bool fhir = false;                 // records also as FHIR R4 Bundles
     Glossary glossary;                 // pack.json "glossary" (glossary.h); empty when it names none
     std::vector<std::string> validators;  // pack.json "validators", run on each record (pack_validators.h)

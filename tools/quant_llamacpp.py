@@ -12,7 +12,9 @@ the increases are measured from.
 
 Folio's plain K types are llama-quantize --pure (every matrix the one type);
 llama.cpp's nearest ftype is its _S mix, which gives the output head more
-bits: the pair is listed as Q4_K / Q4_K_S.
+bits: the pair is listed as Q4_K / Q4_K_S. Folio fits Q4_1 and Q5_1 blocks
+where llama.cpp spans min to max, so a scheme with such tensors (Q5_K's
+fallback for rows that are not whole 256-blocks) differs there by design.
 
 Tools only, never CI. Needs llama-cpp-python and the gguf package, as
 tools/bench_llamacpp.py says; for example:

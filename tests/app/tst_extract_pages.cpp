@@ -147,6 +147,31 @@ private slots:
                  std::string("(none)"));
     }
 
+    // A filing's cover names its form before anything else that would name
+    // another: the finance pack reads the form and the period from it.
+    void phrase_fields_take_the_value_named_first() {
+        const std::vector<app::PhraseField> fields = app::load_pack("finance").phrase_fields;
+        const auto named = [&](std::vector<std::string> pages) {
+            const std::map<std::string, app::LineItemValue> values = app::read_phrase_fields(fields, pages);
+            std::string text;
+            for (const char* field : {"/form", "/period_type"})
+                text += values.count(field) ? *values.at(field).value + " p" + std::to_string(values.at(field).page) + " "
+                                            : std::string("(none) ");
+            return text;
+        };
+        QCOMPARE(named({"UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-Q\n"
+                        "\u2612 QUARTERLY REPORT PURSUANT TO SECTION 13 OR 15(d)\n"
+                        "\u2610 TRANSITION REPORT PURSUANT TO SECTION 13 OR 15(d)"}),
+                 std::string("10-Q p1 quarterly p1 "));
+        // A 10-K's cover asks about the forms it has filed; its own comes first.
+        QCOMPARE(named({"Form 10-K\nANNUAL REPORT PURSUANT TO SECTION 13\n"
+                        "Indicate by check mark whether the registrant has filed all reports (Form 10-Q, Form 8-K)"}),
+                 std::string("10-K p1 annual p1 "));
+        QCOMPARE(named({"Table of contents", "FORM 10-K"}), std::string("10-K p2 annual p2 "));
+        // "10-Q" alone is not "Form 10-Q"; nothing past the third page is read.
+        QCOMPARE(named({"Our 10-Q", "Page two", "Page three", "FORM 10-Q"}), std::string("(none) (none) "));
+    }
+
     void finance_line_items_are_read_from_the_statements() {
         const std::vector<app::KeyPage> key_pages = app::load_pack("finance").key_pages;
         const std::map<std::string, app::LineItemValue> items =

@@ -153,6 +153,25 @@ private slots:
         QCOMPARE(captioned[0].caption, std::string("name of registrant"));
         QCOMPARE(app::extract_options(pack_captioning(R"({"x": "name"})")).captioned_fields.size(), std::size_t{1});
         QVERIFY_THROWS_EXCEPTION(app::PackError, pack_captioning(R"({"x": ""})"));
+
+        const auto pack_phrasing = [&](const std::string& phrases) {
+            write_file(dir / "pack.json", R"({"description": "Keyed", "extract_schema": "schema.json",)"
+                                          R"( "extract_prompt": "prompt.txt", "phrase_fields": )" + phrases + "}");
+            return app::load_pack_folder(dir, "keyed");
+        };
+        const std::vector<app::PhraseField> phrased =
+            pack_phrasing(R"({"x": {"quarterly": ["form 10-q", "quarterly report"], "annual": ["form 10-k"]}})")
+                .phrase_fields;
+        QCOMPARE(phrased.size(), std::size_t{1});
+        QCOMPARE(phrased[0].field, std::string("/x"));
+        QCOMPARE(phrased[0].choices.size(), std::size_t{2});
+        QCOMPARE(phrased[0].choices[0].value, std::string("quarterly"));  // in the file's order
+        QCOMPARE(phrased[0].choices[0].phrases, (std::vector<std::string>{"form 10-q", "quarterly report"}));
+        QCOMPARE(phrased[0].choices[1].value, std::string("annual"));
+        QCOMPARE(app::extract_options(pack_phrasing(R"({"x": {"a": ["b"]}})")).phrase_fields.size(), std::size_t{1});
+        for (const char* bad : {R"({"x": {}})", R"({"x": {"a": []}})", R"({"x": {"a": [""]}})", R"({"x": {"": ["b"]}})",
+                                R"({"x": {"a": "b"}})"})
+            QVERIFY_THROWS_EXCEPTION(app::PackError, pack_phrasing(bad));
     }
 
     void an_installed_pack_takes_the_built_in_ones_place() {
