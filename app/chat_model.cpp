@@ -78,11 +78,6 @@ void ChatModel::make_cache() {
 }
 
 void ChatModel::set_default_adapters(engine::LoraSet adapters) {
-    if (!adapters.empty() && model_->on_gpu()) {
-        model_->use_cpu();
-        device_ = "cpu";
-        make_cache();
-    }
     default_adapters_ = std::move(adapters);
 }
 

@@ -77,8 +77,6 @@ public:
 
     // Adapters every request runs with unless its options name others (a
     // domain pack's, load_pack_adapters).
-    // Adapters on a model placed on the GPU bring it back to the CPU (the
-    // kept KV caches are remade there).
     void set_default_adapters(engine::LoraSet adapters);
     // "cpu" or "cuda".
     const std::string& device() const { return device_; }

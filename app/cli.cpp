@@ -730,9 +730,9 @@ int command_generate(const std::vector<std::string>& rest) {
     if (kv_type_name != "f16" && kv_type_name != "q8_0")
         throw UsageError("--kv-type must be f16 or q8_0, not '" + kv_type_name + "'");
     const engine::KvType kv_type = engine::kv_type_from_name(kv_type_name);
-    const bool needs_cpu_backend = !args.every_value("lora").empty() || kv_type != engine::KvType::F16;
+    const bool needs_cpu_backend = kv_type != engine::KvType::F16;
     if (device == DeviceChoice::Cuda && needs_cpu_backend)
-        throw UsageError("LoRA adapters and a q8_0 KV cache run on the CPU backend only (use --device cpu or auto)");
+        throw UsageError("a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");
     const std::string truncate = args.value("truncate").value_or("error");
     if (truncate != "error" && truncate != "keep-last")
         throw UsageError("--truncate must be error or keep-last, not '" + truncate + "'");

@@ -21,7 +21,7 @@ std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cp
         case DeviceChoice::Cuda:
             if (needs_cpu_backend)
                 throw std::invalid_argument(
-                    "LoRA adapters and a q8_0 KV cache run on the CPU backend only (use --device cpu or auto)");
+                    "a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");
             model.use_gpu(0);
             return "cuda";
         case DeviceChoice::Auto:

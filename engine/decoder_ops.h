@@ -30,7 +30,8 @@ class CpuDecoderOps {
 public:
     explicit CpuDecoderOps(ThreadPool& pool) : pool_(pool) {}
 
-    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache&) {
+    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache&,
+               const LoraSet&) {
         tokens_ = tokens;
         positions_ = positions;
     }
@@ -88,8 +89,9 @@ private:
 // The same ops on a GPU (decoder_ops_cuda.cpp). Holds the device copies of
 // the weights given to upload(), a stream and the activation buffers; one
 // forward pass at a time. Model::forward has checked that the cache is on
-// the GPU and that no LoRA adapter is asked for (the loras arguments are
-// empty).
+// the GPU. LoRA pairs are copied to the GPU at their first use, as f32 of a
+// rank padded to 8 (widen_lora_pair), and kept with their adapters while the
+// ops live.
 class CudaDecoderOps {
 public:
     // Selects the GPU; throws ModelError when it cannot be used.
@@ -104,11 +106,13 @@ public:
     void upload(const std::vector<float>& vector);
     std::size_t uploaded_bytes() const;
 
-    // A batch's ids on the GPU. A decode step (one token) on a cache the ops
-    // have stepped through before is recorded as a CUDA graph at its second
-    // step and replayed from the third: the ops then queue nothing and
-    // to_host() launches the recording. Moving a buffer discards recordings.
-    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache& cache);
+    // A batch's ids on the GPU. A decode step (one token, no adapters) on a
+    // cache the ops have stepped through before is recorded as a CUDA graph
+    // at its second step and replayed from the third: the ops then queue
+    // nothing and to_host() launches the recording. Moving a buffer discards
+    // recordings. Steps with adapters run eagerly.
+    void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache& cache,
+               const LoraSet& loras);
     float* buffer(int slot, std::int64_t n);
     void embed(const WeightMatrix& table, float* out);
     void scale(float* x, std::int64_t n, float factor);
@@ -132,6 +136,7 @@ public:
 
 private:
     struct State;
+    void add_lora_updates(const WeightMatrix& w, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
     std::unique_ptr<State> state_;
 };
 

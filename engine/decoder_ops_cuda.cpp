@@ -27,6 +27,12 @@ struct DecodeGraph {
 
 enum class StepMode { Eager, Recording, Replaying };
 
+// A LoRA pair's device copy (widen_lora_pair): A (rank, n_in), B (n_out, rank).
+struct DeviceLoraPair {
+    cuda::DeviceMatrix a;
+    cuda::DeviceMatrix b;
+};
+
 struct CudaDecoderOps::State {
     int gpu = 0;
     cuda::Stream stream;
@@ -34,6 +40,10 @@ struct CudaDecoderOps::State {
     std::unordered_map<const void*, const float*> vectors;         // by std::vector<float>::data
     std::unordered_map<const RopeParameters*, cuda::DeviceMemory> inverse_frequencies;
     std::vector<cuda::DeviceMemory> weights;  // owns what the maps point to
+    // Held so that the pairs keyed here stay where they are.
+    std::vector<std::shared_ptr<const LoraAdapter>> adapters;
+    std::unordered_map<const LoraWeight*, DeviceLoraPair> lora_pairs;
+    cuda::DeviceMemory lora_down, lora_delta;  // a pair's A·x (n_rows, rank) and B(A·x) (n_rows, n_out)
     std::size_t weight_bytes = 0;
     std::vector<cuda::DeviceMemory> buffers;  // activations, by slot
     cuda::DeviceMemory ffn_gate, ffn_up;      // the feed-forward's intermediate rows
@@ -124,7 +134,7 @@ std::size_t CudaDecoderOps::uploaded_bytes() const {
 }
 
 void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
-                           const KvCache& cache) {
+                           const KvCache& cache, const LoraSet& loras) {
     State& state = *state_;
     if (state.mode == StepMode::Recording) {
         // The last step failed while recording: close the recording and keep decode eager.
@@ -137,7 +147,10 @@ void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const
     }
     state.mode = StepMode::Eager;
     state.step_graph = nullptr;
-    const bool decode_step = tokens.size() == 1 && cache.on_gpu() && !state.graphs_failed;
+    for (const LoraUse& use : loras.uses)
+        if (std::ranges::find(state.adapters, use.adapter) == state.adapters.end()) state.adapters.push_back(use.adapter);
+    // A recording would keep one request's adapters and scales: steps with adapters run eagerly.
+    const bool decode_step = tokens.size() == 1 && cache.on_gpu() && !state.graphs_failed && loras.empty();
     const std::size_t bytes = tokens.size() * sizeof(std::int32_t);
     translate([&] {
         cuda::use_gpu(state.gpu);    // the CUDA device is per host thread; callers may switch threads
@@ -237,8 +250,49 @@ const cuda::QuantizedRows* rows_for(const std::optional<cuda::QuantizedRows>& qu
 
 }  // namespace
 
+// out (n_rows, w.rows) += Σ scale·B(A·x) over the adapters that adapt w, as
+// lora_matmul does on the CPU. Runs eagerly only (begin records no step
+// with adapters), so a pair's first use may copy it to the GPU.
+void CudaDecoderOps::add_lora_updates(const WeightMatrix& w, const float* x, std::int64_t n_rows, float* out,
+                                      const LoraSet& loras) {
+    State& state = *state_;
+    const auto upload_f32 = [&](const std::vector<float>& values, std::int64_t rows, std::int64_t cols) {
+        const std::size_t bytes = values.size() * sizeof(float);
+        cuda::DeviceMemory memory(bytes);
+        state.stream.copy_to_device(memory.get(), values.data(), bytes);
+        const cuda::DeviceMatrix matrix{static_cast<std::uint32_t>(GgmlType::F32), memory.get(), rows, cols,
+                                        cols * static_cast<std::int64_t>(sizeof(float))};
+        state.weights.push_back(std::move(memory));
+        state.weight_bytes += bytes;
+        return matrix;
+    };
+    for (const LoraUse& use : loras.uses) {
+        const LoraWeight* pair = use.adapter->find(w.name);
+        if (pair == nullptr) continue;
+        const float scale = use.adapter->scale(*pair, use.scale);
+        if (scale == 0.f) continue;
+        auto found = state.lora_pairs.find(pair);
+        if (found == state.lora_pairs.end()) {
+            const WidenedLoraPair widened = widen_lora_pair(*pair, 8);
+            const DeviceLoraPair device{upload_f32(widened.a, widened.rank, pair->a.cols),
+                                        upload_f32(widened.b, pair->b.rows, widened.rank)};
+            found = state.lora_pairs.emplace(pair, device).first;
+        }
+        const DeviceLoraPair& device = found->second;
+        auto* down = static_cast<float*>(
+            reserve(state.lora_down, static_cast<std::size_t>(n_rows * device.a.rows) * sizeof(float),
+                    state.buffer_generation));
+        auto* delta = static_cast<float*>(
+            reserve(state.lora_delta, static_cast<std::size_t>(n_rows * w.rows) * sizeof(float), state.buffer_generation));
+        cuda::matmul(state.stream, device.a, x, n_rows, down);
+        cuda::scale_in_place(state.stream, down, n_rows * device.a.rows, scale);
+        cuda::matmul(state.stream, device.b, down, n_rows, delta);
+        cuda::add_in_place(state.stream, out, delta, n_rows * w.rows);
+    }
+}
+
 void CudaDecoderOps::project(const float* x, std::int64_t n_rows, std::int64_t n_cols,
-                             std::initializer_list<Projection> outputs, const LoraSet&) {
+                             std::initializer_list<Projection> outputs, const LoraSet& loras) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     std::vector<const cuda::DeviceMatrix*> weights;
     for (const Projection& projection : outputs) weights.push_back(&device_matrix(state_->matrices, *projection.weight));
@@ -247,6 +301,8 @@ void CudaDecoderOps::project(const float* x, std::int64_t n_rows, std::int64_t n
             weights.size() > 1 ? shared_quantization(state_->stream, x, n_rows, n_cols, weights) : std::nullopt;
         for (std::size_t i = 0; i < weights.size(); ++i)
             cuda::matmul(state_->stream, *weights[i], x, n_rows, outputs.begin()[i].out, rows_for(quantized, *weights[i]));
+        for (const Projection& projection : outputs)
+            add_lora_updates(*projection.weight, x, n_rows, projection.out, loras);
     });
 }
 
@@ -295,7 +351,7 @@ void CudaDecoderOps::add(float* x, const float* y, std::int64_t n) {
 
 void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                                GatedActivation activation, const float* x, std::int64_t n_rows, float* out,
-                               const LoraSet&) {
+                               const LoraSet& loras) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     const cuda::DeviceMatrix& device_gate = device_matrix(state_->matrices, gate);
     const cuda::DeviceMatrix& device_up = device_matrix(state_->matrices, up);
@@ -312,9 +368,12 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
             shared_quantization(state_->stream, x, n_rows, gate.cols, sharing_x);
         cuda::matmul(state_->stream, device_gate, x, n_rows, gated, rows_for(quantized, device_gate));
         cuda::matmul(state_->stream, device_up, x, n_rows, up_out, rows_for(quantized, device_up));
+        add_lora_updates(gate, x, n_rows, gated, loras);
+        add_lora_updates(up, x, n_rows, up_out, loras);
         cuda::gated_activation(state_->stream, gated, up_out, n_rows * gate.rows,
                                activation == GatedActivation::Silu ? 0 : 1);
         cuda::matmul(state_->stream, device_down, gated, n_rows, out);
+        add_lora_updates(down, gated, n_rows, out, loras);
     });
 }
 

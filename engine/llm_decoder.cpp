@@ -202,7 +202,7 @@ private:
         const std::int64_t k_width = static_cast<std::int64_t>(c.n_kv_heads) * c.head_dim;
         const std::int64_t v_width = static_cast<std::int64_t>(c.n_kv_heads) * c.v_head_dim;
         const std::int64_t attn_width = static_cast<std::int64_t>(c.n_heads) * c.v_head_dim;
-        ops.begin(tokens, positions, cache);
+        ops.begin(tokens, positions, cache, loras);
         enum Slot { kResidual, kNormed, kQ, kK, kV, kAttention, kBlockOut, kLogits };
 
         float* residual = ops.buffer(kResidual, n_tokens * c.n_embd);     // (n_tokens, n_embd)

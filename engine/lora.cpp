@@ -106,6 +106,21 @@ const LoraWeight* LoraAdapter::find(std::string_view base_weight) const {
     return it == weights_.end() ? nullptr : &it->second;
 }
 
+WidenedLoraPair widen_lora_pair(const LoraWeight& pair, std::int64_t rank_multiple) {
+    const std::int64_t rank = pair.a.rows;
+    const std::int64_t n_in = pair.a.cols;
+    const std::int64_t n_out = pair.b.rows;
+    WidenedLoraPair widened;
+    widened.rank = (rank + rank_multiple - 1) / rank_multiple * rank_multiple;
+    widened.a.assign(static_cast<std::size_t>(widened.rank * n_in), 0.f);
+    widened.b.assign(static_cast<std::size_t>(n_out * widened.rank), 0.f);
+    for (std::int64_t r = 0; r < rank; ++r)
+        dequantize_row(pair.a.type, pair.a.data + r * pair.a.row_bytes, widened.a.data() + r * n_in, n_in);
+    for (std::int64_t o = 0; o < n_out; ++o)
+        dequantize_row(pair.b.type, pair.b.data + o * pair.b.row_bytes, widened.b.data() + o * widened.rank, rank);
+    return widened;
+}
+
 float LoraAdapter::scale(const LoraWeight& weight, float user_scale) const {
     return alpha_ != 0.f ? user_scale * alpha_ / static_cast<float>(weight.a.rows) : user_scale;
 }

@@ -25,10 +25,11 @@
 // (r the pair's own rank, as llama.cpp takes it; user_scale when alpha is 0)
 // over the request's adapters, so several adapters run at once, each at its
 // own scale, and switching adapters never touches the base weights. The
-// shared blocks apply them (lora_matmul, blocks_cpu.h), so every architecture
-// built from those blocks takes adapters on the weights it lists as
-// adaptable (Model::adaptable_weights). An expert FFN would list each
-// expert's slices the same way and run them through lora_matmul.
+// shared blocks apply them (lora_matmul, blocks_cpu.h; on a GPU the CUDA
+// ops, decoder_ops.h), so every architecture built from those blocks takes
+// adapters on the weights it lists as adaptable (Model::adaptable_weights).
+// An expert FFN would list each expert's slices the same way and run them
+// through lora_matmul.
 //
 //   std::shared_ptr<const LoraAdapter> finance = LoraAdapter::open("finance.gguf", *model);
 //   GenerationOptions options;
@@ -43,6 +44,17 @@ struct LoraWeight {
     WeightMatrix a;  // (r, n_in)
     WeightMatrix b;  // (n_out, r)
 };
+
+// A pair as f32 with its rank padded with zeros to a multiple of
+// `rank_multiple` (rows of A past r are zero, and so are B's columns past r,
+// so B(A·x) is unchanged): the CUDA backend's kernels read rows of a
+// multiple of 8 elements, and adapters of rank 4 exist.
+struct WidenedLoraPair {
+    std::int64_t rank = 0;  // padded
+    std::vector<float> a;   // (rank, n_in)
+    std::vector<float> b;   // (n_out, rank)
+};
+WidenedLoraPair widen_lora_pair(const LoraWeight& pair, std::int64_t rank_multiple);
 
 class LoraAdapter {
 public:

@@ -131,8 +131,6 @@ std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t
     if (cache.on_gpu() != on_gpu())
         throw ModelError(on_gpu() ? "forward: the model runs on the GPU but the KV cache is in host memory"
                                   : "forward: the KV cache is on the GPU but the model runs on the CPU");
-    if (on_gpu() && !loras.empty())
-        throw ModelError("LoRA adapters run on the CPU backend only (--device cpu)");
     for (const LoraUse& use : loras.uses)
         if (!use.adapter || !use.adapter->fits(*this))
             throw ModelError("forward: the adapter " + (use.adapter ? use.adapter->source() : std::string("(none)")) +

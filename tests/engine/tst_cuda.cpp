@@ -2,6 +2,8 @@
 // goldens. Skips as a whole where no GPU answers (or Folio was built without
 // the backend); CTest then reports it skipped.
 
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QtTest>
 
 #include <cmath>
@@ -14,11 +16,13 @@
 #include "engine/blocks_cpu.h"
 #include "engine/device.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/quant.h"
 #include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 #include "tests/support/gguf_edit.h"
+#include "tests/support/golden_json.h"
 #include "tests/support/logit_golden.h"
 
 #ifdef FOLIO_USE_CUDA
@@ -114,6 +118,9 @@ private slots:
     void recordedDecodeStepsFollowMovedBuffers();
     void quantizedModelMatchesCpu_data();
     void quantizedModelMatchesCpu();
+    void loraMatchesPeft_data();
+    void loraMatchesPeft();
+    void decodeStepsWithAndWithoutAdaptersMatchCpu();
     void refusesWhatItCannotRun();
 };
 
@@ -563,6 +570,87 @@ void TestCuda::quantizedModelMatchesCpu() {
           std::string(ggml_type_name(static_cast<GgmlType>(type))).c_str(), gpu_error, cpu_error);
     QVERIFY2(gpu_error <= std::max(1.25 * cpu_error, kPrefillTolerance),
              qPrintable(QString("GPU %1, CPU %2").arg(gpu_error).arg(cpu_error)));
+}
+
+namespace {
+
+// The adapters and scales a golden of tests/data/lora_tiny names, loaded for model.
+LoraSet adapters_of(const std::filesystem::path& golden, const Model& model) {
+    LoraSet set;
+    for (const QJsonValue& value : read_json_object(golden)["adapters"].toArray()) {
+        const QJsonObject adapter = value.toObject();
+        const std::filesystem::path file =
+            kTestData / "lora_tiny" / adapter["folder"].toString().toStdString() / "adapter.gguf";
+        set.uses.push_back({LoraAdapter::load(GgufFile::open(file), model), static_cast<float>(adapter["scale"].toDouble())});
+    }
+    return set;
+}
+
+}  // namespace
+
+void TestCuda::loraMatchesPeft_data() {
+    QTest::addColumn<QString>("golden_name");
+    QTest::newRow("plain r8") << "golden_plain.json";
+    QTest::newRow("rslora r4") << "golden_rslora.json";
+    QTest::newRow("both at 0.5 and -0.75") << "golden_mixed.json";
+}
+
+// tst_lora's PEFT goldens on the GPU: the prompt through the GEMM (the GPU's
+// prefill tolerance), then greedy steps through the vector kernels, eager
+// since a recording does not keep adapters.
+void TestCuda::loraMatchesPeft() {
+    QFETCH(QString, golden_name);
+    const std::filesystem::path path = kTestData / "lora_tiny" / golden_name.toStdString();
+    const Golden golden = read_golden(path);
+    std::unique_ptr<Model> model = gpu_model(tiny_model_file("llama_tiny"));
+    const LoraSet loras = adapters_of(path, *model);
+    const int n_vocab = model->config().n_vocab;
+    ThreadPool pool(1);
+    const Comparison comparison =
+        compare(golden, prompt_logits(*model, pool, golden.prompt_ids, loras), n_vocab, kPrefillTolerance);
+    const int n_positions = static_cast<int>(golden.positions.size());
+    qInfo("%s on the GPU: max |logit - golden| / range = %.2e; top-10 within tolerance at %d/%d positions",
+          qPrintable(golden_name), comparison.max_relative_diff, comparison.positions_top10_within, n_positions);
+    QVERIFY2(comparison.max_relative_diff <= kPrefillTolerance,
+             qPrintable(QString::number(comparison.max_relative_diff)));
+    QCOMPARE(comparison.positions_top10_within, n_positions);
+    QCOMPARE(greedy_continuation(*model, pool, golden.prompt_ids,
+                                 static_cast<int>(golden.greedy_continuation.size()), loras),
+             golden.greedy_continuation);
+}
+
+// Decode steps on one cache in runs of three without and with an adapter:
+// the steps without it are recorded and replayed, those with it run
+// eagerly, and each matches the CPU taking the same steps.
+void TestCuda::decodeStepsWithAndWithoutAdaptersMatchCpu() {
+    const GgufFile file = tiny_model_file("llama_tiny");
+    std::unique_ptr<Model> cpu = load_model(file);
+    std::unique_ptr<Model> gpu = gpu_model(file);
+    const std::filesystem::path golden = kTestData / "lora_tiny" / "golden_plain.json";
+    const LoraSet cpu_loras = adapters_of(golden, *cpu), gpu_loras = adapters_of(golden, *gpu);
+    const int n_vocab = cpu->config().n_vocab;
+    const std::vector<std::int32_t> tokens = random_tokens(44, n_vocab, 13);
+    const std::vector<std::int32_t> positions = iota_positions(tokens.size());
+    ThreadPool pool(2);
+    KvCache cpu_cache = cpu->make_kv_cache(64), gpu_cache = gpu->make_kv_cache(64);
+    constexpr std::size_t kPrompt = 20;
+    const auto prompt = std::span(tokens).first(kPrompt);
+    const auto prompt_positions = std::span(positions).first(kPrompt);
+    cpu->forward(pool, prompt, prompt_positions, cpu_cache, LogitRows::Last);
+    gpu->forward(pool, prompt, prompt_positions, gpu_cache, LogitRows::Last);
+    double worst = 0;
+    for (std::size_t i = kPrompt; i < tokens.size(); ++i) {
+        const bool adapted = (i - kPrompt) / 3 % 2 == 1;
+        const auto token = std::span(tokens).subspan(i, 1);
+        const auto position = std::span(positions).subspan(i, 1);
+        worst = std::max(
+            worst, max_relative_diff(
+                       gpu->forward(pool, token, position, gpu_cache, LogitRows::Last, adapted ? gpu_loras : LoraSet{}),
+                       cpu->forward(pool, token, position, cpu_cache, LogitRows::Last, adapted ? cpu_loras : LoraSet{}),
+                       n_vocab));
+    }
+    qInfo("24 decode steps, every other three with the adapter: max |gpu - cpu| / range = %.2e", worst);
+    QVERIFY2(worst <= 2e-3, qPrintable(QString::number(worst)));
 }
 
 // What the GPU cannot run says so, and leaves the model usable on the CPU.

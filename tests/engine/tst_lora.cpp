@@ -21,6 +21,7 @@
 #include "engine/gguf.h"
 #include "engine/lora.h"
 #include "engine/model.h"
+#include "engine/quant.h"
 #include "engine/thread_pool.h"
 #include "tests/support/generation_options.h"
 #include "tests/support/gguf_edit.h"
@@ -77,6 +78,7 @@ private slots:
     void readsEachTensorType_data();
     void readsEachTensorType();
     void scaleZeroIsTheBaseModel();
+    void widenedPairIsTheSamePair();
     void batchMatchesTokenByToken();
     void rejectsAdaptersThatDoNotFit_data();
     void rejectsAdaptersThatDoNotFit();
@@ -192,6 +194,34 @@ void TestLora::readsEachTensorType() {
     const double diff = max_relative_diff(logits, prompt_logits(*model_, pool_, golden.prompt_ids, widened), n_vocab);
     qInfo("max |logit - the same values in f32| / range = %.2e", diff);
     QVERIFY2(diff <= tolerance, qPrintable(QString::number(diff)));
+}
+
+// The CUDA backend's copy of a pair (f32, its rank padded to a multiple of 8):
+// the rank-4 rsLoRA pair and the rank-8 one give the same B(A·x) as the
+// pair's own values, and the padding is zeros.
+void TestLora::widenedPairIsTheSamePair() {
+    for (const char* name : {"rslora", "plain"}) {
+        const std::shared_ptr<const LoraAdapter> adapter = LoraAdapter::load(adapter_file(name), *model_);
+        const LoraWeight* pair = adapter->find("blk.0.attn_q.weight");
+        QVERIFY(pair != nullptr);
+        const std::int64_t rank = pair->a.rows, n_in = pair->a.cols, n_out = pair->b.rows;
+        const WidenedLoraPair widened = widen_lora_pair(*pair, 8);
+        QCOMPARE(widened.rank, std::int64_t{8});
+        QCOMPARE(widened.a.size(), static_cast<std::size_t>(8 * n_in));
+        QCOMPARE(widened.b.size(), static_cast<std::size_t>(n_out * 8));
+        std::vector<float> a(static_cast<std::size_t>(rank * n_in)), b(static_cast<std::size_t>(n_out * rank));
+        dequantize_row(pair->a.type, pair->a.data, a.data(), rank * n_in);
+        for (std::int64_t o = 0; o < n_out; ++o)
+            dequantize_row(pair->b.type, pair->b.data + o * pair->b.row_bytes, b.data() + o * rank, rank);
+        for (std::int64_t r = 0; r < 8; ++r)
+            for (std::int64_t i = 0; i < n_in; ++i)
+                QCOMPARE(widened.a[static_cast<std::size_t>(r * n_in + i)],
+                         r < rank ? a[static_cast<std::size_t>(r * n_in + i)] : 0.f);
+        for (std::int64_t o = 0; o < n_out; ++o)
+            for (std::int64_t r = 0; r < 8; ++r)
+                QCOMPARE(widened.b[static_cast<std::size_t>(o * 8 + r)],
+                         r < rank ? b[static_cast<std::size_t>(o * rank + r)] : 0.f);
+    }
 }
 
 // An adapter at scale 0 adds nothing, bit for bit, whatever else is active;
