@@ -2,8 +2,6 @@
 // goldens. Skips as a whole where no GPU answers (or Folio was built without
 // the backend); CTest then reports it skipped.
 
-#include <QJsonArray>
-#include <QJsonObject>
 #include <QtTest>
 
 #include <cmath>
@@ -22,8 +20,8 @@
 #include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 #include "tests/support/gguf_edit.h"
-#include "tests/support/golden_json.h"
 #include "tests/support/logit_golden.h"
+#include "tests/support/lora_golden.h"
 
 #ifdef FOLIO_USE_CUDA
 #include "engine/cuda/kernels.h"
@@ -572,22 +570,6 @@ void TestCuda::quantizedModelMatchesCpu() {
              qPrintable(QString("GPU %1, CPU %2").arg(gpu_error).arg(cpu_error)));
 }
 
-namespace {
-
-// The adapters and scales a golden of tests/data/lora_tiny names, loaded for model.
-LoraSet adapters_of(const std::filesystem::path& golden, const Model& model) {
-    LoraSet set;
-    for (const QJsonValue& value : read_json_object(golden)["adapters"].toArray()) {
-        const QJsonObject adapter = value.toObject();
-        const std::filesystem::path file =
-            kTestData / "lora_tiny" / adapter["folder"].toString().toStdString() / "adapter.gguf";
-        set.uses.push_back({LoraAdapter::load(GgufFile::open(file), model), static_cast<float>(adapter["scale"].toDouble())});
-    }
-    return set;
-}
-
-}  // namespace
-
 void TestCuda::loraMatchesPeft_data() {
     QTest::addColumn<QString>("golden_name");
     QTest::newRow("plain r8") << "golden_plain.json";
@@ -603,7 +585,7 @@ void TestCuda::loraMatchesPeft() {
     const std::filesystem::path path = kTestData / "lora_tiny" / golden_name.toStdString();
     const Golden golden = read_golden(path);
     std::unique_ptr<Model> model = gpu_model(tiny_model_file("llama_tiny"));
-    const LoraSet loras = adapters_of(path, *model);
+    const LoraSet loras = golden_adapters(path, *model);
     const int n_vocab = model->config().n_vocab;
     ThreadPool pool(1);
     const Comparison comparison =
@@ -627,7 +609,7 @@ void TestCuda::decodeStepsWithAndWithoutAdaptersMatchCpu() {
     std::unique_ptr<Model> cpu = load_model(file);
     std::unique_ptr<Model> gpu = gpu_model(file);
     const std::filesystem::path golden = kTestData / "lora_tiny" / "golden_plain.json";
-    const LoraSet cpu_loras = adapters_of(golden, *cpu), gpu_loras = adapters_of(golden, *gpu);
+    const LoraSet cpu_loras = golden_adapters(golden, *cpu), gpu_loras = golden_adapters(golden, *gpu);
     const int n_vocab = cpu->config().n_vocab;
     const std::vector<std::int32_t> tokens = random_tokens(44, n_vocab, 13);
     const std::vector<std::int32_t> positions = iota_positions(tokens.size());

@@ -5,8 +5,6 @@
 // base; and the prefix cache, which must not lend keys and values computed
 // under other adapters.
 
-#include <QJsonArray>
-#include <QJsonObject>
 #include <QtTest>
 
 #include <algorithm>
@@ -25,8 +23,8 @@
 #include "engine/thread_pool.h"
 #include "tests/support/generation_options.h"
 #include "tests/support/gguf_edit.h"
-#include "tests/support/golden_json.h"
 #include "tests/support/logit_golden.h"
+#include "tests/support/lora_golden.h"
 
 using namespace folio::engine;
 using namespace folio::test;
@@ -86,7 +84,6 @@ private slots:
     void prefixCacheKeepsAdaptersApart();
 
 private:
-    LoraSet adapters_of(const QJsonArray& adapters) const;
 
     std::unique_ptr<Model> model_;
     std::vector<std::int32_t> prompt_;
@@ -97,17 +94,6 @@ void TestLora::initTestCase() {
     model_ = load_model(base_file());
     prompt_ = read_golden(kTestData / "llama_tiny/golden.json").prompt_ids;
     QCOMPARE(model_->adaptable_weights().size(), std::size_t{14});  // 2 layers × q, k, v, o, gate, up, down
-}
-
-// The adapters and scales a golden names.
-LoraSet TestLora::adapters_of(const QJsonArray& adapters) const {
-    LoraSet set;
-    for (const QJsonValue& value : adapters) {
-        const QJsonObject adapter = value.toObject();
-        set.uses.push_back({LoraAdapter::load(adapter_file(adapter["folder"].toString().toStdString()), *model_),
-                            static_cast<float>(adapter["scale"].toDouble())});
-    }
-    return set;
 }
 
 void TestLora::matchesPeft_data() {
@@ -124,7 +110,7 @@ void TestLora::matchesPeft() {
     const std::filesystem::path path = kAdapters / golden_name.toStdString();
     const Golden golden = read_golden(path);
     QCOMPARE(golden.prompt_ids, prompt_);
-    const LoraSet loras = adapters_of(read_json_object(path)["adapters"].toArray());
+    const LoraSet loras = golden_adapters(path, *model_);
     QVERIFY(!loras.empty());
     const int n_vocab = model_->config().n_vocab;
 
@@ -241,7 +227,7 @@ void TestLora::scaleZeroIsTheBaseModel() {
 // at a time must give the same logits. 200 tokens: enough rows for the
 // pool to share out both of the pair's matmuls.
 void TestLora::batchMatchesTokenByToken() {
-    const LoraSet loras = adapters_of(read_json_object(kAdapters / "golden_mixed.json")["adapters"].toArray());
+    const LoraSet loras = golden_adapters(kAdapters / "golden_mixed.json", *model_);
     const int n_vocab = model_->config().n_vocab;
     std::vector<std::int32_t> prompt;
     while (prompt.size() < 200)
