@@ -113,7 +113,7 @@ const char* const kUsage =
     "                     write a model of real shapes with random weights (tests, benchmarks)\n"
     "  model quantize IN.gguf --quant TYPE --out OUT.gguf [--json]\n"
     "                     convert a model's weights: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0\n"
-    "                     Q2_K Q3_K Q4_K Q5_K Q6_K, or the mixes Q4_K_M Q5_K_M\n"
+    "                     Q2_K Q3_K Q4_K Q5_K Q6_K, or the mixes Q4_K_S Q5_K_S Q4_K_M Q5_K_M\n"
     "  pack install FILE.foliopack [--allow-downgrade] [--model FILE] [--json]\n"
     "                     install a signed domain pack (checked whole before anything is activated)\n"
     "  pack list | verify NAME|FILE.foliopack | remove NAME [--json]\n"

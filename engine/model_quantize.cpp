@@ -17,12 +17,15 @@ namespace {
 
 // general.file_type values: llama.cpp's enum llama_ftype. A single K-quant
 // is labelled as the _S mix llama.cpp names closest to it.
+constexpr QuantMix kPure = QuantMix::Pure;
 constexpr QuantScheme kSchemes[] = {
-    {"F32", GgmlType::F32, false, 0},    {"F16", GgmlType::F16, false, 1},     {"BF16", GgmlType::BF16, false, 32},
-    {"Q4_0", GgmlType::Q4_0, false, 2},  {"Q4_1", GgmlType::Q4_1, false, 3},   {"Q5_0", GgmlType::Q5_0, false, 8},
-    {"Q5_1", GgmlType::Q5_1, false, 9},  {"Q8_0", GgmlType::Q8_0, false, 7},   {"Q2_K", GgmlType::Q2_K, false, 10},
-    {"Q3_K", GgmlType::Q3_K, false, 11}, {"Q4_K", GgmlType::Q4_K, false, 14},  {"Q5_K", GgmlType::Q5_K, false, 16},
-    {"Q6_K", GgmlType::Q6_K, false, 18}, {"Q4_K_M", GgmlType::Q4_K, true, 15}, {"Q5_K_M", GgmlType::Q5_K, true, 17},
+    {"F32", GgmlType::F32, kPure, 0},     {"F16", GgmlType::F16, kPure, 1},     {"BF16", GgmlType::BF16, kPure, 32},
+    {"Q4_0", GgmlType::Q4_0, kPure, 2},   {"Q4_1", GgmlType::Q4_1, kPure, 3},   {"Q5_0", GgmlType::Q5_0, kPure, 8},
+    {"Q5_1", GgmlType::Q5_1, kPure, 9},   {"Q8_0", GgmlType::Q8_0, kPure, 7},   {"Q2_K", GgmlType::Q2_K, kPure, 10},
+    {"Q3_K", GgmlType::Q3_K, kPure, 11},  {"Q4_K", GgmlType::Q4_K, kPure, 14},  {"Q5_K", GgmlType::Q5_K, kPure, 16},
+    {"Q6_K", GgmlType::Q6_K, kPure, 18},  {"Q4_K_S", GgmlType::Q4_K, QuantMix::Small, 14},
+    {"Q5_K_S", GgmlType::Q5_K, QuantMix::Small, 16}, {"Q4_K_M", GgmlType::Q4_K, QuantMix::Medium, 15},
+    {"Q5_K_M", GgmlType::Q5_K, QuantMix::Medium, 17},
 };
 
 
@@ -106,20 +109,24 @@ GgmlType QuantPlan::type_of(std::string_view name, std::span<const std::int64_t>
     if (is_float_type(base))
         return base;
     GgmlType type = base;
-    if (scheme_.k_mix) {
+    if (scheme_.mix != QuantMix::Pure) {
         const int layer = tensor_block_index(name);
         const bool is_head = name == "output.weight" || (!has_output_ && name == "token_embd.weight");
         const auto named = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
         // "For the 8-expert model, bumping this to Q8_0 trades just ~128MB."
         const bool eight_experts = n_expert_ == 8;
+        const bool medium = scheme_.mix == QuantMix::Medium;
         if (is_head)
             type = ne[0] % quant_block_size(base) != 0 ? GgmlType::Q8_0 : GgmlType::Q6_K;
         else if (eight_experts && (named("attn_v.weight") || named("attn_k.weight")))
             type = GgmlType::Q8_0;
         else if (eight_experts && named("attn_output.weight") && base == GgmlType::Q4_K)
             type = GgmlType::Q5_K;
-        else if ((named("attn_v.weight") || named("ffn_down")) && layer >= 0 && use_more_bits(layer, n_layers_))
+        else if (medium && (named("attn_v.weight") || named("ffn_down")) && layer >= 0 && use_more_bits(layer, n_layers_))
             type = GgmlType::Q6_K;
+        else if (!medium && base == GgmlType::Q4_K && layer >= 0 &&
+                 ((named("attn_v.weight") && layer < 4) || (named("ffn_down") && layer < n_layers_ / 8)))
+            type = GgmlType::Q5_K;
     }
     return fallback_type(type, ne[0]);
 }

@@ -20,15 +20,22 @@
 
 namespace folio::engine {
 
+// How a scheme's rules give some tensors more bits than its base type.
+enum class QuantMix {
+    Pure,    // every matrix the base type (llama-quantize --pure)
+    Small,   // llama.cpp's _S mixes
+    Medium,  // llama.cpp's _M mixes
+};
+
 // What --quant names: one weight type, or one of llama.cpp's mixes.
 struct QuantScheme {
     std::string_view name;  // "Q4_K", "Q4_K_M" (a literal)
     GgmlType base = GgmlType::F16;  // the type most weights get
-    bool k_mix = false;     // _M: llama.cpp's rules give some tensors more bits
+    QuantMix mix = QuantMix::Pure;
     std::uint32_t file_type = 0;  // general.file_type (llama.cpp's enum llama_ftype)
 };
 
-// F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K Q4_K_M Q5_K_M
+// F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K Q4_K_S Q5_K_S Q4_K_M Q5_K_M
 std::span<const std::string_view> quant_scheme_names();
 // Case-insensitive; throws ModelError ("unknown weight type 'q9' (known: ...)").
 QuantScheme quant_scheme(std::string_view name);
@@ -51,12 +58,14 @@ public:
     // The type of a quantizable tensor:
     //  - a float scheme: that type for every matrix;
     //  - a single quantized type: that type (llama-quantize --pure);
-    //  - Q4_K_M / Q5_K_M (llama.cpp's llama_tensor_get_type): the output
-    //    head (token_embd when tied) Q6_K; attn_v and ffn_down Q6_K in the
-    //    first and last eighth of the layers and every third layer between
-    //    (experts' and shared experts' ffn_down by their layer); with 8
-    //    experts (Mixtral) attn_k and attn_v Q8_0 and, under Q4_K_M,
-    //    attn_output Q5_K; the rest the base type.
+    //  - the mixes (llama.cpp's llama_tensor_get_type): the output head
+    //    (token_embd when tied) Q6_K; with 8 experts (Mixtral) attn_k and
+    //    attn_v Q8_0 and, under Q4_K_S / Q4_K_M, attn_output Q5_K; then
+    //    Q4_K_M / Q5_K_M: attn_v and ffn_down Q6_K in the first and last
+    //    eighth of the layers and every third layer between (experts' and
+    //    shared experts' ffn_down by their layer); Q4_K_S: attn_v of the
+    //    first 4 layers and ffn_down of the first eighth Q5_K; the rest the
+    //    base type.
     // A row length that is not a whole number of the type's blocks falls
     // back as llama.cpp does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, Q2_K and
     // Q3_K → Q4_0 (llama.cpp now takes IQ4_NL, which Folio does not run),

@@ -3,16 +3,16 @@
 
 For each scheme, the F32 file is quantized twice, by `folio model quantize`
 and by llama.cpp's llama_model_quantize (default parameters: its mixes, no
-importance matrix); the two files' tensors are compared byte for byte, and
+importance matrix); the two files' tensor types and bytes are compared, and
 the perplexity of each is measured over a text by both engines: Folio's
 `folio bench perplexity` and llama.cpp (through llama-cpp-python) scoring
 the same windows the way llama-perplexity does (windows of --ctx tokens,
 the second half of each scored). The F32 file's own perplexity is the base
 the increases are measured from.
 
-Folio's plain K types are llama-quantize --pure (every matrix the one type);
-llama.cpp's nearest ftype is its _S mix, which gives the output head more
-bits: the pair is listed as Q4_K / Q4_K_S. Folio fits Q4_1 and Q5_1 blocks
+Folio's plain types are llama-quantize --pure (every matrix the one type),
+compared with llama.cpp's default for the same ftype (for Q4_K its Q4_K_S
+mix, which Folio names Q4_K_S). Folio fits Q4_1 and Q5_1 blocks
 where llama.cpp spans min to max, so a scheme with such tensors (Q5_K's
 fallback for rows that are not whole 256-blocks) differs there by design.
 
@@ -24,8 +24,9 @@ tools/bench_llamacpp.py says; for example:
         --text tests/data/perplexity/apple-2021-mdna.txt --ctx 256 f32.gguf
 
 Prints one line per scheme, and with --json one JSON object per scheme:
-{scheme, llamacpp_ftype, tensors_identical, folio_file: {folio_ppl,
-llamacpp_ppl}, llamacpp_file: {...}, f32: {folio_ppl, llamacpp_ppl}}.
+{scheme, llamacpp_ftype, types_identical, bytes_differ_in (the types of the
+tensors whose bytes differ), folio_file: {folio_ppl, llamacpp_ppl},
+llamacpp_file: {...}, f32: {folio_ppl, llamacpp_ppl}}.
 """
 
 import argparse
@@ -43,8 +44,10 @@ SCHEMES = {
     "Q8_0": 7,
     "Q6_K": 18,
     "Q5_K_M": 17,
+    "Q5_K_S": 16,
     "Q5_K": 16,
     "Q4_K_M": 15,
+    "Q4_K_S": 14,
     "Q4_K": 14,
     "Q5_1": 9,
     "Q5_0": 8,
@@ -68,14 +71,18 @@ def llamacpp_quantize(src, ftype, dst, threads):
         sys.exit(f"quant_llamacpp: llama.cpp could not quantize {src} to ftype {ftype}")
 
 
-def tensors_identical(a, b):
+def compare_tensors(a, b):
+    """(whether every tensor has the same type in both, the types of the
+    tensors whose bytes differ)."""
     import gguf
-    ra, rb = gguf.GGUFReader(a), gguf.GGUFReader(b)
-    ta = {t.name: t for t in ra.tensors}
-    tb = {t.name: t for t in rb.tensors}
+    ta = {t.name: t for t in gguf.GGUFReader(a).tensors}
+    tb = {t.name: t for t in gguf.GGUFReader(b).tensors}
     if ta.keys() != tb.keys():
-        return False
-    return all(ta[n].tensor_type == tb[n].tensor_type and np.array_equal(ta[n].data, tb[n].data) for n in ta)
+        return False, []
+    same_types = all(ta[n].tensor_type == tb[n].tensor_type for n in ta)
+    differing = sorted({ta[n].tensor_type.name for n in ta
+                        if ta[n].tensor_type != tb[n].tensor_type or not np.array_equal(ta[n].data, tb[n].data)})
+    return same_types, differing
 
 
 def folio_perplexity(folio, model, text, ctx):
@@ -130,8 +137,9 @@ def main():
             ours, theirs = os.path.join(folder, "folio.gguf"), os.path.join(folder, "llamacpp.gguf")
             folio_quantize(args.folio, args.f32, scheme, ours)
             llamacpp_quantize(args.f32, ftype, theirs, args.threads)
-            row = {"scheme": scheme, "llamacpp_ftype": ftype, "tensors_identical": tensors_identical(ours, theirs),
-                   "f32": base}
+            same_types, differing = compare_tensors(ours, theirs)
+            row = {"scheme": scheme, "llamacpp_ftype": ftype, "types_identical": same_types,
+                   "bytes_differ_in": differing, "f32": base}
             for key, path in (("folio_file", ours), ("llamacpp_file", theirs)):
                 row[key] = {"folio_ppl": folio_perplexity(args.folio, path, args.text, args.ctx),
                             "llamacpp_ppl": llamacpp_perplexity(path, args.text, args.ctx, args.threads)}
@@ -139,7 +147,9 @@ def main():
                 print(json.dumps(row))
                 continue
             pct = lambda ppl, ref: f"{100 * (ppl / ref - 1):+.2f}%"
-            print(f"{scheme} (llama.cpp ftype {ftype}): tensors {'identical' if row['tensors_identical'] else 'differ'}; "
+            tensors = ("identical" if same_types and not differing else
+                       f"types {'identical' if same_types else 'differ'}, bytes differ in {', '.join(differing) or 'none'}")
+            print(f"{scheme} (llama.cpp ftype {ftype}): tensors {tensors}; "
                   f"Folio's file {pct(row['folio_file']['folio_ppl'], base['folio_ppl'])} in Folio, "
                   f"{pct(row['folio_file']['llamacpp_ppl'], base['llamacpp_ppl'])} in llama.cpp; "
                   f"llama.cpp's file {pct(row['llamacpp_file']['folio_ppl'], base['folio_ppl'])} in Folio, "

@@ -325,18 +325,24 @@ private slots:
         const GgufFile file = GgufFile::open(path);
         QCOMPARE(file.get_u32("general.file_type"), scheme.file_type);
         // Layers 0 and 7 (the first and last eighth) and 3 and 6 (every third
-        // between) get Q6_K attn_v and ffn_down under the _M mixes.
+        // between) get Q6_K attn_v and ffn_down under the _M mixes; Q4_K_S
+        // gives the first 4 layers' attn_v and layer 0's ffn_down Q5_K.
         const std::set<std::string> more_bits{"blk.0.", "blk.3.", "blk.6.", "blk.7."};
+        const std::set<std::string> first_four{"blk.0.", "blk.1.", "blk.2.", "blk.3."};
         for (const GgufTensor& tensor : file.tensors()) {
             const std::string name(tensor.name);
+            const std::string block = name.substr(0, name.find('.', 4) + 1);
             GgmlType expected = scheme.base;
             if (tensor.n_dims == 1)
                 expected = GgmlType::F32;
-            else if (scheme.k_mix && name == "output.weight")
+            else if (scheme.mix != QuantMix::Pure && name == "output.weight")
                 expected = GgmlType::Q6_K;
-            else if (scheme.k_mix && (name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight")) &&
-                     more_bits.contains(name.substr(0, name.find('.', 4) + 1)))
+            else if (scheme.mix == QuantMix::Medium &&
+                     (name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight")) && more_bits.contains(block))
                 expected = GgmlType::Q6_K;
+            else if (scheme.name == "Q4_K_S" && ((name.ends_with("attn_v.weight") && first_four.contains(block)) ||
+                                                 (name.ends_with("ffn_down.weight") && block == "blk.0.")))
+                expected = GgmlType::Q5_K;
             QVERIFY2(tensor.type == expected,
                      qPrintable(QString("%1 is %2").arg(name.c_str()).arg(std::string(tensor.type_name()).c_str())));
         }
