@@ -382,8 +382,18 @@ private slots:
             int n_expert;  // as the plan is told; 0: as if the model had none
             const char* tensor;
             GgmlType type;
+            const char* scheme = "Q4_K_M";
         };
         const Expected expected[] = {
+            // Q4_K_S: the same 8-expert rules; its own Q5_K for the first
+            // layers' attn_v (4 layers) and ffn_down (the first eighth: 4 of 32).
+            {"mixtral-8x7b", 8, "blk.5.attn_v.weight", GgmlType::Q8_0, "Q4_K_S"},
+            {"mixtral-8x7b", 8, "blk.5.attn_output.weight", GgmlType::Q5_K, "Q4_K_S"},
+            {"mixtral-8x7b", 8, "blk.3.ffn_down_exps.weight", GgmlType::Q5_K, "Q4_K_S"},
+            {"mixtral-8x7b", 8, "blk.4.ffn_down_exps.weight", GgmlType::Q4_K, "Q4_K_S"},
+            {"mixtral-8x7b", 0, "blk.3.attn_v.weight", GgmlType::Q5_K, "Q4_K_S"},
+            {"mixtral-8x7b", 0, "blk.4.attn_v.weight", GgmlType::Q4_K, "Q4_K_S"},
+            {"mixtral-8x7b", 8, "blk.5.attn_k.weight", GgmlType::Q8_0, "Q5_K_S"},
             {"mixtral-8x7b", 8, "blk.5.attn_k.weight", GgmlType::Q8_0},
             {"mixtral-8x7b", 8, "blk.5.attn_v.weight", GgmlType::Q8_0},
             {"mixtral-8x7b", 8, "blk.5.attn_output.weight", GgmlType::Q5_K},
@@ -409,8 +419,8 @@ private slots:
             const auto tensor = std::find_if(layout.tensors.begin(), layout.tensors.end(),
                                              [&](const TensorLayout& t) { return t.name == e.tensor; });
             QVERIFY2(tensor != layout.tensors.end(), e.tensor);
-            QVERIFY2(QuantPlan(quant_scheme("Q4_K_M"), names, e.n_expert).type_of(e.tensor, tensor->ne) == e.type,
-                     (std::string(e.model) + " " + e.tensor).c_str());
+            QVERIFY2(QuantPlan(quant_scheme(e.scheme), names, e.n_expert).type_of(e.tensor, tensor->ne) == e.type,
+                     (std::string(e.scheme) + " " + e.model + " " + e.tensor).c_str());
         }
     }
 
