@@ -465,8 +465,10 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, st
 // With one, the scale and min are fitted (make_qkx2_quants, weights |x| +
 // the block's rms, as Q4_K's) instead of spanning min to max over 0..15
 // (0..31): on all-MiniLM-L6-v2's F32 matrices that is 20% (Q4_1) and 18%
-// (Q5_1) less squared error, in the same file format. (A fitted symmetric
-// scale gained 4-6% there and lost perplexity on SmolLM2's Q4_0.)
+// (Q5_1) less squared error, in the same file format. The fit keeps its min
+// at most 0, which a block far from zero cannot use: the block keeps
+// whichever of the two has less squared error. (A fitted symmetric scale
+// gained 4-6% there and lost perplexity on SmolLM2's Q4_0.)
 template <class Block>
 void quantize_block32(const float* src, void* dst, std::int64_t n) {
     constexpr int kMax = kHasHighBit<Block> ? 31 : 15;
@@ -487,9 +489,31 @@ void quantize_block32(const float* src, void* dst, std::int64_t n) {
             const float d = kMax == 15
                                 ? make_qkx2_quants(kBlock32, kMax, src, weights, L, minus_min, Laux, -1.f, 0.1f, 20, false)
                                 : make_qkx2_quants(kBlock32, kMax, src, weights, L, minus_min, Laux, -0.5f, 0.1f, 15, false);
-            blocks[b].d = fp32_to_fp16(d);
-            blocks[b].m = fp32_to_fp16(-minus_min);
-            std::copy(L, L + kBlock32, q);
+            // Both candidates as the file stores them: f16 scale and min.
+            const auto rounded = [](float x) { return fp16_to_fp32(fp32_to_fp16(x)); };
+            const auto squared_error = [&](float scale, float min, const int* quants) {
+                double sum = 0;
+                for (int j = 0; j < kBlock32; ++j) {
+                    const double diff = static_cast<double>(static_cast<float>(quants[j]) * scale + min) - src[j];
+                    sum += diff * diff;
+                }
+                return sum;
+            };
+            const float fit_d = rounded(d);
+            const float fit_m = rounded(-minus_min);
+            int fit_q[kBlock32];
+            std::copy(L, L + kBlock32, fit_q);
+            const auto [lo, hi] = std::minmax_element(src, src + kBlock32);
+            const float span_d = rounded((*hi - *lo) / static_cast<float>(kMax));
+            const float span_m = rounded(*lo);
+            int span_q[kBlock32];
+            for (int j = 0; j < kBlock32; ++j)
+                span_q[j] = span_d == 0.f ? 0 : static_cast<int>(std::clamp(std::round((src[j] - span_m) / span_d), 0.f,
+                                                                              static_cast<float>(kMax)));
+            const bool fitted = squared_error(fit_d, fit_m, fit_q) <= squared_error(span_d, span_m, span_q);
+            blocks[b].d = fp32_to_fp16(fitted ? fit_d : span_d);
+            blocks[b].m = fp32_to_fp16(fitted ? fit_m : span_m);
+            std::copy_n(fitted ? fit_q : span_q, kBlock32, q);
         } else {
             const float d = signed_absmax(src, kBlock32) / -static_cast<float>((kMax + 1) / 2);
             const float id = d != 0.f ? 1.f / d : 0.f;

@@ -98,7 +98,7 @@ private slots:
     // K-quant tensors to the fallback types (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K
     // → Q8_0); only ffn_down (1536 wide) keeps the K-quant. Measured (ctx
     // 256, 762 tokens): Q8_0 +0.58%, Q6_K +0.14%, Q5_K_M +0.08%, Q5_K_S
-    // +1.07%, Q5_K +2.57%, Q4_K_M +7.93%, Q4_K_S +7.99%, Q4_K +11.6% (its
+    // +1.07%, Q5_K +2.49%, Q4_K_M +7.93%, Q4_K_S +7.99%, Q4_K +11.6% (its
     // head Q5_0 too). Q8_0, Q6_K and the mixes' Q4_K tensors are llama.cpp's
     // bytes, and its own Q4_K_M of this file scores +8.40% in llama.cpp
     // (tools/quant_llamacpp.py): a 4-bit 135M model is not within 1%, so

@@ -265,6 +265,8 @@ private slots:
     void roundTripError_data();
     void roundTripError();
     void goldenQ4_0();
+    void fittedBlocksNeverLoseToMinMax_data();
+    void fittedBlocksNeverLoseToMinMax();
     void goldenQ8_0();
     void goldenQ4_K();
     void goldenQ6_K();
@@ -367,6 +369,40 @@ void TestQuant::roundTripError() {
     const double error = relative_rms_error(values, back);
     qInfo("%s: relative RMS error %.5f", name_of(type), error);
     QVERIFY2(error <= bound, qPrintable(QString("error %1 > bound %2").arg(error).arg(bound)));
+}
+
+void TestQuant::fittedBlocksNeverLoseToMinMax_data() {
+    QTest::addColumn<GgmlType>("type");
+    QTest::newRow("Q4_1") << GgmlType::Q4_1;
+    QTest::newRow("Q5_1") << GgmlType::Q5_1;
+}
+
+// Q4_1 and Q5_1 blocks are fitted (quantize_row), and a fit may not be
+// worse than spanning the block's min to max, which is what a block far from
+// zero needs (a fit whose min is at most 0, as Q4_K's, wastes most levels
+// on it): per block, the squared error is at most the min-to-max one.
+void TestQuant::fittedBlocksNeverLoseToMinMax() {
+    QFETCH(GgmlType, type);
+    const int levels = type == GgmlType::Q4_1 ? 15 : 31;
+    std::vector<float> values = gaussian(32 * 4, 3, 0.02f);
+    for (int j = 0; j < 32; ++j) values[static_cast<std::size_t>(32 + j)] += 5.f;   // all positive
+    for (int j = 0; j < 32; ++j) values[static_cast<std::size_t>(64 + j)] -= 3.f;   // all negative
+    values[96] = 0.5f;                                                               // one outlier
+    const std::vector<std::uint8_t> bytes = quantized(type, values);
+    const std::vector<float> back = dequantized(type, bytes.data(), static_cast<std::int64_t>(values.size()));
+    for (int b = 0; b < 4; ++b) {
+        const float* x = values.data() + 32 * b;
+        const auto [lo, hi] = std::minmax_element(x, x + 32);
+        const float d = fp16_to_fp32(fp32_to_fp16((*hi - *lo) / static_cast<float>(levels)));
+        const float m = fp16_to_fp32(fp32_to_fp16(*lo));
+        double spanned = 0, ours = 0;
+        for (int j = 0; j < 32; ++j) {
+            const float q = std::clamp(std::round((x[j] - m) / d), 0.f, static_cast<float>(levels));
+            spanned += std::pow(static_cast<double>(q * d + m) - x[j], 2);
+            ours += std::pow(static_cast<double>(back[static_cast<std::size_t>(32 * b + j)]) - x[j], 2);
+        }
+        QVERIFY2(ours <= spanned, qPrintable(QString("block %1: %2 > min-to-max %3").arg(b).arg(ours).arg(spanned)));
+    }
 }
 
 // A Q4_0 block decoded from the spec, and one quantized from known values.
