@@ -53,7 +53,8 @@ void dequantize_row(GgmlType type, const void* src, float* dst, std::int64_t n);
 // ggml's quantizers, byte for byte: round to nearest (quantize_row_*_ref),
 // the K-quants searching their sub-block scales as make_qx_quants /
 // make_qkx2_quants / make_q3_quants do. Q4_1 and Q5_1 are fitted instead
-// (make_qkx2_quants per block: less error, the same format). dst holds
+// (make_qkx2_quants per block, or ggml's span where that has less squared
+// error: less error, the same format). dst holds
 // quant_row_bytes(type, n).
 void quantize_row(GgmlType type, const float* src, void* dst, std::int64_t n);
 
