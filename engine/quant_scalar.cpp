@@ -460,6 +460,22 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, st
     return scale;
 }
 
+// A 32-element group's scale and min (quants 0..nmax, nmax 15 or 31) as
+// ggml fits Q4_K's and Q5_K's: make_qkx2_quants weighted by |x| + the
+// group's rms. Returns the scale; minus_min gets -min.
+float fit_group32(const float* x, int nmax, std::uint8_t* L, float& minus_min) {
+    float sum_x2 = 0.f;
+    for (int l = 0; l < 32; ++l)
+        sum_x2 += x[l] * x[l];
+    const float rms = std::sqrt(sum_x2 / 32.f);
+    float weights[32];
+    for (int l = 0; l < 32; ++l)
+        weights[l] = rms + std::fabs(x[l]);
+    std::uint8_t Laux[32];
+    return nmax == 15 ? make_qkx2_quants(32, nmax, x, weights, L, minus_min, Laux, -1.f, 0.1f, 20, false)
+                      : make_qkx2_quants(32, nmax, x, weights, L, minus_min, Laux, -0.5f, 0.1f, 15, false);
+}
+
 // Q4_0 Q4_1 Q5_0 Q5_1. Without a min the extreme value maps to -8 (-16)
 // exactly and the other side reaches +7 (+15), as llama.cpp quantizes them.
 // With one, the scale and min are fitted (make_qkx2_quants, weights |x| +
@@ -476,19 +492,9 @@ void quantize_block32(const float* src, void* dst, std::int64_t n) {
     for (std::int64_t b = 0; b < n / kBlock32; ++b, src += kBlock32) {
         int q[kBlock32];
         if constexpr (kHasMin<Block>) {
-            float sum_x2 = 0.f;
-            for (int j = 0; j < kBlock32; ++j)
-                sum_x2 += src[j] * src[j];
-            const float rms = std::sqrt(sum_x2 / kBlock32);
-            float weights[kBlock32];
-            for (int j = 0; j < kBlock32; ++j)
-                weights[j] = rms + std::fabs(src[j]);
             std::uint8_t L[kBlock32];
-            std::uint8_t Laux[kBlock32];
             float minus_min = 0.f;
-            const float d = kMax == 15
-                                ? make_qkx2_quants(kBlock32, kMax, src, weights, L, minus_min, Laux, -1.f, 0.1f, 20, false)
-                                : make_qkx2_quants(kBlock32, kMax, src, weights, L, minus_min, Laux, -0.5f, 0.1f, 15, false);
+            const float d = fit_group32(src, kMax, L, minus_min);
             // Both candidates as the file stores them: f16 scale and min.
             const auto rounded = [](float x) { return fp16_to_fp32(fp32_to_fp16(x)); };
             const auto squared_error = [&](float scale, float min, const int* quants) {
@@ -648,23 +654,12 @@ void quantize_q3_k(const float* src, void* dst, std::int64_t n) {
 template <int Nmax>
 void quantize_k4_style(const float* src, std::uint16_t& d_out, std::uint16_t& dmin_out,
                        std::uint8_t* packed_scales, std::uint8_t* L) {
-    constexpr bool kIsQ4 = Nmax == 15;
-    std::uint8_t Laux[32];
-    float weights[32];
     float scales[8];
     float mins[8];
     float max_scale = 0.f;
     float max_min = 0.f;
     for (int j = 0; j < 8; ++j) {
-        const float* x = src + 32 * j;
-        float sum_x2 = 0.f;
-        for (int l = 0; l < 32; ++l)
-            sum_x2 += x[l] * x[l];
-        const float av_x = std::sqrt(sum_x2 / 32.f);
-        for (int l = 0; l < 32; ++l)
-            weights[l] = av_x + std::fabs(x[l]);
-        scales[j] = kIsQ4 ? make_qkx2_quants(32, Nmax, x, weights, L + 32 * j, mins[j], Laux, -1.f, 0.1f, 20, false)
-                          : make_qkx2_quants(32, Nmax, x, weights, L + 32 * j, mins[j], Laux, -0.5f, 0.1f, 15, false);
+        scales[j] = fit_group32(src + 32 * j, Nmax, L + 32 * j, mins[j]);
         max_scale = std::max(max_scale, scales[j]);
         max_min = std::max(max_min, mins[j]);
     }
