@@ -4,6 +4,7 @@
 #include <numeric>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numbers>
 #include <stdexcept>
 #include <string>
@@ -75,29 +76,6 @@ const void* MatmulInput::rows_as(ThreadPool& pool, GgmlType dot_type, std::int64
 
 namespace {
 
-// matmul, and after(begin, end) run by the task that computed weight rows
-// [begin, end), while those columns of out are in its cache.
-template <typename AfterRows>
-void matmul_then(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out, const AfterRows& after) {
-    if (input.n_cols() != w.cols)
-        throw std::invalid_argument("matmul: input rows have " + std::to_string(input.n_cols()) +
-                                    " columns, the weight matrix " + std::to_string(w.cols));
-    std::int64_t act_row_bytes = 0;
-    const void* act = input.rows_as(pool, vec_dot_type(w.type), act_row_bytes);
-    if (input.n_rows() == 1) {
-        pool.parallel_for(w.rows, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
-            matmul_rows(w.type, w.data, w.row_bytes, begin, end, w.cols, act, out);
-            after(begin, end);
-        });
-        return;
-    }
-    pool.parallel_for(w.rows, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
-        matmul_rows_columns(w.type, w.data, w.row_bytes, begin, end, w.cols, act, act_row_bytes, input.n_rows(),
-                            out, w.rows);
-        after(begin, end);
-    });
-}
-
 // One adapter's update of a weight: B and down = scale · X · Aᵀ (n_rows, r),
 // the activations B multiplies.
 struct LoraUpdate {
@@ -106,66 +84,126 @@ struct LoraUpdate {
     MatmulInput down_input;
 };
 
+// A weight's product with an input, out (n_rows, w.rows) = input · wᵀ plus
+// the adapters' updates, made ready (the input converted to the weight's
+// vec_dot_type, each adapter's X · Aᵀ computed) so that a task can then
+// compute any range of output features by itself. Several products then
+// share one pass over the pool: Q, K and V, or gate and up with the
+// activation; a decoded token of a small model spends more on hand-offs
+// between threads than on any of its matrices.
+class PreparedProduct {
+public:
+    PreparedProduct(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, MatmulInput& input, float* out)
+        : w_(w), n_rows_(input.n_rows()), out_(out) {
+        if (input.n_cols() != w.cols)
+            throw std::invalid_argument("matmul: input rows have " + std::to_string(input.n_cols()) +
+                                        " columns, the weight matrix " + std::to_string(w.cols));
+        act_ = input.rows_as(pool, vec_dot_type(w.type), act_row_bytes_);
+        prepare_adapters(pool, loras, input);
+    }
+    PreparedProduct(const PreparedProduct&) = delete;
+    PreparedProduct& operator=(const PreparedProduct&) = delete;
+
+    std::int64_t n_features() const { return w_.rows; }
+
+    // out's columns [begin, end) of every input row. One input row (decode)
+    // takes matmul_rows; several (prefill) take matmul_rows_columns, which
+    // reuses each unpacked weight block across rows.
+    void compute(std::int64_t begin, std::int64_t end) {
+        if (n_rows_ == 1)
+            matmul_rows(w_.type, w_.data, w_.row_bytes, begin, end, w_.cols, act_, out_);
+        else
+            matmul_rows_columns(w_.type, w_.data, w_.row_bytes, begin, end, w_.cols, act_, act_row_bytes_, n_rows_,
+                                out_, w_.rows);
+        // out += down · Bᵀ for each update, while these columns of out are in cache.
+        for (std::size_t u = 0; u < updates_.size(); ++u) {
+            const WeightMatrix& b = *updates_[u].b;
+            matmul_rows_columns(b.type, b.data, b.row_bytes, begin, end, b.cols, down_rows_[u].first,
+                                down_rows_[u].second, n_rows_, delta_.data(), w_.rows);
+            for (std::int64_t row = 0; row < n_rows_; ++row)
+                for (std::int64_t i = row * w_.rows + begin; i < row * w_.rows + end; ++i)
+                    out_[i] += delta_[static_cast<std::size_t>(i)];
+        }
+    }
+
+private:
+    void prepare_adapters(ThreadPool& pool, const LoraSet& loras, MatmulInput& input) {
+        updates_.reserve(loras.uses.size());  // down_input points into each update's down: no reallocation
+        for (const LoraUse& use : loras.uses) {
+            const LoraWeight* pair = use.adapter->find(w_.name);
+            if (pair == nullptr)
+                continue;
+            const float scale = use.adapter->scale(*pair, use.scale);
+            if (scale == 0.f)
+                continue;
+            const WeightMatrix& a = pair->a;
+            if (a.cols != w_.cols || pair->b.rows != w_.rows)
+                throw std::invalid_argument("lora_matmul: the adapter's pair for " + std::string(w_.name) +
+                                            " does not fit a weight of " + std::to_string(w_.rows) + " x " +
+                                            std::to_string(w_.cols));
+            const std::int64_t rank = a.rows;
+            // down (n_rows, r) = X · Aᵀ. A has r rows, too few to share out, so
+            // the pool splits the batch's rows instead.
+            std::vector<float> down(static_cast<std::size_t>(n_rows_ * rank));
+            std::int64_t act_row_bytes = 0;
+            const auto* act =
+                static_cast<const std::uint8_t*>(input.rows_as(pool, vec_dot_type(a.type), act_row_bytes));
+            pool.parallel_for(n_rows_, std::max<std::int64_t>(1, kLoraMinChunkWork / (rank * a.cols)),
+                              [&](std::int64_t begin, std::int64_t end) {
+                                  matmul_rows_columns(a.type, a.data, a.row_bytes, 0, rank, a.cols,
+                                                      act + begin * act_row_bytes, act_row_bytes, end - begin,
+                                                      down.data() + begin * rank, rank);
+                              });
+            scale_in_place(down.data(), n_rows_ * rank, scale);
+            const float* down_data = down.data();
+            updates_.push_back({&pair->b, std::move(down), MatmulInput(down_data, n_rows_, rank)});
+        }
+        if (updates_.empty())
+            return;
+        // B's activations in its vec_dot_type, converted before the pool starts.
+        for (LoraUpdate& update : updates_) {
+            std::int64_t row_bytes = 0;
+            const void* rows = update.down_input.rows_as(pool, vec_dot_type(update.b->type), row_bytes);
+            down_rows_.emplace_back(rows, row_bytes);
+        }
+        delta_.resize(static_cast<std::size_t>(n_rows_ * w_.rows));  // (n_rows, w.rows)
+    }
+
+    const WeightMatrix& w_;
+    std::int64_t n_rows_;
+    float* out_;
+    const void* act_ = nullptr;
+    std::int64_t act_row_bytes_ = 0;
+    std::vector<LoraUpdate> updates_;
+    std::vector<std::pair<const void*, std::int64_t>> down_rows_;  // each update's down in B's dot type, row bytes
+    std::vector<float> delta_;
+};
+
 }  // namespace
 
 void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out) {
-    matmul_then(pool, w, input, out, [](std::int64_t, std::int64_t) {});
+    lora_matmul(pool, w, LoraSet{}, input, out);
 }
 
 void lora_matmul(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, MatmulInput& input, float* out) {
-    const std::int64_t n_rows = input.n_rows();
-    std::vector<LoraUpdate> updates;
-    updates.reserve(loras.uses.size());  // down_input points into each update's down: no reallocation
-    for (const LoraUse& use : loras.uses) {
-        const LoraWeight* pair = use.adapter->find(w.name);
-        if (pair == nullptr)
-            continue;
-        const float scale = use.adapter->scale(*pair, use.scale);
-        if (scale == 0.f)
-            continue;
-        const WeightMatrix& a = pair->a;
-        if (a.cols != w.cols || pair->b.rows != w.rows)
-            throw std::invalid_argument("lora_matmul: the adapter's pair for " + std::string(w.name) +
-                                        " does not fit a weight of " + std::to_string(w.rows) + " x " +
-                                        std::to_string(w.cols));
-        const std::int64_t rank = a.rows;
-        // down (n_rows, r) = X · Aᵀ. A has r rows, too few to share out, so
-        // the pool splits the batch's rows instead.
-        std::vector<float> down(static_cast<std::size_t>(n_rows * rank));
-        std::int64_t act_row_bytes = 0;
-        const auto* act = static_cast<const std::uint8_t*>(input.rows_as(pool, vec_dot_type(a.type), act_row_bytes));
-        pool.parallel_for(n_rows, std::max<std::int64_t>(1, kLoraMinChunkWork / (rank * a.cols)),
-                          [&](std::int64_t begin, std::int64_t end) {
-                              matmul_rows_columns(a.type, a.data, a.row_bytes, 0, rank, a.cols,
-                                                  act + begin * act_row_bytes, act_row_bytes, end - begin,
-                                                  down.data() + begin * rank, rank);
-                          });
-        scale_in_place(down.data(), n_rows * rank, scale);
-        const float* down_rows = down.data();
-        updates.push_back({&pair->b, std::move(down), MatmulInput(down_rows, n_rows, rank)});
+    const Projection projection{&w, out};
+    project(pool, {&projection, 1}, loras, input);
+}
+
+void project(ThreadPool& pool, std::span<const Projection> outputs, const LoraSet& loras, MatmulInput& input) {
+    std::vector<std::unique_ptr<PreparedProduct>> products;
+    std::vector<std::int64_t> first_feature;  // of each product, in the features of all of them
+    std::int64_t n_features = 0;
+    for (const Projection& projection : outputs) {
+        products.push_back(std::make_unique<PreparedProduct>(pool, *projection.weight, loras, input, projection.out));
+        first_feature.push_back(n_features);
+        n_features += products.back()->n_features();
     }
-    if (updates.empty()) {
-        matmul(pool, w, input, out);
-        return;
-    }
-    // B's activations in its vec_dot_type, converted before the pool starts.
-    std::vector<std::pair<const void*, std::int64_t>> down_rows;  // rows, row bytes
-    for (LoraUpdate& update : updates) {
-        std::int64_t row_bytes = 0;
-        const void* rows = update.down_input.rows_as(pool, vec_dot_type(update.b->type), row_bytes);
-        down_rows.emplace_back(rows, row_bytes);
-    }
-    // out += down · Bᵀ for each update, by the task that computed those
-    // columns of out: no second pass over the pool.
-    std::vector<float> delta(static_cast<std::size_t>(n_rows * w.rows));  // (n_rows, w.rows)
-    matmul_then(pool, w, input, out, [&](std::int64_t begin, std::int64_t end) {
-        for (std::size_t u = 0; u < updates.size(); ++u) {
-            const WeightMatrix& b = *updates[u].b;
-            matmul_rows_columns(b.type, b.data, b.row_bytes, begin, end, b.cols, down_rows[u].first,
-                                down_rows[u].second, n_rows, delta.data(), w.rows);
-            for (std::int64_t row = 0; row < n_rows; ++row)
-                for (std::int64_t i = row * w.rows + begin; i < row * w.rows + end; ++i)
-                    out[i] += delta[static_cast<std::size_t>(i)];
+    pool.parallel_for(n_features, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
+        for (std::size_t i = 0; i < products.size(); ++i) {
+            const std::int64_t first = first_feature[i], last = first + products[i]->n_features();
+            if (begin < last && end > first)
+                products[i]->compute(std::max(begin, first) - first, std::min(end, last) - first);
         }
     });
 }
@@ -664,33 +702,47 @@ void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& 
     ffn_gated(pool, gate, up, down, GatedActivation::Silu, x, out);
 }
 
+namespace {
+
+// gated[i] = activation(gated[i]) * lifted[i] for i in [begin, end).
+void gate_in_place(GatedActivation activation, float* gated, const float* lifted, std::int64_t begin,
+                   std::int64_t end) {
+    if (activation == GatedActivation::Silu) {
+        with_exponentials(
+            begin, end, [&](std::int64_t i) { return -gated[i]; },
+            [&](std::int64_t i, float e) { gated[i] = gated[i] / (1.f + e) * lifted[i]; });
+        return;
+    }
+    // sqrt(2 / pi), the constant of GELU's tanh approximation
+    constexpr float gelu_coefficient = 0.7978845608028654f;
+    for (std::int64_t i = begin; i < end; ++i) {
+        const float g = gated[i];
+        gated[i] = 0.5f * g * (1.f + std::tanh(gelu_coefficient * (g + 0.044715f * g * g * g))) * lifted[i];
+    }
+}
+
+}  // namespace
+
 void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                GatedActivation activation, MatmulInput& x, float* out, const LoraSet* loras) {
     const LoraSet none;
     const LoraSet& adapters = loras ? *loras : none;
+    if (up.rows != gate.rows)
+        throw std::invalid_argument("ffn_gated: gate has " + std::to_string(gate.rows) + " rows, up " +
+                                    std::to_string(up.rows));
     const std::int64_t n_rows = x.n_rows();
     const std::int64_t n_ff = gate.rows;
     std::vector<float> gated(static_cast<std::size_t>(n_rows * n_ff));  // (n_rows, n_ff)
     std::vector<float> lifted(static_cast<std::size_t>(n_rows * n_ff)); // (n_rows, n_ff)
-    lora_matmul(pool, gate, adapters, x, gated.data());
-    lora_matmul(pool, up, adapters, x, lifted.data());
-    pool.parallel_for(n_rows * n_ff, 4096, [&](std::int64_t begin, std::int64_t end) {
-        if (activation == GatedActivation::Silu) {
-            with_exponentials(
-                begin, end, [&](std::int64_t i) { return -gated[static_cast<std::size_t>(i)]; },
-                [&](std::int64_t i, float e) {
-                    const auto at = static_cast<std::size_t>(i);
-                    gated[at] = gated[at] / (1.f + e) * lifted[at];
-                });
-            return;
-        }
-        // sqrt(2 / pi), the constant of GELU's tanh approximation
-        constexpr float gelu_coefficient = 0.7978845608028654f;
-        for (std::int64_t i = begin; i < end; ++i) {
-            const float g = gated[static_cast<std::size_t>(i)];
-            const float activated = 0.5f * g * (1.f + std::tanh(gelu_coefficient * (g + 0.044715f * g * g * g)));
-            gated[static_cast<std::size_t>(i)] = activated * lifted[static_cast<std::size_t>(i)];
-        }
+    PreparedProduct gate_product(pool, gate, adapters, x, gated.data());
+    PreparedProduct up_product(pool, up, adapters, x, lifted.data());
+    // Gate, up and the activation of the same features in one task: one
+    // pass over the pool, and each feature's values are still in cache.
+    pool.parallel_for(n_ff, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
+        gate_product.compute(begin, end);
+        up_product.compute(begin, end);
+        for (std::int64_t row = 0; row < n_rows; ++row)
+            gate_in_place(activation, gated.data(), lifted.data(), row * n_ff + begin, row * n_ff + end);
     });
     MatmulInput hidden(gated.data(), n_rows, n_ff);
     lora_matmul(pool, down, adapters, hidden, out);

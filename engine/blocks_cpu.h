@@ -69,6 +69,17 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* 
 // Throws std::invalid_argument for a pair that does not fit w.
 void lora_matmul(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, MatmulInput& input, float* out);
 
+// One weight applied to a shared input: out = input · wᵀ.
+struct Projection {
+    const WeightMatrix* weight;
+    float* out;
+};
+
+// lora_matmul of each output, the output features of all of them shared out
+// in one pass over the pool (Q, K and V of a layer): a decoded token of a
+// small model spends more on hand-offs between threads than on its matrices.
+void project(ThreadPool& pool, std::span<const Projection> outputs, const LoraSet& loras, MatmulInput& input);
+
 // out (n_tokens, w.cols): row i is row tokens[i] of the table, as f32.
 // Throws std::out_of_range for a token id outside the table.
 void embed_tokens(const WeightMatrix& table, std::span<const std::int32_t> tokens, float* out);
@@ -156,6 +167,7 @@ enum class GatedActivation {
 
 // out (n_rows, down.rows) = down(activation(gate(x)) * up(x)); shapes as
 // ffn_swiglu. With loras, each of the three matrices goes through lora_matmul.
+// Gate, up and the activation share one pass over the pool.
 void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                GatedActivation activation, MatmulInput& x, float* out, const LoraSet* loras = nullptr);
 

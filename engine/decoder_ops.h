@@ -20,12 +20,6 @@
 
 namespace folio::engine {
 
-// One weight applied to a shared input: out = input · wᵀ.
-struct Projection {
-    const WeightMatrix* weight;
-    float* out;
-};
-
 class CpuDecoderOps {
 public:
     explicit CpuDecoderOps(ThreadPool& pool) : pool_(pool) {}
@@ -49,8 +43,7 @@ public:
     void project(const float* x, std::int64_t n_rows, std::int64_t n_cols, std::initializer_list<Projection> outputs,
                  const LoraSet& loras) {
         MatmulInput input(x, n_rows, n_cols);  // quantized once for all the outputs
-        for (const Projection& projection : outputs)
-            lora_matmul(pool_, *projection.weight, loras, input, projection.out);
+        engine::project(pool_, {outputs.begin(), outputs.size()}, loras, input);
     }
     void add_bias(float* x, const std::vector<float>& bias, std::int64_t n_rows, std::int64_t n) {
         engine::add_bias(x, bias.data(), n_rows, n);

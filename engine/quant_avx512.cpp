@@ -21,6 +21,7 @@
 #include <cstring>
 #include <iterator>
 #include <type_traits>
+#include <vector>
 
 #include "engine/ggml_types.h"
 #include "engine/quant_kernels.h"
@@ -43,6 +44,10 @@ constexpr int kMaxColumns = 6;
 
 __m512i load512(const void* p) {
     return _mm512_loadu_si512(p);
+}
+
+__m128i load128(const void* p) {
+    return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
 
 // [low | high] as one zmm.
@@ -391,8 +396,16 @@ static_assert(kFloatColumns == 4, "float_matmul's remainder switch covers 1 to 3
 // (their min comes from Q8_1's s); Q4_0, Q5_0 and Q8_0 give q + kOffset and
 // take kOffset * sum(a) back off, sum(a) being one more vpdpbusd.
 //
-// Unpack::pair(x0, x1): blocks x0 and x1 as 64 bytes in element order;
-// Unpack::single(x): one block as 32 bytes (a row's odd last block).
+// Unpack::pair(x0, x1): blocks x0 and x1 as 64 bytes in the order
+// Unpack::kOrder names; Unpack::single(x): one block as 32 bytes in element
+// order (a row's odd last block).
+enum class PairOrder {
+    Blocks,  // x0's 32 elements, then x1's
+    // 16-byte lanes of x0's elements 0-15, x1's 0-15, x0's 16-31, x1's 16-31:
+    // two blocks of nibbles as they lie, no shuffle across lanes (the
+    // activations are packed to match, KernelBlock32::Packed).
+    Halves,
+};
 
 // 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the
 // high nibbles (16..31).
@@ -401,13 +414,12 @@ __m256i nibbles_single(const std::uint8_t* qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
 }
 
-// Two blocks' nibbles -> 64 bytes in element order (block 0, then block 1).
-__m512i nibbles_pair(const std::uint8_t* qs0, const std::uint8_t* qs1) {
-    const __m256i packed = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs1)),
-                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0)));
-    // 128-bit lanes: low 0, low 1, high 0, high 1 -> low 0, high 0, low 1, high 1.
-    const __m512i lanes = join(packed, _mm256_srli_epi16(packed, 4));
-    return _mm512_and_si512(_mm512_shuffle_i64x2(lanes, lanes, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
+// Two blocks' nibbles -> 64 bytes in PairOrder::Halves: the low nibbles of
+// both blocks, then the high ones.
+__m512i nibbles_halves(const std::uint8_t* qs0, const std::uint8_t* qs1) {
+    const __m512i packed = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(load128(qs0)), 0xF0F0, load128(qs1));
+    // The upper 256 bits (16-bit words 16-31) take the high nibbles.
+    return _mm512_and_si512(_mm512_mask_srli_epi16(packed, 0xFFFF0000u, packed, 4), _mm512_set1_epi8(0x0F));
 }
 
 std::uint32_t high_bits_of(const std::uint8_t* qh) {
@@ -427,22 +439,26 @@ __m256i with_bit4(__m256i q, __mmask32 bits) {
 struct Unpack512Q4_0 {
     using Block = BlockQ4_0;
     static constexpr int kOffset = 8;
-    static __m512i pair(const Block& x0, const Block& x1) { return nibbles_pair(x0.qs, x1.qs); }
+    static constexpr PairOrder kOrder = PairOrder::Halves;
+    static __m512i pair(const Block& x0, const Block& x1) { return nibbles_halves(x0.qs, x1.qs); }
     static __m256i single(const Block& x) { return nibbles_single(x.qs); }
 };
 struct Unpack512Q4_1 {
     using Block = BlockQ4_1;
     static constexpr int kOffset = 0;
-    static __m512i pair(const Block& x0, const Block& x1) { return nibbles_pair(x0.qs, x1.qs); }
+    static constexpr PairOrder kOrder = PairOrder::Halves;
+    static __m512i pair(const Block& x0, const Block& x1) { return nibbles_halves(x0.qs, x1.qs); }
     static __m256i single(const Block& x) { return nibbles_single(x.qs); }
 };
 template <class FiveBitBlock, int Offset>
 struct Unpack512Q5 {
     using Block = FiveBitBlock;
     static constexpr int kOffset = Offset;
+    static constexpr PairOrder kOrder = PairOrder::Halves;
     static __m512i pair(const Block& x0, const Block& x1) {
-        const std::uint64_t bits = high_bits_of(x0.qh) | std::uint64_t{high_bits_of(x1.qh)} << 32;
-        return with_bit4(nibbles_pair(x0.qs, x1.qs), _cvtu64_mask64(bits));
+        const std::uint64_t bits0 = high_bits_of(x0.qh), bits1 = high_bits_of(x1.qh);
+        const std::uint64_t bits = (bits0 & 0xFFFF) | (bits1 & 0xFFFF) << 16 | (bits0 >> 16) << 32 | (bits1 >> 16) << 48;
+        return with_bit4(nibbles_halves(x0.qs, x1.qs), _cvtu64_mask64(bits));
     }
     static __m256i single(const Block& x) {
         return with_bit4(nibbles_single(x.qs), _cvtu32_mask32(high_bits_of(x.qh)));
@@ -453,6 +469,7 @@ using Unpack512Q5_1 = Unpack512Q5<BlockQ5_1, 0>;
 struct Unpack512Q8_0 {
     using Block = BlockQ8_0;
     static constexpr int kOffset = 128;  // q ^ 0x80 = q + 128 as an unsigned byte
+    static constexpr PairOrder kOrder = PairOrder::Blocks;
     static __m512i pair(const Block& x0, const Block& x1) {
         return _mm512_xor_si512(join(load256(x0.qs), load256(x1.qs)), _mm512_set1_epi8(static_cast<char>(0x80)));
     }
@@ -481,56 +498,116 @@ struct KernelBlock32 {
     static constexpr bool kHasMin = Unpack::kOffset == 0;
     using Activation = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
 
-    // sum(w * a) of 32 or 64 weights (as unsigned bytes) and activations, as int32 lanes.
-    static __m512i dot(__m512i w, __m512i a) {
-        const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a);
-        if constexpr (kHasMin)
-            return products;
-        return _mm512_sub_epi32(products,
-                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)), a));
-    }
+    // The activation columns, repacked once per tile for all its weight
+    // rows: each pair of blocks' quants as one zmm in Unpack::kOrder; the
+    // pair's scales d_a as the 16 lanes that multiply its sums; against weights with a min, {0, s0, 0, s1} for
+    // the m * s term; against offset weights, sum(offset * a) per lane. A
+    // decoded token's weight row of 576 is only 9 pairs, and converting the
+    // activation's f16 scales again for every row was a third of the work.
+    template <int Columns>
+    class Packed {
+    public:
+        Packed(std::int64_t n, const std::uint8_t* const* activation_rows) {
+            activation_blocks(activation_rows, tail_);
+            const std::int64_t n_pairs = n / kBlock32 / 2;
+            // Per column and pair: quants, scales and the min or offset term, 64 bytes each.
+            struct Zmm {
+                __m512i lanes;
+            };
+            thread_local std::vector<Zmm> storage;
+            storage.resize(static_cast<std::size_t>(Columns * n_pairs * 3));
+            __m512i* next = &storage.data()->lanes;
+            for (int c = 0; c < Columns; ++c) {
+                quants_[c] = next;
+                scales_[c] = reinterpret_cast<__m512*>(next + n_pairs);
+                terms_[c] = next + 2 * n_pairs;
+                next += 3 * n_pairs;
+                const Activation* y = tail_[c];
+                for (std::int64_t p = 0; p < n_pairs; ++p) {
+                    const Activation& y0 = y[2 * p];
+                    const Activation& y1 = y[2 * p + 1];
+                    const float d0 = half_to_float(y0.d), d1 = half_to_float(y1.d);
+                    if constexpr (Unpack::kOrder == PairOrder::Halves) {
+                        quants_[c][p] = join(_mm256_set_m128i(load128(y1.qs), load128(y0.qs)),
+                                             _mm256_set_m128i(load128(y1.qs + 16), load128(y0.qs + 16)));
+                        scales_[c][p] = _mm512_set_ps(d1, d1, d1, d1, d0, d0, d0, d0, d1, d1, d1, d1, d0, d0, d0, d0);
+                    } else {
+                        quants_[c][p] = join(load256(y0.qs), load256(y1.qs));
+                        scales_[c][p] = _mm512_set_ps(d1, d1, d1, d1, d1, d1, d1, d1, d0, d0, d0, d0, d0, d0, d0, d0);
+                    }
+                    if constexpr (kHasMin)
+                        terms_[c][p] = _mm512_castps_si512(_mm512_castps128_ps512(
+                            _mm_set_ps(half_to_float(y1.s), 0.f, half_to_float(y0.s), 0.f)));
+                    else
+                        terms_[c][p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                           _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)),
+                                                           quants_[c][p]);
+                }
+            }
+        }
+
+        __m512i quants(int c, std::int64_t pair) const { return quants_[c][pair]; }
+        __m512 scales(int c, std::int64_t pair) const { return scales_[c][pair]; }
+        __m128 min_scales(int c, std::int64_t pair) const {
+            return _mm512_castps512_ps128(_mm512_castsi512_ps(terms_[c][pair]));
+        }
+        __m512i offset_sums(int c, std::int64_t pair) const { return terms_[c][pair]; }
+        // The activation's blocks as they came, for a row's last, unpaired block.
+        const Activation* blocks(int c) const { return tail_[c]; }
+
+    private:
+        const Activation* tail_[Columns];
+        __m512i* quants_[Columns];
+        __m512* scales_[Columns];
+        __m512i* terms_[Columns];
+    };
 
     template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const Packed<Columns>& a, float* results) {
         const auto* x = as_blocks<Block>(weight_row);
-        const Activation* y[Columns];
-        activation_blocks(activation_rows, y);
         __m512 total[Columns];
         __m128 min_total[Columns];  // lanes 1 and 3: the blocks' m * s
         for (int c = 0; c < Columns; ++c) {
             total[c] = _mm512_setzero_ps();
             min_total[c] = _mm_setzero_ps();
         }
-        // Scale of lanes 0-7 (the first block's sums) from float 0, of lanes 8-15 from float 2.
-        const __m512i spread = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+        // Each lane's weight scale: the first block's d is float 0, the second's float 2.
+        const __m512i spread = Unpack::kOrder == PairOrder::Halves
+                                   ? _mm512_set_epi32(2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0)
+                                   : _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
         const std::int64_t n_blocks = n / kBlock32;
         std::int64_t b = 0;
-        for (; b + 2 <= n_blocks; b += 2) {
+        for (std::int64_t pair = 0; b + 2 <= n_blocks; b += 2, ++pair) {
             prefetch_ahead(x + b);
             prefetch_ahead(x + b + 1);
             const __m512i w = Unpack::pair(x[b], x[b + 1]);
-            const __m128 weight_scales = leading_halves(x[b], x[b + 1]);
+            const __m128 weight_scales = leading_halves(x[b], x[b + 1]);  // {d0, m0, d1, m1}
+            const __m512 weight_d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(weight_scales));
             for (int c = 0; c < Columns; ++c) {
-                const __m512i sums = dot(w, join(load256(y[c][b].qs), load256(y[c][b + 1].qs)));
-                // {d_w0 d_a0, m0 s0, d_w1 d_a1, m1 s1}
-                const __m128 products = _mm_mul_ps(weight_scales, leading_halves(y[c][b], y[c][b + 1]));
-                const __m512 scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(products));
-                total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, total[c]);
+                __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a.quants(c, pair));
+                if constexpr (!kHasMin)
+                    sums = _mm512_sub_epi32(sums, a.offset_sums(c, pair));
+                total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(weight_d, a.scales(c, pair)),
+                                           total[c]);
                 if constexpr (kHasMin)
-                    min_total[c] = _mm_add_ps(min_total[c], products);
+                    min_total[c] = _mm_fmadd_ps(weight_scales, a.min_scales(c, pair), min_total[c]);
             }
         }
         if (b < n_blocks) {
             const __m512i w = _mm512_zextsi256_si512(Unpack::single(x[b]));
             const float d = half_to_float(x[b].d);
             for (int c = 0; c < Columns; ++c) {
-                const __m512i sums = dot(w, _mm512_zextsi256_si512(load256(y[c][b].qs)));
-                total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(d * half_to_float(y[c][b].d)),
-                                           total[c]);
+                const Activation& y = a.blocks(c)[b];
+                __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_zextsi256_si512(load256(y.qs)));
+                if constexpr (!kHasMin)
+                    sums = _mm512_sub_epi32(
+                        sums, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                  _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)),
+                                                  _mm512_zextsi256_si512(load256(y.qs))));
+                total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(d * half_to_float(y.d)), total[c]);
                 if constexpr (kHasMin)
                     min_total[c] = _mm_add_ps(min_total[c],
-                                              _mm_set_ps(0.f, 0.f, half_to_float(x[b].m) * half_to_float(y[c][b].s), 0.f));
+                                              _mm_set_ps(0.f, 0.f, half_to_float(x[b].m) * half_to_float(y.s), 0.f));
             }
         }
         for (int c = 0; c < Columns; ++c) {

@@ -109,19 +109,27 @@ constexpr float kExpTaylor[] = {1.f / 5040, 1.f / 720, 1.f / 120, 1.f / 24, 1.f 
 
 // ------------------------------------------------------------------ driver
 
-// Kernel::dot_row<Columns>(n, weight_row, activation_rows, results): one
-// weight row against Columns activation rows.
+// Kernel::dot_row<Columns>(n, weight_row, activations, results): one weight
+// row against Columns activation rows. A kernel with a Packed<Columns> class
+// takes them repacked once per tile (Packed(n, activation_rows)), the others
+// as the rows.
 template <class Kernel, int Columns>
 void rows_times_columns(const MatmulTile& tile, std::int64_t first_column) {
     const std::uint8_t* activations[Columns];
     for (int c = 0; c < Columns; ++c)
         activations[c] = tile.activations + (first_column + c) * tile.act_row_bytes;
-    for (std::int64_t r = 0; r < tile.n_rows; ++r) {
-        float results[Columns];
-        Kernel::template dot_row<Columns>(tile.n, tile.weights + r * tile.row_bytes, activations, results);
-        for (int c = 0; c < Columns; ++c)
-            tile.out[(first_column + c) * tile.out_col_stride + r] = results[c];
-    }
+    const auto each_row = [&](const auto& columns) {
+        for (std::int64_t r = 0; r < tile.n_rows; ++r) {
+            float results[Columns];
+            Kernel::template dot_row<Columns>(tile.n, tile.weights + r * tile.row_bytes, columns, results);
+            for (int c = 0; c < Columns; ++c)
+                tile.out[(first_column + c) * tile.out_col_stride + r] = results[c];
+        }
+    };
+    if constexpr (requires { typename Kernel::template Packed<Columns>; })
+        each_row(typename Kernel::template Packed<Columns>(tile.n, activations));
+    else
+        each_row(activations);
 }
 
 template <class Kernel, int Columns>

@@ -14,10 +14,12 @@
 
 #include "engine/blocks_cpu.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/model_paths.h"
 #include "engine/model_quantize.h"
 #include "engine/perplexity.h"
+#include "engine/quant.h"
 #include "engine/thread_pool.h"
 #include "tests/support/gguf_edit.h"
 #include "tests/support/golden_json.h"
@@ -117,6 +119,7 @@ class TestDecoders : public QObject {
 private slots:
     void ropeStylesAgreeUnderThePermutation();
     void geluTanhGatesTheFeedForward();
+    void projectSharesOutTheFeaturesOfSeveralWeights();
     void tinyMatchesTransformers_data();
     void tinyMatchesTransformers();
     void prefillMatchesTokenByTokenDecode_data();
@@ -184,6 +187,48 @@ void TestDecoders::geluTanhGatesTheFeedForward() {
     ffn_gated(pool, eye, eye, eye, GatedActivation::GeluTanh, input, out.data());
     for (std::size_t i = 0; i < x.size(); ++i)
         QVERIFY2(std::abs(out[i] - torch_gelu_tanh[i] * x[i]) < 1e-5f, qPrintable(QString::number(out[i])));
+}
+
+// Q, K and V in one pass over the pool: a task's range of features may
+// end inside one weight and go on in the next; every feature must come out
+// as its weight's own matmul gives it.
+void TestDecoders::projectSharesOutTheFeaturesOfSeveralWeights() {
+    constexpr std::int64_t kCols = 64;
+    const std::int64_t weight_rows[] = {40, 24, 72};  // not multiples of the pool's chunks
+    std::mt19937 random(7);
+    std::normal_distribution<float> normal;
+    const std::int64_t row_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q8_0, kCols));
+    std::vector<std::vector<std::uint8_t>> storage;
+    std::vector<WeightMatrix> weights;
+    for (const std::int64_t rows : weight_rows) {
+        std::vector<std::uint8_t>& bytes = storage.emplace_back(static_cast<std::size_t>(rows * row_bytes));
+        std::vector<float> row(kCols);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            for (float& value : row) value = normal(random);
+            quantize_row(GgmlType::Q8_0, row.data(), bytes.data() + r * row_bytes, kCols);
+        }
+    }
+    for (std::size_t i = 0; i < storage.size(); ++i)
+        weights.push_back({GgmlType::Q8_0, storage[i].data(), weight_rows[i], kCols, row_bytes});
+    ThreadPool pool(3);
+    for (const std::int64_t n_tokens : {1, 5}) {
+        std::vector<float> x(static_cast<std::size_t>(n_tokens * kCols));
+        for (float& value : x) value = normal(random);
+        std::vector<std::vector<float>> shared, alone;
+        std::vector<Projection> outputs;
+        for (const WeightMatrix& w : weights) {
+            shared.emplace_back(static_cast<std::size_t>(n_tokens * w.rows), -1.f);
+            alone.emplace_back(static_cast<std::size_t>(n_tokens * w.rows));
+            outputs.push_back({&w, shared.back().data()});
+        }
+        MatmulInput input(x.data(), n_tokens, kCols);
+        project(pool, outputs, LoraSet{}, input);
+        for (std::size_t i = 0; i < weights.size(); ++i) {
+            MatmulInput own_input(x.data(), n_tokens, kCols);
+            matmul(pool, weights[i], own_input, alone[i].data());
+            QCOMPARE(shared[i], alone[i]);
+        }
+    }
 }
 
 void TestDecoders::tinyMatchesTransformers_data() {
