@@ -21,6 +21,7 @@
 #include <cstring>
 #include <iterator>
 #include <type_traits>
+#include <vector>
 
 #include "engine/ggml_types.h"
 #include "engine/quant_kernels.h"
@@ -198,12 +199,40 @@ struct KernelBlock32 {
     using Activation = typename Unpack::Activation;
     static constexpr bool kHasMin = std::is_same_v<Activation, BlockQ8_1>;
 
+    // The activation columns' f16 scales (and Q8_1's sums s) as floats,
+    // converted once per tile instead of once per weight row.
     template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
+    class Packed {
+    public:
+        Packed(std::int64_t n, const std::uint8_t* const* activation_rows) {
+            activation_blocks(activation_rows, blocks_);
+            const std::int64_t n_blocks = n / kBlock32;
+            thread_local std::vector<float> storage;
+            storage.resize(static_cast<std::size_t>(Columns * n_blocks * 2));
+            for (int c = 0; c < Columns; ++c) {
+                scales_[c] = storage.data() + 2 * c * n_blocks;
+                sums_[c] = scales_[c] + n_blocks;
+                for (std::int64_t b = 0; b < n_blocks; ++b) {
+                    scales_[c][b] = half_to_float(blocks_[c][b].d);
+                    if constexpr (kHasMin)
+                        sums_[c][b] = half_to_float(blocks_[c][b].s);
+                }
+            }
+        }
+
+        const Activation& block(int c, std::int64_t b) const { return blocks_[c][b]; }
+        float scale(int c, std::int64_t b) const { return scales_[c][b]; }
+        float sum(int c, std::int64_t b) const { return sums_[c][b]; }
+
+    private:
+        const Activation* blocks_[Columns];
+        float* scales_[Columns];
+        float* sums_[Columns];
+    };
+
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const Packed<Columns>& y, float* results) {
         const auto* x = as_blocks<typename Unpack::Block>(weight_row);
-        const Activation* y[Columns];
-        activation_blocks(activation_rows, y);
         __m256 acc[2][Columns];
         float min_terms[Columns];
         for (int c = 0; c < Columns; ++c) {
@@ -217,14 +246,17 @@ struct KernelBlock32 {
             // maddubs wants unsigned weights: signed ones give |w| and move their sign to a.
             const __m256i w_unsigned = kHasMin ? w : _mm256_sign_epi8(w, w);
             const float d = half_to_float(x[b].d);
+            float m = 0.f;
+            if constexpr (kHasMin)
+                m = half_to_float(x[b].m);
             for (int c = 0; c < Columns; ++c) {
-                __m256i a = load256(y[c][b].qs);
+                __m256i a = load256(y.block(c, b).qs);
                 if constexpr (!kHasMin)
                     a = _mm256_sign_epi8(a, w);
                 const __m256 sum = _mm256_cvtepi32_ps(dot_u8_i8(w_unsigned, a));
-                sums[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * half_to_float(y[c][b].d)), sum, sums[c]);
+                sums[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.scale(c, b)), sum, sums[c]);
                 if constexpr (kHasMin)
-                    min_terms[c] += half_to_float(x[b].m) * half_to_float(y[c][b].s);
+                    min_terms[c] += m * y.sum(c, b);
             }
         };
         const std::int64_t n_blocks = n / kBlock32;
