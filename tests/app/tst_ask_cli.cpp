@@ -7,6 +7,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QMap>
 #include <QProcess>
@@ -193,7 +194,8 @@ private slots:
         QVERIFY2(run.exit_code == 0, qPrintable(run.err));
         QCOMPARE(run.lines.size(), 3);  // a line per question, then the figures
         QCOMPARE(run.lines[0]["id"].toString(), QString("revenue"));
-        QVERIFY(run.lines[0]["correct"].toBool());
+        QVERIFY2(run.lines[0]["correct"].toBool(),
+                 qPrintable(QJsonDocument(run.lines[0]).toJson(QJsonDocument::Compact)));
         const QJsonObject figures = run.lines[2];
         QCOMPARE(figures["questions"].toInt(), 2);
         QVERIFY(figures["answer_accuracy"].toDouble() >= 0.5);
