@@ -584,6 +584,34 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
         const std::int64_t value_row_bytes = static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t);
         const std::int64_t q_token_bytes = static_cast<std::int64_t>(shape.n_heads) * shape.head_dim * sizeof(float);
         const std::int64_t out_token_stride = static_cast<std::int64_t>(shape.n_heads) * shape.v_head_dim;
+        if (n_tokens == 1) {
+            // A decoded token: the query heads that share a kv head are the
+            // columns of one product, so that each key and value row is
+            // converted from f16 and read once for all of them. Each head's
+            // sums are added in the same order as alone: the same bits.
+            const KeyRange keys_of_token = key_range(shape, positions[0], batch_end);
+            const int n_keys = keys_of_token.end - keys_of_token.first;
+            pool.parallel_for(shape.n_kv_heads, 1, [&](std::int64_t begin, std::int64_t end) {
+                std::vector<float> weights(static_cast<std::size_t>(heads_per_kv_head * n_keys));  // (heads, keys)
+                for (std::int64_t kv_head = begin; kv_head < end; ++kv_head) {
+                    const std::int64_t first_head = kv_head * heads_per_kv_head;
+                    matmul_rows_columns(GgmlType::F16,
+                                        keys + keys_of_token.first * key_row_bytes +
+                                            kv_head * shape.head_dim * static_cast<std::int64_t>(sizeof(std::uint16_t)),
+                                        key_row_bytes, 0, n_keys, shape.head_dim, q + first_head * shape.head_dim,
+                                        shape.head_dim * static_cast<std::int64_t>(sizeof(float)), heads_per_kv_head,
+                                        weights.data(), n_keys);
+                    for (int h = 0; h < heads_per_kv_head; ++h)
+                        masked_softmax(weights.data() + h * n_keys, n_keys, 0, n_keys, shape.scale);
+                    const std::uint16_t* v_head = values_transposed + kv_head * shape.v_head_dim * cache.n_positions() +
+                                                  keys_of_token.first;
+                    matmul_rows_columns(GgmlType::F16, v_head, value_row_bytes, 0, shape.v_head_dim, n_keys,
+                                        weights.data(), n_keys * static_cast<std::int64_t>(sizeof(float)),
+                                        heads_per_kv_head, out + first_head * shape.v_head_dim, shape.v_head_dim);
+                }
+            });
+            return;
+        }
         const std::int64_t n_tiles = (n_tokens + kQueryTile - 1) / kQueryTile;
         pool.parallel_for(n_tiles * shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
             std::vector<float> weights;  // (tile tokens, tile keys)
