@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
-#include <memory>
 #include <numbers>
 #include <stdexcept>
 #include <string>
@@ -102,8 +101,9 @@ public:
         act_ = input.rows_as(pool, vec_dot_type(w.type), act_row_bytes_);
         prepare_adapters(pool, loras, input);
     }
-    PreparedProduct(const PreparedProduct&) = delete;
-    PreparedProduct& operator=(const PreparedProduct&) = delete;
+    // Moving keeps the heap buffers that the pointers below point into.
+    PreparedProduct(PreparedProduct&&) = default;
+    PreparedProduct& operator=(PreparedProduct&&) = delete;
 
     std::int64_t n_features() const { return w_.rows; }
 
@@ -170,7 +170,7 @@ private:
         delta_.resize(static_cast<std::size_t>(n_rows_ * w_.rows));  // (n_rows, w.rows)
     }
 
-    const WeightMatrix& w_;
+    WeightMatrix w_;
     std::int64_t n_rows_;
     float* out_;
     const void* act_ = nullptr;
@@ -192,19 +192,20 @@ void lora_matmul(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, 
 }
 
 void project(ThreadPool& pool, std::span<const Projection> outputs, const LoraSet& loras, MatmulInput& input) {
-    std::vector<std::unique_ptr<PreparedProduct>> products;
+    std::vector<PreparedProduct> products;
+    products.reserve(outputs.size());
     std::vector<std::int64_t> first_feature;  // of each product, in the features of all of them
     std::int64_t n_features = 0;
     for (const Projection& projection : outputs) {
-        products.push_back(std::make_unique<PreparedProduct>(pool, *projection.weight, loras, input, projection.out));
+        products.emplace_back(pool, *projection.weight, loras, input, projection.out);
         first_feature.push_back(n_features);
-        n_features += products.back()->n_features();
+        n_features += products.back().n_features();
     }
     pool.parallel_for(n_features, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
         for (std::size_t i = 0; i < products.size(); ++i) {
-            const std::int64_t first = first_feature[i], last = first + products[i]->n_features();
+            const std::int64_t first = first_feature[i], last = first + products[i].n_features();
             if (begin < last && end > first)
-                products[i]->compute(std::max(begin, first) - first, std::min(end, last) - first);
+                products[i].compute(std::max(begin, first) - first, std::min(end, last) - first);
         }
     });
 }
