@@ -290,15 +290,16 @@ private:
             rms_norm(pool, residual.data(), layer.attn_norm.data(), n_tokens, n_embd, c.rms_norm_eps, normed.data());
             {
                 MatmulInput input(normed.data(), n_tokens, n_embd);
-                lora_matmul(pool, layer.wkv_a, loras, input, kv_a.data());
+                // The latent and the query (or its low-rank half) in one pass over the pool.
+                const Projection from_input[] = {
+                    {&layer.wkv_a, kv_a.data()},
+                    s.q_lora_rank > 0 ? Projection{&layer.wq_a, q_a.data()} : Projection{&layer.wq, q.data()}};
+                project(pool, from_input, loras, input);
                 if (s.q_lora_rank > 0) {
-                    lora_matmul(pool, layer.wq_a, loras, input, q_a.data());
                     rms_norm(pool, q_a.data(), layer.q_a_norm.data(), n_tokens, s.q_lora_rank, c.rms_norm_eps,
                              q_a.data());
                     MatmulInput q_input(q_a.data(), n_tokens, s.q_lora_rank);
                     lora_matmul(pool, layer.wq_b, loras, q_input, q.data());
-                } else {
-                    lora_matmul(pool, layer.wq, loras, input, q.data());
                 }
             }
 
