@@ -194,18 +194,19 @@ void lora_matmul(ThreadPool& pool, const WeightMatrix& w, const LoraSet& loras, 
 void project(ThreadPool& pool, std::span<const Projection> outputs, const LoraSet& loras, MatmulInput& input) {
     std::vector<PreparedProduct> products;
     products.reserve(outputs.size());
-    std::vector<std::int64_t> first_feature;  // of each product, in the features of all of them
     std::int64_t n_features = 0;
     for (const Projection& projection : outputs) {
         products.emplace_back(pool, *projection.weight, loras, input, projection.out);
-        first_feature.push_back(n_features);
         n_features += products.back().n_features();
     }
+    // Feature f of the pass is feature f - first of the product whose features start at first.
     pool.parallel_for(n_features, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
-        for (std::size_t i = 0; i < products.size(); ++i) {
-            const std::int64_t first = first_feature[i], last = first + products[i].n_features();
+        std::int64_t first = 0;
+        for (PreparedProduct& product : products) {
+            const std::int64_t last = first + product.n_features();
             if (begin < last && end > first)
-                products[i].compute(std::max(begin, first) - first, std::min(end, last) - first);
+                product.compute(std::max(begin, first) - first, std::min(end, last) - first);
+            first = last;
         }
     });
 }
@@ -400,7 +401,7 @@ void masked_softmax(float* weights, int n, int begin, int end, float scale) {
     for (const double chain : chain_sum)
         sum += chain;
     const auto inverse_sum = static_cast<float>(1.0 / sum);
-    for (int j = begin; j < end; ++j)
+    for (j = begin; j < end; ++j)
         weights[j] *= inverse_sum;
     std::fill(weights, weights + begin, 0.f);
     std::fill(weights + end, weights + n, 0.f);

@@ -420,24 +420,33 @@ void TestCuda::tinyMatchesTransformers_data() {
 // GPU 5-11e-4). Top-10 ids and the greedy tokens are held as strictly.
 constexpr double kPrefillTolerance = 2e-3;
 
+namespace {
+
+// The GPU's bar against a golden: the prompt's logits at every position
+// within kPrefillTolerance with the same top-10 ids, and the same greedy
+// tokens, under loras.
+void verify_against_golden(const QString& name, Model& model, const Golden& golden, const LoraSet& loras = {}) {
+    ThreadPool pool(1);
+    const Comparison comparison = compare(golden, prompt_logits(model, pool, golden.prompt_ids, loras),
+                                          model.config().n_vocab, kPrefillTolerance);
+    const int n_positions = static_cast<int>(golden.positions.size());
+    qInfo("%s on the GPU: max |logit - golden| / range = %.2e; top-10 within tolerance at %d/%d positions",
+          qPrintable(name), comparison.max_relative_diff, comparison.positions_top10_within, n_positions);
+    QVERIFY2(comparison.max_relative_diff <= kPrefillTolerance,
+             qPrintable(QString::number(comparison.max_relative_diff)));
+    QCOMPARE(comparison.positions_top10_within, n_positions);
+    QCOMPARE(greedy_continuation(model, pool, golden.prompt_ids, static_cast<int>(golden.greedy_continuation.size()),
+                                 loras),
+             golden.greedy_continuation);
+}
+
+}  // namespace
+
 void TestCuda::tinyMatchesTransformers() {
     QFETCH(QString, architecture);
     const std::string folder = architecture.toStdString() + "_tiny";
     const Golden golden = read_golden(kTestData / folder / "golden.json");
-    std::unique_ptr<Model> model = gpu_model(tiny_model_file(folder));
-    const int n_vocab = model->config().n_vocab;
-    ThreadPool pool(1);
-
-    const Comparison comparison =
-        compare(golden, prompt_logits(*model, pool, golden.prompt_ids), n_vocab, kPrefillTolerance);
-    const int n_positions = static_cast<int>(golden.positions.size());
-    qInfo("%s on the GPU: max |logit - golden| / range = %.2e; top-10 within tolerance at %d/%d positions",
-          qPrintable(architecture), comparison.max_relative_diff, comparison.positions_top10_within, n_positions);
-    QVERIFY2(comparison.max_relative_diff <= kPrefillTolerance,
-             qPrintable(QString::number(comparison.max_relative_diff)));
-    QCOMPARE(comparison.positions_top10_within, n_positions);
-    QCOMPARE(greedy_continuation(*model, pool, golden.prompt_ids, static_cast<int>(golden.greedy_continuation.size())),
-             golden.greedy_continuation);
+    verify_against_golden(architecture, *gpu_model(tiny_model_file(folder)), golden);
 }
 
 void TestCuda::ropeScalingMatchesTransformers_data() {
@@ -570,12 +579,7 @@ void TestCuda::quantizedModelMatchesCpu() {
              qPrintable(QString("GPU %1, CPU %2").arg(gpu_error).arg(cpu_error)));
 }
 
-void TestCuda::loraMatchesPeft_data() {
-    QTest::addColumn<QString>("golden_name");
-    QTest::newRow("plain r8") << "golden_plain.json";
-    QTest::newRow("rslora r4") << "golden_rslora.json";
-    QTest::newRow("both at 0.5 and -0.75") << "golden_mixed.json";
-}
+void TestCuda::loraMatchesPeft_data() { add_peft_golden_rows(); }
 
 // tst_lora's PEFT goldens on the GPU: the prompt through the GEMM (the GPU's
 // prefill tolerance), then greedy steps through the vector kernels, eager
@@ -585,20 +589,7 @@ void TestCuda::loraMatchesPeft() {
     const std::filesystem::path path = kTestData / "lora_tiny" / golden_name.toStdString();
     const Golden golden = read_golden(path);
     std::unique_ptr<Model> model = gpu_model(tiny_model_file("llama_tiny"));
-    const LoraSet loras = golden_adapters(path, *model);
-    const int n_vocab = model->config().n_vocab;
-    ThreadPool pool(1);
-    const Comparison comparison =
-        compare(golden, prompt_logits(*model, pool, golden.prompt_ids, loras), n_vocab, kPrefillTolerance);
-    const int n_positions = static_cast<int>(golden.positions.size());
-    qInfo("%s on the GPU: max |logit - golden| / range = %.2e; top-10 within tolerance at %d/%d positions",
-          qPrintable(golden_name), comparison.max_relative_diff, comparison.positions_top10_within, n_positions);
-    QVERIFY2(comparison.max_relative_diff <= kPrefillTolerance,
-             qPrintable(QString::number(comparison.max_relative_diff)));
-    QCOMPARE(comparison.positions_top10_within, n_positions);
-    QCOMPARE(greedy_continuation(*model, pool, golden.prompt_ids,
-                                 static_cast<int>(golden.greedy_continuation.size()), loras),
-             golden.greedy_continuation);
+    verify_against_golden(golden_name, *model, golden, golden_adapters(path, *model));
 }
 
 // Decode steps on one cache in runs of three without and with an adapter:

@@ -96,12 +96,7 @@ void TestLora::initTestCase() {
     QCOMPARE(model_->adaptable_weights().size(), std::size_t{14});  // 2 layers × q, k, v, o, gate, up, down
 }
 
-void TestLora::matchesPeft_data() {
-    QTest::addColumn<QString>("golden_name");
-    QTest::newRow("plain r8") << "golden_plain.json";
-    QTest::newRow("rslora r4") << "golden_rslora.json";
-    QTest::newRow("both at 0.5 and -0.75") << "golden_mixed.json";
-}
+void TestLora::matchesPeft_data() { add_peft_golden_rows(); }
 
 // The bar of the decoders' goldens: at every prompt position the top-10 ids
 // and logits within 1e-3 of the range, and the same greedy tokens.

@@ -4,6 +4,7 @@
 
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QtTest>
 
 #include <filesystem>
 
@@ -13,6 +14,15 @@
 #include "tests/support/golden_json.h"
 
 namespace folio::test {
+
+// The PEFT goldens of tests/data/lora_tiny as a data-driven test's rows, in a
+// QString column "golden_name": the same set on the CPU and the GPU.
+inline void add_peft_golden_rows() {
+    QTest::addColumn<QString>("golden_name");
+    QTest::newRow("plain r8") << "golden_plain.json";
+    QTest::newRow("rslora r4") << "golden_rslora.json";
+    QTest::newRow("both at 0.5 and -0.75") << "golden_mixed.json";
+}
 
 // The golden's "adapters" [{folder, scale}], each folder's adapter.gguf (beside
 // the golden) loaded for model, at its scale.
