@@ -498,12 +498,19 @@ struct KernelBlock32 {
     static constexpr bool kHasMin = Unpack::kOffset == 0;
     using Activation = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
 
+    // kOffset * sum(a) of activation bytes a, as the int32 lanes of
+    // vpdpbusd: what offset weights (q + kOffset) take back off.
+    static __m512i offset_sums(__m512i a) {
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)), a);
+    }
+
     // The activation columns, repacked once per tile for all its weight
     // rows: each pair of blocks' quants as one zmm in Unpack::kOrder; the
-    // pair's scales d_a as the 16 lanes that multiply its sums; against weights with a min, {0, s0, 0, s1} for
-    // the m * s term; against offset weights, sum(offset * a) per lane. A
-    // decoded token's weight row of 576 is only 9 pairs, and converting the
-    // activation's f16 scales again for every row was a third of the work.
+    // pair's scales d_a as the 16 lanes that multiply its sums; against
+    // weights with a min, {0, s0, 0, s1} for the m * s term; against offset
+    // weights, offset_sums. A decoded token's weight row of 576 is only 9
+    // pairs, and converting the activation's f16 scales again for every row
+    // was a third of the work.
     template <int Columns>
     class Packed {
     public:
@@ -539,9 +546,7 @@ struct KernelBlock32 {
                         terms_[c][p] = _mm512_castps_si512(_mm512_castps128_ps512(
                             _mm_set_ps(half_to_float(y1.s), 0.f, half_to_float(y0.s), 0.f)));
                     else
-                        terms_[c][p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                           _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)),
-                                                           quants_[c][p]);
+                        terms_[c][p] = KernelBlock32::offset_sums(quants_[c][p]);
                 }
             }
         }
@@ -598,12 +603,10 @@ struct KernelBlock32 {
             const float d = half_to_float(x[b].d);
             for (int c = 0; c < Columns; ++c) {
                 const Activation& y = a.blocks(c)[b];
-                __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_zextsi256_si512(load256(y.qs)));
+                const __m512i quants = _mm512_zextsi256_si512(load256(y.qs));
+                __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, quants);
                 if constexpr (!kHasMin)
-                    sums = _mm512_sub_epi32(
-                        sums, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                  _mm512_set1_epi8(static_cast<char>(Unpack::kOffset)),
-                                                  _mm512_zextsi256_si512(load256(y.qs))));
+                    sums = _mm512_sub_epi32(sums, offset_sums(quants));
                 total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(d * half_to_float(y.d)), total[c]);
                 if constexpr (kHasMin)
                     min_total[c] = _mm_add_ps(min_total[c],
