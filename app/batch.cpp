@@ -269,9 +269,9 @@ private:
             std::optional<IngestedFile> file = stored.next(request_.cancel ? *request_.cancel : never);
             if (!file) break;
             BatchItem item{.path = file->path, .sha256 = sha_of[file->path], .doc_id = file->doc_id};
-            const bool stored_ok = file->doc_id != 0 && (file->outcome == IngestOutcome::Added ||
-                                                         file->outcome == IngestOutcome::Replaced ||
-                                                         file->outcome == IngestOutcome::Unchanged);
+            // A copy of a stored document is extracted from that document.
+            const bool stored_ok = file->doc_id != 0 && file->outcome != IngestOutcome::Failed &&
+                                   file->outcome != IngestOutcome::Skipped;
             if (!stored_ok) {
                 const std::string error = file->error.empty() ? "the file could not be stored" : file->error;
                 ExtractionRecord error_row{.doc_id = file->doc_id, .path = file->path, .error = error};

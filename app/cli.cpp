@@ -198,7 +198,7 @@ ingest::PipelineOptions pipeline_options(const ParsedArgs& args) {
 json file_json(const IngestedFile& file) {
     return {{"event", "file"},     {"path", file.path},   {"outcome", outcome_name(file.outcome)},
             {"doc_id", file.doc_id}, {"pages", file.pages}, {"ocr_pages", file.ocr_pages},
-            {"chunks", file.chunks}, {"error", file.error}};
+            {"chunks", file.chunks}, {"error", file.error}, {"same_as", file.same_as}};
 }
 
 json embedding_json(const EmbeddingReport& report) {
@@ -285,6 +285,8 @@ int command_ingest(Library& library, const ParsedArgs& args) {
         if (file.outcome == IngestOutcome::Added || file.outcome == IngestOutcome::Replaced)
             line += "  (" + std::to_string(file.pages) + " pages, " + std::to_string(file.ocr_pages) + " OCR, " +
                     std::to_string(file.chunks) + " chunks)";
+        if (file.outcome == IngestOutcome::Duplicate) line += "  (same content as " + file.same_as + ")";
+        if (file.outcome == IngestOutcome::Moved) line += "  (was " + file.same_as + ")";
         if (!file.error.empty()) line += ": " + file.error;
         std::cout << line << std::endl;
     };
@@ -298,6 +300,8 @@ int command_ingest(Library& library, const ParsedArgs& args) {
                           {"added", report.count(IngestOutcome::Added)},
                           {"replaced", report.count(IngestOutcome::Replaced)},
                           {"unchanged", report.count(IngestOutcome::Unchanged)},
+                          {"moved", report.count(IngestOutcome::Moved)},
+                          {"duplicate", report.count(IngestOutcome::Duplicate)},
                           {"failed", report.count(IngestOutcome::Failed)},
                           {"skipped", report.count(IngestOutcome::Skipped)},
                           {"pages", report.pages},
@@ -313,10 +317,11 @@ int command_ingest(Library& library, const ParsedArgs& args) {
         // Nothing new stored: nothing was embedded, and nothing to say.
         if (!report.cancelled && (!report.embedding.model.empty() || !report.embedding.error.empty()))
             print_embedding_report(report.embedding);
-        std::printf("%zu files: %d added, %d replaced, %d unchanged, %d failed, %d skipped; "
+        std::printf("%zu files: %d added, %d replaced, %d unchanged, %d moved, %d duplicate, %d failed, %d skipped; "
                     "%d pages (%d OCR), %d chunks in %.1f s\n",
                     report.files.size(), report.count(IngestOutcome::Added), report.count(IngestOutcome::Replaced),
-                    report.count(IngestOutcome::Unchanged), report.count(IngestOutcome::Failed),
+                    report.count(IngestOutcome::Unchanged), report.count(IngestOutcome::Moved),
+                    report.count(IngestOutcome::Duplicate), report.count(IngestOutcome::Failed),
                     report.count(IngestOutcome::Skipped), report.pages, report.ocr_pages, report.chunks,
                     report.seconds);
     }

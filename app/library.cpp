@@ -28,6 +28,8 @@ const char* outcome_name(IngestOutcome outcome) {
     case IngestOutcome::Added: return "added";
     case IngestOutcome::Replaced: return "replaced";
     case IngestOutcome::Unchanged: return "unchanged";
+    case IngestOutcome::Moved: return "moved";
+    case IngestOutcome::Duplicate: return "duplicate";
     case IngestOutcome::Failed: return "failed";
     case IngestOutcome::Skipped: return "skipped";
     }
@@ -176,6 +178,33 @@ std::vector<index::SearchHit> Library::search(std::string_view query, std::span<
     return index::HybridSearcher(*store_, vectors_).search(query, query_vector, options);
 }
 
+bool Library::place_known_content(const std::string& path, const std::string& sha256,
+                                  const std::optional<index::DocumentRecord>& failed_here, IngestedFile& file) {
+    const std::vector<index::DocumentRecord> same = store_->find_by_content(sha256);
+    if (same.empty()) return false;
+    for (const index::DocumentRecord& stored : same) {
+        const QFileInfo info(QString::fromStdString(stored.path));
+        bool still_there = false;
+        try {
+            still_there = info.isFile() && info.size() == stored.size && file_sha256(stored.path) == sha256;
+        } catch (const std::runtime_error&) {
+            // Unreadable now: the copy at hand is the one to keep.
+        }
+        if (!still_there) continue;
+        if (failed_here) store_->remove_document(failed_here->id);
+        file.outcome = IngestOutcome::Duplicate;
+        file.doc_id = stored.id;
+        file.same_as = stored.path;
+        return true;
+    }
+    const index::DocumentRecord& moved = same.front();
+    store_->move_document(moved.id, path);
+    file.outcome = IngestOutcome::Moved;
+    file.doc_id = moved.id;
+    file.same_as = moved.path;
+    return true;
+}
+
 IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks& callbacks) {
     QElapsedTimer timer;
     timer.start();
@@ -195,6 +224,10 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
     };
     std::map<std::string, Pending> pending;
     std::vector<std::string> to_extract;
+    // Content first met in this run (sha256 -> path), and the later copies
+    // of it, reported once the first is stored.
+    std::map<std::string, std::string> first_path_of_content;
+    std::vector<IngestedFile> copies_of_pending;
 
     // Folders may hold anything; only files Folio can read are taken from
     // them. A file named on the command line is always attempted, so that an
@@ -225,7 +258,8 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
             finish(std::move(file));
             continue;
         }
-        if (const auto existing = store_->find_by_path(path)) {
+        const std::optional<index::DocumentRecord> existing = store_->find_by_path(path);
+        if (existing) {
             // A document with failed pages is read again: the cause (a missing
             // OCR language, a timeout) may be fixed by now.
             if (existing->sha256 == item.sha256 && existing->status == index::DocumentStatus::Indexed &&
@@ -237,6 +271,21 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
                 continue;
             }
             item.replaces = existing->status == index::DocumentStatus::Indexed;
+        }
+        if (!item.replaces) {
+            // A copy stored twice would answer every question twice over and
+            // crowd other documents out of the results.
+            if (place_known_content(path, item.sha256, existing, file)) {
+                finish(std::move(file));
+                continue;
+            }
+            if (const auto first = first_path_of_content.find(item.sha256); first != first_path_of_content.end()) {
+                file.outcome = IngestOutcome::Duplicate;
+                file.same_as = first->second;
+                copies_of_pending.push_back(std::move(file));
+                continue;
+            }
+            first_path_of_content.emplace(item.sha256, path);
         }
         pending.emplace(path, item);
         to_extract.push_back(path);
@@ -281,6 +330,24 @@ IngestReport Library::ingest(const IngestRequest& request, const IngestCallbacks
         callbacks.progress, request.cancel);
 
     report.cancelled = request.cancel && request.cancel->load();
+    // A cancelled run reports only what it finished.
+    if (!report.cancelled) {
+        std::map<std::string, std::int64_t> stored_doc_of_path;
+        for (const IngestedFile& file : report.files)
+            if (file.outcome == IngestOutcome::Added || file.outcome == IngestOutcome::Replaced)
+                stored_doc_of_path.emplace(file.path, file.doc_id);
+        for (IngestedFile& copy : copies_of_pending) {
+            const auto first = stored_doc_of_path.find(copy.same_as);
+            if (first == stored_doc_of_path.end()) {
+                copy.outcome = IngestOutcome::Failed;
+                copy.error = "same content as " + copy.same_as + ", which could not be stored";
+                store_->put_document({.path = copy.path, .error = copy.error});
+            } else {
+                copy.doc_id = first->second;
+            }
+            finish(std::move(copy));
+        }
+    }
     if (request.embed && !report.cancelled) {
         std::vector<std::int64_t> stored;
         for (const IngestedFile& file : report.files)

@@ -33,7 +33,11 @@ struct IngestRequest {
     bool embed = false;
 };
 
-enum class IngestOutcome { Added, Replaced, Unchanged, Failed, Skipped };
+// Duplicate: the library already holds this content under another path
+// whose file still has it, so nothing was stored. Moved: it held this
+// content under a path whose file is gone or changed, and that document now
+// has this path (its id, pages and vectors kept).
+enum class IngestOutcome { Added, Replaced, Unchanged, Moved, Duplicate, Failed, Skipped };
 const char* outcome_name(IngestOutcome outcome);
 
 struct IngestedFile {
@@ -42,6 +46,7 @@ struct IngestedFile {
     std::int64_t doc_id = 0;          // 0 when nothing was stored
     int pages = 0, ocr_pages = 0, chunks = 0;
     std::string error;                // one line: why it failed or was skipped
+    std::string same_as;              // Duplicate: the path that holds this content; Moved: the old path
 };
 
 // What embedding the library's chunks did (Library::embed_chunks).
@@ -126,6 +131,12 @@ public:
     const std::string& directory() const { return directory_; }
 
 private:
+    // Settles a path new to the library (or one whose last read failed,
+    // `failed_here`) whose content a stored document already has: a
+    // Duplicate, or that document Moved here. False when none has it.
+    bool place_known_content(const std::string& path, const std::string& sha256,
+                             const std::optional<index::DocumentRecord>& failed_here, IngestedFile& file);
+
     std::string directory_;
     std::unique_ptr<index::LibraryStore> store_;
     index::ChunkVectors vectors_;

@@ -20,8 +20,8 @@ namespace {
 // 0.856 -> 0.885 within a filing, 0.769 -> 0.808 across the nine). A newer
 // version is refused rather than guessed at; an older one is migrated by
 // migrate_schema(). 3 adds chunk vectors (kVectorSchemaSql), 4 batch jobs
-// (kBatchSchemaSql).
-constexpr int kSchemaVersion = 4;
+// (kBatchSchemaSql), 5 the documents' content index (kContentIndexSql).
+constexpr int kSchemaVersion = 5;
 // PRAGMA application_id of a Folio library: "Foli".
 constexpr std::int64_t kApplicationId = 0x466f6c69;
 
@@ -141,6 +141,10 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
 CREATE INDEX IF NOT EXISTS batch_jobs_by_content ON batch_jobs (batch, sha256, state);
 )sql";
 
+// Schema 5: ingest asks whether a new path holds content the library
+// already has (a copy, or a moved file) before reading it.
+constexpr const char* kContentIndexSql = "CREATE INDEX IF NOT EXISTS documents_by_content ON documents (sha256)";
+
 constexpr const char* kDocumentColumns =
     "id, path, sha256, size, type, pages, status, error, failed_sha256, created_at, updated_at";
 constexpr const char* kPageColumns =
@@ -202,6 +206,7 @@ void migrate_schema(sqlite::Connection& db, std::int64_t from_version) {
     }
     if (from_version < 3) db.execute(kVectorSchemaSql, migrating);
     if (from_version < 4) db.execute(kBatchSchemaSql, migrating);
+    if (from_version < 5) db.execute(kContentIndexSql, migrating);
     db.execute(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str(), migrating);
 }
 
@@ -266,6 +271,7 @@ sqlite::Connection& ensure_schema(sqlite::Connection& db) {
         db.execute(kChunksFtsSql, creating);
         db.execute(kVectorSchemaSql, creating);
         db.execute(kBatchSchemaSql, creating);
+        db.execute(kContentIndexSql, creating);
         db.execute(("PRAGMA user_version = " + std::to_string(kSchemaVersion) +
                     "; PRAGMA application_id = " + std::to_string(kApplicationId))
                        .c_str(),
@@ -285,6 +291,13 @@ struct Statements {
                          "reading a document"),
           all_documents(db, sql("SELECT ", kDocumentColumns, " FROM documents ORDER BY id"),
                         "listing documents"),
+          indexed_documents_by_content(db,
+                                       sql("SELECT ", kDocumentColumns,
+                                           " FROM documents WHERE sha256 = ?1 AND status = 'indexed' ORDER BY id"),
+                                       "looking up a document by content"),
+          set_document_path(db, "UPDATE documents SET path = ?2 WHERE id = ?1", "moving a document"),
+          delete_failed_at_path(db, "DELETE FROM documents WHERE path = ?1 AND status = 'failed'",
+                                "removing the failure recorded for a path"),
           upsert_document(db,
                           "INSERT INTO documents (path, sha256, size, type, pages, status, error, failed_sha256,"
                           " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?8)"
@@ -331,6 +344,7 @@ struct Statements {
                         "keyword search") {}
 
     sqlite::Statement document_by_path, document_by_id, all_documents;
+    sqlite::Statement indexed_documents_by_content, set_document_path, delete_failed_at_path;
     sqlite::Statement upsert_document, record_failed_update, delete_document;
     sqlite::Statement delete_pages, delete_chunks, insert_page, insert_chunk;
     sqlite::Statement pages_of_document, page_by_number, chunks_of_document, chunk_by_id;
@@ -530,6 +544,27 @@ public:
             return removed;
         } catch (const StoreError& e) {
             throw StoreError("cannot remove document " + std::to_string(doc_id) + ": " + e.what());
+        }
+    }
+
+    std::vector<DocumentRecord> find_by_content(const std::string& sha256) override {
+        statements_.indexed_documents_by_content.bind_text(1, sha256);
+        return read_all<DocumentRecord>(statements_.indexed_documents_by_content, read_document);
+    }
+
+    bool move_document(std::int64_t doc_id, const std::string& path) override {
+        try {
+            sqlite::WriteTransaction transaction(connection_);
+            statements_.delete_failed_at_path.bind_text(1, path);
+            statements_.delete_failed_at_path.execute();
+            statements_.set_document_path.bind_int(1, doc_id);
+            statements_.set_document_path.bind_text(2, path);
+            statements_.set_document_path.execute();
+            const bool moved = sqlite3_changes64(connection_.handle()) > 0;
+            transaction.commit();
+            return moved;
+        } catch (const StoreError& e) {
+            throw StoreError("cannot move document " + std::to_string(doc_id) + " to " + path + ": " + e.what());
         }
     }
 

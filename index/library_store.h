@@ -180,6 +180,13 @@ public:
     // (see the top of this file for failed inputs). Returns its id.
     virtual std::int64_t put_document(const DocumentInput& input) = 0;
     virtual bool remove_document(std::int64_t doc_id) = 0;
+    // The indexed documents whose stored content has this hex SHA-256, by id.
+    virtual std::vector<DocumentRecord> find_by_content(const std::string& sha256) = 0;
+    // Gives a document a new path (its file was moved or renamed), keeping
+    // its id, pages, chunks and vectors; a failure recorded under that path
+    // makes way. False when there is no such document; StoreError when
+    // another indexed document holds the path.
+    virtual bool move_document(std::int64_t doc_id, const std::string& path) = 0;
 
     virtual std::vector<DocumentRecord> documents() = 0;   // by id
     virtual std::optional<DocumentRecord> document(std::int64_t doc_id) = 0;

@@ -269,6 +269,8 @@ void LibraryModel::markFileDone(const app::IngestedFile& file) {
         return;
     }
     rowChanged(row);
+    // The document left the row of its old path.
+    if (file.outcome == app::IngestOutcome::Moved) refresh();
 }
 
 void LibraryModel::clearIngestActivity() {

@@ -78,6 +78,8 @@ QString ingestSummary(const app::IngestReport& report) {
     add(app::IngestOutcome::Added, "%1 added");
     add(app::IngestOutcome::Replaced, "%1 replaced");
     add(app::IngestOutcome::Unchanged, "%1 unchanged");
+    add(app::IngestOutcome::Moved, "%1 moved");
+    add(app::IngestOutcome::Duplicate, "%1 already in the library under another name");
     add(app::IngestOutcome::Failed, "%1 failed");
     add(app::IngestOutcome::Skipped, "%1 skipped (not a PDF, image or text file)");
     if (report.pages > 0) {

@@ -2,6 +2,7 @@
 // JSON contract, bad input, and crash safety under kill -9.
 
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -11,6 +12,7 @@
 #include <QThread>
 
 #include <csignal>
+#include <map>
 
 #include "index/library_store.h"
 #include "tests/support/folio_process.h"
@@ -23,6 +25,7 @@ using Run = folio::test::FolioRun;
 const QString kPdfPage1 = "Quarterly revenue grew to 4,512 million dollars, driven by services.";
 const QString kPdfPage2 = "Operating income was 1,207 million dollars in the fourth quarter.";
 const QString kScanText = "The patient reports intermittent chest pain radiating to the left arm.";
+const QString kVisitText = "The patient returns for a follow-up visit after starting lisinopril.";
 
 }  // namespace
 
@@ -153,6 +156,64 @@ private slots:
         QCOMPARE(folio({"docs", "--json"}).lines.size(), 3);
     }
 
+    // A copy of a stored file is not stored again, under the same or another
+    // name, and neither is a second copy met in the same run.
+    void copiesOfStoredContentAreNotStoredTwice() {
+        const int report = document_for("report.pdf")["doc_id"].toInt();
+        QDir().mkpath(work_.filePath("copies"));
+        QVERIFY(QFile::copy(work_.filePath("inbox/report.pdf"), work_.filePath("copies/report.pdf")));
+        QVERIFY(QFile::copy(work_.filePath("inbox/report.pdf"), work_.filePath("copies/report (1).pdf")));
+        for (const char* name : {"copies/twin-a.md", "copies/twin-b.md"}) {
+            QFile twin(work_.filePath(name));
+            QVERIFY(twin.open(QIODevice::WriteOnly));
+            twin.write("# Twins\n\nCash and equivalents were 93 million dollars.\n");
+        }
+        const Run run = folio({"ingest", work_.filePath("copies"), "--json"});
+        QCOMPARE(run.exit_code, 0);
+        const QJsonObject summary = events(run, "summary")[0];
+        QCOMPARE(summary["added"].toInt(), 1);
+        QCOMPARE(summary["duplicate"].toInt(), 3);
+        std::map<QString, QJsonObject> outcome;
+        for (const QJsonObject& file : events(run, "file")) outcome[QFileInfo(file["path"].toString()).fileName()] = file;
+        for (const char* name : {"report.pdf", "report (1).pdf"}) {
+            QCOMPARE(outcome[name]["outcome"].toString(), QString("duplicate"));
+            QCOMPARE(outcome[name]["doc_id"].toInt(), report);
+            QCOMPARE(outcome[name]["same_as"].toString(), work_.filePath("inbox/report.pdf"));
+        }
+        const bool a_first = outcome["twin-a.md"]["outcome"].toString() == "added";
+        const QJsonObject& copy = outcome[a_first ? "twin-b.md" : "twin-a.md"];
+        QCOMPARE(copy["outcome"].toString(), QString("duplicate"));
+        QCOMPARE(copy["doc_id"].toInt(), outcome[a_first ? "twin-a.md" : "twin-b.md"]["doc_id"].toInt());
+        QCOMPARE(folio({"docs", "--json"}).lines.size(), 4);
+        const Run search = folio({"search", "equivalents", "--mode", "bm25", "--json"});
+        QCOMPARE(search.exit_code, 0);
+        QCOMPARE(search.lines.size(), 1);
+
+        const Run text = folio({"ingest", work_.filePath("copies/report.pdf")});
+        QCOMPARE(text.exit_code, 0);
+        QVERIFY2(text.out.contains("duplicate " + work_.filePath("copies/report.pdf") + "  (same content as " +
+                                   work_.filePath("inbox/report.pdf") + ")"),
+                 qPrintable(text.out));
+    }
+
+    // A moved or renamed file keeps its document: id, pages and chunks.
+    void movedFileKeepsItsDocument() {
+        const QJsonObject before = document_for("summary.md");
+        QDir().mkpath(work_.filePath("moved"));
+        QVERIFY(QFile::rename(work_.filePath("inbox/summary.md"), work_.filePath("moved/summary-2024.md")));
+        const Run run = folio({"ingest", work_.filePath("moved"), "--json"});
+        QCOMPARE(run.exit_code, 0);
+        QCOMPARE(events(run, "summary")[0]["moved"].toInt(), 1);
+        QCOMPARE(events(run, "file")[0]["same_as"].toString(), work_.filePath("inbox/summary.md"));
+        const QJsonObject after = document_for("summary-2024.md");
+        QCOMPARE(after["doc_id"].toInt(), before["doc_id"].toInt());
+        QCOMPARE(after["pages"].toInt(), before["pages"].toInt());
+        QVERIFY(document_for("summary.md").isEmpty());
+        QCOMPARE(folio({"docs", "--json"}).lines.size(), 4);
+        QVERIFY(QFile::rename(work_.filePath("moved/summary-2024.md"), work_.filePath("inbox/summary.md")));
+        QCOMPARE(events(folio({"ingest", work_.filePath("inbox/summary.md"), "--json"}), "summary")[0]["moved"].toInt(), 1);
+    }
+
     void badFilesFailWithReasonsAndOthersStillIngest() {
         QDir().mkpath(work_.filePath("bad"));
         // Truncated PDF: the first half of a valid one.
@@ -200,7 +261,7 @@ private slots:
     void documentWhoseEveryPageFailedIsRetried() {
         QDir().mkpath(work_.filePath("lang"));
         const QString scan = work_.filePath("lang/visit.png");
-        QVERIFY(folio::test::write_scan(scan, kScanText));
+        QVERIFY(folio::test::write_scan(scan, kVisitText));
         Run run = folio({"ingest", scan, "--lang", "zzz", "--json"});
         verify_one_error_line(run);
         QCOMPARE(events(run, "summary")[0]["failed"].toInt(), 1);
@@ -266,7 +327,11 @@ private slots:
                             .arg(20 + i);
             long_pages << page;
         }
-        for (int f = 0; f < 8; ++f) folio::test::write_text_pdf(corpus.filePath(QString("filing%1.pdf").arg(f)), long_pages);
+        for (int f = 0; f < 8; ++f) {
+            // Distinct files: copies of one would be stored once.
+            long_pages[0] = QString("Filing %1.\n\n").arg(f) + long_pages[0].section("\n\n", 1);
+            folio::test::write_text_pdf(corpus.filePath(QString("filing%1.pdf").arg(f)), long_pages);
+        }
         QVERIFY(folio::test::write_scan(corpus.filePath("scan.png"), kScanText));
         const QString library = corpus.filePath("library");
 

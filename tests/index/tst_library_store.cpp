@@ -18,6 +18,7 @@ using namespace folio::index;
 using folio::index::testing::make_chunk;
 using folio::index::testing::make_document;
 using folio::index::testing::make_page;
+using folio::index::testing::sha256_of_number;
 
 namespace {
 
@@ -76,7 +77,7 @@ private slots:
         QVERIFY(QFile::exists(folder + "/library.sqlite"));
         RawLibrary raw(folder);
         QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
-        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(4));
+        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(5));
         QCOMPARE(raw.number("SELECT count(*) FROM sqlite_schema WHERE name IN "
                             "('documents', 'pages', 'chunks', 'chunks_fts', 'chunk_vectors', 'vector_state',"
                             " 'batch_jobs')"),
@@ -307,6 +308,43 @@ private slots:
         QCOMPARE(std::string(status_name(DocumentStatus::Failed)), std::string("failed"));
     }
 
+    void documents_are_found_by_content_and_moved_whole() {
+        auto store = LibraryStore::open(dir().toStdString());
+        DocumentInput original = make_document("/docs/a.pdf", 2, 3, "alpha");
+        original.sha256 = sha256_of_number(1);
+        const std::int64_t id = store->put_document(original);
+        DocumentInput other = make_document("/docs/b.pdf", 1, 1, "beta");
+        other.sha256 = sha256_of_number(2);
+        const std::int64_t other_id = store->put_document(other);
+        DocumentInput failed{.path = "/docs/c.pdf", .sha256 = sha256_of_number(1), .error = "cannot read file"};
+        const std::int64_t failed_id = store->put_document(failed);
+
+        // Only indexed documents count: the failed row with that hash is no copy of it.
+        const std::vector<DocumentRecord> same = store->find_by_content(sha256_of_number(1));
+        QCOMPARE(same.size(), std::size_t(1));
+        QCOMPARE(same[0].id, id);
+        QVERIFY(store->find_by_content(sha256_of_number(3)).empty());
+
+        // Onto the failed row's path: the failure makes way; pages, chunks and dates stay.
+        const std::vector<StoredChunk> chunks_before = store->chunks(id);
+        const std::int64_t updated_before = store->document(id)->updated_at;
+        QVERIFY(store->move_document(id, failed.path));
+        QVERIFY(!store->document(failed_id));
+        QCOMPARE(store->find_by_path(failed.path)->id, id);
+        QVERIFY(!store->find_by_path(original.path));
+        QCOMPARE(store->chunks(id).size(), chunks_before.size());
+        QCOMPARE(store->chunks(id)[0].id, chunks_before[0].id);
+        QCOMPARE(store->document(id)->updated_at, updated_before);
+        QCOMPARE(store->match_chunks("alpha", 10).size(), std::size_t(3));
+
+        // Onto another indexed document: refused, both left as they were.
+        QVERIFY_THROWS_EXCEPTION(StoreError, store->move_document(id, other.path));
+        QCOMPARE(store->find_by_path(other.path)->id, other_id);
+        QCOMPARE(store->find_by_path(failed.path)->id, id);
+        QVERIFY(!store->move_document(id + 100, "/docs/nowhere.pdf"));
+        QCOMPARE(store->integrity_check(), std::string("ok"));
+    }
+
     void failure_of_a_newer_version_keeps_the_indexed_one() {
         auto store = LibraryStore::open(dir().toStdString());
         DocumentInput good = make_document("/docs/10k.pdf", 3, 3, "goodcopy");
@@ -428,10 +466,12 @@ private slots:
         }
         auto store = LibraryStore::open(dir().toStdString());
         RawLibrary raw(dir());
-        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(4));
+        QCOMPARE(raw.number("PRAGMA user_version"), std::int64_t(5));
         QCOMPARE(store->chunks(id).size(), std::size_t(3));
         store->put_batch_jobs(std::vector{BatchJob{.batch = "/out", .path = "/docs/a.pdf", .sha256 = "aa"}});
         QCOMPARE(store->batch_jobs("/out").size(), std::size_t(1));
+        QCOMPARE(raw.number("SELECT count(*) FROM sqlite_schema WHERE name = 'documents_by_content'"), std::int64_t(1));
+        QCOMPARE(store->find_by_content(std::string(64, 'a')).size(), std::size_t(1));
         QCOMPARE(store->integrity_check(), std::string("ok"));
     }
 

@@ -311,7 +311,7 @@ private slots:
         QCOMPARE(raw_count(dir(), "PRAGMA user_version"), std::int64_t(1));
 
         auto store = LibraryStore::open(dir().toStdString());
-        QCOMPARE(raw_count(dir(), "PRAGMA user_version"), std::int64_t(4));
+        QCOMPARE(raw_count(dir(), "PRAGMA user_version"), std::int64_t(5));
         std::vector<std::int64_t> after;
         for (const auto& doc : store->documents())
             for (const auto& chunk : store->chunks(doc.id)) after.push_back(chunk.id);

@@ -132,7 +132,7 @@ private slots:
         QVERIFY(QFile::copy(data + "/chunker/apple_2021_10k_p20-24.pdf", input("filing.pdf")));
         QVERIFY(QFile::copy(data + "/ingest/pages.tiff", input("scan.tiff")));
         QVERIFY(QFile::copy(data + "/ingest/layout.pdf", input("gone.pdf")));
-        QVERIFY(QFile::copy(data + "/ingest/layout.pdf", input("garbled.pdf")));
+        QVERIFY(QFile::copy(data + "/ingest/rotated.pdf", input("garbled.pdf")));
         QFile note(input("note.md"));
         QVERIFY(note.open(QIODevice::WriteOnly));
         note.write("# Audit\n\nThe audit committee met four times.\nRevenue rose to 812 million dollars.\n");

@@ -182,6 +182,28 @@ private slots:
         QCOMPARE(model_->rowOfPath(path("cancelled.pdf")), -1);
     }
 
+    // A moved file's document leaves its old row; a copy of a stored file gets no row.
+    void followsAMovedDocumentAndDropsACopy() {
+        const std::int64_t id = store_->find_by_path(path("b-report.pdf").toStdString())->id;
+        const QString moved = dir_->filePath("archive/b-report-2023.pdf");
+        model_->markQueued({moved, path("copy-of-a-scan.png")});
+        QVERIFY(store_->move_document(id, moved.toStdString()));
+        model_->markFileDone({.path = moved.toStdString(),
+                              .outcome = folio::app::IngestOutcome::Moved,
+                              .doc_id = id,
+                              .same_as = path("b-report.pdf").toStdString()});
+        model_->markFileDone({.path = path("copy-of-a-scan.png").toStdString(),
+                              .outcome = folio::app::IngestOutcome::Duplicate,
+                              .same_as = path("a-scan.png").toStdString()});
+        QCOMPARE(model_->rowCount(), 4);
+        QCOMPARE(model_->rowOfPath(path("b-report.pdf")), -1);
+        QCOMPARE(model_->rowOfPath(path("copy-of-a-scan.png")), -1);
+        const int row = model_->rowOfPath(moved);
+        QVERIFY(row >= 0);
+        QCOMPARE(model_->index(row, LibraryModel::NameColumn).data(LibraryModel::DocumentIdRole).toLongLong(), id);
+        QCOMPARE(model_->storedDocumentCount(), 4);
+    }
+
     // A failure the store could not record still shows, with its reason.
     void keepsAFailureTheStoreCouldNotRecord() {
         model_->markQueued({path("full-disk.pdf")});
