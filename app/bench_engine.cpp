@@ -365,16 +365,20 @@ void print_figures(const BenchFigures& figures, bool as_json) {
     }
 }
 
-// Decode step at `rows` cache rows reads every weight once and each layer's
-// f16 keys and values of those rows.
-// The context's memory per token: every layer's f16 key and value rows
-// (DeepSeek's latent cache: one row of keys alone).
-double context_bytes_per_token(const engine::ModelConfig& config) {
-    return config.n_layers * config.n_kv_heads * static_cast<double>(config.head_dim + config.v_head_dim) * 2;
+// The context's memory per token: every layer's key and value rows
+// (DeepSeek's latent cache: one row of keys alone), f16 or Q8_0 blocks
+// (34 bytes per 32 elements).
+double context_bytes_per_token(const engine::ModelConfig& config, engine::KvType type) {
+    const double bytes_per_element = type == engine::KvType::Q8_0 ? 34.0 / 32 : 2.0;
+    return config.n_layers * config.n_kv_heads * static_cast<double>(config.head_dim + config.v_head_dim) *
+           bytes_per_element;
 }
 
-double decode_bytes_per_token(const ModelFacts& facts, const engine::ModelConfig& config, double rows) {
-    return static_cast<double>(facts.weight_bytes_per_token) + rows * context_bytes_per_token(config);
+// Decode step at `rows` cache rows reads every weight once and each layer's
+// keys and values of those rows.
+double decode_bytes_per_token(const ModelFacts& facts, const engine::ModelConfig& config, engine::KvType type,
+                              double rows) {
+    return static_cast<double>(facts.weight_bytes_per_token) + rows * context_bytes_per_token(config, type);
 }
 
 // Prefill at each of prefill_tokens and gen_tokens decode steps after each
@@ -383,16 +387,17 @@ double decode_bytes_per_token(const ModelFacts& facts, const engine::ModelConfig
 // `bandwidth` (what `ceiling` names).
 void add_context_sweep(BenchFigures& figures, engine::Model& model, engine::ThreadPool& pool, const ModelFacts& facts,
                        const std::vector<int>& prefill_tokens, const std::vector<int>& decode_contexts, int gen_tokens,
-                       bool fill_context, double bandwidth, const char* ceiling) {
+                       engine::KvType kv_type, bool fill_context, double bandwidth, const char* ceiling) {
     const engine::ModelConfig& config = model.config();
     const int longest_prefill = prefill_tokens.empty() ? 0 : *std::max_element(prefill_tokens.begin(), prefill_tokens.end());
     const int deepest_decode = decode_contexts.empty() ? 0 : *std::max_element(decode_contexts.begin(), decode_contexts.end());
     const int n_positions = std::max({longest_prefill, deepest_decode + gen_tokens, 64});
-    const double state = context_bytes_per_token(config);
+    const double state = context_bytes_per_token(config, kv_type);
     figures.add("context_bytes_per_token", state,
-                format("context state    %.1f KB per token (f16 keys and values of %d layers): %.2f GB at %d tokens",
-                       state / 1e3, config.n_layers, state * n_positions / 1e9, n_positions));
-    engine::KvCache cache = model.make_kv_cache(n_positions);
+                format("context state    %.1f KB per token (%s keys and values of %d layers): %.2f GB at %d tokens",
+                       state / 1e3, engine::kv_type_name(kv_type), config.n_layers, state * n_positions / 1e9,
+                       n_positions));
+    engine::KvCache cache = model.make_kv_cache(n_positions, kv_type);
     std::mt19937 rng(42);
     std::uniform_int_distribution<std::int32_t> token(0, config.n_vocab - 1);
     std::vector<std::int32_t> ids(static_cast<std::size_t>(n_positions)), positions(ids.size());
@@ -438,7 +443,7 @@ void add_context_sweep(BenchFigures& figures, engine::Model& model, engine::Thre
         }
         const double rate = gen_tokens / seconds_since(start);
         if (first_rate == 0) first_rate = rate;
-        const double bytes = decode_bytes_per_token(facts, config, depth + (gen_tokens + 1) / 2.0);
+        const double bytes = decode_bytes_per_token(facts, config, kv_type, depth + (gen_tokens + 1) / 2.0);
         decode.push_back({{"context_tokens", depth},
                           {"tokens_per_second", rate},
                           {"bytes_per_token", bytes},
@@ -488,7 +493,7 @@ int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
     add_context_sweep(figures, *model, pool, facts,
                       options.prefill_tokens.empty() ? std::vector<int>{2048, 8192, 32768} : options.prefill_tokens,
                       options.decode_contexts.empty() ? std::vector<int>{0, 4096, 32768} : options.decode_contexts,
-                      options.gen_tokens, true, bandwidth, "the copy");
+                      options.gen_tokens, engine::KvType::F16, true, bandwidth, "the copy");
     print_figures(figures, as_json);
     return 0;
 }
@@ -516,6 +521,8 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
     figures.add("weight_type", facts.weight_type, "");
     figures.add("threads", threads, format("threads          %d", threads));
     figures.add("isa", engine::cpu_kernel_isa(), format("kernels          %s", engine::cpu_kernel_isa()));
+    figures.add("kv_type", engine::kv_type_name(options.kv_type),
+                format("KV cache         %s", engine::kv_type_name(options.kv_type)));
 
     const double bandwidth_before = measure_read_bandwidth(threads);
     const Int8Peak peak = measure_int8_peak(threads);
@@ -533,7 +540,7 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
         prompt[static_cast<std::size_t>(i)] = token(rng);
         positions[static_cast<std::size_t>(i)] = i;
     }
-    engine::KvCache cache = model->make_kv_cache(n_prompt + n_gen);
+    engine::KvCache cache = model->make_kv_cache(n_prompt + n_gen, options.kv_type);
     // The first pass faults the mapped weights in; the timed passes rewrite
     // the same cache rows.
     const int n_warm = std::min(n_prompt, 16);
@@ -576,16 +583,17 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
                        kBandwidthPasses));
 
     // Decode step i attends to n_prompt + i + 1 cache rows of keys and values
-    // (f16) in every layer.
+    // in every layer.
     const double mean_kv_rows = n_prompt + (n_gen + 1) / 2.0;
-    const double kv_bytes = mean_kv_rows * context_bytes_per_token(config);
+    const double kv_bytes = mean_kv_rows * context_bytes_per_token(config, options.kv_type);
     const double bytes_per_token = static_cast<double>(facts.weight_bytes_per_token) + kv_bytes;
     const double effective = bytes_per_token * decode_rate;
     figures.add("decode_weight_bytes_per_token", facts.weight_bytes_per_token, "");
     figures.add("decode_kv_bytes_per_token", kv_bytes, "");
     figures.add("decode_bytes_per_token", bytes_per_token,
-                format("decode reads     %.1f MB per token (weights %.1f MB, KV %.1f MB at %.0f rows)",
-                       bytes_per_token / 1e6, facts.weight_bytes_per_token / 1e6, kv_bytes / 1e6, mean_kv_rows));
+                format("decode reads     %.1f MB per token (weights %.1f MB, %s KV %.1f MB at %.0f rows)",
+                       bytes_per_token / 1e6, facts.weight_bytes_per_token / 1e6, engine::kv_type_name(options.kv_type),
+                       kv_bytes / 1e6, mean_kv_rows));
     figures.add("decode_effective_gb_per_s", effective / 1e9, "");
     figures.add("decode_bandwidth_fraction", effective / bandwidth,
                 format("decode bandwidth %.1f GB/s = %.0f%% of the measured memory read", effective / 1e9,
@@ -593,7 +601,7 @@ int run_engine_bench(const EngineBenchOptions& options, bool as_json) {
 
     if (!options.prefill_tokens.empty() || !options.decode_contexts.empty())
         add_context_sweep(figures, *model, pool, facts, options.prefill_tokens, options.decode_contexts, n_gen,
-                          false, bandwidth, "the measured read");
+                          options.kv_type, false, bandwidth, "the measured read");
     if (options.prefix_context_tokens > 0)
         add_prefix_reuse(figures, measure_prefix_reuse(*model, pool, options.prefix_context_tokens));
 

@@ -6,6 +6,7 @@
 // shapes and against the int8 multiply-add peak of the cores.
 
 #include <string>
+#include "engine/kv_cache.h"
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@ struct EngineBenchOptions {
     int gen_tokens = 128;
     int threads = 0;         // 0 = one per hardware thread
     int prefix_context_tokens = 3000;  // the document a repeated question reuses (bench_prefix.h); 0 = skip
+    engine::KvType kv_type = engine::KvType::F16;  // the CPU runs' cache (the GPU's is f16)
     // "cuda": the GPU bench instead (run_engine_bench says what it measures).
     std::string device = "cpu";
     // The context sweep: prompt lengths prefilled, and cache rows before a

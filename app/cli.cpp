@@ -83,7 +83,7 @@ const char* const kUsage =
     "  bench ask --questions FILE.jsonl [--model FILE] [--k N] [--max-tokens N] [--json]\n"
     "                     answer accuracy, citation precision and first-token times of ask on labelled questions\n"
     "  bench engine [--model FILE] [--prompt-tokens N] [--gen-tokens N] [--threads N] [--context-tokens N]\n"
-    "               [--prefill-tokens N,...] [--decode-contexts N,...] [--json]\n"
+    "               [--prefill-tokens N,...] [--decode-contexts N,...] [--kv-type f16|q8_0] [--json]\n"
     "                     measure prefill and decode speed against this machine's bandwidth and peak,\n"
     "                     the first-token speedup of a question repeated over an N-token context, and\n"
     "                     (given) prefill at each prompt length and decode at each context depth\n"
@@ -594,16 +594,26 @@ int command_devices(const std::vector<std::string>& rest) {
     return 0;
 }
 
+// --kv-type f16|q8_0 (default f16).
+engine::KvType kv_type_argument(const ParsedArgs& args) {
+    const std::string name = args.value("kv-type").value_or("f16");
+    if (name != "f16" && name != "q8_0") throw UsageError("--kv-type must be f16 or q8_0, not '" + name + "'");
+    return engine::kv_type_from_name(name);
+}
+
 int command_bench_engine(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("bench engine", rest,
                                        {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device",
-                                                   "context-tokens", "prefill-tokens", "decode-contexts"},
+                                                   "context-tokens", "prefill-tokens", "decode-contexts", "kv-type"},
                                         .flags = {"json"}});
     if (!args.positional.empty()) throw UsageError("bench engine takes its model as --model FILE");
     EngineBenchOptions options;
     options.device = args.value("device").value_or("cpu");
     if (options.device != "cpu" && options.device != "cuda")
         throw UsageError("bench engine measures --device cpu or --device cuda, not '" + options.device + "'");
+    options.kv_type = kv_type_argument(args);
+    if (options.device == "cuda" && options.kv_type != engine::KvType::F16)
+        throw UsageError("the GPU runs an f16 KV cache; --kv-type q8_0 is for --device cpu");
     if (auto list = args.value("prefill-tokens")) options.prefill_tokens = parse_int_list("prefill-tokens", *list, 1, 1 << 20);
     if (auto list = args.value("decode-contexts"))
         options.decode_contexts = parse_int_list("decode-contexts", *list, 0, 1 << 20);
@@ -731,10 +741,7 @@ int command_generate(const std::vector<std::string>& rest) {
         options.sampler.seed = std::random_device{}();
     std::optional<int> ctx;
     if (auto c = args.value("ctx")) ctx = parse_int("ctx", *c, 1, 1 << 20);
-    const std::string kv_type_name = args.value("kv-type").value_or("f16");
-    if (kv_type_name != "f16" && kv_type_name != "q8_0")
-        throw UsageError("--kv-type must be f16 or q8_0, not '" + kv_type_name + "'");
-    const engine::KvType kv_type = engine::kv_type_from_name(kv_type_name);
+    const engine::KvType kv_type = kv_type_argument(args);
     const bool needs_cpu_backend = kv_type != engine::KvType::F16;
     if (device == DeviceChoice::Cuda && needs_cpu_backend)
         throw UsageError("a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");

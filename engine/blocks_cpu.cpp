@@ -16,10 +16,6 @@
 #include "engine/quant_kernels.h"
 #include "engine/vector_math.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace folio::engine {
 
 namespace {
@@ -323,40 +319,10 @@ float dot_q8_0_range(const quant::BlockQ8_0* row, int begin, int n, const float*
     return sum;
 }
 
-// dst (32) += scale * qs (32 int8). SSE2 (every x86-64) where there is
-// one: -O2's cost model leaves the int8-to-float loop scalar.
-void add_scaled_int8_block(float scale, const std::int8_t* qs, float* dst) {
-#if defined(__SSE2__)
-    const __m128 scales = _mm_set1_ps(scale);
-    for (int half = 0; half < 2; ++half) {
-        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * half));
-        const __m128i byte_signs = _mm_cmpgt_epi8(_mm_setzero_si128(), bytes);
-        const __m128i shorts[2] = {_mm_unpacklo_epi8(bytes, byte_signs), _mm_unpackhi_epi8(bytes, byte_signs)};
-        for (int s = 0; s < 2; ++s) {
-            const __m128i short_signs = _mm_cmpgt_epi16(_mm_setzero_si128(), shorts[s]);
-            const __m128i ints[2] = {_mm_unpacklo_epi16(shorts[s], short_signs),
-                                     _mm_unpackhi_epi16(shorts[s], short_signs)};
-            for (int i = 0; i < 2; ++i) {
-                float* out = dst + 16 * half + 8 * s + 4 * i;
-                _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), _mm_mul_ps(scales, _mm_cvtepi32_ps(ints[i]))));
-            }
-        }
-    }
-#else
-    for (int e = 0; e < quant::kBlock32; ++e)
-        dst[e] += scale * static_cast<float>(qs[e]);
-#endif
-}
-
-// acc (n) += weight * elements [begin, begin + n) of a row of Q8_0 blocks.
+// acc (n) += weight * elements [begin, begin + n) of a row of Q8_0 blocks
+// (which may start and end inside a block; whole blocks take
+// add_weighted_q8_0_rows).
 void add_scaled_q8_0_range(float weight, const quant::BlockQ8_0* row, int begin, int n, float* acc) {
-    if (begin % quant::kBlock32 == 0 && n % quant::kBlock32 == 0) {
-        for (int b = 0; b < n / quant::kBlock32; ++b) {
-            const quant::BlockQ8_0& block = row[begin / quant::kBlock32 + b];
-            add_scaled_int8_block(weight * fp16_to_fp32(block.d), block.qs, acc + b * quant::kBlock32);
-        }
-        return;
-    }
     for (int i = begin; i < begin + n;) {
         const quant::BlockQ8_0& block = row[i / quant::kBlock32];
         const int block_end = std::min(begin + n, (i / quant::kBlock32 + 1) * quant::kBlock32);
@@ -679,45 +645,72 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
     // narrower heads (which share a block) dequantize the keys element by
     // element. Values are stored by rows (a transposed Q8_0 V could not take
     // one position at a time), so each head accumulates its weighted rows.
+    // A decoded token's query heads that share a kv head go together, as
+    // columns of the keys' product and heads of one weighted sum, so that
+    // each key and value row is read once for all of them; each head's sums
+    // run in the same order as alone (a batch's tasks are single heads): the
+    // same bits either way.
     const bool whole_key_blocks = shape.head_dim % quant::kBlock32 == 0;
+    const bool whole_value_blocks = shape.v_head_dim % quant::kBlock32 == 0;
     const auto q_row_bytes = static_cast<std::int64_t>(whole_key_blocks ? quant_row_bytes(GgmlType::Q8_0, shape.head_dim) : 0);
     const std::uint8_t* value_rows = cache.value_rows(layer);  // Q8_0 (n_positions, v_width)
-    pool.parallel_for(n_tokens * shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
-        std::vector<float> weights(static_cast<std::size_t>(cache.n_positions()));
-        std::vector<std::uint8_t> q_quantized(static_cast<std::size_t>(q_row_bytes));
-        for (std::int64_t task = begin; task < end; ++task) {
-            const std::int64_t token = task / shape.n_heads;
-            const int head = static_cast<int>(task % shape.n_heads);
-            const int kv_head = head / heads_per_kv_head;
-            const KeyRange range = key_range(shape, positions[static_cast<std::size_t>(token)], batch_end);
-            const int n_keys = range.end - range.first;  // weights[j] belongs to key range.first + j
+    const auto value_row_bytes = static_cast<std::int64_t>(cache.value_row_bytes());
+    // Query heads [first_head, first_head + n_group) of one token, sharing a kv head.
+    auto attend = [&](std::int64_t token, int first_head, int n_group, std::vector<float>& weights,
+                      std::vector<std::uint8_t>& q_quantized) {
+        const int kv_head = first_head / heads_per_kv_head;
+        const KeyRange range = key_range(shape, positions[static_cast<std::size_t>(token)], batch_end);
+        const int n_keys = range.end - range.first;  // weights[h * n_keys + j] belongs to key range.first + j
+        weights.resize(static_cast<std::size_t>(n_group * n_keys));
 
-            // scores (n_keys) = K_head (n_keys, head_dim) · q_head (head_dim)
-            const float* q_head = q + task * shape.head_dim;
-            const std::uint8_t* first_key_row = keys + range.first * key_row_bytes;
-            if (whole_key_blocks) {
-                quantize_row(GgmlType::Q8_0, q_head, q_quantized.data(), shape.head_dim);
-                matmul_rows(GgmlType::Q8_0, first_key_row + kv_head * q_row_bytes, key_row_bytes, 0, n_keys,
-                            shape.head_dim, q_quantized.data(), weights.data());
-            } else {
+        // scores (n_group, n_keys) = q_heads (n_group, head_dim) · K_headᵀ
+        const float* q_heads = q + (token * shape.n_heads + first_head) * shape.head_dim;
+        const std::uint8_t* first_key_row = keys + range.first * key_row_bytes;
+        if (whole_key_blocks) {
+            q_quantized.resize(static_cast<std::size_t>(n_group * q_row_bytes));
+            for (int h = 0; h < n_group; ++h)
+                quantize_row(GgmlType::Q8_0, q_heads + h * shape.head_dim, q_quantized.data() + h * q_row_bytes,
+                             shape.head_dim);
+            matmul_rows_columns(GgmlType::Q8_0, first_key_row + kv_head * q_row_bytes, key_row_bytes, 0, n_keys,
+                                shape.head_dim, q_quantized.data(), q_row_bytes, n_group, weights.data(), n_keys);
+        } else {
+            for (int h = 0; h < n_group; ++h)
                 for (int j = 0; j < n_keys; ++j)
-                    weights[static_cast<std::size_t>(j)] =
+                    weights[static_cast<std::size_t>(h * n_keys + j)] =
                         dot_q8_0_range(reinterpret_cast<const quant::BlockQ8_0*>(first_key_row + j * key_row_bytes),
-                                       kv_head * shape.head_dim, shape.head_dim, q_head);
-            }
-            masked_softmax(weights.data(), n_keys, 0, n_keys, shape.scale);
-
-            // out_head (v_head_dim) = sum_j softmax[j] * V_head row j
-            float* out_head = out + task * shape.v_head_dim;
-            std::fill(out_head, out_head + shape.v_head_dim, 0.f);
-            for (int j = 0; j < n_keys; ++j)
-                add_scaled_q8_0_range(weights[static_cast<std::size_t>(j)],
-                                      reinterpret_cast<const quant::BlockQ8_0*>(
-                                          value_rows + static_cast<std::int64_t>(range.first + j) *
-                                                           static_cast<std::int64_t>(cache.value_row_bytes())),
-                                      kv_head * shape.v_head_dim, shape.v_head_dim, out_head);
+                                       kv_head * shape.head_dim, shape.head_dim, q_heads + h * shape.head_dim);
         }
-    });
+        for (int h = 0; h < n_group; ++h) masked_softmax(weights.data() + h * n_keys, n_keys, 0, n_keys, shape.scale);
+
+        // out_heads (n_group, v_head_dim) = softmax (n_group, n_keys) · V_head (n_keys, v_head_dim)
+        float* out_heads = out + (token * shape.n_heads + first_head) * shape.v_head_dim;
+        std::fill(out_heads, out_heads + n_group * shape.v_head_dim, 0.f);
+        const std::uint8_t* first_value_row = value_rows + range.first * value_row_bytes;
+        if (whole_value_blocks) {
+            add_weighted_q8_0_rows(weights.data(), n_keys, n_group, first_value_row, value_row_bytes, n_keys,
+                                   kv_head * shape.v_head_dim, shape.v_head_dim, out_heads, shape.v_head_dim);
+            return;
+        }
+        for (int h = 0; h < n_group; ++h)
+            for (int j = 0; j < n_keys; ++j)
+                add_scaled_q8_0_range(weights[static_cast<std::size_t>(h * n_keys + j)],
+                                      reinterpret_cast<const quant::BlockQ8_0*>(first_value_row + j * value_row_bytes),
+                                      kv_head * shape.v_head_dim, shape.v_head_dim, out_heads + h * shape.v_head_dim);
+    };
+    const bool decoding = n_tokens == 1;
+    pool.parallel_for(decoding ? shape.n_kv_heads : n_tokens * shape.n_heads, 1,
+                      [&](std::int64_t begin, std::int64_t end) {
+                          std::vector<float> weights;
+                          std::vector<std::uint8_t> q_quantized;
+                          for (std::int64_t task = begin; task < end; ++task) {
+                              if (decoding)
+                                  attend(0, static_cast<int>(task) * heads_per_kv_head, heads_per_kv_head, weights,
+                                         q_quantized);
+                              else
+                                  attend(task / shape.n_heads, static_cast<int>(task % shape.n_heads), 1, weights,
+                                         q_quantized);
+                          }
+                      });
 }
 
 // erf(z) = 1 - (a1 t + a2 t^2 + ... + a5 t^5) e^(-z^2), t = 1 / (1 + p z), for

@@ -679,11 +679,33 @@ void exp_row_avx2(float* values, std::int64_t n) {
     }
 }
 
+void weighted_q8_0_rows_avx2(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
+                             const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
+                             std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride) {
+    for (std::int64_t j = 0; j < n_rows; ++j) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_0*>(rows + j * row_bytes) + first_block;
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            __m256 quants[4];
+            for (int k = 0; k < 4; ++k)
+                quants[k] = _mm256_cvtepi32_ps(
+                    _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[b].qs + 8 * k))));
+            const float d = half_to_float(blocks[b].d);
+            for (std::int64_t h = 0; h < n_heads; ++h) {
+                const __m256 scale = _mm256_set1_ps(weights[h * weight_stride + j] * d);
+                float* out = acc + h * acc_stride + b * kBlock32;
+                for (int k = 0; k < 4; ++k)
+                    _mm256_storeu_ps(out + 8 * k, _mm256_fmadd_ps(scale, quants[k], _mm256_loadu_ps(out + 8 * k)));
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void add_avx2_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx2;
+    table.weighted_q8_0_rows = weighted_q8_0_rows_avx2;
     table.matmul[slot(GgmlType::F32)] = matmul_of<KernelFloat<LoadF32>>;
     table.matmul[slot(GgmlType::F16)] = matmul_of<KernelFloat<LoadF16>>;
     table.matmul[slot(GgmlType::BF16)] = matmul_of<KernelFloat<LoadBF16>>;

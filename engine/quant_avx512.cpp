@@ -18,6 +18,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <type_traits>
@@ -652,11 +653,44 @@ void exp_row_avx512(float* values, std::int64_t n) {
     }
 }
 
+void weighted_q8_0_rows_avx512(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
+                               const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
+                               std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride) {
+    // Up to 4 rows per pass over the accumulators, added one after another
+    // (the order of j) while they stay in registers.
+    constexpr int kRowsPerPass = 4;
+    for (std::int64_t j0 = 0; j0 < n_rows; j0 += kRowsPerPass) {
+        const int pass_rows = static_cast<int>(std::min<std::int64_t>(kRowsPerPass, n_rows - j0));
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            __m512 quants[kRowsPerPass][2];
+            float d[kRowsPerPass];
+            for (int r = 0; r < pass_rows; ++r) {
+                const BlockQ8_0& block = reinterpret_cast<const BlockQ8_0*>(rows + (j0 + r) * row_bytes)[first_block + b];
+                for (int k = 0; k < 2; ++k)
+                    quants[r][k] = _mm512_cvtepi32_ps(
+                        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16 * k))));
+                d[r] = half_to_float(block.d);
+            }
+            for (std::int64_t h = 0; h < n_heads; ++h) {
+                float* out = acc + h * acc_stride + b * kBlock32;
+                __m512 sums[2] = {_mm512_loadu_ps(out), _mm512_loadu_ps(out + 16)};
+                for (int r = 0; r < pass_rows; ++r) {
+                    const __m512 scale = _mm512_set1_ps(weights[h * weight_stride + j0 + r] * d[r]);
+                    for (int k = 0; k < 2; ++k) sums[k] = _mm512_fmadd_ps(scale, quants[r][k], sums[k]);
+                }
+                _mm512_storeu_ps(out, sums[0]);
+                _mm512_storeu_ps(out + 16, sums[1]);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx512;
+    table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;
     table.matmul[slot(GgmlType::BF16)] = float_matmul<Load512BF16>;

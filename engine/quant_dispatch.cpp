@@ -241,6 +241,17 @@ void exp_in_place(float* values, std::int64_t n) {
     quant::active_kernels().exp_row(values, n);
 }
 
+void add_weighted_q8_0_rows(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
+                            const void* rows, std::int64_t row_bytes, std::int64_t n_rows, std::int64_t first,
+                            std::int64_t n, float* acc, std::int64_t acc_stride) {
+    if (first % quant::kBlock32 != 0 || n % quant::kBlock32 != 0)
+        throw std::invalid_argument("add_weighted_q8_0_rows: elements [" + std::to_string(first) + ", " +
+                                    std::to_string(first + n) + ") are not whole Q8_0 blocks");
+    quant::active_kernels().weighted_q8_0_rows(weights, weight_stride, n_heads, static_cast<const std::uint8_t*>(rows),
+                                               row_bytes, n_rows, first / quant::kBlock32, n / quant::kBlock32, acc,
+                                               acc_stride);
+}
+
 const char* cpu_kernel_isa() {
     return quant::active_kernels().isa;
 }

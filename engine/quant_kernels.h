@@ -111,6 +111,10 @@ using MatmulTileFn = void (*)(const MatmulTile& tile);
 // values[i] = e^values[i], i < n: the exponential the blocks' softmax and
 // activations need, a vector at a time (vector_math.h).
 using ExpRowFn = void (*)(float* values, std::int64_t n);
+// add_weighted_q8_0_rows (vector_math.h), first and n already in blocks.
+using WeightedRowsFn = void (*)(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
+                                const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
+                                std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride);
 
 constexpr std::size_t kTypeSlots = 31;  // GgmlType ids 0..30 (BF16 is 30)
 
@@ -123,6 +127,7 @@ struct KernelTable {
     QuantizeRowFn quantize_row[kTypeSlots] = {};
     MatmulTileFn matmul[kTypeSlots] = {};
     ExpRowFn exp_row = nullptr;
+    WeightedRowsFn weighted_q8_0_rows = nullptr;
 };
 
 // The scalar set has every kernel. Each SIMD set starts from the set below it

@@ -874,10 +874,28 @@ void exp_row_scalar(float* values, std::int64_t n) {
         values[i] = std::exp(values[i]);
 }
 
+void weighted_q8_0_rows_scalar(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
+                               const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
+                               std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride) {
+    for (std::int64_t j = 0; j < n_rows; ++j) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_0*>(rows + j * row_bytes) + first_block;
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            const float d = fp16_to_fp32(blocks[b].d);
+            for (std::int64_t h = 0; h < n_heads; ++h) {
+                const float scale = weights[h * weight_stride + j] * d;
+                float* out = acc + h * acc_stride + b * kBlock32;
+                for (int e = 0; e < kBlock32; ++e)
+                    out[e] += scale * static_cast<float>(blocks[b].qs[e]);
+            }
+        }
+    }
+}
+
 KernelTable make_scalar_table() {
     KernelTable table;
     table.isa = "scalar";
     table.exp_row = exp_row_scalar;
+    table.weighted_q8_0_rows = weighted_q8_0_rows_scalar;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
         const auto slot = static_cast<std::size_t>(type);
         table.dequantize_row[slot] = dequantize;

@@ -11,4 +11,16 @@ namespace folio::engine {
 // be below float's normal range (x < ln FLT_MIN, about -87.34).
 void exp_in_place(float* values, std::int64_t n);
 
+// Attention's weighted sum over Q8_0 value rows (a q8_0 KV cache):
+//   acc[h * acc_stride + e] += sum over j < n_rows of
+//       weights[h * weight_stride + j] * element first + e of row j
+// for h < n_heads, e < n; row j at rows + j * row_bytes, first and n whole
+// blocks (multiples of 32). Each row's quants are widened once for all the
+// heads, and each head's sum runs in order of j, the same bits whatever
+// n_heads is. Throws std::invalid_argument for a first or n that is not a
+// multiple of 32.
+void add_weighted_q8_0_rows(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
+                            const void* rows, std::int64_t row_bytes, std::int64_t n_rows, std::int64_t first,
+                            std::int64_t n, float* acc, std::int64_t acc_stride);
+
 }  // namespace folio::engine

@@ -34,6 +34,7 @@ private slots:
     void jsonFigures();
     void mixtureOfExpertsReadsOnlyTheChosenExperts();
     void contextSweepOnTheCpu();
+    void q8_0CacheCountsItsOwnBytes();
     void humanOutputOneLinePerFigure();
     void badInputIsOneLine_data();
     void badInputIsOneLine();
@@ -151,6 +152,24 @@ void BenchEngineCliTest::contextSweepOnTheCpu() {
     QVERIFY(human.out.contains("expert load      decode"));
 }
 
+// --kv-type q8_0: the cache it names, its bytes (34 per 32 elements, where
+// f16 has 64) in the decode figures.
+void BenchEngineCliTest::q8_0CacheCountsItsOwnBytes() {
+    QJsonObject figures[2];
+    const char* types[2] = {"f16", "q8_0"};
+    for (int i = 0; i < 2; ++i) {
+        const Run run = run_folio({"bench", "engine", "--model", QString::fromStdString(kTinyModel), "--prompt-tokens",
+                                   "8", "--gen-tokens", "2", "--threads", "1", "--context-tokens", "0", "--kv-type",
+                                   types[i], "--json"});
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        figures[i] = QJsonDocument::fromJson(run.out.toUtf8()).object();
+        QCOMPARE(figures[i]["kv_type"].toString(), QString(types[i]));
+        QVERIFY(figures[i]["decode_tokens_per_second"].toDouble() > 0);
+    }
+    QCOMPARE(figures[1]["decode_kv_bytes_per_token"].toDouble(), figures[0]["decode_kv_bytes_per_token"].toDouble() * 34 / 64);
+    QCOMPARE(figures[1]["decode_weight_bytes_per_token"].toDouble(), figures[0]["decode_weight_bytes_per_token"].toDouble());
+}
+
 void BenchEngineCliTest::humanOutputOneLinePerFigure() {
     const Run run = run_folio({"bench", "engine", "--model", QString::fromStdString(kTinyModel), "--prompt-tokens", "8",
                                "--gen-tokens", "2", "--threads", "1", "--context-tokens", "0"});
@@ -170,6 +189,9 @@ void BenchEngineCliTest::badInputIsOneLine_data() {
     QTest::newRow("empty context list") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
                                                        "--decode-contexts", ""};
     QTest::newRow("no file") << QStringList{"bench", "engine", "--model", "/nonexistent/model.gguf"};
+    QTest::newRow("kv type") << QStringList{"bench", "engine", "--model", model, "--kv-type", "q4_0"};
+    QTest::newRow("q8_0 on the GPU") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
+                                                    "--kv-type", "q8_0"};
     QTest::newRow("positional") << QStringList{"bench", "engine", model};
 }
 

@@ -288,6 +288,7 @@ private slots:
     void kernelIsaMatchesCpu();
     void avx512HasItsOwnQuantKernels();
     void expRowsMatchStdExp();
+    void weightedQ8_0RowsMatchDequantized();
 };
 
 void TestQuant::fp16KnownValues() {
@@ -889,5 +890,65 @@ void TestQuant::expRowsMatchStdExp() {
 }
 
 QTEST_GUILESS_MAIN(TestQuant)
+// Every kernel set's weighted sum of Q8_0 rows against the same sum over
+// the dequantized rows in double: several heads at once, a block range
+// inside the rows, an accumulator stride wider than the range, and the
+// accumulators' earlier contents kept. One head's result must not depend on
+// how many heads share the call.
+void TestQuant::weightedQ8_0RowsMatchDequantized() {
+    constexpr int kRows = 37, kRowElements = 128, kFirst = 32, kElements = 64, kHeads = 3, kAccStride = 80;
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    const std::size_t row_bytes = quant_row_bytes(GgmlType::Q8_0, kRowElements);
+    std::vector<std::uint8_t> rows(kRows * row_bytes);
+    std::vector<float> dequantized(kRows * kRowElements);
+    for (int j = 0; j < kRows; ++j) {
+        std::vector<float> row(kRowElements);
+        for (float& x : row) x = uniform(rng) * static_cast<float>(1 + j % 5);
+        quantize_row(GgmlType::Q8_0, row.data(), rows.data() + j * row_bytes, kRowElements);
+        dequantize_row(GgmlType::Q8_0, rows.data() + j * row_bytes, dequantized.data() + j * kRowElements,
+                       kRowElements);
+    }
+    std::vector<float> weights(kHeads * kRows);
+    for (float& w : weights) w = uniform(rng);
+    std::vector<float> start(kHeads * kAccStride);
+    for (float& a : start) a = uniform(rng);
+
+    for (const q::KernelTable* kernels : [] {
+             std::vector<const q::KernelTable*> all = simd_tables();
+             all.push_back(&q::scalar_kernels());
+             return all;
+         }()) {
+        std::vector<float> acc = start;
+        kernels->weighted_q8_0_rows(weights.data(), kRows, kHeads, rows.data(), static_cast<std::int64_t>(row_bytes),
+                                    kRows, kFirst / 32, kElements / 32, acc.data(), kAccStride);
+        for (int h = 0; h < kHeads; ++h) {
+            for (int e = 0; e < kAccStride; ++e) {
+                const float got = acc[h * kAccStride + e];
+                if (e >= kElements) {
+                    QCOMPARE(got, start[h * kAccStride + e]);
+                    continue;
+                }
+                double expected = start[h * kAccStride + e];
+                for (int j = 0; j < kRows; ++j)
+                    expected += static_cast<double>(weights[h * kRows + j]) * dequantized[j * kRowElements + kFirst + e];
+                QVERIFY2(std::abs(got - expected) <= 1e-4 * (1 + std::abs(expected)),
+                         qPrintable(QString("%1: head %2 element %3: %4, expected %5")
+                                        .arg(kernels->isa).arg(h).arg(e).arg(got).arg(expected)));
+            }
+            // The same head alone: the same bits.
+            std::vector<float> alone(start.begin() + h * kAccStride, start.begin() + (h + 1) * kAccStride);
+            kernels->weighted_q8_0_rows(weights.data() + h * kRows, kRows, 1, rows.data(),
+                                        static_cast<std::int64_t>(row_bytes), kRows, kFirst / 32, kElements / 32,
+                                        alone.data(), kAccStride);
+            QVERIFY(std::memcmp(alone.data(), acc.data() + h * kAccStride, alone.size() * sizeof(float)) == 0);
+        }
+    }
+    std::vector<float> acc = start;
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
+                             add_weighted_q8_0_rows(weights.data(), kRows, 1, rows.data(),
+                                                    static_cast<std::int64_t>(row_bytes), kRows, 16, 32, acc.data(), 0));
+}
+
 #include "tst_quant.moc"
 
