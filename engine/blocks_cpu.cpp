@@ -390,6 +390,213 @@ KeyRange key_range(const AttentionShape& shape, int position, int batch_end) {
 // diagonal; 8 keeps that waste small against a long prefix.
 constexpr std::int64_t kQueryTile = 8;
 
+// A decoded token's attention at this many keys or more goes to the threads
+// in three passes (decode_attention); below, one pass per kv head costs
+// fewer hand-offs between the threads.
+constexpr int kDecodeSplitKeys = 1024;
+// Keys per task of the scoring pass, value elements per task of the
+// weighted-sum pass (f16 rows; a Q8_0 block is 32).
+constexpr int kDecodeKeyChunk = 256;
+constexpr int kDecodeF16ValueChunk = 16;
+
+// A query's Q8_0 form for the keys' dot products of a q8_0 cache: the
+// Q8_0 kernel when the heads are whole blocks (llama.cpp quantizes the query
+// for a Q8_0 K too), else none (the keys are dequantized element by element).
+std::int64_t q8_0_query_bytes(const KvCache& cache, const AttentionShape& shape) {
+    return cache.type() == KvType::Q8_0 && shape.head_dim % quant::kBlock32 == 0
+               ? static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q8_0, shape.head_dim))
+               : 0;
+}
+
+// scores[h * ld + j] = q_h · key (first_key + j) of kv head kv_head, for
+// keys j in [j0, j1) and the n_group query heads q_heads (head_dim floats
+// each, consecutive; q_quantized: the same heads in Q8_0 when
+// q8_0_query_bytes says so). Each score is one dot product: splitting the
+// keys gives the same bits.
+void score_keys(const KvCache& cache, int layer, const AttentionShape& shape, int kv_head, int first_key,
+                const float* q_heads, const std::uint8_t* q_quantized, int n_group, int j0, int j1, float* scores,
+                std::int64_t ld) {
+    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
+    const std::uint8_t* first_key_row = cache.keys(layer) + first_key * key_row_bytes;
+    if (cache.type() == KvType::F16) {
+        matmul_rows_columns(GgmlType::F16,
+                            first_key_row + kv_head * shape.head_dim * static_cast<std::int64_t>(sizeof(std::uint16_t)),
+                            key_row_bytes, j0, j1, shape.head_dim, q_heads,
+                            shape.head_dim * static_cast<std::int64_t>(sizeof(float)), n_group, scores, ld);
+        return;
+    }
+    if (const std::int64_t q_row_bytes = q8_0_query_bytes(cache, shape); q_row_bytes > 0) {
+        matmul_rows_columns(GgmlType::Q8_0, first_key_row + kv_head * q_row_bytes, key_row_bytes, j0, j1,
+                            shape.head_dim, q_quantized, q_row_bytes, n_group, scores, ld);
+        return;
+    }
+    for (int h = 0; h < n_group; ++h)
+        for (int j = j0; j < j1; ++j)
+            scores[h * ld + j] = dot_q8_0_range(reinterpret_cast<const quant::BlockQ8_0*>(first_key_row + j * key_row_bytes),
+                                                kv_head * shape.head_dim, shape.head_dim, q_heads + h * shape.head_dim);
+}
+
+// out_heads[h * v_head_dim + e] = sum over j < n_keys of weights[h * ld + j]
+// * value (first_key + j) of kv head kv_head, element e, for e in [e0, e1)
+// and n_group heads, from an f16 cache. Each element is one sum over the
+// keys in their order: splitting the elements gives the same bits.
+void weigh_f16_values(const KvCache& cache, int layer, const AttentionShape& shape, int kv_head, int first_key,
+                      int n_keys, const float* weights, std::int64_t ld, int n_group, int e0, int e1, float* out_heads) {
+    const std::uint16_t* v_head = cache.values_transposed(layer) +
+                                  static_cast<std::int64_t>(kv_head) * shape.v_head_dim * cache.n_positions() + first_key;
+    matmul_rows_columns(GgmlType::F16, v_head, static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t),
+                        e0, e1, n_keys, weights, ld * static_cast<std::int64_t>(sizeof(float)), n_group, out_heads,
+                        shape.v_head_dim);
+}
+
+// From a q8_0 cache, the same sums are taken over ranges of
+// kDecodeKeyChunk keys and the ranges' sums added in order, so that a
+// decoded token's ranges can go to different threads (decode_attention)
+// and still give a batch's bits. This writes the sum over keys [j0, j1) to
+// partial (n_group, v_head_dim).
+void weigh_q8_0_key_range(const KvCache& cache, int layer, const AttentionShape& shape, int kv_head, int first_key,
+                          int j0, int j1, const float* weights, std::int64_t ld, int n_group, float* partial) {
+    const auto value_row_bytes = static_cast<std::int64_t>(cache.value_row_bytes());
+    const std::uint8_t* first_value_row = cache.value_rows(layer) + (first_key + j0) * value_row_bytes;
+    std::fill(partial, partial + n_group * shape.v_head_dim, 0.f);
+    if (shape.v_head_dim % quant::kBlock32 == 0) {
+        add_weighted_q8_0_rows(weights + j0, ld, n_group, first_value_row, value_row_bytes, j1 - j0,
+                               kv_head * shape.v_head_dim, shape.v_head_dim, partial, shape.v_head_dim);
+        return;
+    }
+    for (int h = 0; h < n_group; ++h)
+        for (int j = 0; j < j1 - j0; ++j)
+            add_scaled_q8_0_range(weights[h * ld + j0 + j],
+                                  reinterpret_cast<const quant::BlockQ8_0*>(first_value_row + j * value_row_bytes),
+                                  kv_head * shape.v_head_dim, shape.v_head_dim, partial + h * shape.v_head_dim);
+}
+
+// out = 0 + partial 0 + partial 1 + ..., n floats each, in that order.
+void add_partials_in_order(const float* partials, int n_partials, std::int64_t n, float* out) {
+    std::fill(out, out + n, 0.f);
+    for (int c = 0; c < n_partials; ++c) add_in_place(out, partials + c * n, n);
+}
+
+// Every key's weighted value into out_heads (n_group, v_head_dim), range
+// after range on this thread.
+void weigh_q8_0_values(const KvCache& cache, int layer, const AttentionShape& shape, int kv_head, int first_key,
+                       int n_keys, const float* weights, std::int64_t ld, int n_group, std::vector<float>& partials,
+                       float* out_heads) {
+    const int n_ranges = (n_keys + kDecodeKeyChunk - 1) / kDecodeKeyChunk;
+    const std::int64_t n = static_cast<std::int64_t>(n_group) * shape.v_head_dim;
+    partials.resize(static_cast<std::size_t>(n_ranges * n));
+    for (int c = 0; c < n_ranges; ++c)
+        weigh_q8_0_key_range(cache, layer, shape, kv_head, first_key, c * kDecodeKeyChunk,
+                             std::min(n_keys, (c + 1) * kDecodeKeyChunk), weights, ld, n_group, partials.data() + c * n);
+    add_partials_in_order(partials.data(), n_ranges, n, out_heads);
+}
+
+// A decoded token (one query at `position`, any cache type). The query
+// heads that share a kv head go together, as the columns of the keys'
+// product and the heads of one weighted sum, so that each key and value row
+// is read (and converted) once for all of them. From kDecodeSplitKeys keys
+// on, the work goes to the threads in three passes (scores by ranges of
+// keys, the softmax by head, the weighted sums by ranges of value elements
+// in f16 and of keys in q8_0) instead of one task per kv head, which left a
+// thread idle for a third of the attention with 3 kv heads on 2 threads.
+// Every score and output element is the same sum in the same order either
+// way.
+void decode_attention(ThreadPool& pool, const float* q, int position, const KvCache& cache, int layer,
+                      const AttentionShape& shape, float* out) {
+    const int group = shape.n_heads / shape.n_kv_heads;
+    const KeyRange range = key_range(shape, position, position + 1);
+    const int n_keys = range.end - range.first;
+    // The calling thread's buffers, kept from step to step; the passes'
+    // tasks reach them through these references (a thread_local named in a
+    // task would be the worker's own).
+    thread_local std::vector<float> scores_of_caller;
+    thread_local std::vector<std::uint8_t> queries_of_caller;
+    std::vector<float>& scores = scores_of_caller;            // (n_heads, n_keys)
+    std::vector<std::uint8_t>& q_quantized = queries_of_caller;  // (n_heads) Q8_0 rows
+    scores.resize(static_cast<std::size_t>(shape.n_heads) * static_cast<std::size_t>(n_keys));
+    const std::int64_t q_row_bytes = q8_0_query_bytes(cache, shape);
+    q_quantized.resize(static_cast<std::size_t>(shape.n_heads * q_row_bytes));
+    if (q_row_bytes > 0)
+        for (int h = 0; h < shape.n_heads; ++h)
+            quantize_row(GgmlType::Q8_0, q + h * shape.head_dim, q_quantized.data() + h * q_row_bytes, shape.head_dim);
+
+    auto score = [&](int kv_head, int j0, int j1) {
+        const int first_head = kv_head * group;
+        score_keys(cache, layer, shape, kv_head, range.first, q + first_head * shape.head_dim,
+                   q_quantized.data() + first_head * q_row_bytes, group, j0, j1,
+                   scores.data() + static_cast<std::int64_t>(first_head) * n_keys, n_keys);
+    };
+    auto softmax = [&](int head) {
+        masked_softmax(scores.data() + static_cast<std::int64_t>(head) * n_keys, n_keys, 0, n_keys, shape.scale);
+    };
+    const bool f16 = cache.type() == KvType::F16;
+    const std::int64_t group_values = static_cast<std::int64_t>(group) * shape.v_head_dim;
+    auto weigh_f16 = [&](int kv_head, int e0, int e1) {
+        const int first_head = kv_head * group;
+        weigh_f16_values(cache, layer, shape, kv_head, range.first, n_keys,
+                         scores.data() + static_cast<std::int64_t>(first_head) * n_keys, n_keys, group, e0, e1,
+                         out + first_head * shape.v_head_dim);
+    };
+    if (n_keys < kDecodeSplitKeys) {
+        pool.parallel_for(shape.n_kv_heads, 1, [&](std::int64_t begin, std::int64_t end) {
+            std::vector<float> partials;
+            for (auto kv_head = static_cast<int>(begin); kv_head < end; ++kv_head) {
+                score(kv_head, 0, n_keys);
+                for (int h = 0; h < group; ++h) softmax(kv_head * group + h);
+                if (f16)
+                    weigh_f16(kv_head, 0, shape.v_head_dim);
+                else
+                    weigh_q8_0_values(cache, layer, shape, kv_head, range.first, n_keys,
+                                      scores.data() + static_cast<std::int64_t>(kv_head) * group * n_keys, n_keys,
+                                      group, partials, out + kv_head * group_values);
+            }
+        });
+        return;
+    }
+    const int key_chunks = (n_keys + kDecodeKeyChunk - 1) / kDecodeKeyChunk;
+    pool.parallel_for(static_cast<std::int64_t>(shape.n_kv_heads) * key_chunks, 1,
+                      [&](std::int64_t begin, std::int64_t end) {
+                          for (std::int64_t task = begin; task < end; ++task) {
+                              const auto j0 = static_cast<int>(task % key_chunks) * kDecodeKeyChunk;
+                              score(static_cast<int>(task / key_chunks), j0, std::min(n_keys, j0 + kDecodeKeyChunk));
+                          }
+                      });
+    pool.parallel_for(shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
+        for (auto head = static_cast<int>(begin); head < end; ++head) softmax(head);
+    });
+    if (f16) {
+        const int value_chunks = (shape.v_head_dim + kDecodeF16ValueChunk - 1) / kDecodeF16ValueChunk;
+        pool.parallel_for(static_cast<std::int64_t>(shape.n_kv_heads) * value_chunks, 1,
+                          [&](std::int64_t begin, std::int64_t end) {
+                              for (std::int64_t task = begin; task < end; ++task) {
+                                  const auto e0 = static_cast<int>(task % value_chunks) * kDecodeF16ValueChunk;
+                                  weigh_f16(static_cast<int>(task / value_chunks), e0,
+                                            std::min(shape.v_head_dim, e0 + kDecodeF16ValueChunk));
+                              }
+                          });
+        return;
+    }
+    // Q8_0 values by ranges of keys (an element range would have two threads
+    // fetch the same cache lines of the value rows), then added in order.
+    thread_local std::vector<float> partials_of_caller;
+    std::vector<float>& partials = partials_of_caller;  // (n_kv_heads, key_chunks, group, v_head_dim)
+    partials.resize(static_cast<std::size_t>(shape.n_kv_heads * key_chunks * group_values));
+    pool.parallel_for(static_cast<std::int64_t>(shape.n_kv_heads) * key_chunks, 1,
+                      [&](std::int64_t begin, std::int64_t end) {
+                          for (std::int64_t task = begin; task < end; ++task) {
+                              const auto kv_head = static_cast<int>(task / key_chunks);
+                              const auto j0 = static_cast<int>(task % key_chunks) * kDecodeKeyChunk;
+                              weigh_q8_0_key_range(cache, layer, shape, kv_head, range.first, j0,
+                                                   std::min(n_keys, j0 + kDecodeKeyChunk),
+                                                   scores.data() + static_cast<std::int64_t>(kv_head) * group * n_keys,
+                                                   n_keys, group, partials.data() + task * group_values);
+                          }
+                      });
+    for (int kv_head = 0; kv_head < shape.n_kv_heads; ++kv_head)
+        add_partials_in_order(partials.data() + static_cast<std::int64_t>(kv_head) * key_chunks * group_values,
+                              key_chunks, group_values, out + kv_head * group_values);
+}
+
 }  // namespace
 
 namespace {
@@ -562,6 +769,10 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
     const int heads_per_kv_head = shape.n_heads / shape.n_kv_heads;
     const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
     const auto n_tokens = static_cast<std::int64_t>(positions.size());
+    if (n_tokens == 1 && shape.causal) {
+        decode_attention(pool, q, positions[0], cache, layer, shape, out);
+        return;
+    }
     const std::uint8_t* keys = cache.keys(layer);  // (n_positions, k_width) in the cache type
     const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
 
@@ -570,34 +781,6 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
         const std::int64_t value_row_bytes = static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t);
         const std::int64_t q_token_bytes = static_cast<std::int64_t>(shape.n_heads) * shape.head_dim * sizeof(float);
         const std::int64_t out_token_stride = static_cast<std::int64_t>(shape.n_heads) * shape.v_head_dim;
-        if (n_tokens == 1) {
-            // A decoded token: the query heads that share a kv head are the
-            // columns of one product, so that each key and value row is
-            // converted from f16 and read once for all of them. Each head's
-            // sums are added in the same order as alone: the same bits.
-            const KeyRange keys_of_token = key_range(shape, positions[0], batch_end);
-            const int n_keys = keys_of_token.end - keys_of_token.first;
-            pool.parallel_for(shape.n_kv_heads, 1, [&](std::int64_t begin, std::int64_t end) {
-                std::vector<float> weights(static_cast<std::size_t>(heads_per_kv_head * n_keys));  // (heads, keys)
-                for (std::int64_t kv_head = begin; kv_head < end; ++kv_head) {
-                    const std::int64_t first_head = kv_head * heads_per_kv_head;
-                    matmul_rows_columns(GgmlType::F16,
-                                        keys + keys_of_token.first * key_row_bytes +
-                                            kv_head * shape.head_dim * static_cast<std::int64_t>(sizeof(std::uint16_t)),
-                                        key_row_bytes, 0, n_keys, shape.head_dim, q + first_head * shape.head_dim,
-                                        shape.head_dim * static_cast<std::int64_t>(sizeof(float)), heads_per_kv_head,
-                                        weights.data(), n_keys);
-                    for (int h = 0; h < heads_per_kv_head; ++h)
-                        masked_softmax(weights.data() + h * n_keys, n_keys, 0, n_keys, shape.scale);
-                    const std::uint16_t* v_head = values_transposed + kv_head * shape.v_head_dim * cache.n_positions() +
-                                                  keys_of_token.first;
-                    matmul_rows_columns(GgmlType::F16, v_head, value_row_bytes, 0, shape.v_head_dim, n_keys,
-                                        weights.data(), n_keys * static_cast<std::int64_t>(sizeof(float)),
-                                        heads_per_kv_head, out + first_head * shape.v_head_dim, shape.v_head_dim);
-                }
-            });
-            return;
-        }
         const std::int64_t n_tiles = (n_tokens + kQueryTile - 1) / kQueryTile;
         pool.parallel_for(n_tiles * shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
             std::vector<float> weights;  // (tile tokens, tile keys)
@@ -640,77 +823,29 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
         return;
     }
 
-    // Q8_0: heads of whole Q8_0 blocks score with the Q8_0 dot-product
-    // kernel, the query quantized to Q8_0 as llama.cpp does for a Q8_0 K;
-    // narrower heads (which share a block) dequantize the keys element by
-    // element. Values are stored by rows (a transposed Q8_0 V could not take
-    // one position at a time), so each head accumulates its weighted rows.
-    // A decoded token's query heads that share a kv head go together, as
-    // columns of the keys' product and heads of one weighted sum, so that
-    // each key and value row is read once for all of them; each head's sums
-    // run in the same order as alone (a batch's tasks are single heads): the
-    // same bits either way.
-    const bool whole_key_blocks = shape.head_dim % quant::kBlock32 == 0;
-    const bool whole_value_blocks = shape.v_head_dim % quant::kBlock32 == 0;
-    const auto q_row_bytes = static_cast<std::int64_t>(whole_key_blocks ? quant_row_bytes(GgmlType::Q8_0, shape.head_dim) : 0);
-    const std::uint8_t* value_rows = cache.value_rows(layer);  // Q8_0 (n_positions, v_width)
-    const auto value_row_bytes = static_cast<std::int64_t>(cache.value_row_bytes());
-    // Query heads [first_head, first_head + n_group) of one token, sharing a kv head.
-    auto attend = [&](std::int64_t token, int first_head, int n_group, std::vector<float>& weights,
-                      std::vector<std::uint8_t>& q_quantized) {
-        const int kv_head = first_head / heads_per_kv_head;
-        const KeyRange range = key_range(shape, positions[static_cast<std::size_t>(token)], batch_end);
-        const int n_keys = range.end - range.first;  // weights[h * n_keys + j] belongs to key range.first + j
-        weights.resize(static_cast<std::size_t>(n_group * n_keys));
-
-        // scores (n_group, n_keys) = q_heads (n_group, head_dim) · K_headᵀ
-        const float* q_heads = q + (token * shape.n_heads + first_head) * shape.head_dim;
-        const std::uint8_t* first_key_row = keys + range.first * key_row_bytes;
-        if (whole_key_blocks) {
-            q_quantized.resize(static_cast<std::size_t>(n_group * q_row_bytes));
-            for (int h = 0; h < n_group; ++h)
-                quantize_row(GgmlType::Q8_0, q_heads + h * shape.head_dim, q_quantized.data() + h * q_row_bytes,
-                             shape.head_dim);
-            matmul_rows_columns(GgmlType::Q8_0, first_key_row + kv_head * q_row_bytes, key_row_bytes, 0, n_keys,
-                                shape.head_dim, q_quantized.data(), q_row_bytes, n_group, weights.data(), n_keys);
-        } else {
-            for (int h = 0; h < n_group; ++h)
-                for (int j = 0; j < n_keys; ++j)
-                    weights[static_cast<std::size_t>(h * n_keys + j)] =
-                        dot_q8_0_range(reinterpret_cast<const quant::BlockQ8_0*>(first_key_row + j * key_row_bytes),
-                                       kv_head * shape.head_dim, shape.head_dim, q_heads + h * shape.head_dim);
+    // Q8_0, a batch: one task per token and head, its keys' scores and
+    // weighted values the same sums as a decoded token's (decode_attention).
+    // Values are stored by rows (a transposed Q8_0 V could not take one
+    // position at a time), so a head accumulates its weighted rows.
+    const std::int64_t q_row_bytes = q8_0_query_bytes(cache, shape);
+    pool.parallel_for(n_tokens * shape.n_heads, 1, [&](std::int64_t begin, std::int64_t end) {
+        std::vector<float> weights, partials;
+        std::vector<std::uint8_t> q_quantized(static_cast<std::size_t>(q_row_bytes));
+        for (std::int64_t task = begin; task < end; ++task) {
+            const std::int64_t token = task / shape.n_heads;
+            const int kv_head = static_cast<int>(task % shape.n_heads) / heads_per_kv_head;
+            const KeyRange range = key_range(shape, positions[static_cast<std::size_t>(token)], batch_end);
+            const int n_keys = range.end - range.first;
+            weights.resize(static_cast<std::size_t>(n_keys));
+            const float* q_head = q + task * shape.head_dim;
+            if (q_row_bytes > 0) quantize_row(GgmlType::Q8_0, q_head, q_quantized.data(), shape.head_dim);
+            score_keys(cache, layer, shape, kv_head, range.first, q_head, q_quantized.data(), 1, 0, n_keys,
+                       weights.data(), n_keys);
+            masked_softmax(weights.data(), n_keys, 0, n_keys, shape.scale);
+            weigh_q8_0_values(cache, layer, shape, kv_head, range.first, n_keys, weights.data(), n_keys, 1, partials,
+                              out + task * shape.v_head_dim);
         }
-        for (int h = 0; h < n_group; ++h) masked_softmax(weights.data() + h * n_keys, n_keys, 0, n_keys, shape.scale);
-
-        // out_heads (n_group, v_head_dim) = softmax (n_group, n_keys) · V_head (n_keys, v_head_dim)
-        float* out_heads = out + (token * shape.n_heads + first_head) * shape.v_head_dim;
-        std::fill(out_heads, out_heads + n_group * shape.v_head_dim, 0.f);
-        const std::uint8_t* first_value_row = value_rows + range.first * value_row_bytes;
-        if (whole_value_blocks) {
-            add_weighted_q8_0_rows(weights.data(), n_keys, n_group, first_value_row, value_row_bytes, n_keys,
-                                   kv_head * shape.v_head_dim, shape.v_head_dim, out_heads, shape.v_head_dim);
-            return;
-        }
-        for (int h = 0; h < n_group; ++h)
-            for (int j = 0; j < n_keys; ++j)
-                add_scaled_q8_0_range(weights[static_cast<std::size_t>(h * n_keys + j)],
-                                      reinterpret_cast<const quant::BlockQ8_0*>(first_value_row + j * value_row_bytes),
-                                      kv_head * shape.v_head_dim, shape.v_head_dim, out_heads + h * shape.v_head_dim);
-    };
-    const bool decoding = n_tokens == 1;
-    pool.parallel_for(decoding ? shape.n_kv_heads : n_tokens * shape.n_heads, 1,
-                      [&](std::int64_t begin, std::int64_t end) {
-                          std::vector<float> weights;
-                          std::vector<std::uint8_t> q_quantized;
-                          for (std::int64_t task = begin; task < end; ++task) {
-                              if (decoding)
-                                  attend(0, static_cast<int>(task) * heads_per_kv_head, heads_per_kv_head, weights,
-                                         q_quantized);
-                              else
-                                  attend(task / shape.n_heads, static_cast<int>(task % shape.n_heads), 1, weights,
-                                         q_quantized);
-                          }
-                      });
+    });
 }
 
 // erf(z) = 1 - (a1 t + a2 t^2 + ... + a5 t^5) e^(-z^2), t = 1 / (1 + p z), for
