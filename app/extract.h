@@ -99,9 +99,16 @@ struct KeyPage {
 // value is the plain line (no table cells) right above the first line of the
 // first three pages that starts with the caption's words (case, parentheses
 // and punctuation aside; "registrants" is not "registrant").
+//
+// Below: a field a note writes under its heading instead: "Abnormal labs"
+// under "CHIEF COMPLAINT", or after it on the same line ("CC: Back pain").
+// The value is the first plain line after a line of the caption's words
+// alone, or the rest of a line that starts with them and a colon, without
+// its closing period.
 struct CaptionedField {
     std::string field;    // a property of the schema's root object, e.g. "/company"
     std::string caption;  // e.g. "exact name of registrant"
+    bool below = false;   // the line below a heading (pack.json "heading_fields"), not above a caption
 };
 
 // A field whose value a phrase of the first pages names: "FORM 10-Q" on a

@@ -343,6 +343,33 @@ std::map<std::string, LineItemValue> read_line_items(const std::vector<FoundKeyP
     return items;
 }
 
+namespace {
+
+// The value under a heading of these words (CaptionedField::below).
+std::optional<std::string> read_below_heading(std::string_view page, const std::vector<std::string>& heading) {
+    const auto plain = [](std::string_view text) -> std::optional<std::string> {
+        while (!text.empty() && (text.back() == ' ' || text.back() == '.')) text.remove_suffix(1);
+        while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+        if (text.empty() || text.find('|') != std::string_view::npos) return std::nullopt;
+        return std::string(text);
+    };
+    bool under_heading = false;
+    for (const std::string_view line : lines_of(page)) {
+        const std::vector<std::string> words = label_words(line);
+        if (under_heading && !words.empty()) return plain(line);
+        if (words == heading) {
+            under_heading = true;
+            continue;
+        }
+        const std::size_t colon = line.find(':');
+        if (colon != std::string_view::npos && label_words(line.substr(0, colon)) == heading)
+            if (auto value = plain(line.substr(colon + 1))) return value;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<CaptionedField>& fields,
                                                            const std::vector<std::string>& page_texts) {
     std::map<std::string, LineItemValue> values;
@@ -350,6 +377,11 @@ std::map<std::string, LineItemValue> read_captioned_fields(const std::vector<Cap
         const std::vector<std::string> caption = label_words(captioned.caption);
         for (std::size_t page = 0; page < std::min(kCoverPages, page_texts.size()) && !values.count(captioned.field);
              ++page) {
+            if (captioned.below) {
+                if (auto value = read_below_heading(page_texts[page], caption))
+                    values[captioned.field] = {std::move(value), static_cast<int>(page) + 1, captioned.caption};
+                continue;
+            }
             std::string_view above;
             for (const std::string_view line : lines_of(page_texts[page])) {
                 const std::vector<std::string> words = label_words(line);

@@ -79,6 +79,13 @@ PackContent load_from(const QString& folder, const std::string& name) {
                 throw PackError("pack " + name + ": pack.json: captioned field '" + field + "' needs a caption");
             pack.captioned_fields.push_back(std::move(captioned));
         }
+        const nlohmann::ordered_json headed = manifest.value("heading_fields", nlohmann::ordered_json::object());
+        for (const auto& [field, headings] : headed.items()) {
+            const auto names = headings.get<std::vector<std::string>>();
+            if (field.empty() || names.empty() || has_empty(names))
+                throw PackError("pack " + name + ": pack.json: heading field '" + field + "' needs headings");
+            for (const std::string& heading : names) pack.captioned_fields.push_back({"/" + field, heading, true});
+        }
         const nlohmann::ordered_json phrased = manifest.value("phrase_fields", nlohmann::ordered_json::object());
         for (const auto& [field, choices] : phrased.items()) {
             PhraseField phrase_field{"/" + field, {}};

@@ -41,7 +41,9 @@ struct PackContent {
     nlohmann::ordered_json schema;     // the extraction JSON Schema, properties in their written order
     std::string extract_instructions;  // the extraction prompt's system text
     std::vector<KeyPage> key_pages;    // pack.json "key_pages": [{"name": ..., "headings": [...]}], shown first
-    std::vector<CaptionedField> captioned_fields;  // pack.json "captioned_fields": {"company": "exact name of ..."}
+    // pack.json "captioned_fields": {"company": "exact name of ..."}, and
+    // "heading_fields": {"chief_complaint": ["chief complaint", "cc"]} (below)
+    std::vector<CaptionedField> captioned_fields;
     // pack.json "phrase_fields": {"period_type": {"quarterly": ["form 10-q"], "annual": [...]}}
     std::vector<PhraseField> phrase_fields;
     bool fhir = false;                 // records also as FHIR R4 Bundles

@@ -147,6 +147,28 @@ private slots:
                  std::string("(none)"));
     }
 
+    // A note writes its chief complaint under the heading, or after "CC:";
+    // the medical pack reads it there.
+    void heading_fields_are_the_line_below_the_heading() {
+        const std::vector<app::CaptionedField> fields = app::load_pack("medical").captioned_fields;
+        QCOMPARE(fields.size(), std::size_t{2});
+        QVERIFY(fields[0].below && fields[1].below);
+        const auto complaint = [&](std::vector<std::string> pages) {
+            const std::map<std::string, app::LineItemValue> values = app::read_captioned_fields(fields, pages);
+            return values.count("/chief_complaint") ? *values.at("/chief_complaint").value + " p" +
+                                                          std::to_string(values.at("/chief_complaint").page)
+                                                    : std::string("(none)");
+        };
+        QCOMPARE(complaint({"Clinic Visit Note\nEncounter D2N008\n\nCHIEF COMPLAINT\nAbnormal labs.\n\n"
+                            "HISTORY OF PRESENT ILLNESS\nMs. Diaz is a 49-year-old female."}),
+                 std::string("Abnormal labs p1"));
+        QCOMPARE(complaint({"Visit", "CC: Back pain.\nHPI: Two weeks of pain."}), std::string("Back pain p2"));
+        QCOMPARE(complaint({"Chief complaint:\n\n  Left wrist and hand pain\n"}), std::string("Left wrist and hand pain p1"));
+        QCOMPARE(complaint({"CHIEF COMPLAINT AND HISTORY\nBack pain."}), std::string("(none)"));
+        QCOMPARE(complaint({"CHIEF COMPLAINT\nLabs | 8.2 | g/dL"}), std::string("(none)"));
+        QCOMPARE(complaint({"The chief complaint was back pain."}), std::string("(none)"));
+    }
+
     // A filing's cover names its form before anything else that would name
     // another: the finance pack reads the form and the period from it.
     void phrase_fields_take_the_value_named_first() {

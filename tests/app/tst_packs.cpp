@@ -154,6 +154,20 @@ private slots:
         QCOMPARE(app::extract_options(pack_captioning(R"({"x": "name"})")).captioned_fields.size(), std::size_t{1});
         QVERIFY_THROWS_EXCEPTION(app::PackError, pack_captioning(R"({"x": ""})"));
 
+        const auto pack_heading = [&](const std::string& headings) {
+            write_file(dir / "pack.json", R"({"description": "Keyed", "extract_schema": "schema.json",)"
+                                          R"( "extract_prompt": "prompt.txt", "heading_fields": )" + headings + "}");
+            return app::load_pack_folder(dir, "keyed");
+        };
+        const std::vector<app::CaptionedField> headed = pack_heading(R"({"x": ["chief complaint", "cc"]})").captioned_fields;
+        QCOMPARE(headed.size(), std::size_t{2});
+        QCOMPARE(headed[1].field, std::string("/x"));
+        QCOMPARE(headed[1].caption, std::string("cc"));
+        QVERIFY(headed[0].below && headed[1].below);
+        QVERIFY(!captioned[0].below);
+        QVERIFY_THROWS_EXCEPTION(app::PackError, pack_heading(R"({"x": []})"));
+        QVERIFY_THROWS_EXCEPTION(app::PackError, pack_heading(R"({"x": [""]})"));
+
         const auto pack_phrasing = [&](const std::string& phrases) {
             write_file(dir / "pack.json", R"({"description": "Keyed", "extract_schema": "schema.json",)"
                                           R"( "extract_prompt": "prompt.txt", "phrase_fields": )" + phrases + "}");
