@@ -52,6 +52,13 @@ const std::vector<std::string> kFiling = {
     "Cash and cash equivalents, end of year | 900 | 800",
 };
 
+// A field's value as read, with its page ("Apple Inc. p2"), or "(none)".
+std::string value_and_page(const std::map<std::string, app::LineItemValue>& values, const std::string& field) {
+    const auto found = values.find(field);
+    return found == values.end() ? std::string("(none)")
+                                 : *found->second.value + " p" + std::to_string(found->second.page);
+}
+
 }  // namespace
 
 class ExtractPagesTest : public QObject {
@@ -127,10 +134,7 @@ private slots:
         const std::vector<app::CaptionedField> fields = app::load_pack("finance").captioned_fields;
         QCOMPARE(fields.size(), std::size_t{1});
         const auto company = [&](std::vector<std::string> pages) {
-            const std::map<std::string, app::LineItemValue> values = app::read_captioned_fields(fields, pages);
-            return values.count("/company") ? *values.at("/company").value + " p" +
-                                                  std::to_string(values.at("/company").page)
-                                            : std::string("(none)");
+            return value_and_page(app::read_captioned_fields(fields, pages), "/company");
         };
         QCOMPARE(company({"FORM 10-K\nCommission file number 1-15829\nFedEx Corporation \n"
                           "(Exact Name of Registrant as Specified in its Charter)\nDelaware"}),
@@ -154,10 +158,7 @@ private slots:
         QCOMPARE(fields.size(), std::size_t{2});
         QVERIFY(fields[0].below && fields[1].below);
         const auto complaint = [&](std::vector<std::string> pages) {
-            const std::map<std::string, app::LineItemValue> values = app::read_captioned_fields(fields, pages);
-            return values.count("/chief_complaint") ? *values.at("/chief_complaint").value + " p" +
-                                                          std::to_string(values.at("/chief_complaint").page)
-                                                    : std::string("(none)");
+            return value_and_page(app::read_captioned_fields(fields, pages), "/chief_complaint");
         };
         QCOMPARE(complaint({"Clinic Visit Note\nEncounter D2N008\n\nCHIEF COMPLAINT\nAbnormal labs.\n\n"
                             "HISTORY OF PRESENT ILLNESS\nMs. Diaz is a 49-year-old female."}),
@@ -176,9 +177,7 @@ private slots:
         const auto named = [&](std::vector<std::string> pages) {
             const std::map<std::string, app::LineItemValue> values = app::read_phrase_fields(fields, pages);
             std::string text;
-            for (const char* field : {"/form", "/period_type"})
-                text += values.count(field) ? *values.at(field).value + " p" + std::to_string(values.at(field).page) + " "
-                                            : std::string("(none) ");
+            for (const char* field : {"/form", "/period_type"}) text += value_and_page(values, field) + " ";
             return text;
         };
         QCOMPARE(named({"UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-Q\n"
