@@ -135,6 +135,7 @@ Answer Conversation::ask(std::string_view question_text, const AskOptions& optio
     search.k = options.k;
     search.doc_ids = options.doc_ids;
     search.mode = library_.has_current_vectors() ? index::SearchMode::Hybrid : index::SearchMode::Bm25;
+    search.rerank = options.rerank;
     const std::string query =
         previous_question_.empty() ? answer.question : previous_question_ + "\n" + answer.question;
     std::string keywords = query;

@@ -128,12 +128,13 @@ void print_answer_footer(const Answer& answer) {
 
 int command_ask(const std::string& library_dir, const std::vector<std::string>& args_in) {
     const ParsedArgs args =
-        parse_args("ask", args_in, {.valued = {"k", "doc", "pack", "model", "max-tokens"}, .flags = {"json", "no-adapter"}});
+        parse_args("ask", args_in, {.valued = {"k", "doc", "pack", "model", "max-tokens"}, .flags = {"json", "no-adapter", "rerank"}});
     if (args.positional.size() != 1)
         throw UsageError("ask takes one question (quote it), or - to read questions from stdin");
     AskOptions options;
     options.k = parse_int("k", args.value("k").value_or("8"), 1, 100);
     options.max_answer_tokens = parse_int("max-tokens", args.value("max-tokens").value_or("384"), 1, 8192);
+    options.rerank = args.has("rerank");
     options.cancel = &g_cancel;
     const bool as_json = args.has("json");
 

@@ -117,6 +117,7 @@ AskBenchReport run_ask_bench(Library& library, ChatModel& model, const std::vect
         AskOptions ask;
         ask.k = options.k;
         ask.max_answer_tokens = options.max_answer_tokens;
+        ask.rerank = options.rerank;
         const std::int64_t labelled_doc = doc_id_of(library, question.doc);
         ask.doc_ids = {labelled_doc};
         ask.cancel = &g_cancel;
@@ -174,7 +175,7 @@ AskBenchReport run_ask_bench(Library& library, ChatModel& model, const std::vect
 
 int command_bench_ask(const std::string& library_dir, const std::vector<std::string>& args_in) {
     const ParsedArgs args =
-        parse_args("bench ask", args_in, {.valued = {"questions", "model", "k", "max-tokens"}, .flags = {"json"}});
+        parse_args("bench ask", args_in, {.valued = {"questions", "model", "k", "max-tokens"}, .flags = {"json", "rerank"}});
     if (!args.positional.empty()) throw UsageError("bench ask takes its question set as --questions FILE.jsonl");
     const std::string questions_file = args.value("questions").value_or("");
     if (questions_file.empty()) throw UsageError("bench ask needs --questions FILE.jsonl");
@@ -182,6 +183,7 @@ int command_bench_ask(const std::string& library_dir, const std::vector<std::str
     AskBenchOptions options;
     options.k = parse_int("k", args.value("k").value_or("8"), 1, 100);
     options.max_answer_tokens = parse_int("max-tokens", args.value("max-tokens").value_or("384"), 1, 8192);
+    options.rerank = args.has("rerank");
     const bool as_json = args.has("json");
     Library library(library_dir.empty() ? Library::default_directory() : library_dir);
     ChatModel model({.path = model_file_argument(args, engine::ModelRole::Chat, "chat")});

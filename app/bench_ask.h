@@ -50,6 +50,7 @@ bool states_answer(std::string_view text, const std::vector<std::string>& forms)
 struct AskBenchOptions {
     int k = 8;
     int max_answer_tokens = 384;
+    bool rerank = false;                     // AskOptions::rerank
 };
 
 struct AskBenchRow {

@@ -75,15 +75,22 @@ struct Totals {
 
 }  // namespace
 
+constexpr std::string_view kRerankSuffix = "+rerank";
+
 std::string RetrievalMethod::name() const {
-    if (mode != index::SearchMode::Hybrid) return index::search_mode_name(mode);
-    return std::string("hybrid-") + index::fusion_name(fusion);
+    const std::string base = mode != index::SearchMode::Hybrid ? index::search_mode_name(mode)
+                                                                : std::string("hybrid-") + index::fusion_name(fusion);
+    return rerank ? base + std::string(kRerankSuffix) : base;
 }
 
 std::optional<RetrievalMethod> retrieval_method_from_name(const std::string& name) {
-    if (const std::optional<index::SearchMode> mode = index::search_mode_from_name(name)) return RetrievalMethod{*mode};
+    const bool rerank = name.ends_with(kRerankSuffix);
+    const std::string base = rerank ? name.substr(0, name.size() - kRerankSuffix.size()) : name;
+    if (const std::optional<index::SearchMode> mode = index::search_mode_from_name(base))
+        return RetrievalMethod{.mode = *mode, .rerank = rerank};
     for (index::Fusion fusion : {index::Fusion::ReciprocalRank, index::Fusion::Weighted})
-        if (RetrievalMethod method{index::SearchMode::Hybrid, fusion}; name == method.name()) return method;
+        if (RetrievalMethod method{index::SearchMode::Hybrid, fusion}; base == method.name())
+            return RetrievalMethod{.mode = index::SearchMode::Hybrid, .fusion = fusion, .rerank = rerank};
     return std::nullopt;
 }
 
@@ -126,6 +133,7 @@ std::vector<RetrievalScore> run_retrieval_bench(Library& library, const Retrieva
             for (int scope = 0; scope < 2; ++scope) {
                 index::SearchOptions search{.k = kDepth, .mode = options.methods[m].mode,
                                             .fusion = options.methods[m].fusion};
+                search.rerank = options.methods[m].rerank;
                 if (scope == 0) search.doc_ids = {target};
                 const std::vector<index::SearchHit> hits = library.search(query.query, query_vectors[query.id], search);
                 double dcg = 0;

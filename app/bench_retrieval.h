@@ -20,11 +20,15 @@
 
 namespace folio::app {
 
-// One way of searching: a mode, and for hybrid its fusion.
+// One way of searching: a mode, for hybrid its fusion, and whether the
+// reranker reorders the first candidates.
 struct RetrievalMethod {
     index::SearchMode mode = index::SearchMode::Bm25;
     index::Fusion fusion = index::Fusion::Weighted;
-    std::string name() const;                           // "bm25", "vector", "hybrid-rrf", "hybrid-weighted"
+    bool rerank = false;
+    // "bm25", "vector", "hybrid-rrf", "hybrid-weighted", each reranked with
+    // "+rerank" after it ("hybrid-weighted+rerank").
+    std::string name() const;
 };
 // A method by name: the names above, or "hybrid" for the default fusion.
 std::optional<RetrievalMethod> retrieval_method_from_name(const std::string& name);

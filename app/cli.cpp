@@ -62,9 +62,9 @@ const char* const kUsage =
     "  show DOC_ID [--page N] [--json]\n"
     "                     print a document's stored page text\n"
     "  search QUERY [--k 10] [--mode hybrid|bm25|vector] [--fusion rrf|weighted] [--doc ID[,ID...]]...\n"
-    "               [--type pdf|text|...] [--from YYYY-MM-DD] [--until YYYY-MM-DD] [--syntax] [--json]\n"
+    "               [--type pdf|text|...] [--from YYYY-MM-DD] [--until YYYY-MM-DD] [--syntax] [--rerank] [--json]\n"
     "                     find the chunks that match a query, best first (hybrid once chunks have vectors)\n"
-    "  ask QUESTION [--k 8] [--doc ID[,ID...]]... [--pack NAME] [--model FILE] [--max-tokens N] [--json]\n"
+    "  ask QUESTION [--k 8] [--doc ID[,ID...]]... [--pack NAME] [--model FILE] [--max-tokens N] [--rerank] [--json]\n"
     "                     answer from the library's documents, citing them [n]; QUESTION '-' reads\n"
     "                     questions from stdin, one a line, as one conversation\n"
     "  summarize DOC_ID [--pack NAME] [--model FILE] [--json]\n"
@@ -80,7 +80,7 @@ const char* const kUsage =
     "                     (ask, summarize, extract and batch run a --pack's LoRA adapter when it fits\n"
     "                     the model; --no-adapter runs without it)\n"
     "  devices [--json]   the CPU and the NVIDIA GPUs Folio can use\n"
-    "  bench ask --questions FILE.jsonl [--model FILE] [--k N] [--max-tokens N] [--json]\n"
+    "  bench ask --questions FILE.jsonl [--model FILE] [--k N] [--max-tokens N] [--rerank] [--json]\n"
     "                     answer accuracy, citation precision and first-token times of ask on labelled questions\n"
     "  bench engine [--model FILE] [--prompt-tokens N] [--gen-tokens N] [--threads N] [--context-tokens N]\n"
     "               [--prefill-tokens N,...] [--decode-contexts N,...] [--kv-type f16|q8_0] [--json]\n"
@@ -446,6 +446,7 @@ int command_search(Library& library, const ParsedArgs& args) {
         options.fusion = *parsed;
     }
     options.fts5_syntax = args.has("syntax");
+    options.rerank = args.has("rerank");
     options.doc_ids = doc_ids_argument(args, library);
     if (auto type = args.value("type")) {
         for (ingest::FileType t : {ingest::FileType::Pdf, ingest::FileType::Png, ingest::FileType::Jpeg,
@@ -543,7 +544,8 @@ int command_bench_retrieval(const std::string& library_dir, const std::vector<st
         const std::string name = modes.substr(start, comma - start);
         const std::optional<RetrievalMethod> method = retrieval_method_from_name(name);
         if (!method)
-            throw UsageError("--mode takes bm25, vector, hybrid, hybrid-rrf or hybrid-weighted, not '" + name + "'");
+            throw UsageError("--mode takes bm25, vector, hybrid, hybrid-rrf or hybrid-weighted, each optionally "
+                             "followed by +rerank, not '" + name + "'");
         options.methods.push_back(*method);
         start = comma + 1;
     }
@@ -554,7 +556,7 @@ int command_bench_retrieval(const std::string& library_dir, const std::vector<st
         throw UsageError(e.what());
     }
     const bool as_json = args.has("json");
-    if (!as_json) std::printf("%-15s %-9s %-9s %7s %9s %10s %8s %12s\n", "mode", "domain", "scope", "queries", "recall@5",
+    if (!as_json) std::printf("%-22s %-9s %-9s %7s %9s %10s %8s %12s\n", "mode", "domain", "scope", "queries", "recall@5",
                               "recall@10", "nDCG@10", "unreachable");
     for (const RetrievalScore& s : scores) {
         if (as_json)
@@ -562,7 +564,7 @@ int command_bench_retrieval(const std::string& library_dir, const std::vector<st
                         {"recall_at_5", s.recall_at_5}, {"recall_at_10", s.recall_at_10},
                         {"ndcg_at_10", s.ndcg_at_10}, {"unreachable", s.unreachable}});
         else
-            std::printf("%-15s %-9s %-9s %7d %9.3f %10.3f %8.3f %12d\n", s.mode.c_str(), s.domain.c_str(),
+            std::printf("%-22s %-9s %-9s %7d %9.3f %10.3f %8.3f %12d\n", s.mode.c_str(), s.domain.c_str(),
                         s.scope.c_str(), s.queries, s.recall_at_5, s.recall_at_10, s.ndcg_at_10, s.unreachable);
     }
     return 0;
@@ -947,7 +949,8 @@ int run_cli(int argc, char** argv) {
             {"ingest", {.valued = {"ocr", "lang", "jobs", "password", "ocr-timeout"}, .flags = {"json"}}},
             {"docs", {.valued = {}, .flags = {"json"}}},
             {"show", {.valued = {"page"}, .flags = {"json"}}},
-            {"search", {.valued = {"k", "mode", "fusion", "doc", "type", "from", "until"}, .flags = {"json", "syntax"}}},
+            {"search", {.valued = {"k", "mode", "fusion", "doc", "type", "from", "until"},
+                        .flags = {"json", "syntax", "rerank"}}},
             {"index", {.valued = {}, .flags = {"json"}}},
         };
         const auto spec = specs.find(command);

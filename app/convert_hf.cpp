@@ -34,6 +34,7 @@ constexpr std::int32_t kTokenControl = 3;
 constexpr std::int32_t kTokenUserDefined = 4;
 constexpr std::uint32_t kPoolingMean = 1;
 constexpr std::uint32_t kPoolingCls = 2;
+constexpr std::uint32_t kPoolingRank = 4;  // a cross-encoder's score
 // general.file_type: LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16.
 constexpr std::uint32_t kFileTypeF32 = 0;
 constexpr std::uint32_t kFileTypeF16 = 1;
@@ -285,12 +286,16 @@ void add_converted_tensor(engine::GgufWriter& writer, const std::string& hf_name
 
 struct BertShape {
     std::int64_t n_vocab, n_embd, n_ff, n_layers, n_heads, n_positions, n_token_types;
+    // BertForSequenceClassification's labels; 0 for an encoder without a
+    // classification head.
+    std::int64_t n_labels = 0;
 };
 
 // A Hugging Face BERT tensor name's GGUF name (gguf-py's tensor map for
 // MODEL_ARCH.BERT), "" for tensors the converter drops, nullopt for an
-// unknown one.
-std::optional<std::string> bert_tensor_name(std::string name) {
+// unknown one. A classifier keeps its pooler and classifier as cls and
+// cls.output (llama.cpp's rerankers); an encoder drops its pooler.
+std::optional<std::string> bert_tensor_name(std::string name, bool classifier) {
     if (name.starts_with("bert."))
         name.erase(0, 5);
     // Old checkpoints name LayerNorm parameters gamma and beta.
@@ -298,6 +303,10 @@ std::optional<std::string> bert_tensor_name(std::string name) {
         name = name.substr(0, name.size() - 6) + ".weight";
     if (name.ends_with(".beta"))
         name = name.substr(0, name.size() - 5) + ".bias";
+    if (classifier && (name == "pooler.dense.weight" || name == "pooler.dense.bias"))
+        return "cls" + name.substr(name.rfind('.'));
+    if (classifier && (name == "classifier.weight" || name == "classifier.bias"))
+        return "cls.output" + name.substr(name.rfind('.'));
     if (name == "embeddings.position_ids" || name.starts_with("pooler.") || name.starts_with("cls."))
         return "";
     const std::size_t suffix_at = name.rfind('.');
@@ -365,6 +374,12 @@ std::map<std::string, std::vector<std::int64_t>> bert_expected_shapes(const Bert
         shapes[blk + "ffn_up.bias"] = {s.n_ff};
         shapes[blk + "ffn_down.weight"] = {s.n_embd, s.n_ff};
         shapes[blk + "ffn_down.bias"] = {s.n_embd};
+    }
+    if (s.n_labels > 0) {
+        shapes["cls.weight"] = {s.n_embd, s.n_embd};
+        shapes["cls.bias"] = {s.n_embd};
+        shapes["cls.output.weight"] = {s.n_labels, s.n_embd};
+        shapes["cls.output.bias"] = {s.n_labels};
     }
     return shapes;
 }
@@ -658,14 +673,21 @@ void add_sentence_transformers_max_tokens(engine::GgufWriter& writer, const std:
     writer.add_u32("folio.embedding.max_tokens", static_cast<std::uint32_t>(it->get<std::int64_t>()));
 }
 
-BertShape read_bert_shape(const json& config) {
-    const BertShape shape{config_int(config, "vocab_size"),
+BertShape read_bert_shape(const json& config, bool classifier) {
+    BertShape shape{config_int(config, "vocab_size"),
                           config_int(config, "hidden_size"),
                           config_int(config, "intermediate_size"),
                           config_int(config, "num_hidden_layers"),
                           config_int(config, "num_attention_heads"),
                           config_int(config, "max_position_embeddings"),
                           config.contains("type_vocab_size") ? config_int(config, "type_vocab_size") : 1};
+    if (classifier) {
+        // Hugging Face's PretrainedConfig: num_labels is id2label's size, 2 without one.
+        const auto labels = config.find("id2label");
+        shape.n_labels = labels != config.end() && labels->is_object() && !labels->empty()
+                             ? static_cast<std::int64_t>(labels->size())
+                             : 2;
+    }
     if (shape.n_embd % shape.n_heads != 0)
         throw ConvertError("config.json: hidden_size " + std::to_string(shape.n_embd) + " is not a multiple of " +
                            std::to_string(shape.n_heads) + " heads");
@@ -695,7 +717,10 @@ void add_bert_metadata(engine::GgufWriter& writer, const std::filesystem::path& 
     writer.add_f32("bert.attention.layer_norm_epsilon", eps->get<float>());
     writer.add_u32("general.file_type", type == ConvertedType::F16 ? kFileTypeF16 : kFileTypeF32);
     writer.add_bool("bert.attention.causal", false);
-    add_sentence_transformers_modules(writer, dir);
+    if (shape.n_labels > 0)
+        writer.add_u32("bert.pooling_type", kPoolingRank);
+    else
+        add_sentence_transformers_modules(writer, dir);
     add_sentence_transformers_max_tokens(writer, dir, shape.n_positions);
     add_bert_tokenizer(writer, dir, config, shape.n_vocab);
 }
@@ -707,7 +732,7 @@ int add_bert_tensors(engine::GgufWriter& writer, const SafetensorsFiles& files, 
     std::map<std::string, std::vector<std::int64_t>> expected = bert_expected_shapes(shape);
     int n_tensors = 0;
     for (const auto& [hf_name, tensor] : files.tensors()) {
-        const std::optional<std::string> name = bert_tensor_name(hf_name);
+        const std::optional<std::string> name = bert_tensor_name(hf_name, shape.n_labels > 0);
         if (!name)
             throw ConvertError(tensor.file + ": cannot map tensor " + hf_name + " to a bert tensor");
         if (name->empty())
@@ -1256,7 +1281,8 @@ ConvertHfResult convert_hf(const ConvertHfRequest& request) {
             throw ConvertError("config.json is not a JSON object");
 
         result.hf_architecture = hf_architecture(config);
-        static const std::set<std::string, std::less<>> bert_names = {"BertModel", "BertForMaskedLM", "bert"};
+        static const std::set<std::string, std::less<>> bert_names = {"BertModel", "BertForMaskedLM",
+                                                                      "BertForSequenceClassification", "bert"};
         const DecoderFamily* decoder = nullptr;
         for (const DecoderFamily& family : kDecoderFamilies)
             if (family.hf_architecture == result.hf_architecture)
@@ -1265,7 +1291,8 @@ ConvertHfResult convert_hf(const ConvertHfRequest& request) {
             throw ConvertError("architecture " +
                                (result.hf_architecture.empty() ? "(none named)" : result.hf_architecture) +
                                " is not supported (folio convert hf reads BertModel, BertForMaskedLM, "
-                               "LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, and PEFT LoRA adapters)");
+                               "BertForSequenceClassification, LlamaForCausalLM, Qwen2ForCausalLM, "
+                               "Qwen3ForCausalLM, and PEFT LoRA adapters)");
         result.architecture = decoder ? std::string(decoder->architecture) : "bert";
 
         files.emplace(dir);
@@ -1275,7 +1302,8 @@ ConvertHfResult convert_hf(const ConvertHfRequest& request) {
             add_decoder_metadata(writer, dir, config, *decoder, shape, request.type);
             result.n_tensors = add_decoder_tensors(writer, *files, *decoder, shape, request.type);
         } else {
-            const BertShape shape = read_bert_shape(config);
+            const BertShape shape =
+                read_bert_shape(config, result.hf_architecture == "BertForSequenceClassification");
             add_bert_metadata(writer, dir, config, shape, request.type);
             result.n_tensors = add_bert_tensors(writer, *files, shape, request.type);
         }

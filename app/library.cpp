@@ -14,6 +14,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "app/engine_reranker.h"
 #include "app/engine_text_embedder.h"
 #include "engine/model_paths.h"
 #include "index/hybrid_search.h"
@@ -107,6 +108,22 @@ std::string Library::embedding_model_path() {
     return engine::find_default_model(engine::ModelRole::Embedding).value_or("");
 }
 
+std::string Library::reranker_model_path() {
+    const QByteArray fromEnv = qgetenv("FOLIO_RERANKER_MODEL");
+    if (!fromEnv.isEmpty()) return fromEnv.toStdString();
+    return engine::find_default_model(engine::ModelRole::Reranker).value_or("");
+}
+
+index::PassageScorer& Library::reranker() {
+    if (!reranker_) {
+        const std::string path = reranker_model_path();
+        if (path.empty())
+            throw std::runtime_error("no reranking model found; run installer/fetch-models.sh or set FOLIO_RERANKER_MODEL");
+        reranker_ = open_engine_reranker(path);
+    }
+    return *reranker_;
+}
+
 index::TextEmbedder& Library::embedder() {
     if (!embedder_) {
         const std::string path = embedding_model_path();
@@ -158,7 +175,32 @@ bool Library::has_current_vectors() { return vectors_match(*this, *store_).value
 
 bool Library::has_stale_vectors() { return !vectors_match(*this, *store_).value_or(true); }
 
+namespace {
+
+// search() without reranking, then the reranker over the first candidates.
+template <typename Search>
+std::vector<index::SearchHit> search_reranked(Library& library, std::string_view query,
+                                              const index::SearchOptions& options, Search&& search) {
+    if (!options.rerank) return search(options);
+    index::PassageScorer* scorer = nullptr;
+    try {
+        scorer = &library.reranker();
+    } catch (const std::exception& e) {
+        throw index::SearchError(std::string("--rerank: ") + e.what());
+    }
+    index::SearchOptions candidates = options;
+    candidates.rerank = false;
+    candidates.k = std::max(options.k, index::kRerankCandidates);
+    return index::rerank(query, search(candidates), *scorer, options.k);
+}
+
+}  // namespace
+
 std::vector<index::SearchHit> Library::search(std::string_view query, const index::SearchOptions& options) {
+    return search_reranked(*this, query, options, [&](const index::SearchOptions& o) { return search_unranked(query, o); });
+}
+
+std::vector<index::SearchHit> Library::search_unranked(std::string_view query, const index::SearchOptions& options) {
     if (options.mode == index::SearchMode::Bm25) return index::Retriever(*store_).search(query, options);
     if (!has_vectors())
         throw index::SearchError(std::string("--mode ") + index::search_mode_name(options.mode) +
@@ -175,7 +217,9 @@ std::vector<index::SearchHit> Library::search(std::string_view query, const inde
 
 std::vector<index::SearchHit> Library::search(std::string_view query, std::span<const float> query_vector,
                                               const index::SearchOptions& options) {
-    return index::HybridSearcher(*store_, vectors_).search(query, query_vector, options);
+    return search_reranked(*this, query, options, [&](const index::SearchOptions& o) {
+        return index::HybridSearcher(*store_, vectors_).search(query, query_vector, o);
+    });
 }
 
 bool Library::place_known_content(const std::string& path, const std::string& sha256,

@@ -18,6 +18,7 @@
 #include "index/embedding.h"
 #include "index/embedding_index.h"
 #include "index/library_store.h"
+#include "index/reranking.h"
 #include "index/retriever.h"
 #include "ingest/pipeline.h"
 
@@ -103,6 +104,9 @@ public:
     // The embedding model file: $FOLIO_EMBEDDING_MODEL, else the installed
     // default (engine/model_paths.h); empty when there is none.
     static std::string embedding_model_path();
+    // The cross-encoder that reranks (SearchOptions::rerank):
+    // $FOLIO_RERANKER_MODEL, else the installed default; empty when none.
+    static std::string reranker_model_path();
 
     // Whether the library holds chunk vectors to search.
     bool has_vectors();
@@ -116,8 +120,9 @@ public:
     bool has_stale_vectors();
 
     // Chunks matching a query, best first (index/retriever.h,
-    // index/hybrid_search.h). Throws index::SearchError for a query or mode
-    // this library cannot serve.
+    // index/hybrid_search.h), reranked when options.rerank says so
+    // (index/reranking.h). Throws index::SearchError for a query or mode
+    // this library cannot serve, or a rerank without a reranker.
     std::vector<index::SearchHit> search(std::string_view query, const index::SearchOptions& options = {});
     // The same with the query already embedded (benchmarks that time search alone).
     std::vector<index::SearchHit> search(std::string_view query, std::span<const float> query_vector,
@@ -125,6 +130,9 @@ public:
     // The embedding model, opened on first use. Throws std::runtime_error
     // when there is none or it cannot be opened.
     index::TextEmbedder& embedder();
+    // The reranker, opened on first use. Throws std::runtime_error when
+    // there is none or it cannot be opened.
+    index::PassageScorer& reranker();
     index::ChunkVectors& vectors() { return vectors_; }
 
     index::LibraryStore& store() { return *store_; }
@@ -141,6 +149,8 @@ private:
     std::unique_ptr<index::LibraryStore> store_;
     index::ChunkVectors vectors_;
     std::unique_ptr<index::TextEmbedder> embedder_;
+    std::unique_ptr<index::PassageScorer> reranker_;
+    std::vector<index::SearchHit> search_unranked(std::string_view query, const index::SearchOptions& options);
 };
 
 // The regular files under `paths`, expanded and de-duplicated, in a stable

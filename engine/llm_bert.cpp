@@ -61,13 +61,12 @@ public:
             throw ModelError(file_.source() + ": bert needs n_embd = heads × head size and as many kv heads as heads");
         token_embd_ = weight_matrix(file_, "token_embd.weight", c.n_vocab, c.n_embd);
         position_embd_ = weight_matrix(file_, "position_embd.weight", c.n_ctx_train, c.n_embd);
-        // Every token is of type 0 ("sentence A"): an embedder encodes single
-        // texts, never pairs.
         const GgufTensor& token_types = file_.tensor("token_types.weight");
-        const WeightMatrix type_table = weight_matrix(file_, "token_types.weight", token_types.ne[1], c.n_embd);
+        token_types_ = weight_matrix(file_, "token_types.weight", token_types.ne[1], c.n_embd);
+        // An embedder's single texts are all of type 0 ("sentence A").
         token_type_0_.resize(static_cast<std::size_t>(c.n_embd));
         const std::int32_t type_0 = 0;
-        embed_tokens(type_table, std::span(&type_0, 1), token_type_0_.data());
+        embed_tokens(token_types_, std::span(&type_0, 1), token_type_0_.data());
         token_embd_norm_ = read_norm(file_, "token_embd_norm", c.n_embd);
         for (int i = 0; i < c.n_layers; ++i) {
             const std::string blk = "blk." + std::to_string(i) + ".";
@@ -96,8 +95,13 @@ private:
     }
 
     std::vector<float> run_encoder(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                                   std::span<const std::int32_t> sequence_lengths) override {
+                                   std::span<const std::int32_t> sequence_lengths,
+                                   std::span<const std::int32_t> token_types) override {
         const ModelConfig& c = config_;
+        for (const std::int32_t type : token_types)
+            if (type < 0 || type >= token_types_.rows)
+                throw ModelError("encode: token type " + std::to_string(type) + " outside the model's " +
+                                 std::to_string(token_types_.rows) + " segments");
         const auto n_tokens = static_cast<std::int64_t>(tokens.size());
         auto buffer = [&](std::int64_t width) { return std::vector<float>(static_cast<std::size_t>(n_tokens * width)); };
         // Each sequence's positions count from 0.
@@ -107,13 +111,18 @@ private:
             for (std::int32_t i = 0; i < length; ++i)
                 positions.push_back(i);
 
-        // hidden = LayerNorm(token + position + type-0 embedding)
+        // hidden = LayerNorm(token + position + type embedding)
         std::vector<float> hidden = buffer(c.n_embd);  // (n_tokens, n_embd)
         std::vector<float> scratch = buffer(c.n_embd);  // (n_tokens, n_embd)
         embed_tokens(token_embd_, tokens, hidden.data());
         embed_tokens(position_embd_, positions, scratch.data());
         add_in_place(hidden.data(), scratch.data(), n_tokens * c.n_embd);
-        add_bias(hidden.data(), token_type_0_.data(), n_tokens, c.n_embd);
+        if (token_types.empty()) {
+            add_bias(hidden.data(), token_type_0_.data(), n_tokens, c.n_embd);
+        } else {
+            embed_tokens(token_types_, token_types, scratch.data());
+            add_in_place(hidden.data(), scratch.data(), n_tokens * c.n_embd);
+        }
         layer_norm(pool, hidden.data(), token_embd_norm_.weight.data(), token_embd_norm_.bias.data(), n_tokens,
                    c.n_embd, c.layer_norm_eps, hidden.data());
 
@@ -163,7 +172,8 @@ private:
 
     WeightMatrix token_embd_;             // (n_vocab, n_embd)
     WeightMatrix position_embd_;          // (n_ctx_train, n_embd)
-    std::vector<float> token_type_0_;     // (n_embd): row 0 of token_types
+    WeightMatrix token_types_;            // (segments, n_embd)
+    std::vector<float> token_type_0_;     // (n_embd): row 0 of token_types_
     Norm token_embd_norm_;
     std::vector<BertLayer> layers_;       // n_layers
     AttentionShape attention_;

@@ -139,7 +139,8 @@ std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t
 }
 
 std::vector<float> Model::encode(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                                 std::span<const std::int32_t> sequence_lengths) {
+                                 std::span<const std::int32_t> sequence_lengths,
+                                 std::span<const std::int32_t> token_types) {
     const std::int32_t whole[] = {static_cast<std::int32_t>(std::min<std::size_t>(tokens.size(), INT32_MAX))};
     if (sequence_lengths.empty())
         sequence_lengths = whole;
@@ -159,10 +160,14 @@ std::vector<float> Model::encode(ThreadPool& pool, std::span<const std::int32_t>
         if (token < 0 || token >= config_.n_vocab)
             throw ModelError("encode: token id " + std::to_string(token) + " outside the vocabulary of " +
                              std::to_string(config_.n_vocab));
-    return run_encoder(pool, tokens, sequence_lengths);
+    if (!token_types.empty() && token_types.size() != tokens.size())
+        throw ModelError("encode: " + std::to_string(token_types.size()) + " token types for " +
+                         std::to_string(tokens.size()) + " tokens");
+    return run_encoder(pool, tokens, sequence_lengths, token_types);
 }
 
-std::vector<float> Model::run_encoder(ThreadPool&, std::span<const std::int32_t>, std::span<const std::int32_t>) {
+std::vector<float> Model::run_encoder(ThreadPool&, std::span<const std::int32_t>, std::span<const std::int32_t>,
+                                      std::span<const std::int32_t>) {
     throw ModelError("encode: " + config_.architecture + " is a decoder, not an encoder");
 }
 

@@ -148,11 +148,15 @@ public:
     // tokens each (empty: one sequence of all the tokens). Within a sequence
     // token i sits at position i and attends to every token of its sequence,
     // none of another; the packing only lets the matmuls share their weights.
+    // token_types: each token's segment (BERT's token_type_ids: 0 for the
+    // first text of a pair, 1 for the second), or empty for all 0.
     // Throws ModelError for a decoder, an empty sequence, one longer than
-    // n_ctx_train, lengths that do not add up to the tokens, or a token
-    // outside the vocabulary.
+    // n_ctx_train, lengths that do not add up to the tokens, a token
+    // outside the vocabulary, or types not one per token or outside the
+    // model's segments.
     std::vector<float> encode(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                              std::span<const std::int32_t> sequence_lengths = {});
+                              std::span<const std::int32_t> sequence_lengths = {},
+                              std::span<const std::int32_t> token_types = {});
 
 protected:
     Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
@@ -161,9 +165,12 @@ protected:
     virtual std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                                    std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                                    const LoraSet& loras) = 0;
-    // encode() after its checks, with the lengths spelt out; only encoders override it.
+    // encode() after its checks, with the lengths spelt out and the types
+    // one per token or empty; only encoders override it, and check the
+    // types against their segments.
     virtual std::vector<float> run_encoder(ThreadPool& pool, std::span<const std::int32_t> tokens,
-                                           std::span<const std::int32_t> sequence_lengths);
+                                           std::span<const std::int32_t> sequence_lengths,
+                                           std::span<const std::int32_t> token_types);
 
     // use_gpu() for an architecture: copies the weights to the GPU. The
     // default refuses (no CUDA kernels for the architecture).

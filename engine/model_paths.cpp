@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <string_view>
@@ -23,6 +24,8 @@ namespace {
 constexpr std::array<std::string_view, 8> chat_architectures{
     "llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "smollm3"};
 constexpr std::string_view embedding_architecture = "bert";
+// bert.pooling_type of a cross-encoder (llama.cpp's LLAMA_POOLING_TYPE_RANK).
+constexpr std::uint32_t kRankPooling = 4;
 constexpr std::string_view default_chat_file_prefix = "SmolLM2";
 
 std::optional<std::string> non_empty_environment(const char* name) {
@@ -65,11 +68,18 @@ std::vector<std::filesystem::path> gguf_files_in(const std::filesystem::path& di
     return files;
 }
 
-// The file's general.architecture, or nothing when it is not a valid GGUF.
-std::optional<std::string> gguf_architecture(const std::filesystem::path& path) {
+struct ModelKind {
+    std::string architecture;  // general.architecture
+    bool cross_encoder = false;
+};
+
+// What the file holds, or nothing when it is not a valid GGUF.
+std::optional<ModelKind> gguf_model_kind(const std::filesystem::path& path) {
     try {
         const GgufFile file = GgufFile::open(path);
-        return std::string(file.get_string("general.architecture", ""));
+        ModelKind kind{std::string(file.get_string("general.architecture", ""))};
+        kind.cross_encoder = file.get_u32(kind.architecture + ".pooling_type", 0) == kRankPooling;
+        return kind;
     } catch (const std::exception&) {
         // GgufError for a malformed file, std::system_error for an unreadable
         // one: either way it is not a model Folio can use.
@@ -97,17 +107,18 @@ std::optional<std::string> find_default_model(ModelRole role,
     const std::vector<std::filesystem::path> files = gguf_files_in(models_directory);
     if (role == ModelRole::Chat) {
         for (const auto& path : files) {
-            if (path.filename().string().starts_with(default_chat_file_prefix) &&
-                gguf_architecture(path))
+            if (path.filename().string().starts_with(default_chat_file_prefix) && gguf_model_kind(path))
                 return path.string();
         }
     }
     for (const auto& path : files) {
-        const std::optional<std::string> architecture = gguf_architecture(path);
-        if (!architecture)
+        const std::optional<ModelKind> kind = gguf_model_kind(path);
+        if (!kind)
             continue;
-        const bool fits = role == ModelRole::Chat ? is_chat_architecture(*architecture)
-                                                  : *architecture == embedding_architecture;
+        const bool encoder = kind->architecture == embedding_architecture;
+        const bool fits = role == ModelRole::Chat        ? is_chat_architecture(kind->architecture)
+                          : role == ModelRole::Embedding ? encoder && !kind->cross_encoder
+                                                         : encoder && kind->cross_encoder;
         if (fits)
             return path.string();
     }

@@ -12,6 +12,7 @@ namespace folio::engine {
 enum class ModelRole {
     Chat,       // a decoder that generates text
     Embedding,  // an encoder that turns text into a vector
+    Reranker,   // a cross-encoder that scores a query and a passage together
 };
 
 // $FOLIO_MODELS, else $XDG_DATA_HOME/folio/models, else
@@ -23,9 +24,11 @@ std::string default_models_directory();
 // models_directory, or nothing. A file that does not open as a valid GGUF is
 // skipped. Chat: the SmolLM2 GGUF (file name starting "SmolLM2"), else the
 // first file, by name, whose general.architecture is a chat architecture.
-// Embedding: the first file, by name, whose architecture is bert (the
-// installer's all-MiniLM-L6-v2.gguf, which it converts from the Hugging Face
-// folder with `folio convert hf`). Never throws.
+// Embedding: the first file, by name, whose architecture is bert and that is
+// not a cross-encoder (the installer's all-MiniLM-L6-v2.gguf, which it
+// converts from the Hugging Face folder with `folio convert hf`). Reranker:
+// the first bert cross-encoder (bert.pooling_type 4, rank: the installer's
+// ms-marco-MiniLM-L-12-v2.gguf). Never throws.
 std::optional<std::string> find_default_model(ModelRole role,
                                               const std::filesystem::path& models_directory);
 // The same in default_models_directory().

@@ -31,7 +31,9 @@ inline constexpr int kRrfK = 60;
 // nDCG@10 within a filing (0.470; BM25 0.448) and the second best across
 // the notes (0.949; BM25 0.911, 0.5 gives 0.960 but loses finance recall).
 // BM25 alone still finds more filing pages in its top 5 (0.885 vs 0.856):
-// all-MiniLM-L6-v2 ranks tables of figures poorly.
+// all-MiniLM-L6-v2 ranks tables of figures poorly. Reranked by a
+// cross-encoder (SearchOptions::rerank), hybrid finds 0.933
+// (docs/benchmarks.md).
 inline constexpr double kVectorWeight = 0.4;
 // Candidates taken from each ranking before fusion.
 inline constexpr int kCandidates = 50;

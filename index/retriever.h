@@ -52,6 +52,10 @@ struct SearchOptions {
     std::vector<std::int64_t> doc_ids;  // only these documents' chunks; empty: every document's
     std::optional<ingest::FileType> type;
     std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive
+    // The first kRerankCandidates hits (reranking.h) reordered by a
+    // cross-encoder, then the first k kept: what app::Library::search does
+    // with its reranker. index/ itself ignores it.
+    bool rerank = false;
 };
 
 struct SearchHit {

@@ -10,6 +10,9 @@
 # A Hugging Face folder with a GGUF name in models.tsv's last column is then
 # converted to that GGUF by `folio convert hf` (the file Folio loads; the
 # folder stays), which needs a built folio: $FOLIO_BIN, else the folio on PATH.
+# A folder holding an int8 ONNX BERT (model.onnx) is first dequantized into a
+# Hugging Face folder under the temporary folder by onnx_bert_to_hf.py
+# (python3-onnx and python3-numpy, from installer/install-deps.sh).
 # Usage: [FOLIO_BIN=build/app/folio] installer/fetch-models.sh [DEST]
 set -euo pipefail
 
@@ -109,8 +112,15 @@ convert_to_gguf() {
     fi
     return 0
   fi
-  "$folio" convert hf "$2" --out "$3" >/dev/null 2>"$WORK/convert.log" ||
-    fail "$1: folio convert hf $2 failed: $(tail -n1 "$WORK/convert.log")"
+  local source=$2
+  if [ -f "$2/model.onnx" ]; then
+    source="$WORK/$1-hf"
+    rm -rf "$source"
+    python3 "$(dirname "$MANIFEST")/onnx_bert_to_hf.py" "$2" "$source" 2>"$WORK/convert.log" ||
+      fail "$1: cannot read the ONNX model in $2: $(tail -n1 "$WORK/convert.log")"
+  fi
+  "$folio" convert hf "$source" --out "$3" >/dev/null 2>"$WORK/convert.log" ||
+    fail "$1: folio convert hf $source failed: $(tail -n1 "$WORK/convert.log")"
   echo "$1: converted, $3"
 }
 

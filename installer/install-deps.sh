@@ -16,4 +16,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   nlohmann-json3-dev libsodium-dev libarchive-dev \
   libgtest-dev libbenchmark-dev \
   qpdf xvfb xauth fonts-dejavu-core fonts-noto-cjk \
-  python3 python3-pip >/dev/null
+  python3 python3-pip python3-onnx python3-numpy >/dev/null

@@ -20,6 +20,17 @@ sentence-transformers over Hugging Face transformers.
   minilm   The installed all-MiniLM-L6-v2 folder (installer/models.tsv; mean
            pooling + Normalize) and its embeddings of TEXTS:
            tests/data/minilm/golden.json
+  cross    A small random cross-encoder (BertForSequenceClassification, one
+           label; the tiny BERT's shape and vocabulary),
+           tests/data/bert_cross_tiny_hf/, the same as a GGUF the way
+           llama.cpp writes a reranker (pooling rank, pooler and classifier
+           as cls and cls.output), tests/data/bert_cross_tiny/model.gguf,
+           and its scores of PAIRS (ids, token types, logit), the way
+           sentence-transformers' CrossEncoder reads a pair:
+           tests/data/bert_cross_tiny/golden.json
+  msmarco  The installed ms-marco-MiniLM-L-12-v2 cross-encoder (its int8
+           ONNX dequantized by installer/onnx_bert_to_hf.py) and its scores
+           of PAIRS: tests/data/ms_marco/golden.json
 
 The references cut texts where sentence-transformers does by default, at
 sentence_bert_config.json's max_seq_length (all-MiniLM-L6-v2: 256 tokens of
@@ -28,7 +39,7 @@ that `folio convert hf` writes from that file. Each golden holds, per text,
 the token ids and the embedding; LONG_TEXT is past either length.
 
 Needs the packages tools/requirements.txt lists for it (all from PyPI).
-Run from the repository root:  python3 tools/make_embedding_goldens.py tiny decoders minilm
+Run from the repository root:  python3 tools/make_embedding_goldens.py tiny decoders minilm cross msmarco
 """
 import json
 import os
@@ -79,6 +90,24 @@ TEXTS = [
     "tabs\tand\nnewlines\r\nmixed   spaces",
     "1234567890 3.14159 -42 1e-5 50%",
     LONG_TEXT,
+]
+
+# Query and passage pairs for the cross-encoders: matching and unrelated
+# ones, and long texts cut longest first.
+PAIRS = [
+    (TEXTS[1], TEXTS[2]),
+    (TEXTS[1], TEXTS[6]),
+    (TEXTS[1], TEXTS[3]),
+    ("What were Apple's total net sales in fiscal 2021?",
+     "Total net sales | 365,817 | 274,515 | 260,174\nCost of sales | 212,981 | 169,559 | 161,782"),
+    ("What were Apple's total net sales in fiscal 2021?",
+     "The Company's fiscal year is the 52- or 53-week period that ends on the last Saturday of September."),
+    ("What medication was the patient given for blood pressure?", TEXTS[7]),
+    ("What medication was the patient given for blood pressure?", TEXTS[8]),
+    ("chest pain", TEXTS[6]),
+    ("dividend per share", LONG_TEXT),
+    (LONG_TEXT, LONG_TEXT[::-1]),
+    ("营业收入", TEXTS[10]),
 ]
 
 TINY_DIR = ROOT / "tests/data/bert_tiny_hf"
@@ -173,10 +202,15 @@ def write_llama_cpp_gguf(folder: Path, out: Path):
     writer.add_layer_norm_eps(config["layer_norm_eps"])
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     writer.add_causal_attention(False)
-    modules = json.loads((folder / "modules.json").read_text())
-    pooling_path = next(m["path"] for m in modules if m["type"] == "sentence_transformers.models.Pooling")
-    pooling = json.loads((folder / pooling_path / "config.json").read_text())
-    writer.add_pooling_type(gguf.PoolingType.MEAN if pooling["pooling_mode_mean_tokens"] else gguf.PoolingType.CLS)
+    classifier = config.get("architectures") == ["BertForSequenceClassification"]
+    if classifier:
+        writer.add_pooling_type(gguf.PoolingType.RANK)
+    else:
+        modules = json.loads((folder / "modules.json").read_text())
+        pooling_path = next(m["path"] for m in modules if m["type"] == "sentence_transformers.models.Pooling")
+        pooling = json.loads((folder / pooling_path / "config.json").read_text())
+        writer.add_pooling_type(gguf.PoolingType.MEAN if pooling["pooling_mode_mean_tokens"]
+                                else gguf.PoolingType.CLS)
 
     # get_vocab_base: ids in order; added tokens that are special are CONTROL.
     vocab = tokenizer.get_vocab()
@@ -197,7 +231,15 @@ def write_llama_cpp_gguf(folder: Path, out: Path):
     gguf.SpecialVocab(folder, n_vocab=len(tokens)).add_to_gguf(writer)
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, config["num_hidden_layers"])
+    # llama.cpp's rerankers: the pooler as cls (tanh after it), the classifier as cls.output.
+    head = {"bert.pooler.dense.weight": "cls.weight", "bert.pooler.dense.bias": "cls.bias",
+            "classifier.weight": "cls.output.weight", "classifier.bias": "cls.output.bias"}
     for name, tensor in load_file(folder / "model.safetensors").items():
+        if classifier and name in head:
+            data = tensor.to(torch.float32).numpy()
+            writer.add_tensor(head[name], data if data.ndim <= 1 else data.astype(np.float16))
+            continue
+        name = name.removeprefix("bert.")
         if name in ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias"):
             continue
         new_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
@@ -212,17 +254,25 @@ def write_llama_cpp_gguf(folder: Path, out: Path):
     print(f"wrote {out.relative_to(ROOT)} ({out.stat().st_size} bytes)")
 
 
-def make_tiny():
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    if TINY_DIR.exists():
-        shutil.rmtree(TINY_DIR)
-    TINY_DIR.mkdir(parents=True)
-    vocab = (MINILM / "vocab.txt").read_text(encoding="utf-8").split("\n")[:TINY_VOCAB_SIZE]
-    (TINY_DIR / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+def new_tiny_folder(folder: Path, vocab_source: Path):
+    """An empty folder holding the first TINY_VOCAB_SIZE words of a BERT
+    vocabulary; returns them and their tokenizer."""
+    from transformers import BertTokenizerFast
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    vocab = vocab_source.read_text(encoding="utf-8").split("\n")[:TINY_VOCAB_SIZE]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True,
                                   model_max_length=TINY_POSITIONS)
+    return vocab, tokenizer
+
+
+def make_tiny():
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    vocab, tokenizer = new_tiny_folder(TINY_DIR, MINILM / "vocab.txt")
     torch.manual_seed(TINY_SEED)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=TINY_POSITIONS, type_vocab_size=2,
@@ -303,6 +353,83 @@ def make_decoders():
         print(f"wrote {folder.relative_to(ROOT)} ({size} bytes)")
 
 
+def write_pair_golden(path: Path, folder: Path, name: str, f16_cache: bool = False):
+    """Scores of PAIRS as sentence-transformers' CrossEncoder computes them:
+    the tokenizer reads query and passage as a pair, cut longest first to
+    the model's positions, and the first label's logit is the score.
+    f16_cache adds score_f16_cache, the same with every key and value rounded
+    to f16 as the engine's cache stores them: a random model's scores lie so
+    close together that this rounding alone is a visible share of their range."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = BertForSequenceClassification.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    max_length = model.config.max_position_embeddings
+
+    def round_to_f16(module, inputs, output):
+        return output.half().float()
+
+    def scores(encoded):
+        with torch.no_grad():
+            plain = model(**encoded).logits[0, 0].item()
+            if not f16_cache:
+                return {"score": round(plain, 6)}
+            hooks = [projection.register_forward_hook(round_to_f16) for layer in model.bert.encoder.layer
+                     for projection in (layer.attention.self.key, layer.attention.self.value)]
+            cached = model(**encoded).logits[0, 0].item()
+            for hook in hooks:
+                hook.remove()
+            return {"score": round(plain, 6), "score_f16_cache": round(cached, 6)}
+
+    pairs = []
+    for query, passage in PAIRS:
+        # Lists, as CrossEncoder passes its batches.
+        encoded = tokenizer([query], [passage], truncation="longest_first", max_length=max_length, return_tensors="pt")
+        untruncated = tokenizer([query], [passage])["input_ids"][0]
+        pairs.append({"query": query, "passage": passage,
+                      "ids": encoded["input_ids"][0].tolist(), "types": encoded["token_type_ids"][0].tolist(),
+                      "truncated": len(untruncated) > encoded["input_ids"].shape[1],
+                      **scores(encoded)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"model": name, "pairs": pairs}, ensure_ascii=False) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}: {len(pairs)} pairs")
+
+
+CROSS_DIR = ROOT / "tests/data/bert_cross_tiny_hf"
+
+
+def make_cross():
+    from transformers import BertConfig, BertForSequenceClassification
+    vocab, tokenizer = new_tiny_folder(CROSS_DIR, TINY_DIR / "vocab.txt")
+    torch.manual_seed(TINY_SEED + 1)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=TINY_POSITIONS, type_vocab_size=2,
+                        layer_norm_eps=1e-12, hidden_act="gelu", num_labels=1)
+    model = BertForSequenceClassification(config).eval()
+    randomize(model)
+    # The matrices a GGUF stores as f16, rounded to f16 here too, so that the
+    # reference computes with the weights the engine reads.
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.ndim == 2 and "position_embeddings" not in name and "token_type" not in name:
+                parameter.copy_(parameter.half().float())
+    model.save_pretrained(CROSS_DIR)
+    tokenizer.save_pretrained(CROSS_DIR)
+    store_mixed_precision(CROSS_DIR)
+    write_pair_golden(ROOT / "tests/data/bert_cross_tiny/golden.json", CROSS_DIR, "bert_cross_tiny_hf", f16_cache=True)
+    write_llama_cpp_gguf(CROSS_DIR, ROOT / "tests/data/bert_cross_tiny/model.gguf")
+
+
+def make_msmarco():
+    import subprocess
+    import tempfile
+    source = MODELS / "ms-marco-MiniLM-L-12-v2-onnx"
+    if not source.is_dir():
+        sys.exit(f"{source} is missing: run installer/fetch-models.sh first")
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run([sys.executable, str(ROOT / "installer/onnx_bert_to_hf.py"), str(source), work], check=True)
+        write_pair_golden(ROOT / "tests/data/ms_marco/golden.json", Path(work), "ms-marco-MiniLM-L-12-v2")
+
+
 def make_minilm():
     from sentence_transformers import SentenceTransformer
     if not MINILM.is_dir():
@@ -313,6 +440,7 @@ def make_minilm():
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
-    jobs = {"tiny": make_tiny, "decoders": make_decoders, "minilm": make_minilm}
+    jobs = {"tiny": make_tiny, "decoders": make_decoders, "minilm": make_minilm, "cross": make_cross,
+            "msmarco": make_msmarco}
     for job in sys.argv[1:] or jobs:
         jobs[job]()

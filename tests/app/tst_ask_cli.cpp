@@ -133,6 +133,32 @@ private slots:
         QCOMPARE(source_docs({}), both);
     }
 
+    // --rerank: the sources come from the cross-encoder's order, so the page
+    // that answers is the first; without a reranker it is one error line.
+    void rerankedAskCitesTheAnsweringPageFirst() {
+        QVERIFY2(folio::engine::find_default_model(folio::engine::ModelRole::Reranker),
+                 "no reranking model installed: run installer/fetch-models.sh (CI must have it)");
+        const Run run = folio({"ask", kRevenueQuestion, "--k", "3", "--max-tokens", "48", "--rerank", "--json"});
+        QVERIFY2(run.exit_code == 0, qPrintable(run.err));
+        QCOMPARE(run.lines.size(), 1);
+        const QJsonArray sources = run.lines[0]["sources"].toArray();
+        QVERIFY(!sources.isEmpty());
+        const QJsonObject first = sources[0].toObject();
+        QVERIFY2(first["path"].toString().endsWith("/northwind-2023.pdf") && first["page"].toInt() == 1,
+                 qPrintable(QJsonDocument(first).toJson(QJsonDocument::Compact)));
+        QVERIFY2(run.lines[0]["answer"].toString().contains("4,812"),
+                 qPrintable(run.lines[0]["model_answer"].toString()));
+
+        QProcessEnvironment no_reranker = QProcessEnvironment::systemEnvironment();
+        no_reranker.insert("FOLIO_RERANKER_MODEL", work_.path() + "/no-reranker.gguf");
+        const Run refused = folio::test::run_folio(
+            {"--library", library_, "ask", kRevenueQuestion, "--max-tokens", "8", "--rerank"}, 300000, no_reranker);
+        QVERIFY(refused.exit_code > 0);
+        QVERIFY(refused.out.isEmpty());
+        QVERIFY2(refused.err.startsWith("folio: error: --rerank: ") && refused.err.count('\n') == 1,
+                 qPrintable(refused.err));
+    }
+
     void badInputIsOneErrorLine_data() {
         QTest::addColumn<QStringList>("arguments");
         QTest::addColumn<QString>("says");

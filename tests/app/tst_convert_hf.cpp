@@ -165,6 +165,7 @@ class ConvertHfTest : public QObject {
 
 private slots:
     void tinyIsWhatLlamaCppWrites();
+    void crossEncoderIsWhatLlamaCppWrites();
     void tinyEmbedsLikeSentenceTransformers_data();
     void tinyEmbedsLikeSentenceTransformers();
     void newSentenceTransformersModulesAreRead();
@@ -215,6 +216,28 @@ void ConvertHfTest::tinyIsWhatLlamaCppWrites() {
     QCOMPARE(ours.get_u32("folio.embedding.max_tokens"), 64u);  // sentence_bert_config.json's max_seq_length
 
     QCOMPARE(result.n_tensors, static_cast<int>(reference.tensors().size()));
+    expect_same_tensors(ours, reference);
+}
+
+// A BertForSequenceClassification keeps its pooler and classifier (cls,
+// cls.output) and is marked a reranker (bert.pooling_type 4), as llama.cpp
+// writes one; the engine's Reranker then scores pairs as transformers does
+// (tests/engine/tst_reranker.cpp checks the scores of the reference file).
+void ConvertHfTest::crossEncoderIsWhatLlamaCppWrites() {
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "cross.gguf";
+    const app::ConvertHfResult result =
+        app::convert_hf({kTestData / "bert_cross_tiny_hf", out, app::ConvertedType::F16});
+    QCOMPARE(result.hf_architecture, std::string("BertForSequenceClassification"));
+    const engine::GgufFile ours = engine::GgufFile::open(out);
+    const engine::GgufFile reference = engine::GgufFile::open(kTestData / "bert_cross_tiny/model.gguf");
+    for (const engine::GgufKeyValue& kv : reference.metadata()) {
+        const engine::GgufValue* value = ours.find(kv.key);
+        QVERIFY2(value != nullptr, std::string(kv.key).c_str());
+        QVERIFY2(same_value(*value, kv.value), std::string(kv.key).c_str());
+    }
+    QCOMPARE(ours.get_u32("bert.pooling_type"), 4u);
+    QVERIFY(ours.find("folio.embedding.normalize") == nullptr);
     expect_same_tensors(ours, reference);
 }
 

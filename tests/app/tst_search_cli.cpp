@@ -17,6 +17,8 @@
 #include <filesystem>
 
 #include "engine/model_paths.h"
+#include "engine/reranker.h"
+#include "engine/thread_pool.h"
 #include "tests/support/folio_process.h"
 
 namespace {
@@ -25,6 +27,8 @@ using Run = folio::test::FolioRun;
 
 const QString kSubset = QStringLiteral(FOLIO_TEST_DATA "/retrieval/subset");
 const QString kSubsetQueries = QStringLiteral(FOLIO_TEST_DATA "/retrieval/subset.jsonl");
+// A random cross-encoder: its scores are arbitrary, but they are the engine's.
+const QString kTinyReranker = QStringLiteral(FOLIO_TEST_DATA "/bert_cross_tiny/model.gguf");
 
 }  // namespace
 
@@ -35,9 +39,11 @@ class SearchCliTest : public QObject {
     QString library_;           // the subset, with vectors
     QString keywords_library_;  // the subset, ingested without an embedding model
 
-    Run folio(const QStringList& arguments, const QString& library = {}, const QString& embedding_model = {}) {
+    Run folio(const QStringList& arguments, const QString& library = {}, const QString& embedding_model = {},
+              const QMap<QString, QString>& variables = {}) {
         QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
         if (!embedding_model.isEmpty()) environment.insert("FOLIO_EMBEDDING_MODEL", embedding_model);
+        for (auto it = variables.begin(); it != variables.end(); ++it) environment.insert(it.key(), it.value());
         return folio::test::run_folio(QStringList{"--library", library.isEmpty() ? library_ : library} + arguments,
                                       120000, environment);
     }
@@ -376,6 +382,54 @@ private slots:
         }
     }
 
+    // --rerank: the first 20 hits of the search, ordered by the cross-encoder's
+    // score of the query with each hit's heading path and text.
+    void rerankedHitsFollowTheCrossEncoder() {
+        const QString query = "total net sales";
+        const QMap<QString, QString> tiny{{"FOLIO_RERANKER_MODEL", kTinyReranker}};
+        const Run candidates = folio({"search", query, "--mode", "bm25", "--k", "20", "--json"});
+        QVERIFY2(candidates.exit_code == 0, qPrintable(candidates.err));
+        QCOMPARE(candidates.lines.size(), 20);
+        const Run reranked = folio({"search", query, "--mode", "bm25", "--k", "5", "--rerank", "--json"}, {}, {}, tiny);
+        QVERIFY2(reranked.exit_code == 0, qPrintable(reranked.err));
+        QCOMPARE(reranked.lines.size(), 5);
+
+        folio::engine::Reranker reranker = folio::engine::Reranker::open(kTinyReranker.toStdString());
+        folio::engine::ThreadPool pool(2);
+        std::vector<std::string> passages;
+        for (const QJsonObject& hit : candidates.lines) {
+            const QString heading = hit["heading_path"].toString();
+            passages.push_back(((heading.isEmpty() ? "" : heading + "\n") + hit["text"].toString()).toStdString());
+        }
+        const std::vector<float> scores = reranker.score(query.toStdString(), passages, pool);
+        std::vector<int> order(scores.size());
+        for (int i = 0; i < static_cast<int>(order.size()); ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+        for (int rank = 0; rank < 5; ++rank) {
+            const QJsonObject& hit = reranked.lines[rank];
+            QCOMPARE(hit["rank"].toInt(), rank + 1);
+            QCOMPARE(hit["chunk_id"].toInteger(), candidates.lines[order[rank]]["chunk_id"].toInteger());
+            QVERIFY(qAbs(hit["score"].toDouble() - scores[order[rank]]) < 1e-5);
+        }
+        // Hybrid candidates are reranked the same way.
+        const Run hybrid = folio({"search", query, "--k", "3", "--rerank", "--json"}, {}, {}, tiny);
+        QVERIFY2(hybrid.exit_code == 0, qPrintable(hybrid.err));
+        QCOMPARE(hybrid.lines.size(), 3);
+    }
+
+    void rerankWithoutAModelIsAnError() {
+        QTemporaryDir no_models;
+        verify_usage_error(folio({"search", "net sales", "--rerank"}, {}, {}, {{"FOLIO_MODELS", no_models.path()}}),
+                           "--rerank: no reranking model found");
+        verify_usage_error(
+            folio({"search", "net sales", "--rerank"}, {}, {}, {{"FOLIO_RERANKER_MODEL", no_models.path() + "/x.gguf"}}),
+            "--rerank: ");
+        // An embedding model is not a cross-encoder.
+        verify_usage_error(folio({"search", "net sales", "--rerank"}, {}, {},
+                                 {{"FOLIO_RERANKER_MODEL", QStringLiteral(FOLIO_TEST_DATA "/bert_tiny/model.gguf")}}),
+                           "not a cross-encoder");
+    }
+
     void benchRetrievalRefusesQueriesForMissingDocuments() {
         QTemporaryDir other;
         const QString queries = other.path() + "/q.jsonl";
@@ -392,6 +446,9 @@ private slots:
             "no vectors");
         verify_usage_error(folio({"bench", "retrieval", "--queries", kSubsetQueries, "--mode", "bm25,dense"}),
                            "--mode takes");
+        verify_usage_error(folio({"bench", "retrieval", "--queries", kSubsetQueries, "--mode", "bm25+rerank"}, {}, {},
+                                 {{"FOLIO_MODELS", other.path()}}),
+                           "--rerank: no reranking model found");
     }
 };
 

@@ -1,8 +1,9 @@
-// Chunk vectors in the store, the derived Faiss file, and hybrid search over
-// both (index/embedding_index.h, index/hybrid_search.h). The embedder here is
-// a word-hashing one: index/ sees embedders only through TextEmbedder, and
-// its vectors make "which chunk is nearest" predictable; the real model is
-// exercised end to end by tests/app/tst_search_cli.cpp.
+// Chunk vectors in the store, the derived Faiss file, hybrid search over
+// both and reranking (index/embedding_index.h, index/hybrid_search.h,
+// index/reranking.h). The embedder here is a word-hashing one and the scorer
+// counts the query's words: index/ sees models only through TextEmbedder and
+// PassageScorer, and these make "which chunk is nearest" predictable; the
+// real models are exercised end to end by tests/app/tst_search_cli.cpp.
 
 #include <QFile>
 #include <QTemporaryDir>
@@ -17,6 +18,7 @@
 #include "document_builders.h"
 #include "index/embedding_index.h"
 #include "index/hybrid_search.h"
+#include "index/reranking.h"
 
 using namespace folio::index;
 using namespace folio::index::testing;
@@ -49,6 +51,40 @@ public:
 private:
     EmbeddingModelRecord model_;
 };
+
+// A passage's score: how many of its words are words of the query.
+class WordCountScorer final : public PassageScorer {
+public:
+    const std::string& name() const override { return name_; }
+    std::vector<float> score(std::string_view query, std::span<const std::string> passages) override {
+        passages_read.assign(passages.begin(), passages.end());
+        std::vector<std::string> query_words;
+        std::istringstream in{std::string(query)};
+        for (std::string word; in >> word;) query_words.push_back(word);
+        std::vector<float> scores;
+        for (const std::string& passage : passages) {
+            std::istringstream words(passage);
+            float count = 0;
+            for (std::string word; words >> word;)
+                count += static_cast<float>(std::count(query_words.begin(), query_words.end(), word));
+            scores.push_back(count);
+        }
+        return scores;
+    }
+    std::vector<std::string> passages_read;
+
+private:
+    std::string name_ = "word-count";
+};
+
+SearchHit hit_with(std::int64_t chunk_id, std::string heading_path, std::string text) {
+    SearchHit hit;
+    hit.chunk_id = chunk_id;
+    hit.score = 100.0 - static_cast<double>(chunk_id);
+    hit.heading_path = std::move(heading_path);
+    hit.text = std::move(text);
+    return hit;
+}
 
 std::vector<std::int64_t> ids_of(const std::vector<SearchHit>& hits) {
     std::vector<std::int64_t> ids;
@@ -99,6 +135,22 @@ private slots:
         const std::vector<RankedChunk> vector_heavy = fuse_weighted(keyword, vector, 0.8);
         QCOMPARE(vector_heavy[0].chunk_id, std::int64_t(3));
         QVERIFY(std::abs(vector_heavy[0].score - 0.8) < 1e-12);
+    }
+
+    // The scorer reads each hit's heading path above its text; hits follow its
+    // scores (ties keep the search's order) and the first k are kept.
+    void rerankOrdersByTheScorerKeepingTiesThenCutsToK() {
+        WordCountScorer scorer;
+        std::vector<SearchHit> hits = {hit_with(1, "", "unrelated words"), hit_with(2, "", "net sales"),
+                                       hit_with(3, "Net sales", "net sales rose"), hit_with(4, "", "sales fell")};
+        const std::vector<SearchHit> reranked = rerank("net sales", hits, scorer, 3);
+        QCOMPARE(scorer.passages_read.size(), std::size_t(4));
+        QCOMPARE(scorer.passages_read[2], std::string("Net sales\nnet sales rose"));
+        QCOMPARE(ids_of(reranked), (std::vector<std::int64_t>{3, 2, 4}));
+        QCOMPARE(reranked[0].score, 3.0);  // "Net" is not "net": sales twice, net once
+        QCOMPARE(reranked[2].score, 1.0);
+        QVERIFY(rerank("net sales", {}, scorer, 3).empty());
+        QVERIFY(rerank("net sales", hits, scorer, 0).empty());
     }
 
     void embeddingIsResumableAndRemovedWithItsChunks() {
