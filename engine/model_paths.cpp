@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/gguf.h"
+#include "engine/reranker.h"
 
 namespace folio::engine {
 
@@ -24,8 +25,6 @@ namespace {
 constexpr std::array<std::string_view, 8> chat_architectures{
     "llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "smollm3"};
 constexpr std::string_view embedding_architecture = "bert";
-// bert.pooling_type of a cross-encoder (llama.cpp's LLAMA_POOLING_TYPE_RANK).
-constexpr std::uint32_t kRankPooling = 4;
 constexpr std::string_view default_chat_file_prefix = "SmolLM2";
 
 std::optional<std::string> non_empty_environment(const char* name) {
@@ -77,9 +76,7 @@ struct ModelKind {
 std::optional<ModelKind> gguf_model_kind(const std::filesystem::path& path) {
     try {
         const GgufFile file = GgufFile::open(path);
-        ModelKind kind{std::string(file.get_string("general.architecture", ""))};
-        kind.cross_encoder = file.get_u32(kind.architecture + ".pooling_type", 0) == kRankPooling;
-        return kind;
+        return ModelKind{std::string(file.get_string("general.architecture", "")), is_cross_encoder(file)};
     } catch (const std::exception&) {
         // GgufError for a malformed file, std::system_error for an unreadable
         // one: either way it is not a model Folio can use.

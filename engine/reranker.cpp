@@ -12,11 +12,19 @@ namespace {
 
 // llama.cpp's LLAMA_POOLING_TYPE_RANK, as bert.pooling_type stores it.
 constexpr std::uint32_t kPoolingRank = 4;
+
+// A file without general.architecture is no cross-encoder (nor any model
+// load_model() opens), not an error here.
+std::string pooling_key(const GgufFile& file) {
+    return std::string(file.get_string("general.architecture", "")) + ".pooling_type";
+}
 // Tokens per batch: pairs are a few hundred tokens each, so a batch holds
 // several and they share a pass over the weights.
 constexpr std::size_t kBatchTokens = 2048;
 
 }  // namespace
+
+bool is_cross_encoder(const GgufFile& file) { return file.get_u32(pooling_key(file), 0) == kPoolingRank; }
 
 Reranker::Reranker(GgufFile file, std::unique_ptr<Model> model, Vocab vocab)
     : file_(std::move(file)), model_(std::move(model)), vocab_(std::move(vocab)) {
@@ -36,9 +44,9 @@ Reranker Reranker::open(const std::filesystem::path& path) {
     if (!model->is_encoder())
         throw ModelError(file.source() + ": " + model->config().architecture +
                          " is a text generator, not a cross-encoder");
-    const std::string key = std::string(file.architecture()) + ".pooling_type";
-    if (file.get_u32(key, 0) != kPoolingRank)
-        throw ModelError(file.source() + ": not a cross-encoder (" + key + " is not 4, rank): an embedding model?");
+    if (!is_cross_encoder(file))
+        throw ModelError(file.source() + ": not a cross-encoder (" + pooling_key(file) +
+                         " is not 4, rank): an embedding model?");
     if (!file.find_tensor("cls.weight") || !file.find_tensor("cls.output.weight"))
         throw ModelError(file.source() + ": a cross-encoder needs the tensors cls.weight and cls.output.weight");
     if (!file.find("tokenizer.ggml.model"))

@@ -36,6 +36,11 @@
 
 namespace folio::engine {
 
+// Whether the file declares itself a cross-encoder: <architecture>.pooling_type
+// is 4 (llama.cpp's rank pooling). What Reranker::open requires first, and
+// what tells a reranker from an embedding model among installed files.
+bool is_cross_encoder(const GgufFile& file);
+
 class Reranker {
 public:
     // Loads the model, its tokenizer and its classification head. Throws
