@@ -121,6 +121,8 @@ int tokenize(Fts5Tokenizer* tokenizer, void* context, int flags, const char* tex
     return SQLITE_OK;
 }
 
+}  // namespace
+
 fts5_api* fts5_api_of(sqlite3* db) {
     fts5_api* api = nullptr;
     sqlite3_stmt* statement = nullptr;
@@ -131,8 +133,6 @@ fts5_api* fts5_api_of(sqlite3* db) {
     sqlite3_finalize(statement);
     return api;
 }
-
-}  // namespace
 
 void register_han_bigram_tokenizer(sqlite3* db) {
     fts5_api* api = fts5_api_of(db);

@@ -20,6 +20,10 @@
 
 namespace folio::index {
 
+// The connection's FTS5 API (through which tokenizers and auxiliary
+// functions are registered), or null when this SQLite has no FTS5.
+fts5_api* fts5_api_of(sqlite3* db);
+
 // The name under which register_han_bigram_tokenizer() registers it.
 inline constexpr const char* kHanBigramTokenizer = "folio_han_bigram";
 

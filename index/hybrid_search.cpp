@@ -15,18 +15,13 @@ std::vector<RankedChunk> best_first(const std::map<std::int64_t, double>& scores
     return ranked;
 }
 
-// Scores mapped onto [0, 1] (all 1 when they are equal).
-std::map<std::int64_t, double> min_max_normalized(const std::vector<RankedChunk>& ranking) {
-    std::map<std::int64_t, double> normalized;
-    if (ranking.empty()) return normalized;
-    const auto [low, high] = std::minmax_element(ranking.begin(), ranking.end(),
-                                                 [](const RankedChunk& a, const RankedChunk& b) {
-                                                     return a.score < b.score;
-                                                 });
-    const double span = high->score - low->score;
-    for (const RankedChunk& chunk : ranking)
-        normalized[chunk.chunk_id] = span > 0 ? (chunk.score - low->score) / span : 1.0;
-    return normalized;
+// What a chunk absent from a ranking is given: the ranking's lowest score,
+// the most it can have had, as it ranked below all of them.
+double lowest_score(const std::vector<RankedChunk>& ranking) {
+    double lowest = 0;
+    for (std::size_t i = 0; i < ranking.size(); ++i)
+        if (i == 0 || ranking[i].score < lowest) lowest = ranking[i].score;
+    return lowest;
 }
 
 SearchHit hit_from(ScoredChunk&& scored, double score) {
@@ -55,9 +50,13 @@ std::vector<RankedChunk> fuse_reciprocal_rank(const std::vector<RankedChunk>& ke
 
 std::vector<RankedChunk> fuse_weighted(const std::vector<RankedChunk>& keyword, const std::vector<RankedChunk>& vector,
                                        double vector_weight) {
+    std::map<std::int64_t, std::pair<double, double>> both;  // keyword, vector
+    const double keyword_floor = lowest_score(keyword), vector_floor = lowest_score(vector);
+    for (const RankedChunk& chunk : keyword) both.emplace(chunk.chunk_id, std::pair{chunk.score, vector_floor});
+    for (const RankedChunk& chunk : vector)
+        both.try_emplace(chunk.chunk_id, keyword_floor, 0).first->second.second = chunk.score;
     std::map<std::int64_t, double> scores;
-    for (const auto& [id, score] : min_max_normalized(keyword)) scores[id] += (1 - vector_weight) * score;
-    for (const auto& [id, score] : min_max_normalized(vector)) scores[id] += vector_weight * score;
+    for (const auto& [id, score] : both) scores[id] = (1 - vector_weight) * score.first + vector_weight * score.second;
     return best_first(scores);
 }
 
@@ -95,9 +94,10 @@ std::vector<SearchHit> HybridSearcher::search(std::string_view query, std::span<
         SearchOptions keyword_options = options;
         keyword_options.mode = SearchMode::Bm25;
         keyword_options.k = depth;
+        KeywordHits keyword = Retriever(store_).search_keywords(query, keyword_options);
         std::vector<RankedChunk> by_keyword;
-        for (SearchHit& hit : Retriever(store_).search(query, keyword_options)) {
-            by_keyword.push_back({hit.chunk_id, hit.score});
+        for (SearchHit& hit : keyword.hits) {
+            by_keyword.push_back({hit.chunk_id, keyword.query_idf > 0 ? hit.score / keyword.query_idf : 0});
             keyword_hits.emplace(hit.chunk_id, std::move(hit));
         }
         fused = options.fusion == Fusion::Weighted ? fuse_weighted(by_keyword, by_vector)

@@ -7,9 +7,13 @@
 // each ranking, filters applied, and fuses them:
 // - reciprocal-rank fusion: score = sum over rankings of 1 / (kRrfK + rank),
 //   rank 1-based (Cormack et al. 2009, k = 60);
-// - weighted: each ranking's scores min-max normalized to [0, 1] over its
-//   candidates (0 where a chunk is absent), then kVectorWeight * vector +
-//   (1 - kVectorWeight) * keyword.
+// - weighted: kVectorWeight * cosine + (1 - kVectorWeight) * keyword, the
+//   keyword score being bm25() over the query's IDF sum (fts_query_idf.h),
+//   so both sides keep a scale that means the same for every query: a query
+//   whose best keyword match covers little of it weighs little, where
+//   min-max normalization would stretch its best match to a full 1 whatever
+//   it matched. A chunk absent from one ranking takes that ranking's lowest
+//   candidate score.
 // Every read of one search (keyword hits, vector generation, hit chunks)
 // comes from one snapshot of the store.
 //
@@ -26,15 +30,14 @@
 namespace folio::index {
 
 inline constexpr int kRrfK = 60;
-// Chosen on the labelled query sets (tests/data/retrieval, weights 0.2 to
-// 0.5, chunk vectors over windows of the whole chunk): 0.4 has the best
-// nDCG@10 within a filing (0.470; BM25 0.448) and the second best across
-// the notes (0.949; BM25 0.911, 0.5 gives 0.960 but loses finance recall).
-// BM25 alone still finds more filing pages in its top 5 (0.885 vs 0.856):
-// all-MiniLM-L6-v2 ranks tables of figures poorly. Reranked by a
-// cross-encoder (SearchOptions::rerank), hybrid finds 0.933
-// (docs/benchmarks.md).
-inline constexpr double kVectorWeight = 0.4;
+// Chosen on the labelled query sets (tests/data/retrieval, weights 0.5 to
+// 0.65): 0.55 is the one where hybrid finds at least what vectors alone find
+// across the notes (recall@5 1.000 vs 0.988) and keeps the filings' recall@10
+// and nDCG@10 above BM25's. BM25 alone still finds more filing pages in its
+// top 5 (0.885 vs 0.865 within a filing): all-MiniLM-L6-v2 ranks tables of
+// figures poorly. Reranked by a cross-encoder (SearchOptions::rerank),
+// hybrid finds more (docs/benchmarks.md).
+inline constexpr double kVectorWeight = 0.55;
 // Candidates taken from each ranking before fusion.
 inline constexpr int kCandidates = 50;
 
@@ -43,7 +46,8 @@ struct RankedChunk {
     double score = 0;                   // higher is better
 };
 
-// Both inputs best first; the result best first, ties by chunk id.
+// Both inputs best first; the result best first, ties by chunk id. For
+// fuse_weighted, each input's scores on its own fixed scale (above).
 std::vector<RankedChunk> fuse_reciprocal_rank(const std::vector<RankedChunk>& keyword,
                                               const std::vector<RankedChunk>& vector, int k = kRrfK);
 std::vector<RankedChunk> fuse_weighted(const std::vector<RankedChunk>& keyword, const std::vector<RankedChunk>& vector,

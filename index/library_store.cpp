@@ -7,6 +7,7 @@
 #include <system_error>
 #include <thread>
 
+#include "index/fts_query_idf.h"
 #include "index/packed_boxes.h"
 #include "index/sqlite_db.h"
 
@@ -332,15 +333,17 @@ struct Statements {
           // hits that pass them; a NULL parameter turns its filter off.
           search_chunks(db,
                         sql("SELECT ", qualified("chunks.", kChunkColumns).c_str(),
-                            ", documents.path, bm25(chunks_fts, ?3, ?4) AS score"
-                            " FROM chunks_fts JOIN chunks ON chunks.id = chunks_fts.rowid"
-                            " JOIN documents ON documents.id = chunks.doc_id"
-                            " WHERE chunks_fts MATCH ?1"
-                            " AND (?5 IS NULL OR chunks.doc_id IN (SELECT value FROM json_each(?5)))"
-                            " AND (?6 IS NULL OR documents.type = ?6)"
-                            " AND (?7 IS NULL OR documents.updated_at >= ?7)"
-                            " AND (?8 IS NULL OR documents.updated_at <= ?8)"
-                            " ORDER BY score, chunks.id LIMIT ?2"),
+                            (std::string(", documents.path, bm25(chunks_fts, ?3, ?4) AS score, ") + kQueryIdfFunction +
+                             "(chunks_fts)"
+                             " FROM chunks_fts JOIN chunks ON chunks.id = chunks_fts.rowid"
+                             " JOIN documents ON documents.id = chunks.doc_id"
+                             " WHERE chunks_fts MATCH ?1"
+                             " AND (?5 IS NULL OR chunks.doc_id IN (SELECT value FROM json_each(?5)))"
+                             " AND (?6 IS NULL OR documents.type = ?6)"
+                             " AND (?7 IS NULL OR documents.updated_at >= ?7)"
+                             " AND (?8 IS NULL OR documents.updated_at <= ?8)"
+                             " ORDER BY score, chunks.id LIMIT ?2")
+                                .c_str()),
                         "keyword search") {}
 
     sqlite::Statement document_by_path, document_by_id, all_documents;
@@ -618,7 +621,7 @@ public:
         if (query.updated_from) search.bind_int(7, *query.updated_from);
         if (query.updated_until) search.bind_int(8, *query.updated_until);
         return read_all<ScoredChunk>(search, [](const sqlite::Statement& row) {
-            return ScoredChunk{read_chunk(row), row.text_at(10), row.double_at(11)};
+            return ScoredChunk{read_chunk(row), row.text_at(10), row.double_at(11), row.double_at(12)};
         });
     }
 

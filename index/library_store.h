@@ -101,6 +101,7 @@ struct ScoredChunk {
     StoredChunk stored;
     std::string path;                 // the document's
     double bm25 = 0;                  // weighted bm25(): more negative is a better match
+    double query_idf = 0;             // the query's, the same on every hit: fts_query_idf.h
 };
 
 // The search filters that select chunks through their document (as in

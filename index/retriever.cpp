@@ -137,6 +137,10 @@ std::string fts5_expression_for(std::string_view user_text) {
 }
 
 std::vector<SearchHit> Retriever::search(std::string_view query, const SearchOptions& options) {
+    return search_keywords(query, options).hits;
+}
+
+KeywordHits Retriever::search_keywords(std::string_view query, const SearchOptions& options) {
     if (options.mode != SearchMode::Bm25)
         throw SearchError(std::string("--mode ") + search_mode_name(options.mode) +
                           " needs chunk vectors, and the keyword retriever has no vectors; use --mode bm25");
@@ -158,7 +162,9 @@ std::vector<SearchHit> Retriever::search(std::string_view query, const SearchOpt
         if (!options.fts5_syntax) throw;
         throw SearchError(std::string("not a valid FTS5 query: ") + e.what());
     }
-    std::vector<SearchHit> hits;
+    KeywordHits keyword;
+    if (!matches.empty()) keyword.query_idf = matches.front().query_idf;
+    std::vector<SearchHit>& hits = keyword.hits;
     hits.reserve(matches.size());
     for (ScoredChunk& match : matches) {
         ingest::Chunk& chunk = match.stored.chunk;
@@ -172,7 +178,7 @@ std::vector<SearchHit> Retriever::search(std::string_view query, const SearchOpt
                         .text = std::move(chunk.text),
                         .boxes = std::move(chunk.boxes)});
     }
-    return hits;
+    return keyword;
 }
 
 }  // namespace folio::index

@@ -1,5 +1,6 @@
 #include "index/sqlite_db.h"
 
+#include "index/fts_query_idf.h"
 #include "index/fts_tokenizer.h"
 #include "index/library_store.h"
 
@@ -15,9 +16,10 @@ Connection::Connection(const std::string& path, int flags, std::chrono::millisec
     }
     sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
     // chunks_fts cannot be read or written without its tokenizer, so every
-    // connection gets it.
+    // connection gets it, and the function that keyword search reads.
     try {
         register_han_bigram_tokenizer(db_);
+        register_query_idf_function(db_);
     } catch (...) {
         sqlite3_close_v2(db_);
         throw;

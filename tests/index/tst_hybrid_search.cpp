@@ -125,16 +125,26 @@ private slots:
         QCOMPARE(fused[3].chunk_id, std::int64_t(4));
     }
 
-    void weightedFusionNormalizesEachRanking() {
-        // Raw BM25 scores dwarf cosines; normalized, the vector ranking counts as much.
-        const std::vector<RankedChunk> keyword = {{1, 30.0}, {2, 20.0}, {3, 10.0}};
-        const std::vector<RankedChunk> vector = {{3, 0.9}, {2, 0.5}, {1, 0.1}};
+    void weightedFusionAddsScoresOnTheirOwnScales() {
+        // Keyword scores are BM25 over the query's IDF sum, vector scores cosines.
+        const std::vector<RankedChunk> keyword = {{1, 1.2}, {2, 0.5}};
+        const std::vector<RankedChunk> vector = {{3, 0.9}, {2, 0.6}};
         const std::vector<RankedChunk> fused = fuse_weighted(keyword, vector, 0.5);
         QCOMPARE(fused.size(), std::size_t(3));
-        for (const RankedChunk& chunk : fused) QVERIFY(std::abs(chunk.score - 0.5) < 1e-12);
-        const std::vector<RankedChunk> vector_heavy = fuse_weighted(keyword, vector, 0.8);
-        QCOMPARE(vector_heavy[0].chunk_id, std::int64_t(3));
-        QVERIFY(std::abs(vector_heavy[0].score - 0.8) < 1e-12);
+        // Chunk 1 has no vector score among the candidates: it takes the
+        // lowest (0.6); chunk 3 takes the lowest keyword score (0.5).
+        QCOMPARE(fused[0].chunk_id, std::int64_t(1));
+        QVERIFY(std::abs(fused[0].score - 0.5 * (1.2 + 0.6)) < 1e-12);
+        QCOMPARE(fused[1].chunk_id, std::int64_t(3));
+        QVERIFY(std::abs(fused[1].score - 0.5 * (0.5 + 0.9)) < 1e-12);
+        QCOMPARE(fused[2].chunk_id, std::int64_t(2));
+        QVERIFY(std::abs(fused[2].score - 0.5 * (0.5 + 0.6)) < 1e-12);
+        // Unlike min-max normalization, a weak keyword ranking stays weak: its
+        // best hit is not stretched to the score of a query matched in full.
+        const std::vector<RankedChunk> weak_keyword = {{1, 0.2}, {2, 0.1}};
+        const std::vector<RankedChunk> vector_only = {{3, 0.7}, {1, 0.5}};
+        QCOMPARE(fuse_weighted(weak_keyword, vector_only, 0.5)[0].chunk_id, std::int64_t(3));
+        QCOMPARE(fuse_weighted(weak_keyword, vector_only, 0.5)[0].score, 0.5 * (0.1 + 0.7));
     }
 
     // The scorer reads each hit's heading path above its text; hits follow its

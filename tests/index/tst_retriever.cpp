@@ -2,6 +2,7 @@
 #include <QTest>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -174,6 +175,42 @@ private slots:
         const std::vector<SearchHit> hits = Retriever(*store).search("liquidity");
         QCOMPARE(paths_of(hits), (std::vector<std::string>{"/heading.pdf", "/body.pdf"}));
         QVERIFY(hits[0].score > hits[1].score && hits[1].score > 0);
+    }
+
+    // folio_query_idf(): bm25()'s IDF summed over the query's phrases, the
+    // same on every hit, with the filters left out of it as bm25() leaves them.
+    void keyword_hits_carry_the_querys_idf_sum() {
+        auto store = LibraryStore::open(dir().toStdString());
+        // 10 rows: "audit" in 1, "revenue" in 4, "the" in all 10 (IDF not
+        // positive: 1e-6, as bm25() counts it).
+        for (int i = 0; i < 10; ++i) {
+            std::string text = "the quarter";
+            if (i < 4) text += " revenue";
+            if (i == 0) text += " audit";
+            store->put_document(document_of("/r" + std::to_string(i) + ".pdf", {{"Notes", text}}));
+        }
+        const auto idf = [](double rows, double hits) { return std::log((rows - hits + 0.5) / (hits + 0.5)); };
+        const double expected = idf(10, 1) + idf(10, 4) + 1e-6;
+        const std::vector<ScoredChunk> matches =
+            store->search_chunks({.fts5_expression = "audit OR revenue OR the", .limit = 20});
+        QCOMPARE(matches.size(), std::size_t(10));
+        for (const ScoredChunk& match : matches) QVERIFY(std::abs(match.query_idf - expected) < 1e-9);
+        // bm25() over it: the row matching every phrase scores near 1, the
+        // rows matching only "the" near 0.
+        QVERIFY(-matches.front().bm25 / expected > 0.8);
+        QVERIFY(-matches.back().bm25 / expected < 1e-5);
+
+        const KeywordHits keyword = Retriever(*store).search_keywords("audit revenue", {.k = 2});
+        QCOMPARE(keyword.hits.size(), std::size_t(2));
+        QVERIFY(std::abs(keyword.query_idf - (idf(10, 1) + idf(10, 4))) < 1e-9);
+        // A filter narrows the hits, not the IDF.
+        SearchOptions one_document{.k = 5};
+        for (const DocumentRecord& doc : store->documents())
+            if (doc.path == "/r1.pdf") one_document.doc_ids = {doc.id};
+        const KeywordHits filtered = Retriever(*store).search_keywords("audit revenue", one_document);
+        QCOMPARE(filtered.hits.size(), std::size_t(1));
+        QVERIFY(std::abs(filtered.query_idf - keyword.query_idf) < 1e-12);
+        QCOMPARE(Retriever(*store).search_keywords("nowhere", {.k = 5}).query_idf, 0.0);
     }
 
     void hits_carry_location_text_and_boxes() {
