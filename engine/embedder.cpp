@@ -6,6 +6,8 @@
 #include <string_view>
 #include <utility>
 
+#include "engine/reranker.h"
+
 namespace folio::engine {
 
 namespace {
@@ -29,6 +31,9 @@ Pooling read_pooling(const GgufFile& file) {
         return Pooling::Mean;
     if (type == kPoolingCls)
         return Pooling::Cls;
+    if (is_cross_encoder(file))
+        throw ModelError(file.source() + " is a reranking model (a cross-encoder), not an embedding model: "
+                         "give it as FOLIO_RERANKER_MODEL");
     throw ModelError(file.source() + ": " + key + " = " + std::to_string(type) +
                      " is not a pooling Folio implements (1 mean, 2 cls)");
 }

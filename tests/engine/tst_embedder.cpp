@@ -361,6 +361,16 @@ void EmbedderTest::refusesWhatItCannotEmbed() {
     } catch (const ModelError& error) {
         QVERIFY2(std::string(error.what()).find("not an embedding model") != std::string::npos, error.what());
     }
+    // A reranker is named as one, with where it belongs.
+    try {
+        Embedder::open(kTestData / "bert_cross_tiny/model.gguf");
+        QFAIL("a cross-encoder opened as an embedder");
+    } catch (const ModelError& error) {
+        const std::string what = error.what();
+        QVERIFY2(what.find("is a reranking model (a cross-encoder), not an embedding model") != std::string::npos &&
+                     what.find("FOLIO_RERANKER_MODEL") != std::string::npos,
+                 error.what());
+    }
     QTemporaryDir dir;
     const std::filesystem::path last_pooling = tiny_variant(dir, "last.gguf", [](GgufWriter& writer, auto& replaced) {
         writer.add_u32("bert.pooling_type", 3);
