@@ -56,6 +56,7 @@ FolioSettings FolioSettings::load(QSettings& settings) {
     loaded.libraryDirectory = settings.value(QStringLiteral("libraryDirectory")).toString();
     loaded.pack = settings.value(QStringLiteral("pack")).toString();
     loaded.useAdapters = settings.value(QStringLiteral("useAdapters"), true).toBool();
+    loaded.rerankSources = settings.value(QStringLiteral("rerankSources"), false).toBool();
     settings.endGroup();
     return loaded;
 }
@@ -71,13 +72,15 @@ void FolioSettings::save(QSettings& settings) const {
     settings.setValue(QStringLiteral("libraryDirectory"), libraryDirectory);
     settings.setValue(QStringLiteral("pack"), pack);
     settings.setValue(QStringLiteral("useAdapters"), useAdapters);
+    settings.setValue(QStringLiteral("rerankSources"), rerankSources);
     settings.endGroup();
 }
 
 bool operator==(const FolioSettings& a, const FolioSettings& b) {
     return a.chatModel == b.chatModel && a.embeddingModel == b.embeddingModel && a.device == b.device &&
            a.contextTokens == b.contextTokens && a.threads == b.threads && a.ocrLanguages == b.ocrLanguages &&
-           a.libraryDirectory == b.libraryDirectory && a.pack == b.pack && a.useAdapters == b.useAdapters;
+           a.libraryDirectory == b.libraryDirectory && a.pack == b.pack && a.useAdapters == b.useAdapters &&
+           a.rerankSources == b.rerankSources;
 }
 
 }  // namespace folio::ui

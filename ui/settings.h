@@ -21,6 +21,9 @@ struct FolioSettings {
     QString libraryDirectory; // empty: app::Library::default_directory()
     QString pack;             // the domain pack the Ask and Extract panels start with; empty: none
     bool useAdapters = true;  // the pack's LoRA adapters, when one fits the chat model
+    // Ask's search candidates reread by the cross-encoder before the sources
+    // are chosen (app::AskOptions::rerank): better sources, seconds slower.
+    bool rerankSources = false;
 
     // The chat and embedding models in use: the chosen files, else the
     // defaults found in the models folder; empty when there is none.

@@ -20,6 +20,7 @@
 #include <QThread>
 #include <QVBoxLayout>
 
+#include "app/library.h"
 #include "app/packs.h"
 #include "engine/device.h"
 
@@ -128,6 +129,17 @@ SettingsDialog::SettingsDialog(const FolioSettings& current, QWidget* parent) : 
     useAdaptersCheck_->setObjectName(QStringLiteral("useAdaptersCheck"));
     useAdaptersCheck_->setChecked(current.useAdapters);
     form->addRow(QString(), useAdaptersCheck_);
+
+    // Offered only with a reranking model to read them; a setting kept from
+    // when there was one stays as it was.
+    rerankSourcesCheck_ = new QCheckBox(tr("Rerank Ask's sources with the cross-encoder (seconds slower)"), this);
+    rerankSourcesCheck_->setObjectName(QStringLiteral("rerankSourcesCheck"));
+    rerankSourcesCheck_->setChecked(current.rerankSources);
+    if (app::Library::reranker_model_path().empty()) {
+        rerankSourcesCheck_->setEnabled(false);
+        rerankSourcesCheck_->setToolTip(tr("No reranking model is installed (installer/fetch-models.sh)"));
+    }
+    form->addRow(QString(), rerankSourcesCheck_);
 
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     buttons->setObjectName(QStringLiteral("settingsButtons"));
@@ -271,6 +283,7 @@ FolioSettings SettingsDialog::settings() const {
     settings.libraryDirectory = libraryEdit_->text().trimmed();
     settings.pack = packCombo_->currentData().toString();
     settings.useAdapters = useAdaptersCheck_->isChecked();
+    settings.rerankSources = rerankSourcesCheck_->isChecked();
     return settings;
 }
 

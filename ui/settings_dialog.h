@@ -79,6 +79,7 @@ private:
     QLineEdit* libraryEdit_ = nullptr;
     QComboBox* packCombo_ = nullptr;
     QCheckBox* useAdaptersCheck_ = nullptr;
+    QCheckBox* rerankSourcesCheck_ = nullptr;
     ErrorBox errorBox_{QStringLiteral("settingsErrorBox")};
 
     QProcess* tesseract_ = nullptr;

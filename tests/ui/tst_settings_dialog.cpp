@@ -55,6 +55,7 @@ class SettingsDialogTest : public QObject {
         settings.libraryDirectory = temp_.filePath("library");
         settings.pack = "medical";
         settings.useAdapters = false;
+        settings.rerankSources = true;
         return settings;
     }
 
@@ -111,10 +112,16 @@ private slots:
         // Empty fields say what the default would be: here, none.
         QVERIFY(child<QLineEdit>(dialog, "chatModelEdit")->placeholderText().startsWith("No default"));
         QVERIFY(child<QLineEdit>(dialog, "libraryEdit")->placeholderText().startsWith("Default: "));
+        // No reranking model here: the choice is shown, kept, and not offered.
+        auto* rerank = child<QCheckBox>(dialog, "rerankSourcesCheck");
+        QVERIFY(rerank->isChecked() && !rerank->isEnabled());
+        QVERIFY(rerank->toolTip().contains("No reranking model"));
     }
 
     void edits_round_trip_through_the_widgets() {
+        qputenv("FOLIO_RERANKER_MODEL", (kTestData + "/bert_cross_tiny/model.gguf").toUtf8());
         SettingsDialog dialog{FolioSettings{}};
+        qunsetenv("FOLIO_RERANKER_MODEL");
         dialog.show();
         QVERIFY(QTest::qWaitForWindowExposed(&dialog));
         QTRY_VERIFY_WITH_TIMEOUT(dialog.probesDone(), 20000);
@@ -129,6 +136,7 @@ private slots:
         expected.libraryDirectory = temp_.filePath("new/library");
         expected.pack = "finance";
         expected.useAdapters = false;
+        expected.rerankSources = true;
 
         QTest::keyClicks(child<QLineEdit>(dialog, "chatModelEdit"), expected.chatModel);
         QTest::keyClicks(child<QLineEdit>(dialog, "embeddingModelEdit"), expected.embeddingModel);
@@ -141,6 +149,7 @@ private slots:
         while (packs->currentData().toString() != expected.pack && packs->currentIndex() < packs->count() - 1)
             QTest::keyClick(packs, Qt::Key_Down);
         QTest::mouseClick(child<QCheckBox>(dialog, "useAdaptersCheck"), Qt::LeftButton);
+        QTest::mouseClick(child<QCheckBox>(dialog, "rerankSourcesCheck"), Qt::LeftButton);
 
         QCOMPARE(dialog.settings(), expected);
         QTest::mouseClick(child<QAbstractButton>(dialog, "settingsOkButton"), Qt::LeftButton);
