@@ -18,10 +18,10 @@ std::vector<RankedChunk> best_first(const std::map<std::int64_t, double>& scores
 // What a chunk absent from a ranking is given: the ranking's lowest score,
 // the most it can have had, as it ranked below all of them.
 double lowest_score(const std::vector<RankedChunk>& ranking) {
-    double lowest = 0;
-    for (std::size_t i = 0; i < ranking.size(); ++i)
-        if (i == 0 || ranking[i].score < lowest) lowest = ranking[i].score;
-    return lowest;
+    if (ranking.empty()) return 0;
+    return std::min_element(ranking.begin(), ranking.end(), [](const RankedChunk& a, const RankedChunk& b) {
+               return a.score < b.score;
+           })->score;
 }
 
 SearchHit hit_from(ScoredChunk&& scored, double score) {
