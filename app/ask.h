@@ -60,7 +60,7 @@ struct AskOptions {
     const Glossary* glossary = nullptr;
     // The search's first candidates reread by the library's cross-encoder
     // (Library::reranker) before the sources are chosen: on the filings it
-    // finds the answer's page in the first 5 for 0.933 of the questions
+    // finds the answer's page in the first 5 for 0.913 of the questions
     // against 0.856 (docs/benchmarks.md), for 2-4 s a question on two cores.
     bool rerank = false;
     const std::atomic<bool>* cancel = nullptr;
