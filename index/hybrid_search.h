@@ -30,13 +30,13 @@
 namespace folio::index {
 
 inline constexpr int kRrfK = 60;
-// Chosen on the labelled query sets (tests/data/retrieval, weights 0.5 to
+// Chosen on the labelled query sets (tests/data/retrieval, weights 0.45 to
 // 0.65): 0.55 is the one where hybrid finds at least what vectors alone find
-// across the notes (recall@5 1.000 vs 0.988) and keeps the filings' recall@10
-// and nDCG@10 above BM25's. BM25 alone still finds more filing pages in its
-// top 5 (0.885 vs 0.865 within a filing): all-MiniLM-L6-v2 ranks tables of
-// figures poorly. Reranked by a cross-encoder (SearchOptions::rerank),
-// hybrid finds more (docs/benchmarks.md).
+// across the notes (recall@5 1.000 vs 0.988) and keeps the filings' nDCG@10
+// above BM25's. BM25 alone still finds more filing pages in its top 5 (0.885
+// vs 0.856 within a filing): all-MiniLM-L6-v2 ranks a filing's pages poorly.
+// Reranked by a cross-encoder (SearchOptions::rerank), hybrid finds more
+// (docs/benchmarks.md).
 inline constexpr double kVectorWeight = 0.55;
 // Candidates taken from each ranking before fusion.
 inline constexpr int kCandidates = 50;
