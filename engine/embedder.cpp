@@ -153,19 +153,11 @@ std::vector<Embedding> Embedder::embed(std::span<const std::string> texts, Threa
     // Window vectors, each weighted by its tokens, summed per text.
     std::vector<std::vector<double>> sums(texts.size());
     std::vector<double> weights(texts.size(), 0.0);
-    // Consecutive sequences share a batch of up to kBatchTokens tokens (a
-    // longer one runs alone): one pass over the weights serves them all.
-    for (std::size_t begin = 0, end = 0; begin < ids.size(); begin = end) {
-        std::vector<std::int32_t> packed;
-        std::vector<std::int32_t> lengths;
-        for (end = begin; end < ids.size() && (lengths.empty() || packed.size() + ids[end].size() <= kBatchTokens); ++end) {
-            packed.insert(packed.end(), ids[end].begin(), ids[end].end());
-            lengths.push_back(static_cast<std::int32_t>(ids[end].size()));
-        }
-        const std::vector<float> hidden = model_->encode(pool, packed, lengths);  // (packed, n_embd)
+    model_->encode_in_batches(pool, ids, {}, kBatchTokens, [&](std::size_t first, std::span<const std::int32_t> lengths,
+                                                               const std::vector<float>& hidden) {
         const float* rows = hidden.data();
-        for (std::size_t u = begin; u < end; ++u) {
-            const int length = lengths[u - begin];
+        for (std::size_t u = first; u < first + lengths.size(); ++u) {
+            const int length = lengths[u - first];
             std::vector<float> vector = pool_rows(rows, length, dimension(), pooling_, normalize_);
             rows += static_cast<std::size_t>(length) * static_cast<std::size_t>(dimension());
             Embedding& embedding = embeddings[owner[u]];
@@ -178,7 +170,7 @@ std::vector<Embedding> Embedder::embed(std::span<const std::string> texts, Threa
             for (std::size_t d = 0; d < vector.size(); ++d) sum[d] += static_cast<double>(vector[d]) * length;
             weights[owner[u]] += length;
         }
-    }
+    });
     for (std::size_t i = 0; i < texts.size(); ++i) {
         if (embeddings[i].windows == 1) continue;
         double norm = 0;

@@ -166,6 +166,23 @@ std::vector<float> Model::encode(ThreadPool& pool, std::span<const std::int32_t>
     return run_encoder(pool, tokens, sequence_lengths, token_types);
 }
 
+void Model::encode_in_batches(ThreadPool& pool, std::span<const std::vector<std::int32_t>> sequences,
+                              std::span<const std::vector<std::int32_t>> token_types, std::size_t max_batch_tokens,
+                              const EncodedBatch& on_batch) {
+    for (std::size_t begin = 0, end = 0; begin < sequences.size(); begin = end) {
+        std::vector<std::int32_t> packed, packed_types, lengths;
+        for (end = begin;
+             end < sequences.size() && (lengths.empty() || packed.size() + sequences[end].size() <= max_batch_tokens);
+             ++end) {
+            packed.insert(packed.end(), sequences[end].begin(), sequences[end].end());
+            if (!token_types.empty())
+                packed_types.insert(packed_types.end(), token_types[end].begin(), token_types[end].end());
+            lengths.push_back(static_cast<std::int32_t>(sequences[end].size()));
+        }
+        on_batch(begin, lengths, encode(pool, packed, lengths, packed_types));
+    }
+}
+
 std::vector<float> Model::run_encoder(ThreadPool&, std::span<const std::int32_t>, std::span<const std::int32_t>,
                                       std::span<const std::int32_t>) {
     throw ModelError("encode: " + config_.architecture + " is a decoder, not an encoder");

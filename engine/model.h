@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -157,6 +158,16 @@ public:
     std::vector<float> encode(ThreadPool& pool, std::span<const std::int32_t> tokens,
                               std::span<const std::int32_t> sequence_lengths = {},
                               std::span<const std::int32_t> token_types = {});
+    // encode() over many sequences, consecutive ones packed into batches of
+    // at most max_batch_tokens tokens (a longer one runs alone) so that a
+    // batch shares one pass over the weights. token_types: one vector per
+    // sequence, or empty for all 0. on_batch gets each batch's first
+    // sequence, its lengths and its hidden states (their sum, n_embd).
+    using EncodedBatch = std::function<void(std::size_t first, std::span<const std::int32_t> lengths,
+                                            const std::vector<float>& hidden)>;
+    void encode_in_batches(ThreadPool& pool, std::span<const std::vector<std::int32_t>> sequences,
+                           std::span<const std::vector<std::int32_t>> token_types, std::size_t max_batch_tokens,
+                           const EncodedBatch& on_batch);
 
 protected:
     Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}

@@ -91,15 +91,8 @@ std::vector<float> Reranker::score(std::string_view query, std::span<const std::
         tokenize_pair(query, passages[i], ids[i], types[i], truncated);
     std::vector<float> scores;
     scores.reserve(passages.size());
-    for (std::size_t begin = 0, end = 0; begin < passages.size(); begin = end) {
-        std::vector<std::int32_t> packed, packed_types, lengths;
-        for (end = begin; end < passages.size() && (lengths.empty() || packed.size() + ids[end].size() <= kBatchTokens);
-             ++end) {
-            packed.insert(packed.end(), ids[end].begin(), ids[end].end());
-            packed_types.insert(packed_types.end(), types[end].begin(), types[end].end());
-            lengths.push_back(static_cast<std::int32_t>(ids[end].size()));
-        }
-        const std::vector<float> hidden = model_->encode(pool, packed, lengths, packed_types);
+    model_->encode_in_batches(pool, ids, types, kBatchTokens, [&](std::size_t, std::span<const std::int32_t> lengths,
+                                                                   const std::vector<float>& hidden) {
         // Each pair's [CLS] row, then the pooler and the classifier over them all.
         std::vector<float> first_rows;
         first_rows.reserve(lengths.size() * static_cast<std::size_t>(n_embd));
@@ -122,7 +115,7 @@ std::vector<float> Reranker::score(std::string_view query, std::span<const std::
         add_bias(logits.data(), classifier_bias_.data(), n_pairs, classifier_.rows);
         for (std::int64_t p = 0; p < n_pairs; ++p)
             scores.push_back(logits[static_cast<std::size_t>(p * classifier_.rows)]);
-    }
+    });
     return scores;
 }
 
