@@ -102,17 +102,20 @@ std::string file_sha256(const std::string& path) {
     return hash.result().toHex().toStdString();
 }
 
-std::string Library::embedding_model_path() {
-    const QByteArray fromEnv = qgetenv("FOLIO_EMBEDDING_MODEL");
+namespace {
+
+// The file the environment variable names, else the installed model of that role; empty when none.
+std::string model_path(const char* variable, engine::ModelRole role) {
+    const QByteArray fromEnv = qgetenv(variable);
     if (!fromEnv.isEmpty()) return fromEnv.toStdString();
-    return engine::find_default_model(engine::ModelRole::Embedding).value_or("");
+    return engine::find_default_model(role).value_or("");
 }
 
-std::string Library::reranker_model_path() {
-    const QByteArray fromEnv = qgetenv("FOLIO_RERANKER_MODEL");
-    if (!fromEnv.isEmpty()) return fromEnv.toStdString();
-    return engine::find_default_model(engine::ModelRole::Reranker).value_or("");
-}
+}  // namespace
+
+std::string Library::embedding_model_path() { return model_path("FOLIO_EMBEDDING_MODEL", engine::ModelRole::Embedding); }
+
+std::string Library::reranker_model_path() { return model_path("FOLIO_RERANKER_MODEL", engine::ModelRole::Reranker); }
 
 index::PassageScorer& Library::reranker() {
     if (!reranker_) {
