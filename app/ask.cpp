@@ -9,7 +9,8 @@ namespace folio::app {
 
 namespace {
 
-// A run of tokens repeated this often in a row is a loop, not an answer.
+// A short run of tokens repeated this often in a row is a loop, not an answer
+// (a sentence or paragraph, fewer times: engine::loop_start).
 constexpr int kLoopRepeats = 8;
 
 using Clock = std::chrono::steady_clock;

@@ -47,9 +47,13 @@ std::size_t incomplete_utf8_tail(std::string_view text) {
 
 std::optional<std::size_t> loop_start(std::span<const std::int32_t> tokens, int repeats, int max_period) {
     const std::size_t n = tokens.size();
+    if (repeats < 2) return std::nullopt;
+    const std::size_t short_span = static_cast<std::size_t>(repeats) * kShortLoopPeriod;
     for (std::size_t period = 1; period <= static_cast<std::size_t>(std::max(max_period, 0)); ++period) {
-        const std::size_t span = period * static_cast<std::size_t>(std::max(repeats, 0));
-        if (repeats < 2 || span > n) break;
+        const std::size_t times = period <= kShortLoopPeriod ? static_cast<std::size_t>(repeats)
+                                                              : std::max<std::size_t>(2, (short_span + period - 1) / period);
+        const std::size_t span = period * times;
+        if (span > n) continue;
         bool periodic = true;
         for (std::size_t i = n - span + period; i < n && periodic; ++i) periodic = tokens[i] == tokens[i - period];
         if (!periodic) continue;

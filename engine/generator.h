@@ -49,7 +49,7 @@ enum class StopReason {
     MaxTokens,
     ContextFull,      // the cache has no position left
     Cancelled,
-    Repetition,       // the text had become one short run over and over (GenerationOptions::loop_repeats)
+    Repetition,       // the text had become one run over and over (GenerationOptions::loop_repeats)
 };
 
 // "eog", "stop", "length", "context", "cancelled", "repetition"
@@ -82,11 +82,13 @@ struct GenerationOptions {
     // ends with EndOfGeneration at an allowed end-of-generation token or
     // when the grammar admits nothing more. Needs a vocab; not owned.
     GrammarMatcher* grammar = nullptr;
-    // A small model can fall into a loop ("4,812,000,000,000,…") that would
-    // run to max_tokens. With loop_repeats > 0, generation stops when the
-    // tokens end in one run of at most kMaxLoopPeriod tokens that many times
-    // in a row; the result keeps the run's first time (the pieces already
-    // streamed hold more). 0: off.
+    // A small model can fall into a loop ("4,812,000,000,000,…", or a
+    // sentence of its sources again and again) that would run to max_tokens.
+    // With loop_repeats > 0, generation stops when the tokens end in one run
+    // of at most kShortLoopPeriod tokens that many times in a row, or in a
+    // longer run (up to kMaxLoopPeriod) repeated over as many tokens as
+    // that, and at least twice; the result keeps the run's first time (the
+    // pieces already streamed hold more). 0: off.
     int loop_repeats = 0;
     // LoRA adapters for this request, each at its scale (lora.h); none: the
     // base model. The sequence reuses cached keys and values only when they
@@ -94,7 +96,8 @@ struct GenerationOptions {
     LoraSet loras;
 };
 
-inline constexpr int kMaxLoopPeriod = 16;
+inline constexpr int kShortLoopPeriod = 16;
+inline constexpr int kMaxLoopPeriod = 256;
 
 // Prompt tokens per forward() of a prefill: a stop request waits for one
 // chunk at most (about a second on two cores for a 135M model), and the
@@ -104,8 +107,11 @@ inline constexpr int kPrefillChunkTokens = 512;
 
 // Where a degenerate loop at the end of `tokens` stops being new: the
 // tokens end in one run of at most max_period tokens, repeated `repeats`
-// times or more in a row; returns the length to keep (up to the end of the
-// run's first time, the earliest it can start), or nothing.
+// times or more in a row if it is kShortLoopPeriod tokens or shorter, else
+// until the repeats cover repeats × kShortLoopPeriod tokens (twice at
+// least: a sentence said twice may be meant); returns the length to keep
+// (up to the end of the run's first time, the earliest it can start), or
+// nothing.
 std::optional<std::size_t> loop_start(std::span<const std::int32_t> tokens, int repeats, int max_period);
 
 struct GenerationTimings {

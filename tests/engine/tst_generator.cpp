@@ -99,6 +99,7 @@ private slots:
     void runsAfterItsModelFileIsDeleted();
     void followsAGrammar();
     void findsADegenerateLoop();
+    void findsARepeatedSentence();
     void stopsAtADegenerateLoop();
 
 private:
@@ -347,6 +348,32 @@ void TestGenerator::findsADegenerateLoop() {
     // Ordinary text repeats a little; that is not a loop.
     QCOMPARE(loop_start(Tokens{1, 2, 1, 2, 1, 2, 3}, 8, 16), std::nullopt);
     QCOMPARE(loop_start(Tokens{}, 8, 16), std::nullopt);
+}
+
+// The 135M model copying a 45-token sentence of its sources over and over:
+// a long run is a loop once its repeats cover eight short runs' tokens
+// (three times here), a paragraph of 64 tokens or more once it comes twice.
+void TestGenerator::findsARepeatedSentence() {
+    using Tokens = std::vector<std::int32_t>;
+    Tokens sentence(45);
+    for (std::size_t i = 0; i < sentence.size(); ++i) sentence[i] = static_cast<std::int32_t>(100 + i);
+    Tokens text = {7, 8, 9};
+    for (int i = 0; i < 2; ++i) text.insert(text.end(), sentence.begin(), sentence.end());
+    QCOMPARE(loop_start(text, 8, kMaxLoopPeriod), std::nullopt);  // said twice: maybe on purpose
+    text.insert(text.end(), sentence.begin(), sentence.end());
+    QCOMPARE(loop_start(text, 8, kMaxLoopPeriod), std::optional<std::size_t>(3 + 45));
+
+    Tokens paragraph(64);
+    for (std::size_t i = 0; i < paragraph.size(); ++i) paragraph[i] = static_cast<std::int32_t>(200 + i);
+    Tokens twice = {7};
+    for (int i = 0; i < 2; ++i) twice.insert(twice.end(), paragraph.begin(), paragraph.end());
+    QCOMPARE(loop_start(twice, 8, kMaxLoopPeriod), std::optional<std::size_t>(1 + 64));
+    QCOMPARE(loop_start(twice, 8, 63), std::nullopt);  // longer than the periods looked at
+    // Extraction's guard (four short repeats) takes a 32-token run twice.
+    Tokens run32(paragraph.begin(), paragraph.begin() + 32);
+    run32.insert(run32.end(), paragraph.begin(), paragraph.begin() + 32);
+    QCOMPARE(loop_start(run32, 4, kMaxLoopPeriod), std::optional<std::size_t>(32));
+    QCOMPARE(loop_start(run32, 8, kMaxLoopPeriod), std::nullopt);
 }
 
 // A grammar that allows only "ab" again and again makes the tiny model loop:
