@@ -82,6 +82,10 @@ struct SourcePacking {
 };
 SourcePacking pack_sources(const std::vector<int>& token_costs, int budget);
 
+// A question's user turn: its new sources, each "[n] file, p. N" and its
+// text, the best ranked (lowest number) last, then the question.
+std::string user_turn(const std::vector<Source>& new_sources, std::string_view question);
+
 // One [n] of the answer, resolved.
 struct Citation {
     int number = 0;
