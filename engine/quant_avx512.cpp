@@ -71,33 +71,75 @@ __m512i spread_quads(int k) {
 // Q4_K and Q5_K: value = d * scale * q - dmin * min over 8 sub-blocks of 32.
 //
 // Four sub-blocks (128 weights) at a time: vpdpbusd gives each 64 weights'
-// products as 16 int32 sums of four (lanes 0-7 one sub-block, 8-15 the
-// next), two such vectors pack into one of int16 (the sums stay within
+// products as 16 int32 sums of four (lanes 0-7 one sub-block, 8-15
+// another), two such vectors pack into one of int16 (the sums stay within
 // 4 * 31 * 127), and one vpdpwssd multiplies them by their sub-block scales
 // and accumulates. Against vpmaddubsw + vpdpwssd per 64 weights this halves
 // the scale spreads and the length of the accumulator's dependency chain,
 // which bounds decode's single-column dot product.
+//
+// 64 bytes of qs hold sub-blocks 4t and 4t + 2 in their low nibbles and
+// 4t + 1 and 4t + 3 in their high ones: the activations are repacked once
+// per tile in that order (Packed), so that the weights' nibbles meet them
+// as they are masked out, with no shuffle per weight row.
 template <bool kFiveBit>
 struct KernelK4 {
     using Block = std::conditional_t<kFiveBit, BlockQ5_K, BlockQ4_K>;
 
     // Word indices into the 8 sub-block scales for _mm512_packs_epi32(a, b),
-    // a the sums of sub-blocks 4h, 4h + 1 and b those of 4h + 2, 4h + 3: each
-    // 128-bit lane takes four words from a (lanes 0-1: sub-block 4h, 2-3: 4h + 1),
-    // then four from b (4h + 2, 4h + 3).
+    // a the sums of sub-blocks 4h (lanes 0-7) and 4h + 2 (8-15), b those of
+    // 4h + 1 and 4h + 3: each 128-bit lane takes four words from a, then
+    // four from b.
     static __m512i packed_scale_indices(int h) {
         const short k = static_cast<short>(4 * h);
         const short k1 = k + 1, k2 = k + 2, k3 = k + 3;
-        return _mm512_set_epi16(k3, k3, k3, k3, k1, k1, k1, k1, k3, k3, k3, k3, k1, k1, k1, k1,  //
-                                k2, k2, k2, k2, k, k, k, k, k2, k2, k2, k2, k, k, k, k);
+        return _mm512_set_epi16(k3, k3, k3, k3, k2, k2, k2, k2, k3, k3, k3, k3, k2, k2, k2, k2,  //
+                                k1, k1, k1, k1, k, k, k, k, k1, k1, k1, k1, k, k, k, k);
     }
 
+    // Each activation block's 256 quants as four zmm: for t = 0, 1,
+    // [sub-block 4t | 4t + 2] then [4t + 1 | 4t + 3].
     template <int Columns>
-    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const std::uint8_t* const* activation_rows,
-                        float* results) {
+    class Packed {
+    public:
+        Packed(std::int64_t n, const std::uint8_t* const* activation_rows) {
+            activation_blocks(activation_rows, blocks_);
+            const std::int64_t n_blocks = n / kBlockK;
+            struct Zmm {
+                __m512i lanes;
+            };
+            thread_local std::vector<Zmm> storage;
+            storage.resize(static_cast<std::size_t>(Columns * n_blocks * 4));
+            __m512i* next = &storage.data()->lanes;
+            for (int c = 0; c < Columns; ++c) {
+                quants_[c] = next;
+                next += 4 * n_blocks;
+                for (std::int64_t b = 0; b < n_blocks; ++b) {
+                    const std::int8_t* a = blocks_[c][b].qs;
+                    for (int t = 0; t < 2; ++t) {
+                        const std::int8_t* sub = a + 128 * t;
+                        quants_[c][4 * b + 2 * t] = join(load256(sub), load256(sub + 64));
+                        quants_[c][4 * b + 2 * t + 1] = join(load256(sub + 32), load256(sub + 96));
+                    }
+                }
+            }
+        }
+
+        // Block b's quants for 64 bytes of qs (quad 0 or 1): its low
+        // nibbles' (nibble 0) or its high ones' (1).
+        __m512i quants(int c, std::int64_t b, int quad, int nibble) const {
+            return quants_[c][4 * b + 2 * quad + nibble];
+        }
+        const BlockQ8_K* blocks(int c) const { return blocks_[c]; }
+
+    private:
+        const BlockQ8_K* blocks_[Columns];
+        __m512i* quants_[Columns];
+    };
+
+    template <int Columns>
+    static void dot_row(std::int64_t n, const std::uint8_t* weight_row, const Packed<Columns>& a, float* results) {
         const auto* x = as_blocks<Block>(weight_row);
-        const BlockQ8_K* y[Columns];
-        activation_blocks(activation_rows, y);
         __m512 total[Columns];
         __m256 min_total[Columns];
         for (int c = 0; c < Columns; ++c) {
@@ -111,44 +153,41 @@ struct KernelK4 {
             const __m256i mins16 = k4_mins_per_bsum(bytes);
             __m512i high_bits = _mm512_setzero_si512();
             if constexpr (kFiveBit) {
-                // [qh | qh >> 1]: bit 2p of each byte is bit 4 of sub-block 2p's
-                // element in the low half, of sub-block 2p + 1's in the high half.
+                // [qh | qh >> 2]: bit s of qh[l] is bit 4 of sub-block s's
+                // element l, so bit 4t (4t + 1) tests sub-block 4t (4t + 1)
+                // in the low half and 4t + 2 (4t + 3) in the high half.
                 const __m256i qh = load256(x[b].qh);
-                high_bits = join(qh, _mm256_srli_epi16(qh, 1));
+                high_bits = join(qh, _mm256_srli_epi16(qh, 2));
             }
 
             __m512i sums[Columns];
             for (int c = 0; c < Columns; ++c)
                 sums[c] = _mm512_setzero_si512();
             for (int quad = 0; quad < 2; ++quad) {
-                // qs[64t .. 64t+63]: low nibbles are sub-blocks 4t and 4t+2, high
-                // nibbles 4t+1 and 4t+3; regroup them in activation order.
                 const __m512i packed = load512(x[b].qs + 64 * quad);
-                const __m512i low = _mm512_and_si512(packed, _mm512_set1_epi8(0x0F));
-                const __m512i high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), _mm512_set1_epi8(0x0F));
-                __m512i q[2] = {_mm512_shuffle_i64x2(low, high, 0x44), _mm512_shuffle_i64x2(low, high, 0xEE)};
+                __m512i q[2] = {_mm512_and_si512(packed, _mm512_set1_epi8(0x0F)),
+                                _mm512_and_si512(_mm512_srli_epi16(packed, 4), _mm512_set1_epi8(0x0F))};
                 if constexpr (kFiveBit) {
-                    for (int half = 0; half < 2; ++half) {
-                        const int pair = 2 * quad + half;
-                        const __mmask64 bit4 =
-                            _mm512_test_epi8_mask(high_bits, _mm512_set1_epi8(static_cast<char>(1 << (2 * pair))));
-                        q[half] = _mm512_mask_add_epi8(q[half], bit4, q[half], _mm512_set1_epi8(16));
+                    for (int nibble = 0; nibble < 2; ++nibble) {
+                        const __mmask64 bit4 = _mm512_test_epi8_mask(
+                            high_bits, _mm512_set1_epi8(static_cast<char>(1 << (4 * quad + nibble))));
+                        q[nibble] = _mm512_mask_add_epi8(q[nibble], bit4, q[nibble], _mm512_set1_epi8(16));
                     }
                 }
                 const __m512i scale = _mm512_permutexvar_epi16(packed_scale_indices(quad), scales);
                 for (int c = 0; c < Columns; ++c) {
-                    const std::int8_t* a = y[c][b].qs + 128 * quad;
-                    const __m512i first = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], load512(a));
-                    const __m512i second = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], load512(a + 64));
+                    const __m512i first = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], a.quants(c, b, quad, 0));
+                    const __m512i second = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], a.quants(c, b, quad, 1));
                     sums[c] = _mm512_dpwssd_epi32(sums[c], _mm512_packs_epi32(first, second), scale);
                 }
             }
             const float d = half_to_float(x[b].d);
             const float dmin = half_to_float(x[b].dmin);
             for (int c = 0; c < Columns; ++c) {
-                const __m256i mins_sum = _mm256_madd_epi16(load256(y[c][b].bsums), mins16);
-                total[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y[c][b].d), _mm512_cvtepi32_ps(sums[c]), total[c]);
-                min_total[c] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y[c][b].d), _mm256_cvtepi32_ps(mins_sum), min_total[c]);
+                const BlockQ8_K& y = a.blocks(c)[b];
+                const __m256i mins_sum = _mm256_madd_epi16(load256(y.bsums), mins16);
+                total[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y.d), _mm512_cvtepi32_ps(sums[c]), total[c]);
+                min_total[c] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y.d), _mm256_cvtepi32_ps(mins_sum), min_total[c]);
             }
         }
         for (int c = 0; c < Columns; ++c)
