@@ -184,14 +184,7 @@ void AskPanel::onAnswer(JobId job, const app::Answer& answer) {
     if (job != job_ || turns_.isEmpty()) return;
     answers_.push_back(answer);
     turns_.last().answer = static_cast<int>(answers_.size()) - 1;
-    const int unsupported = answer.unsupported_sentences();
-    QString note = tr("%1 sources, %2 answer tokens, %3 s")
-                       .arg(answer.sources.size())
-                       .arg(answer.timings.answer_tokens)
-                       .arg(answer.timings.total_seconds, 0, 'f', 1);
-    if (unsupported > 0) note += tr("; %n sentence(s) not supported by the sources", nullptr, unsupported);
-    if (answer.stop_reason == engine::StopReason::Cancelled) note = tr("Stopped. ") + note;
-    status_->setText(note);
+    status_->setText(answerStatus(answer));
     render();
 }
 
@@ -234,6 +227,22 @@ void AskPanel::onLinkClicked(const QUrl& url) {
     // A source the answer lists but no sentence cites: its chunk's first page.
     for (const app::Source& source : answers_[static_cast<std::size_t>(answerIndex)].sources)
         if (source.number == number) emit citationActivated(source.hit.doc_id, source.hit.page, QString());
+}
+
+QString answerStatus(const app::Answer& answer) {
+    const int unsupported = answer.unsupported_sentences();
+    QString note = AskPanel::tr("%1 sources, %2 answer tokens, %3 s")
+                       .arg(answer.sources.size())
+                       .arg(answer.timings.answer_tokens)
+                       .arg(answer.timings.total_seconds, 0, 'f', 1);
+    if (unsupported > 0) note += AskPanel::tr("; %n sentence(s) not supported by the sources", nullptr, unsupported);
+    switch (answer.stop_reason) {
+    case engine::StopReason::Cancelled: return AskPanel::tr("Stopped. ") + note;
+    case engine::StopReason::Repetition:
+        return note + AskPanel::tr("; the model began repeating itself: the repeats were cut");
+    case engine::StopReason::MaxTokens: return note + AskPanel::tr("; the answer stopped at the token limit");
+    default: return note;
+    }
 }
 
 QString answerHtml(const app::Answer& answer, int index, bool dark) {

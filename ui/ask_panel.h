@@ -37,6 +37,10 @@ class PackComboBox;
 // picks the tints for a dark palette.
 QString answerHtml(const app::Answer& answer, int answerIndex, bool dark);
 
+// The status line under a finished answer: its sources, tokens and time,
+// the sentences the check could not support, and why it ended early.
+QString answerStatus(const app::Answer& answer);
+
 class AskPanel final : public QWidget {
     Q_OBJECT
 

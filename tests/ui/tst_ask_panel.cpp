@@ -163,6 +163,23 @@ private slots:
         QVERIFY(ui::answerHtml(notFound, 0, false).contains("Not found in the documents."));
     }
 
+    // The status line says why an answer ended early, as `folio ask` does.
+    void statusSaysWhyTheAnswerEnded() {
+        app::Answer answer;
+        answer.sources.resize(3);
+        answer.timings.answer_tokens = 40;
+        answer.timings.total_seconds = 2.0;
+        QCOMPARE(ui::answerStatus(answer), QString("3 sources, 40 answer tokens, 2.0 s"));
+        answer.stop_reason = engine::StopReason::Repetition;
+        QCOMPARE(ui::answerStatus(answer),
+                 QString("3 sources, 40 answer tokens, 2.0 s; the model began repeating itself: the repeats were cut"));
+        answer.stop_reason = engine::StopReason::MaxTokens;
+        QCOMPARE(ui::answerStatus(answer),
+                 QString("3 sources, 40 answer tokens, 2.0 s; the answer stopped at the token limit"));
+        answer.stop_reason = engine::StopReason::Cancelled;
+        QVERIFY(ui::answerStatus(answer).startsWith("Stopped. 3 sources"));
+    }
+
     void stopEndsTheAnswerAndThePanelTakesTheNextQuestion() {
         ui::AskPanel panel(*worker_);
         QSignalSpy pieces(worker_.get(), &ui::AssistantWorker::answerPiece);
