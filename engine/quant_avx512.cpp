@@ -66,6 +66,19 @@ __m512i spread_quads(int k) {
                                     _mm512_or_si512(per_lane, _mm512_slli_epi32(per_lane, 16)));
 }
 
+// Where a kernel's Packed puts the activations it repacks: `count` zmm of
+// this thread's, one buffer per kernel, grown as needed and valid until the
+// kernel's next Packed on the thread.
+template <class Kernel>
+__m512i* packed_scratch(std::size_t count) {
+    struct Zmm {
+        __m512i lanes;
+    };
+    thread_local std::vector<Zmm> storage;
+    storage.resize(count);
+    return &storage.data()->lanes;
+}
+
 // ------------------------------------------------------------------ K-quants
 
 // Q4_K and Q5_K: value = d * scale * q - dmin * min over 8 sub-blocks of 32.
@@ -105,12 +118,7 @@ struct KernelK4 {
         Packed(std::int64_t n, const std::uint8_t* const* activation_rows) {
             activation_blocks(activation_rows, blocks_);
             const std::int64_t n_blocks = n / kBlockK;
-            struct Zmm {
-                __m512i lanes;
-            };
-            thread_local std::vector<Zmm> storage;
-            storage.resize(static_cast<std::size_t>(Columns * n_blocks * 4));
-            __m512i* next = &storage.data()->lanes;
+            __m512i* next = packed_scratch<KernelK4>(static_cast<std::size_t>(Columns * n_blocks * 4));
             for (int c = 0; c < Columns; ++c) {
                 quants_[c] = next;
                 next += 4 * n_blocks;
@@ -558,12 +566,7 @@ struct KernelBlock32 {
             activation_blocks(activation_rows, tail_);
             const std::int64_t n_pairs = n / kBlock32 / 2;
             // Per column and pair: quants, scales and the min or offset term, 64 bytes each.
-            struct Zmm {
-                __m512i lanes;
-            };
-            thread_local std::vector<Zmm> storage;
-            storage.resize(static_cast<std::size_t>(Columns * n_pairs * 3));
-            __m512i* next = &storage.data()->lanes;
+            __m512i* next = packed_scratch<KernelBlock32>(static_cast<std::size_t>(Columns * n_pairs * 3));
             for (int c = 0; c < Columns; ++c) {
                 quants_[c] = next;
                 scales_[c] = reinterpret_cast<__m512*>(next + n_pairs);
