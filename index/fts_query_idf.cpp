@@ -29,7 +29,12 @@ int sum_of_phrase_idf(const Fts5ExtensionApi* api, Fts5Context* fts, double& sum
 }
 
 // Computed on the query's first row and kept for the rest, as bm25() keeps its IDFs.
-void query_idf(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* result, int, sqlite3_value**) {
+void query_idf(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* result, int n_args,
+               sqlite3_value** args) {
+    if (n_args < 1 || sqlite3_value_int(args[0]) == 0) {
+        sqlite3_result_double(result, 0);
+        return;
+    }
     auto* cached = static_cast<double*>(api->xGetAuxdata(fts, 0));
     if (!cached) {
         double sum = 0;

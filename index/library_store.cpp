@@ -334,7 +334,7 @@ struct Statements {
           search_chunks(db,
                         sql("SELECT ", qualified("chunks.", kChunkColumns).c_str(),
                             (std::string(", documents.path, bm25(chunks_fts, ?3, ?4) AS score, ") + kQueryIdfFunction +
-                             "(chunks_fts)"
+                             "(chunks_fts, ?9)"
                              " FROM chunks_fts JOIN chunks ON chunks.id = chunks_fts.rowid"
                              " JOIN documents ON documents.id = chunks.doc_id"
                              " WHERE chunks_fts MATCH ?1"
@@ -620,6 +620,7 @@ public:
         if (query.type) search.bind_text(6, ingest::file_type_name(*query.type));
         if (query.updated_from) search.bind_int(7, *query.updated_from);
         if (query.updated_until) search.bind_int(8, *query.updated_until);
+        search.bind_int(9, query.query_idf ? 1 : 0);
         return read_all<ScoredChunk>(search, [](const sqlite::Statement& row) {
             return ScoredChunk{read_chunk(row), row.text_at(10), row.double_at(11), row.double_at(12)};
         });

@@ -93,6 +93,9 @@ struct ChunkQuery {
     std::vector<std::int64_t> doc_ids;  // empty: every document
     std::optional<ingest::FileType> type;
     std::optional<std::int64_t> updated_from, updated_until;  // unix seconds, inclusive: DocumentRecord::updated_at
+    // Fill ScoredChunk::query_idf: a second pass over the query's doclists,
+    // which only hybrid search's fusion needs.
+    bool query_idf = false;
 };
 
 // One keyword hit with its chunk and document path, read in one statement
@@ -101,7 +104,7 @@ struct ScoredChunk {
     StoredChunk stored;
     std::string path;                 // the document's
     double bm25 = 0;                  // weighted bm25(): more negative is a better match
-    double query_idf = 0;             // the query's, the same on every hit: fts_query_idf.h
+    double query_idf = 0;             // the query's, the same on every hit (fts_query_idf.h); 0 unless asked
 };
 
 // The search filters that select chunks through their document (as in

@@ -137,10 +137,14 @@ std::string fts5_expression_for(std::string_view user_text) {
 }
 
 std::vector<SearchHit> Retriever::search(std::string_view query, const SearchOptions& options) {
-    return search_keywords(query, options).hits;
+    return keyword_hits(query, options, false).hits;
 }
 
 KeywordHits Retriever::search_keywords(std::string_view query, const SearchOptions& options) {
+    return keyword_hits(query, options, true);
+}
+
+KeywordHits Retriever::keyword_hits(std::string_view query, const SearchOptions& options, bool query_idf) {
     if (options.mode != SearchMode::Bm25)
         throw SearchError(std::string("--mode ") + search_mode_name(options.mode) +
                           " needs chunk vectors, and the keyword retriever has no vectors; use --mode bm25");
@@ -152,7 +156,8 @@ KeywordHits Retriever::search_keywords(std::string_view query, const SearchOptio
                            .doc_ids = options.doc_ids,
                            .type = options.type,
                            .updated_from = options.updated_from,
-                           .updated_until = options.updated_until};
+                           .updated_until = options.updated_until,
+                           .query_idf = query_idf};
     if (chunk_query.fts5_expression.find_first_not_of(" \t\r\n") == std::string::npos)
         throw SearchError("the query is empty");
     std::vector<ScoredChunk> matches;

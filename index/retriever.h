@@ -98,6 +98,8 @@ public:
     KeywordHits search_keywords(std::string_view query, const SearchOptions& options);
 
 private:
+    KeywordHits keyword_hits(std::string_view query, const SearchOptions& options, bool query_idf);
+
     LibraryStore& store_;
 };
 

@@ -192,9 +192,18 @@ private slots:
         const auto idf = [](double rows, double hits) { return std::log((rows - hits + 0.5) / (hits + 0.5)); };
         const double expected = idf(10, 1) + idf(10, 4) + 1e-6;
         const std::vector<ScoredChunk> matches =
-            store->search_chunks({.fts5_expression = "audit OR revenue OR the", .limit = 20});
+            store->search_chunks({.fts5_expression = "audit OR revenue OR the", .limit = 20, .query_idf = true});
         QCOMPARE(matches.size(), std::size_t(10));
         for (const ScoredChunk& match : matches) QVERIFY(std::abs(match.query_idf - expected) < 1e-9);
+        // Not asked for, it is not counted: the same hits, the same scores.
+        const std::vector<ScoredChunk> plain =
+            store->search_chunks({.fts5_expression = "audit OR revenue OR the", .limit = 20});
+        QCOMPARE(plain.size(), matches.size());
+        for (std::size_t i = 0; i < plain.size(); ++i) {
+            QCOMPARE(plain[i].query_idf, 0.0);
+            QCOMPARE(plain[i].stored.id, matches[i].stored.id);
+            QCOMPARE(plain[i].bm25, matches[i].bm25);
+        }
         // bm25() over it: the row matching every phrase scores near 1, the
         // rows matching only "the" near 0.
         QVERIFY(-matches.front().bm25 / expected > 0.8);
