@@ -102,17 +102,6 @@ Conversation::Conversation(ChatModel& model, Library& library, std::string domai
     messages_.push_back({"system", std::move(system)});
 }
 
-std::vector<index::SearchHit> Conversation::retrieve(const std::string& query, const std::string& keywords,
-                                                    const index::SearchOptions& search) {
-    if (keywords == query || search.mode == index::SearchMode::Bm25) return library_.search(keywords, search);
-    // The question alone is embedded. A library whose vectors another model
-    // made takes the plain path, which refuses it with the reason.
-    index::TextEmbedder& embedder = library_.embedder();
-    const std::optional<index::EmbeddingModelRecord> vectors_model = library_.store().embedding_model();
-    if (!vectors_model || !(*vectors_model == embedder.model())) return library_.search(keywords, search);
-    return library_.search(keywords, embedder.embed(std::vector<std::string>{query}), search);
-}
-
 Answer Conversation::ask(std::string_view question_text, const AskOptions& options,
                          const std::function<void(std::string_view)>& on_piece) {
     const Clock::time_point start = Clock::now();
@@ -146,7 +135,7 @@ Answer Conversation::ask(std::string_view question_text, const AskOptions& optio
     std::string keywords = query;
     if (options.glossary) answer.query_expansion = options.glossary->expand_query(query);
     for (const std::string& meaning : answer.query_expansion) keywords += " " + meaning;
-    const std::vector<index::SearchHit> hits = retrieve(query, keywords, search);
+    const std::vector<index::SearchHit> hits = library_.search_question(query, keywords, search);
     answer.timings.retrieval_seconds = seconds_since(start);
 
     std::vector<Source> candidates;

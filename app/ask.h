@@ -143,11 +143,6 @@ public:
     const std::vector<Source>& sources() const { return sources_; }  // numbered so far
 
 private:
-    // The chunks for a query; `keywords` is the query with the glossary's
-    // meanings added, for the keyword side only.
-    std::vector<index::SearchHit> retrieve(const std::string& query, const std::string& keywords,
-                                           const index::SearchOptions& search);
-
     ChatModel& model_;
     Library& library_;
     std::vector<engine::ChatMessage> messages_;  // the system turn, then user and assistant turns

@@ -127,6 +127,12 @@ public:
     // The same with the query already embedded (benchmarks that time search alone).
     std::vector<index::SearchHit> search(std::string_view query, std::span<const float> query_vector,
                                          const index::SearchOptions& options);
+    // A question's search with its keywords apart: `keywords` (the question
+    // and what a glossary adds) for BM25, the question itself embedded for
+    // the vectors and read by the reranker. Vectors another model made are
+    // left out (BM25 then) rather than refused: the question still answers.
+    std::vector<index::SearchHit> search_question(std::string_view question, std::string_view keywords,
+                                                  const index::SearchOptions& options);
     // The embedding model, opened on first use. Throws std::runtime_error
     // when there is none or it cannot be opened.
     index::TextEmbedder& embedder();

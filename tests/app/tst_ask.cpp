@@ -8,6 +8,7 @@
 
 #include <QDir>
 #include <QProcessEnvironment>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -21,6 +22,7 @@
 #include "app/ask.h"
 #include "app/packs.h"
 #include "engine/model_paths.h"
+#include "index/reranking.h"
 #include "tests/support/folio_process.h"
 #include "tests/support/test_documents.h"
 
@@ -222,6 +224,29 @@ private slots:
         QCOMPARE(expanded.query_expansion, std::vector<std::string>{"blood pressure"});
         QVERIFY(!expanded.sources.empty());
         QVERIFY(expanded.sources[0].hit.path.ends_with("contoso-clinic.pdf"));
+    }
+
+    // The glossary's meanings widen the keyword search; the reranker reads
+    // the question the user asked, not that list of words.
+    void rerankerReadsTheQuestionNotTheExpandedKeywords() {
+        const QByteArray reranker = (std::filesystem::path(FOLIO_TEST_DATA) / "bert_cross_tiny/model.gguf").c_str();
+        qputenv("FOLIO_RERANKER_MODEL", reranker);
+        const auto restore = qScopeGuard([] { qunsetenv("FOLIO_RERANKER_MODEL"); });
+        Library library(library_->directory());
+        const std::string question = "What was the BP at the clinic?";
+        const PackContent medical = load_pack("medical");
+        const Answer answer =
+            Conversation(*model_, library)
+                .ask(question, {.k = 2, .max_answer_tokens = 8, .glossary = &medical.glossary, .rerank = true});
+        QCOMPARE(answer.query_expansion, std::vector<std::string>{"blood pressure"});
+        QVERIFY(!answer.sources.empty());
+        std::vector<std::string> passages;
+        for (const Source& source : answer.sources) passages.push_back(folio::index::rerank_passage(source.hit));
+        const std::vector<float> asked = library.reranker().score(question, passages);
+        const std::vector<float> keywords = library.reranker().score(question + " blood pressure", passages);
+        QVERIFY(asked != keywords);  // else this test could not tell them apart
+        for (std::size_t i = 0; i < passages.size(); ++i)
+            QCOMPARE(static_cast<float>(answer.sources[i].hit.score), asked[i]);
     }
 
     void questionNothingMatchesIsNotFound() {
