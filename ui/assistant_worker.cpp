@@ -201,7 +201,9 @@ void AssistantWorker::runAsk(JobId job, const AskRequest& request) {
     app::AskOptions options;
     options.doc_ids.assign(request.docIds.begin(), request.docIds.end());
     options.glossary = pack ? &pack->glossary : nullptr;
-    options.rerank = settings_.rerankSources;
+    // The dialog keeps the choice, greyed out, while no reranking model is
+    // installed; until one is, Ask searches without it.
+    options.rerank = settings_.rerankSources && !app::Library::reranker_model_path().empty();
     options.cancel = &cancelRunning_;
     const app::Answer answer = conversation_->ask(request.question.toStdString(), options, [&](std::string_view piece) {
         emit answerPiece(job, QString::fromUtf8(piece.data(), static_cast<qsizetype>(piece.size())));

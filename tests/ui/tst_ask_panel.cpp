@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -266,6 +267,24 @@ private slots:
         const QString status = panel.findChild<QLabel*>("askStatus")->text();
         QVERIFY2(status.contains("no such file"), qPrintable(status));
         QVERIFY(panel.answers().empty());
+    }
+
+    // The settings keep "rerank" (greyed out) when the reranking model is
+    // gone; asking then answers without it, as the dialog shows.
+    void aRerankChoiceWithoutARerankerStillAnswers() {
+        QVERIFY(QDir().mkpath(work_.path() + "/no-models"));
+        qputenv("FOLIO_MODELS", (work_.path() + "/no-models").toUtf8());
+        qunsetenv("FOLIO_RERANKER_MODEL");
+        const auto restore = qScopeGuard([] { qunsetenv("FOLIO_MODELS"); });
+        QVERIFY(app::Library::reranker_model_path().empty());
+        ui::FolioSettings rerank = settings_;
+        rerank.rerankSources = true;
+        ui::AssistantWorker worker(libraryDir_, rerank);
+        ui::AskPanel panel(worker);
+        panel.ask("How many people did Northwind Traders employ?");
+        QTRY_VERIFY_WITH_TIMEOUT(!panel.isAnswering(), 120000);
+        QVERIFY2(panel.answers().size() == 1, qPrintable(panel.findChild<QLabel*>("askStatus")->text()));
+        QVERIFY(!panel.answers().front().sources.empty());
     }
 
     // With the GPU chosen on a machine that has none, the ask says why
