@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <memory>
 #include <numbers>
 #include <stdexcept>
 #include <string>
@@ -924,87 +925,18 @@ void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& u
     lora_matmul(pool, down, adapters, hidden, out);
 }
 
-namespace {
-
-struct ExpertChoice {
-    std::int32_t expert;
-    float weight;
-};
-
-// order's first k entries: the indices of the k highest scores, best first,
-// ties to the lower index (as a stable sort gives); the rest in no order.
-void best_indices(std::span<const float> scores, int k, std::vector<std::int32_t>& order) {
-    order.resize(scores.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](std::int32_t a, std::int32_t b) {
-        const float sa = scores[static_cast<std::size_t>(a)], sb = scores[static_cast<std::size_t>(b)];
-        return sa > sb || (sa == sb && a < b);
-    });
+ExpertRouting expert_routing(const ExpertFfn& experts) {
+    ExpertRouting routing;
+    routing.n_expert = static_cast<int>(experts.gate.size());
+    routing.n_used = experts.n_used;
+    routing.sigmoid = experts.gating == ExpertGating::Sigmoid;
+    routing.normalize_weights = experts.normalize_weights;
+    routing.weights_scale = experts.weights_scale;
+    routing.n_groups = experts.n_groups;
+    routing.n_groups_used = experts.n_groups_used;
+    routing.selection_bias = experts.selection_bias.empty() ? nullptr : experts.selection_bias.data();
+    return routing;
 }
-
-// One row's chosen experts and their weights from its router logits
-// (n_expert, overwritten by the scores). Ties go to the lower index, as a
-// stable sort gives.
-void choose_experts(const ExpertFfn& experts, float* logits, std::int64_t n_expert, std::vector<float>& choice_scores,
-                    std::vector<std::int32_t>& order, std::vector<ExpertChoice>& chosen) {
-    float* scores = logits;
-    double softmax_sum = 1;
-    if (experts.gating == ExpertGating::Softmax) {
-        const float max_logit = *std::max_element(logits, logits + n_expert);
-        softmax_sum = 0;
-        for (std::int64_t e = 0; e < n_expert; ++e) {
-            scores[e] = std::exp(logits[e] - max_logit);
-            softmax_sum += scores[e];
-        }
-    } else {
-        for (std::int64_t e = 0; e < n_expert; ++e) scores[e] = 1.f / (1.f + std::exp(-logits[e]));
-    }
-    // What the choice ranks: the scores, plus the selection bias.
-    choice_scores.assign(scores, scores + n_expert);
-    if (!experts.selection_bias.empty())
-        for (std::int64_t e = 0; e < n_expert; ++e) choice_scores[static_cast<std::size_t>(e)] += experts.selection_bias[static_cast<std::size_t>(e)];
-    if (experts.n_groups > 1 && experts.n_groups_used < experts.n_groups) {
-        const std::int64_t group_size = n_expert / experts.n_groups;
-        std::vector<float> group_scores(static_cast<std::size_t>(experts.n_groups));
-        for (int g = 0; g < experts.n_groups; ++g) {
-            const float* group = choice_scores.data() + g * group_size;
-            float first = -INFINITY, second = -INFINITY;
-            for (std::int64_t i = 0; i < group_size; ++i) {
-                if (group[i] > first) {
-                    second = first;
-                    first = group[i];
-                } else if (group[i] > second) {
-                    second = group[i];
-                }
-            }
-            group_scores[static_cast<std::size_t>(g)] =
-                experts.gating == ExpertGating::Softmax || group_size < 2 ? first : first + second;
-        }
-        std::vector<std::int32_t> groups;
-        best_indices(group_scores, experts.n_groups_used, groups);
-        std::vector<bool> kept(static_cast<std::size_t>(experts.n_groups), false);
-        for (int i = 0; i < experts.n_groups_used; ++i) kept[static_cast<std::size_t>(groups[static_cast<std::size_t>(i)])] = true;
-        for (std::int64_t e = 0; e < n_expert; ++e)
-            if (!kept[static_cast<std::size_t>(e / group_size)]) choice_scores[static_cast<std::size_t>(e)] = -INFINITY;
-    }
-    best_indices(choice_scores, experts.n_used, order);
-
-    double chosen_sum = 0;
-    for (int k = 0; k < experts.n_used; ++k) chosen_sum += scores[order[static_cast<std::size_t>(k)]];
-    // Softmax scores are exp(logit - max) until divided by the sum over all
-    // experts; normalizing divides by the chosen ones' sum instead (the
-    // common factor cancels). DeepSeek-V3 adds 1e-20 to its divisor.
-    const double divisor = experts.normalize_weights
-                               ? chosen_sum + (experts.gating == ExpertGating::Sigmoid ? 1e-20 : 0.0)
-                               : softmax_sum;
-    chosen.clear();
-    for (int k = 0; k < experts.n_used; ++k) {
-        const std::int32_t e = order[static_cast<std::size_t>(k)];
-        chosen.push_back({e, static_cast<float>(scores[e] / divisor * experts.weights_scale)});
-    }
-}
-
-}  // namespace
 
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
                  std::int64_t n_rows, float* out, std::span<std::int64_t> usage) {
@@ -1020,14 +952,17 @@ void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation act
         float weight;
     };
     std::vector<std::vector<Routed>> routed(static_cast<std::size_t>(n_expert));
-    std::vector<float> choice_scores;
-    std::vector<std::int32_t> order;
-    std::vector<ExpertChoice> chosen;
+    const ExpertRouting routing = expert_routing(experts);
+    std::vector<float> scores(static_cast<std::size_t>(n_expert)), choice(scores.size());
+    std::unique_ptr<bool[]> taken(new bool[static_cast<std::size_t>(n_expert)]);
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(experts.n_used));
+    std::vector<float> weights(ids.size());
     for (std::int64_t r = 0; r < n_rows; ++r) {
-        choose_experts(experts, logits.data() + r * n_expert, n_expert, choice_scores, order, chosen);
-        for (const ExpertChoice& choice : chosen) {
-            routed[static_cast<std::size_t>(choice.expert)].push_back({r, choice.weight});
-            if (!usage.empty()) ++usage[static_cast<std::size_t>(choice.expert)];
+        route_row(routing, logits.data() + r * n_expert, scores.data(), choice.data(), taken.get(), ids.data(),
+                  weights.data());
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+            routed[static_cast<std::size_t>(ids[k])].push_back({r, weights[k]});
+            if (!usage.empty()) ++usage[static_cast<std::size_t>(ids[k])];
         }
     }
 

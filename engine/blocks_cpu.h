@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/expert_routing.h"
 #include "engine/ggml_types.h"
 #include "engine/kv_cache.h"
 #include "engine/rope_scaling.h"
@@ -207,6 +208,10 @@ struct ExpertFfn {
     WeightMatrix shared_down;          // (n_embd, n_ff_shared)
     std::vector<float> shared_scale;   // (n_embd), or empty
 };
+
+// How the layer chooses its experts (expert_routing.h's route_row, which
+// both backends run); selection_bias points into experts.
+ExpertRouting expert_routing(const ExpertFfn& experts);
 
 // out (n_rows, n_embd) = sum over each row's chosen experts e of weight_e ·
 // down_e(activation(gate_e(x)) * up_e(x)), plus the shared experts' output

@@ -242,6 +242,9 @@ private:
             throw ModelError(file_.source() + ": " + std::to_string(n_expert) + " experts in " +
                              std::to_string(ffn.n_groups) + " groups, " + std::to_string(ffn.n_groups_used) +
                              " of them used, cannot give " + std::to_string(n_used) + " experts per token");
+        if (ffn.n_groups > kMaxRoutedExperts)
+            throw ModelError(file_.source() + ": " + std::to_string(ffn.n_groups) + " expert groups; at most " +
+                             std::to_string(kMaxRoutedExperts) + " are supported");
         if (n_shared > 0) {
             const std::int64_t n_ff_shared = static_cast<std::int64_t>(n_ff_expert) * n_shared;
             ffn.shared_gate = weight_matrix(file_, blk + "ffn_gate_shexp.weight", n_ff_shared, n_embd);
