@@ -24,7 +24,8 @@ DeviceChoice parse_device(std::string_view name);
 // q8_0 KV cache); Auto then keeps the CPU and Cuda throws
 // std::invalid_argument. Cuda throws engine::ModelError when the GPU cannot
 // run the model (no GPU, an architecture or weight type without kernels);
-// Auto falls back to the CPU then.
+// Auto falls back to the CPU then, and keeps mixtures of experts there
+// (their GPU path is Cuda's to opt into until a GPU has run its tests).
 std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend);
 
 }  // namespace folio::app

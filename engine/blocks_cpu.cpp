@@ -938,6 +938,18 @@ ExpertRouting expert_routing(const ExpertFfn& experts) {
     return routing;
 }
 
+ExpertGroups group_by_expert(std::span<const std::int32_t> ids, std::int64_t n_expert) {
+    ExpertGroups groups;
+    groups.first.assign(static_cast<std::size_t>(n_expert) + 1, 0);
+    for (const std::int32_t e : ids) ++groups.first[static_cast<std::size_t>(e) + 1];
+    for (std::size_t e = 0; e < static_cast<std::size_t>(n_expert); ++e) groups.first[e + 1] += groups.first[e];
+    groups.pairs.resize(ids.size());
+    std::vector<std::int64_t> next(groups.first.begin(), groups.first.end() - 1);
+    for (std::size_t p = 0; p < ids.size(); ++p)
+        groups.pairs[static_cast<std::size_t>(next[static_cast<std::size_t>(ids[p])]++)] = static_cast<std::int32_t>(p);
+    return groups;
+}
+
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
                  std::int64_t n_rows, float* out, std::span<std::int64_t> usage) {
     const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
@@ -946,44 +958,41 @@ void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation act
     MatmulInput input(x, n_rows, n_embd);
     matmul(pool, experts.router, input, logits.data());
 
-    // Each expert's rows and their weights.
-    struct Routed {
-        std::int64_t row;
-        float weight;
-    };
-    std::vector<std::vector<Routed>> routed(static_cast<std::size_t>(n_expert));
     const ExpertRouting routing = expert_routing(experts);
+    const std::int64_t n_used = experts.n_used;
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n_rows * n_used));  // (n_rows, n_used)
+    std::vector<float> weights(ids.size());
     std::vector<float> scores(static_cast<std::size_t>(n_expert)), choice(scores.size());
     std::unique_ptr<bool[]> taken(new bool[static_cast<std::size_t>(n_expert)]);
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(experts.n_used));
-    std::vector<float> weights(ids.size());
-    for (std::int64_t r = 0; r < n_rows; ++r) {
-        route_row(routing, logits.data() + r * n_expert, scores.data(), choice.data(), taken.get(), ids.data(),
-                  weights.data());
-        for (std::size_t k = 0; k < ids.size(); ++k) {
-            routed[static_cast<std::size_t>(ids[k])].push_back({r, weights[k]});
-            if (!usage.empty()) ++usage[static_cast<std::size_t>(ids[k])];
-        }
-    }
+    for (std::int64_t r = 0; r < n_rows; ++r)
+        route_row(routing, logits.data() + r * n_expert, scores.data(), choice.data(), taken.get(),
+                  ids.data() + r * n_used, weights.data() + r * n_used);
+    if (!usage.empty())
+        for (const std::int32_t e : ids) ++usage[static_cast<std::size_t>(e)];
 
+    // Each expert's rows go through its matrices at once.
+    const ExpertGroups groups = group_by_expert(ids, n_expert);
     std::fill(out, out + n_rows * n_embd, 0.f);
     std::vector<float> rows, expert_out;
     for (std::int64_t e = 0; e < n_expert; ++e) {
-        const std::vector<Routed>& mine = routed[static_cast<std::size_t>(e)];
-        if (mine.empty()) continue;
-        const auto n_mine = static_cast<std::int64_t>(mine.size());
+        const auto at = static_cast<std::size_t>(e);
+        const std::span<const std::int32_t> pairs =
+            std::span(groups.pairs).subspan(static_cast<std::size_t>(groups.first[at]),
+                                            static_cast<std::size_t>(groups.first[at + 1] - groups.first[at]));
+        if (pairs.empty()) continue;
+        const auto n_mine = static_cast<std::int64_t>(pairs.size());
         rows.resize(static_cast<std::size_t>(n_mine * n_embd));
         for (std::int64_t i = 0; i < n_mine; ++i)
-            std::copy_n(x + mine[static_cast<std::size_t>(i)].row * n_embd, n_embd, rows.data() + i * n_embd);
+            std::copy_n(x + pairs[static_cast<std::size_t>(i)] / n_used * n_embd, n_embd, rows.data() + i * n_embd);
         expert_out.resize(rows.size());
         MatmulInput expert_input(rows.data(), n_mine, n_embd);
-        const auto at = static_cast<std::size_t>(e);
         ffn_gated(pool, experts.gate[at], experts.up[at], experts.down[at], activation, expert_input, expert_out.data());
         for (std::int64_t i = 0; i < n_mine; ++i) {
-            const Routed& route = mine[static_cast<std::size_t>(i)];
-            float* destination = out + route.row * n_embd;
+            const std::int32_t pair = pairs[static_cast<std::size_t>(i)];
+            const float weight = weights[static_cast<std::size_t>(pair)];
+            float* destination = out + pair / n_used * n_embd;
             const float* source = expert_out.data() + i * n_embd;
-            for (std::int64_t c = 0; c < n_embd; ++c) destination[c] += route.weight * source[c];
+            for (std::int64_t c = 0; c < n_embd; ++c) destination[c] += weight * source[c];
         }
     }
 

@@ -213,6 +213,16 @@ struct ExpertFfn {
 // both backends run); selection_bias points into experts.
 ExpertRouting expert_routing(const ExpertFfn& experts);
 
+// Pairs grouped by their expert: pair p is a row's choice ids[p] (row
+// p / n_used's k-th for k = p % n_used), and expert e's pairs, in order,
+// are pairs[first[e] .. first[e + 1]). Both backends batch an expert's rows
+// this way.
+struct ExpertGroups {
+    std::vector<std::int64_t> first;   // (n_expert + 1)
+    std::vector<std::int32_t> pairs;   // (ids.size())
+};
+ExpertGroups group_by_expert(std::span<const std::int32_t> ids, std::int64_t n_expert);
+
 // out (n_rows, n_embd) = sum over each row's chosen experts e of weight_e ·
 // down_e(activation(gate_e(x)) * up_e(x)), plus the shared experts' output
 // (scaled by their gate where they have one). The rows routed to an expert

@@ -97,6 +97,9 @@ public:
     // Throws ModelError for a type the kernels do not read or too little memory.
     void upload(const WeightMatrix& weight);
     void upload(const std::vector<float>& vector);
+    // A mixture of experts' router, experts (all of one type and shape) and
+    // shared experts; at most kMaxRoutedExperts experts.
+    void upload(const ExpertFfn& experts);
     std::size_t uploaded_bytes() const;
 
     // A batch's ids on the GPU. A decode step (one token, no adapters) on a
@@ -120,8 +123,12 @@ public:
     void add(float* x, const float* y, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
-    // Not run on the GPU yet: DecoderModel refuses to place a mixture of
-    // experts there, so this only says so.
+    // Routed on the GPU (route_row, as on the CPU). A few rows (decode)
+    // multiply each row's chosen experts straight from the routing's ids,
+    // so a decode step stays one recording; more rows (prefill) go to the
+    // host once to be grouped by expert, each expert then multiplying its
+    // rows at once. usage is counted on the GPU for a few rows and added to
+    // it at to_host().
     void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
                      float* out, std::span<std::int64_t> usage);
     void soft_cap(float* x, std::int64_t n, float cap);
@@ -130,6 +137,23 @@ public:
 private:
     struct State;
     void add_lora_updates(const WeightMatrix& w, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
+    // A layer's experts of one kind: one allocation when they are one
+    // tensor of the file; each matrix stays findable by its host data.
+    void upload_experts(const std::vector<WeightMatrix>& kind);
+    // ffn_gated's work, whatever the step's mode.
+    void run_ffn(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down, GatedActivation activation,
+                 const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
+    // The experts' outputs (n_rows * n_used, n_embd), pair p = row p / n_used's
+    // choice p % n_used.
+    void expert_outputs_by_pair(const ExpertFfn& experts, GatedActivation activation, const float* x,
+                                std::int64_t n_rows, const std::int32_t* ids, float* outputs);
+    void expert_outputs_grouped(const ExpertFfn& experts, GatedActivation activation, const float* x,
+                                std::int64_t n_rows, const std::int32_t* ids, float* outputs,
+                                std::span<std::int64_t> usage);
+    // The GPU's counters for a layer's usage (registered at first use), and
+    // what they counted added to the host's counts.
+    unsigned long long* usage_counters(std::span<std::int64_t> usage);
+    void fold_usage();
     std::unique_ptr<State> state_;
 };
 

@@ -33,6 +33,20 @@ struct DeviceLoraPair {
     cuda::DeviceMatrix b;
 };
 
+// A layer's experts on the GPU: the device pointer tables that
+// matmul_experts reads (gate's, up's and down's n_expert each).
+struct DeviceExpertSet {
+    cuda::DeviceExperts gate, up, down;
+    cuda::DeviceMemory tables;
+};
+
+// Where a layer's usage counts sit in the GPU's counters.
+struct UsageSlot {
+    std::int64_t* host = nullptr;
+    std::size_t n = 0;
+    std::size_t offset = 0;
+};
+
 struct CudaDecoderOps::State {
     int gpu = 0;
     cuda::Stream stream;
@@ -47,6 +61,16 @@ struct CudaDecoderOps::State {
     std::size_t weight_bytes = 0;
     std::vector<cuda::DeviceMemory> buffers;  // activations, by slot
     cuda::DeviceMemory ffn_gate, ffn_up;      // the feed-forward's intermediate rows
+    std::unordered_map<const void*, DeviceExpertSet> expert_sets;  // by the data of ExpertFfn::gate
+    // A mixture of experts' rows: router logits, chosen ids and weights,
+    // the experts' outputs by pair, their gate and up rows by pair, a
+    // grouped expert's input and output rows, the host's grouping (pair
+    // and row ids by expert), the shared experts' output and gate.
+    cuda::DeviceMemory expert_logits, expert_ids, expert_weights, expert_outputs, expert_gate, expert_up,
+        expert_in, expert_out, expert_routes, shared_out, shared_logits;
+    std::vector<UsageSlot> usage_slots;
+    cuda::DeviceMemory usage_counters;  // unsigned long long, usage_slots' n each
+    std::size_t usage_size = 0;
     cuda::DeviceMemory batch_tokens, batch_positions;  // a batch's ids
     cuda::DeviceMemory step_token, step_position;      // a decode step's, at addresses recordings keep
     const std::int32_t* tokens = nullptr;  // this batch's, in one of the two
@@ -98,14 +122,22 @@ CudaDecoderOps::CudaDecoderOps(int gpu) {
 
 CudaDecoderOps::~CudaDecoderOps() = default;
 
-void CudaDecoderOps::upload(const WeightMatrix& weight) {
-    if (state_->matrices.contains(weight.data)) return;  // a tied head shares the embeddings
+namespace {
+
+void require_uploadable(const WeightMatrix& weight) {
     if (!cuda::reads_weight_type(static_cast<std::uint32_t>(weight.type)))
         throw ModelError("the CUDA backend does not read " + std::string(ggml_type_name(weight.type)) + " weights (" +
                          std::string(weight.name) + ")");
     if (weight.cols % 8 != 0)
         throw ModelError("the CUDA backend needs weight rows of a multiple of 8 elements (" +
                          std::string(weight.name) + " has " + std::to_string(weight.cols) + ")");
+}
+
+}  // namespace
+
+void CudaDecoderOps::upload(const WeightMatrix& weight) {
+    if (state_->matrices.contains(weight.data)) return;  // a tied head shares the embeddings
+    require_uploadable(weight);
     const auto bytes = static_cast<std::size_t>(weight.rows * weight.row_bytes);
     translate([&] {
         cuda::DeviceMemory memory(bytes);
@@ -127,6 +159,73 @@ void CudaDecoderOps::upload(const std::vector<float>& vector) {
         state_->weights.push_back(std::move(memory));
     });
     state_->weight_bytes += bytes;
+}
+
+void CudaDecoderOps::upload(const ExpertFfn& experts) {
+    if (state_->expert_sets.contains(experts.gate.data())) return;
+    const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
+    if (n_expert > kMaxRoutedExperts || experts.n_groups > kMaxRoutedExperts)
+        throw ModelError("the CUDA backend routes at most " + std::to_string(kMaxRoutedExperts) + " experts, not " +
+                         std::to_string(n_expert));
+    upload(experts.router);
+    upload(experts.selection_bias);
+    for (const std::vector<WeightMatrix>* kind : {&experts.gate, &experts.up, &experts.down}) upload_experts(*kind);
+    if (experts.shared_gate.data != nullptr) {
+        for (const WeightMatrix* weight : {&experts.shared_gate, &experts.shared_up, &experts.shared_down})
+            upload(*weight);
+        upload(experts.shared_scale);
+    }
+    // matmul_experts reads every expert of a kind with one type and shape.
+    std::vector<const void*> tables;
+    for (const std::vector<WeightMatrix>* kind : {&experts.gate, &experts.up, &experts.down})
+        for (const WeightMatrix& weight : *kind) tables.push_back(state_->matrices.at(weight.data).data);
+    DeviceExpertSet set;
+    translate([&] {
+        set.tables = cuda::DeviceMemory(tables.size() * sizeof(const void*));
+        state_->stream.copy_to_device(set.tables.get(), tables.data(), tables.size() * sizeof(const void*));
+    });
+    const auto* table = static_cast<const void* const*>(set.tables.get());
+    const auto device_experts = [&](const std::vector<WeightMatrix>& kind, std::int64_t at) {
+        const WeightMatrix& w = kind.front();
+        return cuda::DeviceExperts{static_cast<std::uint32_t>(w.type), table + at * n_expert, w.rows, w.cols,
+                                   w.row_bytes};
+    };
+    set.gate = device_experts(experts.gate, 0);
+    set.up = device_experts(experts.up, 1);
+    set.down = device_experts(experts.down, 2);
+    state_->weight_bytes += tables.size() * sizeof(const void*);
+    state_->expert_sets.emplace(experts.gate.data(), std::move(set));
+}
+
+void CudaDecoderOps::upload_experts(const std::vector<WeightMatrix>& kind) {
+    const WeightMatrix& first = kind.front();
+    const auto bytes = static_cast<std::size_t>(first.rows * first.row_bytes);
+    const auto* base = static_cast<const std::uint8_t*>(first.data);
+    for (std::size_t e = 0; e < kind.size(); ++e) {
+        const WeightMatrix& weight = kind[e];
+        if (weight.type != first.type || weight.rows != first.rows || weight.cols != first.cols)
+            throw ModelError("the CUDA backend needs a layer's experts of one type and shape (" +
+                             std::string(weight.name) + ")");
+        // Experts apart in the file (not one 3-D tensor) go one by one.
+        if (static_cast<const std::uint8_t*>(weight.data) != base + e * bytes) {
+            for (const WeightMatrix& each : kind) upload(each);
+            return;
+        }
+    }
+    // One allocation for the tensor: thousands of small ones would each
+    // take more of the GPU's memory than they hold.
+    if (state_->matrices.contains(first.data)) return;
+    require_uploadable(first);
+    translate([&] {
+        cuda::DeviceMemory memory(bytes * kind.size());
+        state_->stream.copy_to_device(memory.get(), base, bytes * kind.size());
+        for (std::size_t e = 0; e < kind.size(); ++e)
+            state_->matrices.emplace(kind[e].data, cuda::DeviceMatrix{static_cast<std::uint32_t>(first.type),
+                                                                      static_cast<std::uint8_t*>(memory.get()) + e * bytes,
+                                                                      first.rows, first.cols, first.row_bytes});
+        state_->weights.push_back(std::move(memory));
+    });
+    state_->weight_bytes += bytes * kind.size();
 }
 
 std::size_t CudaDecoderOps::uploaded_bytes() const {
@@ -198,6 +297,15 @@ const cuda::DeviceMatrix& device_matrix(const MatrixMap& matrices, const WeightM
     if (found == matrices.end())
         throw ModelError("the CUDA backend was not given the weight " + std::string(weight.name));
     return found->second;
+}
+
+template <class T>
+T* reserve_for(cuda::DeviceMemory& memory, std::int64_t count, std::uint64_t& generation) {
+    return static_cast<T*>(reserve(memory, static_cast<std::size_t>(count) * sizeof(T), generation));
+}
+
+int activation_id(GatedActivation activation) {
+    return activation == GatedActivation::Silu ? 0 : 1;
 }
 
 const float* device_vector(const VectorMap& vectors, const std::vector<float>& vector) {
@@ -353,6 +461,12 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
                                GatedActivation activation, const float* x, std::int64_t n_rows, float* out,
                                const LoraSet& loras) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
+    run_ffn(gate, up, down, activation, x, n_rows, out, loras);
+}
+
+void CudaDecoderOps::run_ffn(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
+                             GatedActivation activation, const float* x, std::int64_t n_rows, float* out,
+                             const LoraSet& loras) {
     const cuda::DeviceMatrix& device_gate = device_matrix(state_->matrices, gate);
     const cuda::DeviceMatrix& device_up = device_matrix(state_->matrices, up);
     const cuda::DeviceMatrix& device_down = device_matrix(state_->matrices, down);
@@ -370,16 +484,137 @@ void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up,
         cuda::matmul(state_->stream, device_up, x, n_rows, up_out, rows_for(quantized, device_up));
         add_lora_updates(gate, x, n_rows, gated, loras);
         add_lora_updates(up, x, n_rows, up_out, loras);
-        cuda::gated_activation(state_->stream, gated, up_out, n_rows * gate.rows,
-                               activation == GatedActivation::Silu ? 0 : 1);
+        cuda::gated_activation(state_->stream, gated, up_out, n_rows * gate.rows, activation_id(activation));
         cuda::matmul(state_->stream, device_down, gated, n_rows, out);
         add_lora_updates(down, gated, n_rows, out, loras);
     });
 }
 
-void CudaDecoderOps::ffn_experts(const ExpertFfn&, GatedActivation, const float*, std::int64_t, float*,
-                                 std::span<std::int64_t>) {
-    throw ModelError("the CUDA backend has no mixture-of-experts kernels yet");
+void CudaDecoderOps::ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x,
+                                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
+    State& state = *state_;
+    if (!state.expert_sets.contains(experts.gate.data()))
+        throw ModelError("the CUDA backend was not given the experts of " + std::string(experts.router.name));
+    const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
+    const std::int64_t n_embd = experts.router.cols;
+    const std::int64_t n_pairs = n_rows * experts.n_used;
+    const bool by_pair = n_rows <= cuda::kMaxVectorRows;
+    ExpertRouting routing = expert_routing(experts);
+    if (routing.selection_bias) routing.selection_bias = device_vector(state.vectors, experts.selection_bias);
+    const cuda::DeviceMatrix& router = device_matrix(state.matrices, experts.router);
+    translate([&] {
+        std::uint64_t& generation = state.buffer_generation;
+        auto* logits = reserve_for<float>(state.expert_logits, n_rows * n_expert, generation);
+        auto* ids = reserve_for<std::int32_t>(state.expert_ids, n_pairs, generation);
+        auto* weights = reserve_for<float>(state.expert_weights, n_pairs, generation);
+        auto* outputs = reserve_for<float>(state.expert_outputs, n_pairs * n_embd, generation);
+        unsigned long long* counters = by_pair && !usage.empty() ? usage_counters(usage) : nullptr;
+        cuda::matmul(state.stream, router, x, n_rows, logits);
+        cuda::route_experts(state.stream, routing, logits, n_rows, ids, weights, counters);
+        if (by_pair)
+            expert_outputs_by_pair(experts, activation, x, n_rows, ids, outputs);
+        else
+            expert_outputs_grouped(experts, activation, x, n_rows, ids, outputs, usage);
+        cuda::combine_experts(state.stream, outputs, weights, n_rows, experts.n_used, n_embd, out);
+
+        if (experts.shared_gate.data == nullptr) return;
+        auto* shared = reserve_for<float>(state.shared_out, n_rows * n_embd, generation);
+        run_ffn(experts.shared_gate, experts.shared_up, experts.shared_down, activation, x, n_rows, shared, LoraSet{});
+        if (experts.shared_scale.empty()) {
+            cuda::add_in_place(state.stream, out, shared, n_rows * n_embd);
+            return;
+        }
+        // sigmoid(x · shared_scale) per row: the gate as a one-row f32 matrix.
+        const cuda::DeviceMatrix gate{static_cast<std::uint32_t>(GgmlType::F32),
+                                      device_vector(state.vectors, experts.shared_scale), 1, n_embd,
+                                      n_embd * static_cast<std::int64_t>(sizeof(float))};
+        auto* gate_logits = reserve_for<float>(state.shared_logits, n_rows, generation);
+        cuda::matmul(state.stream, gate, x, n_rows, gate_logits);
+        cuda::add_sigmoid_scaled(state.stream, shared, gate_logits, n_rows, n_embd, out);
+    });
+}
+
+void CudaDecoderOps::expert_outputs_by_pair(const ExpertFfn& experts, GatedActivation activation, const float* x,
+                                            std::int64_t n_rows, const std::int32_t* ids, float* outputs) {
+    State& state = *state_;
+    const DeviceExpertSet& set = state.expert_sets.at(experts.gate.data());
+    const std::int64_t n_pairs = n_rows * experts.n_used;
+    auto* gate = reserve_for<float>(state.expert_gate, n_pairs * set.gate.rows, state.buffer_generation);
+    auto* up = reserve_for<float>(state.expert_up, n_pairs * set.up.rows, state.buffer_generation);
+    std::optional<cuda::QuantizedRows> quantized;
+    if (cuda::takes_int8_activations(set.gate.ggml_type) || cuda::takes_int8_activations(set.up.ggml_type))
+        quantized = cuda::quantize_rows(state.stream, x, n_rows, set.gate.cols);
+    const auto rows_for_kind = [&](const cuda::DeviceExperts& kind) {
+        return quantized && cuda::takes_int8_activations(kind.ggml_type) ? &*quantized : nullptr;
+    };
+    cuda::matmul_experts(state.stream, set.gate, ids, n_pairs, experts.n_used, x, gate, rows_for_kind(set.gate));
+    cuda::matmul_experts(state.stream, set.up, ids, n_pairs, experts.n_used, x, up, rows_for_kind(set.up));
+    cuda::gated_activation(state.stream, gate, up, n_pairs * set.gate.rows, activation_id(activation));
+    cuda::matmul_experts(state.stream, set.down, ids, n_pairs, 1, gate, outputs);
+}
+
+void CudaDecoderOps::expert_outputs_grouped(const ExpertFfn& experts, GatedActivation activation, const float* x,
+                                            std::int64_t n_rows, const std::int32_t* ids, float* outputs,
+                                            std::span<std::int64_t> usage) {
+    State& state = *state_;
+    const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
+    const std::int64_t n_embd = experts.router.cols;
+    const std::int64_t n_used = experts.n_used;
+    const std::int64_t n_pairs = n_rows * n_used;
+    std::vector<std::int32_t> chosen(static_cast<std::size_t>(n_pairs));
+    state.stream.copy_to_host(chosen.data(), ids, chosen.size() * sizeof(std::int32_t));
+
+    if (!usage.empty())
+        for (const std::int32_t e : chosen) ++usage[static_cast<std::size_t>(e)];
+    const ExpertGroups groups = group_by_expert(chosen, n_expert);
+    std::vector<std::int32_t> routes(groups.pairs);  // the pairs by expert, then their rows
+    routes.reserve(static_cast<std::size_t>(2 * n_pairs));
+    for (const std::int32_t pair : groups.pairs) routes.push_back(static_cast<std::int32_t>(pair / n_used));
+    std::int64_t most = 0;
+    for (std::size_t e = 0; e < static_cast<std::size_t>(n_expert); ++e)
+        most = std::max(most, groups.first[e + 1] - groups.first[e]);
+    auto* device_routes = reserve_for<std::int32_t>(state.expert_routes, 2 * n_pairs, state.buffer_generation);
+    auto* rows_in = reserve_for<float>(state.expert_in, most * n_embd, state.buffer_generation);
+    auto* rows_out = reserve_for<float>(state.expert_out, most * n_embd, state.buffer_generation);
+    state.stream.copy_to_device(device_routes, routes.data(), routes.size() * sizeof(std::int32_t));
+
+    const cuda::DeviceMatrix all_rows{static_cast<std::uint32_t>(GgmlType::F32), x, n_rows, n_embd,
+                                      n_embd * static_cast<std::int64_t>(sizeof(float))};
+    for (std::int64_t e = 0; e < n_expert; ++e) {
+        const std::int64_t begin = groups.first[static_cast<std::size_t>(e)];
+        const std::int64_t count = groups.first[static_cast<std::size_t>(e) + 1] - begin;
+        if (count == 0) continue;
+        const auto at = static_cast<std::size_t>(e);
+        cuda::embed_rows(state.stream, all_rows, device_routes + n_pairs + begin, count, rows_in);
+        run_ffn(experts.gate[at], experts.up[at], experts.down[at], activation, rows_in, count, rows_out, LoraSet{});
+        cuda::scatter_rows(state.stream, rows_out, device_routes + begin, count, n_embd, outputs);
+    }
+}
+
+unsigned long long* CudaDecoderOps::usage_counters(std::span<std::int64_t> usage) {
+    State& state = *state_;
+    for (const UsageSlot& slot : state.usage_slots)
+        if (slot.host == usage.data()) return static_cast<unsigned long long*>(state.usage_counters.get()) + slot.offset;
+    // A layer's first count: what the counters hold goes to the host before they grow.
+    fold_usage();
+    state.usage_slots.push_back({usage.data(), usage.size(), state.usage_size});
+    state.usage_size += usage.size();
+    state.usage_counters = cuda::DeviceMemory();
+    state.usage_counters = cuda::DeviceMemory(state.usage_size * sizeof(unsigned long long));
+    state.stream.zero(state.usage_counters.get(), state.usage_size * sizeof(unsigned long long));
+    ++state.buffer_generation;
+    return static_cast<unsigned long long*>(state.usage_counters.get()) + state.usage_slots.back().offset;
+}
+
+void CudaDecoderOps::fold_usage() {
+    State& state = *state_;
+    if (state.usage_size == 0) return;
+    std::vector<unsigned long long> counts(state.usage_size);
+    state.stream.copy_to_host(counts.data(), state.usage_counters.get(), counts.size() * sizeof(unsigned long long));
+    for (const UsageSlot& slot : state.usage_slots)
+        for (std::size_t e = 0; e < slot.n; ++e) slot.host[e] += static_cast<std::int64_t>(counts[slot.offset + e]);
+    state.stream.zero(state.usage_counters.get(), counts.size() * sizeof(unsigned long long));
 }
 
 void CudaDecoderOps::soft_cap(float* x, std::int64_t n, float cap) {
@@ -408,6 +643,7 @@ std::vector<float> CudaDecoderOps::to_host(const float* x, std::int64_t n) {
         }
         state.mode = StepMode::Eager;
         state.stream.copy_to_host(host.data(), x, host.size() * sizeof(float));
+        fold_usage();
     });
     return host;
 }

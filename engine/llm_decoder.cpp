@@ -168,15 +168,14 @@ private:
 
 #ifdef FOLIO_USE_CUDA
     void place_on_gpu(int gpu) override {
-        if (has_experts_)
-            throw ModelError("the CUDA backend does not run " + config_.architecture +
-                             " (mixture-of-experts) models yet");
         auto ops = std::make_unique<CudaDecoderOps>(gpu);
         ops->upload(token_embd_);
         for (const DecoderLayer& layer : layers_) {
-            for (const WeightMatrix* weight :
-                 {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.ffn_gate, &layer.ffn_up, &layer.ffn_down})
-                ops->upload(*weight);
+            for (const WeightMatrix* weight : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) ops->upload(*weight);
+            if (has_experts_)
+                ops->upload(layer.experts);
+            else
+                for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) ops->upload(*weight);
             for (const std::vector<float>* vector :
                  {&layer.attn_norm, &layer.bq, &layer.bk, &layer.bv, &layer.q_norm, &layer.k_norm,
                   &layer.post_attention_norm, &layer.ffn_norm, &layer.post_ffw_norm})

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/expert_routing.h"
+
 namespace folio::engine::cuda {
 
 class CudaError : public std::runtime_error {
@@ -57,6 +59,7 @@ public:
     void* cublas() const { return cublas_; }     // cublasHandle_t
     void copy_to_device(void* device, const void* host, std::size_t bytes);
     void copy_to_host(void* host, const void* device, std::size_t bytes);  // waits for the copy
+    void zero(void* device, std::size_t bytes);
     void synchronize();
 
     // Device memory that grows to the largest size asked for; slot picks one
@@ -142,6 +145,47 @@ QuantizedRows quantize_rows(Stream& stream, const float* x, std::int64_t n, std:
 // dequantize tiles of w to f16 and multiply on the tensor cores through cuBLAS.
 void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out,
             const QuantizedRows* quantized = nullptr);
+
+// A layer's experts of one kind, all of one type and shape: expert e's
+// matrix (GGUF layout) at data[e], a device array of device pointers.
+struct DeviceExperts {
+    std::uint32_t ggml_type = 0;
+    const void* const* data = nullptr;
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+    std::int64_t row_bytes = 0;
+};
+
+// The most (row, expert) pairs one matmul_experts takes.
+constexpr std::int64_t kMaxExpertPairs = kMaxVectorRows * kMaxRoutedExperts;
+
+// out (n_pairs, w.rows): row p is x's row p / pairs_per_row times the
+// matrix of expert ids[p] (device memory), transposed. Each pair reads its
+// expert's weights once, with the matrix-vector kernels of matmul: the
+// decode step's chosen experts, with no round trip to the host. quantized:
+// x's rows already through quantize_rows, when the type reads int8.
+void matmul_experts(Stream& stream, const DeviceExperts& w, const std::int32_t* ids, std::int64_t n_pairs,
+                    int pairs_per_row, const float* x, float* out, const QuantizedRows* quantized = nullptr);
+
+// Each row's experts, one GPU thread a row running route_row (the CPU
+// backend's choice): ids and weights (n_rows, routing.n_used) from logits
+// (n_rows, routing.n_expert); routing.selection_bias in device memory.
+// usage (n_expert counters, device memory) counts each choice when given.
+void route_experts(Stream& stream, const ExpertRouting& routing, const float* logits, std::int64_t n_rows,
+                   std::int32_t* ids, float* weights, unsigned long long* usage);
+
+// out (n_rows, n) = Σ_k weights[r, k] · y[r * n_used + k]: each row's
+// experts' outputs by their weights.
+void combine_experts(Stream& stream, const float* y, const float* weights, std::int64_t n_rows, int n_used,
+                     std::int64_t n, float* out);
+
+// Row i of x (n rows of cols) to row ids[i] of out.
+void scatter_rows(Stream& stream, const float* x, const std::int32_t* ids, std::int64_t n, std::int64_t cols,
+                  float* out);
+
+// out (n_rows, n) += sigmoid(logits[r]) · y (n_rows, n): Qwen2-MoE's gated shared experts.
+void add_sigmoid_scaled(Stream& stream, const float* y, const float* logits, std::int64_t n_rows, std::int64_t n,
+                        float* out);
 
 // out (n_tokens, table.cols): row i is row tokens[i] of the table as f32.
 void embed_rows(Stream& stream, const DeviceMatrix& table, const std::int32_t* tokens, std::int64_t n_tokens,

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <string>
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.h"
@@ -33,14 +34,29 @@ __device__ __forceinline__ float warp_sum(float value) {
     return value;
 }
 
+// What a matrix-vector launch multiplies: w times its kCols activation
+// rows; or, with expert ids, for each pair p = blockIdx.y the matrix of
+// expert ids[p] (experts[ids[p]]) times activation row p / pairs_per_row,
+// into output row p (matmul_experts).
+struct PairSelection {
+    const void* const* experts = nullptr;
+    const std::int32_t* ids = nullptr;
+    int pairs_per_row = 1;
+};
+
 // out (kCols, rows) = x (kCols, cols) · wᵀ, one warp per row: its lanes walk
 // the row's chunks in order, so a warp's loads of a block are contiguous.
 template <class Format, int kCols>
 __global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
     matvec_kernel(const std::uint8_t* __restrict__ w, std::int64_t row_bytes, std::int64_t rows, std::int64_t cols,
-                  const float* __restrict__ x, float* __restrict__ out) {
+                  const float* __restrict__ x, float* __restrict__ out, PairSelection pairs) {
     const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
     if (row >= rows) return;
+    if (pairs.ids) {
+        w = static_cast<const std::uint8_t*>(pairs.experts[pairs.ids[blockIdx.y]]);
+        x += static_cast<std::int64_t>(blockIdx.y / pairs.pairs_per_row) * cols;
+        out += static_cast<std::int64_t>(blockIdx.y) * rows;
+    }
     const std::uint8_t* w_row = w + row * row_bytes;
     const int n_chunks = static_cast<int>(cols / Format::kElements) * Format::kChunks;
     float acc[kCols] = {};
@@ -80,12 +96,19 @@ template <class Format, int kCols>
 __global__ void __launch_bounds__(kWarpSize* kRowsPerBlock)
     matvec_q8_kernel(const std::uint8_t* __restrict__ w, std::int64_t row_bytes, std::int64_t rows, std::int64_t cols,
                      const std::int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ out,
-                     int warps_per_row) {
+                     int warps_per_row, PairSelection pairs) {
     const int warp = threadIdx.y;
     const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * (kRowsPerBlock / warps_per_row) + warp / warps_per_row;
     const int part = warp % warps_per_row;
     const int n_chunks = static_cast<int>(cols / Format::kElements) * Format::kChunks;
     const std::int64_t scales_per_row = cols / kQ8Block;
+    if (pairs.ids) {
+        w = static_cast<const std::uint8_t*>(pairs.experts[pairs.ids[blockIdx.y]]);
+        const std::int64_t x_row = blockIdx.y / pairs.pairs_per_row;
+        xq += x_row * cols;
+        xd += x_row * scales_per_row;
+        out += static_cast<std::int64_t>(blockIdx.y) * rows;
+    }
     float acc[kCols] = {};
     if (row < rows) {
         const std::uint8_t* w_row = w + row * row_bytes;
@@ -174,12 +197,14 @@ void dequantize(Stream& stream, const DeviceMatrix& w, std::int64_t first_row, c
     check_launch("dequantize");
 }
 
+// n_pairs: 1, or with pairs.ids the pairs (grid.y) of matmul_experts.
 template <class Format, int kCols>
-void launch_matvec(Stream& stream, const DeviceMatrix& w, const float* x, float* out) {
+void launch_matvec(Stream& stream, const DeviceMatrix& w, const float* x, float* out, PairSelection pairs = {},
+                   unsigned n_pairs = 1) {
     const dim3 threads(kWarpSize, kRowsPerBlock);
-    matvec_kernel<Format, kCols><<<blocks_for(w.rows, kRowsPerBlock), threads, 0,
-                                   static_cast<cudaStream_t>(stream.handle())>>>(
-        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x, out);
+    const dim3 blocks(blocks_for(w.rows, kRowsPerBlock), n_pairs);
+    matvec_kernel<Format, kCols><<<blocks, threads, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x, out, pairs);
     check_launch("matvec");
 }
 
@@ -191,12 +216,13 @@ int warps_per_row(std::int64_t rows) {
 }
 
 template <class Format, int kCols>
-void launch_matvec_q8(Stream& stream, const DeviceMatrix& w, const std::int8_t* xq, const float* xd, float* out) {
+void launch_matvec_q8(Stream& stream, const DeviceMatrix& w, const std::int8_t* xq, const float* xd, float* out,
+                      PairSelection pairs = {}, unsigned n_pairs = 1) {
     const dim3 threads(kWarpSize, kRowsPerBlock);
-    const int per_row = warps_per_row(w.rows);
-    matvec_q8_kernel<Format, kCols><<<blocks_for(w.rows, kRowsPerBlock / per_row), threads, 0,
-                                      static_cast<cudaStream_t>(stream.handle())>>>(
-        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, xq, xd, out, per_row);
+    const int per_row = warps_per_row(w.rows * n_pairs);
+    const dim3 blocks(blocks_for(w.rows, kRowsPerBlock / per_row), n_pairs);
+    matvec_q8_kernel<Format, kCols><<<blocks, threads, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, xq, xd, out, per_row, pairs);
     check_launch("matvec_q8");
 }
 
@@ -312,6 +338,28 @@ void matmul(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t 
             matvec<Format>(stream, w, x, n, out, quantized);
         else
             gemm<Format>(stream, w, x, n, out);
+    });
+}
+
+void matmul_experts(Stream& stream, const DeviceExperts& w, const std::int32_t* ids, std::int64_t n_pairs,
+                    int pairs_per_row, const float* x, float* out, const QuantizedRows* quantized) {
+    // One expert's shape stands for all (their data come through the ids).
+    const DeviceMatrix shape{w.ggml_type, nullptr, w.rows, w.cols, w.row_bytes};
+    require_readable(shape);
+    if (n_pairs < 1 || n_pairs > kMaxExpertPairs)
+        throw CudaError("matmul_experts takes 1 to " + std::to_string(kMaxExpertPairs) + " pairs, not " +
+                        std::to_string(n_pairs));
+    const PairSelection pairs{w.data, ids, pairs_per_row};
+    const auto grid_pairs = static_cast<unsigned>(n_pairs);
+    formats::dispatch(w.ggml_type, [&](auto format) {
+        using Format = decltype(format);
+        if constexpr (Format::kQuantized) {
+            const std::int64_t x_rows = (n_pairs + pairs_per_row - 1) / pairs_per_row;
+            const QuantizedRows rows = quantized ? *quantized : quantize_into(stream, 0, x, x_rows, w.cols);
+            launch_matvec_q8<Format, 1>(stream, shape, rows.quants, rows.scales, out, pairs, grid_pairs);
+        } else {
+            launch_matvec<Format, 1>(stream, shape, x, out, pairs, grid_pairs);
+        }
     });
 }
 

@@ -76,6 +76,10 @@ void Stream::copy_to_host(void* host, const void* device, std::size_t bytes) {
     synchronize();
 }
 
+void Stream::zero(void* device, std::size_t bytes) {
+    check(cudaMemsetAsync(device, 0, bytes, static_cast<cudaStream_t>(stream_)), "clear GPU memory");
+}
+
 void Stream::synchronize() {
     check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "run on the GPU");
 }
