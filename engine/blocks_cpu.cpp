@@ -128,7 +128,7 @@ private:
     void prepare_adapters(ThreadPool& pool, const LoraSet& loras, MatmulInput& input) {
         updates_.reserve(loras.uses.size());  // down_input points into each update's down: no reallocation
         for (const LoraUse& use : loras.uses) {
-            const LoraWeight* pair = use.adapter->find(w_.name);
+            const LoraWeight* pair = use.adapter->find(w_.name, w_.expert);
             if (pair == nullptr)
                 continue;
             const float scale = use.adapter->scale(*pair, use.scale);
@@ -951,7 +951,7 @@ ExpertGroups group_by_expert(std::span<const std::int32_t> ids, std::int64_t n_e
 }
 
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
-                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage) {
+                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage, const LoraSet* loras) {
     const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
     const std::int64_t n_embd = experts.router.cols;
     std::vector<float> logits(static_cast<std::size_t>(n_rows * n_expert));  // (n_rows, n_expert)
@@ -986,7 +986,8 @@ void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation act
             std::copy_n(x + pairs[static_cast<std::size_t>(i)] / n_used * n_embd, n_embd, rows.data() + i * n_embd);
         expert_out.resize(rows.size());
         MatmulInput expert_input(rows.data(), n_mine, n_embd);
-        ffn_gated(pool, experts.gate[at], experts.up[at], experts.down[at], activation, expert_input, expert_out.data());
+        ffn_gated(pool, experts.gate[at], experts.up[at], experts.down[at], activation, expert_input, expert_out.data(),
+                  loras);
         for (std::int64_t i = 0; i < n_mine; ++i) {
             const std::int32_t pair = pairs[static_cast<std::size_t>(i)];
             const float weight = weights[static_cast<std::size_t>(pair)];

@@ -26,6 +26,9 @@ struct WeightMatrix {
     std::int64_t cols = 0;
     std::int64_t row_bytes = 0;
     std::string_view name;  // the GGUF tensor's, by which LoRA adapters find it; may be empty
+    // An expert's matrix: its index in the stacked tensor `name` (n_expert
+    // matrices), by which adapters find its pair too; -1 for a plain matrix.
+    std::int32_t expert = -1;
 };
 
 class LoraSet;  // lora.h
@@ -228,9 +231,10 @@ ExpertGroups group_by_expert(std::span<const std::int32_t> ids, std::int64_t n_e
 // (scaled by their gate where they have one). The rows routed to an expert
 // go through its matrices as one batch, so each expert's weights are read
 // once. usage, when given, has n_expert counts: each chosen expert's is
-// incremented once per row that chose it.
+// incremented once per row that chose it. loras: the adapters of the
+// experts' matrices (WeightMatrix::expert finds each one's pair).
 void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation activation, const float* x,
-                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage = {});
+                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage = {}, const LoraSet* loras = nullptr);
 
 // x *= factor over n elements (Gemma's embeddings: sqrt(n_embd)).
 void scale_in_place(float* x, std::int64_t n, float factor);

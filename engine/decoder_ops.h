@@ -64,8 +64,8 @@ public:
         engine::ffn_gated(pool_, gate, up, down, activation, input, out, &loras);
     }
     void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
-                     float* out, std::span<std::int64_t> usage) {
-        engine::ffn_experts(pool_, experts, activation, x, n_rows, out, usage);
+                     float* out, std::span<std::int64_t> usage, const LoraSet& loras) {
+        engine::ffn_experts(pool_, experts, activation, x, n_rows, out, usage, &loras);
     }
     void soft_cap(float* x, std::int64_t n, float cap) { engine::soft_cap(x, n, cap); }
     std::vector<float> to_host(const float* x, std::int64_t n) { return {x, x + n}; }
@@ -127,10 +127,11 @@ public:
     // multiply each row's chosen experts straight from the routing's ids,
     // so a decode step stays one recording; more rows (prefill) go to the
     // host once to be grouped by expert, each expert then multiplying its
-    // rows at once. usage is counted on the GPU for a few rows and added to
-    // it at to_host().
+    // rows at once (so do the rows of a step with adapters, whose experts'
+    // pairs go with their matrices). usage is counted on the GPU for a few
+    // rows and added to it at to_host().
     void ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
-                     float* out, std::span<std::int64_t> usage);
+                     float* out, std::span<std::int64_t> usage, const LoraSet& loras);
     void soft_cap(float* x, std::int64_t n, float cap);
     std::vector<float> to_host(const float* x, std::int64_t n);
 
@@ -149,7 +150,7 @@ private:
                                 std::int64_t n_rows, const std::int32_t* ids, float* outputs);
     void expert_outputs_grouped(const ExpertFfn& experts, GatedActivation activation, const float* x,
                                 std::int64_t n_rows, const std::int32_t* ids, float* outputs,
-                                std::span<std::int64_t> usage);
+                                std::span<std::int64_t> usage, const LoraSet& loras);
     // The GPU's counters for a layer's usage (registered at first use), and
     // what they counted added to the host's counts.
     unsigned long long* usage_counters(std::span<std::int64_t> usage);

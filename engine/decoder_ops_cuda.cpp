@@ -375,7 +375,7 @@ void CudaDecoderOps::add_lora_updates(const WeightMatrix& w, const float* x, std
         return matrix;
     };
     for (const LoraUse& use : loras.uses) {
-        const LoraWeight* pair = use.adapter->find(w.name);
+        const LoraWeight* pair = use.adapter->find(w.name, w.expert);
         if (pair == nullptr) continue;
         const float scale = use.adapter->scale(*pair, use.scale);
         if (scale == 0.f) continue;
@@ -491,7 +491,8 @@ void CudaDecoderOps::run_ffn(const WeightMatrix& gate, const WeightMatrix& up, c
 }
 
 void CudaDecoderOps::ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x,
-                                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage) {
+                                 std::int64_t n_rows, float* out, std::span<std::int64_t> usage,
+                                 const LoraSet& loras) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     State& state = *state_;
     if (!state.expert_sets.contains(experts.gate.data()))
@@ -499,7 +500,7 @@ void CudaDecoderOps::ffn_experts(const ExpertFfn& experts, GatedActivation activ
     const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
     const std::int64_t n_embd = experts.router.cols;
     const std::int64_t n_pairs = n_rows * experts.n_used;
-    const bool by_pair = n_rows <= cuda::kMaxVectorRows;
+    const bool by_pair = n_rows <= cuda::kMaxVectorRows && loras.empty();
     ExpertRouting routing = expert_routing(experts);
     if (routing.selection_bias) routing.selection_bias = device_vector(state.vectors, experts.selection_bias);
     const cuda::DeviceMatrix& router = device_matrix(state.matrices, experts.router);
@@ -515,7 +516,7 @@ void CudaDecoderOps::ffn_experts(const ExpertFfn& experts, GatedActivation activ
         if (by_pair)
             expert_outputs_by_pair(experts, activation, x, n_rows, ids, outputs);
         else
-            expert_outputs_grouped(experts, activation, x, n_rows, ids, outputs, usage);
+            expert_outputs_grouped(experts, activation, x, n_rows, ids, outputs, usage, loras);
         cuda::combine_experts(state.stream, outputs, weights, n_rows, experts.n_used, n_embd, out);
 
         if (experts.shared_gate.data == nullptr) return;
@@ -556,7 +557,7 @@ void CudaDecoderOps::expert_outputs_by_pair(const ExpertFfn& experts, GatedActiv
 
 void CudaDecoderOps::expert_outputs_grouped(const ExpertFfn& experts, GatedActivation activation, const float* x,
                                             std::int64_t n_rows, const std::int32_t* ids, float* outputs,
-                                            std::span<std::int64_t> usage) {
+                                            std::span<std::int64_t> usage, const LoraSet& loras) {
     State& state = *state_;
     const auto n_expert = static_cast<std::int64_t>(experts.gate.size());
     const std::int64_t n_embd = experts.router.cols;
@@ -587,7 +588,7 @@ void CudaDecoderOps::expert_outputs_grouped(const ExpertFfn& experts, GatedActiv
         if (count == 0) continue;
         const auto at = static_cast<std::size_t>(e);
         cuda::embed_rows(state.stream, all_rows, device_routes + n_pairs + begin, count, rows_in);
-        run_ffn(experts.gate[at], experts.up[at], experts.down[at], activation, rows_in, count, rows_out, LoraSet{});
+        run_ffn(experts.gate[at], experts.up[at], experts.down[at], activation, rows_in, count, rows_out, loras);
         cuda::scatter_rows(state.stream, rows_out, device_routes + begin, count, n_embd, outputs);
     }
 }

@@ -119,6 +119,8 @@ public:
                                           std::move(gate_up.up),
                                           experts("ffn_down_exps.weight", c.n_embd, n_ff_expert), n_expert_used,
                                           architecture.normalize_expert_weights};
+                for (const std::vector<WeightMatrix>* kind : {&layer.experts.gate, &layer.experts.up, &layer.experts.down})
+                    allow_lora(*kind);
                 if (architecture.shared_expert) {
                     layer.experts.shared_gate = matrix("ffn_gate_shexp.weight", n_ff_shared, c.n_embd);
                     layer.experts.shared_up = matrix("ffn_up_shexp.weight", n_ff_shared, c.n_embd);
@@ -245,7 +247,7 @@ private:
             ops.rms_norm(residual, layer.ffn_norm, n_tokens, c.n_embd, c.rms_norm_eps, normed);
             if (has_experts_)
                 ops.ffn_experts(layer.experts, architecture_.ffn_activation, normed, n_tokens, block_out,
-                                expert_usage_of(il));
+                                expert_usage_of(il), loras);
             else
                 ops.ffn_gated(layer.ffn_gate, layer.ffn_up, layer.ffn_down, architecture_.ffn_activation, normed,
                               n_tokens, block_out, loras);

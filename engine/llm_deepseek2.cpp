@@ -167,6 +167,8 @@ public:
                 for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) allow_lora(*weight);
             } else {
                 layer.experts = read_experts(blk, n_expert, n_expert_used, n_ff_expert, n_shared);
+                for (const std::vector<WeightMatrix>* kind : {&layer.experts.gate, &layer.experts.up, &layer.experts.down})
+                    allow_lora(*kind);
             }
             layers_.push_back(std::move(layer));
         }
@@ -357,7 +359,7 @@ private:
                           block_out.data(), &loras);
             } else {
                 ffn_experts(pool, layer.experts, GatedActivation::Silu, normed.data(), n_tokens, block_out.data(),
-                            expert_usage_of(il));
+                            expert_usage_of(il), &loras);
             }
             add_in_place(residual.data(), block_out.data(), n_tokens * n_embd);
         }

@@ -1,5 +1,6 @@
 #include "engine/lora.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <tuple>
@@ -19,13 +20,21 @@ std::string shape_text(std::int64_t rows, std::int64_t cols) {
     return "(" + std::to_string(rows) + ", " + std::to_string(cols) + ")";
 }
 
-// A pair's tensor as a matrix, its type checked for matmul kernels.
-WeightMatrix lora_matrix(const GgufFile& file, const GgufTensor& tensor) {
-    if (tensor.n_dims != 2)
-        throw ModelError(file.source() + ": tensor " + std::string(tensor.name) + " has shape " +
-                         tensor_shape_text(tensor) + ", not a matrix");
-    // The expected shape is the tensor's own: only the type is in question here.
-    return weight_matrix(file, std::string(tensor.name), tensor.ne[1], tensor.ne[0]);
+// A pair's tensor as matrices, its type checked for matmul kernels: one
+// matrix, or for a target of n_expert > 0 stacked experts, one per expert.
+std::vector<WeightMatrix> lora_matrices(const GgufFile& file, const GgufTensor& tensor, std::int64_t n_expert) {
+    const std::string name(tensor.name);
+    if (n_expert == 0) {
+        if (tensor.n_dims != 2)
+            throw ModelError(file.source() + ": tensor " + name + " has shape " + tensor_shape_text(tensor) +
+                             ", not a matrix");
+        // The expected shape is the tensor's own: only the type is in question here.
+        return {weight_matrix(file, name, tensor.ne[1], tensor.ne[0])};
+    }
+    if (tensor.n_dims != 3 || tensor.ne[2] != n_expert)
+        throw ModelError(file.source() + ": tensor " + name + " has shape " + tensor_shape_text(tensor) +
+                         ", not the " + std::to_string(n_expert) + " stacked matrices of its experts");
+    return expert_matrices(file, name, n_expert, tensor.ne[1], tensor.ne[0]);
 }
 
 }  // namespace
@@ -82,8 +91,10 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const GgufFile& file, const
                              ", which is not among the model's adaptable weights (attention projections and "
                              "feed-forward matrices)");
         const WeightShape& w = adaptable->second;
-        const WeightMatrix a = lora_matrix(adapter->file_, *pair.a);
-        const WeightMatrix b = lora_matrix(adapter->file_, *pair.b);
+        const std::vector<WeightMatrix> stacked_a = lora_matrices(adapter->file_, *pair.a, w.n_expert);
+        const std::vector<WeightMatrix> stacked_b = lora_matrices(adapter->file_, *pair.b, w.n_expert);
+        const WeightMatrix& a = stacked_a.front();
+        const WeightMatrix& b = stacked_b.front();
         if (a.rows != b.cols)
             throw ModelError(source + ": " + target + " has a lora_a of rank " + std::to_string(a.rows) + " " +
                              shape_text(a.rows, a.cols) + " but a lora_b of rank " + std::to_string(b.cols) + " " +
@@ -96,14 +107,18 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const GgufFile& file, const
                                  shape_text(matrix.rows, matrix.cols) + ", which does not fit " + target + " of shape " +
                                  shape_text(w.rows, w.cols) + ": expected " +
                                  shape_text(expected_rows, expected_cols));
-        adapter->weights_.emplace(target, LoraWeight{a, b});
+        std::vector<LoraWeight>& weights = adapter->weights_[target];
+        for (std::size_t e = 0; e < stacked_a.size(); ++e) weights.push_back(LoraWeight{stacked_a[e], stacked_b[e]});
     }
     return adapter;
 }
 
-const LoraWeight* LoraAdapter::find(std::string_view base_weight) const {
+const LoraWeight* LoraAdapter::find(std::string_view base_weight, std::int32_t expert) const {
     const auto it = weights_.find(base_weight);
-    return it == weights_.end() ? nullptr : &it->second;
+    if (it == weights_.end()) return nullptr;
+    if (expert < 0) return it->second.size() == 1 ? &it->second.front() : nullptr;
+    const auto at = static_cast<std::size_t>(expert);
+    return at < it->second.size() ? &it->second[at] : nullptr;
 }
 
 WidenedLoraPair widen_lora_pair(const LoraWeight& pair, std::int64_t rank_multiple) {
@@ -128,10 +143,11 @@ float LoraAdapter::scale(const LoraWeight& weight, float user_scale) const {
 bool LoraAdapter::fits(const Model& model) const {
     if (architecture_ != model.config().architecture)
         return false;
-    for (const auto& [target, weight] : weights_) {
+    for (const auto& [target, weights] : weights_) {
         const auto it = model.adaptable_weights().find(target);
-        if (it == model.adaptable_weights().end() || it->second.rows != weight.b.rows ||
-            it->second.cols != weight.a.cols)
+        if (it == model.adaptable_weights().end() || it->second.rows != weights.front().b.rows ||
+            it->second.cols != weights.front().a.cols ||
+            std::max<std::int64_t>(it->second.n_expert, 1) != static_cast<std::int64_t>(weights.size()))
             return false;
     }
     return true;

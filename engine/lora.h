@@ -28,8 +28,11 @@
 // shared blocks apply them (lora_matmul, blocks_cpu.h; on a GPU the CUDA
 // ops, decoder_ops.h), so every architecture built from those blocks takes
 // adapters on the weights it lists as adaptable (Model::adaptable_weights).
-// An expert FFN would list each expert's slices the same way and run them
-// through lora_matmul.
+// A mixture of experts' stacked tensors (ffn_{gate,up,down}_exps) take
+// stacked pairs, as llama.cpp's converter writes them: lora_a ne {n_in, r,
+// n_expert}, lora_b ne {r, n_out, n_expert}, expert e's pair the e-th
+// matrix of each; each expert's matrix then goes through lora_matmul with
+// its own pair (WeightMatrix::expert).
 //
 //   std::shared_ptr<const LoraAdapter> finance = LoraAdapter::open("finance.gguf", *model);
 //   GenerationOptions options;
@@ -72,10 +75,11 @@ public:
     const std::string& source() const { return file_.source(); }
     const std::string& architecture() const { return architecture_; }
     float alpha() const { return alpha_; }
-    std::size_t size() const { return weights_.size(); }  // adapted base weights
+    std::size_t size() const { return weights_.size(); }  // adapted base weights (a stacked experts tensor: one)
 
-    // The pair for the base weight of this GGUF name, or nullptr.
-    const LoraWeight* find(std::string_view base_weight) const;
+    // The pair for the base weight of this GGUF name (of its expert-th
+    // matrix, for a stacked experts tensor), or nullptr.
+    const LoraWeight* find(std::string_view base_weight, std::int32_t expert = -1) const;
 
     // The factor on B(A·x) for a pair at the request's user_scale:
     // user_scale · alpha / r, or user_scale without an alpha (llama.cpp's rule).
@@ -96,7 +100,8 @@ private:
         using is_transparent = void;
         std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
     };
-    std::unordered_map<std::string, LoraWeight, NameHash, std::equal_to<>> weights_;
+    // A plain weight's pair, or a stacked experts tensor's pairs, one per expert.
+    std::unordered_map<std::string, std::vector<LoraWeight>, NameHash, std::equal_to<>> weights_;
 };
 
 // One adapter of a request and the scale the user gives it (1: as trained).

@@ -306,7 +306,8 @@ std::vector<WeightMatrix> expert_matrices(const GgufFile& file, const std::strin
     const auto row_bytes = static_cast<std::int64_t>(tensor->row_bytes);
     std::vector<WeightMatrix> experts;
     for (std::int64_t e = 0; e < n_expert; ++e)
-        experts.push_back(WeightMatrix{tensor->type, tensor->data.data() + e * rows * row_bytes, rows, cols, row_bytes, {}});
+        experts.push_back(WeightMatrix{tensor->type, tensor->data.data() + e * rows * row_bytes, rows, cols, row_bytes,
+                                       tensor->name, static_cast<std::int32_t>(e)});
     return experts;
 }
 
@@ -318,6 +319,7 @@ GateUpExperts gate_up_experts(const GgufFile& file, const std::string& blk, std:
                 expert_matrices(file, blk + "ffn_up_exps.weight", n_expert, n_ff, n_embd)};
     GateUpExperts experts;
     for (const WeightMatrix& fused : expert_matrices(file, fused_name, n_expert, 2 * n_ff, n_embd)) {
+        // Halves of one tensor: no adapter names them apart.
         experts.gate.push_back(WeightMatrix{fused.type, fused.data, n_ff, n_embd, fused.row_bytes, {}});
         experts.up.push_back(WeightMatrix{fused.type, fused.data + n_ff * fused.row_bytes, n_ff, n_embd, fused.row_bytes, {}});
     }

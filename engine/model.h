@@ -63,10 +63,12 @@ struct ModelConfig {
     RopeScaling rope_scaling;        // rope.scaling.*, rope_freqs.weight (rope_scaling.h)
 };
 
-// The shape of a weight matrix, (rows, cols): (n_out, n_in).
+// The shape of a weight matrix, (rows, cols): (n_out, n_in); of each
+// matrix of a stacked experts tensor, with n_expert of them (0: a plain matrix).
 struct WeightShape {
     std::int64_t rows = 0;
     std::int64_t cols = 0;
+    std::int64_t n_expert = 0;
 };
 
 // How often a mixture of experts chose each expert (Model::expert_usage).
@@ -198,6 +200,14 @@ protected:
     // Lists a weight among adaptable_weights(): run() passes it through lora_matmul.
     void allow_lora(const WeightMatrix& weight) {
         adaptable_weights_.emplace(std::string(weight.name), WeightShape{weight.rows, weight.cols});
+    }
+    // A layer's experts of one kind, when they are one stacked tensor of the
+    // file (named): adapters give each expert its own pair.
+    void allow_lora(const std::vector<WeightMatrix>& experts) {
+        if (experts.empty() || experts.front().name.empty()) return;
+        const WeightMatrix& first = experts.front();
+        adaptable_weights_.emplace(std::string(first.name),
+                                   WeightShape{first.rows, first.cols, static_cast<std::int64_t>(experts.size())});
     }
 
     GgufFile file_;  // keeps the mapping that the weights point into

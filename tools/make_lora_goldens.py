@@ -21,6 +21,8 @@ Hugging Face PEFT over transformers.
               golden_rslora.json   rslora at scale 1
               golden_mixed.json    both at once, plain at 0.5, rslora at -0.75
             Each golden names its adapters and scales ("adapters").
+  moe       A random PEFT adapter on the tiny qwen3moe, its experts
+            included (make_moe); tests/data/lora_moe_tiny/
   smollm2_bench OUT_DIR
             A random rank-8 PEFT adapter on q_proj and v_proj of
             SmolLM2-135M's shapes, for measuring the adapters' cost (convert
@@ -163,6 +165,88 @@ def make_tiny():
     print(f"tests/data/lora_tiny: {size} bytes")
 
 
+MOE_DIR = ROOT / "tests/data/lora_moe_tiny"
+
+
+def expert_pairs(wrapper, adapter: str):
+    """A PEFT ParamWrapper's pairs per expert, as A (E, r, in) and B (E,
+    out, r): its lora_A (E·r, in) holds expert e's rows from e·r, its
+    lora_B (out, r·E) expert e's columns r·E + e (get_delta_weight's
+    reshapes), checked against get_delta_weight itself."""
+    n_expert = wrapper.num_experts
+    a = wrapper.lora_A[adapter].weight.detach()
+    b = wrapper.lora_B[adapter].weight.detach()
+    a = a.reshape(n_expert, -1, a.shape[-1])
+    b = b.reshape(b.shape[0], -1, n_expert).permute(2, 0, 1)
+    delta = torch.einsum("eor,eri->eoi", b, a) * wrapper.scaling[adapter]
+    assert wrapper._did_swap_in_out_features  # transformers' experts are (E, out, in)
+    assert torch.allclose(delta, wrapper.get_delta_weight(adapter), atol=1e-6)
+    return a.numpy(), b.numpy()
+
+
+def make_moe():
+    """A PEFT adapter on the tiny qwen3moe of make_decoder_goldens.py (the
+    weights of tests/data/qwen3moe_tiny): r 4, alpha 8, on q_proj and
+    v_proj and on every expert's gate, up and down (target_parameters, the
+    stacked expert tensors). Written as llama.cpp's convert_lora_to_gguf.py
+    writes an expert adapter: ffn_{gate,up,down}_exps.weight.lora_a of
+    ne {n_in, r, n_expert} and .lora_b of ne {r, n_out, n_expert} (gate and
+    up share the fused tensor's A). Into tests/data/lora_moe_tiny/:
+    adapter.gguf and golden.json (the qwen3moe_tiny golden's prompt)."""
+    import gguf
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora.layer import ParamWrapper
+
+    model_class, config = decoders.tiny_model("qwen3moe")
+    base = decoders.random_tiny_model("qwen3moe", model_class, config)
+    base_golden = json.loads((ROOT / "tests/data/qwen3moe_tiny/golden.json").read_text())
+    prompt_ids = base_golden["prompt_ids"]
+    # The same weights as the GGUF the engine reads: the base golden again.
+    again = decoders.golden(base, prompt_ids)
+    assert again["positions"][0]["top_ids"] == base_golden["positions"][0]["top_ids"]
+
+    rank, alpha = 4, 8
+    lora = LoraConfig(r=rank, lora_alpha=alpha, target_modules=["q_proj", "v_proj"],
+                      target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], lora_dropout=0.0,
+                      bias="none")
+    model = get_peft_model(base, lora).eval()
+    randomize_lora(model, 31)
+
+    MOE_DIR.mkdir(parents=True, exist_ok=True)
+    path = MOE_DIR / "adapter.gguf"
+    writer = gguf.GGUFWriter(str(path), "qwen3moe")
+    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
+    tensors = {}
+    for name, module in model.named_modules():
+        if isinstance(module, ParamWrapper):
+            block = name.split(".layers.")[1].split(".")[0]
+            a, b = expert_pairs(module, "default")
+            if module.parameter_name == "gate_up_proj":
+                n_ff = b.shape[1] // 2
+                tensors[f"blk.{block}.ffn_gate_exps.weight"] = (a, b[:, :n_ff])
+                tensors[f"blk.{block}.ffn_up_exps.weight"] = (a, b[:, n_ff:])
+            else:
+                tensors[f"blk.{block}.ffn_down_exps.weight"] = (a, b)
+        elif name.endswith(("q_proj", "v_proj")) and hasattr(module, "lora_A"):
+            base_name = decoders.gguf_tensor_name(name.removeprefix("base_model.model.") + ".weight", "qwen3moe")
+            tensors[base_name] = (module.lora_A["default"].weight.detach().numpy(),
+                                  module.lora_B["default"].weight.detach().numpy())
+    for base_name, (a, b) in sorted(tensors.items()):
+        writer.add_tensor(base_name + ".lora_a", np.ascontiguousarray(a).astype(np.float16))
+        writer.add_tensor(base_name + ".lora_b", np.ascontiguousarray(b).astype(np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    print(f"wrote {path} ({path.stat().st_size} bytes, {len(tensors)} adapted tensors)")
+
+    data = decoders.golden(model, prompt_ids)
+    data["adapters"] = [{"file": "adapter.gguf", "scale": 1.0}]
+    decoders.write_json(MOE_DIR / "golden.json", data)
+
+
 def decoders_prompt():
     """The llama_tiny golden's prompt, so that the adapters' logits can be
     read beside the base model's."""
@@ -200,4 +284,4 @@ if __name__ == "__main__":
         make_smollm2_bench(args[1])
     else:
         for which in args:
-            {"tiny": make_tiny}[which]()
+            {"tiny": make_tiny, "moe": make_moe}[which]()

@@ -119,6 +119,7 @@ private slots:
     void quantizedModelMatchesCpu();
     void loraMatchesPeft_data();
     void loraMatchesPeft();
+    void expertAdapterMatchesPeft();
     void decodeStepsWithAndWithoutAdaptersMatchCpu();
     void expertsMatchCpu_data();
     void expertsMatchCpu();
@@ -593,6 +594,16 @@ void TestCuda::loraMatchesPeft() {
     const Golden golden = read_golden(path);
     std::unique_ptr<Model> model = gpu_model(tiny_model_file("llama_tiny"));
     verify_against_golden(golden_name, *model, golden, golden_adapters(path, *model));
+}
+
+// tst_lora's adapter of the tiny qwen3moe, its experts included: on the GPU
+// every step with it groups the experts' rows, each with its pairs.
+void TestCuda::expertAdapterMatchesPeft() {
+    const std::filesystem::path folder = kTestData / "lora_moe_tiny";
+    std::unique_ptr<Model> model = gpu_model(tiny_model_file("qwen3moe_tiny"));
+    LoraSet loras;
+    loras.uses.push_back({LoraAdapter::open(folder / "adapter.gguf", *model), 1.f});
+    verify_against_golden("qwen3moe with its adapter", *model, read_golden(folder / "golden.json"), loras);
 }
 
 // Decode steps on one cache in runs of three without and with an adapter:

@@ -73,6 +73,7 @@ private slots:
     void initTestCase();
     void matchesPeft_data();
     void matchesPeft();
+    void expertAdapterMatchesPeft();
     void readsEachTensorType_data();
     void readsEachTensorType();
     void scaleZeroIsTheBaseModel();
@@ -123,6 +124,44 @@ void TestLora::matchesPeft() {
     QCOMPARE(greedy_continuation(*model_, pool_, golden.prompt_ids,
                                  static_cast<int>(golden.greedy_continuation.size()), loras),
              golden.greedy_continuation);
+}
+
+// An adapter of a mixture of experts (tools/make_lora_goldens.py moe): q
+// and v, and each expert's gate, up and down from the stacked tensors'
+// pairs (lora_a (n_expert, r, n_in), lora_b (n_expert, n_out, r)), against
+// PEFT's target_parameters on the tiny qwen3moe, prefill and decode alike.
+void TestLora::expertAdapterMatchesPeft() {
+    std::unique_ptr<Model> experts = load_model(GgufFile::open(kTestData / "qwen3moe_tiny/model.gguf"));
+    const std::filesystem::path folder = kTestData / "lora_moe_tiny";
+    const Golden golden = read_golden(folder / "golden.json");
+    std::shared_ptr<const LoraAdapter> adapter = LoraAdapter::open(folder / "adapter.gguf", *experts);
+    QCOMPARE(adapter->size(), std::size_t{10});  // 2 layers x q, v, and the experts' gate, up, down
+    LoraSet loras;
+    loras.uses.push_back({adapter, 1.f});
+    const int n_vocab = experts->config().n_vocab;
+    const Comparison comparison =
+        compare(golden, prompt_logits(*experts, pool_, golden.prompt_ids, loras), n_vocab, kTolerance);
+    const Comparison base = compare(golden, prompt_logits(*experts, pool_, golden.prompt_ids), n_vocab, kTolerance);
+    const int n_positions = static_cast<int>(golden.positions.size());
+    qInfo("max |logit - golden| / range = %.2e (base model: %.2e); top-10 within tolerance at %d/%d",
+          comparison.max_relative_diff, base.max_relative_diff, comparison.positions_top10_within, n_positions);
+    QVERIFY(base.max_relative_diff > 0.05);
+    QVERIFY2(comparison.max_relative_diff <= kTolerance, qPrintable(QString::number(comparison.max_relative_diff)));
+    QCOMPARE(comparison.positions_top10_within, n_positions);
+    QCOMPARE(greedy_continuation(*experts, pool_, golden.prompt_ids,
+                                 static_cast<int>(golden.greedy_continuation.size()), loras),
+             golden.greedy_continuation);
+
+    // Pairs for four of the eight experts do not fit.
+    const GgufFile four = edited(GgufFile::open(folder / "adapter.gguf"), {.tensor = [](EditedTensor& tensor) {
+                                     if (tensor.name.starts_with("blk.0.ffn_down_exps.")) {
+                                         tensor.ne[2] = 4;
+                                         tensor.values.resize(tensor.values.size() / 2);
+                                     }
+                                     return true;
+                                 }});
+    const std::string error = load_error(four, *experts);
+    QVERIFY2(error.find("not the 8 stacked matrices of its experts") != std::string::npos, error.c_str());
 }
 
 void TestLora::readsEachTensorType_data() {
