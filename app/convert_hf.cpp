@@ -1067,7 +1067,13 @@ void add_general(engine::GgufWriter& writer, const std::string& architecture, co
 // adapter_config.json + adapter_model.safetensors, tensors named
 // base_model.model.<the base's module>.lora_A.weight (r, n_in) and
 // .lora_B.weight (n_out, r), to llama.cpp's GGUF LoRA form (engine/lora.h),
-// as convert_lora_to_gguf.py writes it.
+// as convert_lora_to_gguf.py writes it. A mixture of experts' stacked
+// expert tensors (target_parameters mlp.experts.gate_up_proj and down_proj,
+// each wrapped around the last: <layer>.mlp.experts[.base_layer...]) hold
+// every expert's pair at once: lora_A (n_expert·r, n_in), expert e's rows
+// from e·r; lora_B (n_out, r·n_expert), expert e's column k at k·n_expert +
+// e (PEFT's ParamWrapper). They become stacked GGUF pairs, gate_up_proj's
+// split into ffn_gate_exps and ffn_up_exps (which share its A).
 
 // The projections an adapter may target, by PEFT's module name, and the
 // GGUF weights they become: those the engine adapts.
@@ -1082,6 +1088,13 @@ std::string peft_target_names() {
         names += (names.empty() ? "" : ", ") + std::string(module);
     return names;
 }
+
+// The stacked expert tensors an adapter may target (target_parameters).
+constexpr std::string_view kPeftExpertTargets[] = {"gate_up_proj", "down_proj"};
+
+// Mixtures of experts whose adapters convert though their models do not
+// (Mixtral's architecture is llama's).
+constexpr std::string_view kExpertAdapterArchitectures[] = {"qwen2moe", "qwen3moe", "olmoe"};
 
 struct PeftLora {
     std::int64_t rank = 0;
@@ -1113,12 +1126,24 @@ PeftLora read_peft_config(const json& config) {
         fail("fan_in_fan_out (Conv1D weights, GPT-2) is not supported");
     if (is_set("alpha_pattern"))
         fail("alpha_pattern is not supported: a GGUF LoRA has one alpha");
-    for (const char* key : {"layer_replication", "target_parameters", "use_qalora"})
+    for (const char* key : {"layer_replication", "use_qalora"})
         if (is_set(key))
             fail(std::string(key) + " is not supported");
 
+    const json parameters = config.value("target_parameters", json());
+    if (!parameters.is_null() && !parameters.is_array())
+        fail("target_parameters " + parameters.dump() + " is not a list");
+    for (const json& parameter : parameters.is_array() ? parameters : json::array()) {
+        const std::string name = parameter.is_string() ? parameter.get<std::string>() : parameter.dump();
+        if (std::ranges::find(kPeftExpertTargets, std::string_view(name).substr(name.rfind('.') + 1)) ==
+            std::end(kPeftExpertTargets))
+            fail("target parameter " + name + " cannot be mapped to a weight Folio adapts (mlp.experts.gate_up_proj, "
+                 "mlp.experts.down_proj)");
+    }
     const json targets = config.value("target_modules", json());
-    if (targets.is_array()) {
+    if (targets.is_null() && is_set("target_parameters")) {
+        // The experts alone.
+    } else if (targets.is_array()) {
         for (const json& target : targets) {
             const std::string module = target.is_string() ? target.get<std::string>() : target.dump();
             const std::string last = module.substr(module.rfind('.') + 1);
@@ -1173,6 +1198,100 @@ std::optional<std::pair<std::string, char>> peft_tensor_name(const std::string& 
     return std::pair{*name, which};
 }
 
+// "<layer>.mlp.experts[.base_layer...].lora_A.weight" under
+// base_model.model.: the layer's block number, the wrapper's path (which
+// pairs A with B) and which of the pair it is; nullopt for anything else.
+struct PeftExpertTensor {
+    std::string block;
+    std::string wrapper;
+    char which = 0;
+};
+std::optional<PeftExpertTensor> peft_expert_tensor(const std::string& hf_name) {
+    static constexpr std::string_view prefix = "base_model.model.model.layers.";
+    if (!hf_name.starts_with(prefix)) return std::nullopt;
+    char which = 0;
+    for (const char candidate : {'A', 'B'})
+        if (hf_name.ends_with(std::string(".lora_") + candidate + ".weight")) which = candidate;
+    const std::size_t dot = hf_name.find('.', prefix.size());
+    if (which == 0 || dot == std::string::npos) return std::nullopt;
+    std::string_view rest = std::string_view(hf_name).substr(dot + 1);
+    rest.remove_suffix(std::string_view(".lora_A.weight").size());
+    if (!rest.starts_with("mlp.experts")) return std::nullopt;
+    for (std::string_view tail = rest.substr(std::string_view("mlp.experts").size()); !tail.empty();
+         tail.remove_prefix(std::string_view(".base_layer").size()))
+        if (!tail.starts_with(".base_layer")) return std::nullopt;
+    return PeftExpertTensor{hf_name.substr(prefix.size(), dot - prefix.size()), std::string(rest), which};
+}
+
+// A wrapper's pair as stacked GGUF pairs: gate_up_proj's as ffn_gate_exps
+// and ffn_up_exps, down_proj's as ffn_down_exps, told apart by their
+// shapes against the base's expert tensors. Returns the tensors queued.
+int add_peft_expert_pair(engine::GgufWriter& writer, const engine::GgufFile& base, const std::string& block,
+                         const std::string& hf_a, const SafeTensor& a, const std::string& hf_b, const SafeTensor& b,
+                         const PeftLora& lora, GgmlType out_type) {
+    const std::string blk = "blk." + block + ".";
+    const engine::GgufTensor* gate = base.find_tensor(blk + "ffn_gate_exps.weight");
+    const engine::GgufTensor* down = base.find_tensor(blk + "ffn_down_exps.weight");
+    if (gate == nullptr || down == nullptr || gate->n_dims != 3 || down->n_dims != 3)
+        throw ConvertError(a.file + ": tensor " + hf_a + " adapts the experts of layer " + block + ", which the base " +
+                           "model does not hold as stacked ffn_gate_exps and ffn_down_exps tensors");
+    const std::int64_t n_embd = gate->ne[0], n_ff = gate->ne[1], n_expert = gate->ne[2];
+    if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[0] % n_expert != 0)
+        throw ConvertError(a.file + ": the expert pair " + hf_a + " " + shape_text(a.shape) + " and " + hf_b + " " +
+                           shape_text(b.shape) + " is not stacked for " + std::to_string(n_expert) + " experts");
+    const std::int64_t rank = a.shape[0] / n_expert, n_in = a.shape[1], n_out = b.shape[0];
+    if (b.shape[1] != rank * n_expert)
+        throw ConvertError(a.file + ": tensor " + hf_b + " has shape " + shape_text(b.shape) + ", " + hf_a +
+                           " implies " + shape_text({n_out, rank * n_expert}));
+    if (!lora.rank_pattern && rank != lora.rank)
+        throw ConvertError(a.file + ": tensor " + hf_a + " has rank " + std::to_string(rank) +
+                           ", adapter_config.json's r is " + std::to_string(lora.rank));
+    const bool is_gate_up = n_in == n_embd && n_out == 2 * n_ff;
+    const bool is_down = n_in == n_ff && n_out == n_embd;
+    if (is_gate_up == is_down)
+        throw ConvertError(a.file + ": the expert pair " + hf_a + " " + shape_text(a.shape) + " fits neither the " +
+                           "experts' gate_up_proj " + shape_text({2 * n_ff, n_embd}) + " nor their down_proj " +
+                           shape_text({n_embd, n_ff}));
+    for (const SafeTensor* tensor : {&a, &b})
+        if (tensor->dtype != "F32" && tensor->dtype != "F16" && tensor->dtype != "BF16")
+            throw ConvertError(tensor->file + ": an expert tensor is " + tensor->dtype +
+                               " (Folio converts F32, F16 and BF16)");
+    // A is already expert by expert: (n_expert, r, n_in).
+    const auto add_a = [&](const std::string& weight) {
+        const std::vector<std::int64_t> ne = {n_in, rank, n_expert};
+        writer.add_tensor(weight + ".lora_a", out_type, ne,
+                          [source = &a, out_type](std::span<std::uint8_t> out) { convert_elements(*source, out_type, out); });
+    };
+    // B's rows [first, first + rows) of each expert: (n_expert, rows, r).
+    const auto add_b = [&](const std::string& weight, std::int64_t first, std::int64_t rows) {
+        const std::vector<std::int64_t> ne = {rank, rows, n_expert};
+        writer.add_tensor(weight + ".lora_b", out_type, ne,
+                          [source = &b, out_type, first, rows, rank, n_expert](std::span<std::uint8_t> out) {
+                              const std::size_t size = out_type == GgmlType::F16 ? 2 : 4;
+                              std::vector<std::uint8_t> all(static_cast<std::size_t>(source->n_elements()) * size);
+                              convert_elements(*source, out_type, all);
+                              std::size_t at = 0;
+                              for (std::int64_t e = 0; e < n_expert; ++e)
+                                  for (std::int64_t o = first; o < first + rows; ++o)
+                                      for (std::int64_t k = 0; k < rank; ++k, at += size)
+                                          std::memcpy(out.data() + at,
+                                                      all.data() + static_cast<std::size_t>(o * rank * n_expert +
+                                                                                            k * n_expert + e) * size,
+                                                      size);
+                          });
+    };
+    if (is_down) {
+        add_a(blk + "ffn_down_exps.weight");
+        add_b(blk + "ffn_down_exps.weight", 0, n_embd);
+        return 2;
+    }
+    add_a(blk + "ffn_gate_exps.weight");
+    add_b(blk + "ffn_gate_exps.weight", 0, n_ff);
+    add_a(blk + "ffn_up_exps.weight");
+    add_b(blk + "ffn_up_exps.weight", n_ff, n_ff);
+    return 4;
+}
+
 // Queues the adapter in writer, which reads its tensors from files (mapped
 // here) when it writes: files must outlive the writing.
 ConvertHfResult convert_peft_adapter(const ConvertHfRequest& request, engine::GgufWriter& writer,
@@ -1188,9 +1307,11 @@ ConvertHfResult convert_peft_adapter(const ConvertHfRequest& request, engine::Gg
     const std::string architecture(base.architecture());
     const auto family = std::find_if(std::begin(kDecoderFamilies), std::end(kDecoderFamilies),
                                       [&](const DecoderFamily& f) { return f.architecture == architecture; });
-    if (family == std::end(kDecoderFamilies))
+    if (family == std::end(kDecoderFamilies) &&
+        std::ranges::find(kExpertAdapterArchitectures, architecture) == std::end(kExpertAdapterArchitectures))
         throw ConvertError(name_of(request.base) + ": adapters for " + architecture +
-                           " models are not converted (llama, qwen2, qwen3)");
+                           " models are not converted (llama, qwen2, qwen3, qwen2moe, qwen3moe, olmoe)");
+    const bool permute_qk = family != std::end(kDecoderFamilies) && family->permute_qk;
     // llama's q and k rows are permuted in the base file, so B's rows (the
     // same output features) are permuted alike; A's rows are the rank.
     const std::int64_t head_dim = base.get_u32(
@@ -1204,7 +1325,15 @@ ConvertHfResult convert_peft_adapter(const ConvertHfRequest& request, engine::Gg
     ConvertHfResult result;
     result.hf_architecture = "PEFT LoRA";
     result.architecture = architecture;
+    const GgmlType out_type = request.type == ConvertedType::F16 ? GgmlType::F16 : GgmlType::F32;
+    // The expert wrappers' halves, by block and wrapper path: (A, B).
+    std::map<std::pair<std::string, std::string>, std::pair<const std::string*, const std::string*>> expert_pairs;
     for (const auto& [hf_name, tensor] : files->tensors()) {
+        if (const std::optional<PeftExpertTensor> expert = peft_expert_tensor(hf_name)) {
+            auto& pair = expert_pairs[{expert->block, expert->wrapper}];
+            (expert->which == 'A' ? pair.first : pair.second) = &hf_name;
+            continue;
+        }
         const std::optional<std::pair<std::string, char>> mapped = peft_tensor_name(hf_name);
         if (!mapped)
             throw ConvertError(tensor.file + ": cannot map tensor " + hf_name + " to a lora_a or lora_b of a weight "
@@ -1226,15 +1355,22 @@ ConvertHfResult convert_peft_adapter(const ConvertHfRequest& request, engine::Gg
                                std::to_string(known->second) + " and " + std::to_string(rank));
         halves[weight] |= which == 'A' ? 1 : 2;
         const std::int64_t n_in = target->ne[0], n_out = target->ne[1];
-        const bool permute = family->permute_qk && (weight.find(".attn_q.") != std::string::npos ||
-                                                    weight.find(".attn_k.") != std::string::npos);
+        const bool permute = permute_qk && (weight.find(".attn_q.") != std::string::npos ||
+                                            weight.find(".attn_k.") != std::string::npos);
         const std::vector<std::int64_t> expected =
             which == 'A' ? std::vector<std::int64_t>{rank, n_in} : std::vector<std::int64_t>{n_out, rank};
         add_converted_tensor(writer, hf_name, tensor, weight + (which == 'A' ? ".lora_a" : ".lora_b"), expected,
-                             request.type == ConvertedType::F16 ? GgmlType::F16 : GgmlType::F32,
-                             which == 'B' && permute ? head_dim : 0,
+                             out_type, which == 'B' && permute ? head_dim : 0,
                              name_of(request.base) + "'s " + weight + " " + shape_text({n_out, n_in}));
         ++result.n_tensors;
+    }
+    for (const auto& [where, pair] : expert_pairs) {
+        const auto& [a, b] = pair;
+        if (a == nullptr || b == nullptr)
+            throw ConvertError("the safetensors hold the lora_" + std::string(a ? "A" : "B") + " of layer " +
+                               where.first + "'s " + where.second + " without its lora_" + (a ? "B" : "A"));
+        result.n_tensors += add_peft_expert_pair(writer, base, where.first, *a, files->tensors().at(*a), *b,
+                                                 files->tensors().at(*b), lora, out_type);
     }
     for (const auto& [weight, half] : halves)
         if (half != 3)

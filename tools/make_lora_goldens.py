@@ -66,7 +66,7 @@ def randomize_lora(model, seed: int):
                 param.copy_((0.1 * torch.randn(param.shape, generator=generator)).half().float())
 
 
-def save_peft_folder(model, adapter_name: str, folder: Path, dtype):
+def save_peft_folder(model, adapter_name: str, folder: Path, dtype, base: str = "tests/data/llama_tiny_hf"):
     """The PEFT folder as save_pretrained writes it, with the weights in
     `dtype` and without the model card; the base is named relative to the
     repository, not by this machine's path."""
@@ -82,8 +82,11 @@ def save_peft_folder(model, adapter_name: str, folder: Path, dtype):
         saved.rmdir()
     (folder / "README.md").unlink(missing_ok=True)
     config = json.loads((folder / "adapter_config.json").read_text())
-    config["base_model_name_or_path"] = "tests/data/llama_tiny_hf"
-    config["target_modules"] = sorted(config["target_modules"])  # PEFT saves a set, in no fixed order
+    config["base_model_name_or_path"] = base
+    # PEFT saves target_modules as a set, in no fixed order; target_parameters
+    # is a list whose order is how PEFT nests the wrappers of one module
+    # (base_layer), so it stays.
+    config["target_modules"] = sorted(config["target_modules"])
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     weights = folder / "adapter_model.safetensors"
     tensors = {name: tensor.to(dtype).contiguous() for name, tensor in load_file(str(weights)).items()}
@@ -192,7 +195,8 @@ def make_moe():
     writes an expert adapter: ffn_{gate,up,down}_exps.weight.lora_a of
     ne {n_in, r, n_expert} and .lora_b of ne {r, n_out, n_expert} (gate and
     up share the fused tensor's A). Into tests/data/lora_moe_tiny/:
-    adapter.gguf and golden.json (the qwen3moe_tiny golden's prompt)."""
+    adapter.gguf, golden.json (the qwen3moe_tiny golden's prompt) and the
+    PEFT folder peft/ (F16), which folio convert hf turns into adapter.gguf."""
     import gguf
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora.layer import ParamWrapper
@@ -213,6 +217,7 @@ def make_moe():
     randomize_lora(model, 31)
 
     MOE_DIR.mkdir(parents=True, exist_ok=True)
+    save_peft_folder(model, "default", MOE_DIR / "peft", torch.float16, base="tests/data/qwen3moe_tiny")
     path = MOE_DIR / "adapter.gguf"
     writer = gguf.GGUFWriter(str(path), "qwen3moe")
     writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)

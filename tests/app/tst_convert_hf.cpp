@@ -184,6 +184,7 @@ private slots:
     void cliErrorsAreOneLine();
     void peftAdapterIsWhatLlamaCppWrites_data();
     void peftAdapterIsWhatLlamaCppWrites();
+    void peftExpertsAdapterIsWhatLlamaCppWrites();
     void peftFoldersItCannotConvert_data();
     void peftFoldersItCannotConvert();
     void cliConvertsAPeftAdapterAndGeneratesWithIt();
@@ -618,6 +619,32 @@ void ConvertHfTest::peftAdapterIsWhatLlamaCppWrites() {
     expect_same_tensors(ours, reference);
 }
 
+// A PEFT adapter of the tiny qwen3moe with target_parameters (each
+// expert's gate, up and down, stacked: lora_A (n_expert·r, n_in), lora_B
+// (n_out, r·n_expert)) converts to the stacked pairs the script wrote as
+// llama.cpp's converter writes an expert adapter, byte for byte.
+void ConvertHfTest::peftExpertsAdapterIsWhatLlamaCppWrites() {
+    const std::filesystem::path folder = kTestData / "lora_moe_tiny";
+    QTemporaryDir dir;
+    const std::filesystem::path out = path_of(dir) / "adapter.gguf";
+    const app::ConvertHfResult result = app::convert_hf(
+        {.model_dir = folder / "peft", .out = out, .base = kTestData / "qwen3moe_tiny/model.gguf"});
+    QCOMPARE(result.architecture, std::string("qwen3moe"));
+    QCOMPARE(result.n_tensors, 20);  // 2 layers x (q, v, and the experts' gate, up, down) x A and B
+    const engine::GgufFile ours = engine::GgufFile::open(out);
+    const engine::GgufFile reference = engine::GgufFile::open(folder / "adapter.gguf");
+    for (const char* key : {"general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"}) {
+        const engine::GgufValue* value = ours.find(key);
+        QVERIFY2(value != nullptr && same_value(*value, *reference.find(key)), key);
+    }
+    expect_same_tensors(ours, reference);
+
+    // The same adapter for a dense model whose attention fits it.
+    expect_refused({.model_dir = folder / "peft", .out = path_of(dir) / "kept.gguf",
+                    .base = kTestData / "qwen3_tiny/model.gguf"},
+                   "adapts the experts of layer 0, which the base model does not hold as stacked ffn_gate_exps");
+}
+
 void ConvertHfTest::peftFoldersItCannotConvert_data() {
     QTest::addColumn<QString>("key");    // of adapter_config.json, set to value ("" : no change)
     QTest::addColumn<QString>("value");  // JSON
@@ -632,6 +659,8 @@ void ConvertHfTest::peftFoldersItCannotConvert_data() {
     QTest::newRow("embeddings") << "target_modules" << "[\"q_proj\", \"embed_tokens\"]" << llama
                                 << "target module embed_tokens cannot be mapped to a weight Folio adapts";
     QTest::newRow("rank") << "r" << "4" << llama << "has rank 8, adapter_config.json's r is 4";
+    QTest::newRow("router") << "target_parameters" << "[\"mlp.experts.gate_up_proj\", \"mlp.gate.weight\"]" << llama
+                            << "target parameter mlp.gate.weight cannot be mapped to a weight Folio adapts";
     QTest::newRow("another peft type") << "peft_type" << "\"IA3\"" << llama << "peft_type IA3 is not converted";
     QTest::newRow("no base") << "" << "" << "" << "name its base model with --base MODEL.gguf";
     // Qwen3's heads are 32 wide, so its k projection has 64 rows, not 32.
