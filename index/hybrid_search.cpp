@@ -1,6 +1,7 @@
 #include "index/hybrid_search.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <string>
 
@@ -84,26 +85,39 @@ std::vector<SearchHit> HybridSearcher::search(std::string_view query, std::span<
     const int depth = options.mode == SearchMode::Vector ? options.k : std::max(options.k, kCandidates);
     const ChunkFilter filter{options.doc_ids, options.type, options.updated_from, options.updated_until};
     const std::vector<std::int64_t> allowed = filter.any() ? store_.chunk_ids_matching(filter) : std::vector<std::int64_t>{};
-    std::vector<RankedChunk> by_vector;
-    for (const VectorNeighbor& neighbor : vectors_.current().search(query_vector, depth, filter.any() ? &allowed : nullptr))
-        by_vector.push_back({neighbor.chunk_id, neighbor.score});
+    // The index is loaded (or rebuilt, from the store) here; its search
+    // then reads only the index, so in hybrid mode it runs on a thread of
+    // its own while this one reads the keyword index: the search takes the
+    // longer of the two rather than their sum (each is single-threaded).
+    const VectorIndex& index = vectors_.current();
+    const auto search_vectors = [&] {
+        std::vector<RankedChunk> ranked;
+        for (const VectorNeighbor& neighbor : index.search(query_vector, depth, filter.any() ? &allowed : nullptr))
+            ranked.push_back({neighbor.chunk_id, neighbor.score});
+        return ranked;
+    };
+    if (options.mode != SearchMode::Hybrid) return read_hits(search_vectors(), {}, options.k);
+    std::future<std::vector<RankedChunk>> by_vector = std::async(std::launch::async, search_vectors);
 
+    SearchOptions keyword_options = options;
+    keyword_options.mode = SearchMode::Bm25;
+    keyword_options.k = depth;
+    KeywordHits keyword = Retriever(store_).search_keywords(query, keyword_options);
     std::map<std::int64_t, SearchHit> keyword_hits;
-    std::vector<RankedChunk> fused = by_vector;
-    if (options.mode == SearchMode::Hybrid) {
-        SearchOptions keyword_options = options;
-        keyword_options.mode = SearchMode::Bm25;
-        keyword_options.k = depth;
-        KeywordHits keyword = Retriever(store_).search_keywords(query, keyword_options);
-        std::vector<RankedChunk> by_keyword;
-        for (SearchHit& hit : keyword.hits) {
-            by_keyword.push_back({hit.chunk_id, keyword.query_idf > 0 ? hit.score / keyword.query_idf : 0});
-            keyword_hits.emplace(hit.chunk_id, std::move(hit));
-        }
-        fused = options.fusion == Fusion::Weighted ? fuse_weighted(by_keyword, by_vector)
-                                                   : fuse_reciprocal_rank(by_keyword, by_vector);
+    std::vector<RankedChunk> by_keyword;
+    for (SearchHit& hit : keyword.hits) {
+        by_keyword.push_back({hit.chunk_id, keyword.query_idf > 0 ? hit.score / keyword.query_idf : 0});
+        keyword_hits.emplace(hit.chunk_id, std::move(hit));
     }
-    if (static_cast<int>(fused.size()) > options.k) fused.resize(static_cast<std::size_t>(options.k));
+    const std::vector<RankedChunk> vector_ranking = by_vector.get();
+    std::vector<RankedChunk> fused = options.fusion == Fusion::Weighted ? fuse_weighted(by_keyword, vector_ranking)
+                                                                        : fuse_reciprocal_rank(by_keyword, vector_ranking);
+    return read_hits(std::move(fused), std::move(keyword_hits), options.k);
+}
+
+std::vector<SearchHit> HybridSearcher::read_hits(std::vector<RankedChunk> fused,
+                                                 std::map<std::int64_t, SearchHit> keyword_hits, int k) {
+    if (static_cast<int>(fused.size()) > k) fused.resize(static_cast<std::size_t>(k));
 
     std::vector<std::int64_t> to_read;
     for (const RankedChunk& chunk : fused)

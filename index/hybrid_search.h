@@ -20,6 +20,7 @@
 // Thread rules: as LibraryStore, one thread at a time.
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,11 @@ public:
     std::vector<SearchHit> search(std::string_view query, TextEmbedder& embedder, const SearchOptions& options);
 
 private:
+    // The first k of a ranking as hits: the keyword search's where it has
+    // them, the others read from the store.
+    std::vector<SearchHit> read_hits(std::vector<RankedChunk> fused, std::map<std::int64_t, SearchHit> keyword_hits,
+                                     int k);
+
     LibraryStore& store_;
     ChunkVectors& vectors_;
 };
