@@ -73,6 +73,34 @@ std::vector<std::int32_t> random_tokens(std::size_t n, int n_vocab, unsigned see
     return tokens;
 }
 
+// Largest |gpu - cpu| / range of the logits of two copies of a model: the
+// first n_prompt tokens prefilled (every position's logits), then the rest
+// decoded one at a time, each on a cache of all the tokens' positions.
+struct CpuGpuDiff {
+    double prefill = 0;
+    double decode = 0;
+};
+CpuGpuDiff prefill_then_decode(Model& cpu, Model& gpu, const std::vector<std::int32_t>& tokens, std::size_t n_prompt) {
+    const int n_vocab = cpu.config().n_vocab;
+    const std::vector<std::int32_t> positions = iota_positions(tokens.size());
+    ThreadPool pool(2);
+    KvCache cpu_cache = cpu.make_kv_cache(static_cast<int>(tokens.size()));
+    KvCache gpu_cache = gpu.make_kv_cache(static_cast<int>(tokens.size()));
+    const auto prompt = std::span(tokens).first(n_prompt);
+    const auto prompt_positions = std::span(positions).first(n_prompt);
+    CpuGpuDiff diff;
+    diff.prefill = max_relative_diff(gpu.forward(pool, prompt, prompt_positions, gpu_cache, LogitRows::All),
+                                     cpu.forward(pool, prompt, prompt_positions, cpu_cache, LogitRows::All), n_vocab);
+    for (std::size_t i = n_prompt; i < tokens.size(); ++i) {
+        const auto token = std::span(tokens).subspan(i, 1);
+        const auto position = std::span(positions).subspan(i, 1);
+        diff.decode = std::max(diff.decode, max_relative_diff(gpu.forward(pool, token, position, gpu_cache, LogitRows::Last),
+                                                              cpu.forward(pool, token, position, cpu_cache, LogitRows::Last),
+                                                              n_vocab));
+    }
+    return diff;
+}
+
 template <class F>
 QString error_of(F&& f) {
     try {
@@ -489,33 +517,13 @@ void TestCuda::longPromptMatchesCpu() {
     const GgufFile file = tiny_model_file(architecture.toStdString() + "_tiny");
     std::unique_ptr<Model> cpu = load_model(file);
     std::unique_ptr<Model> gpu = gpu_model(file);
-    const int n_vocab = cpu->config().n_vocab;
     constexpr std::size_t kPrompt = 700, kDecoded = 6;
-    const std::vector<std::int32_t> tokens = random_tokens(kPrompt + kDecoded, n_vocab, 3);
-    const std::vector<std::int32_t> positions = iota_positions(tokens.size());
-    ThreadPool pool(2);
-
-    KvCache cpu_cache = cpu->make_kv_cache(static_cast<int>(tokens.size()));
-    KvCache gpu_cache = gpu->make_kv_cache(static_cast<int>(tokens.size()));
-    QVERIFY(gpu_cache.on_gpu());
-    const auto prompt = std::span(tokens).first(kPrompt);
-    const auto prompt_positions = std::span(positions).first(kPrompt);
-    const std::vector<float> cpu_prefill = cpu->forward(pool, prompt, prompt_positions, cpu_cache, LogitRows::All);
-    const std::vector<float> gpu_prefill = gpu->forward(pool, prompt, prompt_positions, gpu_cache, LogitRows::All);
-    const double prefill_diff = max_relative_diff(gpu_prefill, cpu_prefill, n_vocab);
-
-    double decode_diff = 0;
-    for (std::size_t i = kPrompt; i < tokens.size(); ++i) {
-        const auto token = std::span(tokens).subspan(i, 1);
-        const auto position = std::span(positions).subspan(i, 1);
-        decode_diff = std::max(decode_diff, max_relative_diff(gpu->forward(pool, token, position, gpu_cache, LogitRows::Last),
-                                                              cpu->forward(pool, token, position, cpu_cache, LogitRows::Last),
-                                                              n_vocab));
-    }
+    const CpuGpuDiff diff =
+        prefill_then_decode(*cpu, *gpu, random_tokens(kPrompt + kDecoded, cpu->config().n_vocab, 3), kPrompt);
     qInfo("%s, %zu-token prompt: max |gpu - cpu| / range = %.2e (prefill), %.2e (decode)", qPrintable(architecture),
-          kPrompt, prefill_diff, decode_diff);
-    QVERIFY2(prefill_diff <= 2e-3, qPrintable(QString::number(prefill_diff)));
-    QVERIFY2(decode_diff <= 2e-3, qPrintable(QString::number(decode_diff)));
+          kPrompt, diff.prefill, diff.decode);
+    QVERIFY2(diff.prefill <= 2e-3, qPrintable(QString::number(diff.prefill)));
+    QVERIFY2(diff.decode <= 2e-3, qPrintable(QString::number(diff.decode)));
 }
 
 // Decode steps are recorded as a CUDA graph and replayed. A longer batch on
@@ -824,29 +832,13 @@ void TestCuda::expertsMatchCpu() {
     std::unique_ptr<Model> cpu = load_model(file);
     std::unique_ptr<Model> gpu = gpu_model(file);
     QVERIFY(gpu->on_gpu());
-    const int n_vocab = cpu->config().n_vocab;
     constexpr std::size_t kPrompt = 40, kDecoded = 8;
-    const std::vector<std::int32_t> tokens = random_tokens(kPrompt + kDecoded, n_vocab, 21);
-    const std::vector<std::int32_t> positions = iota_positions(tokens.size());
-    ThreadPool pool(2);
-    KvCache cpu_cache = cpu->make_kv_cache(64), gpu_cache = gpu->make_kv_cache(64);
-    const auto prompt = std::span(tokens).first(kPrompt);
-    const auto prompt_positions = std::span(positions).first(kPrompt);
-    const double prefill_diff = max_relative_diff(gpu->forward(pool, prompt, prompt_positions, gpu_cache, LogitRows::All),
-                                                  cpu->forward(pool, prompt, prompt_positions, cpu_cache, LogitRows::All),
-                                                  n_vocab);
-    double decode_diff = 0;
-    for (std::size_t i = kPrompt; i < tokens.size(); ++i) {
-        const auto token = std::span(tokens).subspan(i, 1);
-        const auto position = std::span(positions).subspan(i, 1);
-        decode_diff = std::max(decode_diff, max_relative_diff(gpu->forward(pool, token, position, gpu_cache, LogitRows::Last),
-                                                              cpu->forward(pool, token, position, cpu_cache, LogitRows::Last),
-                                                              n_vocab));
-    }
-    qInfo("%s: max |gpu - cpu| / range = %.2e (prefill), %.2e (decode)", qPrintable(architecture), prefill_diff,
-          decode_diff);
-    QVERIFY2(prefill_diff <= kPrefillTolerance, qPrintable(QString::number(prefill_diff)));
-    QVERIFY2(decode_diff <= kPrefillTolerance, qPrintable(QString::number(decode_diff)));
+    const CpuGpuDiff diff =
+        prefill_then_decode(*cpu, *gpu, random_tokens(kPrompt + kDecoded, cpu->config().n_vocab, 21), kPrompt);
+    qInfo("%s: max |gpu - cpu| / range = %.2e (prefill), %.2e (decode)", qPrintable(architecture), diff.prefill,
+          diff.decode);
+    QVERIFY2(diff.prefill <= kPrefillTolerance, qPrintable(QString::number(diff.prefill)));
+    QVERIFY2(diff.decode <= kPrefillTolerance, qPrintable(QString::number(diff.decode)));
     // Every choice counted; a near tie may go the other way on f16 operands.
     QCOMPARE(gpu->expert_usage().total(), cpu->expert_usage().total());
     std::int64_t moved = 0;
