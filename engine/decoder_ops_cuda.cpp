@@ -175,7 +175,8 @@ void CudaDecoderOps::upload(const ExpertFfn& experts) {
             upload(*weight);
         upload(experts.shared_scale);
     }
-    // matmul_experts reads every expert of a kind with one type and shape.
+    // The pointer tables matmul_experts reads, gate's, up's and down's
+    // (upload_experts saw to one type and shape per kind).
     std::vector<const void*> tables;
     for (const std::vector<WeightMatrix>* kind : {&experts.gate, &experts.up, &experts.down})
         for (const WeightMatrix& weight : *kind) tables.push_back(state_->matrices.at(weight.data).data);
