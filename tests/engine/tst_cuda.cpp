@@ -245,21 +245,22 @@ void TestCuda::matmulMatchesDequantizedReference() {
 namespace {
 
 // Host vectors in and out of device memory for the op tests.
-struct DeviceFloats {
+template <class T>
+struct DeviceArray {
     cuda::DeviceMemory memory;
     std::size_t size = 0;
 
-    DeviceFloats(cuda::Stream& stream, const std::vector<float>& host)
-        : memory(host.size() * sizeof(float)), size(host.size()) {
-        stream.copy_to_device(memory.get(), host.data(), host.size() * sizeof(float));
+    DeviceArray(cuda::Stream& stream, const std::vector<T>& host) : memory(host.size() * sizeof(T)), size(host.size()) {
+        stream.copy_to_device(memory.get(), host.data(), host.size() * sizeof(T));
     }
-    float* get() const { return static_cast<float*>(memory.get()); }
-    std::vector<float> read(cuda::Stream& stream) const {
-        std::vector<float> host(size);
-        stream.copy_to_host(host.data(), memory.get(), size * sizeof(float));
+    T* get() const { return static_cast<T*>(memory.get()); }
+    std::vector<T> read(cuda::Stream& stream) const {
+        std::vector<T> host(size);
+        stream.copy_to_host(host.data(), memory.get(), size * sizeof(T));
         return host;
     }
 };
+using DeviceFloats = DeviceArray<float>;
 
 std::vector<float> normal_floats(std::size_t n, unsigned seed, float scale = 1.f) {
     std::mt19937 rng(seed);
@@ -651,39 +652,17 @@ void TestCuda::decodeStepsWithAndWithoutAdaptersMatchCpu() {
 // What the GPU cannot run says so, and leaves the model usable on the CPU.
 #ifdef FOLIO_USE_CUDA
 
-namespace {
-
-template <class T>
-cuda::DeviceMemory on_device(cuda::Stream& stream, const std::vector<T>& values) {
-    cuda::DeviceMemory memory(std::max<std::size_t>(1, values.size() * sizeof(T)));
-    stream.copy_to_device(memory.get(), values.data(), values.size() * sizeof(T));
-    return memory;
-}
-
-template <class T>
-std::vector<T> from_device(cuda::Stream& stream, const cuda::DeviceMemory& memory, std::size_t n) {
-    std::vector<T> values(n);
-    stream.copy_to_host(values.data(), memory.get(), n * sizeof(T));
-    return values;
-}
-
-}  // namespace
-
 // The mixture of experts' kernels against the host: route_experts chooses
 // what route_row chooses on the CPU (softmax; sigmoid with a selection bias
 // and groups; normalized and scaled) and counts it; matmul_experts gives
 // each pair what matmul gives its expert alone; combine_experts,
 // scatter_rows and add_sigmoid_scaled do their sums.
 void TestCuda::expertOpsMatchCpu() {
-    std::mt19937 rng(5);
-    std::normal_distribution<float> normal(0.f, 1.f);
     cuda::Stream stream;
     constexpr std::int64_t kRows = 19;
     constexpr int kExperts = 64, kUsed = 6;
-    std::vector<float> logits(static_cast<std::size_t>(kRows * kExperts)), bias(kExperts);
-    for (float& value : logits) value = normal(rng);
-    for (float& value : bias) value = 0.1f * normal(rng);
-    const cuda::DeviceMemory device_logits = on_device(stream, logits), device_bias = on_device(stream, bias);
+    const std::vector<float> logits = normal_floats(kRows * kExperts, 5), bias = normal_floats(kExperts, 6, 0.1f);
+    const DeviceFloats device_logits(stream, logits), device_bias(stream, bias);
     for (int variant = 0; variant < 3; ++variant) {
         ExpertRouting routing{kExperts, kUsed};
         if (variant == 1) {
@@ -696,7 +675,7 @@ void TestCuda::expertOpsMatchCpu() {
         if (variant == 2) routing.normalize_weights = true;
         std::vector<std::int32_t> ids(static_cast<std::size_t>(kRows * kUsed));
         std::vector<float> weights(ids.size()), scores(kExperts), choice(kExperts);
-        std::vector<std::int64_t> counts(kExperts, 0);
+        std::vector<unsigned long long> counts(kExperts, 0);
         bool taken[kExperts];
         ExpertRouting host = routing;
         if (variant == 1) host.selection_bias = bias.data();
@@ -705,20 +684,18 @@ void TestCuda::expertOpsMatchCpu() {
                       weights.data() + r * kUsed);
         for (const std::int32_t e : ids) ++counts[static_cast<std::size_t>(e)];
 
-        if (variant == 1) routing.selection_bias = static_cast<const float*>(device_bias.get());
-        cuda::DeviceMemory device_ids(ids.size() * sizeof(std::int32_t)), device_weights(ids.size() * sizeof(float)),
-            device_usage(kExperts * sizeof(unsigned long long));
-        stream.zero(device_usage.get(), device_usage.bytes());
-        cuda::route_experts(stream, routing, static_cast<const float*>(device_logits.get()), kRows,
-                            static_cast<std::int32_t*>(device_ids.get()), static_cast<float*>(device_weights.get()),
-                            static_cast<unsigned long long*>(device_usage.get()));
-        QCOMPARE(from_device<std::int32_t>(stream, device_ids, ids.size()), ids);
-        const std::vector<float> gpu_weights = from_device<float>(stream, device_weights, weights.size());
+        if (variant == 1) routing.selection_bias = device_bias.get();
+        const DeviceArray<std::int32_t> device_ids(stream, std::vector<std::int32_t>(ids.size()));
+        const DeviceFloats device_weights(stream, std::vector<float>(weights.size()));
+        const DeviceArray<unsigned long long> device_usage(stream, std::vector<unsigned long long>(kExperts, 0));
+        cuda::route_experts(stream, routing, device_logits.get(), kRows, device_ids.get(), device_weights.get(),
+                            device_usage.get());
+        QCOMPARE(device_ids.read(stream), ids);
+        const std::vector<float> gpu_weights = device_weights.read(stream);
         for (std::size_t i = 0; i < weights.size(); ++i)
             QVERIFY2(std::abs(gpu_weights[i] - weights[i]) <= 1e-5f * std::max(1.f, std::abs(weights[i])),
                      qPrintable(QString("variant %1, weight %2: %3 vs %4").arg(variant).arg(i).arg(gpu_weights[i]).arg(weights[i])));
-        const std::vector<unsigned long long> usage = from_device<unsigned long long>(stream, device_usage, kExperts);
-        for (int e = 0; e < kExperts; ++e) QCOMPARE(static_cast<std::int64_t>(usage[static_cast<std::size_t>(e)]), counts[static_cast<std::size_t>(e)]);
+        QCOMPARE(device_usage.read(stream), counts);
     }
 
     // Four experts' matrices of each type; three rows choosing two each.
@@ -726,38 +703,33 @@ void TestCuda::expertOpsMatchCpu() {
     const std::vector<std::int32_t> pair_ids = {3, 1, 0, 3, 2, 1};
     const auto n_pairs = static_cast<std::int64_t>(pair_ids.size());
     const std::int64_t x_rows = n_pairs / kPairsPerRow;
-    std::vector<float> x(static_cast<std::size_t>(x_rows * kCols));
-    for (float& value : x) value = normal(rng);
-    const cuda::DeviceMemory device_x = on_device(stream, x), device_pair_ids = on_device(stream, pair_ids);
+    const DeviceFloats device_x(stream, normal_floats(x_rows * kCols, 7));
+    const DeviceArray<std::int32_t> device_pair_ids(stream, pair_ids);
     for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
         const std::size_t row_bytes = quant_row_bytes(type, kCols);
-        std::vector<cuda::DeviceMemory> matrices;
+        std::vector<DeviceArray<std::uint8_t>> matrices;
         std::vector<const void*> table;
-        std::vector<float> source(kCols);
         for (int e = 0; e < 4; ++e) {
+            const std::vector<float> source = normal_floats(kOut * kCols, 10 + e);
             std::vector<std::uint8_t> weights(row_bytes * kOut);
-            for (std::int64_t r = 0; r < kOut; ++r) {
-                for (float& value : source) value = normal(rng);
-                quantize_row(type, source.data(), weights.data() + r * row_bytes, kCols);
-            }
-            matrices.push_back(on_device(stream, weights));
+            for (std::int64_t r = 0; r < kOut; ++r)
+                quantize_row(type, source.data() + r * kCols, weights.data() + r * row_bytes, kCols);
+            matrices.emplace_back(stream, weights);
             table.push_back(matrices.back().get());
         }
-        const cuda::DeviceMemory device_table = on_device(stream, table);
-        const cuda::DeviceExperts experts{static_cast<std::uint32_t>(type),
-                                          static_cast<const void* const*>(device_table.get()), kOut, kCols,
+        const DeviceArray<const void*> device_table(stream, table);
+        const cuda::DeviceExperts experts{static_cast<std::uint32_t>(type), device_table.get(), kOut, kCols,
                                           static_cast<std::int64_t>(row_bytes)};
-        cuda::DeviceMemory out(static_cast<std::size_t>(n_pairs * kOut) * sizeof(float)), one(kOut * sizeof(float));
-        cuda::matmul_experts(stream, experts, static_cast<const std::int32_t*>(device_pair_ids.get()), n_pairs,
-                             kPairsPerRow, static_cast<const float*>(device_x.get()), static_cast<float*>(out.get()));
-        const std::vector<float> by_pair = from_device<float>(stream, out, static_cast<std::size_t>(n_pairs * kOut));
+        const DeviceFloats out(stream, std::vector<float>(static_cast<std::size_t>(n_pairs * kOut)));
+        const DeviceFloats one(stream, std::vector<float>(kOut));
+        cuda::matmul_experts(stream, experts, device_pair_ids.get(), n_pairs, kPairsPerRow, device_x.get(), out.get());
+        const std::vector<float> by_pair = out.read(stream);
         double worst = 0;
         for (std::int64_t p = 0; p < n_pairs; ++p) {
             const cuda::DeviceMatrix alone{static_cast<std::uint32_t>(type), table[static_cast<std::size_t>(pair_ids[static_cast<std::size_t>(p)])],
                                            kOut, kCols, static_cast<std::int64_t>(row_bytes)};
-            cuda::matmul(stream, alone, static_cast<const float*>(device_x.get()) + p / kPairsPerRow * kCols, 1,
-                         static_cast<float*>(one.get()));
-            const std::vector<float> expected = from_device<float>(stream, one, kOut);
+            cuda::matmul(stream, alone, device_x.get() + p / kPairsPerRow * kCols, 1, one.get());
+            const std::vector<float> expected = one.read(stream);
             for (std::int64_t r = 0; r < kOut; ++r)
                 worst = std::max(worst, static_cast<double>(std::abs(by_pair[static_cast<std::size_t>(p * kOut + r)] - expected[static_cast<std::size_t>(r)])) /
                                             std::max(1.f, std::abs(expected[static_cast<std::size_t>(r)])));
@@ -767,29 +739,19 @@ void TestCuda::expertOpsMatchCpu() {
 
     // The sums: y by pair (6 pairs of 3 rows), weighted per row; rows scattered; a sigmoid gate.
     constexpr std::int64_t kWidth = 40;
-    std::vector<float> y(static_cast<std::size_t>(n_pairs * kWidth)), pair_weights(static_cast<std::size_t>(n_pairs)),
-        gate_logits(static_cast<std::size_t>(x_rows)), base(static_cast<std::size_t>(x_rows * kWidth));
-    for (float& value : y) value = normal(rng);
-    for (float& value : pair_weights) value = normal(rng);
-    for (float& value : gate_logits) value = normal(rng);
-    for (float& value : base) value = normal(rng);
-    const cuda::DeviceMemory device_y = on_device(stream, y), device_pair_weights = on_device(stream, pair_weights),
-                             device_gate = on_device(stream, gate_logits);
-    cuda::DeviceMemory combined(base.size() * sizeof(float)), scattered(y.size() * sizeof(float));
-    cuda::DeviceMemory gated = on_device(stream, base);
-    cuda::combine_experts(stream, static_cast<const float*>(device_y.get()),
-                          static_cast<const float*>(device_pair_weights.get()), x_rows, kPairsPerRow, kWidth,
-                          static_cast<float*>(combined.get()));
+    const std::vector<float> y = normal_floats(n_pairs * kWidth, 20), pair_weights = normal_floats(n_pairs, 21),
+                             gate_logits = normal_floats(x_rows, 22), base = normal_floats(x_rows * kWidth, 23);
     const std::vector<std::int32_t> order = {4, 0, 5, 2, 1, 3};
-    const cuda::DeviceMemory device_order = on_device(stream, order);
-    cuda::scatter_rows(stream, static_cast<const float*>(device_y.get()),
-                       static_cast<const std::int32_t*>(device_order.get()), n_pairs, kWidth,
-                       static_cast<float*>(scattered.get()));
-    cuda::add_sigmoid_scaled(stream, static_cast<const float*>(device_y.get()),
-                             static_cast<const float*>(device_gate.get()), x_rows, kWidth, static_cast<float*>(gated.get()));
-    const std::vector<float> gpu_combined = from_device<float>(stream, combined, base.size());
-    const std::vector<float> gpu_scattered = from_device<float>(stream, scattered, y.size());
-    const std::vector<float> gpu_gated = from_device<float>(stream, gated, base.size());
+    const DeviceFloats device_y(stream, y), device_pair_weights(stream, pair_weights), device_gate(stream, gate_logits);
+    const DeviceFloats combined(stream, std::vector<float>(base.size())), scattered(stream, std::vector<float>(y.size()));
+    const DeviceFloats gated(stream, base);
+    const DeviceArray<std::int32_t> device_order(stream, order);
+    cuda::combine_experts(stream, device_y.get(), device_pair_weights.get(), x_rows, kPairsPerRow, kWidth,
+                          combined.get());
+    cuda::scatter_rows(stream, device_y.get(), device_order.get(), n_pairs, kWidth, scattered.get());
+    cuda::add_sigmoid_scaled(stream, device_y.get(), device_gate.get(), x_rows, kWidth, gated.get());
+    const std::vector<float> gpu_combined = combined.read(stream), gpu_scattered = scattered.read(stream),
+                             gpu_gated = gated.read(stream);
     for (std::int64_t r = 0; r < x_rows; ++r)
         for (std::int64_t c = 0; c < kWidth; ++c) {
             float sum = 0.f;
