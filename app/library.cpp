@@ -228,14 +228,12 @@ std::vector<index::SearchHit> Library::search(std::string_view query, std::span<
 std::vector<index::SearchHit> Library::search_question(std::string_view question, std::string_view keywords,
                                                        const index::SearchOptions& options) {
     return search_reranked(*this, question, options, [&](const index::SearchOptions& o) {
-        if (keywords == question || o.mode == index::SearchMode::Bm25) return search_unranked(keywords, o);
         // A library whose vectors another model made takes the plain path,
         // which refuses it with the reason.
-        index::TextEmbedder& model = embedder();
-        const std::optional<index::EmbeddingModelRecord> vectors_model = store_->embedding_model();
-        if (!vectors_model || !(*vectors_model == model.model())) return search_unranked(keywords, o);
+        if (keywords == question || o.mode == index::SearchMode::Bm25 || !has_current_vectors())
+            return search_unranked(keywords, o);
         return index::HybridSearcher(*store_, vectors_)
-            .search(keywords, model.embed(std::vector<std::string>{std::string(question)}), o);
+            .search(keywords, embedder().embed(std::vector<std::string>{std::string(question)}), o);
     });
 }
 
