@@ -257,15 +257,19 @@ std::int64_t permuted_source_row(std::int64_t r, std::int64_t head_dim) {
 // a base model's tensor) implies (rows first) and queues it under its GGUF
 // name, converted to out_type when the writer reaches it; with
 // permute_head_dim > 0 its rows are permuted as permuted_source_row says.
+void require_float(const std::string& hf_name, const SafeTensor& tensor) {
+    if (tensor.dtype != "F32" && tensor.dtype != "F16" && tensor.dtype != "BF16")
+        throw ConvertError(tensor.file + ": tensor " + hf_name + " is " + tensor.dtype +
+                           " (Folio converts F32, F16 and BF16)");
+}
+
 void add_converted_tensor(engine::GgufWriter& writer, const std::string& hf_name, const SafeTensor& tensor,
                           const std::string& name, const std::vector<std::int64_t>& expected, GgmlType out_type,
                           std::int64_t permute_head_dim = 0, const std::string& shape_source = "config.json") {
     if (tensor.shape != expected)
         throw ConvertError(tensor.file + ": tensor " + hf_name + " has shape " + shape_text(tensor.shape) + ", " +
                            shape_source + " implies " + shape_text(expected));
-    if (tensor.dtype != "F32" && tensor.dtype != "F16" && tensor.dtype != "BF16")
-        throw ConvertError(tensor.file + ": tensor " + hf_name + " is " + tensor.dtype +
-                           " (Folio converts F32, F16 and BF16)");
+    require_float(hf_name, tensor);
     const std::vector<std::int64_t> ne(tensor.shape.rbegin(), tensor.shape.rend());
     const SafeTensor* source = &tensor;
     writer.add_tensor(name, out_type, ne, [source, out_type, permute_head_dim](std::span<std::uint8_t> out) {
@@ -1174,16 +1178,21 @@ PeftLora read_peft_config(const json& config) {
     return lora;
 }
 
+// Which half of a pair a PEFT tensor name holds: 'A' (".lora_A.weight"),
+// 'B' (".lora_B.weight"), or 0.
+char lora_half(const std::string& hf_name) {
+    for (const char half : {'A', 'B'})
+        if (hf_name.ends_with(std::string(".lora_") + half + ".weight")) return half;
+    return 0;
+}
+
 // "<module>.lora_A.weight" under base_model.model.: the base weight's GGUF
 // name and which of the pair it is ('A' or 'B'); nullopt for anything else.
 std::optional<std::pair<std::string, char>> peft_tensor_name(const std::string& hf_name) {
     static constexpr std::string_view prefix = "base_model.model.";
     if (!hf_name.starts_with(prefix))
         return std::nullopt;
-    char which = 0;
-    for (const char candidate : {'A', 'B'})
-        if (hf_name.ends_with(std::string(".lora_") + candidate + ".weight"))
-            which = candidate;
+    const char which = lora_half(hf_name);
     if (which == 0)
         return std::nullopt;
     const std::string module =
@@ -1209,9 +1218,7 @@ struct PeftExpertTensor {
 std::optional<PeftExpertTensor> peft_expert_tensor(const std::string& hf_name) {
     static constexpr std::string_view prefix = "base_model.model.model.layers.";
     if (!hf_name.starts_with(prefix)) return std::nullopt;
-    char which = 0;
-    for (const char candidate : {'A', 'B'})
-        if (hf_name.ends_with(std::string(".lora_") + candidate + ".weight")) which = candidate;
+    const char which = lora_half(hf_name);
     const std::size_t dot = hf_name.find('.', prefix.size());
     if (which == 0 || dot == std::string::npos) return std::nullopt;
     std::string_view rest = std::string_view(hf_name).substr(dot + 1);
@@ -1252,10 +1259,8 @@ int add_peft_expert_pair(engine::GgufWriter& writer, const engine::GgufFile& bas
         throw ConvertError(a.file + ": the expert pair " + hf_a + " " + shape_text(a.shape) + " fits neither the " +
                            "experts' gate_up_proj " + shape_text({2 * n_ff, n_embd}) + " nor their down_proj " +
                            shape_text({n_embd, n_ff}));
-    for (const SafeTensor* tensor : {&a, &b})
-        if (tensor->dtype != "F32" && tensor->dtype != "F16" && tensor->dtype != "BF16")
-            throw ConvertError(tensor->file + ": an expert tensor is " + tensor->dtype +
-                               " (Folio converts F32, F16 and BF16)");
+    require_float(hf_a, a);
+    require_float(hf_b, b);
     // A is already expert by expert: (n_expert, r, n_in).
     const auto add_a = [&](const std::string& weight) {
         const std::vector<std::int64_t> ne = {n_in, rank, n_expert};
