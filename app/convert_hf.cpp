@@ -978,6 +978,10 @@ std::optional<std::string> decoder_tensor_name(const std::string& name) {
         {"self_attn.k_norm", "attn_k_norm"},    {"post_attention_layernorm", "ffn_norm"},
         {"mlp.gate_proj", "ffn_gate"},          {"mlp.up_proj", "ffn_up"},
         {"mlp.down_proj", "ffn_down"},
+        // Qwen2-MoE's shared expert, which adapters name (its base models
+        // are not converted here).
+        {"mlp.shared_expert.gate_proj", "ffn_gate_shexp"}, {"mlp.shared_expert.up_proj", "ffn_up_shexp"},
+        {"mlp.shared_expert.down_proj", "ffn_down_shexp"},
     };
     const auto it = layer.find(name.substr(dot + 1, suffix_at - dot - 1));
     if (it == layer.end())

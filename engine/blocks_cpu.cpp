@@ -999,7 +999,8 @@ void ffn_experts(ThreadPool& pool, const ExpertFfn& experts, GatedActivation act
 
     if (experts.shared_gate.data == nullptr) return;
     expert_out.resize(static_cast<std::size_t>(n_rows * n_embd));
-    ffn_gated(pool, experts.shared_gate, experts.shared_up, experts.shared_down, activation, input, expert_out.data());
+    ffn_gated(pool, experts.shared_gate, experts.shared_up, experts.shared_down, activation, input, expert_out.data(),
+              loras);
     for (std::int64_t r = 0; r < n_rows; ++r) {
         float scale = 1.f;
         if (!experts.shared_scale.empty()) {

@@ -522,7 +522,7 @@ void CudaDecoderOps::ffn_experts(const ExpertFfn& experts, GatedActivation activ
 
         if (experts.shared_gate.data == nullptr) return;
         auto* shared = reserve_for<float>(state.shared_out, n_rows * n_embd, generation);
-        run_ffn(experts.shared_gate, experts.shared_up, experts.shared_down, activation, x, n_rows, shared, LoraSet{});
+        run_ffn(experts.shared_gate, experts.shared_up, experts.shared_down, activation, x, n_rows, shared, loras);
         if (experts.shared_scale.empty()) {
             cuda::add_in_place(state.stream, out, shared, n_rows * n_embd);
             return;

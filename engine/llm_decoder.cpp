@@ -126,6 +126,9 @@ public:
                     layer.experts.shared_up = matrix("ffn_up_shexp.weight", n_ff_shared, c.n_embd);
                     layer.experts.shared_down = matrix("ffn_down_shexp.weight", c.n_embd, n_ff_shared);
                     layer.experts.shared_scale = vector("ffn_gate_inp_shexp.weight", c.n_embd);
+                    for (const WeightMatrix* weight :
+                         {&layer.experts.shared_gate, &layer.experts.shared_up, &layer.experts.shared_down})
+                        allow_lora(*weight);
                 }
             } else {
                 layer.ffn_gate = matrix("ffn_gate.weight", c.n_ff, c.n_embd);

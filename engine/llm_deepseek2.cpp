@@ -169,6 +169,10 @@ public:
                 layer.experts = read_experts(blk, n_expert, n_expert_used, n_ff_expert, n_shared);
                 for (const std::vector<WeightMatrix>* kind : {&layer.experts.gate, &layer.experts.up, &layer.experts.down})
                     allow_lora(*kind);
+                if (n_shared > 0)
+                    for (const WeightMatrix* weight :
+                         {&layer.experts.shared_gate, &layer.experts.shared_up, &layer.experts.shared_down})
+                        allow_lora(*weight);
             }
             layers_.push_back(std::move(layer));
         }

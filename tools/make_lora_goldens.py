@@ -23,6 +23,9 @@ Hugging Face PEFT over transformers.
             Each golden names its adapters and scales ("adapters").
   moe       A random PEFT adapter on the tiny qwen3moe, its experts
             included (make_moe); tests/data/lora_moe_tiny/
+  moe_shared
+            The same on the tiny qwen2moe, whose shared expert's gate, up
+            and down projections are adapted too; tests/data/lora_moe_shared_tiny/
   smollm2_bench OUT_DIR
             A random rank-8 PEFT adapter on q_proj and v_proj of
             SmolLM2-135M's shapes, for measuring the adapters' cost (convert
@@ -168,7 +171,14 @@ def make_tiny():
     print(f"tests/data/lora_tiny: {size} bytes")
 
 
-MOE_DIR = ROOT / "tests/data/lora_moe_tiny"
+# name: (base architecture, folder, PEFT target_modules)
+MOE_ADAPTERS = {
+    "moe": ("qwen3moe", ROOT / "tests/data/lora_moe_tiny", ["q_proj", "v_proj"]),
+    # gate_proj, up_proj and down_proj name the shared expert's projections
+    # (transformers keeps the routed experts as stacked parameters).
+    "moe_shared": ("qwen2moe", ROOT / "tests/data/lora_moe_shared_tiny",
+                   ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"]),
+}
 
 
 def expert_pairs(wrapper, adapter: str):
@@ -187,39 +197,40 @@ def expert_pairs(wrapper, adapter: str):
     return a.numpy(), b.numpy()
 
 
-def make_moe():
-    """A PEFT adapter on the tiny qwen3moe of make_decoder_goldens.py (the
-    weights of tests/data/qwen3moe_tiny): r 4, alpha 8, on q_proj and
-    v_proj and on every expert's gate, up and down (target_parameters, the
-    stacked expert tensors). Written as llama.cpp's convert_lora_to_gguf.py
-    writes an expert adapter: ffn_{gate,up,down}_exps.weight.lora_a of
-    ne {n_in, r, n_expert} and .lora_b of ne {r, n_out, n_expert} (gate and
-    up share the fused tensor's A). Into tests/data/lora_moe_tiny/:
-    adapter.gguf, golden.json (the qwen3moe_tiny golden's prompt) and the
-    PEFT folder peft/ (F16), which folio convert hf turns into adapter.gguf."""
+def make_moe(which: str):
+    """A PEFT adapter on a tiny MoE of make_decoder_goldens.py (the weights
+    of tests/data/<arch>_tiny): r 4, alpha 8, on MOE_ADAPTERS' modules and
+    on every expert's gate, up and down (target_parameters, the stacked
+    expert tensors). Written as llama.cpp's convert_lora_to_gguf.py writes
+    an expert adapter: ffn_{gate,up,down}_exps.weight.lora_a of ne {n_in,
+    r, n_expert} and .lora_b of ne {r, n_out, n_expert} (gate and up share
+    the fused tensor's A). Into the adapter's folder: adapter.gguf,
+    golden.json (the base golden's prompt) and the PEFT folder peft/ (F16),
+    which folio convert hf turns into adapter.gguf."""
     import gguf
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora.layer import ParamWrapper
 
-    model_class, config = decoders.tiny_model("qwen3moe")
-    base = decoders.random_tiny_model("qwen3moe", model_class, config)
-    base_golden = json.loads((ROOT / "tests/data/qwen3moe_tiny/golden.json").read_text())
+    arch, out_dir, target_modules = MOE_ADAPTERS[which]
+    model_class, config = decoders.tiny_model(arch)
+    base = decoders.random_tiny_model(arch, model_class, config)
+    base_golden = json.loads((ROOT / f"tests/data/{arch}_tiny/golden.json").read_text())
     prompt_ids = base_golden["prompt_ids"]
     # The same weights as the GGUF the engine reads: the base golden again.
     again = decoders.golden(base, prompt_ids)
     assert again["positions"][0]["top_ids"] == base_golden["positions"][0]["top_ids"]
 
     rank, alpha = 4, 8
-    lora = LoraConfig(r=rank, lora_alpha=alpha, target_modules=["q_proj", "v_proj"],
+    lora = LoraConfig(r=rank, lora_alpha=alpha, target_modules=target_modules,
                       target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], lora_dropout=0.0,
                       bias="none")
     model = get_peft_model(base, lora).eval()
     randomize_lora(model, 31)
 
-    MOE_DIR.mkdir(parents=True, exist_ok=True)
-    save_peft_folder(model, "default", MOE_DIR / "peft", torch.float16, base="tests/data/qwen3moe_tiny")
-    path = MOE_DIR / "adapter.gguf"
-    writer = gguf.GGUFWriter(str(path), "qwen3moe")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_peft_folder(model, "default", out_dir / "peft", torch.float16, base=f"tests/data/{arch}_tiny")
+    path = out_dir / "adapter.gguf"
+    writer = gguf.GGUFWriter(str(path), arch)
     writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
@@ -234,8 +245,8 @@ def make_moe():
                 tensors[f"blk.{block}.ffn_up_exps.weight"] = (a, b[:, n_ff:])
             else:
                 tensors[f"blk.{block}.ffn_down_exps.weight"] = (a, b)
-        elif name.endswith(("q_proj", "v_proj")) and hasattr(module, "lora_A"):
-            base_name = decoders.gguf_tensor_name(name.removeprefix("base_model.model.") + ".weight", "qwen3moe")
+        elif name.endswith(tuple(target_modules)) and hasattr(module, "lora_A"):
+            base_name = decoders.gguf_tensor_name(name.removeprefix("base_model.model.") + ".weight", arch)
             tensors[base_name] = (module.lora_A["default"].weight.detach().numpy(),
                                   module.lora_B["default"].weight.detach().numpy())
     for base_name, (a, b) in sorted(tensors.items()):
@@ -249,7 +260,7 @@ def make_moe():
 
     data = decoders.golden(model, prompt_ids)
     data["adapters"] = [{"file": "adapter.gguf", "scale": 1.0}]
-    decoders.write_json(MOE_DIR / "golden.json", data)
+    decoders.write_json(out_dir / "golden.json", data)
 
 
 def decoders_prompt():
@@ -289,4 +300,7 @@ if __name__ == "__main__":
         make_smollm2_bench(args[1])
     else:
         for which in args:
-            {"tiny": make_tiny, "moe": make_moe}[which]()
+            if which in MOE_ADAPTERS:
+                make_moe(which)
+            else:
+                {"tiny": make_tiny}[which]()

@@ -184,6 +184,7 @@ private slots:
     void cliErrorsAreOneLine();
     void peftAdapterIsWhatLlamaCppWrites_data();
     void peftAdapterIsWhatLlamaCppWrites();
+    void peftExpertsAdapterIsWhatLlamaCppWrites_data();
     void peftExpertsAdapterIsWhatLlamaCppWrites();
     void peftFoldersItCannotConvert_data();
     void peftFoldersItCannotConvert();
@@ -623,14 +624,32 @@ void ConvertHfTest::peftAdapterIsWhatLlamaCppWrites() {
 // expert's gate, up and down, stacked: lora_A (n_expert·r, n_in), lora_B
 // (n_out, r·n_expert)) converts to the stacked pairs the script wrote as
 // llama.cpp's converter writes an expert adapter, byte for byte.
+void ConvertHfTest::peftExpertsAdapterIsWhatLlamaCppWrites_data() {
+    QTest::addColumn<QString>("adapter");
+    QTest::addColumn<QString>("architecture");
+    QTest::addColumn<int>("n_tensors");
+    QTest::addColumn<QString>("dense_refusal");  // for a dense base whose attention fits the adapter
+    // 2 layers x (q, v, and the experts' gate, up, down) x A and B
+    QTest::newRow("qwen3moe experts")
+        << "lora_moe_tiny" << "qwen3moe" << 20
+        << "adapts the experts of layer 0, which the base model does not hold as stacked ffn_gate_exps";
+    // ... and the shared expert's gate, up and down
+    QTest::newRow("qwen2moe shared expert")
+        << "lora_moe_shared_tiny" << "qwen2moe" << 32 << "adapts blk.0.ffn_down_shexp.weight, which model.gguf does not have";
+}
+
 void ConvertHfTest::peftExpertsAdapterIsWhatLlamaCppWrites() {
-    const std::filesystem::path folder = kTestData / "lora_moe_tiny";
+    QFETCH(QString, adapter);
+    QFETCH(QString, architecture);
+    QFETCH(int, n_tensors);
+    QFETCH(QString, dense_refusal);
+    const std::filesystem::path folder = kTestData / adapter.toStdString();
     QTemporaryDir dir;
     const std::filesystem::path out = path_of(dir) / "adapter.gguf";
     const app::ConvertHfResult result = app::convert_hf(
-        {.model_dir = folder / "peft", .out = out, .base = kTestData / "qwen3moe_tiny/model.gguf"});
-    QCOMPARE(result.architecture, std::string("qwen3moe"));
-    QCOMPARE(result.n_tensors, 20);  // 2 layers x (q, v, and the experts' gate, up, down) x A and B
+        {.model_dir = folder / "peft", .out = out, .base = kTestData / (architecture.toStdString() + "_tiny/model.gguf")});
+    QCOMPARE(result.architecture, architecture.toStdString());
+    QCOMPARE(result.n_tensors, n_tensors);
     const engine::GgufFile ours = engine::GgufFile::open(out);
     const engine::GgufFile reference = engine::GgufFile::open(folder / "adapter.gguf");
     for (const char* key : {"general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"}) {
@@ -642,7 +661,7 @@ void ConvertHfTest::peftExpertsAdapterIsWhatLlamaCppWrites() {
     // The same adapter for a dense model whose attention fits it.
     expect_refused({.model_dir = folder / "peft", .out = path_of(dir) / "kept.gguf",
                     .base = kTestData / "qwen3_tiny/model.gguf"},
-                   "adapts the experts of layer 0, which the base model does not hold as stacked ffn_gate_exps");
+                   dense_refusal);
 }
 
 void ConvertHfTest::peftFoldersItCannotConvert_data() {

@@ -147,6 +147,7 @@ private slots:
     void quantizedModelMatchesCpu();
     void loraMatchesPeft_data();
     void loraMatchesPeft();
+    void expertAdapterMatchesPeft_data();
     void expertAdapterMatchesPeft();
     void decodeStepsWithAndWithoutAdaptersMatchCpu();
     void expertsMatchCpu_data();
@@ -607,12 +608,21 @@ void TestCuda::loraMatchesPeft() {
 
 // tst_lora's adapter of the tiny qwen3moe, its experts included: on the GPU
 // every step with it groups the experts' rows, each with its pairs.
+void TestCuda::expertAdapterMatchesPeft_data() {
+    QTest::addColumn<QString>("base");
+    QTest::addColumn<QString>("adapter");
+    QTest::newRow("qwen3moe experts") << "qwen3moe_tiny" << "lora_moe_tiny";
+    QTest::newRow("qwen2moe shared expert") << "qwen2moe_tiny" << "lora_moe_shared_tiny";
+}
+
 void TestCuda::expertAdapterMatchesPeft() {
-    const std::filesystem::path folder = kTestData / "lora_moe_tiny";
-    std::unique_ptr<Model> model = gpu_model(tiny_model_file("qwen3moe_tiny"));
+    QFETCH(QString, base);
+    QFETCH(QString, adapter);
+    const std::filesystem::path folder = kTestData / adapter.toStdString();
+    std::unique_ptr<Model> model = gpu_model(tiny_model_file(base.toStdString()));
     LoraSet loras;
     loras.uses.push_back({LoraAdapter::open(folder / "adapter.gguf", *model), 1.f});
-    verify_against_golden("qwen3moe with its adapter", *model, read_golden(folder / "golden.json"), loras);
+    verify_against_golden(base + " with its adapter", *model, read_golden(folder / "golden.json"), loras);
 }
 
 // Decode steps on one cache in runs of three without and with an adapter:

@@ -73,7 +73,11 @@ private slots:
     void initTestCase();
     void matchesPeft_data();
     void matchesPeft();
+    void expertAdapterMatchesPeft_data();
     void expertAdapterMatchesPeft();
+    void rejectsExpertPairsOfTheWrongCount();
+    void sharedExpertsAreAdaptable_data();
+    void sharedExpertsAreAdaptable();
     void readsEachTensorType_data();
     void readsEachTensorType();
     void scaleZeroIsTheBaseModel();
@@ -135,19 +139,33 @@ void TestLora::verify_against_peft(Model& model, const Golden& golden, const Lor
 // and v, and each expert's gate, up and down from the stacked tensors'
 // pairs (lora_a (n_expert, r, n_in), lora_b (n_expert, n_out, r)), against
 // PEFT's target_parameters on the tiny qwen3moe, prefill and decode alike.
-void TestLora::expertAdapterMatchesPeft() {
-    std::unique_ptr<Model> experts = load_model(GgufFile::open(kTestData / "qwen3moe_tiny/model.gguf"));
-    const std::filesystem::path folder = kTestData / "lora_moe_tiny";
-    const Golden golden = read_golden(folder / "golden.json");
-    std::shared_ptr<const LoraAdapter> adapter = LoraAdapter::open(folder / "adapter.gguf", *experts);
-    QCOMPARE(adapter->size(), std::size_t{10});  // 2 layers x q, v, and the experts' gate, up, down
-    LoraSet loras;
-    loras.uses.push_back({adapter, 1.f});
-    verify_against_peft(*experts, golden, loras);
-    if (QTest::currentTestFailed()) return;
+void TestLora::expertAdapterMatchesPeft_data() {
+    QTest::addColumn<QString>("base");
+    QTest::addColumn<QString>("adapter");
+    QTest::addColumn<int>("n_adapted");
+    // 2 layers x q, v, and the experts' gate, up, down
+    QTest::newRow("qwen3moe experts") << "qwen3moe_tiny" << "lora_moe_tiny" << 10;
+    // ... and the shared expert's gate, up, down
+    QTest::newRow("qwen2moe shared expert") << "qwen2moe_tiny" << "lora_moe_shared_tiny" << 16;
+}
 
+void TestLora::expertAdapterMatchesPeft() {
+    QFETCH(QString, base);
+    QFETCH(QString, adapter);
+    QFETCH(int, n_adapted);
+    std::unique_ptr<Model> experts = load_model(GgufFile::open(kTestData / base.toStdString() / "model.gguf"));
+    const std::filesystem::path folder = kTestData / adapter.toStdString();
+    std::shared_ptr<const LoraAdapter> pairs = LoraAdapter::open(folder / "adapter.gguf", *experts);
+    QCOMPARE(pairs->size(), static_cast<std::size_t>(n_adapted));
+    LoraSet loras;
+    loras.uses.push_back({pairs, 1.f});
+    verify_against_peft(*experts, read_golden(folder / "golden.json"), loras);
+}
+
+void TestLora::rejectsExpertPairsOfTheWrongCount() {
+    std::unique_ptr<Model> experts = load_model(GgufFile::open(kTestData / "qwen3moe_tiny/model.gguf"));
     // Pairs for four of the eight experts do not fit.
-    const GgufFile four = edited(GgufFile::open(folder / "adapter.gguf"), {.tensor = [](EditedTensor& tensor) {
+    const GgufFile four = edited(GgufFile::open(kTestData / "lora_moe_tiny/adapter.gguf"), {.tensor = [](EditedTensor& tensor) {
                                      if (tensor.name.starts_with("blk.0.ffn_down_exps.")) {
                                          tensor.ne[2] = 4;
                                          tensor.values.resize(tensor.values.size() / 2);
@@ -156,6 +174,32 @@ void TestLora::expertAdapterMatchesPeft() {
                                  }});
     const std::string error = load_error(four, *experts);
     QVERIFY2(error.find("not the 8 stacked matrices of its experts") != std::string::npos, error.c_str());
+}
+
+void TestLora::sharedExpertsAreAdaptable_data() {
+    QTest::addColumn<QString>("base");
+    QTest::addColumn<int>("first_expert_layer");
+    QTest::newRow("qwen2moe") << "qwen2moe_tiny" << 0;
+    QTest::newRow("deepseek2") << "deepseek2_tiny" << 1;  // after its leading dense layer
+}
+
+// The shared experts' matrices are listed beside the routed ones, their
+// shapes those of the base (DeepSeek's forward is its own, so it gets its
+// own row).
+void TestLora::sharedExpertsAreAdaptable() {
+    QFETCH(QString, base);
+    QFETCH(int, first_expert_layer);
+    const GgufFile file = GgufFile::open(kTestData / base.toStdString() / "model.gguf");
+    std::unique_ptr<Model> experts = load_model(file);
+    const std::string blk = "blk." + std::to_string(first_expert_layer) + ".";
+    for (const char* kind : {"ffn_gate_shexp", "ffn_up_shexp", "ffn_down_shexp"}) {
+        const std::string name = blk + kind + ".weight";
+        const auto listed = experts->adaptable_weights().find(name);
+        QVERIFY2(listed != experts->adaptable_weights().end(), name.c_str());
+        const GgufTensor& tensor = file.tensor(name);
+        QCOMPARE(listed->second.rows, static_cast<std::int64_t>(tensor.ne[1]));
+        QCOMPARE(listed->second.cols, static_cast<std::int64_t>(tensor.ne[0]));
+    }
 }
 
 void TestLora::readsEachTensorType_data() {
