@@ -478,8 +478,15 @@ int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
     const ModelFacts facts = model_facts(file);
     const engine::GpuReport report = engine::detect_gpus();
     if (report.gpus.empty()) throw std::runtime_error("no GPU to benchmark: " + report.note);
-    model->use_gpu(0);
-    engine::ThreadPool pool(1);  // the host only queues kernels
+    const std::vector<int> prefill_tokens =
+        options.prefill_tokens.empty() ? std::vector<int>{2048, 8192, 32768} : options.prefill_tokens;
+    const std::vector<int> decode_contexts =
+        options.decode_contexts.empty() ? std::vector<int>{0, 4096, 32768} : options.decode_contexts;
+    const int longest = std::max(*std::max_element(prefill_tokens.begin(), prefill_tokens.end()),
+                                 *std::max_element(decode_contexts.begin(), decode_contexts.end()) + options.gen_tokens);
+    model->use_gpu(0, {.host_expert_layers = options.cpu_experts, .context_positions = longest});
+    // The host only queues kernels, unless it computes experts kept in its memory.
+    engine::ThreadPool pool(model->host_expert_layers() > 0 ? 0 : 1);
 
     BenchFigures figures;
     figures.add("model", options.model_path,
@@ -487,13 +494,14 @@ int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
                        std::filesystem::path(options.model_path).filename().c_str(), config.architecture.c_str(),
                        facts.parameters / 1e6, facts.weight_type.c_str()));
     figures.add("device", report.gpus[0].name, format("device           %s (CUDA)", report.gpus[0].name.c_str()));
+    figures.add("host_expert_layers", model->host_expert_layers(),
+                format("experts on host  %d layers (computed by %d CPU threads)", model->host_expert_layers(),
+                       pool.size()));
     const double bandwidth = engine::measure_gpu_copy_bandwidth(0);
     figures.add("gpu_copy_gb_per_s", bandwidth / 1e9,
                 format("memory copy      %.0f GB/s (device-to-device, 1 GiB, read + written)", bandwidth / 1e9));
-    add_context_sweep(figures, *model, pool, facts,
-                      options.prefill_tokens.empty() ? std::vector<int>{2048, 8192, 32768} : options.prefill_tokens,
-                      options.decode_contexts.empty() ? std::vector<int>{0, 4096, 32768} : options.decode_contexts,
-                      options.gen_tokens, engine::KvType::F16, true, bandwidth, "the copy");
+    add_context_sweep(figures, *model, pool, facts, prefill_tokens, decode_contexts, options.gen_tokens,
+                      engine::KvType::F16, true, bandwidth, "the copy");
     print_figures(figures, as_json);
     return 0;
 }

@@ -6,10 +6,12 @@
 // shapes and against the int8 multiply-add peak of the cores.
 
 #include <string>
-#include "engine/kv_cache.h"
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "engine/gpu_placement.h"
+#include "engine/kv_cache.h"
 
 namespace folio::app {
 
@@ -22,6 +24,9 @@ struct EngineBenchOptions {
     engine::KvType kv_type = engine::KvType::F16;  // the CPU runs' cache (the GPU's is f16)
     // "cuda": the GPU bench instead (run_engine_bench says what it measures).
     std::string device = "cpu";
+    // The GPU bench's GpuPlacement::host_expert_layers (fitted to the
+    // longest context of the sweep by default).
+    int cpu_experts = engine::GpuPlacement::kFitExperts;
     // The context sweep: prompt lengths prefilled, and cache rows before a
     // decode run starts. Empty: none on the CPU; the GPU bench's defaults
     // (2048, 8192, 32768 and 0, 4096, 32768).

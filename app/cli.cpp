@@ -605,7 +605,7 @@ engine::KvType kv_type_argument(const ParsedArgs& args) {
 
 int command_bench_engine(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args("bench engine", rest,
-                                       {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device",
+                                       {.valued = {"model", "prompt-tokens", "gen-tokens", "threads", "device", "cpu-experts",
                                                    "context-tokens", "prefill-tokens", "decode-contexts", "kv-type"},
                                         .flags = {"json"}});
     if (!args.positional.empty()) throw UsageError("bench engine takes its model as --model FILE");
@@ -614,6 +614,9 @@ int command_bench_engine(const std::vector<std::string>& rest) {
     if (options.device != "cpu" && options.device != "cuda")
         throw UsageError("bench engine measures --device cpu or --device cuda, not '" + options.device + "'");
     options.kv_type = kv_type_argument(args);
+    options.cpu_experts = cpu_experts_argument(args);
+    if (options.device != "cuda" && args.value("cpu-experts"))
+        throw UsageError("--cpu-experts is for --device cuda, which it splits with the host");
     if (options.device == "cuda" && options.kv_type != engine::KvType::F16)
         throw UsageError("the GPU runs an f16 KV cache; --kv-type q8_0 is for --device cpu");
     if (auto list = args.value("prefill-tokens")) options.prefill_tokens = parse_int_list("prefill-tokens", *list, 1, 1 << 20);
@@ -721,13 +724,17 @@ int command_generate(const std::vector<std::string>& rest) {
     const ParsedArgs args = parse_args(
         "generate", rest,
         {.valued = {"model", "prompt", "n", "temp", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "ctx",
-                    "lora", "device", "chat-template", "kv-type", "truncate"},
+                    "lora", "device", "cpu-experts", "chat-template", "kv-type", "truncate"},
          .flags = {"json", "raw"}});
     if (!args.positional.empty()) throw UsageError("generate takes its prompt as --prompt TEXT");
     const std::optional<std::string> prompt = args.value("prompt");
     if (!prompt) throw UsageError("generate needs --prompt TEXT");
     engine::check_utf8(*prompt, "--prompt");
     const DeviceChoice device = device_argument(args);
+    const int cpu_experts = cpu_experts_argument(args);
+    if (device == DeviceChoice::Cpu && args.value("cpu-experts"))
+        throw UsageError("--cpu-experts splits a model between the GPU and the host; with --device cpu every "
+                         "weight is on the host");
 
     engine::GenerationOptions options;
     options.max_tokens = parse_int("n", args.value("n").value_or("128"), 1, 1 << 20);
@@ -790,7 +797,8 @@ int command_generate(const std::vector<std::string>& rest) {
     }
 
     const int n_ctx = ctx.value_or(std::min(4096, model_ctx));
-    const std::string placed = place_model(*model, device, needs_cpu_backend);
+    const std::string placed = place_model(*model, device, needs_cpu_backend,
+                                           {.host_expert_layers = cpu_experts, .context_positions = n_ctx, .kv_type = kv_type});
     engine::KvCache cache = model->make_kv_cache(n_ctx, kv_type);
     engine::ThreadPool pool;
 
@@ -816,6 +824,7 @@ int command_generate(const std::vector<std::string>& rest) {
                 {"stop_reason", engine::stop_reason_name(result.stop_reason)},
                 {"model", model_path},
                 {"device", placed},
+                {"host_expert_layers", model->host_expert_layers()},
                 {"kv_type", engine::kv_type_name(kv_type)},
                 {"loras", loras_json(options.loras)},
                 {"timings",

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +83,16 @@ DeviceChoice device_argument(const ParsedArgs& args) {
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
     }
+}
+
+int cpu_experts_argument(const ParsedArgs& args) {
+    const std::string text = args.value("cpu-experts").value_or("auto");
+    if (text == "auto") return engine::GpuPlacement::kFitExperts;
+    if (text == "all") return std::numeric_limits<int>::max();
+    const std::optional<long> layers = read_number(text, to_long);
+    if (!layers || *layers < 0 || *layers > (1 << 20))
+        throw UsageError("--cpu-experts must be auto, all or a number of layers, not '" + text + "'");
+    return static_cast<int>(*layers);
 }
 
 std::vector<int> parse_int_list(const std::string& name, const std::string& text, int min, int max) {

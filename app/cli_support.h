@@ -60,6 +60,9 @@ ParsedArgs parse_args(const std::string& command, const std::vector<std::string>
 int parse_int(const std::string& name, const std::string& text, int min, int max);
 // --device (auto when absent); UsageError for another name.
 DeviceChoice device_argument(const ParsedArgs& args);
+// --cpu-experts as GpuPlacement::host_expert_layers: a number of layers,
+// "all", or "auto" (the default: as many as the GPU's memory needs).
+int cpu_experts_argument(const ParsedArgs& args);
 
 // A comma-separated list of such numbers ("2048,8192"), at least one.
 std::vector<int> parse_int_list(const std::string& name, const std::string& text, int min, int max);

@@ -13,7 +13,8 @@ DeviceChoice parse_device(std::string_view name) {
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + std::string(name) + "'");
 }
 
-std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend) {
+std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend,
+                        const engine::GpuPlacement& placement) {
     switch (choice) {
         case DeviceChoice::Cpu:
             model.use_cpu();
@@ -22,7 +23,7 @@ std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cp
             if (needs_cpu_backend)
                 throw std::invalid_argument(
                     "a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");
-            model.use_gpu(0);
+            model.use_gpu(0, placement);
             return "cuda";
         case DeviceChoice::Auto:
             break;
@@ -34,7 +35,7 @@ std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cp
         return "cpu";
     }
     try {
-        model.use_gpu(0);
+        model.use_gpu(0, placement);
         return "cuda";
     } catch (const engine::ModelError&) {
         return "cpu";  // an architecture or weight type without CUDA kernels: the CPU runs everything

@@ -26,6 +26,8 @@ DeviceChoice parse_device(std::string_view name);
 // run the model (no GPU, an architecture or weight type without kernels);
 // Auto falls back to the CPU then, and keeps mixtures of experts there
 // (their GPU path is Cuda's to opt into until a GPU has run its tests).
-std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend);
+// placement: how a mixture of experts is split when it runs on the GPU.
+std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend,
+                        const engine::GpuPlacement& placement = {});
 
 }  // namespace folio::app

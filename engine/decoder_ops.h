@@ -100,7 +100,15 @@ public:
     // A mixture of experts' router, experts (all of one type and shape) and
     // shared experts; at most kMaxRoutedExperts experts.
     void upload(const ExpertFfn& experts);
+    // A layer whose experts stay in host memory (gpu_placement.h): its
+    // ffn_experts runs on the CPU, with the threads of use_host_threads(),
+    // between two copies of its rows. Steps then run eagerly: a recording
+    // cannot wait for the host.
+    void keep_on_host(const ExpertFfn& experts);
+    void use_host_threads(ThreadPool& pool);
     std::size_t uploaded_bytes() const;
+    // The GPU's free memory now.
+    std::size_t free_bytes() const;
 
     // A batch's ids on the GPU. A decode step (one token, no adapters) on a
     // cache the ops have stepped through before is recorded as a CUDA graph
@@ -123,7 +131,8 @@ public:
     void add(float* x, const float* y, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
-    // Routed on the GPU (route_row, as on the CPU). A few rows (decode)
+    // Routed on the GPU (route_row, as on the CPU), unless the layer's
+    // experts were kept on the host. A few rows (decode)
     // multiply each row's chosen experts straight from the routing's ids,
     // so a decode step stays one recording; more rows (prefill) go to the
     // host once to be grouped by expert, each expert then multiplying its
@@ -151,6 +160,9 @@ private:
     void expert_outputs_grouped(const ExpertFfn& experts, GatedActivation activation, const float* x,
                                 std::int64_t n_rows, const std::int32_t* ids, float* outputs,
                                 std::span<std::int64_t> usage, const LoraSet& loras);
+    // ffn_experts on the CPU for a layer kept on the host (keep_on_host).
+    void host_ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
+                          float* out, std::span<std::int64_t> usage, const LoraSet& loras);
     // The GPU's counters for a layer's usage (registered at first use), and
     // what they counted added to the host's counts.
     unsigned long long* usage_counters(std::span<std::int64_t> usage);

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/cuda/kernels.h"
 #include "engine/decoder_ops.h"
@@ -62,6 +63,9 @@ struct CudaDecoderOps::State {
     std::vector<cuda::DeviceMemory> buffers;  // activations, by slot
     cuda::DeviceMemory ffn_gate, ffn_up;      // the feed-forward's intermediate rows
     std::unordered_map<const void*, DeviceExpertSet> expert_sets;  // by the data of ExpertFfn::gate
+    std::unordered_set<const void*> host_expert_sets;               // kept on the host, by the same key
+    ThreadPool* host_pool = nullptr;                                 // runs them
+    std::vector<float> host_rows, host_out;                          // their input and output rows
     // A mixture of experts' rows: router logits, chosen ids and weights,
     // the experts' outputs by pair, their gate and up rows by pair, a
     // grouped expert's input and output rows, the host's grouping (pair
@@ -229,6 +233,23 @@ void CudaDecoderOps::upload_experts(const std::vector<WeightMatrix>& kind) {
     state_->weight_bytes += bytes * kind.size();
 }
 
+void CudaDecoderOps::keep_on_host(const ExpertFfn& experts) {
+    state_->host_expert_sets.insert(experts.gate.data());
+}
+
+void CudaDecoderOps::use_host_threads(ThreadPool& pool) {
+    state_->host_pool = &pool;
+}
+
+std::size_t CudaDecoderOps::free_bytes() const {
+    std::size_t free = 0;
+    translate([&] {
+        cuda::use_gpu(state_->gpu);
+        free = cuda::free_gpu_memory();
+    });
+    return free;
+}
+
 std::size_t CudaDecoderOps::uploaded_bytes() const {
     return state_->weight_bytes;
 }
@@ -250,7 +271,8 @@ void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const
     for (const LoraUse& use : loras.uses)
         if (std::ranges::find(state.adapters, use.adapter) == state.adapters.end()) state.adapters.push_back(use.adapter);
     // A recording would keep one request's adapters and scales: steps with adapters run eagerly.
-    const bool decode_step = tokens.size() == 1 && cache.on_gpu() && !state.graphs_failed && loras.empty();
+    const bool decode_step = tokens.size() == 1 && cache.on_gpu() && !state.graphs_failed && loras.empty() &&
+                             state.host_expert_sets.empty();
     const std::size_t bytes = tokens.size() * sizeof(std::int32_t);
     translate([&] {
         cuda::use_gpu(state.gpu);    // the CUDA device is per host thread; callers may switch threads
@@ -491,11 +513,33 @@ void CudaDecoderOps::run_ffn(const WeightMatrix& gate, const WeightMatrix& up, c
     });
 }
 
+void CudaDecoderOps::host_ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x,
+                                      std::int64_t n_rows, float* out, std::span<std::int64_t> usage,
+                                      const LoraSet& loras) {
+    State& state = *state_;
+    if (state.host_pool == nullptr)
+        throw ModelError("the experts of " + std::string(experts.router.name) +
+                         " run on the host, but the CUDA ops were given no host threads");
+    const auto n = static_cast<std::size_t>(n_rows * experts.router.cols);
+    state.host_rows.resize(n);
+    state.host_out.resize(n);
+    translate([&] { state.stream.copy_to_host(state.host_rows.data(), x, n * sizeof(float)); });
+    engine::ffn_experts(*state.host_pool, experts, activation, state.host_rows.data(), n_rows, state.host_out.data(),
+                        usage, &loras);
+    // From pageable memory the copy has taken the rows before it returns:
+    // the next layer may overwrite host_out.
+    translate([&] { state.stream.copy_to_device(out, state.host_out.data(), n * sizeof(float)); });
+}
+
 void CudaDecoderOps::ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x,
                                  std::int64_t n_rows, float* out, std::span<std::int64_t> usage,
                                  const LoraSet& loras) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     State& state = *state_;
+    if (state.host_expert_sets.contains(experts.gate.data())) {
+        host_ffn_experts(experts, activation, x, n_rows, out, usage, loras);
+        return;
+    }
     if (!state.expert_sets.contains(experts.gate.data()))
         throw ModelError("the CUDA backend was not given the experts of " + std::string(experts.router.name));
     const auto n_expert = static_cast<std::int64_t>(experts.gate.size());

@@ -22,13 +22,13 @@ std::size_t row_bytes(KvType type, int width) {
     return quant_row_bytes(GgmlType::Q8_0, width);
 }
 
+}  // namespace
+
 std::string gib_text(std::size_t bytes) {
     char text[32];
     std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
     return text;
 }
-
-}  // namespace
 
 const char* kv_type_name(KvType type) {
     return type == KvType::Q8_0 ? "q8_0" : "f16";

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +34,9 @@ enum class KvType { F16, Q8_0 };
 const char* kv_type_name(KvType type);  // "f16", "q8_0"
 // Throws std::invalid_argument for another name.
 KvType kv_type_from_name(std::string_view name);
+
+// A size in memory for an error message: "1.50 GiB".
+std::string gib_text(std::size_t bytes);
 
 // A cache that cannot be made: rows that are not whole Q8_0 blocks, or more
 // memory than the system has available. what() is one line.

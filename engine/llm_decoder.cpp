@@ -5,6 +5,7 @@
 
 #include "engine/llm_decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -165,19 +166,26 @@ private:
                            std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                            const LoraSet& loras) override {
 #ifdef FOLIO_USE_CUDA
-        if (gpu_ops_) return forward_pass(*gpu_ops_, tokens, positions, cache, rows, loras);
+        if (gpu_ops_) {
+            gpu_ops_->use_host_threads(pool);
+            return forward_pass(*gpu_ops_, tokens, positions, cache, rows, loras);
+        }
 #endif
         CpuDecoderOps ops(pool);
         return forward_pass(ops, tokens, positions, cache, rows, loras);
     }
 
 #ifdef FOLIO_USE_CUDA
-    void place_on_gpu(int gpu) override {
+    int place_on_gpu(int gpu, const GpuPlacement& placement) override {
         auto ops = std::make_unique<CudaDecoderOps>(gpu);
+        const int host_layers = expert_layers_on_host(*ops, placement);
         ops->upload(token_embd_);
-        for (const DecoderLayer& layer : layers_) {
+        for (std::size_t il = 0; il < layers_.size(); ++il) {
+            const DecoderLayer& layer = layers_[il];
             for (const WeightMatrix* weight : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) ops->upload(*weight);
-            if (has_experts_)
+            if (has_experts_ && static_cast<int>(il) < host_layers)
+                ops->keep_on_host(layer.experts);
+            else if (has_experts_)
                 ops->upload(layer.experts);
             else
                 for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) ops->upload(*weight);
@@ -189,6 +197,27 @@ private:
         ops->upload(output_norm_);
         ops->upload(output_);
         gpu_ops_ = std::move(ops);
+        return host_layers;
+    }
+
+    // How many layers, from the first, keep their experts on the host: as
+    // placement says, or as few as leave the GPU room for the context.
+    int expert_layers_on_host(const CudaDecoderOps& ops, const GpuPlacement& placement) const {
+        if (!has_experts_) return 0;
+        const int n_layers = static_cast<int>(layers_.size());
+        if (placement.host_expert_layers != GpuPlacement::kFitExperts)
+            return std::min(placement.host_expert_layers, n_layers);
+        std::vector<std::size_t> expert_bytes;
+        std::size_t all_bytes = 0;
+        for (const GgufTensor& tensor : file_.tensors()) all_bytes += tensor.n_bytes();
+        for (const DecoderLayer& layer : layers_) {
+            std::size_t bytes = 0;
+            for (const std::vector<WeightMatrix>* kind : {&layer.experts.gate, &layer.experts.up, &layer.experts.down})
+                for (const WeightMatrix& weight : *kind) bytes += static_cast<std::size_t>(weight.rows * weight.row_bytes);
+            expert_bytes.push_back(bytes);
+            all_bytes -= bytes;
+        }
+        return expert_layers_to_keep_on_host(expert_bytes, all_bytes, ops.free_bytes(), gpu_reserved_bytes(placement));
     }
 
     void release_gpu() override { gpu_ops_.reset(); }

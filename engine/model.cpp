@@ -88,13 +88,14 @@ std::span<std::int64_t> Model::expert_usage_of(int layer) {
         .subspan(i * static_cast<std::size_t>(expert_usage_.n_expert), static_cast<std::size_t>(expert_usage_.n_expert));
 }
 
-void Model::use_gpu(int gpu) {
+void Model::use_gpu(int gpu, const GpuPlacement& placement) {
     if (on_gpu()) return;
 #ifdef FOLIO_USE_CUDA
-    place_on_gpu(gpu);
+    host_expert_layers_ = place_on_gpu(gpu, placement);
     gpu_ = gpu;
 #else
     (void)gpu;
+    (void)placement;
     throw ModelError("this Folio was built without the CUDA backend");
 #endif
 }
@@ -103,10 +104,18 @@ void Model::use_cpu() {
     if (!on_gpu()) return;
     release_gpu();
     gpu_ = -1;
+    host_expert_layers_ = 0;
 }
 
-void Model::place_on_gpu(int) {
+int Model::place_on_gpu(int, const GpuPlacement&) {
     throw ModelError("the CUDA backend does not run " + config_.architecture + " models yet");
+}
+
+std::size_t Model::gpu_reserved_bytes(const GpuPlacement& placement) const {
+    const int positions = placement.context_positions > 0 ? placement.context_positions : config_.n_ctx_train;
+    return KvCache::bytes_needed(config_.n_layers, positions, config_.n_kv_heads * config_.head_dim,
+                                 config_.n_kv_heads * config_.v_head_dim, placement.kv_type) +
+           kGpuActivationReserveBytes;
 }
 
 std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t> tokens,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/gguf.h"
+#include "engine/gpu_placement.h"
 #include "engine/kv_cache.h"
 #include "engine/lora.h"
 #include "engine/rope_scaling.h"
@@ -125,11 +126,20 @@ public:
 
     // Runs the model on GPU `gpu` (the CUDA backend) from now on: its weights
     // are copied there once; forward() runs there and make_kv_cache() makes
-    // f16 caches in the GPU's memory; LoRA adapters run there too.
-    // Throws ModelError when this Folio was built without the CUDA backend,
-    // the architecture or a weight type has no CUDA kernels, or the GPU
-    // cannot be used or cannot hold the weights; the model then stays on the CPU.
-    void use_gpu(int gpu = 0);
+    // f16 caches in the GPU's memory; LoRA adapters run there too. A mixture
+    // of experts keeps the experts of placement's layers in host memory,
+    // computed by the CPU (gpu_placement.h); host_expert_layers() says how
+    // many. Throws ModelError when this Folio was built without the CUDA
+    // backend, the architecture or a weight type has no CUDA kernels, or the
+    // GPU cannot be used or cannot hold the weights; the model then stays on
+    // the CPU.
+    void use_gpu(int gpu = 0, const GpuPlacement& placement = {});
+    // The layers whose experts stay in host memory while the model runs on
+    // the GPU (0 on the CPU, where every weight is in host memory).
+    int host_expert_layers() const { return host_expert_layers_; }
+    // What a GPU placement leaves free for the context's KV cache and the
+    // activations.
+    std::size_t gpu_reserved_bytes(const GpuPlacement& placement) const;
     // Back to the CPU backend: the GPU copies of the weights are freed, and
     // caches made for the GPU no longer fit (forward() says so).
     void use_cpu();
@@ -185,9 +195,10 @@ protected:
                                            std::span<const std::int32_t> sequence_lengths,
                                            std::span<const std::int32_t> token_types);
 
-    // use_gpu() for an architecture: copies the weights to the GPU. The
-    // default refuses (no CUDA kernels for the architecture).
-    virtual void place_on_gpu(int gpu);
+    // use_gpu() for an architecture: copies the weights to the GPU and
+    // returns how many layers' experts stayed in host memory. The default
+    // refuses (no CUDA kernels for the architecture).
+    virtual int place_on_gpu(int gpu, const GpuPlacement& placement);
     // use_cpu(): frees what place_on_gpu made.
     virtual void release_gpu() {}
 
@@ -217,6 +228,7 @@ private:
     std::map<std::string, WeightShape, std::less<>> adaptable_weights_;
     ExpertUsage expert_usage_;
     int gpu_ = -1;  // the GPU the model runs on; -1: the CPU
+    int host_expert_layers_ = 0;
 };
 
 // The model in a GGUF file, by its general.architecture ("llama", "qwen2",

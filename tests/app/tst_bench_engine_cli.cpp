@@ -193,6 +193,9 @@ void BenchEngineCliTest::badInputIsOneLine_data() {
     QTest::newRow("q8_0 on the GPU") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
                                                     "--kv-type", "q8_0"};
     QTest::newRow("positional") << QStringList{"bench", "engine", model};
+    QTest::newRow("cpu experts on the cpu") << QStringList{"bench", "engine", "--model", model, "--cpu-experts", "1"};
+    QTest::newRow("cpu experts count") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
+                                                      "--cpu-experts", "-1"};
 }
 
 void BenchEngineCliTest::badInputIsOneLine() {

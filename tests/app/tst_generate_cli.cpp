@@ -106,6 +106,12 @@ void GenerateCliTest::badInputIsOneLine_data() {
                                           << "a q8_0 KV cache runs on the CPU backend only";
     QTest::newRow("device name") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--device", "gpu"}
                                  << "--device must be auto, cpu or cuda, not 'gpu'";
+    QTest::newRow("cpu experts count") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi",
+                                                      "--cpu-experts", "some"}
+                                       << "--cpu-experts must be auto, all or a number of layers, not 'some'";
+    QTest::newRow("cpu experts on the cpu")
+        << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--device", "cpu", "--cpu-experts", "2"}
+        << "--cpu-experts splits a model between the GPU and the host; with --device cpu every weight is on the host";
     QTest::newRow("no tokenizer") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi"}
                                   << "has no tokenizer";
     QTest::newRow("kv type") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--kv-type", "q4_0"}
@@ -158,6 +164,8 @@ void GenerateCliTest::longPromptOnSmolLm2() {
     QVERIFY2(kept.exit_code == 0, qPrintable(kept.err));
     const QJsonObject object = QJsonDocument::fromJson(kept.out.toUtf8()).object();
     QCOMPARE(object["kv_type"].toString(), QString("q8_0"));
+    QCOMPARE(object["device"].toString(), QString("cpu"));
+    QCOMPARE(object["host_expert_layers"].toInt(-1), 0);
     const QJsonObject timings = object["timings"].toObject();
     QCOMPARE(timings["prompt_tokens"].toInt(), 124);  // 128 less room for the 4 tokens asked for
     QVERIFY(timings["dropped_prompt_tokens"].toInt() > 0);

@@ -46,9 +46,9 @@ GgufFile with_matrices_as(const GgufFile& file, GgmlType type) {
                   }});
 }
 
-std::unique_ptr<Model> gpu_model(const GgufFile& file) {
+std::unique_ptr<Model> gpu_model(const GgufFile& file, const GpuPlacement& placement = {}) {
     std::unique_ptr<Model> model = load_model(file);
-    model->use_gpu(0);
+    model->use_gpu(0, placement);
     return model;
 }
 
@@ -783,18 +783,23 @@ void TestCuda::expertOpsMatchCpu() {
 void TestCuda::expertsMatchCpu_data() {
     QTest::addColumn<QString>("architecture");
     QTest::addColumn<bool>("q8_experts");
-    QTest::newRow("qwen3moe") << QString("qwen3moe") << false;
-    QTest::newRow("qwen2moe (gated shared experts)") << QString("qwen2moe") << false;
-    QTest::newRow("qwen3moe, Q8_0 experts") << QString("qwen3moe") << true;
+    QTest::addColumn<int>("host_layers");  // layers whose experts stay in host memory
+    QTest::newRow("qwen3moe") << QString("qwen3moe") << false << 0;
+    QTest::newRow("qwen2moe (gated shared experts)") << QString("qwen2moe") << false << 0;
+    QTest::newRow("qwen3moe, Q8_0 experts") << QString("qwen3moe") << true << 0;
+    QTest::newRow("qwen3moe, first layer's experts on the host") << QString("qwen3moe") << false << 1;
+    QTest::newRow("qwen2moe, every layer's experts on the host") << QString("qwen2moe") << false << 1000;
 }
 
 // A prompt longer than the matrix-vector kernels take (the experts' rows
 // grouped on the host), then decode steps (each row's experts straight from
-// the routing: eager, recorded, replayed), against the CPU backend, with
-// the same expert usage counted.
+// the routing: eager, recorded, replayed; eager throughout when a layer's
+// experts are computed by the CPU between copies), against the CPU backend,
+// with the same expert usage counted.
 void TestCuda::expertsMatchCpu() {
     QFETCH(QString, architecture);
     QFETCH(bool, q8_experts);
+    QFETCH(int, host_layers);
     GgufFile file = tiny_model_file(architecture.toStdString() + "_tiny");
     if (q8_experts)
         file = edited(file, {.tensor = [&](EditedTensor& tensor) {
@@ -802,8 +807,9 @@ void TestCuda::expertsMatchCpu() {
                           return true;
                       }});
     std::unique_ptr<Model> cpu = load_model(file);
-    std::unique_ptr<Model> gpu = gpu_model(file);
+    std::unique_ptr<Model> gpu = gpu_model(file, {.host_expert_layers = host_layers});
     QVERIFY(gpu->on_gpu());
+    QCOMPARE(gpu->host_expert_layers(), std::min(host_layers, gpu->config().n_layers));
     constexpr std::size_t kPrompt = 40, kDecoded = 8;
     const CpuGpuDiff diff =
         prefill_then_decode(*cpu, *gpu, random_tokens(kPrompt + kDecoded, cpu->config().n_vocab, 21), kPrompt);
