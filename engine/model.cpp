@@ -36,7 +36,7 @@ KvCache Model::make_kv_cache(int n_positions, KvType type) const {
                            " cache runs on the CPU backend (--device cpu)");
     try {
         cuda::use_gpu(gpu_);
-        return KvCache::on_gpu(config_.n_layers, positions, k_width, v_width, cuda::free_gpu_memory(),
+        return KvCache::on_gpu(config_.n_layers, positions, k_width, v_width, type, cuda::free_gpu_memory(),
                                [](std::size_t bytes) {
                                    auto memory = std::make_shared<cuda::DeviceMemory>(bytes);
                                    void* device = memory->get();
