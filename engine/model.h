@@ -125,7 +125,7 @@ public:
 
     // Runs the model on GPU `gpu` (the CUDA backend) from now on: its weights
     // are copied there once; forward() runs there and make_kv_cache() makes
-    // f16 caches in the GPU's memory; LoRA adapters run there too.
+    // its caches (f16 or q8_0) in the GPU's memory; LoRA adapters run there too.
     // Throws ModelError when this Folio was built without the CUDA backend,
     // the architecture or a weight type has no CUDA kernels, or the GPU
     // cannot be used or cannot hold the weights; the model then stays on the CPU.
