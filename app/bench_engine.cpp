@@ -487,13 +487,15 @@ int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
                        std::filesystem::path(options.model_path).filename().c_str(), config.architecture.c_str(),
                        facts.parameters / 1e6, facts.weight_type.c_str()));
     figures.add("device", report.gpus[0].name, format("device           %s (CUDA)", report.gpus[0].name.c_str()));
+    figures.add("kv_type", engine::kv_type_name(options.kv_type),
+                format("KV cache         %s", engine::kv_type_name(options.kv_type)));
     const double bandwidth = engine::measure_gpu_copy_bandwidth(0);
     figures.add("gpu_copy_gb_per_s", bandwidth / 1e9,
                 format("memory copy      %.0f GB/s (device-to-device, 1 GiB, read + written)", bandwidth / 1e9));
     add_context_sweep(figures, *model, pool, facts,
                       options.prefill_tokens.empty() ? std::vector<int>{2048, 8192, 32768} : options.prefill_tokens,
                       options.decode_contexts.empty() ? std::vector<int>{0, 4096, 32768} : options.decode_contexts,
-                      options.gen_tokens, engine::KvType::F16, true, bandwidth, "the copy");
+                      options.gen_tokens, options.kv_type, true, bandwidth, "the copy");
     print_figures(figures, as_json);
     return 0;
 }

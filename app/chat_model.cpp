@@ -55,7 +55,7 @@ ChatModel::ChatModel(const ChatModelOptions& options) : path_(options.path), poo
     kv_type_ = options.kv_type;
     cache_budget_bytes_ = options.cache_budget_bytes;
     try {
-        device_ = place_model(*model_, options.device, options.kv_type != engine::KvType::F16);
+        device_ = place_model(*model_, options.device);
         try {
             make_cache();
         } catch (const engine::KvCacheError&) {

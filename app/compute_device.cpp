@@ -13,15 +13,12 @@ DeviceChoice parse_device(std::string_view name) {
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + std::string(name) + "'");
 }
 
-std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend) {
+std::string place_model(engine::Model& model, DeviceChoice choice) {
     switch (choice) {
         case DeviceChoice::Cpu:
             model.use_cpu();
             return "cpu";
         case DeviceChoice::Cuda:
-            if (needs_cpu_backend)
-                throw std::invalid_argument(
-                    "a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");
             model.use_gpu(0);
             return "cuda";
         case DeviceChoice::Auto:
@@ -29,7 +26,7 @@ std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cp
     }
     // The GPU's mixture-of-experts path has not yet been run on a GPU by
     // the test suite (tst_cuda): Cuda opts into it, Auto keeps the CPU.
-    if (needs_cpu_backend || !model.expert_usage().empty() || engine::detect_gpus().gpus.empty()) {
+    if (!model.expert_usage().empty() || engine::detect_gpus().gpus.empty()) {
         model.use_cpu();
         return "cpu";
     }

@@ -20,12 +20,10 @@ enum class DeviceChoice {
 DeviceChoice parse_device(std::string_view name);
 
 // Places the model as chosen and returns where it runs: "cpu" or "cuda".
-// needs_cpu_backend: the request uses what only the CPU backend runs (a
-// q8_0 KV cache); Auto then keeps the CPU and Cuda throws
-// std::invalid_argument. Cuda throws engine::ModelError when the GPU cannot
-// run the model (no GPU, an architecture or weight type without kernels);
-// Auto falls back to the CPU then, and keeps mixtures of experts there
-// (their GPU path is Cuda's to opt into until a GPU has run its tests).
-std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend);
+// Cuda throws engine::ModelError when the GPU cannot run the model (no GPU,
+// an architecture or weight type without kernels); Auto falls back to the
+// CPU then, and keeps mixtures of experts there (their GPU path is Cuda's
+// to opt into until a GPU has run its tests).
+std::string place_model(engine::Model& model, DeviceChoice choice);
 
 }  // namespace folio::app
