@@ -497,11 +497,13 @@ int run_gpu_engine_bench(const EngineBenchOptions& options, bool as_json) {
     figures.add("host_expert_layers", model->host_expert_layers(),
                 format("experts on host  %d layers (computed by %d CPU threads)", model->host_expert_layers(),
                        pool.size()));
+    figures.add("kv_type", engine::kv_type_name(options.kv_type),
+                format("KV cache         %s", engine::kv_type_name(options.kv_type)));
     const double bandwidth = engine::measure_gpu_copy_bandwidth(0);
     figures.add("gpu_copy_gb_per_s", bandwidth / 1e9,
                 format("memory copy      %.0f GB/s (device-to-device, 1 GiB, read + written)", bandwidth / 1e9));
     add_context_sweep(figures, *model, pool, facts, prefill_tokens, decode_contexts, options.gen_tokens,
-                      engine::KvType::F16, true, bandwidth, "the copy");
+                      options.kv_type, true, bandwidth, "the copy");
     print_figures(figures, as_json);
     return 0;
 }

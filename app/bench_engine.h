@@ -21,7 +21,7 @@ struct EngineBenchOptions {
     int gen_tokens = 128;
     int threads = 0;         // 0 = one per hardware thread
     int prefix_context_tokens = 3000;  // the document a repeated question reuses (bench_prefix.h); 0 = skip
-    engine::KvType kv_type = engine::KvType::F16;  // the CPU runs' cache (the GPU's is f16)
+    engine::KvType kv_type = engine::KvType::F16;  // every run's KV cache, on the CPU or the GPU
     // "cuda": the GPU bench instead (run_engine_bench says what it measures).
     std::string device = "cpu";
     // The GPU bench's GpuPlacement::host_expert_layers (fitted to the

@@ -55,8 +55,7 @@ ChatModel::ChatModel(const ChatModelOptions& options) : path_(options.path), poo
     kv_type_ = options.kv_type;
     cache_budget_bytes_ = options.cache_budget_bytes;
     try {
-        device_ = place_model(*model_, options.device, options.kv_type != engine::KvType::F16,
-                              {.context_positions = context_tokens_, .kv_type = kv_type_});
+        device_ = place_model(*model_, options.device, {.context_positions = context_tokens_, .kv_type = kv_type_});
         try {
             make_cache();
         } catch (const engine::KvCacheError&) {

@@ -617,8 +617,6 @@ int command_bench_engine(const std::vector<std::string>& rest) {
     options.cpu_experts = cpu_experts_argument(args);
     if (options.device != "cuda" && args.value("cpu-experts"))
         throw UsageError("--cpu-experts is for --device cuda, which it splits with the host");
-    if (options.device == "cuda" && options.kv_type != engine::KvType::F16)
-        throw UsageError("the GPU runs an f16 KV cache; --kv-type q8_0 is for --device cpu");
     if (auto list = args.value("prefill-tokens")) options.prefill_tokens = parse_int_list("prefill-tokens", *list, 1, 1 << 20);
     if (auto list = args.value("decode-contexts"))
         options.decode_contexts = parse_int_list("decode-contexts", *list, 0, 1 << 20);
@@ -751,9 +749,6 @@ int command_generate(const std::vector<std::string>& rest) {
     std::optional<int> ctx;
     if (auto c = args.value("ctx")) ctx = parse_int("ctx", *c, 1, 1 << 20);
     const engine::KvType kv_type = kv_type_argument(args);
-    const bool needs_cpu_backend = kv_type != engine::KvType::F16;
-    if (device == DeviceChoice::Cuda && needs_cpu_backend)
-        throw UsageError("a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");
     const std::string truncate = args.value("truncate").value_or("error");
     if (truncate != "error" && truncate != "keep-last")
         throw UsageError("--truncate must be error or keep-last, not '" + truncate + "'");
@@ -797,8 +792,8 @@ int command_generate(const std::vector<std::string>& rest) {
     }
 
     const int n_ctx = ctx.value_or(std::min(4096, model_ctx));
-    const std::string placed = place_model(*model, device, needs_cpu_backend,
-                                           {.host_expert_layers = cpu_experts, .context_positions = n_ctx, .kv_type = kv_type});
+    const std::string placed =
+        place_model(*model, device, {.host_expert_layers = cpu_experts, .context_positions = n_ctx, .kv_type = kv_type});
     engine::KvCache cache = model->make_kv_cache(n_ctx, kv_type);
     engine::ThreadPool pool;
 

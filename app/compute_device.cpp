@@ -13,24 +13,22 @@ DeviceChoice parse_device(std::string_view name) {
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + std::string(name) + "'");
 }
 
-std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend,
-                        const engine::GpuPlacement& placement) {
+std::string place_model(engine::Model& model, DeviceChoice choice, const engine::GpuPlacement& placement) {
     switch (choice) {
         case DeviceChoice::Cpu:
             model.use_cpu();
             return "cpu";
         case DeviceChoice::Cuda:
-            if (needs_cpu_backend)
-                throw std::invalid_argument(
-                    "a q8_0 KV cache runs on the CPU backend only (use --device cpu or auto)");
             model.use_gpu(0, placement);
             return "cuda";
         case DeviceChoice::Auto:
             break;
     }
-    // The GPU's mixture-of-experts path has not yet been run on a GPU by
-    // the test suite (tst_cuda): Cuda opts into it, Auto keeps the CPU.
-    if (needs_cpu_backend || !model.expert_usage().empty() || engine::detect_gpus().gpus.empty()) {
+    // The GPU's mixture-of-experts and q8_0-cache paths have not yet been
+    // run on a GPU by the test suite (tst_cuda): Cuda opts into them, Auto
+    // keeps the CPU.
+    if (!model.expert_usage().empty() || placement.kv_type != engine::KvType::F16 ||
+        engine::detect_gpus().gpus.empty()) {
         model.use_cpu();
         return "cpu";
     }

@@ -20,14 +20,12 @@ enum class DeviceChoice {
 DeviceChoice parse_device(std::string_view name);
 
 // Places the model as chosen and returns where it runs: "cpu" or "cuda".
-// needs_cpu_backend: the request uses what only the CPU backend runs (a
-// q8_0 KV cache); Auto then keeps the CPU and Cuda throws
-// std::invalid_argument. Cuda throws engine::ModelError when the GPU cannot
-// run the model (no GPU, an architecture or weight type without kernels);
-// Auto falls back to the CPU then, and keeps mixtures of experts there
-// (their GPU path is Cuda's to opt into until a GPU has run its tests).
-// placement: how a mixture of experts is split when it runs on the GPU.
-std::string place_model(engine::Model& model, DeviceChoice choice, bool needs_cpu_backend,
-                        const engine::GpuPlacement& placement = {});
+// Cuda throws engine::ModelError when the GPU cannot run the model (no GPU,
+// an architecture or weight type without kernels); Auto falls back to the
+// CPU then, and keeps mixtures of experts and q8_0 caches (placement's
+// kv_type) there: their GPU paths are Cuda's to opt into until a GPU has
+// run their tests. placement: the context it is placed for, and how a
+// mixture of experts is split when it runs on the GPU.
+std::string place_model(engine::Model& model, DeviceChoice choice, const engine::GpuPlacement& placement = {});
 
 }  // namespace folio::app

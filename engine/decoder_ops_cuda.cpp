@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -19,7 +20,7 @@
 
 namespace folio::engine {
 
-// A decode step's recording for one cache (keyed by its rows and length).
+// A decode step's recording for one cache (keyed by its rows, length and type).
 struct DecodeGraph {
     cuda::Graph graph;
     std::uint64_t recorded_generation = 0;                // the memory layout the recording holds
@@ -82,7 +83,8 @@ struct CudaDecoderOps::State {
     std::int64_t n_tokens = 0;
     int max_position = 0;
     std::uint64_t buffer_generation = 0;  // counts moves of the buffers above
-    std::map<std::pair<const void*, int>, DecodeGraph> decode_graphs;
+    // The type too: a cache made where a freed one was may reuse its address.
+    std::map<std::tuple<const void*, int, KvType>, DecodeGraph> decode_graphs;
     DecodeGraph* step_graph = nullptr;  // this step's, for a decode step
     StepMode mode = StepMode::Eager;
     bool graphs_failed = false;  // a recording failed once: decode runs eagerly from then on
@@ -91,6 +93,13 @@ struct CudaDecoderOps::State {
 };
 
 namespace {
+
+// One layer of a GPU cache as the kernels take it.
+cuda::DeviceKvLayer device_layer(const KvCache& cache, int layer) {
+    if (cache.type() == KvType::Q8_0)
+        return {static_cast<std::uint32_t>(GgmlType::Q8_0), cache.gpu_key_blocks(layer), cache.gpu_value_blocks(layer)};
+    return {static_cast<std::uint32_t>(GgmlType::F16), cache.gpu_keys(layer), cache.gpu_values(layer)};
+}
 
 // Kernel failures reach the model's callers as the one error type they know.
 template <class F>
@@ -290,7 +299,7 @@ void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const
     // recording serves every position of the cache.
     state.max_position = decode_step ? cache.n_positions() - 1 : *std::max_element(positions.begin(), positions.end());
     if (!decode_step) return;
-    DecodeGraph& graph = state.decode_graphs[{cache.gpu_keys(0), cache.n_positions()}];
+    DecodeGraph& graph = state.decode_graphs[{device_layer(cache, 0).keys, cache.n_positions(), cache.type()}];
     state.step_graph = &graph;
     const std::uint64_t generation = state.memory_generation();
     if (graph.graph.ready() && graph.recorded_generation == generation) {
@@ -467,11 +476,10 @@ void CudaDecoderOps::attend(KvCache& cache, int layer, const float* k, const flo
     const auto* positions = state_->positions;
     const cuda::AttentionParameters parameters{shape.n_heads,    shape.n_kv_heads, shape.head_dim,
                                                shape.v_head_dim, shape.scale,      shape.window};
+    const cuda::DeviceKvLayer rows = device_layer(cache, layer);
     translate([&] {
-        cuda::store_kv(state_->stream, k, v, positions, state_->n_tokens, cache.k_width(), cache.v_width(),
-                       cache.gpu_keys(layer), cache.gpu_values(layer));
-        cuda::attention(state_->stream, q, positions, state_->n_tokens, state_->max_position, cache.gpu_keys(layer),
-                        cache.gpu_values(layer), parameters, out);
+        cuda::store_kv(state_->stream, k, v, positions, state_->n_tokens, cache.k_width(), cache.v_width(), rows);
+        cuda::attention(state_->stream, q, positions, state_->n_tokens, state_->max_position, rows, parameters, out);
     });
 }
 

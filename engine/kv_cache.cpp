@@ -78,37 +78,52 @@ KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType
     values_.resize(rows * value_row_bytes_);
 }
 
-KvCache KvCache::on_gpu(int n_layers, int n_positions, int k_width, int v_width, std::size_t gpu_free_bytes,
-                        const std::function<std::shared_ptr<void>(std::size_t)>& allocate) {
+KvCache KvCache::on_gpu(int n_layers, int n_positions, int k_width, int v_width, KvType type,
+                        std::size_t gpu_free_bytes, const std::function<std::shared_ptr<void>(std::size_t)>& allocate) {
     if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width <= 0)
         throw std::invalid_argument("KvCache: every dimension must be positive");
-    const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, KvType::F16);
+    const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, type);
     if (needed > gpu_free_bytes)
-        throw KvCacheError("a " + std::to_string(n_positions) + "-position f16 KV cache needs " + gib_text(needed) +
-                           " of GPU memory, but only " + gib_text(gpu_free_bytes) + " is free (use a smaller context)");
-    return KvCache(n_layers, n_positions, k_width, v_width, allocate(needed));
+        throw KvCacheError("a " + std::to_string(n_positions) + "-position " + kv_type_name(type) + " KV cache needs " +
+                           gib_text(needed) + " of GPU memory, but only " + gib_text(gpu_free_bytes) +
+                           " is free (use a smaller context)");
+    return KvCache(n_layers, n_positions, k_width, v_width, type, allocate(needed));
 }
 
-KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, std::shared_ptr<void> gpu_memory)
-    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(KvType::F16),
-      key_row_bytes_(row_bytes(KvType::F16, k_width)), value_row_bytes_(row_bytes(KvType::F16, v_width)),
+KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type,
+                 std::shared_ptr<void> gpu_memory)
+    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(type),
+      key_row_bytes_(row_bytes(type, k_width)), value_row_bytes_(row_bytes(type, v_width)),
       gpu_memory_(std::move(gpu_memory)) {}
 
-std::uint16_t* KvCache::gpu_keys(int layer) const {
+std::uint8_t* KvCache::gpu_rows(int layer, bool values, KvType type) const {
     check_layer(layer);
     if (!gpu_memory_)
         throw std::logic_error("KvCache: a cache in host memory has no GPU rows");
-    return static_cast<std::uint16_t*>(gpu_memory_.get()) +
-           static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * k_width_;
+    if (type != type_)
+        throw std::logic_error(std::string("KvCache: a ") + kv_type_name(type_) + " cache has no " +
+                               kv_type_name(type) + " rows");
+    const auto layer_rows = static_cast<std::size_t>(n_positions_);
+    const std::size_t all_keys = static_cast<std::size_t>(n_layers_) * layer_rows * key_row_bytes_;
+    auto* base = static_cast<std::uint8_t*>(gpu_memory_.get());
+    return values ? base + all_keys + static_cast<std::size_t>(layer) * layer_rows * value_row_bytes_
+                  : base + static_cast<std::size_t>(layer) * layer_rows * key_row_bytes_;
+}
+
+std::uint16_t* KvCache::gpu_keys(int layer) const {
+    return reinterpret_cast<std::uint16_t*>(gpu_rows(layer, false, KvType::F16));
 }
 
 std::uint16_t* KvCache::gpu_values(int layer) const {
-    check_layer(layer);
-    if (!gpu_memory_)
-        throw std::logic_error("KvCache: a cache in host memory has no GPU rows");
-    return static_cast<std::uint16_t*>(gpu_memory_.get()) +
-           static_cast<std::size_t>(n_layers_) * static_cast<std::size_t>(n_positions_) * k_width_ +
-           static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * v_width_;
+    return reinterpret_cast<std::uint16_t*>(gpu_rows(layer, true, KvType::F16));
+}
+
+std::uint8_t* KvCache::gpu_key_blocks(int layer) const {
+    return gpu_rows(layer, false, KvType::Q8_0);
+}
+
+std::uint8_t* KvCache::gpu_value_blocks(int layer) const {
+    return gpu_rows(layer, true, KvType::Q8_0);
 }
 
 void KvCache::check_host(const char* what) const {

@@ -16,11 +16,13 @@
 // batch or an earlier one. Storing a position again overwrites it, which is
 // how a caller rewinds the sequence.
 //
-// Two element types, chosen when the cache is made:
+// Two element types, chosen when the cache is made, in host memory or on a
+// GPU (on_gpu: both types there keep values by rows, as the CUDA kernels
+// read them, a position at a time):
 //   F16   (ggml's default cache type: half the memory of f32) keys by rows,
-//         values transposed, so that attention's weighted sum over positions
-//         is one F16 dot product per output element (llama.cpp's layout
-//         without flash attention).
+//         values transposed in host memory, so that the CPU's weighted sum
+//         over positions is one F16 dot product per output element
+//         (llama.cpp's layout without flash attention).
 //   Q8_0  ggml's {f16 d; i8 qs[32]} blocks, 34 bytes per 32 elements (53% of
 //         f16). A transposed row cannot be quantized one position at a time,
 //         so values are kept by rows too and attention accumulates weighted
@@ -48,14 +50,15 @@ public:
 class KvCache {
 public:
     // A cache in the memory of a GPU (Model::make_kv_cache of a model that
-    // runs there), f16 in the CUDA backend's layout: keys and values both by
-    // rows, (n_layers, n_positions, width) each, keys first. allocate(bytes)
-    // returns that much device memory, owned by the pointer; it is called
-    // only when bytes_needed(..., KvType::F16) fits in gpu_free_bytes, else
-    // KvCacheError. The host accessors store(), keys(), values_transposed()
-    // and value_rows() throw std::logic_error on such a cache.
-    static KvCache on_gpu(int n_layers, int n_positions, int k_width, int v_width, std::size_t gpu_free_bytes,
-                          const std::function<std::shared_ptr<void>(std::size_t)>& allocate);
+    // runs there) in the CUDA backend's layout: keys and values of either
+    // type both by rows, (n_layers, n_positions, width) each, keys first.
+    // allocate(bytes) returns that much device memory, owned by the pointer;
+    // it is called only when bytes_needed(..., type) fits in
+    // gpu_free_bytes, else KvCacheError (as for Q8_0 rows that are not whole
+    // blocks). The host accessors store(), keys(), values_transposed() and
+    // value_rows() throw std::logic_error on such a cache.
+    static KvCache on_gpu(int n_layers, int n_positions, int k_width, int v_width, KvType type,
+                          std::size_t gpu_free_bytes, const std::function<std::shared_ptr<void>(std::size_t)>& allocate);
 
     // k_width = n_kv_heads * key head size, v_width = n_kv_heads * value head
     // size, or 0 for a cache of keys only: multi-head latent attention
@@ -86,11 +89,16 @@ public:
     }
     bool on_gpu() const { return gpu_memory_ != nullptr; }
 
-    // A GPU cache's f16 rows of one layer (device memory): position p's key
-    // at gpu_keys(layer) + p * k_width, its value at gpu_values(layer) + p *
-    // v_width. Throw std::logic_error for a cache in host memory.
+    // A GPU cache's rows of one layer (device memory) by position,
+    // key_row_bytes() and value_row_bytes() apart: gpu_keys()/gpu_values()
+    // the f16 elements of an F16 cache, gpu_key_blocks()/gpu_value_blocks()
+    // the {f16 d; i8 qs[32]} blocks of a Q8_0 cache (2-byte aligned). Throw
+    // std::logic_error for a cache in host memory or of the other type,
+    // std::out_of_range for a layer outside the cache.
     std::uint16_t* gpu_keys(int layer) const;
     std::uint16_t* gpu_values(int layer) const;
+    std::uint8_t* gpu_key_blocks(int layer) const;
+    std::uint8_t* gpu_value_blocks(int layer) const;
 
     // k_row: k_width floats, v_row: v_width floats, converted to the cache
     // type. Throws std::out_of_range for a layer or position outside the cache.
@@ -112,8 +120,9 @@ public:
     std::size_t value_row_bytes() const { return value_row_bytes_; }
 
 private:
-    KvCache(int n_layers, int n_positions, int k_width, int v_width, std::shared_ptr<void> gpu_memory);
+    KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type, std::shared_ptr<void> gpu_memory);
     void check_layer(int layer) const;
+    std::uint8_t* gpu_rows(int layer, bool values, KvType type) const;
     void check_host(const char* what) const;
 
     int n_layers_;

@@ -31,12 +31,9 @@ KvCache Model::make_kv_cache(int n_positions, KvType type) const {
     const int v_width = config_.n_kv_heads * config_.v_head_dim;
     if (!on_gpu()) return KvCache(config_.n_layers, positions, k_width, v_width, type);
 #ifdef FOLIO_USE_CUDA
-    if (type != KvType::F16)
-        throw KvCacheError(std::string("the GPU KV cache is f16; a ") + kv_type_name(type) +
-                           " cache runs on the CPU backend (--device cpu)");
     try {
         cuda::use_gpu(gpu_);
-        return KvCache::on_gpu(config_.n_layers, positions, k_width, v_width, cuda::free_gpu_memory(),
+        return KvCache::on_gpu(config_.n_layers, positions, k_width, v_width, type, cuda::free_gpu_memory(),
                                [](std::size_t bytes) {
                                    auto memory = std::make_shared<cuda::DeviceMemory>(bytes);
                                    void* device = memory->get();

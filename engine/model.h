@@ -126,13 +126,13 @@ public:
 
     // Runs the model on GPU `gpu` (the CUDA backend) from now on: its weights
     // are copied there once; forward() runs there and make_kv_cache() makes
-    // f16 caches in the GPU's memory; LoRA adapters run there too. A mixture
-    // of experts keeps the experts of placement's layers in host memory,
-    // computed by the CPU (gpu_placement.h); host_expert_layers() says how
-    // many. Throws ModelError when this Folio was built without the CUDA
-    // backend, the architecture or a weight type has no CUDA kernels, or the
-    // GPU cannot be used or cannot hold the weights; the model then stays on
-    // the CPU.
+    // its caches (f16 or q8_0) in the GPU's memory; LoRA adapters run there
+    // too. A mixture of experts keeps the experts of placement's layers in
+    // host memory, computed by the CPU (gpu_placement.h); host_expert_layers()
+    // says how many. Throws ModelError when this Folio was built without the
+    // CUDA backend, the architecture or a weight type has no CUDA kernels, or
+    // the GPU cannot be used or cannot hold the weights; the model then stays
+    // on the CPU.
     void use_gpu(int gpu = 0, const GpuPlacement& placement = {});
     // The layers whose experts stay in host memory while the model runs on
     // the GPU (0 on the CPU, where every weight is in host memory).

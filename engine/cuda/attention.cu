@@ -1,9 +1,13 @@
-// Causal softmax attention over the f16 KV cache (kernels.h), with an online
-// softmax throughout. Decode (few queries), flash-decoding style: each block
-// walks a range of cache rows, its warps interleaving rows, and a long range
-// is split over several blocks whose partial results a second kernel merges,
-// so a single token still spreads over the GPU. Prefill: query tiles that
-// share each key and value row through shared memory.
+// One layer of the KV cache (kernels.h): new rows stored into it, and causal
+// softmax attention over it with an online softmax throughout, for either
+// element type of the cache. One body per kernel, templated on a row format
+// (F16Rows, Q8_0Rows) that reads element e of a row as f32 and stores a
+// warp's 32 elements, so that both types share every index computation.
+// Decode (few queries), flash-decoding style: each block walks a range of
+// cache rows, its warps interleaving rows, and a long range is split over
+// several blocks whose partial results a second kernel merges, so a single
+// token still spreads over the GPU. Prefill: query tiles that share each key
+// and value row through shared memory.
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -11,9 +15,11 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <string>
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/weight_formats.cuh"
 
 namespace folio::engine::cuda {
 
@@ -38,20 +44,129 @@ __device__ __forceinline__ float warp_sum(float value) {
     return value;
 }
 
+__device__ __forceinline__ float warp_max(float value) {
+#pragma unroll
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
+        value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
+    return value;
+}
+
+constexpr int kQ8Elements = formats::Q8_0::kElements;  // 32: one warp's lanes
+constexpr int kQ8Bytes = formats::Q8_0::kBytes;        // {f16 d; i8 qs[32]}
+
+struct Q8_0Element {
+    std::int8_t q;  // the calling lane's quant
+    __half d;       // the block's scale
+};
+
+// ggml's Q8_0 of the 32-element block a warp holds (lane l: element l),
+// bit for bit as the CPU's quantize_row (engine/quant_scalar.cpp): d = max
+// |x| / 127, q = roundf(x * (1 / d)) (ties away from zero, where
+// __float2int_rn would take the even one), d stored as f16 rounded to
+// nearest even. The _rn intrinsics keep each step one correctly rounded
+// operation whatever nvcc's flags (--use_fast_math would otherwise
+// approximate the division and reciprocal).
+__device__ __forceinline__ Q8_0Element quantize_q8_0_in_warp(float x) {
+    const float amax = warp_max(fabsf(x));
+    const float d = __fdiv_rn(amax, 127.f);
+    const float id = d != 0.f ? __frcp_rn(d) : 0.f;
+    return {static_cast<std::int8_t>(static_cast<int>(roundf(__fmul_rn(x, id)))), __float2half_rn(d)};
+}
+
+// How the kernels read and write a cache row of `width` elements, by the
+// cache's element type (its ggml id). store() and query() are called by
+// all 32 lanes of a warp at once.
+struct F16Rows {
+    static constexpr std::uint32_t kGgmlType = 1;
+    __host__ __device__ static std::int64_t row_bytes(int width) { return std::int64_t{2} * width; }
+    __device__ static float element(const std::uint8_t* row, int e) {
+        return __half2float(reinterpret_cast<const __half*>(row)[e]);
+    }
+    // Lane l stores element e = 32 g + l of group g (x ignored at e >= width).
+    __device__ static void store(std::uint8_t* row, int e, int width, float x) {
+        if (e < width) reinterpret_cast<__half*>(row)[e] = __float2half_rn(x);
+    }
+    // A query element as the keys' dot products take it (lane l: element
+    // 32 i + l of a head of head_dim): as it is.
+    __device__ static float query(float x, int) { return x; }
+};
+
+struct Q8_0Rows {
+    static constexpr std::uint32_t kGgmlType = 8;
+    __host__ __device__ static std::int64_t row_bytes(int width) {
+        return std::int64_t{width} / kQ8Elements * kQ8Bytes;
+    }
+    __device__ static float element(const std::uint8_t* row, int e) {
+        const std::uint8_t* block = row + e / kQ8Elements * kQ8Bytes;
+        return formats::half_at(block) * static_cast<float>(reinterpret_cast<const std::int8_t*>(block + 2)[e % kQ8Elements]);
+    }
+    // Widths are whole blocks: group g is block g.
+    __device__ static void store(std::uint8_t* row, int e, int, float x) {
+        const Q8_0Element quantized = quantize_q8_0_in_warp(x);
+        std::uint8_t* block = row + e / kQ8Elements * kQ8Bytes;
+        if (e % kQ8Elements == 0) *reinterpret_cast<__half*>(block) = quantized.d;
+        reinterpret_cast<std::int8_t*>(block + 2)[e % kQ8Elements] = quantized.q;
+    }
+    // The CPU backend multiplies heads of whole blocks with Q8_0 keys as
+    // int8 products, the query quantized too (as llama.cpp does); the same
+    // round trip here gives the scores it gets. Narrower heads it takes as they are.
+    __device__ static float query(float x, int head_dim) {
+        if (head_dim % kQ8Elements != 0) return x;
+        const Q8_0Element quantized = quantize_q8_0_in_warp(x);
+        return __half2float(quantized.d) * static_cast<float>(quantized.q);
+    }
+};
+
+// Runs f with the row format of a cache's element type.
+template <class F>
+void with_row_format(std::uint32_t ggml_type, F&& f) {
+    if (ggml_type == F16Rows::kGgmlType)
+        f(F16Rows{});
+    else if (ggml_type == Q8_0Rows::kGgmlType)
+        f(Q8_0Rows{});
+    else
+        throw CudaError("the CUDA KV cache holds f16 or q8_0 elements, not ggml type " + std::to_string(ggml_type));
+}
+
+// One warp per 32-element group of a token's key or value row, so that a
+// Q8_0 block is one warp's. grid: n_tokens * (key groups + value groups) warps.
+template <class Format>
+__global__ void store_kv_kernel(const float* __restrict__ k, const float* __restrict__ v,
+                                const std::int32_t* __restrict__ positions, std::int64_t n_tokens, int k_width,
+                                int v_width, std::uint8_t* __restrict__ keys, std::uint8_t* __restrict__ values) {
+    const int k_groups = (k_width + kWarpSize - 1) / kWarpSize;
+    const int groups = k_groups + (v_width + kWarpSize - 1) / kWarpSize;
+    const std::int64_t group = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarpSize;
+    if (group >= n_tokens * groups) return;  // the whole warp
+    const std::int64_t token = group / groups;
+    const int g = static_cast<int>(group % groups);
+    const bool is_key = g < k_groups;
+    const int width = is_key ? k_width : v_width;
+    const int e = (is_key ? g : g - k_groups) * kWarpSize + static_cast<int>(threadIdx.x % kWarpSize);
+    const float* source = is_key ? k + token * k_width : v + token * v_width;
+    std::uint8_t* row = is_key ? keys + positions[token] * Format::row_bytes(k_width)
+                               : values + positions[token] * Format::row_bytes(v_width);
+    Format::store(row, e, width, e < width ? source[e] : 0.f);
+}
+
 // grid (n_tokens * n_heads, n_splits), token-major. With one split the block writes out;
 // with several it writes its Partial and unnormalized sums (v_head_dim) to
 // partials / partial_values for merge_kernel.
+template <class Format>
 __global__ void __launch_bounds__(kWarpSize* kWarps)
     attention_kernel(const float* __restrict__ q, const std::int32_t* __restrict__ positions,
-                     const __half* __restrict__ keys, const __half* __restrict__ values, AttentionParameters p,
-                     float* __restrict__ out, Partial* __restrict__ partials, float* __restrict__ partial_values) {
+                     const std::uint8_t* __restrict__ keys, const std::uint8_t* __restrict__ values,
+                     AttentionParameters p, float* __restrict__ out, Partial* __restrict__ partials,
+                     float* __restrict__ partial_values) {
     const int n_heads = p.n_heads;
     const int head = static_cast<int>(blockIdx.x % n_heads);
     const std::int64_t token = blockIdx.x / n_heads;
     const int split = blockIdx.y, n_splits = gridDim.y;
     const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
     const int kv_head = head / (p.n_heads / p.n_kv_heads);
-    const int k_stride = p.n_kv_heads * p.head_dim, v_stride = p.n_kv_heads * p.v_head_dim;
+    const std::int64_t key_row_bytes = Format::row_bytes(p.n_kv_heads * p.head_dim);
+    const std::int64_t value_row_bytes = Format::row_bytes(p.n_kv_heads * p.v_head_dim);
+    const int key_first = kv_head * p.head_dim, value_first = kv_head * p.v_head_dim;  // the head's elements in a row
 
     const int position = positions[token];
     const int first_key = p.window > 0 ? max(0, position - p.window + 1) : 0;
@@ -65,38 +180,38 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
 #pragma unroll
     for (int i = 0; i < kDimsPerLane; ++i) {
         const int d = lane + kWarpSize * i;
-        q_lane[i] = d < p.head_dim ? q_head[d] * p.scale : 0.f;
+        q_lane[i] = Format::query(d < p.head_dim ? q_head[d] : 0.f, p.head_dim) * p.scale;
     }
 
     float running_max = -INFINITY, running_sum = 0.f;
     float acc[kDimsPerLane] = {};
     for (int j = begin + warp; j < end; j += kWarps) {
-        const __half* key = keys + static_cast<std::int64_t>(j) * k_stride + kv_head * p.head_dim;
+        const std::uint8_t* key = keys + j * key_row_bytes;
         float score = 0.f;
 #pragma unroll
         for (int i = 0; i < kDimsPerLane; ++i) {
             const int d = lane + kWarpSize * i;
-            if (d < p.head_dim) score += q_lane[i] * __half2float(key[d]);
+            if (d < p.head_dim) score += q_lane[i] * Format::element(key, key_first + d);
         }
         score = warp_sum(score);
         const float new_max = fmaxf(running_max, score);
         const float correction = __expf(running_max - new_max);
         const float weight = __expf(score - new_max);
         running_sum = running_sum * correction + weight;
-        const __half* value = values + static_cast<std::int64_t>(j) * v_stride + kv_head * p.v_head_dim;
+        const std::uint8_t* value = values + j * value_row_bytes;
 #pragma unroll
         for (int i = 0; i < kDimsPerLane; ++i) {
             const int d = lane + kWarpSize * i;
-            acc[i] = acc[i] * correction + (d < p.v_head_dim ? weight * __half2float(value[d]) : 0.f);
+            acc[i] = acc[i] * correction + (d < p.v_head_dim ? weight * Format::element(value, value_first + d) : 0.f);
         }
         running_max = new_max;
     }
 
     // Merge the warps.
-    __shared__ float warp_max[kWarps], warp_sum_of[kWarps];
+    __shared__ float warp_max_of[kWarps], warp_sum_of[kWarps];
     __shared__ float warp_acc[kWarps][kMaxHeadDim];
     if (lane == 0) {
-        warp_max[warp] = running_max;
+        warp_max_of[warp] = running_max;
         warp_sum_of[warp] = running_sum;
     }
 #pragma unroll
@@ -106,12 +221,12 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     float block_max = -INFINITY;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w)
-        block_max = fmaxf(block_max, warp_max[w]);
+        block_max = fmaxf(block_max, warp_max_of[w]);
     float factor[kWarps];
     float block_sum = 0.f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) {
-        factor[w] = warp_max[w] == -INFINITY ? 0.f : __expf(warp_max[w] - block_max);
+        factor[w] = warp_max_of[w] == -INFINITY ? 0.f : __expf(warp_max_of[w] - block_max);
         block_sum += warp_sum_of[w] * factor[w];
     }
     const std::int64_t row = token * n_heads + head;
@@ -174,18 +289,12 @@ std::size_t prefill_shared_bytes(int head_dim, int v_head_dim) {
                             static_cast<std::size_t>(kTileKeys) * v_head_dim + kQueryTile * kTileKeys);
 }
 
-__device__ __forceinline__ float warp_max(float value) {
-#pragma unroll
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
-        value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
-    return value;
-}
-
 // grid (ceil(n_tokens / kQueryTile), n_heads).
+template <class Format>
 __global__ void __launch_bounds__(kWarpSize* kWarps)
     prefill_attention_kernel(const float* __restrict__ q, const std::int32_t* __restrict__ positions,
-                             std::int64_t n_tokens, const __half* __restrict__ keys,
-                             const __half* __restrict__ values, AttentionParameters p, float* __restrict__ out) {
+                             std::int64_t n_tokens, const std::uint8_t* __restrict__ keys,
+                             const std::uint8_t* __restrict__ values, AttentionParameters p, float* __restrict__ out) {
     extern __shared__ float shared[];
     float* q_tile = shared;                                         // (kQueryTile, head_dim), scaled
     float* keys_t = q_tile + kQueryTile * p.head_dim;               // (head_dim, kPaddedTileKeys)
@@ -195,7 +304,9 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
 
     const int head = blockIdx.y;
     const int kv_head = head / (p.n_heads / p.n_kv_heads);
-    const int k_stride = p.n_kv_heads * p.head_dim, v_stride = p.n_kv_heads * p.v_head_dim;
+    const std::int64_t key_row_bytes = Format::row_bytes(p.n_kv_heads * p.head_dim);
+    const std::int64_t value_row_bytes = Format::row_bytes(p.n_kv_heads * p.v_head_dim);
+    const int key_first = kv_head * p.head_dim, value_first = kv_head * p.v_head_dim;  // the head's elements in a row
     const std::int64_t first_token = static_cast<std::int64_t>(blockIdx.x) * kQueryTile;
     const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
 
@@ -203,9 +314,12 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
         range_begin = INT_MAX;
         range_end = 0;
     }
+    // A warp's 32 consecutive elements: one block of one head when heads are
+    // whole blocks (kQueryTile * head_dim then a multiple of the block's threads).
     for (int i = threadIdx.x; i < kQueryTile * p.head_dim; i += blockDim.x) {
         const std::int64_t token = first_token + i / p.head_dim;
-        q_tile[i] = token < n_tokens ? q[(token * p.n_heads + head) * p.head_dim + i % p.head_dim] * p.scale : 0.f;
+        const float x = token < n_tokens ? q[(token * p.n_heads + head) * p.head_dim + i % p.head_dim] : 0.f;
+        q_tile[i] = Format::query(x, p.head_dim) * p.scale;
     }
     __syncthreads();
     if (threadIdx.x < kQueryTile && first_token + threadIdx.x < n_tokens) {
@@ -235,13 +349,12 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
         for (int i = threadIdx.x; i < kTileKeys * p.head_dim; i += blockDim.x) {
             const int j = i / p.head_dim, d = i % p.head_dim;
             keys_t[d * kPaddedTileKeys + j] =
-                tile + j < end ? __half2float(keys[static_cast<std::int64_t>(tile + j) * k_stride + kv_head * p.head_dim + d]) : 0.f;
+                tile + j < end ? Format::element(keys + (tile + j) * key_row_bytes, key_first + d) : 0.f;
         }
         for (int i = threadIdx.x; i < kTileKeys * p.v_head_dim; i += blockDim.x) {
             const int j = i / p.v_head_dim, d = i % p.v_head_dim;
-            value_tile[i] = tile + j < end
-                                ? __half2float(values[static_cast<std::int64_t>(tile + j) * v_stride + kv_head * p.v_head_dim + d])
-                                : 0.f;
+            value_tile[i] =
+                tile + j < end ? Format::element(values + (tile + j) * value_row_bytes, value_first + d) : 0.f;
         }
         __syncthreads();
 
@@ -300,31 +413,28 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     }
 }
 
-}  // namespace
+template <class Format>
+void prefill_attention(cudaStream_t stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
+                       const std::uint8_t* keys, const std::uint8_t* values, const AttentionParameters& p, float* out) {
+    static const bool opted_in = [] {
+        // Heads of 256 need more than the default 48 KiB of shared memory.
+        return cudaFuncSetAttribute(prefill_attention_kernel<Format>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(prefill_shared_bytes(kMaxHeadDim, kMaxHeadDim))) == cudaSuccess;
+    }();
+    if (!opted_in) cudaGetLastError();
+    const dim3 grid(static_cast<unsigned>((n_tokens + kQueryTile - 1) / kQueryTile), static_cast<unsigned>(p.n_heads));
+    prefill_attention_kernel<Format><<<grid, kWarpSize * kWarps, prefill_shared_bytes(p.head_dim, p.v_head_dim), stream>>>(
+        q, positions, n_tokens, keys, values, p, out);
+    check_launch("prefill attention");
+}
 
-void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
-               int max_position, const std::uint16_t* keys, const std::uint16_t* values,
-               const AttentionParameters& p, float* out) {
-    if (p.head_dim > kMaxHeadDim || p.v_head_dim > kMaxHeadDim)
-        throw CudaError("the CUDA attention kernel takes heads of at most " + std::to_string(kMaxHeadDim) +
-                        " elements, not " + std::to_string(std::max(p.head_dim, p.v_head_dim)));
+// No allocation beyond the stream's workspace and no synchronization: a
+// decode step's launches are recorded into a Graph.
+template <class Format>
+void decode_attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
+                      int max_position, const std::uint8_t* keys, const std::uint8_t* values,
+                      const AttentionParameters& p, float* out) {
     const auto native = static_cast<cudaStream_t>(stream.handle());
-    if (n_tokens >= kQueryTile) {
-        const std::size_t shared_bytes = prefill_shared_bytes(p.head_dim, p.v_head_dim);
-        static const bool opted_in = [] {
-            // Heads of 256 need more than the default 48 KiB of shared memory.
-            return cudaFuncSetAttribute(prefill_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(prefill_shared_bytes(kMaxHeadDim, kMaxHeadDim))) ==
-                   cudaSuccess;
-        }();
-        if (!opted_in) cudaGetLastError();
-        const dim3 grid(static_cast<unsigned>((n_tokens + kQueryTile - 1) / kQueryTile), static_cast<unsigned>(p.n_heads));
-        prefill_attention_kernel<<<grid, kWarpSize * kWarps, shared_bytes, native>>>(
-            q, positions, n_tokens, reinterpret_cast<const __half*>(keys), reinterpret_cast<const __half*>(values), p,
-            out);
-        check_launch("prefill attention");
-        return;
-    }
     const std::int64_t rows = n_tokens * p.n_heads;
     // Enough blocks to fill the GPU a few times over, each with at least kKeysPerSplit keys.
     const int longest = p.window > 0 ? std::min(max_position + 1, p.window) : max_position + 1;
@@ -340,15 +450,47 @@ void attention(Stream& stream, const float* q, const std::int32_t* positions, st
         partial_values = reinterpret_cast<float*>(workspace + slots * sizeof(Partial));
     }
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(n_splits));
-    attention_kernel<<<grid, kWarpSize * kWarps, 0, native>>>(q, positions, reinterpret_cast<const __half*>(keys),
-                                                              reinterpret_cast<const __half*>(values), p, out,
-                                                              partials, partial_values);
+    attention_kernel<Format><<<grid, kWarpSize * kWarps, 0, native>>>(q, positions, keys, values, p, out, partials,
+                                                                      partial_values);
     check_launch("attention");
     if (n_splits > 1) {
         merge_kernel<<<static_cast<unsigned>(rows), 128, 0, native>>>(partials, partial_values, n_splits,
                                                                        p.v_head_dim, out);
         check_launch("attention merge");
     }
+}
+
+}  // namespace
+
+void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t* positions, std::int64_t n_tokens,
+              int k_width, int v_width, const DeviceKvLayer& cache) {
+    constexpr int kThreads = 256;  // whole warps: a warp is in the grid or not
+    const std::int64_t groups = (k_width + kWarpSize - 1) / kWarpSize + (v_width + kWarpSize - 1) / kWarpSize;
+    with_row_format(cache.ggml_type, [&](auto format) {
+        store_kv_kernel<decltype(format)>
+            <<<blocks_for(n_tokens * groups * kWarpSize, kThreads), kThreads, 0,
+               static_cast<cudaStream_t>(stream.handle())>>>(k, v, positions, n_tokens, k_width, v_width,
+                                                             static_cast<std::uint8_t*>(cache.keys),
+                                                             static_cast<std::uint8_t*>(cache.values));
+        check_launch("store_kv");
+    });
+}
+
+void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
+               int max_position, const DeviceKvLayer& cache, const AttentionParameters& p, float* out) {
+    if (p.head_dim > kMaxHeadDim || p.v_head_dim > kMaxHeadDim)
+        throw CudaError("the CUDA attention kernel takes heads of at most " + std::to_string(kMaxHeadDim) +
+                        " elements, not " + std::to_string(std::max(p.head_dim, p.v_head_dim)));
+    const auto* keys = static_cast<const std::uint8_t*>(cache.keys);
+    const auto* values = static_cast<const std::uint8_t*>(cache.values);
+    with_row_format(cache.ggml_type, [&](auto format) {
+        using Format = decltype(format);
+        if (n_tokens >= kQueryTile)
+            prefill_attention<Format>(static_cast<cudaStream_t>(stream.handle()), q, positions, n_tokens, keys,
+                                      values, p, out);
+        else
+            decode_attention<Format>(stream, q, positions, n_tokens, max_position, keys, values, p, out);
+    });
 }
 
 }  // namespace folio::engine::cuda

@@ -1,7 +1,6 @@
 // Per-row and per-element ops of the CUDA backend (kernels.h): norms, RoPE,
-// biases, residuals, activations and the KV-cache store.
+// biases, residuals and activations.
 
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include "engine/cuda/check.cuh"
@@ -123,21 +122,6 @@ __global__ void rope_kernel(float* x, const std::int32_t* __restrict__ positions
     head[second] = a * s + b * c;
 }
 
-__global__ void store_kv_kernel(const float* __restrict__ k, const float* __restrict__ v,
-                                const std::int32_t* __restrict__ positions, std::int64_t n_tokens, int k_width,
-                                int v_width, __half* keys, __half* values) {
-    const int width = k_width + v_width;
-    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n_tokens * width) return;
-    const std::int64_t token = i / width;
-    const int e = static_cast<int>(i % width);
-    const std::int64_t position = positions[token];
-    if (e < k_width)
-        keys[position * k_width + e] = __float2half(k[token * k_width + e]);
-    else
-        values[position * v_width + (e - k_width)] = __float2half(v[token * v_width + (e - k_width)]);
-}
-
 }  // namespace
 
 void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n, float eps,
@@ -177,14 +161,6 @@ void rope(Stream& stream, float* x, const std::int32_t* positions, std::int64_t 
     rope_kernel<<<blocks_for(n_tokens * n_heads * n_pairs, kThreads), kThreads, 0, native(stream)>>>(
         x, positions, n_tokens, n_heads, head_dim, n_pairs, inv_freq, attention_factor, half_split);
     check_launch("rope");
-}
-
-void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t* positions, std::int64_t n_tokens,
-              int k_width, int v_width, std::uint16_t* keys, std::uint16_t* values) {
-    store_kv_kernel<<<blocks_for(n_tokens * (k_width + v_width), kThreads), kThreads, 0, native(stream)>>>(
-        k, v, positions, n_tokens, k_width, v_width, reinterpret_cast<__half*>(keys),
-        reinterpret_cast<__half*>(values));
-    check_launch("store_kv");
 }
 
 }  // namespace folio::engine::cuda

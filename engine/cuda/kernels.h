@@ -4,7 +4,7 @@
 // C++17 so that nvcc compiles the .cu files against it too.
 //
 // Every launcher is asynchronous on the Stream it is given and takes device
-// pointers; activations are row-major f32, the KV cache f16 by rows.
+// pointers; activations are row-major f32, the KV cache by rows (DeviceKvLayer).
 // Failures throw CudaError (one line: what failed and CUDA's reason).
 
 #include <cstddef>
@@ -210,10 +210,21 @@ void gated_activation(Stream& stream, float* gate, const float* up, std::int64_t
 void rope(Stream& stream, float* x, const std::int32_t* positions, std::int64_t n_tokens, int n_heads, int head_dim,
           int n_rot, const double* inv_freq, float attention_factor, bool half_split);
 
-// Rows of one layer's cache, f16 (n_positions, width): k (n_tokens,
-// k_width) and v (n_tokens, v_width) go to rows positions[t].
+// One layer of a KV cache in device memory (KvCache::on_gpu): keys
+// (n_positions, k_width) and values (n_positions, v_width), both by rows,
+// of one element type by its ggml id: F16, or Q8_0 blocks ({f16 d; i8
+// qs[32]}, 34 bytes per 32 elements: widths of whole blocks, rows 2-byte aligned).
+struct DeviceKvLayer {
+    std::uint32_t ggml_type = 0;
+    void* keys = nullptr;
+    void* values = nullptr;
+};
+
+// k (n_tokens, k_width) and v (n_tokens, v_width) into the cache's rows
+// positions[t], converted as the CPU's KvCache::store converts them: the
+// same f16 or Q8_0 bytes. Throws CudaError for another element type.
 void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t* positions, std::int64_t n_tokens,
-              int k_width, int v_width, std::uint16_t* keys, std::uint16_t* values);
+              int k_width, int v_width, const DeviceKvLayer& cache);
 
 struct AttentionParameters {
     int n_heads = 0;
@@ -227,12 +238,14 @@ struct AttentionParameters {
 // Causal softmax attention: token t (query q[t], at positions[t]) attends to
 // the cache rows [0, positions[t]] (narrowed by window) of keys (n_positions,
 // n_kv_heads * head_dim) and values (n_positions, n_kv_heads * v_head_dim).
-// max_position: the largest of positions (sizes the split over the keys).
+// Against Q8_0 keys with heads of whole blocks the query is rounded to Q8_0
+// first, as the CPU's dot products take it. max_position: the largest of
+// positions (sizes the split over the keys). Throws CudaError for heads
+// wider than the kernels take or another element type.
 //   q:   (n_tokens, n_heads, head_dim)
 //   out: (n_tokens, n_heads, v_head_dim)
 void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
-               int max_position, const std::uint16_t* keys, const std::uint16_t* values,
-               const AttentionParameters& p, float* out);
+               int max_position, const DeviceKvLayer& cache, const AttentionParameters& p, float* out);
 
 // The rate of a device-to-device copy of `bytes` (read and written, counted
 // both), in bytes per second: the bandwidth a bench compares kernels with.

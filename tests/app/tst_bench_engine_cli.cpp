@@ -190,8 +190,6 @@ void BenchEngineCliTest::badInputIsOneLine_data() {
                                                        "--decode-contexts", ""};
     QTest::newRow("no file") << QStringList{"bench", "engine", "--model", "/nonexistent/model.gguf"};
     QTest::newRow("kv type") << QStringList{"bench", "engine", "--model", model, "--kv-type", "q4_0"};
-    QTest::newRow("q8_0 on the GPU") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",
-                                                    "--kv-type", "q8_0"};
     QTest::newRow("positional") << QStringList{"bench", "engine", model};
     QTest::newRow("cpu experts on the cpu") << QStringList{"bench", "engine", "--model", model, "--cpu-experts", "1"};
     QTest::newRow("cpu experts count") << QStringList{"bench", "engine", "--model", model, "--device", "cuda",

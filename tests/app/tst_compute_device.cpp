@@ -37,14 +37,10 @@ private slots:
         }
     }
 
-    void cpuAndWhatOnlyTheCpuRunsStayOnTheCpu() {
+    void cpuStaysOnTheCpu() {
         const engine::GgufFile file = engine::GgufFile::open(kTinyModel);
         std::unique_ptr<engine::Model> model = engine::load_model(file);
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Cpu, false), std::string("cpu"));
-        QVERIFY(!model->on_gpu());
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto, true), std::string("cpu"));
-        QVERIFY(!model->on_gpu());
-        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, app::place_model(*model, app::DeviceChoice::Cuda, true));
+        QCOMPARE(app::place_model(*model, app::DeviceChoice::Cpu), std::string("cpu"));
         QVERIFY(!model->on_gpu());
     }
 
@@ -52,7 +48,15 @@ private slots:
         const engine::GgufFile file =
             engine::GgufFile::open(std::filesystem::path(FOLIO_TEST_DATA) / "qwen3moe_tiny" / "model.gguf");
         std::unique_ptr<engine::Model> model = engine::load_model(file);
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto, false), std::string("cpu"));
+        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto), std::string("cpu"));
+        QVERIFY(!model->on_gpu());
+    }
+
+    void automaticKeepsAQ8_0CacheOnTheCpu() {
+        const engine::GgufFile file = engine::GgufFile::open(kTinyModel);
+        std::unique_ptr<engine::Model> model = engine::load_model(file);
+        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto, {.kv_type = engine::KvType::Q8_0}),
+                 std::string("cpu"));
         QVERIFY(!model->on_gpu());
     }
 
@@ -60,9 +64,9 @@ private slots:
         if (!engine::detect_gpus().gpus.empty()) QSKIP("this machine has a GPU (the CUDA suite covers it)");
         const engine::GgufFile file = engine::GgufFile::open(kTinyModel);
         std::unique_ptr<engine::Model> model = engine::load_model(file);
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto, false), std::string("cpu"));
+        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto), std::string("cpu"));
         try {
-            app::place_model(*model, app::DeviceChoice::Cuda, false);
+            app::place_model(*model, app::DeviceChoice::Cuda);
             QFAIL("placed on a GPU this machine does not have");
         } catch (const engine::ModelError& e) {
             const QString why = e.what();

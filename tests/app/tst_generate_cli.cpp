@@ -101,9 +101,6 @@ void GenerateCliTest::badInputIsOneLine_data() {
     QTest::newRow("lora of a model") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--lora",
                                                     kTinyModel + ":0.5"}
                                      << "is not a LoRA adapter (general.type is missing)";
-    QTest::newRow("cuda with q8_0 cache") << QStringList{"generate", "--model",   kTinyModel, "--prompt", "hi",
-                                                         "--device",   "cuda",      "--kv-type", "q8_0"}
-                                          << "a q8_0 KV cache runs on the CPU backend only";
     QTest::newRow("device name") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi", "--device", "gpu"}
                                  << "--device must be auto, cpu or cuda, not 'gpu'";
     QTest::newRow("cpu experts count") << QStringList{"generate", "--model", kTinyModel, "--prompt", "hi",

@@ -1,6 +1,7 @@
 // The KV cache's element types: q8_0 against f16 on the tiny golden model
 // (whose 16-wide heads sit inside 32-element blocks) and on SmolLM2, the
-// memory each takes, and the caches that cannot be made.
+// memory each takes in host memory and on a GPU, and the caches that cannot
+// be made.
 
 #include <QJsonObject>
 #include <QtTest>
@@ -69,6 +70,7 @@ private slots:
     void decodeStepsMatchTheBatch();
     void refusesRowsThatAreNotWholeBlocks();
     void refusesMoreMemoryThanIsAvailable();
+    void gpuCacheLaysOutRowsAndRefusesHostAccess_data();
     void gpuCacheLaysOutRowsAndRefusesHostAccess();
 };
 
@@ -283,6 +285,7 @@ void TestKvCache::decodeStepsMatchTheBatch() {
     }
 }
 
+// In host memory and on a GPU alike, before anything is allocated.
 void TestKvCache::refusesRowsThatAreNotWholeBlocks() {
     try {
         KvCache cache(2, 16, 48, 64, KvType::Q8_0);
@@ -291,6 +294,19 @@ void TestKvCache::refusesRowsThatAreNotWholeBlocks() {
         QVERIFY2(QString(e.what()).contains("48 elements"), e.what());
     }
     QCOMPARE(KvCache(2, 16, 48, 64, KvType::F16).k_width(), 48);
+    int allocations = 0;
+    const auto allocate = [&](std::size_t bytes) {
+        ++allocations;
+        return std::shared_ptr<void>(new std::uint8_t[bytes], std::default_delete<std::uint8_t[]>());
+    };
+    try {
+        KvCache::on_gpu(2, 16, 64, 48, KvType::Q8_0, std::size_t{1} << 30, allocate);
+        QFAIL("a q8_0 GPU cache with 48-element value rows was made");
+    } catch (const KvCacheError& e) {
+        QVERIFY2(QString(e.what()).contains("48 elements"), e.what());
+    }
+    QCOMPARE(allocations, 0);
+    QCOMPARE(KvCache::on_gpu(2, 16, 64, 48, KvType::F16, std::size_t{1} << 30, allocate).v_width(), 48);
 }
 
 // A cache far beyond the machine's memory is refused with the numbers,
@@ -313,38 +329,78 @@ void TestKvCache::refusesMoreMemoryThanIsAvailable() {
     }
 }
 
+void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess_data() {
+    QTest::addColumn<bool>("q8_0");
+    QTest::addColumn<int>("k_width");
+    QTest::addColumn<int>("v_width");
+    QTest::newRow("f16") << false << 8 << 4;
+    QTest::newRow("q8_0") << true << 64 << 32;
+}
+
 // A GPU cache's bookkeeping, with host memory standing in for the device
-// allocation (the CUDA suite runs the real one): keys then values by rows,
-// the free-memory check before allocating, no host accessors.
+// allocation (the CUDA suite runs the real one): keys then values by rows
+// of the cache's type (34 bytes per 32 q8_0 elements), the free-memory
+// check before allocating, no host accessors and none of the other type.
 void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess() {
-    constexpr int kLayers = 3, kPositions = 10, kKWidth = 8, kVWidth = 4;
-    const std::size_t needed = KvCache::bytes_needed(kLayers, kPositions, kKWidth, kVWidth, KvType::F16);
+    QFETCH(bool, q8_0);
+    QFETCH(int, k_width);
+    QFETCH(int, v_width);
+    const KvType type = q8_0 ? KvType::Q8_0 : KvType::F16;
+    constexpr int kLayers = 3, kPositions = 10;
+    const std::size_t key_row_bytes = q8_0 ? k_width / 32 * 34 : k_width * 2;
+    const std::size_t value_row_bytes = q8_0 ? v_width / 32 * 34 : v_width * 2;
+    const std::size_t needed = KvCache::bytes_needed(kLayers, kPositions, k_width, v_width, type);
+    QCOMPARE(needed, kLayers * kPositions * (key_row_bytes + value_row_bytes));
     int allocations = 0;
     const auto allocate = [&](std::size_t bytes) {
         ++allocations;
         return std::shared_ptr<void>(new std::uint8_t[bytes], std::default_delete<std::uint8_t[]>());
     };
-    QVERIFY_THROWS_EXCEPTION(KvCacheError, KvCache::on_gpu(kLayers, kPositions, kKWidth, kVWidth, needed - 1, allocate));
+    try {
+        KvCache::on_gpu(kLayers, kPositions, k_width, v_width, type, needed - 1, allocate);
+        QFAIL("a cache larger than the GPU's free memory was made");
+    } catch (const KvCacheError& e) {
+        const QString message = e.what();
+        QVERIFY2(message.startsWith(QString("a 10-position %1 KV cache needs").arg(kv_type_name(type))) &&
+                     message.contains("of GPU memory") && !message.contains('\n'),
+                 e.what());
+    }
     QCOMPARE(allocations, 0);
 
-    KvCache cache = KvCache::on_gpu(kLayers, kPositions, kKWidth, kVWidth, needed, allocate);
+    KvCache cache = KvCache::on_gpu(kLayers, kPositions, k_width, v_width, type, needed, allocate);
     QCOMPARE(allocations, 1);
     QVERIFY(cache.on_gpu());
+    QCOMPARE(cache.type(), type);
     QCOMPARE(cache.bytes(), needed);
-    QCOMPARE(cache.gpu_keys(1) - cache.gpu_keys(0), kPositions * kKWidth);
-    QCOMPARE(cache.gpu_values(0) - cache.gpu_keys(0), kLayers * kPositions * kKWidth);
-    QCOMPARE(cache.gpu_values(2) + kPositions * kVWidth - cache.gpu_keys(0),
-             static_cast<std::ptrdiff_t>(needed / sizeof(std::uint16_t)));
-    const std::vector<float> row(kKWidth);
+    QCOMPARE(cache.key_row_bytes(), key_row_bytes);
+    QCOMPARE(cache.value_row_bytes(), value_row_bytes);
+    const auto keys = [&](int layer) {
+        return q8_0 ? cache.gpu_key_blocks(layer) : reinterpret_cast<std::uint8_t*>(cache.gpu_keys(layer));
+    };
+    const auto values = [&](int layer) {
+        return q8_0 ? cache.gpu_value_blocks(layer) : reinterpret_cast<std::uint8_t*>(cache.gpu_values(layer));
+    };
+    QCOMPARE(static_cast<std::size_t>(keys(1) - keys(0)), kPositions * key_row_bytes);
+    QCOMPARE(static_cast<std::size_t>(values(0) - keys(0)), kLayers * kPositions * key_row_bytes);
+    QCOMPARE(static_cast<std::size_t>(values(2) + kPositions * value_row_bytes - keys(0)), needed);
+    if (q8_0) {
+        QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.gpu_keys(0));
+        QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.gpu_values(0));
+    } else {
+        QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.gpu_key_blocks(0));
+        QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.gpu_value_blocks(0));
+    }
+    const std::vector<float> row(static_cast<std::size_t>(k_width));
     QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.store(0, 0, row.data(), row.data()));
     QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.keys(0));
-    QVERIFY_THROWS_EXCEPTION(std::out_of_range, cache.gpu_keys(kLayers));
+    QVERIFY_THROWS_EXCEPTION(std::out_of_range, keys(kLayers));
 
     const KvCache moved = std::move(cache);
     QVERIFY(moved.on_gpu());
-    KvCache host(kLayers, kPositions, kKWidth, kVWidth);
+    KvCache host(kLayers, kPositions, k_width, v_width, type);
     QVERIFY(!host.on_gpu());
     QVERIFY_THROWS_EXCEPTION(std::logic_error, host.gpu_keys(0));
+    QVERIFY_THROWS_EXCEPTION(std::logic_error, host.gpu_key_blocks(0));
 }
 
 QTEST_GUILESS_MAIN(TestKvCache)
