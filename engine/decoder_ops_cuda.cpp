@@ -534,8 +534,8 @@ void CudaDecoderOps::host_ffn_experts(const ExpertFfn& experts, GatedActivation 
     translate([&] { state.stream.copy_to_host(state.host_rows.data(), x, n * sizeof(float)); });
     engine::ffn_experts(*state.host_pool, experts, activation, state.host_rows.data(), n_rows, state.host_out.data(),
                         usage, &loras);
-    // From pageable memory the copy has taken the rows before it returns:
-    // the next layer may overwrite host_out.
+    // host_out is written again only after the next copy_to_host, which
+    // waits for the stream and so for this copy.
     translate([&] { state.stream.copy_to_device(out, state.host_out.data(), n * sizeof(float)); });
 }
 
