@@ -1,8 +1,9 @@
 #pragma once
 // The ops a decoder's forward pass is written in (internal to the engine).
-// llm_decoder.cpp runs one description of each layer through either set:
-// CpuDecoderOps (blocks_cpu.h on the host) or CudaDecoderOps (the CUDA
-// kernels on a GPU, where the weights were uploaded once). Buffers are
+// llm_decoder.cpp and llm_deepseek2.cpp run one description of each layer
+// through either set: CpuDecoderOps (blocks_cpu.h on the host) or
+// CudaDecoderOps (the CUDA kernels on a GPU, where the weights were
+// uploaded once). Buffers are
 // float* in the backend's memory; weights are named by the host-side
 // WeightMatrix and vectors the model keeps, which the CUDA ops map to their
 // device copies.
@@ -167,6 +168,16 @@ public:
     void rope(float* x, int n_heads, const RopeParameters& params);
     void attend(KvCache& cache, int layer, const float* k, const float* v, const float* q, const AttentionShape& shape,
                 float* out);
+    // As CpuDecoderOps's, the latent attention absorbed at every batch size.
+    static constexpr bool kExpandsLatent = false;
+    void store_keys(KvCache& cache, int layer, const float* k);
+    void attend_latent(const KvCache& cache, int layer, const float* q, const AttentionShape& shape, float* out);
+    void copy_columns(const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride, std::int64_t n_rows,
+                      std::int64_t width);
+    // One matmul per head: a decode step's row of a head is multiplied
+    // where it lies, a batch's rows gathered and scattered around it.
+    void per_head(const std::vector<WeightMatrix>& maps, const float* in, std::int64_t in_stride,
+                  std::int64_t in_width, float* out, std::int64_t out_stride, std::int64_t n_tokens);
     void add(float* x, const float* y, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);

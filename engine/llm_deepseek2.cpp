@@ -16,7 +16,8 @@
 // (expands()) instead expands the cached rows into every head's keys and
 // values once per layer and attends at the per-head sizes, which costs
 // fewer multiply-adds once the batch outweighs the expansion; decode steps
-// stay absorbed.
+// stay absorbed, and so does every batch on the GPU (CudaDecoderOps), whose
+// attention kernels take the 576-wide rows.
 //
 // Feed-forward. The first leading_dense_block_count layers are dense; the
 // others route each token to expert_used_count experts (softmax or sigmoid
@@ -37,6 +38,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -264,9 +266,49 @@ private:
     std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                            std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                            const LoraSet& loras) override {
+#ifdef FOLIO_USE_CUDA
+        if (gpu_ops_) {
+            gpu_ops_->use_host_threads(pool);
+            return forward_pass(*gpu_ops_, tokens, positions, cache, rows, loras);
+        }
+#endif
         CpuDecoderOps ops(pool);
         return forward_pass(ops, tokens, positions, cache, rows, loras);
     }
+
+#ifdef FOLIO_USE_CUDA
+    // Everything the absorbed path reads: the expanded K_b (k_b_rows) stays
+    // on the host, the GPU never expanding.
+    int place_on_gpu(int gpu, const GpuPlacement& placement) override {
+        auto ops = std::make_unique<CudaDecoderOps>(gpu);
+        std::vector<const ExpertFfn*> expert_layers;
+        for (const LatentLayer& layer : layers_)
+            if (!layer.dense) expert_layers.push_back(&layer.experts);
+        const int host_layers = expert_layers_on_host(expert_layers, ops->free_bytes(), placement);
+        int expert_layer = 0;
+        ops->upload(token_embd_);
+        for (const LatentLayer& layer : layers_) {
+            for (const WeightMatrix* weight : {&layer.wq, &layer.wq_a, &layer.wq_b, &layer.wkv_a, &layer.wo})
+                if (weight->data != nullptr) ops->upload(*weight);
+            for (const std::vector<WeightMatrix>* maps : {&layer.k_b, &layer.v_b})
+                for (const WeightMatrix& map : *maps) ops->upload(map);
+            if (layer.dense)
+                for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) ops->upload(*weight);
+            else if (expert_layer++ < host_layers)
+                ops->keep_on_host(layer.experts);
+            else
+                ops->upload(layer.experts);
+            for (const std::vector<float>* vector : {&layer.attn_norm, &layer.q_a_norm, &layer.kv_a_norm, &layer.ffn_norm})
+                ops->upload(*vector);
+        }
+        ops->upload(output_norm_);
+        ops->upload(output_);
+        gpu_ops_ = std::move(ops);
+        return host_layers;
+    }
+
+    void release_gpu() override { gpu_ops_.reset(); }
+#endif
 
     // The forward pass, one description for every backend: Ops is
     // CpuDecoderOps or CudaDecoderOps (decoder_ops.h).
@@ -438,6 +480,9 @@ private:
     std::vector<float> output_norm_;    // (n_embd)
     WeightMatrix output_;               // (n_vocab, n_embd); token_embd_ when tied
     std::vector<std::vector<std::uint16_t>> owned_;  // the K_b the file lacks, transposed, f16
+#ifdef FOLIO_USE_CUDA
+    std::unique_ptr<CudaDecoderOps> gpu_ops_;  // set by place_on_gpu(): the weights' device copies
+#endif
 };
 
 }  // namespace
