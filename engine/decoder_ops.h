@@ -1,12 +1,14 @@
 #pragma once
 // The ops a decoder's forward pass is written in (internal to the engine).
-// llm_decoder.cpp runs one description of each layer through either set:
-// CpuDecoderOps (blocks_cpu.h on the host) or CudaDecoderOps (the CUDA
-// kernels on a GPU, where the weights were uploaded once). Buffers are
+// llm_decoder.cpp and llm_deepseek2.cpp run one description of each layer
+// through either set: CpuDecoderOps (blocks_cpu.h on the host) or
+// CudaDecoderOps (the CUDA kernels on a GPU, where the weights were
+// uploaded once). Buffers are
 // float* in the backend's memory; weights are named by the host-side
 // WeightMatrix and vectors the model keeps, which the CUDA ops map to their
 // device copies.
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -57,6 +59,43 @@ public:
                         v + static_cast<std::int64_t>(t) * v_width);
         attention(pool_, q, positions_, cache, layer, shape, out);
     }
+    // Multi-head latent attention (llm_deepseek2.cpp) over a keys-only
+    // cache: store_keys() stores k (n_tokens, k_width) as the batch's rows;
+    // attend_latent() attends over them, the values being each key row's
+    // first shape.v_head_dim elements. The CPU expands the latents of long
+    // batches into every head's keys and values (its dot products then cost
+    // less); the GPU's kernels stay absorbed.
+    static constexpr bool kExpandsLatent = true;
+    ThreadPool& pool() { return pool_; }
+    void store_keys(KvCache& cache, int layer, const float* k) {
+        for (std::size_t t = 0; t < positions_.size(); ++t)
+            cache.store(layer, positions_[t], k + static_cast<std::int64_t>(t) * cache.k_width(), nullptr);
+    }
+    void attend_latent(const KvCache& cache, int layer, const float* q, const AttentionShape& shape, float* out) {
+        attention(pool_, q, positions_, cache, layer, shape, out);
+    }
+    // out[r, :width] = x[r, :width] for n_rows rows, x_stride and out_stride floats apart.
+    void copy_columns(const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride, std::int64_t n_rows,
+                      std::int64_t width) {
+        for (std::int64_t r = 0; r < n_rows; ++r) std::copy_n(x + r * x_stride, width, out + r * out_stride);
+    }
+    // out[t, h, :maps[h].rows] (rows out_stride apart per head) = maps[h] ·
+    // in[t, h, :in_width] (rows in_stride apart per head), for every token t
+    // and head h: the heads' inputs are gathered so that each head's matrix
+    // multiplies the whole batch at once.
+    void per_head(const std::vector<WeightMatrix>& maps, const float* in, std::int64_t in_stride,
+                  std::int64_t in_width, float* out, std::int64_t out_stride, std::int64_t n_tokens) {
+        const auto n_heads = static_cast<std::int64_t>(maps.size());
+        for (std::int64_t h = 0; h < n_heads; ++h) {
+            const WeightMatrix& map = maps[static_cast<std::size_t>(h)];
+            head_in_.resize(static_cast<std::size_t>(n_tokens * in_width));
+            head_out_.resize(static_cast<std::size_t>(n_tokens * map.rows));
+            copy_columns(in + h * in_stride, n_heads * in_stride, head_in_.data(), in_width, n_tokens, in_width);
+            MatmulInput input(head_in_.data(), n_tokens, in_width);
+            matmul(pool_, map, input, head_out_.data());
+            copy_columns(head_out_.data(), map.rows, out + h * out_stride, n_heads * out_stride, n_tokens, map.rows);
+        }
+    }
     void add(float* x, const float* y, std::int64_t n) { add_in_place(x, y, n); }
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras) {
@@ -75,6 +114,7 @@ private:
     std::span<const std::int32_t> tokens_;
     std::span<const std::int32_t> positions_;
     std::vector<std::vector<float>> buffers_;
+    std::vector<float> head_in_, head_out_;  // per_head's gathered rows of one head
 };
 
 #ifdef FOLIO_USE_CUDA
@@ -128,6 +168,16 @@ public:
     void rope(float* x, int n_heads, const RopeParameters& params);
     void attend(KvCache& cache, int layer, const float* k, const float* v, const float* q, const AttentionShape& shape,
                 float* out);
+    // As CpuDecoderOps's, the latent attention absorbed at every batch size.
+    static constexpr bool kExpandsLatent = false;
+    void store_keys(KvCache& cache, int layer, const float* k);
+    void attend_latent(const KvCache& cache, int layer, const float* q, const AttentionShape& shape, float* out);
+    void copy_columns(const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride, std::int64_t n_rows,
+                      std::int64_t width);
+    // One matmul per head: a decode step's row of a head is multiplied
+    // where it lies, a batch's rows gathered and scattered around it.
+    void per_head(const std::vector<WeightMatrix>& maps, const float* in, std::int64_t in_stride,
+                  std::int64_t in_width, float* out, std::int64_t out_stride, std::int64_t n_tokens);
     void add(float* x, const float* y, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);

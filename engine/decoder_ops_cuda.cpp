@@ -63,6 +63,7 @@ struct CudaDecoderOps::State {
     std::size_t weight_bytes = 0;
     std::vector<cuda::DeviceMemory> buffers;  // activations, by slot
     cuda::DeviceMemory ffn_gate, ffn_up;      // the feed-forward's intermediate rows
+    cuda::DeviceMemory head_in, head_out;     // per_head's gathered rows of one head
     std::unordered_map<const void*, DeviceExpertSet> expert_sets;  // by the data of ExpertFfn::gate
     std::unordered_set<const void*> host_expert_sets;               // kept on the host, by the same key
     ThreadPool* host_pool = nullptr;                                 // runs them
@@ -480,6 +481,58 @@ void CudaDecoderOps::attend(KvCache& cache, int layer, const float* k, const flo
     translate([&] {
         cuda::store_kv(state_->stream, k, v, positions, state_->n_tokens, cache.k_width(), cache.v_width(), rows);
         cuda::attention(state_->stream, q, positions, state_->n_tokens, state_->max_position, rows, parameters, out);
+    });
+}
+
+void CudaDecoderOps::store_keys(KvCache& cache, int layer, const float* k) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
+    const cuda::DeviceKvLayer rows = device_layer(cache, layer);
+    translate([&] {
+        cuda::store_kv(state_->stream, k, nullptr, state_->positions, state_->n_tokens, cache.k_width(), 0, rows);
+    });
+}
+
+void CudaDecoderOps::attend_latent(const KvCache& cache, int layer, const float* q, const AttentionShape& shape,
+                                   float* out) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
+    cuda::AttentionParameters parameters{shape.n_heads,    shape.n_kv_heads, shape.head_dim,
+                                         shape.v_head_dim, shape.scale,      shape.window};
+    parameters.values_in_keys = true;
+    const cuda::DeviceKvLayer rows = device_layer(cache, layer);
+    translate([&] {
+        cuda::attention(state_->stream, q, state_->positions, state_->n_tokens, state_->max_position, rows, parameters,
+                        out);
+    });
+}
+
+void CudaDecoderOps::copy_columns(const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride,
+                                  std::int64_t n_rows, std::int64_t width) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
+    translate([&] { cuda::copy_columns(state_->stream, x, x_stride, out, out_stride, n_rows, width); });
+}
+
+void CudaDecoderOps::per_head(const std::vector<WeightMatrix>& maps, const float* in, std::int64_t in_stride,
+                              std::int64_t in_width, float* out, std::int64_t out_stride, std::int64_t n_tokens) {
+    if (state_->mode == StepMode::Replaying) return;  // the recording queues it
+    State& state = *state_;
+    const auto n_heads = static_cast<std::int64_t>(maps.size());
+    // The matrix-vector kernels read a row as float4s: a head's row must start 16-byte aligned.
+    const bool in_place = n_tokens == 1 && in_stride % 4 == 0;
+    translate([&] {
+        for (std::int64_t h = 0; h < n_heads; ++h) {
+            const cuda::DeviceMatrix& map = device_matrix(state.matrices, maps[static_cast<std::size_t>(h)]);
+            if (in_place) {
+                cuda::matmul(state.stream, map, in + h * in_stride, 1, out + h * out_stride);
+                continue;
+            }
+            auto* rows_in = reserve_for<float>(state.head_in, n_tokens * in_width, state.buffer_generation);
+            auto* rows_out = reserve_for<float>(state.head_out, n_tokens * map.rows, state.buffer_generation);
+            cuda::copy_columns(state.stream, in + h * in_stride, n_heads * in_stride, rows_in, in_width, n_tokens,
+                               in_width);
+            cuda::matmul(state.stream, map, rows_in, n_tokens, rows_out);
+            cuda::copy_columns(state.stream, rows_out, map.rows, out + h * out_stride, n_heads * out_stride, n_tokens,
+                               map.rows);
+        }
     });
 }
 

@@ -80,8 +80,8 @@ KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType
 
 KvCache KvCache::on_gpu(int n_layers, int n_positions, int k_width, int v_width, KvType type,
                         std::size_t gpu_free_bytes, const std::function<std::shared_ptr<void>(std::size_t)>& allocate) {
-    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width <= 0)
-        throw std::invalid_argument("KvCache: every dimension must be positive");
+    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width < 0)
+        throw std::invalid_argument("KvCache: every dimension must be positive (v_width may be 0)");
     const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, type);
     if (needed > gpu_free_bytes)
         throw KvCacheError("a " + std::to_string(n_positions) + "-position " + kv_type_name(type) + " KV cache needs " +

@@ -56,7 +56,8 @@ public:
     // it is called only when bytes_needed(..., type) fits in
     // gpu_free_bytes, else KvCacheError (as for Q8_0 rows that are not whole
     // blocks). The host accessors store(), keys(), values_transposed() and
-    // value_rows() throw std::logic_error on such a cache.
+    // value_rows() throw std::logic_error on such a cache. v_width may be 0,
+    // as for the constructor's cache of keys only.
     static KvCache on_gpu(int n_layers, int n_positions, int k_width, int v_width, KvType type,
                           std::size_t gpu_free_bytes, const std::function<std::shared_ptr<void>(std::size_t)>& allocate);
 

@@ -178,7 +178,10 @@ private:
 #ifdef FOLIO_USE_CUDA
     int place_on_gpu(int gpu, const GpuPlacement& placement) override {
         auto ops = std::make_unique<CudaDecoderOps>(gpu);
-        const int host_layers = expert_layers_on_host(*ops, placement);
+        std::vector<const ExpertFfn*> expert_layers;
+        if (has_experts_)
+            for (const DecoderLayer& layer : layers_) expert_layers.push_back(&layer.experts);
+        const int host_layers = expert_layers_on_host(expert_layers, ops->free_bytes(), placement);
         ops->upload(token_embd_);
         for (std::size_t il = 0; il < layers_.size(); ++il) {
             const DecoderLayer& layer = layers_[il];
@@ -198,26 +201,6 @@ private:
         ops->upload(output_);
         gpu_ops_ = std::move(ops);
         return host_layers;
-    }
-
-    // How many layers, from the first, keep their experts on the host: as
-    // placement says, or as few as leave the GPU room for the context.
-    int expert_layers_on_host(const CudaDecoderOps& ops, const GpuPlacement& placement) const {
-        if (!has_experts_) return 0;
-        const int n_layers = static_cast<int>(layers_.size());
-        if (placement.host_expert_layers != GpuPlacement::kFitExperts)
-            return std::min(placement.host_expert_layers, n_layers);
-        std::vector<std::size_t> expert_bytes;
-        std::size_t all_bytes = 0;
-        for (const GgufTensor& tensor : file_.tensors()) all_bytes += tensor.n_bytes();
-        for (const DecoderLayer& layer : layers_) {
-            std::size_t bytes = 0;
-            for (const std::vector<WeightMatrix>* kind : {&layer.experts.gate, &layer.experts.up, &layer.experts.down})
-                for (const WeightMatrix& weight : *kind) bytes += static_cast<std::size_t>(weight.rows * weight.row_bytes);
-            expert_bytes.push_back(bytes);
-            all_bytes -= bytes;
-        }
-        return expert_layers_to_keep_on_host(expert_bytes, all_bytes, ops.free_bytes(), gpu_reserved_bytes(placement));
     }
 
     void release_gpu() override { gpu_ops_.reset(); }

@@ -16,7 +16,8 @@
 // (expands()) instead expands the cached rows into every head's keys and
 // values once per layer and attends at the per-head sizes, which costs
 // fewer multiply-adds once the batch outweighs the expansion; decode steps
-// stay absorbed.
+// stay absorbed, and so does every batch on the GPU (CudaDecoderOps), whose
+// attention kernels take the 576-wide rows.
 //
 // Feed-forward. The first leading_dense_block_count layers are dense; the
 // others route each token to expert_used_count experts (softmax or sigmoid
@@ -37,12 +38,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/blocks_cpu.h"
+#include "engine/decoder_ops.h"
 #include "engine/fp16.h"
 #include "engine/model_loader.h"
 #include "engine/quant.h"
@@ -263,119 +266,148 @@ private:
     std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                            std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                            const LoraSet& loras) override {
+#ifdef FOLIO_USE_CUDA
+        if (gpu_ops_) {
+            gpu_ops_->use_host_threads(pool);
+            return forward_pass(*gpu_ops_, tokens, positions, cache, rows, loras);
+        }
+#endif
+        CpuDecoderOps ops(pool);
+        return forward_pass(ops, tokens, positions, cache, rows, loras);
+    }
+
+#ifdef FOLIO_USE_CUDA
+    // Everything the absorbed path reads: the expanded K_b (k_b_rows) stays
+    // on the host, the GPU never expanding.
+    int place_on_gpu(int gpu, const GpuPlacement& placement) override {
+        auto ops = std::make_unique<CudaDecoderOps>(gpu);
+        std::vector<const ExpertFfn*> expert_layers;
+        for (const LatentLayer& layer : layers_)
+            if (!layer.dense) expert_layers.push_back(&layer.experts);
+        const int host_layers = expert_layers_on_host(expert_layers, ops->free_bytes(), placement);
+        int expert_layer = 0;
+        ops->upload(token_embd_);
+        for (const LatentLayer& layer : layers_) {
+            for (const WeightMatrix* weight : {&layer.wq, &layer.wq_a, &layer.wq_b, &layer.wkv_a, &layer.wo})
+                if (weight->data != nullptr) ops->upload(*weight);
+            for (const std::vector<WeightMatrix>* maps : {&layer.k_b, &layer.v_b})
+                for (const WeightMatrix& map : *maps) ops->upload(map);
+            if (layer.dense)
+                for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) ops->upload(*weight);
+            else if (expert_layer++ < host_layers)
+                ops->keep_on_host(layer.experts);
+            else
+                ops->upload(layer.experts);
+            for (const std::vector<float>* vector : {&layer.attn_norm, &layer.q_a_norm, &layer.kv_a_norm, &layer.ffn_norm})
+                ops->upload(*vector);
+        }
+        ops->upload(output_norm_);
+        ops->upload(output_);
+        gpu_ops_ = std::move(ops);
+        return host_layers;
+    }
+
+    void release_gpu() override { gpu_ops_.reset(); }
+#endif
+
+    // The forward pass, one description for every backend: Ops is
+    // CpuDecoderOps or CudaDecoderOps (decoder_ops.h).
+    template <class Ops>
+    std::vector<float> forward_pass(Ops& ops, std::span<const std::int32_t> tokens,
+                                    std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
+                                    const LoraSet& loras) {
         const ModelConfig& c = config_;
         const LatentShape& s = shape_;
         const auto n_tokens = static_cast<std::int64_t>(tokens.size());
         const std::int64_t n_embd = c.n_embd;
         const std::int64_t n_heads = s.n_heads;
-        const std::int64_t q_width = n_heads * s.q_head();
-        const std::int64_t query_row = s.cache_row();  // per head: [K_bᵀ q_nope | rope(q_pe)]
+        const std::int64_t head_rows = n_tokens * n_heads;  // one row per token and head
+        const std::int64_t query_row = s.cache_row();       // per head: [K_bᵀ q_nope | rope(q_pe)]
+        ops.begin(tokens, positions, cache, loras);
 
-        std::vector<float> residual(static_cast<std::size_t>(n_tokens * n_embd));
-        std::vector<float> normed(residual.size()), block_out(residual.size());
-        std::vector<float> q(static_cast<std::size_t>(n_tokens * q_width));
-        std::vector<float> q_a(static_cast<std::size_t>(n_tokens * s.q_lora_rank));
-        std::vector<float> kv_a(static_cast<std::size_t>(n_tokens * s.cache_row()));
-        std::vector<float> latent(static_cast<std::size_t>(n_tokens * s.kv_lora_rank));
-        std::vector<float> q_pe(static_cast<std::size_t>(n_tokens * n_heads * s.rope));
-        std::vector<float> k_pe(static_cast<std::size_t>(n_tokens * s.rope));
-        std::vector<float> attn(static_cast<std::size_t>(n_tokens * n_heads * s.v_head_dim));
         // A long batch expands the cached latents into every head's keys and
         // values once per layer, then attends over them at the per-head sizes;
         // the absorbed path's latent queries and outputs are then not needed.
-        const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
         std::optional<KvCache> expanded;
-        if (expands(n_tokens))
+        if (Ops::kExpandsLatent && expands(n_tokens)) {
+            const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
             expanded.emplace(1, batch_end, s.n_heads * s.q_head(), s.n_heads * s.v_head_dim, KvType::F16);
-        const std::int64_t absorbed_tokens = expanded ? 0 : n_tokens;
-        std::vector<float> query(static_cast<std::size_t>(absorbed_tokens * n_heads * query_row));
-        std::vector<float> latent_out(static_cast<std::size_t>(absorbed_tokens * n_heads * s.kv_lora_rank));
-        std::vector<float> head_in, head_out;
+        }
+        const std::int64_t absorbed_rows = expanded ? 0 : head_rows;
+        enum Slot { kResidual, kNormed, kQ, kQA, kKvA, kLatent, kQPe, kKPe, kQuery, kLatentOut, kAttention, kBlockOut, kLogits };
+        float* residual = ops.buffer(kResidual, n_tokens * n_embd);                  // (n_tokens, n_embd)
+        float* normed = ops.buffer(kNormed, n_tokens * n_embd);                      // (n_tokens, n_embd)
+        float* q = ops.buffer(kQ, head_rows * s.q_head());                           // (n_tokens, n_heads, nope + rope)
+        float* q_a = ops.buffer(kQA, n_tokens * s.q_lora_rank);                      // (n_tokens, q_lora_rank)
+        float* kv_a = ops.buffer(kKvA, n_tokens * s.cache_row());                    // (n_tokens, kv_lora_rank + rope)
+        float* latent = ops.buffer(kLatent, n_tokens * s.kv_lora_rank);              // (n_tokens, kv_lora_rank)
+        float* q_pe = ops.buffer(kQPe, head_rows * s.rope);                          // (n_tokens, n_heads, rope)
+        float* k_pe = ops.buffer(kKPe, n_tokens * s.rope);                           // (n_tokens, rope)
+        float* query = ops.buffer(kQuery, absorbed_rows * query_row);                // (n_tokens, n_heads, cache row)
+        float* latent_out = ops.buffer(kLatentOut, absorbed_rows * s.kv_lora_rank);  // (n_tokens, n_heads, kv_lora_rank)
+        float* attn = ops.buffer(kAttention, head_rows * s.v_head_dim);              // (n_tokens, n_heads, v_head_dim)
+        float* block_out = ops.buffer(kBlockOut, n_tokens * n_embd);                 // (n_tokens, n_embd)
         const AttentionShape attention_shape{s.n_heads, 1, s.cache_row(), s.kv_lora_rank, scale_};
 
-        embed_tokens(token_embd_, tokens, residual.data());
+        ops.embed(token_embd_, residual);
         for (int il = 0; il < c.n_layers; ++il) {
             const LatentLayer& layer = layers_[static_cast<std::size_t>(il)];
-            rms_norm(pool, residual.data(), layer.attn_norm.data(), n_tokens, n_embd, c.rms_norm_eps, normed.data());
-            {
-                MatmulInput input(normed.data(), n_tokens, n_embd);
-                // The latent and the query (or its low-rank half) in one pass over the pool.
-                const Projection from_input[] = {
-                    {&layer.wkv_a, kv_a.data()},
-                    s.q_lora_rank > 0 ? Projection{&layer.wq_a, q_a.data()} : Projection{&layer.wq, q.data()}};
-                project(pool, from_input, loras, input);
-                if (s.q_lora_rank > 0) {
-                    rms_norm(pool, q_a.data(), layer.q_a_norm.data(), n_tokens, s.q_lora_rank, c.rms_norm_eps,
-                             q_a.data());
-                    MatmulInput q_input(q_a.data(), n_tokens, s.q_lora_rank);
-                    lora_matmul(pool, layer.wq_b, loras, q_input, q.data());
-                }
+            ops.rms_norm(residual, layer.attn_norm, n_tokens, n_embd, c.rms_norm_eps, normed);
+            // The latent and the query (or its low-rank half) from one pass over the input.
+            if (s.q_lora_rank > 0) {
+                ops.project(normed, n_tokens, n_embd, {{&layer.wkv_a, kv_a}, {&layer.wq_a, q_a}}, loras);
+                ops.rms_norm(q_a, layer.q_a_norm, n_tokens, s.q_lora_rank, c.rms_norm_eps, q_a);
+                ops.project(q_a, n_tokens, s.q_lora_rank, {{&layer.wq_b, q}}, loras);
+            } else {
+                ops.project(normed, n_tokens, n_embd, {{&layer.wkv_a, kv_a}, {&layer.wq, q}}, loras);
             }
 
             // The cache row: the normed latent, then the shared rotary key.
-            for (std::int64_t t = 0; t < n_tokens; ++t) {
-                const float* row = kv_a.data() + t * s.cache_row();
-                std::copy_n(row, s.kv_lora_rank, latent.data() + t * s.kv_lora_rank);
-                std::copy_n(row + s.kv_lora_rank, s.rope, k_pe.data() + t * s.rope);
-                for (std::int64_t h = 0; h < n_heads; ++h)
-                    std::copy_n(q.data() + (t * n_heads + h) * s.q_head() + s.nope, s.rope,
-                                q_pe.data() + (t * n_heads + h) * s.rope);
-            }
-            rms_norm(pool, latent.data(), layer.kv_a_norm.data(), n_tokens, s.kv_lora_rank, c.rms_norm_eps,
-                     latent.data());
-            rope(pool, k_pe.data(), positions, 1, rope_);
-            rope(pool, q_pe.data(), positions, s.n_heads, rope_);
-            for (std::int64_t t = 0; t < n_tokens; ++t) {
-                float* row = kv_a.data() + t * s.cache_row();
-                std::copy_n(latent.data() + t * s.kv_lora_rank, s.kv_lora_rank, row);
-                std::copy_n(k_pe.data() + t * s.rope, s.rope, row + s.kv_lora_rank);
-                cache.store(il, positions[static_cast<std::size_t>(t)], row, nullptr);
-            }
+            ops.copy_columns(kv_a, s.cache_row(), latent, s.kv_lora_rank, n_tokens, s.kv_lora_rank);
+            ops.copy_columns(kv_a + s.kv_lora_rank, s.cache_row(), k_pe, s.rope, n_tokens, s.rope);
+            ops.copy_columns(q + s.nope, s.q_head(), q_pe, s.rope, head_rows, s.rope);
+            ops.rms_norm(latent, layer.kv_a_norm, n_tokens, s.kv_lora_rank, c.rms_norm_eps, latent);
+            ops.rope(k_pe, 1, rope_);
+            ops.rope(q_pe, s.n_heads, rope_);
+            ops.copy_columns(latent, s.kv_lora_rank, kv_a, s.cache_row(), n_tokens, s.kv_lora_rank);
+            ops.copy_columns(k_pe, s.rope, kv_a + s.kv_lora_rank, s.cache_row(), n_tokens, s.rope);
+            ops.store_keys(cache, il, kv_a);
             // The rotated q_pe goes where the path's queries hold it: after
             // q_nope (expanded), or after the latent query (absorbed).
-            float* const queries = expanded ? q.data() : query.data();
-            const std::int64_t query_stride = expanded ? s.q_head() : query_row;
-            const std::int64_t pe_offset = expanded ? s.nope : s.kv_lora_rank;
-            for (std::int64_t i = 0; i < n_tokens * n_heads; ++i)
-                std::copy_n(q_pe.data() + i * s.rope, s.rope, queries + i * query_stride + pe_offset);
+            if (expanded)
+                ops.copy_columns(q_pe, s.rope, q + s.nope, s.q_head(), head_rows, s.rope);
+            else
+                ops.copy_columns(q_pe, s.rope, query + s.kv_lora_rank, query_row, head_rows, s.rope);
 
-            if (expanded) {
-                attend_expanded(pool, layer, cache, il, positions, q.data(), *expanded, attn.data());
-            } else {
+            if constexpr (Ops::kExpandsLatent)
+                if (expanded) attend_expanded(ops.pool(), layer, cache, il, positions, q, *expanded, attn);
+            if (!expanded) {
                 // Each head's latent query K_bᵀ q_nope, one matmul per head over the batch.
-                per_head(pool, layer.k_b, q.data(), s.q_head(), s.nope, query.data(), query_row, n_tokens, head_in,
-                         head_out);
-                attention(pool, query.data(), positions, cache, il, attention_shape, latent_out.data());
+                ops.per_head(layer.k_b, q, s.q_head(), s.nope, query, query_row, n_tokens);
+                ops.attend_latent(cache, il, query, attention_shape, latent_out);
                 // Each head's values V_b (softmax · latent).
-                per_head(pool, layer.v_b, latent_out.data(), s.kv_lora_rank, s.kv_lora_rank, attn.data(),
-                         s.v_head_dim, n_tokens, head_in, head_out);
+                ops.per_head(layer.v_b, latent_out, s.kv_lora_rank, s.kv_lora_rank, attn, s.v_head_dim, n_tokens);
             }
-            {
-                MatmulInput input(attn.data(), n_tokens, n_heads * s.v_head_dim);
-                lora_matmul(pool, layer.wo, loras, input, block_out.data());
-            }
-            add_in_place(residual.data(), block_out.data(), n_tokens * n_embd);
+            ops.project(attn, n_tokens, n_heads * s.v_head_dim, {{&layer.wo, block_out}}, loras);
+            ops.add(residual, block_out, n_tokens * n_embd);
 
-            rms_norm(pool, residual.data(), layer.ffn_norm.data(), n_tokens, n_embd, c.rms_norm_eps, normed.data());
-            if (layer.dense) {
-                MatmulInput input(normed.data(), n_tokens, n_embd);
-                ffn_gated(pool, layer.ffn_gate, layer.ffn_up, layer.ffn_down, GatedActivation::Silu, input,
-                          block_out.data(), &loras);
-            } else {
-                ffn_experts(pool, layer.experts, GatedActivation::Silu, normed.data(), n_tokens, block_out.data(),
-                            expert_usage_of(il), &loras);
-            }
-            add_in_place(residual.data(), block_out.data(), n_tokens * n_embd);
+            ops.rms_norm(residual, layer.ffn_norm, n_tokens, n_embd, c.rms_norm_eps, normed);
+            if (layer.dense)
+                ops.ffn_gated(layer.ffn_gate, layer.ffn_up, layer.ffn_down, GatedActivation::Silu, normed, n_tokens,
+                              block_out, loras);
+            else
+                ops.ffn_experts(layer.experts, GatedActivation::Silu, normed, n_tokens, block_out, expert_usage_of(il),
+                                loras);
+            ops.add(residual, block_out, n_tokens * n_embd);
         }
 
+        // Only the rows whose logits are wanted go through the head.
         const std::int64_t first_row = rows == LogitRows::All ? 0 : n_tokens - 1;
         const std::int64_t n_rows = n_tokens - first_row;
-        rms_norm(pool, residual.data() + first_row * n_embd, output_norm_.data(), n_rows, n_embd, c.rms_norm_eps,
-                 normed.data());
-        std::vector<float> logits(static_cast<std::size_t>(n_rows * c.n_vocab));
-        MatmulInput input(normed.data(), n_rows, n_embd);
-        matmul(pool, output_, input, logits.data());
-        return logits;
+        ops.rms_norm(residual + first_row * n_embd, output_norm_, n_rows, n_embd, c.rms_norm_eps, normed);
+        float* logits = ops.buffer(kLogits, n_rows * c.n_vocab);  // (n_rows, n_vocab)
+        ops.project(normed, n_rows, n_embd, {{&output_, logits}}, LoraSet{});
+        return ops.to_host(logits, n_rows * c.n_vocab);
     }
 
     // Whether a batch of n_tokens attends faster expanded: over every cached
@@ -440,27 +472,6 @@ private:
                   attn);
     }
 
-    // out[t, h, :out_width] (rows out_stride apart per head) = maps[h] ·
-    // in[t, h, :in_width] (rows in_stride apart per head), for every token t
-    // and head h: the heads' inputs are gathered so that each head's matrix
-    // multiplies the whole batch at once.
-    static void per_head(ThreadPool& pool, const std::vector<WeightMatrix>& maps, const float* in,
-                         std::int64_t in_stride, std::int64_t in_width, float* out, std::int64_t out_stride,
-                         std::int64_t n_tokens, std::vector<float>& head_in, std::vector<float>& head_out) {
-        const auto n_heads = static_cast<std::int64_t>(maps.size());
-        for (std::int64_t h = 0; h < n_heads; ++h) {
-            const WeightMatrix& map = maps[static_cast<std::size_t>(h)];
-            head_in.resize(static_cast<std::size_t>(n_tokens * in_width));
-            head_out.resize(static_cast<std::size_t>(n_tokens * map.rows));
-            for (std::int64_t t = 0; t < n_tokens; ++t)
-                std::copy_n(in + (t * n_heads + h) * in_stride, in_width, head_in.data() + t * in_width);
-            MatmulInput input(head_in.data(), n_tokens, in_width);
-            matmul(pool, map, input, head_out.data());
-            for (std::int64_t t = 0; t < n_tokens; ++t)
-                std::copy_n(head_out.data() + t * map.rows, map.rows, out + (t * n_heads + h) * out_stride);
-        }
-    }
-
     LatentShape shape_;
     float scale_ = 1.f;  // on q·k: mscale² / sqrt(nope + rope)
     RopeParameters rope_;
@@ -469,6 +480,9 @@ private:
     std::vector<float> output_norm_;    // (n_embd)
     WeightMatrix output_;               // (n_vocab, n_embd); token_embd_ when tied
     std::vector<std::vector<std::uint16_t>> owned_;  // the K_b the file lacks, transposed, f16
+#ifdef FOLIO_USE_CUDA
+    std::unique_ptr<CudaDecoderOps> gpu_ops_;  // set by place_on_gpu(): the weights' device copies
+#endif
 };
 
 }  // namespace

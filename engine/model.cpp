@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "engine/blocks_cpu.h"
 #include "engine/llm_decoder.h"
 #include "engine/model_loader.h"
 #include "engine/quant.h"
@@ -113,6 +114,24 @@ std::size_t Model::gpu_reserved_bytes(const GpuPlacement& placement) const {
     return KvCache::bytes_needed(config_.n_layers, positions, config_.n_kv_heads * config_.head_dim,
                                  config_.n_kv_heads * config_.v_head_dim, placement.kv_type) +
            kGpuActivationReserveBytes;
+}
+
+int Model::expert_layers_on_host(std::span<const ExpertFfn* const> expert_layers, std::size_t free_bytes,
+                                 const GpuPlacement& placement) const {
+    const auto n_layers = static_cast<int>(expert_layers.size());
+    if (n_layers == 0) return 0;
+    if (placement.host_expert_layers != GpuPlacement::kFitExperts) return std::min(placement.host_expert_layers, n_layers);
+    std::vector<std::size_t> expert_bytes;
+    std::size_t all_bytes = 0;
+    for (const GgufTensor& tensor : file_.tensors()) all_bytes += tensor.n_bytes();
+    for (const ExpertFfn* experts : expert_layers) {
+        std::size_t bytes = 0;
+        for (const std::vector<WeightMatrix>* kind : {&experts->gate, &experts->up, &experts->down})
+            for (const WeightMatrix& weight : *kind) bytes += static_cast<std::size_t>(weight.rows * weight.row_bytes);
+        expert_bytes.push_back(bytes);
+        all_bytes -= bytes;
+    }
+    return expert_layers_to_keep_on_host(expert_bytes, all_bytes, free_bytes, gpu_reserved_bytes(placement));
 }
 
 std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t> tokens,

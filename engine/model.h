@@ -34,6 +34,8 @@
 
 namespace folio::engine {
 
+struct ExpertFfn;
+
 // A file that is not a model Folio can run: an unknown architecture, a
 // missing tensor or key, a shape that disagrees with the hyper-parameters.
 // Also a forward() call the model or cache cannot serve. what() is one line.
@@ -201,6 +203,11 @@ protected:
     virtual int place_on_gpu(int gpu, const GpuPlacement& placement);
     // use_cpu(): frees what place_on_gpu made.
     virtual void release_gpu() {}
+    // For place_on_gpu: how many of the layers with experts (in order), from
+    // the first, keep their experts in host memory: as placement says, or
+    // the fewest that leave the GPU's free_bytes room for the context.
+    int expert_layers_on_host(std::span<const ExpertFfn* const> expert_layers, std::size_t free_bytes,
+                              const GpuPlacement& placement) const;
 
     // Sizes expert_usage() for these layers' n_expert experts each.
     void count_expert_usage(std::vector<int> layers, int n_expert);

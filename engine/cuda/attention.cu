@@ -7,7 +7,9 @@
 // cache rows, its warps interleaving rows, and a long range is split over
 // several blocks whose partial results a second kernel merges, so a single
 // token still spreads over the GPU. Prefill: query tiles that share each key
-// and value row through shared memory.
+// and value row through shared memory. Both are templated on the heads too
+// (Heads): up to 256 elements with value rows of their own, or multi-head
+// latent attention's wider keys whose first elements are the values.
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -27,10 +29,22 @@ namespace {
 
 constexpr int kWarpSize = 32;
 constexpr int kWarps = 4;
-constexpr int kMaxHeadDim = 256;
-constexpr int kDimsPerLane = kMaxHeadDim / kWarpSize;
 constexpr int kKeysPerSplit = 256;  // the least a split is given: below it the merge costs more than it spreads
 constexpr int kMaxSplits = 64;
+
+// The heads a kernel instance takes: queries and keys of up to MaxDim
+// elements, each lane holding MaxDim / 32 of them in registers; values
+// either rows of their own of up to MaxDim, or (ValuesInKeys) each key
+// row's first v_head_dim elements, read with the key.
+template <int MaxDim, bool ValuesInKeys>
+struct Heads {
+    static constexpr int kMaxDim = MaxDim;
+    static constexpr int kDimsPerLane = MaxDim / kWarpSize;
+    static constexpr bool kValuesInKeys = ValuesInKeys;
+};
+using SeparateValues = Heads<256, false>;
+// DeepSeek's cache row: a 512-element latent (the values) and 64 rotary dimensions.
+using LatentValues = Heads<576, true>;
 
 struct Partial {  // one split's share of a (token, head): sums relative to its own max
     float max;
@@ -117,6 +131,15 @@ struct Q8_0Rows {
     }
 };
 
+// Runs f with the heads the parameters describe.
+template <class F>
+void with_heads(const AttentionParameters& p, F&& f) {
+    if (p.values_in_keys)
+        f(LatentValues{});
+    else
+        f(SeparateValues{});
+}
+
 // Runs f with the row format of a cache's element type.
 template <class F>
 void with_row_format(std::uint32_t ggml_type, F&& f) {
@@ -152,12 +175,13 @@ __global__ void store_kv_kernel(const float* __restrict__ k, const float* __rest
 // grid (n_tokens * n_heads, n_splits), token-major. With one split the block writes out;
 // with several it writes its Partial and unnormalized sums (v_head_dim) to
 // partials / partial_values for merge_kernel.
-template <class Format>
+template <class Format, class Heads>
 __global__ void __launch_bounds__(kWarpSize* kWarps)
     attention_kernel(const float* __restrict__ q, const std::int32_t* __restrict__ positions,
                      const std::uint8_t* __restrict__ keys, const std::uint8_t* __restrict__ values,
                      AttentionParameters p, float* __restrict__ out, Partial* __restrict__ partials,
                      float* __restrict__ partial_values) {
+    constexpr int kDimsPerLane = Heads::kDimsPerLane;
     const int n_heads = p.n_heads;
     const int head = static_cast<int>(blockIdx.x % n_heads);
     const std::int64_t token = blockIdx.x / n_heads;
@@ -187,29 +211,33 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     float acc[kDimsPerLane] = {};
     for (int j = begin + warp; j < end; j += kWarps) {
         const std::uint8_t* key = keys + j * key_row_bytes;
+        float key_lane[kDimsPerLane];  // also the values, with ValuesInKeys
         float score = 0.f;
 #pragma unroll
         for (int i = 0; i < kDimsPerLane; ++i) {
             const int d = lane + kWarpSize * i;
-            if (d < p.head_dim) score += q_lane[i] * Format::element(key, key_first + d);
+            key_lane[i] = d < p.head_dim ? Format::element(key, key_first + d) : 0.f;
+            score += q_lane[i] * key_lane[i];
         }
         score = warp_sum(score);
         const float new_max = fmaxf(running_max, score);
         const float correction = __expf(running_max - new_max);
         const float weight = __expf(score - new_max);
         running_sum = running_sum * correction + weight;
-        const std::uint8_t* value = values + j * value_row_bytes;
 #pragma unroll
         for (int i = 0; i < kDimsPerLane; ++i) {
             const int d = lane + kWarpSize * i;
-            acc[i] = acc[i] * correction + (d < p.v_head_dim ? weight * Format::element(value, value_first + d) : 0.f);
+            float value = 0.f;
+            if (d < p.v_head_dim)
+                value = Heads::kValuesInKeys ? key_lane[i] : Format::element(values + j * value_row_bytes, value_first + d);
+            acc[i] = acc[i] * correction + weight * value;
         }
         running_max = new_max;
     }
 
     // Merge the warps.
     __shared__ float warp_max_of[kWarps], warp_sum_of[kWarps];
-    __shared__ float warp_acc[kWarps][kMaxHeadDim];
+    __shared__ float warp_acc[kWarps][Heads::kMaxDim];
     if (lane == 0) {
         warp_max_of[warp] = running_max;
         warp_sum_of[warp] = running_sum;
@@ -283,23 +311,30 @@ constexpr int kQueryTile = kWarps * kQueriesPerWarp;
 constexpr int kTileKeys = kWarpSize;
 constexpr int kPaddedTileKeys = kTileKeys + 1;  // transposed keys: a column stride of 33 floats spreads the banks
 
-std::size_t prefill_shared_bytes(int head_dim, int v_head_dim) {
+// value_tile_dim: v_head_dim, or 0 when the values are read from the keys' tile.
+std::size_t prefill_shared_bytes(int head_dim, int value_tile_dim) {
     return sizeof(float) * (static_cast<std::size_t>(kQueryTile) * head_dim +
                             static_cast<std::size_t>(head_dim) * kPaddedTileKeys +
-                            static_cast<std::size_t>(kTileKeys) * v_head_dim + kQueryTile * kTileKeys);
+                            static_cast<std::size_t>(kTileKeys) * value_tile_dim + kQueryTile * kTileKeys);
+}
+
+template <class Heads>
+__host__ __device__ constexpr int value_tile_dim(int v_head_dim) {
+    return Heads::kValuesInKeys ? 0 : v_head_dim;
 }
 
 // grid (ceil(n_tokens / kQueryTile), n_heads).
-template <class Format>
+template <class Format, class Heads>
 __global__ void __launch_bounds__(kWarpSize* kWarps)
     prefill_attention_kernel(const float* __restrict__ q, const std::int32_t* __restrict__ positions,
                              std::int64_t n_tokens, const std::uint8_t* __restrict__ keys,
                              const std::uint8_t* __restrict__ values, AttentionParameters p, float* __restrict__ out) {
+    constexpr int kDimsPerLane = Heads::kDimsPerLane;
     extern __shared__ float shared[];
     float* q_tile = shared;                                         // (kQueryTile, head_dim), scaled
     float* keys_t = q_tile + kQueryTile * p.head_dim;               // (head_dim, kPaddedTileKeys)
-    float* value_tile = keys_t + p.head_dim * kPaddedTileKeys;      // (kTileKeys, v_head_dim)
-    float* weights = value_tile + kTileKeys * p.v_head_dim;         // (kQueryTile, kTileKeys)
+    float* value_tile = keys_t + p.head_dim * kPaddedTileKeys;      // (kTileKeys, value_tile_dim)
+    float* weights = value_tile + kTileKeys * value_tile_dim<Heads>(p.v_head_dim);  // (kQueryTile, kTileKeys)
     __shared__ int range_begin, range_end;
 
     const int head = blockIdx.y;
@@ -351,7 +386,7 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
             keys_t[d * kPaddedTileKeys + j] =
                 tile + j < end ? Format::element(keys + (tile + j) * key_row_bytes, key_first + d) : 0.f;
         }
-        for (int i = threadIdx.x; i < kTileKeys * p.v_head_dim; i += blockDim.x) {
+        for (int i = threadIdx.x; i < kTileKeys * value_tile_dim<Heads>(p.v_head_dim); i += blockDim.x) {
             const int j = i / p.v_head_dim, d = i % p.v_head_dim;
             value_tile[i] =
                 tile + j < end ? Format::element(values + (tile + j) * value_row_bytes, value_first + d) : 0.f;
@@ -389,7 +424,10 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
 #pragma unroll
             for (int i = 0; i < kDimsPerLane; ++i) {
                 const int d = lane + kWarpSize * i;
-                value[i] = d < p.v_head_dim ? value_tile[j * p.v_head_dim + d] : 0.f;
+                if (d >= p.v_head_dim)
+                    value[i] = 0.f;
+                else
+                    value[i] = Heads::kValuesInKeys ? keys_t[d * kPaddedTileKeys + j] : value_tile[j * p.v_head_dim + d];
             }
 #pragma unroll
             for (int k = 0; k < kQueriesPerWarp; ++k) {
@@ -413,24 +451,27 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     }
 }
 
-template <class Format>
+template <class Format, class Heads>
 void prefill_attention(cudaStream_t stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
                        const std::uint8_t* keys, const std::uint8_t* values, const AttentionParameters& p, float* out) {
     static const bool opted_in = [] {
-        // Heads of 256 need more than the default 48 KiB of shared memory.
-        return cudaFuncSetAttribute(prefill_attention_kernel<Format>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(prefill_shared_bytes(kMaxHeadDim, kMaxHeadDim))) == cudaSuccess;
+        // Heads of 256 (or latent rows of 576) need more than the default 48 KiB of shared memory.
+        return cudaFuncSetAttribute(
+                   prefill_attention_kernel<Format, Heads>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                   static_cast<int>(prefill_shared_bytes(Heads::kMaxDim, value_tile_dim<Heads>(Heads::kMaxDim)))) ==
+               cudaSuccess;
     }();
     if (!opted_in) cudaGetLastError();
     const dim3 grid(static_cast<unsigned>((n_tokens + kQueryTile - 1) / kQueryTile), static_cast<unsigned>(p.n_heads));
-    prefill_attention_kernel<Format><<<grid, kWarpSize * kWarps, prefill_shared_bytes(p.head_dim, p.v_head_dim), stream>>>(
-        q, positions, n_tokens, keys, values, p, out);
+    prefill_attention_kernel<Format, Heads>
+        <<<grid, kWarpSize * kWarps, prefill_shared_bytes(p.head_dim, value_tile_dim<Heads>(p.v_head_dim)), stream>>>(
+            q, positions, n_tokens, keys, values, p, out);
     check_launch("prefill attention");
 }
 
 // No allocation beyond the stream's workspace and no synchronization: a
 // decode step's launches are recorded into a Graph.
-template <class Format>
+template <class Format, class Heads>
 void decode_attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
                       int max_position, const std::uint8_t* keys, const std::uint8_t* values,
                       const AttentionParameters& p, float* out) {
@@ -450,7 +491,7 @@ void decode_attention(Stream& stream, const float* q, const std::int32_t* positi
         partial_values = reinterpret_cast<float*>(workspace + slots * sizeof(Partial));
     }
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(n_splits));
-    attention_kernel<Format><<<grid, kWarpSize * kWarps, 0, native>>>(q, positions, keys, values, p, out, partials,
+    attention_kernel<Format, Heads><<<grid, kWarpSize * kWarps, 0, native>>>(q, positions, keys, values, p, out, partials,
                                                                       partial_values);
     check_launch("attention");
     if (n_splits > 1) {
@@ -478,18 +519,25 @@ void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t
 
 void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,
                int max_position, const DeviceKvLayer& cache, const AttentionParameters& p, float* out) {
-    if (p.head_dim > kMaxHeadDim || p.v_head_dim > kMaxHeadDim)
-        throw CudaError("the CUDA attention kernel takes heads of at most " + std::to_string(kMaxHeadDim) +
+    const int max_dim = p.values_in_keys ? LatentValues::kMaxDim : SeparateValues::kMaxDim;
+    if (p.head_dim > max_dim || p.v_head_dim > max_dim)
+        throw CudaError("the CUDA attention kernel takes heads of at most " + std::to_string(max_dim) +
                         " elements, not " + std::to_string(std::max(p.head_dim, p.v_head_dim)));
+    if (p.values_in_keys && p.v_head_dim > p.head_dim)
+        throw CudaError("values of " + std::to_string(p.v_head_dim) + " elements cannot be read from keys of " +
+                        std::to_string(p.head_dim));
     const auto* keys = static_cast<const std::uint8_t*>(cache.keys);
     const auto* values = static_cast<const std::uint8_t*>(cache.values);
     with_row_format(cache.ggml_type, [&](auto format) {
-        using Format = decltype(format);
-        if (n_tokens >= kQueryTile)
-            prefill_attention<Format>(static_cast<cudaStream_t>(stream.handle()), q, positions, n_tokens, keys,
-                                      values, p, out);
-        else
-            decode_attention<Format>(stream, q, positions, n_tokens, max_position, keys, values, p, out);
+        with_heads(p, [&](auto heads) {
+            using Format = decltype(format);
+            using Heads = decltype(heads);
+            if (n_tokens >= kQueryTile)
+                prefill_attention<Format, Heads>(static_cast<cudaStream_t>(stream.handle()), q, positions, n_tokens,
+                                                 keys, values, p, out);
+            else
+                decode_attention<Format, Heads>(stream, q, positions, n_tokens, max_position, keys, values, p, out);
+        });
     });
 }
 

@@ -1,5 +1,5 @@
 // Per-row and per-element ops of the CUDA backend (kernels.h): norms, RoPE,
-// biases, residuals and activations.
+// biases, residuals, activations and strided copies of columns.
 
 #include <cuda_runtime.h>
 
@@ -71,6 +71,14 @@ __global__ void add_bias_kernel(float* x, const float* __restrict__ bias, std::i
     if (i < total) x[i] += bias[i % n];
 }
 
+__global__ void copy_columns_kernel(const float* __restrict__ x, std::int64_t x_stride, float* __restrict__ out,
+                                    std::int64_t out_stride, std::int64_t n_rows, std::int64_t width) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n_rows * width) return;
+    const std::int64_t row = i / width, column = i % width;
+    out[row * out_stride + column] = x[row * x_stride + column];
+}
+
 __global__ void add_kernel(float* x, const float* __restrict__ y, std::int64_t n) {
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) x[i] += y[i];
@@ -133,6 +141,13 @@ void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t 
 void add_bias(Stream& stream, float* x, const float* bias, std::int64_t n_rows, std::int64_t n) {
     add_bias_kernel<<<blocks_for(n_rows * n, kThreads), kThreads, 0, native(stream)>>>(x, bias, n_rows * n, n);
     check_launch("add_bias");
+}
+
+void copy_columns(Stream& stream, const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride,
+                  std::int64_t n_rows, std::int64_t width) {
+    copy_columns_kernel<<<blocks_for(n_rows * width, kThreads), kThreads, 0, native(stream)>>>(x, x_stride, out,
+                                                                                              out_stride, n_rows, width);
+    check_launch("copy_columns");
 }
 
 void add_in_place(Stream& stream, float* x, const float* y, std::int64_t n) {

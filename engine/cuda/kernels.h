@@ -191,6 +191,11 @@ void add_sigmoid_scaled(Stream& stream, const float* y, const float* logits, std
 void embed_rows(Stream& stream, const DeviceMatrix& table, const std::int32_t* tokens, std::int64_t n_tokens,
                 float* out);
 
+// out[r, :width] = x[r, :width] for n_rows rows, x_stride and out_stride
+// floats apart: splits rows into parts and puts them back together.
+void copy_columns(Stream& stream, const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride,
+                  std::int64_t n_rows, std::int64_t width);
+
 // out = x / sqrt(mean(x²) + eps) * weight per row of n; out may be x.
 void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n, float eps,
               float* out);
@@ -222,7 +227,8 @@ struct DeviceKvLayer {
 
 // k (n_tokens, k_width) and v (n_tokens, v_width) into the cache's rows
 // positions[t], converted as the CPU's KvCache::store converts them: the
-// same f16 or Q8_0 bytes. Throws CudaError for another element type.
+// same f16 or Q8_0 bytes. A keys-only cache has v_width 0 (v unread).
+// Throws CudaError for another element type.
 void store_kv(Stream& stream, const float* k, const float* v, const std::int32_t* positions, std::int64_t n_tokens,
               int k_width, int v_width, const DeviceKvLayer& cache);
 
@@ -233,6 +239,10 @@ struct AttentionParameters {
     int v_head_dim = 0;
     float scale = 1.f;
     int window = 0;  // > 0: a token at p attends to rows (p - window, p]
+    // Multi-head latent attention's keys-only cache: the values are each
+    // key row's first v_head_dim elements (cache.values unread). Heads of up
+    // to 576 elements (DeepSeek's 512-element latent and 64 rotary ones).
+    bool values_in_keys = false;
 };
 
 // Causal softmax attention: token t (query q[t], at positions[t]) attends to

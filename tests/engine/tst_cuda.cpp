@@ -138,6 +138,8 @@ private slots:
     void storeKvMatchesCpuBytes();
     void attentionMatchesCpu_data();
     void attentionMatchesCpu();
+    void latentAttentionMatchesCpu_data();
+    void latentAttentionMatchesCpu();
     void elementwiseOpsMatchCpu();
     void expertOpsMatchCpu();
 #endif
@@ -469,6 +471,65 @@ void TestCuda::attentionMatchesCpu() {
     QVERIFY2(diff <= tolerance, qPrintable(QString::number(diff)));
 }
 
+void TestCuda::latentAttentionMatchesCpu_data() {
+    QTest::addColumn<bool>("q8_0");
+    QTest::addColumn<int>("kv_lora_rank");
+    QTest::addColumn<int>("rope");
+    QTest::addColumn<int>("n_tokens");
+    for (const bool q8_0 : {false, true}) {
+        const char* type = q8_0 ? "q8_0" : "f16";
+        // DeepSeek's rows of 512 + 64, and the tiny models' of 64 + 32.
+        QTest::addRow("%s, 576-wide rows, decode, split keys", type) << q8_0 << 512 << 64 << 1;
+        QTest::addRow("%s, 576-wide rows, three tokens", type) << q8_0 << 512 << 64 << 3;
+        QTest::addRow("%s, 576-wide rows, prefill tiles", type) << q8_0 << 512 << 64 << 40;
+        QTest::addRow("%s, 96-wide rows, decode, split keys", type) << q8_0 << 64 << 32 << 1;
+        QTest::addRow("%s, 96-wide rows, prefill tiles", type) << q8_0 << 64 << 32 << 40;
+    }
+}
+
+// Multi-head latent attention: every head's query against one keys-only
+// cache whose rows' first kv_lora_rank elements are the values, as the CPU's
+// attention() takes a cache of v_width 0; tolerances as attentionMatchesCpu's.
+void TestCuda::latentAttentionMatchesCpu() {
+    QFETCH(bool, q8_0);
+    QFETCH(int, kv_lora_rank);
+    QFETCH(int, rope);
+    QFETCH(int, n_tokens);
+    constexpr int kHeads = 16, kPositions = 700;
+    const int row = kv_lora_rank + rope;
+    const KvType type = q8_0 ? KvType::Q8_0 : KvType::F16;
+    const float scale = 1.f / std::sqrt(192.f);  // DeepSeek's: over q·k at the per-head sizes
+    const AttentionShape shape{kHeads, 1, row, kv_lora_rank, scale};
+    const std::vector<float> rows = normal_floats(static_cast<std::size_t>(kPositions * row), 7);
+    const std::vector<float> q = normal_floats(static_cast<std::size_t>(n_tokens * kHeads * row), 8, 2.f);
+    const std::vector<std::int32_t> all_positions = iota_positions(kPositions);
+    const auto positions = std::span(all_positions).last(static_cast<std::size_t>(n_tokens));
+
+    KvCache host(1, kPositions, row, 0, type);
+    for (int p = 0; p < kPositions; ++p) host.store(0, p, rows.data() + p * row, nullptr);
+    std::vector<float> expected(static_cast<std::size_t>(n_tokens * kHeads * kv_lora_rank));
+    ThreadPool pool(2);
+    attention(pool, q.data(), positions, host, 0, shape, expected.data());
+
+    cuda::Stream stream;
+    const DeviceFloats device_rows(stream, rows), device_q(stream, q),
+        device_out(stream, std::vector<float>(expected.size()));
+    const DeviceArray<std::uint8_t> cache_keys(stream, std::vector<std::uint8_t>(kPositions * host.key_row_bytes()));
+    const DeviceArray<std::int32_t> device_positions(stream, all_positions);
+    const cuda::DeviceKvLayer cache{static_cast<std::uint32_t>(q8_0 ? GgmlType::Q8_0 : GgmlType::F16),
+                                    cache_keys.get(), nullptr};
+    cuda::store_kv(stream, device_rows.get(), nullptr, device_positions.get(), kPositions, row, 0, cache);
+    cuda::AttentionParameters parameters{kHeads, 1, row, kv_lora_rank, scale};
+    parameters.values_in_keys = true;
+    cuda::attention(stream, device_q.get(), device_positions.get() + (kPositions - n_tokens), n_tokens,
+                    kPositions - 1, cache, parameters, device_out.get());
+    const double diff = diff_relative_to_magnitude(device_out.read(stream), expected);
+    qInfo("%s, %d-wide latent rows, %d queries: max |gpu - cpu| / max |cpu| = %.2e", kv_type_name(type), row,
+          n_tokens, diff);
+    const double tolerance = q8_0 ? 1e-4 : 2e-3;
+    QVERIFY2(diff <= tolerance, qPrintable(QString::number(diff)));
+}
+
 // Residual adds, biases, scaling, soft-capping and the gated activations,
 // against the CPU's ops (the activations against their formulas in double,
 // which the CPU folds into its feed-forward).
@@ -521,7 +582,8 @@ void TestCuda::elementwiseOpsMatchCpu() {
 
 void TestCuda::tinyMatchesTransformers_data() {
     QTest::addColumn<QString>("architecture");
-    for (const char* architecture : {"llama", "qwen2", "qwen3", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "mixtral"})
+    for (const char* architecture :
+         {"llama", "qwen2", "qwen3", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "mixtral", "deepseek2", "deepseek3"})
         QTest::newRow(architecture) << QString(architecture);
 }
 
@@ -596,8 +658,10 @@ void TestCuda::longPromptMatchesCpu_data() {
     QTest::addColumn<QString>("architecture");
     QTest::addColumn<bool>("q8_0");
     // qwen2: grouped-query heads of 16, two to a Q8_0 block; gemma3:
-    // sliding-window layers, heads of one block (the query through Q8_0).
-    for (const char* architecture : {"qwen2", "gemma3"}) {
+    // sliding-window layers, heads of one block (the query through Q8_0);
+    // deepseek2: latent attention, whose prompt the CPU expands per head and
+    // the GPU attends absorbed.
+    for (const char* architecture : {"qwen2", "gemma3", "deepseek2"}) {
         QTest::newRow(architecture) << QString(architecture) << false;
         QTest::addRow("%s, q8_0 cache", architecture) << QString(architecture) << true;
     }
@@ -883,6 +947,10 @@ void TestCuda::expertsMatchCpu_data() {
     QTest::newRow("qwen3moe, Q8_0 experts") << QString("qwen3moe") << true << 0;
     QTest::newRow("qwen3moe, first layer's experts on the host") << QString("qwen3moe") << false << 1;
     QTest::newRow("qwen2moe, every layer's experts on the host") << QString("qwen2moe") << false << 1000;
+    // Latent attention with a dense first layer, shared experts and (deepseek3) group-limited sigmoid routing.
+    QTest::newRow("deepseek2") << QString("deepseek2") << false << 0;
+    QTest::newRow("deepseek3") << QString("deepseek3") << false << 0;
+    QTest::newRow("deepseek3, first expert layer's experts on the host") << QString("deepseek3") << false << 1;
 }
 
 // A prompt longer than the matrix-vector kernels take (the experts' rows
@@ -923,9 +991,6 @@ void TestCuda::refusesWhatItCannotRun() {
     std::unique_ptr<Model> encoder = load_model(tiny_model_file("bert_tiny"));
     QVERIFY(error_of([&] { encoder->use_gpu(0); }).contains("does not run bert models"));
     QVERIFY(!encoder->on_gpu());
-    std::unique_ptr<Model> latent = load_model(tiny_model_file("deepseek2_tiny"));
-    QVERIFY(error_of([&] { latent->use_gpu(0); }).contains("does not run deepseek2 models"));
-    QVERIFY(!latent->on_gpu());
 
     std::unique_ptr<Model> gpu = gpu_model(tiny_model_file("llama_tiny"));
     ThreadPool pool(1);

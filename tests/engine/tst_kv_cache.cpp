@@ -335,6 +335,9 @@ void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess_data() {
     QTest::addColumn<int>("v_width");
     QTest::newRow("f16") << false << 8 << 4;
     QTest::newRow("q8_0") << true << 64 << 32;
+    // Multi-head latent attention's cache (DeepSeek): keys only.
+    QTest::newRow("f16 keys only") << false << 96 << 0;
+    QTest::newRow("q8_0 keys only") << true << 576 << 0;
 }
 
 // A GPU cache's bookkeeping, with host memory standing in for the device
