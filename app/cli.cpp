@@ -103,7 +103,7 @@ const char* const kUsage =
     "           [--lora FILE[:SCALE]]... [--device auto|cpu|cuda] [--json]\n"
     "                     generate text with a local model (default: the installed chat model), with\n"
     "                     LoRA adapters (GGUF) at their scales (default 1)\n"
-    "  embed TEXT... [--model FILE] [--json]\n"
+    "  embed TEXT... [--model FILE] [--device auto|cpu|cuda] [--json]\n"
     "                     sentence embeddings of texts (default: the installed embedding model)\n"
     "  convert hf DIR --out FILE.gguf [--type f16|f32] [--base MODEL.gguf] [--json]\n"
     "                     a Hugging Face safetensors model folder (BERT, Llama, Qwen2, Qwen3) to GGUF,\n"
@@ -835,10 +835,12 @@ int command_generate(const std::vector<std::string>& rest) {
 }
 
 int command_embed(const std::vector<std::string>& rest) {
-    const ParsedArgs args = parse_args("embed", rest, {.valued = {"model"}, .flags = {"json"}});
+    const ParsedArgs args = parse_args("embed", rest, {.valued = {"model", "device"}, .flags = {"json"}});
     if (args.positional.empty()) throw UsageError("embed needs at least one text");
+    const DeviceChoice device = device_argument(args);
     const std::string model_path = model_file_argument(args, engine::ModelRole::Embedding, "embedding");
     engine::Embedder embedder = engine::Embedder::open(model_path);
+    const std::string placed = place_model(embedder.model(), device);
     engine::ThreadPool pool;
     const std::vector<engine::Embedding> embeddings = embedder.embed(args.positional, pool);
 
@@ -865,6 +867,7 @@ int command_embed(const std::vector<std::string>& rest) {
                          {"vector", std::move(vector)}});
     }
     print_json({{"model", model_path},
+                {"device", placed},
                 {"dimension", embedder.dimension()},
                 {"max_tokens", embedder.max_tokens()},
                 {"pooling", embedder.pooling() == engine::Pooling::Mean ? "mean" : "cls"},

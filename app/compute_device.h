@@ -1,5 +1,5 @@
 #pragma once
-// Where a chat model runs: the CLI's --device and the settings page's
+// Where a model runs: the CLI's --device and the settings page's
 // "Compute device" choose it; every command places its model through
 // place_model so that they agree on what Automatic means.
 
@@ -22,10 +22,11 @@ DeviceChoice parse_device(std::string_view name);
 // Places the model as chosen and returns where it runs: "cpu" or "cuda".
 // Cuda throws engine::ModelError when the GPU cannot run the model (no GPU,
 // an architecture or weight type without kernels); Auto falls back to the
-// CPU then, and keeps mixtures of experts and q8_0 caches (placement's
-// kv_type) there: their GPU paths are Cuda's to opt into until a GPU has
-// run their tests. placement: the context it is placed for, and how a
-// mixture of experts is split when it runs on the GPU.
+// CPU then, and keeps mixtures of experts, DeepSeek's latent attention,
+// q8_0 caches (placement's kv_type) and encoders there: their GPU paths are
+// Cuda's to opt into until a GPU has run their tests. placement: the
+// context it is placed for, and how a mixture of experts is split when it
+// runs on the GPU.
 std::string place_model(engine::Model& model, DeviceChoice choice, const engine::GpuPlacement& placement = {});
 
 }  // namespace folio::app

@@ -1,9 +1,10 @@
 #pragma once
 // The ops a decoder's forward pass is written in (internal to the engine).
 // llm_decoder.cpp and llm_deepseek2.cpp run one description of each layer
-// through either set: CpuDecoderOps (blocks_cpu.h on the host) or
-// CudaDecoderOps (the CUDA kernels on a GPU, where the weights were
-// uploaded once). Buffers are
+// through either set, and llm_bert.cpp one description of an encoder
+// (begin_sequences and the ops after it): CpuDecoderOps (blocks_cpu.h on
+// the host) or CudaDecoderOps (the CUDA kernels on a GPU, where the weights
+// were uploaded once). Buffers are
 // float* in the backend's memory; weights are named by the host-side
 // WeightMatrix and vectors the model keeps, which the CUDA ops map to their
 // device copies.
@@ -36,11 +37,28 @@ public:
         buffers_[static_cast<std::size_t>(slot)].resize(static_cast<std::size_t>(n));
         return buffers_[static_cast<std::size_t>(slot)].data();
     }
+    // An encoder's batch: whole sequences packed one after another,
+    // sequence_lengths[s] tokens each, each token at positions[t] of its own.
+    void begin_sequences(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                         std::span<const std::int32_t> sequence_lengths) {
+        tokens_ = tokens;
+        positions_ = positions;
+        sequence_lengths_ = sequence_lengths;
+        sequence_caches_.clear();
+    }
     void embed(const WeightMatrix& table, float* out) { embed_tokens(table, tokens_, out); }
+    // Rows ids[i] of the table (host memory): positions, token types.
+    void embed(const WeightMatrix& table, std::span<const std::int32_t> ids, float* out) {
+        embed_tokens(table, ids, out);
+    }
     void scale(float* x, std::int64_t n, float factor) { scale_in_place(x, n, factor); }
     void rms_norm(const float* x, const std::vector<float>& weight, std::int64_t n_rows, std::int64_t n, float eps,
                   float* out) {
         engine::rms_norm(pool_, x, weight.data(), n_rows, n, eps, out);
+    }
+    void layer_norm(const float* x, const std::vector<float>& weight, const std::vector<float>& bias,
+                    std::int64_t n_rows, std::int64_t n, float eps, float* out) {
+        engine::layer_norm(pool_, x, weight.data(), bias.data(), n_rows, n, eps, out);
     }
     void project(const float* x, std::int64_t n_rows, std::int64_t n_cols, std::initializer_list<Projection> outputs,
                  const LoraSet& loras) {
@@ -96,7 +114,28 @@ public:
             copy_columns(head_out_.data(), map.rows, out + h * out_stride, n_heads * out_stride, n_tokens, map.rows);
         }
     }
+    // After begin_sequences: each token attends to every token of its own
+    // sequence (shape.causal false), through an f16 cache per sequence that
+    // each layer overwrites.
+    void attend_within_sequences(const float* k, const float* v, const float* q, const AttentionShape& shape,
+                                 float* out) {
+        const int k_width = shape.n_kv_heads * shape.head_dim, v_width = shape.n_kv_heads * shape.v_head_dim;
+        const std::int64_t q_width = static_cast<std::int64_t>(shape.n_heads) * shape.head_dim;
+        const std::int64_t out_width = static_cast<std::int64_t>(shape.n_heads) * shape.v_head_dim;
+        if (sequence_caches_.empty())
+            for (const std::int32_t length : sequence_lengths_) sequence_caches_.emplace_back(1, length, k_width, v_width);
+        std::int64_t first = 0;  // the sequence's first row
+        for (std::size_t s = 0; s < sequence_caches_.size(); ++s) {
+            const std::int32_t length = sequence_lengths_[s];
+            for (std::int32_t i = 0; i < length; ++i)
+                sequence_caches_[s].store(0, i, k + (first + i) * k_width, v + (first + i) * v_width);
+            attention(pool_, q + first * q_width, positions_.subspan(static_cast<std::size_t>(first), length),
+                      sequence_caches_[s], 0, shape, out + first * out_width);
+            first += length;
+        }
+    }
     void add(float* x, const float* y, std::int64_t n) { add_in_place(x, y, n); }
+    void gelu(float* x, std::int64_t n) { gelu_erf(pool_, x, n); }
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras) {
         MatmulInput input(x, n_rows, gate.cols);
@@ -113,6 +152,8 @@ private:
     ThreadPool& pool_;
     std::span<const std::int32_t> tokens_;
     std::span<const std::int32_t> positions_;
+    std::span<const std::int32_t> sequence_lengths_;
+    std::vector<KvCache> sequence_caches_;  // one per sequence of an encoder's batch
     std::vector<std::vector<float>> buffers_;
     std::vector<float> head_in_, head_out_;  // per_head's gathered rows of one head
 };
@@ -157,11 +198,18 @@ public:
     // recordings. Steps with adapters run eagerly.
     void begin(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions, const KvCache& cache,
                const LoraSet& loras);
+    // An encoder's batch, eagerly: its tokens, and for attention each token's
+    // key range (its sequence's rows).
+    void begin_sequences(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                         std::span<const std::int32_t> sequence_lengths);
     float* buffer(int slot, std::int64_t n);
     void embed(const WeightMatrix& table, float* out);
+    void embed(const WeightMatrix& table, std::span<const std::int32_t> ids, float* out);
     void scale(float* x, std::int64_t n, float factor);
     void rms_norm(const float* x, const std::vector<float>& weight, std::int64_t n_rows, std::int64_t n, float eps,
                   float* out);
+    void layer_norm(const float* x, const std::vector<float>& weight, const std::vector<float>& bias,
+                    std::int64_t n_rows, std::int64_t n, float eps, float* out);
     void project(const float* x, std::int64_t n_rows, std::int64_t n_cols, std::initializer_list<Projection> outputs,
                  const LoraSet& loras);
     void add_bias(float* x, const std::vector<float>& bias, std::int64_t n_rows, std::int64_t n);
@@ -178,7 +226,12 @@ public:
     // where it lies, a batch's rows gathered and scattered around it.
     void per_head(const std::vector<WeightMatrix>& maps, const float* in, std::int64_t in_stride,
                   std::int64_t in_width, float* out, std::int64_t out_stride, std::int64_t n_tokens);
+    // The batch's keys and values in an f16 layer of its rows, which the
+    // next layer overwrites.
+    void attend_within_sequences(const float* k, const float* v, const float* q, const AttentionShape& shape,
+                                 float* out);
     void add(float* x, const float* y, std::int64_t n);
+    void gelu(float* x, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
     // Routed on the GPU (route_row, as on the CPU), unless the layer's

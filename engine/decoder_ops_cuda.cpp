@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <span>
 #include <string>
@@ -78,6 +79,10 @@ struct CudaDecoderOps::State {
     cuda::DeviceMemory usage_counters;  // unsigned long long, usage_slots' n each
     std::size_t usage_size = 0;
     cuda::DeviceMemory batch_tokens, batch_positions;  // a batch's ids
+    // An encoder's batch: each token's key range (first, last row), the ids
+    // an embedding table is read by, and the f16 keys and values of a layer.
+    cuda::DeviceMemory key_ranges, embed_ids, sequence_keys, sequence_values;
+    int longest_sequence = 0;
     cuda::DeviceMemory step_token, step_position;      // a decode step's, at addresses recordings keep
     const std::int32_t* tokens = nullptr;  // this batch's, in one of the two
     const std::int32_t* positions = nullptr;
@@ -122,6 +127,16 @@ void* reserve(cuda::DeviceMemory& memory, std::size_t bytes, std::uint64_t& gene
         ++generation;
     }
     return memory.get();
+}
+
+// ids copied into memory (reserved for them), in stream order: work queued
+// before still reads what the memory held.
+const std::int32_t* copy_ids(cuda::Stream& stream, cuda::DeviceMemory& memory, std::span<const std::int32_t> ids,
+                             std::uint64_t& generation) {
+    const std::size_t bytes = ids.size() * sizeof(std::int32_t);
+    void* device = reserve(memory, bytes, generation);
+    stream.copy_to_device(device, ids.data(), bytes);
+    return static_cast<const std::int32_t*>(device);
 }
 
 }  // namespace
@@ -283,17 +298,13 @@ void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const
     // A recording would keep one request's adapters and scales: steps with adapters run eagerly.
     const bool decode_step = tokens.size() == 1 && cache.on_gpu() && !state.graphs_failed && loras.empty() &&
                              state.host_expert_sets.empty();
-    const std::size_t bytes = tokens.size() * sizeof(std::int32_t);
     translate([&] {
         cuda::use_gpu(state.gpu);    // the CUDA device is per host thread; callers may switch threads
         state.stream.synchronize();  // the last batch may still read the old ids
-        void* token_memory = reserve(decode_step ? state.step_token : state.batch_tokens, bytes, state.buffer_generation);
-        void* position_memory =
-            reserve(decode_step ? state.step_position : state.batch_positions, bytes, state.buffer_generation);
-        state.stream.copy_to_device(token_memory, tokens.data(), bytes);
-        state.stream.copy_to_device(position_memory, positions.data(), bytes);
-        state.tokens = static_cast<const std::int32_t*>(token_memory);
-        state.positions = static_cast<const std::int32_t*>(position_memory);
+        state.tokens = copy_ids(state.stream, decode_step ? state.step_token : state.batch_tokens, tokens,
+                                state.buffer_generation);
+        state.positions = copy_ids(state.stream, decode_step ? state.step_position : state.batch_positions, positions,
+                                   state.buffer_generation);
     });
     state.n_tokens = static_cast<std::int64_t>(tokens.size());
     // A decode step splits its attention as for a full cache, so that one
@@ -309,6 +320,33 @@ void CudaDecoderOps::begin(std::span<const std::int32_t> tokens, std::span<const
         translate([&] { graph.graph.begin_capture(state.stream); });
         state.mode = StepMode::Recording;
     }
+}
+
+void CudaDecoderOps::begin_sequences(std::span<const std::int32_t> tokens, std::span<const std::int32_t>,
+                                     std::span<const std::int32_t> sequence_lengths) {
+    State& state = *state_;
+    // Row t of the batch's keys and values is token t's; it sees its sequence's rows.
+    std::vector<std::int32_t> rows(tokens.size()), ranges(2 * tokens.size());
+    std::iota(rows.begin(), rows.end(), 0);
+    std::int32_t first = 0;
+    for (const std::int32_t length : sequence_lengths) {
+        for (std::int32_t i = first; i < first + length; ++i) {
+            ranges[2 * static_cast<std::size_t>(i)] = first;
+            ranges[2 * static_cast<std::size_t>(i) + 1] = first + length - 1;
+        }
+        first += length;
+    }
+    state.longest_sequence = *std::max_element(sequence_lengths.begin(), sequence_lengths.end());
+    state.mode = StepMode::Eager;
+    state.step_graph = nullptr;
+    state.n_tokens = static_cast<std::int64_t>(tokens.size());
+    translate([&] {
+        cuda::use_gpu(state.gpu);
+        state.stream.synchronize();
+        state.tokens = copy_ids(state.stream, state.batch_tokens, tokens, state.buffer_generation);
+        state.positions = copy_ids(state.stream, state.batch_positions, rows, state.buffer_generation);
+        copy_ids(state.stream, state.key_ranges, ranges, state.buffer_generation);
+    });
 }
 
 float* CudaDecoderOps::buffer(int slot, std::int64_t n) {
@@ -359,6 +397,14 @@ void CudaDecoderOps::embed(const WeightMatrix& table, float* out) {
     });
 }
 
+void CudaDecoderOps::embed(const WeightMatrix& table, std::span<const std::int32_t> ids, float* out) {
+    const cuda::DeviceMatrix& device_table = device_matrix(state_->matrices, table);
+    translate([&] {
+        const std::int32_t* device_ids = copy_ids(state_->stream, state_->embed_ids, ids, state_->buffer_generation);
+        cuda::embed_rows(state_->stream, device_table, device_ids, static_cast<std::int64_t>(ids.size()), out);
+    });
+}
+
 void CudaDecoderOps::scale(float* x, std::int64_t n, float factor) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     translate([&] { cuda::scale_in_place(state_->stream, x, n, factor); });
@@ -369,6 +415,13 @@ void CudaDecoderOps::rms_norm(const float* x, const std::vector<float>& weight, 
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     const float* device_weight = device_vector(state_->vectors, weight);
     translate([&] { cuda::rms_norm(state_->stream, x, device_weight, n_rows, n, eps, out); });
+}
+
+void CudaDecoderOps::layer_norm(const float* x, const std::vector<float>& weight, const std::vector<float>& bias,
+                                std::int64_t n_rows, std::int64_t n, float eps, float* out) {
+    const float* device_weight = device_vector(state_->vectors, weight);
+    const float* device_bias = device_vector(state_->vectors, bias);
+    translate([&] { cuda::layer_norm(state_->stream, x, device_weight, device_bias, n_rows, n, eps, out); });
 }
 
 namespace {
@@ -505,6 +558,26 @@ void CudaDecoderOps::attend_latent(const KvCache& cache, int layer, const float*
     });
 }
 
+void CudaDecoderOps::attend_within_sequences(const float* k, const float* v, const float* q,
+                                             const AttentionShape& shape, float* out) {
+    State& state = *state_;
+    const int k_width = shape.n_kv_heads * shape.head_dim, v_width = shape.n_kv_heads * shape.v_head_dim;
+    translate([&] {
+        // f16 rows, as the CPU's caches hold them.
+        void* keys = reserve(state.sequence_keys, static_cast<std::size_t>(state.n_tokens * k_width) * 2,
+                             state.buffer_generation);
+        void* values = reserve(state.sequence_values, static_cast<std::size_t>(state.n_tokens * v_width) * 2,
+                               state.buffer_generation);
+        const cuda::DeviceKvLayer rows{static_cast<std::uint32_t>(GgmlType::F16), keys, values};
+        cuda::AttentionParameters parameters{shape.n_heads,    shape.n_kv_heads, shape.head_dim,
+                                             shape.v_head_dim, shape.scale,      0};
+        parameters.key_ranges = static_cast<const std::int32_t*>(state.key_ranges.get());
+        cuda::store_kv(state.stream, k, v, state.positions, state.n_tokens, k_width, v_width, rows);
+        cuda::attention(state.stream, q, state.positions, state.n_tokens, state.longest_sequence - 1, rows, parameters,
+                        out);
+    });
+}
+
 void CudaDecoderOps::copy_columns(const float* x, std::int64_t x_stride, float* out, std::int64_t out_stride,
                                   std::int64_t n_rows, std::int64_t width) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
@@ -539,6 +612,10 @@ void CudaDecoderOps::per_head(const std::vector<WeightMatrix>& maps, const float
 void CudaDecoderOps::add(float* x, const float* y, std::int64_t n) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     translate([&] { cuda::add_in_place(state_->stream, x, y, n); });
+}
+
+void CudaDecoderOps::gelu(float* x, std::int64_t n) {
+    translate([&] { cuda::gelu_erf(state_->stream, x, n); });
 }
 
 void CudaDecoderOps::ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,

@@ -72,6 +72,8 @@ public:
     Pooling pooling() const { return pooling_; }
     bool normalizes() const { return normalize_; }
     const std::string& source() const { return file_.source(); }
+    // The encoder, to place it on a device (Model::use_gpu).
+    Model& model() { return *model_; }
 
     // The ids the model reads for a text: [CLS] text [SEP], cut to
     // max_tokens(). Special-token text such as "[SEP]" in the text is that

@@ -2,14 +2,16 @@
 // embedding encoders llama.cpp names "bert"): learned absolute positions and
 // token types added to the token embeddings, then post-norm blocks of
 // bidirectional multi-head attention and a GELU feed-forward, LayerNorms and
-// biases throughout. encode() returns the last block's hidden states; pooling
-// them into one vector is the Embedder's job.
+// biases throughout, run by either backend's ops (decoder_ops.h). encode()
+// returns the last block's hidden states; pooling them into one vector is the
+// Embedder's (or the Reranker's head's) job, on the host.
 
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/blocks_cpu.h"
+#include "engine/decoder_ops.h"
 #include "engine/model_loader.h"
 
 namespace folio::engine {
@@ -47,10 +49,11 @@ Linear read_linear(const GgufFile& file, const std::string& name, std::int64_t n
     return Linear{weight_matrix(file, name + ".weight", n_out, n_in), weight_vector(file, name + ".bias", n_out)};
 }
 
-// out (n_rows, layer.weight.rows) = input · weightᵀ + bias.
-void apply(ThreadPool& pool, const Linear& layer, MatmulInput& input, float* out) {
-    matmul(pool, layer.weight, input, out);
-    add_bias(out, layer.bias.data(), input.n_rows(), layer.weight.rows);
+// out (n_rows, layer.weight.rows) = x · weightᵀ + bias.
+template <class Ops>
+void apply(Ops& ops, const Linear& layer, const float* x, std::int64_t n_rows, float* out) {
+    ops.project(x, n_rows, layer.weight.cols, {{&layer.weight, out}}, LoraSet{});
+    ops.add_bias(out, layer.bias, n_rows, layer.weight.rows);
 }
 
 class BertModel final : public Model {
@@ -97,77 +100,99 @@ private:
     std::vector<float> run_encoder(ThreadPool& pool, std::span<const std::int32_t> tokens,
                                    std::span<const std::int32_t> sequence_lengths,
                                    std::span<const std::int32_t> token_types) override {
-        const ModelConfig& c = config_;
         for (const std::int32_t type : token_types)
             if (type < 0 || type >= token_types_.rows)
                 throw ModelError("encode: token type " + std::to_string(type) + " outside the model's " +
                                  std::to_string(token_types_.rows) + " segments");
+#ifdef FOLIO_USE_CUDA
+        if (gpu_ops_) return encode_pass(*gpu_ops_, tokens, sequence_lengths, token_types);
+#endif
+        CpuDecoderOps ops(pool);
+        return encode_pass(ops, tokens, sequence_lengths, token_types);
+    }
+
+#ifdef FOLIO_USE_CUDA
+    int place_on_gpu(int gpu, const GpuPlacement&) override {
+        auto ops = std::make_unique<CudaDecoderOps>(gpu);
+        for (const WeightMatrix* table : {&token_embd_, &position_embd_, &token_types_}) ops->upload(*table);
+        for (const std::vector<float>* vector : {&token_type_0_, &token_embd_norm_.weight, &token_embd_norm_.bias})
+            ops->upload(*vector);
+        for (const BertLayer& layer : layers_) {
+            for (const Linear* linear :
+                 {&layer.q, &layer.k, &layer.v, &layer.attn_output, &layer.ffn_up, &layer.ffn_down}) {
+                ops->upload(linear->weight);
+                ops->upload(linear->bias);
+            }
+            for (const Norm* norm : {&layer.attn_output_norm, &layer.layer_output_norm}) {
+                ops->upload(norm->weight);
+                ops->upload(norm->bias);
+            }
+        }
+        gpu_ops_ = std::move(ops);
+        return 0;
+    }
+
+    void release_gpu() override { gpu_ops_.reset(); }
+#endif
+
+    // The encoder, one description for every backend: Ops is CpuDecoderOps
+    // or CudaDecoderOps (decoder_ops.h). Returns the hidden states in host memory.
+    template <class Ops>
+    std::vector<float> encode_pass(Ops& ops, std::span<const std::int32_t> tokens,
+                                   std::span<const std::int32_t> sequence_lengths,
+                                   std::span<const std::int32_t> token_types) {
+        const ModelConfig& c = config_;
         const auto n_tokens = static_cast<std::int64_t>(tokens.size());
-        auto buffer = [&](std::int64_t width) { return std::vector<float>(static_cast<std::size_t>(n_tokens * width)); };
         // Each sequence's positions count from 0.
         std::vector<std::int32_t> positions;
         positions.reserve(tokens.size());
         for (const std::int32_t length : sequence_lengths)
             for (std::int32_t i = 0; i < length; ++i)
                 positions.push_back(i);
+        ops.begin_sequences(tokens, positions, sequence_lengths);
+        enum Slot { kHidden, kScratch, kQ, kK, kV, kAttention, kFeedForward };
+        float* hidden = ops.buffer(kHidden, n_tokens * c.n_embd);    // (n_tokens, n_embd)
+        float* scratch = ops.buffer(kScratch, n_tokens * c.n_embd);  // (n_tokens, n_embd)
+        float* q = ops.buffer(kQ, n_tokens * c.n_embd);              // (n_tokens, n_heads, head_dim)
+        float* k = ops.buffer(kK, n_tokens * c.n_embd);              // (n_tokens, n_heads, head_dim)
+        float* v = ops.buffer(kV, n_tokens * c.n_embd);              // (n_tokens, n_heads, head_dim)
+        float* attn = ops.buffer(kAttention, n_tokens * c.n_embd);   // (n_tokens, n_heads, head_dim)
+        float* ff = ops.buffer(kFeedForward, n_tokens * c.n_ff);     // (n_tokens, n_ff)
 
         // hidden = LayerNorm(token + position + type embedding)
-        std::vector<float> hidden = buffer(c.n_embd);  // (n_tokens, n_embd)
-        std::vector<float> scratch = buffer(c.n_embd);  // (n_tokens, n_embd)
-        embed_tokens(token_embd_, tokens, hidden.data());
-        embed_tokens(position_embd_, positions, scratch.data());
-        add_in_place(hidden.data(), scratch.data(), n_tokens * c.n_embd);
+        ops.embed(token_embd_, hidden);
+        ops.embed(position_embd_, positions, scratch);
+        ops.add(hidden, scratch, n_tokens * c.n_embd);
         if (token_types.empty()) {
-            add_bias(hidden.data(), token_type_0_.data(), n_tokens, c.n_embd);
+            ops.add_bias(hidden, token_type_0_, n_tokens, c.n_embd);
         } else {
-            embed_tokens(token_types_, token_types, scratch.data());
-            add_in_place(hidden.data(), scratch.data(), n_tokens * c.n_embd);
+            ops.embed(token_types_, token_types, scratch);
+            ops.add(hidden, scratch, n_tokens * c.n_embd);
         }
-        layer_norm(pool, hidden.data(), token_embd_norm_.weight.data(), token_embd_norm_.bias.data(), n_tokens,
-                   c.n_embd, c.layer_norm_eps, hidden.data());
-
-        std::vector<float> q = buffer(c.n_embd);     // (n_tokens, n_heads, head_dim)
-        std::vector<float> k = buffer(c.n_embd);     // (n_tokens, n_heads, head_dim)
-        std::vector<float> v = buffer(c.n_embd);     // (n_tokens, n_heads, head_dim)
-        std::vector<float> attn = buffer(c.n_embd);  // (n_tokens, n_heads, head_dim)
-        std::vector<float> ff = buffer(c.n_ff);      // (n_tokens, n_ff)
-        // Each sequence's keys and values, one layer at a time: attention
-        // reads them from a cache, each block overwrites the last one's.
-        std::vector<KvCache> caches;
-        for (const std::int32_t length : sequence_lengths)
-            caches.emplace_back(1, length, c.n_embd, c.n_embd);
+        ops.layer_norm(hidden, token_embd_norm_.weight, token_embd_norm_.bias, n_tokens, c.n_embd, c.layer_norm_eps,
+                       hidden);
 
         for (const BertLayer& layer : layers_) {
-            MatmulInput attn_in(hidden.data(), n_tokens, c.n_embd);
-            apply(pool, layer.q, attn_in, q.data());
-            apply(pool, layer.k, attn_in, k.data());
-            apply(pool, layer.v, attn_in, v.data());
-            std::int64_t first = 0;  // the sequence's first row
-            for (std::size_t s = 0; s < caches.size(); ++s) {
-                const std::int32_t length = sequence_lengths[s];
-                for (std::int32_t i = 0; i < length; ++i)
-                    caches[s].store(0, i, k.data() + (first + i) * c.n_embd, v.data() + (first + i) * c.n_embd);
-                attention(pool, q.data() + first * c.n_embd, std::span(positions).subspan(first, length), caches[s],
-                          0, attention_, attn.data() + first * c.n_embd);
-                first += length;
-            }
-            MatmulInput attn_out(attn.data(), n_tokens, c.n_embd);
-            apply(pool, layer.attn_output, attn_out, scratch.data());
+            ops.project(hidden, n_tokens, c.n_embd,
+                        {{&layer.q.weight, q}, {&layer.k.weight, k}, {&layer.v.weight, v}}, LoraSet{});
+            ops.add_bias(q, layer.q.bias, n_tokens, c.n_embd);
+            ops.add_bias(k, layer.k.bias, n_tokens, c.n_embd);
+            ops.add_bias(v, layer.v.bias, n_tokens, c.n_embd);
+            ops.attend_within_sequences(k, v, q, attention_, attn);
+            apply(ops, layer.attn_output, attn, n_tokens, scratch);
             // Post-norm: the residual sum is normalized, not the block's input.
-            add_in_place(hidden.data(), scratch.data(), n_tokens * c.n_embd);
-            layer_norm(pool, hidden.data(), layer.attn_output_norm.weight.data(), layer.attn_output_norm.bias.data(),
-                       n_tokens, c.n_embd, c.layer_norm_eps, hidden.data());
+            ops.add(hidden, scratch, n_tokens * c.n_embd);
+            ops.layer_norm(hidden, layer.attn_output_norm.weight, layer.attn_output_norm.bias, n_tokens, c.n_embd,
+                           c.layer_norm_eps, hidden);
 
-            MatmulInput ffn_in(hidden.data(), n_tokens, c.n_embd);
-            apply(pool, layer.ffn_up, ffn_in, ff.data());
-            gelu_erf(pool, ff.data(), n_tokens * c.n_ff);
-            MatmulInput ffn_hidden(ff.data(), n_tokens, c.n_ff);
-            apply(pool, layer.ffn_down, ffn_hidden, scratch.data());
-            add_in_place(hidden.data(), scratch.data(), n_tokens * c.n_embd);
-            layer_norm(pool, hidden.data(), layer.layer_output_norm.weight.data(),
-                       layer.layer_output_norm.bias.data(), n_tokens, c.n_embd, c.layer_norm_eps, hidden.data());
+            apply(ops, layer.ffn_up, hidden, n_tokens, ff);
+            ops.gelu(ff, n_tokens * c.n_ff);
+            apply(ops, layer.ffn_down, ff, n_tokens, scratch);
+            ops.add(hidden, scratch, n_tokens * c.n_embd);
+            ops.layer_norm(hidden, layer.layer_output_norm.weight, layer.layer_output_norm.bias, n_tokens, c.n_embd,
+                           c.layer_norm_eps, hidden);
         }
-        return hidden;
+        return ops.to_host(hidden, n_tokens * c.n_embd);
     }
 
     WeightMatrix token_embd_;             // (n_vocab, n_embd)
@@ -177,6 +202,9 @@ private:
     Norm token_embd_norm_;
     std::vector<BertLayer> layers_;       // n_layers
     AttentionShape attention_;
+#ifdef FOLIO_USE_CUDA
+    std::unique_ptr<CudaDecoderOps> gpu_ops_;  // set by use_gpu(): the weights' device copies
+#endif
 };
 
 }  // namespace

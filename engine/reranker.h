@@ -51,6 +51,9 @@ public:
 
     int max_tokens() const { return model_->config().n_ctx_train; }
     const std::string& source() const { return file_.source(); }
+    // The encoder, to place it on a device (Model::use_gpu); the head runs
+    // on the host over the rows it returns.
+    Model& model() { return *model_; }
 
     // The ids and token types the model reads for one pair (see the top);
     // truncated says whether tokens were cut.

@@ -1,6 +1,7 @@
 // One layer of the KV cache (kernels.h): new rows stored into it, and causal
-// softmax attention over it with an online softmax throughout, for either
-// element type of the cache. One body per kernel, templated on a row format
+// softmax attention over it (or over each token's own sequence, an
+// encoder's) with an online softmax throughout, for either element type of
+// the cache. One body per kernel, templated on a row format
 // (F16Rows, Q8_0Rows) that reads element e of a row as f32 and stores a
 // warp's 32 elements, so that both types share every index computation.
 // Decode (few queries), flash-decoding style: each block walks a range of
@@ -140,6 +141,21 @@ void with_heads(const AttentionParameters& p, F&& f) {
         f(SeparateValues{});
 }
 
+// The cache rows [first, last] token t attends to: its key range when the
+// parameters give them (an encoder's sequence), else [0, positions[t]]
+// narrowed by the window.
+struct KeyRange {
+    int first;
+    int last;
+};
+
+__device__ __forceinline__ KeyRange key_range(const std::int32_t* positions, std::int64_t token,
+                                              const AttentionParameters& p) {
+    if (p.key_ranges != nullptr) return {p.key_ranges[2 * token], p.key_ranges[2 * token + 1]};
+    const int position = positions[token];
+    return {p.window > 0 ? max(0, position - p.window + 1) : 0, position};
+}
+
 // Runs f with the row format of a cache's element type.
 template <class F>
 void with_row_format(std::uint32_t ggml_type, F&& f) {
@@ -192,12 +208,11 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     const std::int64_t value_row_bytes = Format::row_bytes(p.n_kv_heads * p.v_head_dim);
     const int key_first = kv_head * p.head_dim, value_first = kv_head * p.v_head_dim;  // the head's elements in a row
 
-    const int position = positions[token];
-    const int first_key = p.window > 0 ? max(0, position - p.window + 1) : 0;
-    const int n_keys = position + 1 - first_key;
+    const KeyRange range = key_range(positions, token, p);
+    const int n_keys = range.last + 1 - range.first;
     const int per_split = (n_keys + n_splits - 1) / n_splits;
-    const int begin = first_key + split * per_split;
-    const int end = min(position + 1, begin + per_split);
+    const int begin = range.first + split * per_split;
+    const int end = min(range.last + 1, begin + per_split);
 
     float q_lane[kDimsPerLane];
     const float* q_head = q + (token * n_heads + head) * p.head_dim;
@@ -358,9 +373,9 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
     }
     __syncthreads();
     if (threadIdx.x < kQueryTile && first_token + threadIdx.x < n_tokens) {
-        const int position = positions[first_token + threadIdx.x];
-        atomicMin(&range_begin, p.window > 0 ? max(0, position - p.window + 1) : 0);
-        atomicMax(&range_end, position + 1);
+        const KeyRange range = key_range(positions, first_token + threadIdx.x, p);
+        atomicMin(&range_begin, range.first);
+        atomicMax(&range_end, range.last + 1);
     }
 
     int first_key[kQueriesPerWarp], last_key[kQueriesPerWarp];
@@ -368,9 +383,9 @@ __global__ void __launch_bounds__(kWarpSize* kWarps)
 #pragma unroll
     for (int k = 0; k < kQueriesPerWarp; ++k) {
         const std::int64_t token = first_token + warp * kQueriesPerWarp + k;
-        const int position = token < n_tokens ? positions[token] : -1;  // -1: no keys
-        first_key[k] = p.window > 0 ? max(0, position - p.window + 1) : 0;
-        last_key[k] = position;
+        const KeyRange range = token < n_tokens ? key_range(positions, token, p) : KeyRange{0, -1};  // -1: no keys
+        first_key[k] = range.first;
+        last_key[k] = range.last;
         running_max[k] = -INFINITY;
         lane_sum[k] = 0.f;
 #pragma unroll

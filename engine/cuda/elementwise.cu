@@ -1,5 +1,6 @@
-// Per-row and per-element ops of the CUDA backend (kernels.h): norms, RoPE,
-// biases, residuals, activations and strided copies of columns.
+// Per-row and per-element ops of the CUDA backend (kernels.h): norms
+// (RMS and LayerNorm), RoPE, biases, residuals, activations and strided
+// copies of columns.
 
 #include <cuda_runtime.h>
 
@@ -20,6 +21,23 @@ cudaStream_t native(Stream& stream) { return static_cast<cudaStream_t>(stream.ha
 // a chain of dependent memory round trips.
 constexpr int kCachedVectors = 8;
 
+// The sum of every thread's value, returned to all kThreads threads of the
+// block, which must all call it.
+__device__ float block_sum(float value) {
+    __shared__ float partial[kThreads / 32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+        value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = value;
+    __syncthreads();
+    float total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; ++w)
+        total += partial[w];
+    __syncthreads();  // partial is read by all before a next call overwrites it
+    return total;
+}
+
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ weight, std::int64_t n,
                                 float eps, float* out) {
     const float* row = x + blockIdx.x * n;
@@ -39,17 +57,7 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
         for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
             sum += row[i] * row[i];
     }
-    __shared__ float partial[kThreads / 32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2)
-        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
-    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
-    __syncthreads();
-    float total = 0.f;
-#pragma unroll
-    for (int w = 0; w < kThreads / 32; ++w)
-        total += partial[w];
-    const float inverse_rms = rsqrtf(total / static_cast<float>(n) + eps);
+    const float inverse_rms = rsqrtf(block_sum(sum) / static_cast<float>(n) + eps);
     if (cached) {
 #pragma unroll
         for (int k = 0; k < kCachedVectors; ++k) {
@@ -64,6 +72,26 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
         for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
             dst[i] = row[i] * inverse_rms * weight[i];
     }
+}
+
+// One block per row, as the CPU's two passes: the mean, then the variance
+// about it (no cancellation for rows far from zero). An encoder's rows are
+// many and a few hundred wide: read again from the cache, not held in registers.
+__global__ void layer_norm_kernel(const float* __restrict__ x, const float* __restrict__ weight,
+                                  const float* __restrict__ bias, std::int64_t n, float eps, float* out) {
+    const float* row = x + blockIdx.x * n;
+    float* dst = out + blockIdx.x * n;
+    float sum = 0.f;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        sum += row[i];
+    const float mean = block_sum(sum) / static_cast<float>(n);
+    float sum_squares = 0.f;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        sum_squares += (row[i] - mean) * (row[i] - mean);
+    const float inverse_std = rsqrtf(block_sum(sum_squares) / static_cast<float>(n) + eps);
+    // Each thread writes only the elements it read: out may be x.
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        dst[i] = (row[i] - mean) * inverse_std * weight[i] + bias[i];
 }
 
 __global__ void add_bias_kernel(float* x, const float* __restrict__ bias, std::int64_t total, std::int64_t n) {
@@ -108,6 +136,13 @@ __global__ void gated_kernel(float* gate, const float* __restrict__ up, std::int
     gate[i] = activated * up[i];
 }
 
+__global__ void gelu_erf_kernel(float* x, std::int64_t n) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    constexpr float kInverseSqrt2 = 0.7071067811865476f;
+    x[i] = 0.5f * x[i] * (1.f + erff(x[i] * kInverseSqrt2));
+}
+
 // One thread per (token, head, pair), the angle in double as the CPU
 // backend computes it (a float angle drifts at long positions).
 __global__ void rope_kernel(float* x, const std::int32_t* __restrict__ positions, std::int64_t n_tokens, int n_heads,
@@ -136,6 +171,12 @@ void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t 
               float* out) {
     rms_norm_kernel<<<static_cast<unsigned>(n_rows), kThreads, 0, native(stream)>>>(x, weight, n, eps, out);
     check_launch("rms_norm");
+}
+
+void layer_norm(Stream& stream, const float* x, const float* weight, const float* bias, std::int64_t n_rows,
+                std::int64_t n, float eps, float* out) {
+    layer_norm_kernel<<<static_cast<unsigned>(n_rows), kThreads, 0, native(stream)>>>(x, weight, bias, n, eps, out);
+    check_launch("layer_norm");
 }
 
 void add_bias(Stream& stream, float* x, const float* bias, std::int64_t n_rows, std::int64_t n) {
@@ -168,6 +209,11 @@ void soft_cap(Stream& stream, float* x, std::int64_t n, float cap) {
 void gated_activation(Stream& stream, float* gate, const float* up, std::int64_t n, int activation) {
     gated_kernel<<<blocks_for(n, kThreads), kThreads, 0, native(stream)>>>(gate, up, n, activation);
     check_launch("gated_activation");
+}
+
+void gelu_erf(Stream& stream, float* x, std::int64_t n) {
+    gelu_erf_kernel<<<blocks_for(n, kThreads), kThreads, 0, native(stream)>>>(x, n);
+    check_launch("gelu_erf");
 }
 
 void rope(Stream& stream, float* x, const std::int32_t* positions, std::int64_t n_tokens, int n_heads, int head_dim,

@@ -199,6 +199,10 @@ void copy_columns(Stream& stream, const float* x, std::int64_t x_stride, float* 
 // out = x / sqrt(mean(x²) + eps) * weight per row of n; out may be x.
 void rms_norm(Stream& stream, const float* x, const float* weight, std::int64_t n_rows, std::int64_t n, float eps,
               float* out);
+// out = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias per row of n
+// (LayerNorm, the biased variance); out may be x.
+void layer_norm(Stream& stream, const float* x, const float* weight, const float* bias, std::int64_t n_rows,
+                std::int64_t n, float eps, float* out);
 void add_bias(Stream& stream, float* x, const float* bias, std::int64_t n_rows, std::int64_t n);
 void add_in_place(Stream& stream, float* x, const float* y, std::int64_t n);
 void scale_in_place(Stream& stream, float* x, std::int64_t n, float factor);
@@ -207,6 +211,8 @@ void soft_cap(Stream& stream, float* x, std::int64_t n, float cap);
 // gate = activation(gate) * up over n elements; activation 0: SiLU,
 // 1: GELU's tanh approximation (GatedActivation's order).
 void gated_activation(Stream& stream, float* gate, const float* up, std::int64_t n, int activation);
+// x = x * Φ(x) in place over n elements, Φ the normal CDF through erff (BERT's GELU).
+void gelu_erf(Stream& stream, float* x, std::int64_t n);
 
 // RoPE in place on x (n_tokens, n_heads, head_dim), token t at positions[t]:
 // pair i turns by positions[t] * inv_freq[i] (n_rot / 2 of them, device
@@ -243,15 +249,20 @@ struct AttentionParameters {
     // key row's first v_head_dim elements (cache.values unread). Heads of up
     // to 576 elements (DeepSeek's 512-element latent and 64 rotary ones).
     bool values_in_keys = false;
+    // Device memory (n_tokens, 2): the first and last cache row token t
+    // attends to, its whole sequence in an encoder's packed batch; replaces
+    // the causal range. nullptr: causal.
+    const std::int32_t* key_ranges = nullptr;
 };
 
-// Causal softmax attention: token t (query q[t], at positions[t]) attends to
-// the cache rows [0, positions[t]] (narrowed by window) of keys (n_positions,
-// n_kv_heads * head_dim) and values (n_positions, n_kv_heads * v_head_dim).
-// Against Q8_0 keys with heads of whole blocks the query is rounded to Q8_0
-// first, as the CPU's dot products take it. max_position: the largest of
-// positions (sizes the split over the keys). Throws CudaError for heads
-// wider than the kernels take or another element type.
+// Softmax attention: token t (query q[t], at positions[t]) attends to the
+// cache rows [0, positions[t]] (narrowed by window), or to the rows of
+// p.key_ranges when given, of keys (n_positions, n_kv_heads * head_dim) and
+// values (n_positions, n_kv_heads * v_head_dim). Against Q8_0 keys with
+// heads of whole blocks the query is rounded to Q8_0 first, as the CPU's dot
+// products take it. max_position: the largest of positions, or the longest
+// of key_ranges less one (sizes the split over the keys). Throws CudaError
+// for heads wider than the kernels take or another element type.
 //   q:   (n_tokens, n_heads, head_dim)
 //   out: (n_tokens, n_heads, v_head_dim)
 void attention(Stream& stream, const float* q, const std::int32_t* positions, std::int64_t n_tokens,

@@ -60,6 +60,14 @@ private slots:
         QVERIFY(!model->on_gpu());
     }
 
+    void automaticKeepsAnEncoderOnTheCpu() {
+        const engine::GgufFile file =
+            engine::GgufFile::open(std::filesystem::path(FOLIO_TEST_DATA) / "bert_tiny" / "model.gguf");
+        std::unique_ptr<engine::Model> model = engine::load_model(file);
+        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto), std::string("cpu"));
+        QVERIFY(!model->on_gpu());
+    }
+
     void withoutAGpuAutomaticIsTheCpuAndCudaSaysWhy() {
         if (!engine::detect_gpus().gpus.empty()) QSKIP("this machine has a GPU (the CUDA suite covers it)");
         const engine::GgufFile file = engine::GgufFile::open(kTinyModel);

@@ -560,6 +560,11 @@ void ConvertHfTest::cliConvertsAndEmbeds() {
         dot += vector[i].toDouble() * golden[0].embedding[static_cast<std::size_t>(i)];
     QVERIFY2(dot >= 0.999, qPrintable(QString::number(dot)));
 
+    // --device cpu (auto keeps encoders there too): the CPU's vectors.
+    const Run on_cpu = run_folio({"embed", "--model", out, "--device", "cpu", "--json", "one"});
+    QVERIFY2(on_cpu.exit_code == 0, qPrintable(on_cpu.err));
+    QCOMPARE(QJsonDocument::fromJson(on_cpu.out.toUtf8()).object()["device"].toString(), QString("cpu"));
+
     // Without --json: one line of dimension() numbers per text.
     const Run plain = run_folio({"embed", "--model", out, "one", "two"});
     QVERIFY2(plain.exit_code == 0, qPrintable(plain.err));
@@ -572,6 +577,7 @@ void ConvertHfTest::cliErrorsAreOneLine() {
     QTemporaryDir dir;
     const QString tiny = QString::fromStdString(kTinyFolder.string());
     const QString llama = QString::fromStdString((kTestData / "llama_tiny/model.gguf").string());
+    const QString bert = QString::fromStdString((kTestData / "bert_tiny/model.gguf").string());
     const QList<QStringList> cases = {
         {"convert", "hf", dir.path(), "--out", dir.filePath("x.gguf")},  // no config.json
         {"convert", "hf", tiny},                                        // no --out
@@ -580,6 +586,7 @@ void ConvertHfTest::cliErrorsAreOneLine() {
         {"embed", "--model", llama, "text"},  // a decoder
         {"embed", "--model", dir.filePath("missing.gguf"), "text"},
         {"embed", "--model", llama},  // no text
+        {"embed", "--model", bert, "--device", "gpu", "text"},
     };
     for (const QStringList& arguments : cases) {
         const Run run = run_folio(arguments);

@@ -13,14 +13,18 @@
 #include <vector>
 
 #include "engine/blocks_cpu.h"
+#include "engine/decoder_ops.h"
 #include "engine/device.h"
+#include "engine/embedder.h"
 #include "engine/gguf.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/quant.h"
+#include "engine/reranker.h"
 #include "engine/rope_scaling.h"
 #include "engine/thread_pool.h"
 #include "tests/support/gguf_edit.h"
+#include "tests/support/golden_json.h"
 #include "tests/support/logit_golden.h"
 #include "tests/support/lora_golden.h"
 
@@ -104,6 +108,16 @@ CpuGpuDiff prefill_then_decode(Model& cpu, Model& gpu, const std::vector<std::in
     return diff;
 }
 
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        ab += static_cast<double>(a[i]) * b[i];
+        aa += static_cast<double>(a[i]) * a[i];
+        bb += static_cast<double>(b[i]) * b[i];
+    }
+    return ab / std::sqrt(aa * bb);
+}
+
 template <class F>
 QString error_of(F&& f) {
     try {
@@ -141,6 +155,9 @@ private slots:
     void latentAttentionMatchesCpu_data();
     void latentAttentionMatchesCpu();
     void elementwiseOpsMatchCpu();
+    void layerNormAndGeluMatchCpu();
+    void attentionWithinSequencesMatchesCpu_data();
+    void attentionWithinSequencesMatchesCpu();
     void expertOpsMatchCpu();
 #endif
     void tinyMatchesTransformers_data();
@@ -159,6 +176,9 @@ private slots:
     void decodeStepsWithAndWithoutAdaptersMatchCpu();
     void expertsMatchCpu_data();
     void expertsMatchCpu();
+    void bertMatchesSentenceTransformers();
+    void crossEncoderMatchesTransformers();
+    void embeddingBatchMatchesCpu();
     void refusesWhatItCannotRun();
 };
 
@@ -578,7 +598,158 @@ void TestCuda::elementwiseOpsMatchCpu() {
     }
 }
 
+// An encoder's LayerNorm (rows far from zero, as residual sums are) and its
+// erf GELU, which the CPU takes through a polynomial of error 1.5e-7.
+void TestCuda::layerNormAndGeluMatchCpu() {
+    constexpr int kRows = 7, kWidth = 384;
+    std::vector<float> x = normal_floats(kRows * kWidth, 10, 2.f);
+    for (float& value : x) value += 5.f;
+    const std::vector<float> weight = normal_floats(kWidth, 11), bias = normal_floats(kWidth, 12);
+    ThreadPool pool(2);
+    std::vector<float> expected(x.size());
+    layer_norm(pool, x.data(), weight.data(), bias.data(), kRows, kWidth, 1e-12f, expected.data());
+    cuda::Stream stream;
+    const DeviceFloats device_x(stream, x), device_weight(stream, weight), device_bias(stream, bias);
+    cuda::layer_norm(stream, device_x.get(), device_weight.get(), device_bias.get(), kRows, kWidth, 1e-12f,
+                     device_x.get());  // in place, as the encoder runs it
+    double diff = diff_relative_to_magnitude(device_x.read(stream), expected);
+    QVERIFY2(diff <= 1e-5, qPrintable(QString("layer_norm: %1").arg(diff)));
+
+    const std::vector<float> activations = normal_floats(kRows * kWidth, 13, 3.f);
+    std::vector<float> gelu = activations;
+    gelu_erf(pool, gelu.data(), kRows * kWidth);
+    const DeviceFloats device_activations(stream, activations);
+    cuda::gelu_erf(stream, device_activations.get(), kRows * kWidth);
+    diff = diff_relative_to_magnitude(device_activations.read(stream), gelu);
+    QVERIFY2(diff <= 1e-6, qPrintable(QString("gelu_erf: %1").arg(diff)));
+}
+
+void TestCuda::attentionWithinSequencesMatchesCpu_data() {
+    QTest::addColumn<std::vector<std::int32_t>>("lengths");
+    QTest::newRow("15 tokens: decode kernel") << std::vector<std::int32_t>{5, 1, 9};
+    QTest::newRow("34 tokens: prefill tiles across sequences") << std::vector<std::int32_t>{20, 1, 13};
+    QTest::newRow("one token") << std::vector<std::int32_t>{1};
+}
+
+// Three packed sequences, each token attending to its own sequence only:
+// the CPU ops' f16 cache per sequence against the kernels' key ranges over
+// one f16 layer of the batch's rows. The CPU rounds queries to f16, hence 2e-3.
+void TestCuda::attentionWithinSequencesMatchesCpu() {
+    QFETCH(std::vector<std::int32_t>, lengths);
+    constexpr int kHeads = 4, kHeadDim = 64, kWidth = kHeads * kHeadDim;
+    const AttentionShape shape{kHeads, kHeads, kHeadDim, kHeadDim, 0.125f, false};
+    std::vector<std::int32_t> positions, rows, ranges;
+    std::int32_t first = 0;
+    for (const std::int32_t length : lengths) {
+        for (std::int32_t i = 0; i < length; ++i) {
+            positions.push_back(i);
+            rows.push_back(first + i);
+            ranges.insert(ranges.end(), {first, first + length - 1});
+        }
+        first += length;
+    }
+    const auto n_tokens = static_cast<std::int64_t>(rows.size());
+    const std::vector<float> k = normal_floats(static_cast<std::size_t>(n_tokens * kWidth), 14);
+    const std::vector<float> v = normal_floats(static_cast<std::size_t>(n_tokens * kWidth), 15);
+    const std::vector<float> q = normal_floats(static_cast<std::size_t>(n_tokens * kWidth), 16, 2.f);
+    ThreadPool pool(2);
+    CpuDecoderOps cpu(pool);
+    cpu.begin_sequences(rows, positions, lengths);
+    std::vector<float> expected(q.size());
+    cpu.attend_within_sequences(k.data(), v.data(), q.data(), shape, expected.data());
+
+    cuda::Stream stream;
+    const DeviceFloats device_k(stream, k), device_v(stream, v), device_q(stream, q),
+        device_out(stream, std::vector<float>(q.size()));
+    const DeviceArray<std::int32_t> device_rows(stream, rows), device_ranges(stream, ranges);
+    const DeviceArray<std::uint8_t> keys(stream, std::vector<std::uint8_t>(static_cast<std::size_t>(n_tokens * kWidth * 2))),
+        values(stream, std::vector<std::uint8_t>(static_cast<std::size_t>(n_tokens * kWidth * 2)));
+    const cuda::DeviceKvLayer layer{static_cast<std::uint32_t>(GgmlType::F16), keys.get(), values.get()};
+    cuda::AttentionParameters parameters{kHeads, kHeads, kHeadDim, kHeadDim, shape.scale, 0};
+    parameters.key_ranges = device_ranges.get();
+    cuda::store_kv(stream, device_k.get(), device_v.get(), device_rows.get(), n_tokens, kWidth, kWidth, layer);
+    cuda::attention(stream, device_q.get(), device_rows.get(), n_tokens,
+                    *std::max_element(lengths.begin(), lengths.end()) - 1, layer, parameters, device_out.get());
+    const double diff = diff_relative_to_magnitude(device_out.read(stream), expected);
+    qInfo("%lld tokens in %zu sequences: max |gpu - cpu| / max |cpu| = %.2e", static_cast<long long>(n_tokens),
+          lengths.size(), diff);
+    QVERIFY2(diff <= 2e-3, qPrintable(QString::number(diff)));
+}
+
 #endif
+
+// tests/data/bert_tiny's sentence-transformers embeddings, on the GPU: the
+// CPU's bar, cosine 0.999 for every text.
+void TestCuda::bertMatchesSentenceTransformers() {
+    Embedder embedder = Embedder::open(kTestData / "bert_tiny/model.gguf");
+    embedder.model().use_gpu(0);
+    QVERIFY(embedder.model().on_gpu());
+    std::vector<std::string> texts;
+    std::vector<std::vector<float>> expected;
+    for (const QJsonValue& value : read_json_object(kTestData / "bert_tiny/golden.json")["texts"].toArray()) {
+        const QJsonObject object = value.toObject();
+        texts.push_back(object["text"].toString().toStdString());
+        std::vector<float> embedding;
+        for (const QJsonValue& x : object["embedding"].toArray()) embedding.push_back(static_cast<float>(x.toDouble()));
+        expected.push_back(std::move(embedding));
+    }
+    ThreadPool pool(2);
+    const std::vector<Embedding> embeddings = embedder.embed(texts, pool);
+    QCOMPARE(embeddings.size(), texts.size());
+    double lowest = 1;
+    for (std::size_t i = 0; i < texts.size(); ++i) lowest = std::min(lowest, cosine(embeddings[i].vector, expected[i]));
+    qInfo("bert_tiny on the GPU: lowest cosine with sentence-transformers %.7f over %zu texts", lowest, texts.size());
+    QVERIFY2(lowest >= 0.999, qPrintable(QString::number(lowest)));
+}
+
+// tests/data/bert_cross_tiny on the GPU, the encoder's rows pooled and
+// classified on the host: within the CPU's bar, 1e-3 of the scores' range of
+// the reference with f16 keys and values.
+void TestCuda::crossEncoderMatchesTransformers() {
+    Reranker reranker = Reranker::open(kTestData / "bert_cross_tiny/model.gguf");
+    reranker.model().use_gpu(0);
+    const QJsonArray pairs = read_json_object(kTestData / "bert_cross_tiny/golden.json")["pairs"].toArray();
+    double low = INFINITY, high = -INFINITY;
+    for (const QJsonValue& pair : pairs) {
+        low = std::min(low, pair.toObject()["score_f16_cache"].toDouble());
+        high = std::max(high, pair.toObject()["score_f16_cache"].toDouble());
+    }
+    ThreadPool pool(2);
+    double largest = 0;
+    for (const QJsonValue& value : pairs) {
+        const QJsonObject pair = value.toObject();
+        const std::vector<std::string> passage = {pair["passage"].toString().toStdString()};
+        const std::vector<float> score = reranker.score(pair["query"].toString().toStdString(), passage, pool);
+        largest = std::max(largest, std::abs(score.at(0) - pair["score_f16_cache"].toDouble()));
+    }
+    qInfo("bert_cross_tiny on the GPU: largest score difference %.2e (range %.3f)", largest, high - low);
+    QVERIFY2(largest <= 1e-3 * (high - low), qPrintable(QString::number(largest)));
+}
+
+// Texts of 1 to 60 words packed into one batch, and one at a time: the GPU's
+// vectors are the CPU's.
+void TestCuda::embeddingBatchMatchesCpu() {
+    const std::filesystem::path path = kTestData / "bert_tiny/model.gguf";
+    Embedder cpu = Embedder::open(path);
+    Embedder gpu = Embedder::open(path);
+    gpu.model().use_gpu(0);
+    std::vector<std::string> texts = {"", "a"};
+    std::string words;
+    for (int i = 0; i < 60; ++i) {
+        words += "word" + std::to_string(i % 7) + " ";
+        if (i % 13 == 0) texts.push_back(words);
+    }
+    ThreadPool pool(2);
+    const std::vector<Embedding> expected = cpu.embed(texts, pool);
+    const std::vector<Embedding> batched = gpu.embed(texts, pool);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const std::vector<Embedding> alone = gpu.embed(std::span(texts).subspan(i, 1), pool);
+        for (const std::vector<float>* got : {&batched[i].vector, &alone[0].vector}) {
+            const double similarity = cosine(*got, expected[i].vector);
+            QVERIFY2(similarity >= 0.9999, qPrintable(QString("text %1: cosine %2").arg(i).arg(similarity)));
+        }
+    }
+}
 
 void TestCuda::tinyMatchesTransformers_data() {
     QTest::addColumn<QString>("architecture");
@@ -988,9 +1159,6 @@ void TestCuda::expertsMatchCpu() {
 }
 
 void TestCuda::refusesWhatItCannotRun() {
-    std::unique_ptr<Model> encoder = load_model(tiny_model_file("bert_tiny"));
-    QVERIFY(error_of([&] { encoder->use_gpu(0); }).contains("does not run bert models"));
-    QVERIFY(!encoder->on_gpu());
 
     std::unique_ptr<Model> gpu = gpu_model(tiny_model_file("llama_tiny"));
     ThreadPool pool(1);
