@@ -275,4 +275,32 @@ private:
 
 #endif
 
+// Which ops a model's forward pass runs on: the CUDA ops its place_on_gpu
+// made, else the CPU's over the caller's threads. One holder for every
+// architecture, so that a model's run() is one call whatever the build.
+class DecoderBackend {
+public:
+    // pass(ops), ops being the GPU's when held, else a CpuDecoderOps over pool
+    // (the GPU's take the pool for the experts kept on the host).
+    template <class Pass>
+    auto run(ThreadPool& pool, Pass&& pass) {
+#ifdef FOLIO_USE_CUDA
+        if (gpu_) {
+            gpu_->use_host_threads(pool);
+            return pass(*gpu_);
+        }
+#endif
+        CpuDecoderOps ops(pool);
+        return pass(ops);
+    }
+
+#ifdef FOLIO_USE_CUDA
+    void hold(std::unique_ptr<CudaDecoderOps> ops) { gpu_ = std::move(ops); }
+    void release() { gpu_.reset(); }
+
+private:
+    std::unique_ptr<CudaDecoderOps> gpu_;
+#endif
+};
+
 }  // namespace folio::engine

@@ -385,15 +385,13 @@ const float* device_vector(const VectorMap& vectors, const std::vector<float>& v
     return found->second;
 }
 
-
 }  // namespace
 
 void CudaDecoderOps::embed(const WeightMatrix& table, float* out) {
     if (state_->mode == StepMode::Replaying) return;  // the recording queues it
     const cuda::DeviceMatrix& device_table = device_matrix(state_->matrices, table);
     translate([&] {
-        cuda::embed_rows(state_->stream, device_table, state_->tokens,
-                         state_->n_tokens, out);
+        cuda::embed_rows(state_->stream, device_table, state_->tokens, state_->n_tokens, out);
     });
 }
 

@@ -104,11 +104,7 @@ private:
             if (type < 0 || type >= token_types_.rows)
                 throw ModelError("encode: token type " + std::to_string(type) + " outside the model's " +
                                  std::to_string(token_types_.rows) + " segments");
-#ifdef FOLIO_USE_CUDA
-        if (gpu_ops_) return encode_pass(*gpu_ops_, tokens, sequence_lengths, token_types);
-#endif
-        CpuDecoderOps ops(pool);
-        return encode_pass(ops, tokens, sequence_lengths, token_types);
+        return backend_.run(pool, [&](auto& ops) { return encode_pass(ops, tokens, sequence_lengths, token_types); });
     }
 
 #ifdef FOLIO_USE_CUDA
@@ -128,11 +124,11 @@ private:
                 ops->upload(norm->bias);
             }
         }
-        gpu_ops_ = std::move(ops);
+        backend_.hold(std::move(ops));
         return 0;
     }
 
-    void release_gpu() override { gpu_ops_.reset(); }
+    void release_gpu() override { backend_.release(); }
 #endif
 
     // The encoder, one description for every backend: Ops is CpuDecoderOps
@@ -203,7 +199,7 @@ private:
     std::vector<BertLayer> layers_;       // n_layers
     AttentionShape attention_;
 #ifdef FOLIO_USE_CUDA
-    std::unique_ptr<CudaDecoderOps> gpu_ops_;  // set by use_gpu(): the weights' device copies
+    DecoderBackend backend_;
 #endif
 };
 

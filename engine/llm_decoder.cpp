@@ -165,14 +165,7 @@ private:
     std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                            std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                            const LoraSet& loras) override {
-#ifdef FOLIO_USE_CUDA
-        if (gpu_ops_) {
-            gpu_ops_->use_host_threads(pool);
-            return forward_pass(*gpu_ops_, tokens, positions, cache, rows, loras);
-        }
-#endif
-        CpuDecoderOps ops(pool);
-        return forward_pass(ops, tokens, positions, cache, rows, loras);
+        return backend_.run(pool, [&](auto& ops) { return forward_pass(ops, tokens, positions, cache, rows, loras); });
     }
 
 #ifdef FOLIO_USE_CUDA
@@ -199,11 +192,11 @@ private:
         }
         ops->upload(output_norm_);
         ops->upload(output_);
-        gpu_ops_ = std::move(ops);
+        backend_.hold(std::move(ops));
         return host_layers;
     }
 
-    void release_gpu() override { gpu_ops_.reset(); }
+    void release_gpu() override { backend_.release(); }
 #endif
 
     // The forward pass, one description for every backend: Ops is
@@ -288,7 +281,7 @@ private:
     std::vector<float> output_norm_;   // (n_embd)
     WeightMatrix output_;              // (n_vocab, n_embd); token_embd_ when tied
 #ifdef FOLIO_USE_CUDA
-    std::unique_ptr<CudaDecoderOps> gpu_ops_;  // set by use_gpu(): the weights' device copies
+    DecoderBackend backend_;
 #endif
 };
 
