@@ -97,6 +97,20 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/folio-models.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DEST" || fail "cannot create the models folder $DEST"
 
+# The python3 that can read ONNX: the one on PATH, else Debian's, where
+# install-deps.sh put python3-onnx and python3-numpy (a pyenv or venv
+# python3 first on PATH does not see them).
+onnx_python() {
+  local candidate
+  for candidate in python3 /usr/bin/python3; do
+    if "$candidate" -c "import onnx, numpy" 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
+  echo python3
+}
+
 # Converts the installed folder $2 of model $1 to the GGUF $3, written
 # through a temporary file by folio itself, so a failed run leaves no
 # half-written GGUF. Run every time there is a folio: it takes a second and
@@ -116,7 +130,7 @@ convert_to_gguf() {
   if [ -f "$2/model.onnx" ]; then
     source="$WORK/$1-hf"
     rm -rf "$source"
-    python3 "$(dirname "$MANIFEST")/onnx_bert_to_hf.py" "$2" "$source" 2>"$WORK/convert.log" ||
+    "$(onnx_python)" "$(dirname "$MANIFEST")/onnx_bert_to_hf.py" "$2" "$source" 2>"$WORK/convert.log" ||
       fail "$1: cannot read the ONNX model in $2: $(tail -n1 "$WORK/convert.log")"
   fi
   "$folio" convert hf "$source" --out "$3" >/dev/null 2>"$WORK/convert.log" ||
