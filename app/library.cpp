@@ -194,7 +194,10 @@ std::vector<index::SearchHit> search_reranked(Library& library, std::string_view
     index::SearchOptions candidates = options;
     candidates.rerank = false;
     candidates.k = std::max(options.k, index::kRerankCandidates);
-    return index::rerank(query, search(candidates), *scorer, options.k);
+    // Only a weighted hybrid search's score has the scale a blend needs.
+    const bool fused = options.mode == index::SearchMode::Hybrid && options.fusion == index::Fusion::Weighted;
+    return index::rerank(query, search(candidates), *scorer, options.k,
+                         fused ? index::RerankOrder::BlendedWithSearch : index::RerankOrder::ScorerAlone);
 }
 
 }  // namespace

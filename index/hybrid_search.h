@@ -36,7 +36,8 @@ inline constexpr int kRrfK = 60;
 // across the notes (recall@5 1.000 vs 0.988) and keeps the filings' nDCG@10
 // above BM25's. BM25 alone still finds more filing pages in its top 5 (0.885
 // vs 0.856 within a filing): all-MiniLM-L6-v2 ranks a filing's pages poorly.
-// Reranked by a cross-encoder (SearchOptions::rerank), hybrid finds more
+// Reranked by a cross-encoder (SearchOptions::rerank), its score blended
+// with the fused one (reranking.h), hybrid finds more than BM25 there too
 // (docs/benchmarks.md).
 inline constexpr double kVectorWeight = 0.55;
 // Candidates taken from each ranking before fusion.

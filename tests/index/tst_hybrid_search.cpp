@@ -163,6 +163,26 @@ private slots:
         QVERIFY(rerank("net sales", hits, scorer, 0).empty());
     }
 
+    // Blended, a hit the search ranks far above another stays above it though
+    // the scorer prefers the other, and the scorer decides between near equals.
+    void rerankBlendsTheSearchScoreWithTheScorersProbability() {
+        WordCountScorer scorer;
+        std::vector<SearchHit> hits = {hit_with(1, "", "net income"), hit_with(2, "", "net sales sales"),
+                                       hit_with(3, "", "net sales"), hit_with(4, "", "unrelated words")};
+        const double search_scores[] = {0.9, 0.3, 0.85, 0.1};
+        for (std::size_t i = 0; i < hits.size(); ++i) hits[i].score = search_scores[i];
+        const auto blend = [](double search, double logit) {
+            return (1 - kRerankWeight) * search + kRerankWeight / (1 + std::exp(-logit));
+        };
+        const std::vector<SearchHit> blended = rerank("net sales", hits, scorer, 4, RerankOrder::BlendedWithSearch);
+        QCOMPARE(ids_of(blended), (std::vector<std::int64_t>{3, 1, 2, 4}));
+        QVERIFY(std::abs(blended[0].score - blend(0.85, 2)) < 1e-12);
+        QVERIFY(std::abs(blended[1].score - blend(0.9, 1)) < 1e-12);
+        QVERIFY(std::abs(blended[2].score - blend(0.3, 3)) < 1e-12);
+        // The scorer alone puts the search's weak hit first.
+        QCOMPARE(ids_of(rerank("net sales", hits, scorer, 4)), (std::vector<std::int64_t>{2, 3, 1, 4}));
+    }
+
     void embeddingIsResumableAndRemovedWithItsChunks() {
         WordHashEmbedder embedder;
         ChunkVectors vectors(*store_, index_file_);
