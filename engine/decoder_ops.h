@@ -181,11 +181,12 @@ public:
     // A mixture of experts' router, experts (all of one type and shape) and
     // shared experts; at most kMaxRoutedExperts experts.
     void upload(const ExpertFfn& experts);
-    // A layer whose experts stay in host memory (gpu_placement.h): its
-    // ffn_experts runs on the CPU, with the threads of use_host_threads(),
-    // between two copies of its rows. Steps then run eagerly: a recording
-    // cannot wait for the host.
-    void keep_on_host(const ExpertFfn& experts);
+    // The experts of a model's expert layers, in order: the first
+    // host_layers stay in host memory (gpu_placement.h), each such layer's
+    // ffn_experts running on the CPU, with the threads of use_host_threads(),
+    // between two copies of its rows (steps then run eagerly: a recording
+    // cannot wait for the host); the others are uploaded.
+    void place_experts(std::span<const ExpertFfn* const> expert_layers, int host_layers);
     void use_host_threads(ThreadPool& pool);
     std::size_t uploaded_bytes() const;
     // The GPU's free memory now.
@@ -263,7 +264,7 @@ private:
     void expert_outputs_grouped(const ExpertFfn& experts, GatedActivation activation, const float* x,
                                 std::int64_t n_rows, const std::int32_t* ids, float* outputs,
                                 std::span<std::int64_t> usage, const LoraSet& loras);
-    // ffn_experts on the CPU for a layer kept on the host (keep_on_host).
+    // ffn_experts on the CPU for a layer kept on the host (place_experts).
     void host_ffn_experts(const ExpertFfn& experts, GatedActivation activation, const float* x, std::int64_t n_rows,
                           float* out, std::span<std::int64_t> usage, const LoraSet& loras);
     // The GPU's counters for a layer's usage (registered at first use), and

@@ -258,8 +258,13 @@ void CudaDecoderOps::upload_experts(const std::vector<WeightMatrix>& kind) {
     state_->weight_bytes += bytes * kind.size();
 }
 
-void CudaDecoderOps::keep_on_host(const ExpertFfn& experts) {
-    state_->host_expert_sets.insert(experts.gate.data());
+void CudaDecoderOps::place_experts(std::span<const ExpertFfn* const> expert_layers, int host_layers) {
+    for (std::size_t i = 0; i < expert_layers.size(); ++i) {
+        if (static_cast<int>(i) < host_layers)
+            state_->host_expert_sets.insert(expert_layers[i]->gate.data());
+        else
+            upload(*expert_layers[i]);
+    }
 }
 
 void CudaDecoderOps::use_host_threads(ThreadPool& pool) {

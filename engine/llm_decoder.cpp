@@ -176,20 +176,16 @@ private:
             for (const DecoderLayer& layer : layers_) expert_layers.push_back(&layer.experts);
         const int host_layers = expert_layers_on_host(expert_layers, ops->free_bytes(), placement);
         ops->upload(token_embd_);
-        for (std::size_t il = 0; il < layers_.size(); ++il) {
-            const DecoderLayer& layer = layers_[il];
+        for (const DecoderLayer& layer : layers_) {
             for (const WeightMatrix* weight : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) ops->upload(*weight);
-            if (has_experts_ && static_cast<int>(il) < host_layers)
-                ops->keep_on_host(layer.experts);
-            else if (has_experts_)
-                ops->upload(layer.experts);
-            else
+            if (!has_experts_)
                 for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) ops->upload(*weight);
             for (const std::vector<float>* vector :
                  {&layer.attn_norm, &layer.bq, &layer.bk, &layer.bv, &layer.q_norm, &layer.k_norm,
                   &layer.post_attention_norm, &layer.ffn_norm, &layer.post_ffw_norm})
                 ops->upload(*vector);
         }
+        ops->place_experts(expert_layers, host_layers);
         ops->upload(output_norm_);
         ops->upload(output_);
         backend_.hold(std::move(ops));

@@ -278,7 +278,6 @@ private:
         for (const LatentLayer& layer : layers_)
             if (!layer.dense) expert_layers.push_back(&layer.experts);
         const int host_layers = expert_layers_on_host(expert_layers, ops->free_bytes(), placement);
-        int expert_layer = 0;
         ops->upload(token_embd_);
         for (const LatentLayer& layer : layers_) {
             for (const WeightMatrix* weight : {&layer.wq, &layer.wq_a, &layer.wq_b, &layer.wkv_a, &layer.wo})
@@ -287,13 +286,10 @@ private:
                 for (const WeightMatrix& map : *maps) ops->upload(map);
             if (layer.dense)
                 for (const WeightMatrix* weight : {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down}) ops->upload(*weight);
-            else if (expert_layer++ < host_layers)
-                ops->keep_on_host(layer.experts);
-            else
-                ops->upload(layer.experts);
             for (const std::vector<float>* vector : {&layer.attn_norm, &layer.q_a_norm, &layer.kv_a_norm, &layer.ffn_norm})
                 ops->upload(*vector);
         }
+        ops->place_experts(expert_layers, host_layers);
         ops->upload(output_norm_);
         ops->upload(output_);
         backend_.hold(std::move(ops));
