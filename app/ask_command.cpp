@@ -27,7 +27,8 @@ json source_json(const Source& source) {
             {"tokens", source.tokens}};
 }
 
-json answer_json(const Answer& answer) {
+// reranked: whether the sources were chosen from a reranked search.
+json answer_json(const Answer& answer, bool reranked) {
     json citations = json::array(), sentences = json::array(), sources = json::array(), left_out = json::array();
     for (const Citation& c : answer.citations)
         citations.push_back({{"n", c.number},
@@ -61,6 +62,7 @@ json answer_json(const Answer& answer) {
             {"sentences", sentences},
             {"unsupported_sentences", answer.unsupported_sentences()},
             {"sources", sources},
+            {"reranked", reranked},
             {"left_out", left_out},
             {"left_out_count", answer.left_out.size()},
             {"query_expansion", answer.query_expansion},
@@ -128,13 +130,15 @@ void print_answer_footer(const Answer& answer) {
 
 int command_ask(const std::string& library_dir, const std::vector<std::string>& args_in) {
     const ParsedArgs args =
-        parse_args("ask", args_in, {.valued = {"k", "doc", "pack", "model", "max-tokens"}, .flags = {"json", "no-adapter", "rerank"}});
+        parse_args("ask", args_in,
+                   {.valued = {"k", "doc", "pack", "model", "max-tokens"},
+                    .flags = {"json", "no-adapter", "rerank", "no-rerank"}});
     if (args.positional.size() != 1)
         throw UsageError("ask takes one question (quote it), or - to read questions from stdin");
     AskOptions options;
     options.k = parse_int("k", args.value("k").value_or("8"), 1, 100);
     options.max_answer_tokens = parse_int("max-tokens", args.value("max-tokens").value_or("384"), 1, 8192);
-    options.rerank = args.has("rerank");
+    options.rerank = ask_rerank_argument(args);
     options.cancel = &g_cancel;
     const bool as_json = args.has("json");
 
@@ -183,7 +187,7 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
             throw UsageError(e.what());
         }
         if (as_json) {
-            print_json(answer_json(answer));
+            print_json(answer_json(answer, options.rerank));
             std::fflush(stdout);
         } else {
             print_answer_footer(answer);

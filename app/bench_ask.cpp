@@ -175,7 +175,8 @@ AskBenchReport run_ask_bench(Library& library, ChatModel& model, const std::vect
 
 int command_bench_ask(const std::string& library_dir, const std::vector<std::string>& args_in) {
     const ParsedArgs args =
-        parse_args("bench ask", args_in, {.valued = {"questions", "model", "k", "max-tokens"}, .flags = {"json", "rerank"}});
+        parse_args("bench ask", args_in,
+                   {.valued = {"questions", "model", "k", "max-tokens"}, .flags = {"json", "rerank", "no-rerank"}});
     if (!args.positional.empty()) throw UsageError("bench ask takes its question set as --questions FILE.jsonl");
     const std::string questions_file = args.value("questions").value_or("");
     if (questions_file.empty()) throw UsageError("bench ask needs --questions FILE.jsonl");
@@ -183,7 +184,7 @@ int command_bench_ask(const std::string& library_dir, const std::vector<std::str
     AskBenchOptions options;
     options.k = parse_int("k", args.value("k").value_or("8"), 1, 100);
     options.max_answer_tokens = parse_int("max-tokens", args.value("max-tokens").value_or("384"), 1, 8192);
-    options.rerank = args.has("rerank");
+    options.rerank = ask_rerank_argument(args);
     const bool as_json = args.has("json");
     Library library(library_dir.empty() ? Library::default_directory() : library_dir);
     ChatModel model({.path = model_file_argument(args, engine::ModelRole::Chat, "chat")});
@@ -212,6 +213,7 @@ int command_bench_ask(const std::string& library_dir, const std::vector<std::str
         std::fflush(stdout);
     });
     const json summary = {{"model", std::filesystem::path(model.path()).filename().string()},
+                          {"reranked", options.rerank},
                           {"questions", report.rows.size()},
                           {"answer_accuracy", report.answer_accuracy},
                           {"citation_precision", report.citation_precision},
@@ -221,9 +223,9 @@ int command_bench_ask(const std::string& library_dir, const std::vector<std::str
                           {"ttft_repeat_median_seconds", report.ttft_repeat_median_seconds},
                           {"ttft_speedup", report.ttft_speedup}};
     if (!as_json)
-        std::printf("\n%zu questions: answer accuracy %.3f, citation precision %.3f (%d citations), not found %.3f\n"
+        std::printf("\n%zu questions%s: answer accuracy %.3f, citation precision %.3f (%d citations), not found %.3f\n"
                     "time to first token: first %.3f s, repeat %.3f s (median), %.1fx faster\n",
-                    report.rows.size(), report.answer_accuracy, report.citation_precision, report.citations,
+                    report.rows.size(), options.rerank ? ", sources reranked" : "", report.answer_accuracy, report.citation_precision, report.citations,
                     report.not_found_rate, report.ttft_first_median_seconds, report.ttft_repeat_median_seconds,
                     report.ttft_speedup);
     print_json(summary);

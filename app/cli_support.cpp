@@ -136,6 +136,12 @@ std::vector<std::int64_t> doc_ids_argument(const ParsedArgs& args, Library& libr
     return ids;
 }
 
+bool ask_rerank_argument(const ParsedArgs& args) {
+    if (args.has("rerank") && args.has("no-rerank")) throw UsageError("--rerank and --no-rerank contradict each other");
+    if (args.has("rerank")) return true;
+    return !args.has("no-rerank") && !Library::reranker_model_path().empty();
+}
+
 void print_json(const json& object) {
     std::cout << object.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }

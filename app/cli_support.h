@@ -72,6 +72,10 @@ std::int64_t parse_doc_id(const std::string& text);
 // in order without repeats; empty when --doc is not given. A usage error for
 // an id that is not a document of the library.
 std::vector<std::int64_t> doc_ids_argument(const ParsedArgs& args, Library& library);
+// Whether ask reranks its sources: --rerank always (an error later when no
+// reranking model is found), --no-rerank never, neither when a reranking
+// model is installed (Library::reranker_model_path). A usage error for both.
+bool ask_rerank_argument(const ParsedArgs& args);
 
 // One JSON object as one line on stdout (invalid UTF-8 replaced).
 void print_json(const nlohmann::json& object);

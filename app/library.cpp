@@ -189,7 +189,7 @@ std::vector<index::SearchHit> search_reranked(Library& library, std::string_view
     try {
         scorer = &library.reranker();
     } catch (const std::exception& e) {
-        throw index::SearchError(std::string("--rerank: ") + e.what());
+        throw index::SearchError(std::string("the reranker: ") + e.what());
     }
     index::SearchOptions candidates = options;
     candidates.rerank = false;

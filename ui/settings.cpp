@@ -56,7 +56,7 @@ FolioSettings FolioSettings::load(QSettings& settings) {
     loaded.libraryDirectory = settings.value(QStringLiteral("libraryDirectory")).toString();
     loaded.pack = settings.value(QStringLiteral("pack")).toString();
     loaded.useAdapters = settings.value(QStringLiteral("useAdapters"), true).toBool();
-    loaded.rerankSources = settings.value(QStringLiteral("rerankSources"), false).toBool();
+    loaded.rerankSources = settings.value(QStringLiteral("rerankSources"), loaded.rerankSources).toBool();
     settings.endGroup();
     return loaded;
 }

@@ -23,7 +23,8 @@ struct FolioSettings {
     bool useAdapters = true;  // the pack's LoRA adapters, when one fits the chat model
     // Ask's search candidates reread by the cross-encoder before the sources
     // are chosen (app::AskOptions::rerank): better sources, seconds slower.
-    bool rerankSources = false;
+    // On, as `folio ask` does, whenever a reranking model is installed.
+    bool rerankSources = true;
 
     // The chat and embedding models in use: the chosen files, else the
     // defaults found in the models folder; empty when there is none.

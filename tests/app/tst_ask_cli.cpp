@@ -155,8 +155,38 @@ private slots:
             {"--library", library_, "ask", kRevenueQuestion, "--max-tokens", "8", "--rerank"}, 300000, no_reranker);
         QVERIFY(refused.exit_code > 0);
         QVERIFY(refused.out.isEmpty());
-        QVERIFY2(refused.err.startsWith("folio: error: --rerank: ") && refused.err.count('\n') == 1,
+        QVERIFY2(refused.err.startsWith("folio: error: the reranker: ") && refused.err.count('\n') == 1,
                  qPrintable(refused.err));
+    }
+
+    // Without a flag, ask reranks whenever a reranking model is installed
+    // (CI installs one) and says so; --no-rerank and a models folder without
+    // one ask without it; both flags are one error line.
+    void askRerankWhenARerankerIsInstalled() {
+        const auto reranked = [&](const QStringList& flags, const QProcessEnvironment& environment) {
+            const Run run = folio::test::run_folio(
+                QStringList{"--library", library_, "ask", kRevenueQuestion, "--max-tokens", "4", "--json"} + flags,
+                300000, environment);
+            if (run.exit_code != 0 || run.lines.size() != 1) return QStringLiteral("failed: ") + run.err;
+            return run.lines[0]["reranked"].toBool() ? QStringLiteral("reranked") : QStringLiteral("not reranked");
+        };
+        const QProcessEnvironment installed = QProcessEnvironment::systemEnvironment();
+        QCOMPARE(reranked({}, installed), QStringLiteral("reranked"));
+        QCOMPARE(reranked({"--no-rerank"}, installed), QStringLiteral("not reranked"));
+        QCOMPARE(reranked({"--rerank"}, installed), QStringLiteral("reranked"));
+
+        // The chat and embedding models named, in a models folder without a reranker.
+        QProcessEnvironment without = installed;
+        without.insert("FOLIO_MODELS", work_.path() + "/documents");
+        without.insert("FOLIO_EMBEDDING_MODEL",
+                       QString::fromStdString(*folio::engine::find_default_model(folio::engine::ModelRole::Embedding)));
+        const QString chat = QString::fromStdString(*folio::engine::find_default_model(folio::engine::ModelRole::Chat));
+        QCOMPARE(reranked({"--model", chat}, without), QStringLiteral("not reranked"));
+
+        const Run both = folio({"ask", kRevenueQuestion, "--rerank", "--no-rerank"});
+        QVERIFY(both.exit_code > 0 && both.out.isEmpty());
+        QVERIFY2(both.err.startsWith("folio: error: --rerank and --no-rerank") && both.err.count('\n') == 1,
+                 qPrintable(both.err));
     }
 
     void badInputIsOneErrorLine_data() {
@@ -224,6 +254,7 @@ private slots:
                  qPrintable(QJsonDocument(run.lines[0]).toJson(QJsonDocument::Compact)));
         const QJsonObject figures = run.lines[2];
         QCOMPARE(figures["questions"].toInt(), 2);
+        QVERIFY(figures["reranked"].toBool());  // as ask: a reranker is installed
         QVERIFY(figures["answer_accuracy"].toDouble() >= 0.5);
         for (const char* field : {"citation_precision", "not_found_rate", "ttft_first_median_seconds",
                                   "ttft_repeat_median_seconds"})

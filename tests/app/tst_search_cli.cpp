@@ -442,10 +442,10 @@ private slots:
     void rerankWithoutAModelIsAnError() {
         QTemporaryDir no_models;
         verify_usage_error(folio({"search", "net sales", "--rerank"}, {}, {}, {{"FOLIO_MODELS", no_models.path()}}),
-                           "--rerank: no reranking model found");
+                           "the reranker: no reranking model found");
         verify_usage_error(
             folio({"search", "net sales", "--rerank"}, {}, {}, {{"FOLIO_RERANKER_MODEL", no_models.path() + "/x.gguf"}}),
-            "--rerank: ");
+            "the reranker: ");
         // An embedding model is not a cross-encoder.
         verify_usage_error(folio({"search", "net sales", "--rerank"}, {}, {},
                                  {{"FOLIO_RERANKER_MODEL", QStringLiteral(FOLIO_TEST_DATA "/bert_tiny/model.gguf")}}),
@@ -470,7 +470,7 @@ private slots:
                            "--mode takes");
         verify_usage_error(folio({"bench", "retrieval", "--queries", kSubsetQueries, "--mode", "bm25+rerank"}, {}, {},
                                  {{"FOLIO_MODELS", other.path()}}),
-                           "--rerank: no reranking model found");
+                           "the reranker: no reranking model found");
     }
 };
 

@@ -136,7 +136,7 @@ private slots:
         expected.libraryDirectory = temp_.filePath("new/library");
         expected.pack = "finance";
         expected.useAdapters = false;
-        expected.rerankSources = true;
+        expected.rerankSources = false;  // on by default, clicked off
 
         QTest::keyClicks(child<QLineEdit>(dialog, "chatModelEdit"), expected.chatModel);
         QTest::keyClicks(child<QLineEdit>(dialog, "embeddingModelEdit"), expected.embeddingModel);
