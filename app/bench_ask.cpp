@@ -225,9 +225,9 @@ int command_bench_ask(const std::string& library_dir, const std::vector<std::str
     if (!as_json)
         std::printf("\n%zu questions%s: answer accuracy %.3f, citation precision %.3f (%d citations), not found %.3f\n"
                     "time to first token: first %.3f s, repeat %.3f s (median), %.1fx faster\n",
-                    report.rows.size(), options.rerank ? ", sources reranked" : "", report.answer_accuracy, report.citation_precision, report.citations,
-                    report.not_found_rate, report.ttft_first_median_seconds, report.ttft_repeat_median_seconds,
-                    report.ttft_speedup);
+                    report.rows.size(), options.rerank ? ", sources reranked" : "", report.answer_accuracy,
+                    report.citation_precision, report.citations, report.not_found_rate,
+                    report.ttft_first_median_seconds, report.ttft_repeat_median_seconds, report.ttft_speedup);
     print_json(summary);
     return g_cancel.load() ? 130 : 0;
 }

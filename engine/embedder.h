@@ -29,8 +29,9 @@
 // instead: the text's tokens go in consecutive windows of max_tokens() - 2,
 // each framed and pooled (and normalized) on its own, and the text's vector
 // is the windows' mean, weighted by their tokens (then normalized) — what a
-// passage longer than the model's window needs to be found by its end. max_tokens() is the length the model was
-// trained to embed, sentence-transformers' max_seq_length, which `folio
+// passage longer than the model's window needs to be found by its end.
+// max_tokens() is the length the model was trained to embed,
+// sentence-transformers' max_seq_length, which `folio
 // convert hf` writes as folio.embedding.max_tokens (256 for
 // all-MiniLM-L6-v2), or without that key the model's positions
 // (context_length, 512 for BERT).
