@@ -148,6 +148,16 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
                      [](const index::DocumentRecord& d) { return d.status == index::DocumentStatus::Indexed; }))
         throw UsageError("the library in " + library.directory() + " has no documents (add some with folio ingest)");
     options.doc_ids = doc_ids_argument(args, library);
+    // Opened before the chat model: a reranker that does not load is one
+    // error line at once, which says how to ask without it when no flag chose it.
+    if (options.rerank) {
+        try {
+            library.reranker();
+        } catch (const std::exception& e) {
+            throw UsageError(std::string("the reranker: ") + e.what() +
+                             (args.has("rerank") ? "" : " (folio ask --no-rerank answers without it)"));
+        }
+    }
     std::optional<PackContent> pack;
     if (auto name = args.value("pack")) {
         try {

@@ -183,6 +183,17 @@ private slots:
         const QString chat = QString::fromStdString(*folio::engine::find_default_model(folio::engine::ModelRole::Chat));
         QCOMPARE(reranked({"--model", chat}, without), QStringLiteral("not reranked"));
 
+        // A reranking model that does not load: one error line, before the
+        // chat model loads, that says how to ask without it.
+        QProcessEnvironment broken = installed;
+        broken.insert("FOLIO_RERANKER_MODEL", QStringLiteral(FOLIO_TEST_DATA "/bert_tiny/model.gguf"));
+        const Run refused = folio::test::run_folio({"--library", library_, "ask", kRevenueQuestion}, 300000, broken);
+        QVERIFY(refused.exit_code > 0 && refused.out.isEmpty());
+        QVERIFY2(refused.err.startsWith("folio: error: the reranker: ") && refused.err.contains("--no-rerank") &&
+                     refused.err.count('\n') == 1,
+                 qPrintable(refused.err));
+        QCOMPARE(reranked({"--no-rerank"}, broken), QStringLiteral("not reranked"));
+
         const Run both = folio({"ask", kRevenueQuestion, "--rerank", "--no-rerank"});
         QVERIFY(both.exit_code > 0 && both.out.isEmpty());
         QVERIFY2(both.err.startsWith("folio: error: --rerank and --no-rerank") && both.err.count('\n') == 1,
