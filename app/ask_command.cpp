@@ -153,9 +153,9 @@ int command_ask(const std::string& library_dir, const std::vector<std::string>& 
     if (options.rerank) {
         try {
             library.reranker();
-        } catch (const std::exception& e) {
-            throw UsageError(std::string("the reranker: ") + e.what() +
-                             (args.has("rerank") ? "" : " (folio ask --no-rerank answers without it)"));
+        } catch (const index::SearchError& e) {
+            const char* hint = args.has("rerank") ? "" : " (folio ask --no-rerank answers without it)";
+            throw UsageError(e.what() + std::string(hint));
         }
     }
     std::optional<PackContent> pack;

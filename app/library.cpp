@@ -121,8 +121,13 @@ index::PassageScorer& Library::reranker() {
     if (!reranker_) {
         const std::string path = reranker_model_path();
         if (path.empty())
-            throw std::runtime_error("no reranking model found; run installer/fetch-models.sh or set FOLIO_RERANKER_MODEL");
-        reranker_ = open_engine_reranker(path);
+            throw index::SearchError(
+                "the reranker: no reranking model found; run installer/fetch-models.sh or set FOLIO_RERANKER_MODEL");
+        try {
+            reranker_ = open_engine_reranker(path);
+        } catch (const std::exception& e) {
+            throw index::SearchError(std::string("the reranker: ") + e.what());
+        }
     }
     return *reranker_;
 }
@@ -185,18 +190,13 @@ template <typename Search>
 std::vector<index::SearchHit> search_reranked(Library& library, std::string_view query,
                                               const index::SearchOptions& options, Search&& search) {
     if (!options.rerank) return search(options);
-    index::PassageScorer* scorer = nullptr;
-    try {
-        scorer = &library.reranker();
-    } catch (const std::exception& e) {
-        throw index::SearchError(std::string("the reranker: ") + e.what());
-    }
+    index::PassageScorer& scorer = library.reranker();
     index::SearchOptions candidates = options;
     candidates.rerank = false;
     candidates.k = std::max(options.k, index::kRerankCandidates);
     // Only a weighted hybrid search's score has the scale a blend needs.
     const bool fused = options.mode == index::SearchMode::Hybrid && options.fusion == index::Fusion::Weighted;
-    return index::rerank(query, search(candidates), *scorer, options.k,
+    return index::rerank(query, search(candidates), scorer, options.k,
                          fused ? index::RerankOrder::BlendedWithSearch : index::RerankOrder::ScorerAlone);
 }
 

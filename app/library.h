@@ -136,8 +136,8 @@ public:
     // The embedding model, opened on first use. Throws std::runtime_error
     // when there is none or it cannot be opened.
     index::TextEmbedder& embedder();
-    // The reranker, opened on first use. Throws std::runtime_error when
-    // there is none or it cannot be opened.
+    // The reranker, opened on first use. Throws index::SearchError ("the
+    // reranker: ...") when there is none or it cannot be opened.
     index::PassageScorer& reranker();
     index::ChunkVectors& vectors() { return vectors_; }
 
