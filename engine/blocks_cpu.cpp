@@ -409,6 +409,27 @@ std::int64_t q8_0_query_bytes(const KvCache& cache, const AttentionShape& shape)
                : 0;
 }
 
+// Where a kv head's rows are in the cache (KvCache::head_groups): its
+// group's rows, row_bytes apart, and the head's first element in each. The
+// element is 0 but for a q8_0 cache of heads narrower than whole blocks.
+struct HeadRows {
+    const std::uint8_t* rows;
+    std::int64_t row_bytes;
+    int first_element;
+};
+
+HeadRows key_rows(const KvCache& cache, int layer, int kv_head, int head_dim) {
+    const int heads_per_group = cache.n_kv_heads() / cache.head_groups();
+    return {cache.keys(layer, kv_head / heads_per_group), static_cast<std::int64_t>(cache.key_group_bytes()),
+            kv_head % heads_per_group * head_dim};
+}
+
+HeadRows value_rows(const KvCache& cache, int layer, int kv_head, int v_head_dim) {
+    const int heads_per_group = cache.n_kv_heads() / cache.head_groups();
+    return {cache.value_rows(layer, kv_head / heads_per_group), static_cast<std::int64_t>(cache.value_group_bytes()),
+            kv_head % heads_per_group * v_head_dim};
+}
+
 // scores[h * ld + j] = q_h · key (first_key + j) of kv head kv_head, for
 // keys j in [j0, j1) and the n_group query heads q_heads (head_dim floats
 // each, consecutive; q_quantized: the same heads in Q8_0 when
@@ -417,24 +438,27 @@ std::int64_t q8_0_query_bytes(const KvCache& cache, const AttentionShape& shape)
 void score_keys(const KvCache& cache, int layer, const AttentionShape& shape, int kv_head, int first_key,
                 const float* q_heads, const std::uint8_t* q_quantized, int n_group, int j0, int j1, float* scores,
                 std::int64_t ld) {
-    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
-    const std::uint8_t* first_key_row = cache.keys(layer) + first_key * key_row_bytes;
+    const HeadRows keys = key_rows(cache, layer, kv_head, shape.head_dim);
+    const std::uint8_t* first_key_row = keys.rows + first_key * keys.row_bytes;
     if (cache.type() == KvType::F16) {
         matmul_rows_columns(GgmlType::F16,
-                            first_key_row + kv_head * shape.head_dim * static_cast<std::int64_t>(sizeof(std::uint16_t)),
-                            key_row_bytes, j0, j1, shape.head_dim, q_heads,
+                            first_key_row + keys.first_element * static_cast<std::int64_t>(sizeof(std::uint16_t)),
+                            keys.row_bytes, j0, j1, shape.head_dim, q_heads,
                             shape.head_dim * static_cast<std::int64_t>(sizeof(float)), n_group, scores, ld);
         return;
     }
     if (const std::int64_t q_row_bytes = q8_0_query_bytes(cache, shape); q_row_bytes > 0) {
-        matmul_rows_columns(GgmlType::Q8_0, first_key_row + kv_head * q_row_bytes, key_row_bytes, j0, j1,
-                            shape.head_dim, q_quantized, q_row_bytes, n_group, scores, ld);
+        const std::uint8_t* first_block =
+            first_key_row + keys.first_element / quant::kBlock32 * static_cast<std::int64_t>(sizeof(quant::BlockQ8_0));
+        matmul_rows_columns(GgmlType::Q8_0, first_block, keys.row_bytes, j0, j1, shape.head_dim, q_quantized,
+                            q_row_bytes, n_group, scores, ld);
         return;
     }
     for (int h = 0; h < n_group; ++h)
         for (int j = j0; j < j1; ++j)
-            scores[h * ld + j] = dot_q8_0_range(reinterpret_cast<const quant::BlockQ8_0*>(first_key_row + j * key_row_bytes),
-                                                kv_head * shape.head_dim, shape.head_dim, q_heads + h * shape.head_dim);
+            scores[h * ld + j] =
+                dot_q8_0_range(reinterpret_cast<const quant::BlockQ8_0*>(first_key_row + j * keys.row_bytes),
+                               keys.first_element, shape.head_dim, q_heads + h * shape.head_dim);
 }
 
 // out_heads[h * v_head_dim + e] = sum over j < n_keys of weights[h * ld + j]
@@ -457,19 +481,19 @@ void weigh_f16_values(const KvCache& cache, int layer, const AttentionShape& sha
 // partial (n_group, v_head_dim).
 void weigh_q8_0_key_range(const KvCache& cache, int layer, const AttentionShape& shape, int kv_head, int first_key,
                           int j0, int j1, const float* weights, std::int64_t ld, int n_group, float* partial) {
-    const auto value_row_bytes = static_cast<std::int64_t>(cache.value_row_bytes());
-    const std::uint8_t* first_value_row = cache.value_rows(layer) + (first_key + j0) * value_row_bytes;
+    const HeadRows values = value_rows(cache, layer, kv_head, shape.v_head_dim);
+    const std::uint8_t* first_value_row = values.rows + (first_key + j0) * values.row_bytes;
     std::fill(partial, partial + n_group * shape.v_head_dim, 0.f);
     if (shape.v_head_dim % quant::kBlock32 == 0) {
-        add_weighted_q8_0_rows(weights + j0, ld, n_group, first_value_row, value_row_bytes, j1 - j0,
-                               kv_head * shape.v_head_dim, shape.v_head_dim, partial, shape.v_head_dim);
+        add_weighted_q8_0_rows(weights + j0, ld, n_group, first_value_row, values.row_bytes, j1 - j0,
+                               values.first_element, shape.v_head_dim, partial, shape.v_head_dim);
         return;
     }
     for (int h = 0; h < n_group; ++h)
         for (int j = 0; j < j1 - j0; ++j)
             add_scaled_q8_0_range(weights[h * ld + j0 + j],
-                                  reinterpret_cast<const quant::BlockQ8_0*>(first_value_row + j * value_row_bytes),
-                                  kv_head * shape.v_head_dim, shape.v_head_dim, partial + h * shape.v_head_dim);
+                                  reinterpret_cast<const quant::BlockQ8_0*>(first_value_row + j * values.row_bytes),
+                                  values.first_element, shape.v_head_dim, partial + h * shape.v_head_dim);
 }
 
 // out = 0 + partial 0 + partial 1 + ..., n floats each, in that order.
@@ -675,8 +699,8 @@ void latent_attention(ThreadPool& pool, const float* q, std::span<const std::int
                       int layer, const AttentionShape& shape, float* out) {
     const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
     const auto n_tokens = static_cast<std::int64_t>(positions.size());
-    const std::uint8_t* keys = cache.keys(layer);
-    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
+    const std::uint8_t* keys = cache.keys(layer, 0);  // the one kv head's
+    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_group_bytes());
     const GgmlType key_type = cache.type() == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
     const std::int64_t n_heads = shape.n_heads;
     const std::int64_t tile_tokens_max = std::max<std::int64_t>(1, kLatentTileRows / n_heads);
@@ -763,6 +787,9 @@ void latent_attention(ThreadPool& pool, const float* q, std::span<const std::int
 
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions, const KvCache& cache,
                int layer, const AttentionShape& shape, float* out) {
+    if (const int kv_heads = cache.v_width() == 0 ? 1 : shape.n_kv_heads; cache.n_kv_heads() != kv_heads)
+        throw std::invalid_argument("attention: the cache holds " + std::to_string(cache.n_kv_heads()) +
+                                    " kv heads, the attention reads " + std::to_string(kv_heads));
     if (cache.v_width() == 0) {
         latent_attention(pool, q, positions, cache, layer, shape, out);
         return;
@@ -774,9 +801,6 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
         decode_attention(pool, q, positions[0], cache, layer, shape, out);
         return;
     }
-    const std::uint8_t* keys = cache.keys(layer);  // (n_positions, k_width) in the cache type
-    const auto key_row_bytes = static_cast<std::int64_t>(cache.key_row_bytes());
-
     if (cache.type() == KvType::F16) {
         const std::uint16_t* values_transposed = cache.values_transposed(layer);  // f16 (v_width, n_positions)
         const std::int64_t value_row_bytes = static_cast<std::int64_t>(cache.n_positions()) * sizeof(std::uint16_t);
@@ -799,10 +823,11 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
                 weights.resize(static_cast<std::size_t>(tile_tokens * n_keys));
 
                 // scores (tile_tokens, n_keys) = Q_tile (tile_tokens, head_dim) · K_headᵀ
+                const HeadRows keys = key_rows(cache, layer, kv_head, shape.head_dim);
                 matmul_rows_columns(GgmlType::F16,
-                                    keys + tile_keys.first * key_row_bytes +
-                                        kv_head * shape.head_dim * static_cast<std::int64_t>(sizeof(std::uint16_t)),
-                                    key_row_bytes, 0, n_keys, shape.head_dim,
+                                    keys.rows + tile_keys.first * keys.row_bytes +
+                                        keys.first_element * static_cast<std::int64_t>(sizeof(std::uint16_t)),
+                                    keys.row_bytes, 0, n_keys, shape.head_dim,
                                     q + (first_token * shape.n_heads + head) * shape.head_dim, q_token_bytes,
                                     tile_tokens, weights.data(), n_keys);
                 for (std::int64_t i = 0; i < tile_tokens; ++i) {

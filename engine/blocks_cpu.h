@@ -148,7 +148,8 @@ struct AttentionShape {
 // (kv_cache.h: f16 values are read transposed, q8_0 values by rows). Query
 // head h reads kv head h / (n_heads / n_kv_heads). A keys-only cache
 // (v_width 0: multi-head latent attention) has one kv head, whose values are
-// the first v_head_dim elements of its keys.
+// the first v_head_dim elements of its keys. Throws std::invalid_argument
+// for a cache of another number of kv heads.
 //   q:   (n_tokens, n_heads, head_dim)
 //   out: (n_tokens, n_heads, v_head_dim)
 void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> positions,

@@ -123,7 +123,8 @@ public:
         const std::int64_t q_width = static_cast<std::int64_t>(shape.n_heads) * shape.head_dim;
         const std::int64_t out_width = static_cast<std::int64_t>(shape.n_heads) * shape.v_head_dim;
         if (sequence_caches_.empty())
-            for (const std::int32_t length : sequence_lengths_) sequence_caches_.emplace_back(1, length, k_width, v_width);
+            for (const std::int32_t length : sequence_lengths_)
+                sequence_caches_.emplace_back(1, length, shape.n_kv_heads, k_width, v_width);
         std::int64_t first = 0;  // the sequence's first row
         for (std::size_t s = 0; s < sequence_caches_.size(); ++s) {
             const std::int32_t length = sequence_lengths_[s];

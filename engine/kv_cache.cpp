@@ -53,19 +53,20 @@ std::size_t available_memory_bytes() {
     return 0;
 }
 
-std::size_t KvCache::bytes_needed(int n_layers, int n_positions, int k_width, int v_width, KvType type) {
+std::size_t KvCache::bytes_needed(int n_layers, int n_positions, int n_kv_heads, int k_width, int v_width,
+                                  KvType type) {
+    if (n_layers <= 0 || n_positions <= 0 || n_kv_heads <= 0 || k_width <= 0 || v_width < 0)
+        throw std::invalid_argument("KvCache: every dimension must be positive (v_width may be 0)");
+    if (k_width % n_kv_heads != 0 || v_width % n_kv_heads != 0)
+        throw std::invalid_argument("KvCache: " + std::to_string(n_kv_heads) + " kv heads do not divide rows of " +
+                                    std::to_string(k_width) + " and " + std::to_string(v_width) + " elements");
     const auto rows = static_cast<std::size_t>(n_layers) * static_cast<std::size_t>(n_positions);
     return rows * (row_bytes(type, k_width) + row_bytes(type, v_width));
 }
 
-KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type)
-    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(type),
-      key_row_bytes_(0), value_row_bytes_(0) {
-    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width < 0)
-        throw std::invalid_argument("KvCache: every dimension must be positive (v_width may be 0)");
-    key_row_bytes_ = row_bytes(type, k_width);
-    value_row_bytes_ = row_bytes(type, v_width);
-    const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, type);
+KvCache::KvCache(int n_layers, int n_positions, int n_kv_heads, int k_width, int v_width, KvType type)
+    : KvCache(n_layers, n_positions, n_kv_heads, k_width, v_width, type, nullptr) {
+    const std::size_t needed = bytes_needed(n_layers, n_positions, n_kv_heads, k_width, v_width, type);
     // Checked before allocating: past MemAvailable the allocation would
     // either fail as a bare bad_alloc or, overcommitted, push the system into
     // swapping or the OOM killer while the cache fills.
@@ -78,23 +79,29 @@ KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType
     values_.resize(rows * value_row_bytes_);
 }
 
-KvCache KvCache::on_gpu(int n_layers, int n_positions, int k_width, int v_width, KvType type,
+KvCache KvCache::on_gpu(int n_layers, int n_positions, int n_kv_heads, int k_width, int v_width, KvType type,
                         std::size_t gpu_free_bytes, const std::function<std::shared_ptr<void>(std::size_t)>& allocate) {
-    if (n_layers <= 0 || n_positions <= 0 || k_width <= 0 || v_width < 0)
-        throw std::invalid_argument("KvCache: every dimension must be positive (v_width may be 0)");
-    const std::size_t needed = bytes_needed(n_layers, n_positions, k_width, v_width, type);
+    const std::size_t needed = bytes_needed(n_layers, n_positions, n_kv_heads, k_width, v_width, type);
     if (needed > gpu_free_bytes)
         throw KvCacheError("a " + std::to_string(n_positions) + "-position " + kv_type_name(type) + " KV cache needs " +
                            gib_text(needed) + " of GPU memory, but only " + gib_text(gpu_free_bytes) +
                            " is free (use a smaller context)");
-    return KvCache(n_layers, n_positions, k_width, v_width, type, allocate(needed));
+    return KvCache(n_layers, n_positions, n_kv_heads, k_width, v_width, type, allocate(needed));
 }
 
-KvCache::KvCache(int n_layers, int n_positions, int k_width, int v_width, KvType type,
+// The dimensions of either kind of cache, checked by bytes_needed() before
+// anything is allocated; gpu_memory null for one in host memory.
+KvCache::KvCache(int n_layers, int n_positions, int n_kv_heads, int k_width, int v_width, KvType type,
                  std::shared_ptr<void> gpu_memory)
-    : n_layers_(n_layers), n_positions_(n_positions), k_width_(k_width), v_width_(v_width), type_(type),
-      key_row_bytes_(row_bytes(type, k_width)), value_row_bytes_(row_bytes(type, v_width)),
-      gpu_memory_(std::move(gpu_memory)) {}
+    : n_layers_(n_layers), n_positions_(n_positions), n_kv_heads_(n_kv_heads), k_width_(k_width), v_width_(v_width),
+      type_(type), gpu_memory_(std::move(gpu_memory)) {
+    bytes_needed(n_layers, n_positions, n_kv_heads, k_width, v_width, type);
+    key_row_bytes_ = row_bytes(type, k_width);
+    value_row_bytes_ = row_bytes(type, v_width);
+    const bool whole_block_heads =
+        (k_width / n_kv_heads) % kQ8Block == 0 && (v_width / n_kv_heads) % kQ8Block == 0;
+    head_groups_ = gpu_memory_ || (type == KvType::Q8_0 && !whole_block_heads) ? 1 : n_kv_heads;
+}
 
 std::uint8_t* KvCache::gpu_rows(int layer, bool values, KvType type) const {
     check_layer(layer);
@@ -137,6 +144,18 @@ void KvCache::check_layer(int layer) const {
                                 std::to_string(n_layers_) + ")");
 }
 
+std::size_t KvCache::group_offset(int layer, int group, std::size_t row_bytes) const {
+    const auto layer_rows = static_cast<std::size_t>(n_positions_);
+    return static_cast<std::size_t>(layer) * layer_rows * row_bytes +
+           static_cast<std::size_t>(group) * layer_rows * (row_bytes / static_cast<std::size_t>(head_groups_));
+}
+
+void KvCache::check_group(int group) const {
+    if (group < 0 || group >= head_groups_)
+        throw std::out_of_range("KvCache: head group " + std::to_string(group) + " outside [0, " +
+                                std::to_string(head_groups_) + ")");
+}
+
 void KvCache::store(int layer, int position, const float* k_row, const float* v_row) {
     check_host("store()");
     check_layer(layer);
@@ -145,24 +164,33 @@ void KvCache::store(int layer, int position, const float* k_row, const float* v_
                                 std::to_string(n_positions_));
     const auto n_positions = static_cast<std::size_t>(n_positions_);
     const auto p = static_cast<std::size_t>(position);
-    const std::size_t row = static_cast<std::size_t>(layer) * n_positions + p;
-    if (type_ == KvType::Q8_0) {
-        quantize_row(GgmlType::Q8_0, k_row, keys_.data() + row * key_row_bytes_, k_width_);
-        if (v_width_ > 0) quantize_row(GgmlType::Q8_0, v_row, values_.data() + row * value_row_bytes_, v_width_);
-        return;
+    const int k_group = k_width_ / head_groups_, v_group = v_width_ / head_groups_;
+    for (int g = 0; g < head_groups_; ++g) {
+        std::uint8_t* k_dst = keys_.data() + group_offset(layer, g, key_row_bytes_) + p * key_group_bytes();
+        const float* k_src = k_row + static_cast<std::ptrdiff_t>(g) * k_group;
+        if (type_ == KvType::Q8_0) {
+            quantize_row(GgmlType::Q8_0, k_src, k_dst, k_group);
+            if (v_width_ > 0)
+                quantize_row(GgmlType::Q8_0, v_row + static_cast<std::ptrdiff_t>(g) * v_group,
+                             values_.data() + group_offset(layer, g, value_row_bytes_) + p * value_group_bytes(),
+                             v_group);
+            continue;
+        }
+        auto* k_halves = reinterpret_cast<std::uint16_t*>(k_dst);
+        for (int i = 0; i < k_group; ++i) k_halves[i] = fp32_to_fp16(k_src[i]);
     }
-    auto* k_dst = reinterpret_cast<std::uint16_t*>(keys_.data() + row * key_row_bytes_);
-    for (int i = 0; i < k_width_; ++i)
-        k_dst[i] = fp32_to_fp16(k_row[i]);
+    if (type_ == KvType::Q8_0)
+        return;
     auto* v_layer = reinterpret_cast<std::uint16_t*>(values_.data()) + static_cast<std::size_t>(layer) * v_width_ * n_positions;
     for (int i = 0; i < v_width_; ++i)
         v_layer[static_cast<std::size_t>(i) * n_positions + p] = fp32_to_fp16(v_row[i]);
 }
 
-const std::uint8_t* KvCache::keys(int layer) const {
+const std::uint8_t* KvCache::keys(int layer, int group) const {
     check_host("keys()");
     check_layer(layer);
-    return keys_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * key_row_bytes_;
+    check_group(group);
+    return keys_.data() + group_offset(layer, group, key_row_bytes_);
 }
 
 const std::uint16_t* KvCache::values_transposed(int layer) const {
@@ -174,12 +202,13 @@ const std::uint16_t* KvCache::values_transposed(int layer) const {
            static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * v_width_;
 }
 
-const std::uint8_t* KvCache::value_rows(int layer) const {
+const std::uint8_t* KvCache::value_rows(int layer, int group) const {
     check_host("value_rows()");
     check_layer(layer);
+    check_group(group);
     if (type_ != KvType::Q8_0)
         throw std::logic_error("KvCache: an f16 cache holds its values transposed, not by rows");
-    return values_.data() + static_cast<std::size_t>(layer) * static_cast<std::size_t>(n_positions_) * value_row_bytes_;
+    return values_.data() + group_offset(layer, group, value_row_bytes_);
 }
 
 }  // namespace folio::engine

@@ -320,7 +320,7 @@ private:
         std::optional<KvCache> expanded;
         if (Ops::kExpandsLatent && expands(n_tokens)) {
             const int batch_end = *std::max_element(positions.begin(), positions.end()) + 1;
-            expanded.emplace(1, batch_end, s.n_heads * s.q_head(), s.n_heads * s.v_head_dim, KvType::F16);
+            expanded.emplace(1, batch_end, s.n_heads, s.n_heads * s.q_head(), s.n_heads * s.v_head_dim, KvType::F16);
         }
         const std::int64_t absorbed_rows = expanded ? 0 : head_rows;
         enum Slot { kResidual, kNormed, kQ, kQA, kKvA, kLatent, kQPe, kKPe, kQuery, kLatentOut, kAttention, kBlockOut, kLogits };
@@ -435,7 +435,7 @@ private:
             pool.parallel_for(n, 64, [&](std::int64_t begin, std::int64_t end) {
                 for (std::int64_t r = begin; r < end; ++r) {
                     dequantize_row(cache_type,
-                                   cache.keys(il) + (first + r) * static_cast<std::int64_t>(cache.key_row_bytes()),
+                                   cache.keys(il, 0) + (first + r) * static_cast<std::int64_t>(cache.key_group_bytes()),
                                    cached.data() + r * s.cache_row(), s.cache_row());
                     std::copy_n(cached.data() + r * s.cache_row(), s.kv_lora_rank, latents.data() + r * s.kv_lora_rank);
                 }

@@ -30,11 +30,12 @@ KvCache Model::make_kv_cache(int n_positions, KvType type) const {
     const int positions = n_positions > 0 ? n_positions : config_.n_ctx_train;
     const int k_width = config_.n_kv_heads * config_.head_dim;
     const int v_width = config_.n_kv_heads * config_.v_head_dim;
-    if (!on_gpu()) return KvCache(config_.n_layers, positions, k_width, v_width, type);
+    if (!on_gpu()) return KvCache(config_.n_layers, positions, config_.n_kv_heads, k_width, v_width, type);
 #ifdef FOLIO_USE_CUDA
     try {
         cuda::use_gpu(gpu_);
-        return KvCache::on_gpu(config_.n_layers, positions, k_width, v_width, type, cuda::free_gpu_memory(),
+        return KvCache::on_gpu(config_.n_layers, positions, config_.n_kv_heads, k_width, v_width, type,
+                               cuda::free_gpu_memory(),
                                [](std::size_t bytes) {
                                    auto memory = std::make_shared<cuda::DeviceMemory>(bytes);
                                    void* device = memory->get();
@@ -111,8 +112,9 @@ int Model::place_on_gpu(int, const GpuPlacement&) {
 
 std::size_t Model::gpu_reserved_bytes(const GpuPlacement& placement) const {
     const int positions = placement.context_positions > 0 ? placement.context_positions : config_.n_ctx_train;
-    return KvCache::bytes_needed(config_.n_layers, positions, config_.n_kv_heads * config_.head_dim,
-                                 config_.n_kv_heads * config_.v_head_dim, placement.kv_type) +
+    return KvCache::bytes_needed(config_.n_layers, positions, config_.n_kv_heads,
+                                 config_.n_kv_heads * config_.head_dim, config_.n_kv_heads * config_.v_head_dim,
+                                 placement.kv_type) +
            kGpuActivationReserveBytes;
 }
 
@@ -142,7 +144,8 @@ std::vector<float> Model::forward(ThreadPool& pool, std::span<const std::int32_t
     if (tokens.size() != positions.size())
         throw ModelError("forward: " + std::to_string(tokens.size()) + " tokens but " +
                          std::to_string(positions.size()) + " positions");
-    if (cache.n_layers() != config_.n_layers || cache.k_width() != config_.n_kv_heads * config_.head_dim ||
+    if (cache.n_layers() != config_.n_layers || cache.n_kv_heads() != config_.n_kv_heads ||
+        cache.k_width() != config_.n_kv_heads * config_.head_dim ||
         cache.v_width() != config_.n_kv_heads * config_.v_head_dim)
         throw ModelError("forward: the KV cache was not made for this model");
     for (std::size_t i = 0; i < tokens.size(); ++i) {

@@ -465,7 +465,7 @@ void TestCuda::attentionMatchesCpu() {
     const std::vector<std::int32_t> all_positions = iota_positions(kPositions);
     const auto positions = std::span(all_positions).last(static_cast<std::size_t>(n_tokens));
 
-    KvCache host(1, kPositions, width, width, type);
+    KvCache host(1, kPositions, kKvHeads, width, width, type);
     for (int p = 0; p < kPositions; ++p) host.store(0, p, keys.data() + p * width, values.data() + p * width);
     std::vector<float> expected(static_cast<std::size_t>(n_tokens * kHeads * head_dim));
     ThreadPool pool(2);
@@ -525,7 +525,7 @@ void TestCuda::latentAttentionMatchesCpu() {
     const std::vector<std::int32_t> all_positions = iota_positions(kPositions);
     const auto positions = std::span(all_positions).last(static_cast<std::size_t>(n_tokens));
 
-    KvCache host(1, kPositions, row, 0, type);
+    KvCache host(1, kPositions, 1, row, 0, type);
     for (int p = 0; p < kPositions; ++p) host.store(0, p, rows.data() + p * row, nullptr);
     std::vector<float> expected(static_cast<std::size_t>(n_tokens * kHeads * kv_lora_rank));
     ThreadPool pool(2);

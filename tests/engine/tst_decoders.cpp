@@ -401,8 +401,14 @@ void TestDecoders::rejectsBadBatches() {
                                                         std::vector<std::int32_t>{0}, cache, LogitRows::Last));
     QVERIFY_THROWS_EXCEPTION(ModelError,
                              model->forward(pool, one_token, std::vector<std::int32_t>{0, 1}, cache, LogitRows::Last));
-    KvCache other_shape(1, 8, 32, 32);
+    KvCache other_shape(1, 8, 1, 32, 32);
     QVERIFY_THROWS_EXCEPTION(ModelError, model->forward(pool, one_token, std::vector<std::int32_t>{0}, other_shape,
+                                                        LogitRows::Last));
+    // The model's widths, its heads kept apart in other numbers.
+    const ModelConfig& c = model->config();
+    const int k_width = c.n_kv_heads * c.head_dim, v_width = c.n_kv_heads * c.v_head_dim;
+    KvCache one_head(c.n_layers, 8, 1, k_width, v_width);
+    QVERIFY_THROWS_EXCEPTION(ModelError, model->forward(pool, one_token, std::vector<std::int32_t>{0}, one_head,
                                                         LogitRows::Last));
 }
 

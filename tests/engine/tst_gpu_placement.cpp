@@ -67,13 +67,13 @@ private slots:
         for (const KvType type : {KvType::F16, KvType::Q8_0}) {
             const GpuPlacement placement{.context_positions = 4096, .kv_type = type};
             QCOMPARE(model->gpu_reserved_bytes(placement),
-                     KvCache::bytes_needed(c.n_layers, 4096, c.n_kv_heads * c.head_dim, c.n_kv_heads * c.v_head_dim,
-                                           type) +
+                     KvCache::bytes_needed(c.n_layers, 4096, c.n_kv_heads, c.n_kv_heads * c.head_dim,
+                                           c.n_kv_heads * c.v_head_dim, type) +
                          kGpuActivationReserveBytes);
         }
         const GpuPlacement trained{};
         QCOMPARE(model->gpu_reserved_bytes(trained),
-                 KvCache::bytes_needed(c.n_layers, c.n_ctx_train, c.n_kv_heads * c.head_dim,
+                 KvCache::bytes_needed(c.n_layers, c.n_ctx_train, c.n_kv_heads, c.n_kv_heads * c.head_dim,
                                        c.n_kv_heads * c.v_head_dim, KvType::F16) +
                      kGpuActivationReserveBytes);
         QCOMPARE(model->host_expert_layers(), 0);  // on the CPU every weight is on the host

@@ -64,6 +64,7 @@ private slots:
     void namesTypes();
     void q8_0TakesLessMemory();
     void keysOnlyCacheHoldsNoValues();
+    void hostCacheKeepsEachHeadApart();
     void q8_0StaysCloseToF16_data();
     void q8_0StaysCloseToF16();
     void decodeStepsMatchTheBatch_data();
@@ -83,33 +84,85 @@ void TestKvCache::namesTypes() {
 
 // Q8_0: 34 bytes per 32 elements against f16's 64.
 void TestKvCache::q8_0TakesLessMemory() {
-    const KvCache f16(2, 100, 64, 96, KvType::F16);
-    const KvCache q8(2, 100, 64, 96, KvType::Q8_0);
+    const KvCache f16(2, 100, 1, 64, 96, KvType::F16);
+    const KvCache q8(2, 100, 1, 64, 96, KvType::Q8_0);
     QCOMPARE(f16.bytes(), std::size_t{2 * 100 * (64 + 96) * 2});
     QCOMPARE(q8.bytes(), std::size_t{2 * 100 * (2 + 3) * 34});
-    QCOMPARE(q8.bytes(), KvCache::bytes_needed(2, 100, 64, 96, KvType::Q8_0));
+    QCOMPARE(q8.bytes(), KvCache::bytes_needed(2, 100, 1, 64, 96, KvType::Q8_0));
     QCOMPARE(q8.key_row_bytes(), std::size_t{2 * 34});
     QCOMPARE(q8.value_row_bytes(), std::size_t{3 * 34});
     QVERIFY_THROWS_EXCEPTION(std::logic_error, q8.values_transposed(0));
-    QVERIFY_THROWS_EXCEPTION(std::logic_error, f16.value_rows(0));
+    QVERIFY_THROWS_EXCEPTION(std::logic_error, f16.value_rows(0, 0));
 }
 
 // Multi-head latent attention reads its values from the keys: a cache with
 // v_width 0 holds the keys alone, and store() leaves the missing values be.
 void TestKvCache::keysOnlyCacheHoldsNoValues() {
     for (const KvType type : {KvType::F16, KvType::Q8_0}) {
-        KvCache cache(2, 10, 576, 0, type);
+        KvCache cache(2, 10, 1, 576, 0, type);
         QCOMPARE(cache.v_width(), 0);
-        QCOMPARE(cache.bytes(), KvCache::bytes_needed(2, 10, 576, 0, type));
+        QCOMPARE(cache.bytes(), KvCache::bytes_needed(2, 10, 1, 576, 0, type));
         QCOMPARE(cache.bytes(), std::size_t{2} * 10 * cache.key_row_bytes());
         const std::vector<float> row(576, 0.5f);
         cache.store(1, 9, row.data(), nullptr);
         std::vector<float> back(576);
         dequantize_row(type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0,
-                       cache.keys(1) + 9 * cache.key_row_bytes(), back.data(), 576);
+                       cache.keys(1, 0) + 9 * cache.key_group_bytes(), back.data(), 576);
         QVERIFY(std::abs(back[575] - 0.5f) < 1e-2f);  // q8_0: within a step of 0.5/127
     }
-    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, KvCache(2, 10, 576, -1));
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, KvCache(2, 10, 1, 576, -1));
+}
+
+// Each kv head's keys (and q8_0 values) position after position, so that a
+// head's attention streams them; q8_0 heads narrower than a block share the
+// blocks of one row per position.
+void TestKvCache::hostCacheKeepsEachHeadApart() {
+    struct Case {
+        KvType type;
+        int head_dim;
+        int groups;
+    };
+    for (const Case c : {Case{KvType::F16, 64, 4}, Case{KvType::F16, 16, 4}, Case{KvType::Q8_0, 64, 4},
+                         Case{KvType::Q8_0, 16, 1}}) {
+        constexpr int kLayers = 2, kPositions = 5, kHeads = 4;
+        const int width = kHeads * c.head_dim;
+        KvCache cache(kLayers, kPositions, kHeads, width, width, c.type);
+        QCOMPARE(cache.n_kv_heads(), kHeads);
+        QCOMPARE(cache.head_groups(), c.groups);
+        const GgmlType element = c.type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
+        const int group_width = width / c.groups;
+        QCOMPARE(cache.key_group_bytes(), quant_row_bytes(element, group_width));
+        std::vector<float> k_row(static_cast<std::size_t>(width)), v_row(k_row.size());
+        for (int p = 0; p < kPositions; ++p) {
+            for (int i = 0; i < width; ++i) {
+                k_row[static_cast<std::size_t>(i)] = static_cast<float>(100 * p + i);
+                v_row[static_cast<std::size_t>(i)] = -static_cast<float>(100 * p + i);
+            }
+            cache.store(1, p, k_row.data(), v_row.data());
+        }
+        std::vector<float> back(static_cast<std::size_t>(group_width));
+        for (int g = 0; g < c.groups; ++g) {
+            // The group's rows are consecutive: position 3's follows position 2's.
+            QCOMPARE(cache.keys(1, g) + 3 * cache.key_group_bytes(),
+                     cache.keys(1, g) + 2 * cache.key_group_bytes() + cache.key_group_bytes());
+            dequantize_row(element, cache.keys(1, g) + 3 * cache.key_group_bytes(), back.data(), group_width);
+            for (int i = 0; i < group_width; i += 7)
+                QVERIFY(std::abs(back[static_cast<std::size_t>(i)] - static_cast<float>(300 + g * group_width + i)) <=
+                        (c.type == KvType::F16 ? 0.5f : 3.f));  // a step of either type at 600
+            if (c.type == KvType::Q8_0) {
+                dequantize_row(element, cache.value_rows(1, g) + 3 * cache.value_group_bytes(), back.data(),
+                               group_width);
+                QVERIFY(std::abs(back[0] + static_cast<float>(300 + g * group_width)) <= 3.f);
+            }
+        }
+        // Groups follow one another within a layer, a layer's after the one before.
+        if (c.groups > 1)
+            QCOMPARE(cache.keys(1, 1), cache.keys(1, 0) + kPositions * cache.key_group_bytes());
+        QCOMPARE(cache.keys(1, 0), cache.keys(0, 0) + kPositions * cache.key_row_bytes());
+        QVERIFY_THROWS_EXCEPTION(std::out_of_range, cache.keys(0, c.groups));
+        QVERIFY_THROWS_EXCEPTION(std::out_of_range, cache.keys(0, -1));
+    }
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, KvCache(1, 4, 3, 64, 64));  // 3 heads do not divide 64
 }
 
 // The bound: Q8_0 rounds every element of a block to a step of amax/127,
@@ -216,7 +269,8 @@ void TestKvCache::decodeStepsMatchTheBatch() {
     const int kTokens = tokens;
     const int width = n_kv_heads * head_dim;
     const KvType type = q8_0 ? KvType::Q8_0 : KvType::F16;
-    KvCache cache(1, kTokens, width, width, type);
+    KvCache cache(1, kTokens, n_kv_heads, width, width, type);
+    QCOMPARE(cache.head_groups(), q8_0 && head_dim % 32 != 0 ? 1 : n_kv_heads);
     std::mt19937 rng(11);
     std::normal_distribution<float> normal;
     std::vector<float> k_row(static_cast<std::size_t>(width)), v_row(k_row.size());
@@ -239,14 +293,17 @@ void TestKvCache::decodeStepsMatchTheBatch() {
     attention(pool, q.data(), positions, cache, 0, shape, batch.data());
 
     std::vector<float> keys(static_cast<std::size_t>(kTokens * width)), values(keys.size());
+    const int group_width = width / cache.head_groups();
     for (int p = 0; p < kTokens; ++p) {
-        dequantize_row(q8_0 ? GgmlType::Q8_0 : GgmlType::F16, cache.keys(0) + p * cache.key_row_bytes(),
-                       keys.data() + p * width, width);
-        if (q8_0) {
-            dequantize_row(GgmlType::Q8_0, cache.value_rows(0) + p * cache.value_row_bytes(), values.data() + p * width,
-                           width);
-            continue;
+        for (int g = 0; g < cache.head_groups(); ++g) {
+            dequantize_row(q8_0 ? GgmlType::Q8_0 : GgmlType::F16, cache.keys(0, g) + p * cache.key_group_bytes(),
+                           keys.data() + p * width + g * group_width, group_width);
+            if (q8_0)
+                dequantize_row(GgmlType::Q8_0, cache.value_rows(0, g) + p * cache.value_group_bytes(),
+                               values.data() + p * width + g * group_width, group_width);
         }
+        if (q8_0)
+            continue;
         for (int i = 0; i < width; ++i)
             values[static_cast<std::size_t>(p * width + i)] =
                 fp16_to_fp32(cache.values_transposed(0)[static_cast<std::size_t>(i) * kTokens + p]);
@@ -288,25 +345,25 @@ void TestKvCache::decodeStepsMatchTheBatch() {
 // In host memory and on a GPU alike, before anything is allocated.
 void TestKvCache::refusesRowsThatAreNotWholeBlocks() {
     try {
-        KvCache cache(2, 16, 48, 64, KvType::Q8_0);
+        KvCache cache(2, 16, 1, 48, 64, KvType::Q8_0);
         QFAIL("a q8_0 cache with 48-element rows was made");
     } catch (const KvCacheError& e) {
         QVERIFY2(QString(e.what()).contains("48 elements"), e.what());
     }
-    QCOMPARE(KvCache(2, 16, 48, 64, KvType::F16).k_width(), 48);
+    QCOMPARE(KvCache(2, 16, 1, 48, 64, KvType::F16).k_width(), 48);
     int allocations = 0;
     const auto allocate = [&](std::size_t bytes) {
         ++allocations;
         return std::shared_ptr<void>(new std::uint8_t[bytes], std::default_delete<std::uint8_t[]>());
     };
     try {
-        KvCache::on_gpu(2, 16, 64, 48, KvType::Q8_0, std::size_t{1} << 30, allocate);
+        KvCache::on_gpu(2, 16, 1, 64, 48, KvType::Q8_0, std::size_t{1} << 30, allocate);
         QFAIL("a q8_0 GPU cache with 48-element value rows was made");
     } catch (const KvCacheError& e) {
         QVERIFY2(QString(e.what()).contains("48 elements"), e.what());
     }
     QCOMPARE(allocations, 0);
-    QCOMPARE(KvCache::on_gpu(2, 16, 64, 48, KvType::F16, std::size_t{1} << 30, allocate).v_width(), 48);
+    QCOMPARE(KvCache::on_gpu(2, 16, 1, 64, 48, KvType::F16, std::size_t{1} << 30, allocate).v_width(), 48);
 }
 
 // A cache far beyond the machine's memory is refused with the numbers,
@@ -318,7 +375,7 @@ void TestKvCache::refusesMoreMemoryThanIsAvailable() {
     std::unique_ptr<Model> model = load_model(GgufFile::open(kTestData / "llama_tiny/model.gguf"));
     // 2 layers * 2^31-1 positions * 64 elements * 2 bytes: 512 GiB.
     constexpr int kPositions = 2147483647;
-    QVERIFY(KvCache::bytes_needed(2, kPositions, 32, 32, KvType::F16) > available);
+    QVERIFY(KvCache::bytes_needed(2, kPositions, 2, 32, 32, KvType::F16) > available);
     try {
         model->make_kv_cache(kPositions);
         QFAIL("a 512 GiB cache was made");
@@ -352,7 +409,7 @@ void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess() {
     constexpr int kLayers = 3, kPositions = 10;
     const std::size_t key_row_bytes = q8_0 ? k_width / 32 * 34 : k_width * 2;
     const std::size_t value_row_bytes = q8_0 ? v_width / 32 * 34 : v_width * 2;
-    const std::size_t needed = KvCache::bytes_needed(kLayers, kPositions, k_width, v_width, type);
+    const std::size_t needed = KvCache::bytes_needed(kLayers, kPositions, 1, k_width, v_width, type);
     QCOMPARE(needed, kLayers * kPositions * (key_row_bytes + value_row_bytes));
     int allocations = 0;
     const auto allocate = [&](std::size_t bytes) {
@@ -360,7 +417,7 @@ void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess() {
         return std::shared_ptr<void>(new std::uint8_t[bytes], std::default_delete<std::uint8_t[]>());
     };
     try {
-        KvCache::on_gpu(kLayers, kPositions, k_width, v_width, type, needed - 1, allocate);
+        KvCache::on_gpu(kLayers, kPositions, 1, k_width, v_width, type, needed - 1, allocate);
         QFAIL("a cache larger than the GPU's free memory was made");
     } catch (const KvCacheError& e) {
         const QString message = e.what();
@@ -370,7 +427,7 @@ void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess() {
     }
     QCOMPARE(allocations, 0);
 
-    KvCache cache = KvCache::on_gpu(kLayers, kPositions, k_width, v_width, type, needed, allocate);
+    KvCache cache = KvCache::on_gpu(kLayers, kPositions, 1, k_width, v_width, type, needed, allocate);
     QCOMPARE(allocations, 1);
     QVERIFY(cache.on_gpu());
     QCOMPARE(cache.type(), type);
@@ -395,12 +452,12 @@ void TestKvCache::gpuCacheLaysOutRowsAndRefusesHostAccess() {
     }
     const std::vector<float> row(static_cast<std::size_t>(k_width));
     QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.store(0, 0, row.data(), row.data()));
-    QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.keys(0));
+    QVERIFY_THROWS_EXCEPTION(std::logic_error, cache.keys(0, 0));
     QVERIFY_THROWS_EXCEPTION(std::out_of_range, keys(kLayers));
 
     const KvCache moved = std::move(cache);
     QVERIFY(moved.on_gpu());
-    KvCache host(kLayers, kPositions, k_width, v_width, type);
+    KvCache host(kLayers, kPositions, 1, k_width, v_width, type);
     QVERIFY(!host.on_gpu());
     QVERIFY_THROWS_EXCEPTION(std::logic_error, host.gpu_keys(0));
     QVERIFY_THROWS_EXCEPTION(std::logic_error, host.gpu_key_blocks(0));
