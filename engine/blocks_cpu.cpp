@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -16,6 +17,8 @@
 #include "engine/quant.h"
 #include "engine/quant_kernels.h"
 #include "engine/vector_math.h"
+
+#include <sys/mman.h>
 
 namespace folio::engine {
 
@@ -38,8 +41,17 @@ void with_exponentials(std::int64_t begin, std::int64_t end, Exponent exponent, 
     }
 }
 
-// Weight rows per thread-pool chunk: enough work to outweigh handing it out.
+// Weight rows per thread-pool chunk: enough work to outweigh handing it out,
+// and a Q4_K row group (quant.h): products split their rows in these units.
 constexpr std::int64_t kMatmulMinRows = 16;
+
+// parallel_for over the rows [0, n) of a product in whole units of
+// kMatmulMinRows (the last one shorter when n is not a multiple).
+void parallel_for_rows(ThreadPool& pool, std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& body) {
+    pool.parallel_for((n + kMatmulMinRows - 1) / kMatmulMinRows, 1, [&](std::int64_t begin, std::int64_t end) {
+        body(begin * kMatmulMinRows, std::min(n, end * kMatmulMinRows));
+    });
+}
 // Multiply-adds per chunk of a LoRA pair's X · Aᵀ: a decoded token's
 // r · n_in are too few to be worth waking the pool for.
 constexpr std::int64_t kLoraMinChunkWork = std::int64_t{1} << 16;
@@ -108,7 +120,9 @@ public:
     // takes matmul_rows; several (prefill) take matmul_rows_columns, which
     // reuses each unpacked weight block across rows.
     void compute(std::int64_t begin, std::int64_t end) {
-        if (n_rows_ == 1)
+        if (w_.row_groups && begin % kMatmulMinRows == 0 && end % kMatmulMinRows == 0)
+            matmul_q4_k_row_groups(w_.row_groups, begin, end, w_.cols, act_, act_row_bytes_, n_rows_, out_, w_.rows);
+        else if (n_rows_ == 1)
             matmul_rows(w_.type, w_.data, w_.row_bytes, begin, end, w_.cols, act_, out_);
         else
             matmul_rows_columns(w_.type, w_.data, w_.row_bytes, begin, end, w_.cols, act_, act_row_bytes_, n_rows_,
@@ -179,6 +193,38 @@ private:
 
 }  // namespace
 
+void FreeWeightBytes::operator()(std::uint8_t* bytes) const {
+    std::free(bytes);
+}
+
+WeightBytes allocate_weight_bytes(std::size_t bytes) {
+    constexpr std::size_t kHugePage = std::size_t{2} << 20;
+    const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + kHugePage - 1) / kHugePage * kHugePage;
+    WeightBytes memory(static_cast<std::uint8_t*>(std::aligned_alloc(kHugePage, rounded)));
+#ifdef MADV_HUGEPAGE
+    // Advice only: where the kernel has no huge pages to give, 4 KiB pages.
+    if (memory) ::madvise(memory.get(), rounded, MADV_HUGEPAGE);
+#endif
+    return memory;
+}
+
+void group_q4_k_matrices(ThreadPool& pool, std::span<WeightMatrix* const> matrices, std::vector<WeightBytes>& storage) {
+    if (!q4_k_row_groups_pay())
+        return;
+    for (WeightMatrix* w : matrices) {
+        if (w->type != GgmlType::Q4_K || w->row_groups || w->rows % kMatmulMinRows != 0)
+            continue;
+        WeightBytes groups = allocate_weight_bytes(q4_k_row_groups_bytes(w->rows, w->cols));
+        if (!groups)
+            return;
+        parallel_for_rows(pool, w->rows, [&](std::int64_t begin, std::int64_t end) {
+            group_q4_k_rows(w->data, w->row_bytes, begin, end, w->cols, groups.get());
+        });
+        w->row_groups = groups.get();
+        storage.push_back(std::move(groups));
+    }
+}
+
 void matmul(ThreadPool& pool, const WeightMatrix& w, MatmulInput& input, float* out) {
     lora_matmul(pool, w, LoraSet{}, input, out);
 }
@@ -197,7 +243,7 @@ void project(ThreadPool& pool, std::span<const Projection> outputs, const LoraSe
         n_features += products.back().n_features();
     }
     // Feature f of the pass is feature f - first of the product whose features start at first.
-    pool.parallel_for(n_features, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
+    parallel_for_rows(pool, n_features, [&](std::int64_t begin, std::int64_t end) {
         std::int64_t first = 0;
         for (PreparedProduct& product : products) {
             const std::int64_t last = first + product.n_features();
@@ -940,7 +986,7 @@ void ffn_gated(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& u
     PreparedProduct up_product(pool, up, adapters, x, lifted.data());
     // Gate, up and the activation of the same features in one task: one
     // pass over the pool, and each feature's values are still in cache.
-    pool.parallel_for(n_ff, kMatmulMinRows, [&](std::int64_t begin, std::int64_t end) {
+    parallel_for_rows(pool, n_ff, [&](std::int64_t begin, std::int64_t end) {
         gate_product.compute(begin, end);
         up_product.compute(begin, end);
         for (std::int64_t row = 0; row < n_rows; ++row)

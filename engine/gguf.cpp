@@ -441,10 +441,16 @@ private:
     std::vector<TensorInfoExtent> extents_;
 };
 
+void GgufFile::release_pages(std::span<const std::uint8_t> range) const {
+    if (mapping_ != nullptr)
+        mapping_->release(range);
+}
+
 GgufFile GgufFile::open(const std::filesystem::path& path) {
     auto mapping = std::make_shared<const MappedFile>(path);
     GgufFile file;
     file.bytes_ = mapping->bytes();
+    file.mapping_ = mapping.get();
     file.bytes_owner_ = std::move(mapping);
     file.source_ = path.string();
     GgufParser(file).parse();

@@ -32,6 +32,8 @@
 
 namespace folio::engine {
 
+class MappedFile;  // mapped_file.h
+
 // A malformed GGUF file, or a request the file cannot satisfy (a missing key,
 // a value of another type, an unknown tensor). what() is one line naming the
 // file and what is wrong, and for a malformed file the byte offset.
@@ -171,6 +173,11 @@ public:
 
     // Tensors in file order.
     std::span<const GgufTensor> tensors() const { return tensors_; }
+
+    // A mapped file's pages wholly inside `range` leave this process's
+    // memory (MappedFile::release), for bytes copied elsewhere; nothing for a
+    // file parsed from memory.
+    void release_pages(std::span<const std::uint8_t> range) const;
     const GgufTensor* find_tensor(std::string_view name) const;
     const GgufTensor& tensor(std::string_view name) const;  // throws GgufError when absent
 
@@ -181,6 +188,7 @@ private:
     const GgufValue& require(std::string_view key, std::string_view expected) const;
 
     std::shared_ptr<const void> bytes_owner_;  // the mapping or the parsed vector
+    const MappedFile* mapping_ = nullptr;      // the mapping bytes_owner_ keeps, if any
     std::span<const std::uint8_t> bytes_;
     std::string source_;
     std::uint32_t version_ = 0;

@@ -1,5 +1,6 @@
 #include "engine/mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -48,6 +49,19 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
     }
     // The mapping keeps the file alive; the descriptor is no longer needed.
     ::close(fd);
+}
+
+void MappedFile::release(std::span<const std::uint8_t> range) const {
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = std::max(reinterpret_cast<std::uintptr_t>(range.data()), reinterpret_cast<std::uintptr_t>(data_));
+    const auto end = std::min(reinterpret_cast<std::uintptr_t>(range.data() + range.size()),
+                              reinterpret_cast<std::uintptr_t>(data_ + size_));
+    const std::uintptr_t first = (begin + page - 1) / page * page;
+    const std::uintptr_t last = end / page * page;
+    // A private read-only mapping has no copies of its own to lose: the
+    // pages come back from the file as they were.
+    if (data_ != nullptr && first < last)
+        ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -20,6 +20,12 @@ public:
 
     std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
 
+    // Lets go of this process's copies of the pages wholly inside `range`
+    // (part of bytes(); nothing outside it is touched): a later read faults
+    // them in again from the file. For bytes the process has copied
+    // elsewhere, so that its memory holds them once.
+    void release(std::span<const std::uint8_t> range) const;
+
 private:
     const std::uint8_t* data_ = nullptr;  // null for an empty file
     std::size_t size_ = 0;

@@ -731,12 +731,89 @@ void weighted_q8_0_rows_avx512(const float* weights, std::int64_t weight_stride,
     }
 }
 
+// Q4_K row groups (BlockQ4_KGroup): 16 rows in the lanes of each zmm, so
+// that a sub-block's four quant vectors meet each column's activations as
+// broadcast words, every lane summing its own row. Columns go Columns at a
+// time, each unpacked quant vector serving all of them; each column keeps
+// two sums per sub-block (even and odd quads) to halve the dependency chain.
+template <int Columns>
+void q4_k_group_columns(const BlockQ4_KGroup* x, std::int64_t n_blocks, const BlockQ8_K* const* y, float* const* out) {
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    __m512 total[Columns];
+    for (int c = 0; c < Columns; ++c) total[c] = _mm512_setzero_ps();
+    for (std::int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ4_KGroup& group = x[b];
+        if constexpr (Columns == 1)
+            prefetch_ahead(x + b);  // decode streams the weights from memory once
+        __m512i sums[Columns], mins[Columns];
+        for (int c = 0; c < Columns; ++c) sums[c] = mins[c] = _mm512_setzero_si512();
+        for (int sub = 0; sub < 8; ++sub) {
+            __m512i low[4], high[4];
+            for (int p = 0; p < 4; ++p) {
+                const __m512i quants = load512(group.qs[sub][p]);
+                low[p] = _mm512_and_si512(quants, low_nibbles);
+                high[p] = _mm512_and_si512(_mm512_srli_epi16(quants, 4), low_nibbles);
+            }
+            const __m512i scales = _mm512_cvtepu8_epi32(load128(group.scales[sub]));
+            const __m512i sub_mins = _mm512_cvtepu8_epi32(load128(group.mins[sub]));
+            for (int c = 0; c < Columns; ++c) {
+                const std::int8_t* a = y[c][b].qs + 32 * sub;
+                __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+                for (int p = 0; p < 4; ++p) {
+                    std::int32_t first, second;
+                    std::memcpy(&first, a + 8 * p, 4);
+                    std::memcpy(&second, a + 8 * p + 4, 4);
+                    even = _mm512_dpbusd_epi32(even, low[p], _mm512_set1_epi32(first));
+                    odd = _mm512_dpbusd_epi32(odd, high[p], _mm512_set1_epi32(second));
+                }
+                sums[c] = _mm512_add_epi32(sums[c], _mm512_mullo_epi32(_mm512_add_epi32(even, odd), scales));
+                const int bsum = y[c][b].bsums[2 * sub] + y[c][b].bsums[2 * sub + 1];
+                mins[c] = _mm512_add_epi32(mins[c], _mm512_mullo_epi32(sub_mins, _mm512_set1_epi32(bsum)));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(load256(group.d));
+        const __m512 dmin = _mm512_cvtph_ps(load256(group.dmin));
+        for (int c = 0; c < Columns; ++c) {
+            const __m512 column_d = _mm512_set1_ps(y[c][b].d);
+            total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[c]), _mm512_mul_ps(d, column_d), total[c]);
+            total[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins[c]), _mm512_mul_ps(dmin, column_d), total[c]);
+        }
+    }
+    for (int c = 0; c < Columns; ++c) _mm512_storeu_ps(out[c], total[c]);
+}
+
+// A group's 16 rows stay in L1 while every column of the tile passes.
+void matmul_q4_k_groups_avx512(const MatmulTile& tile) {
+    constexpr int kGroupColumns = 4;
+    const std::int64_t n_blocks = tile.n / kBlockK;
+    for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
+        const auto* x = reinterpret_cast<const BlockQ4_KGroup*>(tile.weights + first * tile.row_bytes);
+        for (std::int64_t c = 0; c < tile.n_cols; c += kGroupColumns) {
+            const BlockQ8_K* y[kGroupColumns];
+            float* out[kGroupColumns];
+            const int n = static_cast<int>(std::min<std::int64_t>(kGroupColumns, tile.n_cols - c));
+            for (int i = 0; i < n; ++i) {
+                y[i] = reinterpret_cast<const BlockQ8_K*>(tile.activations + (c + i) * tile.act_row_bytes);
+                out[i] = tile.out + (c + i) * tile.out_col_stride + first;
+            }
+            switch (n) {
+            case 1: q4_k_group_columns<1>(x, n_blocks, y, out); break;
+            case 2: q4_k_group_columns<2>(x, n_blocks, y, out); break;
+            case 3: q4_k_group_columns<3>(x, n_blocks, y, out); break;
+            default: q4_k_group_columns<4>(x, n_blocks, y, out); break;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx512;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
+    table.matmul_q4_k_groups = matmul_q4_k_groups_avx512;
+    table.fast_q4_k_groups = true;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;
     table.matmul[slot(GgmlType::BF16)] = float_matmul<Load512BF16>;

@@ -184,6 +184,31 @@ float vec_dot(GgmlType weight_type, std::int64_t n, const void* weight_row, cons
 
 namespace {
 
+// One column reads each weight once whatever the order; several walk the
+// rows in tiles that stay in L2 while every column passes over them. Tiles
+// are whole row groups (16 rows), which only the group kernel needs.
+void run_tiles(quant::MatmulTileFn matmul, const void* weights, std::int64_t row_bytes, std::int64_t rows_begin,
+               std::int64_t rows_end, std::int64_t n, const void* act_q, std::int64_t act_row_bytes,
+               std::int64_t n_cols, float* out, std::int64_t out_col_stride) {
+    quant::MatmulTile tile;
+    tile.n = n;
+    tile.row_bytes = row_bytes;
+    tile.activations = static_cast<const std::uint8_t*>(act_q);
+    tile.act_row_bytes = act_row_bytes;
+    tile.n_cols = n_cols;
+    tile.out_col_stride = out_col_stride;
+    const std::int64_t rows_per_tile =
+        n_cols <= 1 ? rows_end - rows_begin
+                    : std::max<std::int64_t>(quant::kGroupRows, kTileWeightBytes / std::max<std::int64_t>(row_bytes, 1) /
+                                                                    quant::kGroupRows * quant::kGroupRows);
+    for (std::int64_t first = rows_begin; first < rows_end; first += rows_per_tile) {
+        tile.weights = static_cast<const std::uint8_t*>(weights) + first * row_bytes;
+        tile.n_rows = std::min(rows_per_tile, rows_end - first);
+        tile.out = out + first;
+        matmul(tile);
+    }
+}
+
 void run_matmul(const char* function, GgmlType type, const void* weights, std::int64_t row_bytes,
                 std::int64_t rows_begin, std::int64_t rows_end, std::int64_t n, const void* act_q,
                 std::int64_t act_row_bytes, std::int64_t n_cols, float* out, std::int64_t out_col_stride) {
@@ -203,23 +228,7 @@ void run_matmul(const char* function, GgmlType type, const void* weights, std::i
                            std::to_string(act_bytes) + " bytes of a " + type_name(vec_dot_type(type)) +
                            " row of " + std::to_string(n));
 
-    quant::MatmulTile tile;
-    tile.n = n;
-    tile.row_bytes = row_bytes;
-    tile.activations = static_cast<const std::uint8_t*>(act_q);
-    tile.act_row_bytes = act_row_bytes;
-    tile.n_cols = n_cols;
-    tile.out_col_stride = out_col_stride;
-    // One column reads each weight once whatever the order; several walk the
-    // rows in tiles that stay in L2 while every column passes over them.
-    const std::int64_t rows_per_tile =
-        n_cols <= 1 ? rows_end - rows_begin : std::max<std::int64_t>(16, kTileWeightBytes / std::max<std::int64_t>(row_bytes, 1));
-    for (std::int64_t first = rows_begin; first < rows_end; first += rows_per_tile) {
-        tile.weights = static_cast<const std::uint8_t*>(weights) + first * row_bytes;
-        tile.n_rows = std::min(rows_per_tile, rows_end - first);
-        tile.out = out + first;
-        matmul(tile);
-    }
+    run_tiles(matmul, weights, row_bytes, rows_begin, rows_end, n, act_q, act_row_bytes, n_cols, out, out_col_stride);
 }
 
 }  // namespace
@@ -235,6 +244,56 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
                          float* out, std::int64_t out_col_stride) {
     run_matmul("matmul_rows_columns", type, weights, row_bytes, rows_begin, rows_end, n, act_q, act_row_bytes,
                n_cols, out, out_col_stride);
+}
+
+bool q4_k_row_groups_pay() {
+    return quant::active_kernels().fast_q4_k_groups;
+}
+
+namespace {
+
+// A group's bytes over its 16 rows: the row stride the tiles step by.
+std::int64_t group_row_bytes(std::int64_t n) {
+    return n / quant::kBlockK * static_cast<std::int64_t>(sizeof(quant::BlockQ4_KGroup)) / quant::kGroupRows;
+}
+
+void require_groups(const char* function, std::int64_t rows, std::int64_t n) {
+    require_whole_blocks(function, GgmlType::Q4_K, n);
+    if (rows < 0 || rows % quant::kGroupRows != 0)
+        fail(function, std::to_string(rows) + " rows are not whole groups of " + std::to_string(quant::kGroupRows));
+}
+
+}  // namespace
+
+std::size_t q4_k_row_groups_bytes(std::int64_t rows, std::int64_t n) {
+    require_groups("q4_k_row_groups_bytes", rows, n);
+    return static_cast<std::size_t>(rows * group_row_bytes(n));
+}
+
+void group_q4_k_rows(const void* weights, std::int64_t row_bytes, std::int64_t rows_begin, std::int64_t rows_end,
+                     std::int64_t n, void* groups) {
+    require_groups("group_q4_k_rows", rows_begin, n);
+    require_groups("group_q4_k_rows", rows_end - rows_begin, n);
+    if (row_bytes < static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q4_K, n)))
+        fail("group_q4_k_rows", "row_bytes = " + std::to_string(row_bytes) + " is less than a Q4_K row of " +
+                                    std::to_string(n));
+    quant::group_q4_k_rows(static_cast<const std::uint8_t*>(weights) + rows_begin * row_bytes, row_bytes, n,
+                           (rows_end - rows_begin) / quant::kGroupRows,
+                           reinterpret_cast<quant::BlockQ4_KGroup*>(static_cast<std::uint8_t*>(groups) +
+                                                                    rows_begin * group_row_bytes(n)));
+}
+
+void matmul_q4_k_row_groups(const void* groups, std::int64_t rows_begin, std::int64_t rows_end, std::int64_t n,
+                            const void* act_q, std::int64_t act_row_bytes, std::int64_t n_cols, float* out,
+                            std::int64_t out_col_stride) {
+    require_groups("matmul_q4_k_row_groups", rows_begin, n);
+    require_groups("matmul_q4_k_row_groups", rows_end - rows_begin, n);
+    const auto act_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q8_K, n));
+    if (n_cols < 0 || (n_cols > 1 && act_row_bytes < act_bytes))
+        fail("matmul_q4_k_row_groups", "bad activation rows (n_cols = " + std::to_string(n_cols) +
+                                           ", act_row_bytes = " + std::to_string(act_row_bytes) + ")");
+    run_tiles(quant::active_kernels().matmul_q4_k_groups, groups, group_row_bytes(n), rows_begin, rows_end, n, act_q,
+              act_row_bytes, n_cols, out, out_col_stride);
 }
 
 void exp_in_place(float* values, std::int64_t n) {

@@ -89,6 +89,24 @@ struct BlockQ8_K {
 
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
+// Q4_K rows regrouped for the CPU's decode (quant.h: group_q4_k_rows): one
+// super-block of 16 consecutive rows, its scales and mins unpacked to bytes
+// and its quants ordered so that one zmm holds the same four elements of
+// all 16 rows. vpdpbusd then sums 4 products per row in each of 16 lanes
+// against one broadcast word of the activation, and every row's sums end in
+// its own lane, with no reduction across lanes.
+constexpr int kGroupRows = 16;
+struct BlockQ4_KGroup {
+    std::uint16_t d[kGroupRows];           // each row's block scale (f16)
+    std::uint16_t dmin[kGroupRows];
+    std::uint8_t scales[8][kGroupRows];    // sub-block j (32 elements) of row r
+    std::uint8_t mins[8][kGroupRows];
+    // Sub-block j, quad p: row r's elements 32j + 8p + i in the low nibble
+    // and 32j + 8p + 4 + i in the high one of byte 4r + i (i < 4).
+    std::uint8_t qs[8][4][4 * kGroupRows];
+};
+
+static_assert(sizeof(BlockQ4_KGroup) == 2368);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
@@ -128,6 +146,12 @@ struct KernelTable {
     MatmulTileFn matmul[kTypeSlots] = {};
     ExpRowFn exp_row = nullptr;
     WeightedRowsFn weighted_q8_0_rows = nullptr;
+    // Q4_K row groups (BlockQ4_KGroup) against Q8_K activations: a tile whose
+    // weights are its first group, n_rows a multiple of 16 and row_bytes a
+    // sixteenth of a group's bytes. The scalar set's is the reference;
+    // regrouping pays only where a set has its own (fast_q4_k_groups).
+    MatmulTileFn matmul_q4_k_groups = nullptr;
+    bool fast_q4_k_groups = false;
 };
 
 // The scalar set has every kernel. Each SIMD set starts from the set below it
@@ -138,6 +162,11 @@ const KernelTable* avx2_kernels();
 const KernelTable* avx512_kernels();
 // The best set this CPU runs, chosen once.
 const KernelTable& active_kernels();
+
+// Rows g * 16 .. g * 16 + 15 of a Q4_K matrix (row_bytes apart, n elements)
+// as groups[g * (n / 256) + block], for g < n_groups.
+void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
+                     BlockQ4_KGroup* groups);
 
 // Defined in quant_avx2.cpp / quant_avx512.cpp; called only on CPUs with the
 // instructions (the functions themselves may contain them).

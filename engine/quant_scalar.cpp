@@ -857,6 +857,38 @@ float dot_k4(std::int64_t n, const void* w, const void* a) {
     return sum;
 }
 
+// The row kernel's sums (dot_k4), in the same order, over row groups.
+void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
+    const std::int64_t n_blocks = tile.n / kBlockK;
+    for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
+        const auto* x = blocks_of<BlockQ4_KGroup>(tile.weights + first * tile.row_bytes);
+        for (std::int64_t c = 0; c < tile.n_cols; ++c) {
+            const auto* y = blocks_of<BlockQ8_K>(tile.activations + c * tile.act_row_bytes);
+            for (int r = 0; r < kGroupRows; ++r) {
+                float sum = 0.f;
+                for (std::int64_t b = 0; b < n_blocks; ++b) {
+                    int sumi = 0;
+                    int summins = 0;
+                    for (int sub = 0; sub < 8; ++sub) {
+                        int sub_sum = 0;
+                        for (int p = 0; p < 4; ++p)
+                            for (int i = 0; i < 4; ++i) {
+                                const int byte = x[b].qs[sub][p][4 * r + i];
+                                sub_sum += (byte & 0xF) * y[b].qs[32 * sub + 8 * p + i] +
+                                           (byte >> 4) * y[b].qs[32 * sub + 8 * p + 4 + i];
+                            }
+                        sumi += x[b].scales[sub][r] * sub_sum;
+                        summins += x[b].mins[sub][r] * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
+                    }
+                    sum += y[b].d * (fp16_to_fp32(x[b].d[r]) * static_cast<float>(sumi) -
+                                     fp16_to_fp32(x[b].dmin[r]) * static_cast<float>(summins));
+                }
+                tile.out[c * tile.out_col_stride + first + r] = sum;
+            }
+        }
+    }
+}
+
 using DotFn = float (*)(std::int64_t n, const void* w, const void* a);
 
 template <DotFn Dot>
@@ -896,6 +928,7 @@ KernelTable make_scalar_table() {
     table.isa = "scalar";
     table.exp_row = exp_row_scalar;
     table.weighted_q8_0_rows = weighted_q8_0_rows_scalar;
+    table.matmul_q4_k_groups = matmul_q4_k_groups_scalar;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
         const auto slot = static_cast<std::size_t>(type);
         table.dequantize_row[slot] = dequantize;
@@ -921,6 +954,32 @@ KernelTable make_scalar_table() {
 }
 
 }  // namespace
+
+void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
+                     BlockQ4_KGroup* groups) {
+    const std::int64_t n_blocks = n / kBlockK;
+    for (std::int64_t g = 0; g < n_groups; ++g)
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            BlockQ4_KGroup& out = groups[g * n_blocks + b];
+            for (int r = 0; r < kGroupRows; ++r) {
+                const BlockQ4_K& block = blocks_of<BlockQ4_K>(weights + (g * kGroupRows + r) * row_bytes)[b];
+                out.d[r] = block.d;
+                out.dmin[r] = block.dmin;
+                for (int sub = 0; sub < 8; ++sub) {
+                    int scale = 0;
+                    int min = 0;
+                    scale_min_k4(sub, block.scales, scale, min);
+                    out.scales[sub][r] = static_cast<std::uint8_t>(scale);
+                    out.mins[sub][r] = static_cast<std::uint8_t>(min);
+                    int q[32];
+                    sub_block_quants_k4(block, sub, q);
+                    for (int p = 0; p < 4; ++p)
+                        for (int i = 0; i < 4; ++i)
+                            out.qs[sub][p][4 * r + i] = static_cast<std::uint8_t>(q[8 * p + i] | q[8 * p + 4 + i] << 4);
+                }
+            }
+        }
+}
 
 const KernelTable& scalar_kernels() {
     static const KernelTable table = make_scalar_table();

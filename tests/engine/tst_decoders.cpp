@@ -120,6 +120,7 @@ private slots:
     void ropeStylesAgreeUnderThePermutation();
     void geluTanhGatesTheFeedForward();
     void projectSharesOutTheFeaturesOfSeveralWeights();
+    void q4_kRowGroupsGiveTheRowsProducts();
     void tinyMatchesTransformers_data();
     void tinyMatchesTransformers();
     void prefillMatchesTokenByTokenDecode_data();
@@ -228,6 +229,70 @@ void TestDecoders::projectSharesOutTheFeaturesOfSeveralWeights() {
             matmul(pool, weights[i], own_input, alone[i].data());
             QCOMPARE(shared[i], alone[i]);
         }
+    }
+}
+
+// Q4_K matrices regrouped for the CPU (group_q4_k_matrices) give the rows'
+// products, in one pass of several weights (where one whose rows are not
+// whole groups keeps its rows and shifts the next one's features off the
+// groups' boundaries) and through the feed-forward, for a decoded token and
+// a batch; the file's rows stay as they were.
+void TestDecoders::q4_kRowGroupsGiveTheRowsProducts() {
+    constexpr std::int64_t kCols = 512;
+    const std::int64_t weight_rows[] = {48, 40, 64, 512};
+    std::mt19937 random(9);
+    std::normal_distribution<float> normal;
+    const std::int64_t row_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q4_K, kCols));
+    std::vector<std::vector<std::uint8_t>> storage;
+    for (const std::int64_t rows : weight_rows) {
+        std::vector<std::uint8_t>& bytes = storage.emplace_back(static_cast<std::size_t>(rows * row_bytes));
+        std::vector<float> row(kCols);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            for (float& value : row) value = normal(random);
+            quantize_row(GgmlType::Q4_K, row.data(), bytes.data() + r * row_bytes, kCols);
+        }
+    }
+    std::vector<WeightMatrix> rows, grouped;
+    for (std::size_t i = 0; i < storage.size(); ++i)
+        rows.push_back({GgmlType::Q4_K, storage[i].data(), weight_rows[i], kCols, row_bytes});
+    grouped = rows;  // the last, (512, 512), is the feed-forward's gate, up and down below
+    std::vector<WeightMatrix*> matrices;
+    for (WeightMatrix& w : grouped) matrices.push_back(&w);
+    ThreadPool pool(3);
+    std::vector<WeightBytes> groups;
+    group_q4_k_matrices(pool, matrices, groups);
+    for (std::size_t i = 0; i < grouped.size(); ++i)
+        QCOMPARE(grouped[i].row_groups != nullptr, q4_k_row_groups_pay() && weight_rows[i] % 16 == 0);
+    QCOMPARE(groups.size(), q4_k_row_groups_pay() ? std::size_t{3} : std::size_t{0});
+    const auto close = [](const std::vector<float>& got, const std::vector<float>& expected) {
+        float top = 0.f, diff = 0.f;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            top = std::max(top, std::abs(expected[i]));
+            diff = std::max(diff, std::abs(got[i] - expected[i]));
+        }
+        return diff <= 1e-5f * top;
+    };
+    for (const std::int64_t n_tokens : {1, 5}) {
+        std::vector<float> x(static_cast<std::size_t>(n_tokens * kCols));
+        for (float& value : x) value = normal(random);
+        std::vector<std::vector<float>> from_rows(3), from_groups(3);
+        std::vector<Projection> row_outputs, group_outputs;
+        for (std::size_t i = 0; i < 3; ++i) {
+            from_rows[i].resize(static_cast<std::size_t>(n_tokens * weight_rows[i]));
+            from_groups[i].resize(from_rows[i].size());
+            row_outputs.push_back({&rows[i], from_rows[i].data()});
+            group_outputs.push_back({&grouped[i], from_groups[i].data()});
+        }
+        MatmulInput row_input(x.data(), n_tokens, kCols), group_input(x.data(), n_tokens, kCols);
+        project(pool, row_outputs, LoraSet{}, row_input);
+        project(pool, group_outputs, LoraSet{}, group_input);
+        for (std::size_t i = 0; i < 3; ++i) QVERIFY2(close(from_groups[i], from_rows[i]), qPrintable(QString::number(i)));
+
+        std::vector<float> ffn_rows(x.size()), ffn_groups(x.size());
+        MatmulInput ffn_row_input(x.data(), n_tokens, kCols), ffn_group_input(x.data(), n_tokens, kCols);
+        ffn_gated(pool, rows[3], rows[3], rows[3], GatedActivation::Silu, ffn_row_input, ffn_rows.data());
+        ffn_gated(pool, grouped[3], grouped[3], grouped[3], GatedActivation::Silu, ffn_group_input, ffn_groups.data());
+        QVERIFY(close(ffn_groups, ffn_rows));
     }
 }
 

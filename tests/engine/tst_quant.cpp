@@ -283,6 +283,8 @@ private slots:
     void q8_0RoundsHalfAwayFromZero();
     void matmulRowsWritesItsRange();
     void matmulRowsColumnsMatchesVecDot();
+    void q4_kRowGroupsMatchTheRows();
+    void q4_kRowGroupsRejectPartialGroups();
     void rejectsPartialBlocks();
     void rejectsTypesWithoutKernels();
     void kernelIsaMatchesCpu();
@@ -793,6 +795,88 @@ void TestQuant::matmulRowsColumnsMatchesVecDot() {
             QCOMPARE(out[static_cast<std::size_t>(c * stride + rows)], -1.f);
         }
     }
+}
+
+// Q4_K rows regrouped 16 at a time: the scalar set's group kernel gives the
+// row kernel's bits (the same sums in the same order), every SIMD set's
+// group kernel matches within rounding, for one column (decode) and for
+// columns past every register block, over a range of groups that leaves the
+// first and last group out; and the public API regroups in pieces.
+void TestQuant::q4_kRowGroupsMatchTheRows() {
+    const GgmlType type = GgmlType::Q4_K;
+    for (const std::int64_t cols : {1, 3, 9}) {
+        const std::int64_t n = 1024, rows = 80, stride = 96;
+        const Matmul m = random_matmul(type, n, rows, cols, 47, false);
+        std::vector<std::uint8_t> groups(q4_k_row_groups_bytes(rows, n));
+        QCOMPARE(groups.size(), static_cast<std::size_t>(rows / 16 * n / 256 * 2368));
+        group_q4_k_rows(m.weights.data(), m.row_bytes, 0, 32, n, groups.data());
+        group_q4_k_rows(m.weights.data(), m.row_bytes, 32, rows, n, groups.data());
+        std::vector<float> expected(static_cast<std::size_t>(cols * stride), -1.f);
+        matmul_rows_columns(type, m.weights.data(), m.row_bytes, 16, 64, n, m.activations.data(), m.act_row_bytes,
+                            cols, expected.data(), stride);
+        const std::vector<float> scalar_rows = m.run(q::scalar_kernels(), type);  // (cols, rows)
+        std::vector<const q::KernelTable*> tables = simd_tables();
+        tables.insert(tables.begin(), &q::scalar_kernels());
+        for (const q::KernelTable* kernels : tables) {
+            std::vector<float> result(expected.size(), -1.f);
+            q::MatmulTile tile;
+            tile.n = n;
+            tile.weights = groups.data() + 16 * (groups.size() / rows);
+            tile.row_bytes = static_cast<std::int64_t>(groups.size() / rows);
+            tile.n_rows = 48;
+            tile.activations = m.activations.data();
+            tile.act_row_bytes = m.act_row_bytes;
+            tile.n_cols = cols;
+            tile.out = result.data() + 16;
+            tile.out_col_stride = stride;
+            kernels->matmul_q4_k_groups(tile);
+            for (std::int64_t c = 0; c < cols; ++c)
+                for (std::int64_t r = 0; r < stride; ++r) {
+                    const std::size_t i = static_cast<std::size_t>(c * stride + r);
+                    if (r < 16 || r >= 64) {
+                        QCOMPARE(result[i], -1.f);
+                        continue;
+                    }
+                    const float row_kernel = scalar_rows[static_cast<std::size_t>(c * rows + r)];
+                    const double magnitude = magnitude_of_dot(type, m.weights.data() + r * m.row_bytes,
+                                                              m.activations.data() + c * m.act_row_bytes, n);
+                    const bool same = kernels == &q::scalar_kernels()
+                                          ? result[i] == row_kernel
+                                          : std::fabs(result[i] - row_kernel) <= 1e-5 * magnitude;
+                    if (!same)
+                        QFAIL(qPrintable(QString("%1: row %2 col %3: %4, the rows' scalar kernel %5")
+                                             .arg(kernels->isa).arg(r).arg(c).arg(result[i]).arg(row_kernel)));
+                }
+        }
+        // The public API: the active set's kernel over the same range.
+        std::vector<float> result(expected.size(), -1.f);
+        matmul_q4_k_row_groups(groups.data(), 16, 64, n, m.activations.data(), m.act_row_bytes, cols, result.data(),
+                               stride);
+        for (std::int64_t c = 0; c < cols; ++c)
+            for (std::int64_t r = 0; r < stride; ++r) {
+                const std::size_t i = static_cast<std::size_t>(c * stride + r);
+                const double magnitude = r < rows ? magnitude_of_dot(type, m.weights.data() + r * m.row_bytes,
+                                                                     m.activations.data() + c * m.act_row_bytes, n)
+                                                  : 0.;
+                QVERIFY(std::fabs(result[i] - expected[i]) <= 1e-5 * magnitude);
+            }
+    }
+    QCOMPARE(q4_k_row_groups_pay(), q::active_kernels().fast_q4_k_groups);
+    if (q::avx512_kernels())
+        QVERIFY(q::avx512_kernels()->fast_q4_k_groups &&
+                q::avx512_kernels()->matmul_q4_k_groups != q::scalar_kernels().matmul_q4_k_groups);
+}
+
+void TestQuant::q4_kRowGroupsRejectPartialGroups() {
+    const std::int64_t n = 256;
+    const Matmul m = random_matmul(GgmlType::Q4_K, n, 32, 1, 53, false);
+    std::vector<std::uint8_t> groups(q4_k_row_groups_bytes(32, n));
+    std::vector<float> out(32);
+    QVERIFY_THROWS_EXCEPTION(QuantError, q4_k_row_groups_bytes(24, n));
+    QVERIFY_THROWS_EXCEPTION(QuantError, q4_k_row_groups_bytes(16, 300));
+    QVERIFY_THROWS_EXCEPTION(QuantError, group_q4_k_rows(m.weights.data(), m.row_bytes, 8, 32, n, groups.data()));
+    QVERIFY_THROWS_EXCEPTION(QuantError, matmul_q4_k_row_groups(groups.data(), 0, 20, n, m.activations.data(),
+                                                                 m.act_row_bytes, 1, out.data(), 32));
 }
 
 // The SIMD-vs-scalar tests above run every kernel of every set; this pins
