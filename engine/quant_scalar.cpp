@@ -958,10 +958,11 @@ KernelTable make_scalar_table() {
 void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
                      BlockQ4_KGroup* groups) {
     const std::int64_t n_blocks = n / kBlockK;
+    // Row by row, each read in order, into the group's blocks (a few KB).
     for (std::int64_t g = 0; g < n_groups; ++g)
-        for (std::int64_t b = 0; b < n_blocks; ++b) {
-            BlockQ4_KGroup& out = groups[g * n_blocks + b];
-            for (int r = 0; r < kGroupRows; ++r) {
+        for (int r = 0; r < kGroupRows; ++r)
+            for (std::int64_t b = 0; b < n_blocks; ++b) {
+                BlockQ4_KGroup& out = groups[g * n_blocks + b];
                 const BlockQ4_K& block = blocks_of<BlockQ4_K>(weights + (g * kGroupRows + r) * row_bytes)[b];
                 out.d[r] = block.d;
                 out.dmin[r] = block.dmin;
@@ -971,14 +972,18 @@ void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::i
                     scale_min_k4(sub, block.scales, scale, min);
                     out.scales[sub][r] = static_cast<std::uint8_t>(scale);
                     out.mins[sub][r] = static_cast<std::uint8_t>(min);
-                    int q[32];
-                    sub_block_quants_k4(block, sub, q);
-                    for (int p = 0; p < 4; ++p)
-                        for (int i = 0; i < 4; ++i)
-                            out.qs[sub][p][4 * r + i] = static_cast<std::uint8_t>(q[8 * p + i] | q[8 * p + 4 + i] << 4);
+                    // Eight quants a word (a model's first pass waits for this):
+                    // byte i of the output quad is quant i | quant 4 + i << 4.
+                    const std::uint8_t* qs = block.qs + 32 * (sub / 2);
+                    for (int p = 0; p < 4; ++p) {
+                        std::uint64_t word = 0;
+                        std::memcpy(&word, qs + 8 * p, sizeof word);
+                        const std::uint64_t quants = word >> (4 * (sub % 2)) & 0x0F0F0F0F0F0F0F0FULL;
+                        const auto quad = static_cast<std::uint32_t>(quants | (quants >> 32) << 4);
+                        std::memcpy(&out.qs[sub][p][4 * r], &quad, sizeof quad);
+                    }
                 }
             }
-        }
 }
 
 const KernelTable& scalar_kernels() {

@@ -149,6 +149,7 @@ private slots:
     void tensorsRoundTrip_data();
     void tensorsRoundTrip();
     void customAlignment();
+    void releasedPagesReadBackTheFile();
     void fileWithoutTensors();
     void largeVocabularyLoadsFast();
     void gettersReportKeyAndType();
@@ -462,6 +463,29 @@ void TestGguf::tensorsRoundTrip() {
     // Padded after the last tensor too, as ggml writes it.
     const GgufTensor& last = file.tensors().back();
     QCOMPARE(file.file_size(), (file.data_offset() + last.offset + last.n_bytes() + 31) / 32 * 32);
+}
+
+// A mapped tensor's pages let go (the model does so for rows it has
+// regrouped) read back the file's bytes; a range reaching past the mapping,
+// and a file parsed from memory, are left be.
+void TestGguf::releasedPagesReadBackTheFile() {
+    const std::int64_t ne[] = {256, 1024};  // 1 MiB of f32
+    const std::vector<std::uint8_t> contents = random_bytes(256 * 1024 * 4, 5);
+    GgufWriter writer;
+    writer.add_string("general.architecture", "llama");
+    writer.add_tensor("blk.0.ffn_up.weight", GgmlType::F32, ne, contents);
+    QTemporaryDir directory;
+    QVERIFY(directory.isValid());
+    const std::filesystem::path path = directory.filePath("release.gguf").toStdString();
+    writer.write(path);
+    for (const GgufFile& file : {GgufFile::open(path), GgufFile::parse(writer.to_bytes())}) {
+        const GgufTensor& tensor = file.tensor("blk.0.ffn_up.weight");
+        QVERIFY(std::equal(tensor.data.begin(), tensor.data.end(), contents.begin()));
+        file.release_pages(tensor.data);
+        QVERIFY(std::equal(tensor.data.begin(), tensor.data.end(), contents.begin()));
+        file.release_pages({tensor.data.data() + 1000, tensor.data.size()});  // past the end of the file
+        QVERIFY(std::equal(tensor.data.begin(), tensor.data.end(), contents.begin()));
+    }
 }
 
 void TestGguf::customAlignment() {
