@@ -111,6 +111,25 @@ void add_installed_model_rows() {
     QTest::newRow("gemma3_270m_q4_k_m") << "gemma3_270m" << 32;
 }
 
+// Weight matrices of Gaussian rows quantized to `type`, cols wide, one for
+// each entry of rows, their bytes kept in storage.
+std::vector<WeightMatrix> random_matrices(GgmlType type, std::int64_t cols, std::span<const std::int64_t> rows,
+                                          std::mt19937& random, std::vector<std::vector<std::uint8_t>>& storage) {
+    std::normal_distribution<float> normal;
+    const auto row_bytes = static_cast<std::int64_t>(quant_row_bytes(type, cols));
+    std::vector<WeightMatrix> matrices;
+    for (const std::int64_t n_rows : rows) {
+        std::vector<std::uint8_t>& bytes = storage.emplace_back(static_cast<std::size_t>(n_rows * row_bytes));
+        std::vector<float> row(static_cast<std::size_t>(cols));
+        for (std::int64_t r = 0; r < n_rows; ++r) {
+            for (float& value : row) value = normal(random);
+            quantize_row(type, row.data(), bytes.data() + r * row_bytes, cols);
+        }
+        matrices.push_back({type, bytes.data(), n_rows, cols, row_bytes});
+    }
+    return matrices;
+}
+
 }  // namespace
 
 class TestDecoders : public QObject {
@@ -198,19 +217,8 @@ void TestDecoders::projectSharesOutTheFeaturesOfSeveralWeights() {
     const std::int64_t weight_rows[] = {40, 24, 72};  // not multiples of the pool's chunks
     std::mt19937 random(7);
     std::normal_distribution<float> normal;
-    const std::int64_t row_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q8_0, kCols));
     std::vector<std::vector<std::uint8_t>> storage;
-    std::vector<WeightMatrix> weights;
-    for (const std::int64_t rows : weight_rows) {
-        std::vector<std::uint8_t>& bytes = storage.emplace_back(static_cast<std::size_t>(rows * row_bytes));
-        std::vector<float> row(kCols);
-        for (std::int64_t r = 0; r < rows; ++r) {
-            for (float& value : row) value = normal(random);
-            quantize_row(GgmlType::Q8_0, row.data(), bytes.data() + r * row_bytes, kCols);
-        }
-    }
-    for (std::size_t i = 0; i < storage.size(); ++i)
-        weights.push_back({GgmlType::Q8_0, storage[i].data(), weight_rows[i], kCols, row_bytes});
+    const std::vector<WeightMatrix> weights = random_matrices(GgmlType::Q8_0, kCols, weight_rows, random, storage);
     ThreadPool pool(3);
     for (const std::int64_t n_tokens : {1, 5}) {
         std::vector<float> x(static_cast<std::size_t>(n_tokens * kCols));
@@ -242,20 +250,9 @@ void TestDecoders::q4_kRowGroupsGiveTheRowsProducts() {
     const std::int64_t weight_rows[] = {48, 40, 64, 512};
     std::mt19937 random(9);
     std::normal_distribution<float> normal;
-    const std::int64_t row_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q4_K, kCols));
     std::vector<std::vector<std::uint8_t>> storage;
-    for (const std::int64_t rows : weight_rows) {
-        std::vector<std::uint8_t>& bytes = storage.emplace_back(static_cast<std::size_t>(rows * row_bytes));
-        std::vector<float> row(kCols);
-        for (std::int64_t r = 0; r < rows; ++r) {
-            for (float& value : row) value = normal(random);
-            quantize_row(GgmlType::Q4_K, row.data(), bytes.data() + r * row_bytes, kCols);
-        }
-    }
-    std::vector<WeightMatrix> rows, grouped;
-    for (std::size_t i = 0; i < storage.size(); ++i)
-        rows.push_back({GgmlType::Q4_K, storage[i].data(), weight_rows[i], kCols, row_bytes});
-    grouped = rows;  // the last, (512, 512), is the feed-forward's gate, up and down below
+    const std::vector<WeightMatrix> rows = random_matrices(GgmlType::Q4_K, kCols, weight_rows, random, storage);
+    std::vector<WeightMatrix> grouped = rows;  // the last, (512, 512), is the feed-forward's gate, up and down below
     std::vector<WeightMatrix*> matrices;
     for (WeightMatrix& w : grouped) matrices.push_back(&w);
     ThreadPool pool(3);
