@@ -52,6 +52,7 @@ void parallel_for_rows(ThreadPool& pool, std::int64_t n, const std::function<voi
         body(begin * kMatmulMinRows, std::min(n, end * kMatmulMinRows));
     });
 }
+
 // Multiply-adds per chunk of a LoRA pair's X · Aᵀ: a decoded token's
 // r · n_in are too few to be worth waking the pool for.
 constexpr std::int64_t kLoraMinChunkWork = std::int64_t{1} << 16;
