@@ -209,24 +209,35 @@ void run_tiles(quant::MatmulTileFn matmul, const void* weights, std::int64_t row
     }
 }
 
-void run_matmul(const char* function, GgmlType type, const void* weights, std::int64_t row_bytes,
-                std::int64_t rows_begin, std::int64_t rows_end, std::int64_t n, const void* act_q,
-                std::int64_t act_row_bytes, std::int64_t n_cols, float* out, std::int64_t out_col_stride) {
-    const quant::MatmulTileFn matmul = require_matmul(function, type, n);
+// Weight rows of `type`, row_bytes apart, that hold n elements each.
+void require_row_bytes(const char* function, GgmlType type, std::int64_t n, std::int64_t row_bytes) {
     const auto weight_row_bytes = static_cast<std::int64_t>(quant_row_bytes(type, n));
     if (row_bytes < weight_row_bytes)
         fail(function, "row_bytes = " + std::to_string(row_bytes) + " is less than the " +
                            std::to_string(weight_row_bytes) + " bytes of a " + type_name(type) + " row of " +
                            std::to_string(n));
-    if (rows_begin < 0 || rows_end < rows_begin)
-        fail(function, "bad row range [" + std::to_string(rows_begin) + ", " + std::to_string(rows_end) + ")");
+}
+
+// n_cols activation rows of n elements in weight_type's vec_dot_type, act_row_bytes apart.
+void require_activation_rows(const char* function, GgmlType weight_type, std::int64_t n, std::int64_t n_cols,
+                             std::int64_t act_row_bytes) {
     if (n_cols < 0)
         fail(function, "n_cols = " + std::to_string(n_cols));
-    const auto act_bytes = static_cast<std::int64_t>(quant_row_bytes(vec_dot_type(type), n));
+    const auto act_bytes = static_cast<std::int64_t>(quant_row_bytes(vec_dot_type(weight_type), n));
     if (n_cols > 1 && act_row_bytes < act_bytes)
         fail(function, "act_row_bytes = " + std::to_string(act_row_bytes) + " is less than the " +
-                           std::to_string(act_bytes) + " bytes of a " + type_name(vec_dot_type(type)) +
+                           std::to_string(act_bytes) + " bytes of a " + type_name(vec_dot_type(weight_type)) +
                            " row of " + std::to_string(n));
+}
+
+void run_matmul(const char* function, GgmlType type, const void* weights, std::int64_t row_bytes,
+                std::int64_t rows_begin, std::int64_t rows_end, std::int64_t n, const void* act_q,
+                std::int64_t act_row_bytes, std::int64_t n_cols, float* out, std::int64_t out_col_stride) {
+    const quant::MatmulTileFn matmul = require_matmul(function, type, n);
+    require_row_bytes(function, type, n, row_bytes);
+    if (rows_begin < 0 || rows_end < rows_begin)
+        fail(function, "bad row range [" + std::to_string(rows_begin) + ", " + std::to_string(rows_end) + ")");
+    require_activation_rows(function, type, n, n_cols, act_row_bytes);
 
     run_tiles(matmul, weights, row_bytes, rows_begin, rows_end, n, act_q, act_row_bytes, n_cols, out, out_col_stride);
 }
@@ -274,9 +285,7 @@ void group_q4_k_rows(const void* weights, std::int64_t row_bytes, std::int64_t r
                      std::int64_t n, void* groups) {
     require_groups("group_q4_k_rows", rows_begin, n);
     require_groups("group_q4_k_rows", rows_end - rows_begin, n);
-    if (row_bytes < static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q4_K, n)))
-        fail("group_q4_k_rows", "row_bytes = " + std::to_string(row_bytes) + " is less than a Q4_K row of " +
-                                    std::to_string(n));
+    require_row_bytes("group_q4_k_rows", GgmlType::Q4_K, n, row_bytes);
     quant::group_q4_k_rows(static_cast<const std::uint8_t*>(weights) + rows_begin * row_bytes, row_bytes, n,
                            (rows_end - rows_begin) / quant::kGroupRows,
                            reinterpret_cast<quant::BlockQ4_KGroup*>(static_cast<std::uint8_t*>(groups) +
@@ -288,10 +297,7 @@ void matmul_q4_k_row_groups(const void* groups, std::int64_t rows_begin, std::in
                             std::int64_t out_col_stride) {
     require_groups("matmul_q4_k_row_groups", rows_begin, n);
     require_groups("matmul_q4_k_row_groups", rows_end - rows_begin, n);
-    const auto act_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q8_K, n));
-    if (n_cols < 0 || (n_cols > 1 && act_row_bytes < act_bytes))
-        fail("matmul_q4_k_row_groups", "bad activation rows (n_cols = " + std::to_string(n_cols) +
-                                           ", act_row_bytes = " + std::to_string(act_row_bytes) + ")");
+    require_activation_rows("matmul_q4_k_row_groups", GgmlType::Q4_K, n, n_cols, act_row_bytes);
     run_tiles(quant::active_kernels().matmul_q4_k_groups, groups, group_row_bytes(n), rows_begin, rows_end, n, act_q,
               act_row_bytes, n_cols, out, out_col_stride);
 }
