@@ -1,7 +1,7 @@
 // Weight matrices times activations (kernels.h): fused dequantizing
 // matrix-vector kernels for decode (int8 dot products on quantized weights,
-// f32 on float ones), dequantization to f16 plus a cuBLAS tensor-core GEMM
-// for prefill, and the embedding-row gather.
+// f32 on float ones), dequantization to f16 plus cuBLAS tensor-core GEMMs
+// (the activations as two f16 terms) for prefill, and the embedding-row gather.
 
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
@@ -172,6 +172,22 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ w, std::int64
 #pragma unroll
     for (int r = 0; r < Format::kRuns; ++r) {
         const int start = Format::run_start(chunk, r);
+        if constexpr (sizeof(Out) == 2 && Format::kRunLength % 8 == 0) {
+            // 16-byte stores. Element by element, a warp's stores landed a
+            // chunk apart: a 768 x 2048 Q4_K expert took 22 us on an H200
+            // (under 200 GB/s). Rows are whole 8s (require_readable), so a
+            // run starting on an 8 is 16-byte aligned.
+            if (start % 8 == 0) {
+#pragma unroll
+                for (int e = 0; e < Format::kRunLength; e += 8) {
+                    __align__(16) __half2 packed[4];
+#pragma unroll
+                    for (int q = 0; q < 4; ++q) packed[q] = __floats2half2_rn(v[r][e + 2 * q], v[r][e + 2 * q + 1]);
+                    *reinterpret_cast<uint4*>(out_block + start + e) = *reinterpret_cast<const uint4*>(packed);
+                }
+                continue;
+            }
+        }
 #pragma unroll
         for (int e = 0; e < Format::kRunLength; ++e) {
             if constexpr (sizeof(Out) == 2)
@@ -182,9 +198,14 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ w, std::int64
     }
 }
 
-__global__ void to_half_kernel(const float* __restrict__ x, std::int64_t n, __half* __restrict__ out) {
+// x as two f16 terms, high (out[i]) + low (out[n + i]): the low one carries
+// what rounding to f16 dropped, so that the pair holds x to about 22 bits.
+__global__ void split_half_kernel(const float* __restrict__ x, std::int64_t n, __half* __restrict__ out) {
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < n) out[i] = __float2half(x[i]);
+    if (i >= n) return;
+    const __half high = __float2half_rn(x[i]);
+    out[i] = high;
+    out[n + i] = __float2half_rn(x[i] - __half2float(high));
 }
 
 template <class Format, class Out>
@@ -276,19 +297,25 @@ void check_cublas(cublasStatus_t status, const char* what) {
         throw CudaError(std::string("cuBLAS cannot ") + what + " (status " + std::to_string(static_cast<int>(status)) + ")");
 }
 
+// The activations go to the tensor cores as two f16 terms (split_half_kernel)
+// and each weight tile is multiplied by both, the second product added onto
+// the first: one f16 rounding of the activations alone put the logits of a
+// small model 2e-3 of their range off the CPU's f32 products, and shifted
+// near-tied expert choices.
 template <class Format>
 void gemm(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n, float* out) {
     constexpr int kThreads = 256;
-    auto* x_half = static_cast<__half*>(stream.workspace(0, static_cast<std::size_t>(n * w.cols) * sizeof(__half)));
-    to_half_kernel<<<blocks_for(n * w.cols, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream.handle())>>>(
-        x, n * w.cols, x_half);
-    check_launch("to_half");
+    const std::int64_t elements = n * w.cols;
+    auto* x_split = static_cast<__half*>(stream.workspace(0, static_cast<std::size_t>(2 * elements) * sizeof(__half)));
+    split_half_kernel<<<blocks_for(elements, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+        x, elements, x_split);
+    check_launch("split_half");
     const bool weights_are_half = w.ggml_type == 1;
     const std::int64_t tile_rows = std::max<std::int64_t>(1, std::min(w.rows, kTileElements / w.cols));
     auto* tile = weights_are_half ? nullptr
                                   : static_cast<__half*>(stream.workspace(
                                         1, static_cast<std::size_t>(tile_rows * w.cols) * sizeof(__half)));
-    const float alpha = 1.f, beta = 0.f;
+    const float alpha = 1.f;
     for (std::int64_t first = 0; first < w.rows; first += tile_rows) {
         const std::int64_t rows = std::min(tile_rows, w.rows - first);
         const void* a = weights_are_half ? static_cast<const std::uint8_t*>(w.data) + first * w.row_bytes
@@ -297,12 +324,15 @@ void gemm(Stream& stream, const DeviceMatrix& w, const float* x, std::int64_t n,
         // cuBLAS is column-major: the row-major tile (rows, cols) is A (cols,
         // rows) taken transposed, x (n, cols) is B (cols, n), and out (n,
         // w.rows) is C (w.rows, n), this tile's part starting at out + first.
-        check_cublas(cublasGemmEx(static_cast<cublasHandle_t>(stream.cublas()), CUBLAS_OP_T, CUBLAS_OP_N,
-                                  static_cast<int>(rows), static_cast<int>(n), static_cast<int>(w.cols), &alpha, a,
-                                  CUDA_R_16F, static_cast<int>(w.cols), x_half, CUDA_R_16F, static_cast<int>(w.cols),
-                                  &beta, out + first, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT),
-                     "multiply a weight tile");
+        for (int term = 0; term < 2; ++term) {
+            const float beta = term == 0 ? 0.f : 1.f;
+            check_cublas(cublasGemmEx(static_cast<cublasHandle_t>(stream.cublas()), CUBLAS_OP_T, CUBLAS_OP_N,
+                                      static_cast<int>(rows), static_cast<int>(n), static_cast<int>(w.cols), &alpha, a,
+                                      CUDA_R_16F, static_cast<int>(w.cols), x_split + term * elements, CUDA_R_16F,
+                                      static_cast<int>(w.cols), &beta, out + first, CUDA_R_32F,
+                                      static_cast<int>(w.rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                         "multiply a weight tile");
+        }
     }
 }
 

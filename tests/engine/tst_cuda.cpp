@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -79,15 +80,15 @@ std::vector<std::int32_t> random_tokens(std::size_t n, int n_vocab, unsigned see
 }
 
 // Largest |gpu - cpu| / range of the logits of two copies of a model: the
-// first n_prompt tokens prefilled (every position's logits), then the rest
-// decoded one at a time, each on a cache of all the tokens' positions and
-// of cache_type.
+// first n_prompt tokens prefilled (every position's logits; the CPU's in
+// batches of cpu_batch tokens when given), then the rest decoded one at a
+// time, each on a cache of all the tokens' positions and of cache_type.
 struct CpuGpuDiff {
     double prefill = 0;
     double decode = 0;
 };
 CpuGpuDiff prefill_then_decode(Model& cpu, Model& gpu, const std::vector<std::int32_t>& tokens, std::size_t n_prompt,
-                               KvType cache_type = KvType::F16) {
+                               KvType cache_type = KvType::F16, std::size_t cpu_batch = 0) {
     const int n_vocab = cpu.config().n_vocab;
     const std::vector<std::int32_t> positions = iota_positions(tokens.size());
     ThreadPool pool(2);
@@ -95,9 +96,17 @@ CpuGpuDiff prefill_then_decode(Model& cpu, Model& gpu, const std::vector<std::in
     KvCache gpu_cache = gpu.make_kv_cache(static_cast<int>(tokens.size()), cache_type);
     const auto prompt = std::span(tokens).first(n_prompt);
     const auto prompt_positions = std::span(positions).first(n_prompt);
+    std::vector<float> cpu_logits;
+    const std::size_t batch = cpu_batch > 0 ? cpu_batch : n_prompt;
+    for (std::size_t first = 0; first < n_prompt; first += batch) {
+        const std::size_t n = std::min(batch, n_prompt - first);
+        const std::vector<float> logits =
+            cpu.forward(pool, prompt.subspan(first, n), prompt_positions.subspan(first, n), cpu_cache, LogitRows::All);
+        cpu_logits.insert(cpu_logits.end(), logits.begin(), logits.end());
+    }
     CpuGpuDiff diff;
     diff.prefill = max_relative_diff(gpu.forward(pool, prompt, prompt_positions, gpu_cache, LogitRows::All),
-                                     cpu.forward(pool, prompt, prompt_positions, cpu_cache, LogitRows::All), n_vocab);
+                                     cpu_logits, n_vocab);
     for (std::size_t i = n_prompt; i < tokens.size(); ++i) {
         const auto token = std::span(tokens).subspan(i, 1);
         const auto position = std::span(positions).subspan(i, 1);
@@ -830,8 +839,7 @@ void TestCuda::longPromptMatchesCpu_data() {
     QTest::addColumn<bool>("q8_0");
     // qwen2: grouped-query heads of 16, two to a Q8_0 block; gemma3:
     // sliding-window layers, heads of one block (the query through Q8_0);
-    // deepseek2: latent attention, whose prompt the CPU expands per head and
-    // the GPU attends absorbed.
+    // deepseek2: latent attention, which the GPU attends absorbed.
     for (const char* architecture : {"qwen2", "gemma3", "deepseek2"}) {
         QTest::newRow(architecture) << QString(architecture) << false;
         QTest::addRow("%s, q8_0 cache", architecture) << QString(architecture) << true;
@@ -848,8 +856,16 @@ void TestCuda::longPromptMatchesCpu() {
     std::unique_ptr<Model> cpu = load_model(file);
     std::unique_ptr<Model> gpu = gpu_model(file);
     constexpr std::size_t kPrompt = 700, kDecoded = 6;
+    // The CPU expands a long batch's latents per head (deepseek2), in sums
+    // ordered otherwise than the absorbed ones and, with a q8_0 cache,
+    // without rounding the query to Q8_0: against itself taking the prompt
+    // 32 tokens at a time (absorbed), this prompt's logits move by 4.4e-2 of
+    // their range at one position (a near-tied expert choice of the tiny
+    // model going the other way), 1.3e-1 with a q8_0 cache. The GPU attends
+    // absorbed, so its reference does too.
+    const std::size_t cpu_batch = architecture == "deepseek2" ? 32 : 0;
     const CpuGpuDiff diff = prefill_then_decode(*cpu, *gpu, random_tokens(kPrompt + kDecoded, cpu->config().n_vocab, 3),
-                                                kPrompt, q8_0 ? KvType::Q8_0 : KvType::F16);
+                                                kPrompt, q8_0 ? KvType::Q8_0 : KvType::F16, cpu_batch);
     qInfo("%s, %zu-token prompt, %s cache: max |gpu - cpu| / range = %.2e (prefill), %.2e (decode)",
           qPrintable(architecture), kPrompt, q8_0 ? "q8_0" : "f16", diff.prefill, diff.decode);
     const double tolerance = q8_0 ? kQ8_0CacheTolerance : 2e-3;
@@ -1144,12 +1160,31 @@ void TestCuda::expertsMatchCpu() {
     QVERIFY(gpu->on_gpu());
     QCOMPARE(gpu->host_expert_layers(), std::min(host_layers, gpu->config().n_layers));
     constexpr std::size_t kPrompt = 40, kDecoded = 8;
-    const CpuGpuDiff diff =
-        prefill_then_decode(*cpu, *gpu, random_tokens(kPrompt + kDecoded, cpu->config().n_vocab, 21), kPrompt);
+    const std::vector<std::int32_t> tokens = random_tokens(kPrompt + kDecoded, cpu->config().n_vocab, 21);
+    const CpuGpuDiff diff = prefill_then_decode(*cpu, *gpu, tokens, kPrompt);
     qInfo("%s: max |gpu - cpu| / range = %.2e (prefill), %.2e (decode)", qPrintable(architecture), diff.prefill,
           diff.decode);
-    QVERIFY2(diff.prefill <= kPrefillTolerance, qPrintable(QString::number(diff.prefill)));
-    QVERIFY2(diff.decode <= kPrefillTolerance, qPrintable(QString::number(diff.decode)));
+    if (q8_experts) {
+        // The CPU rounds the activations to Q8_0 for its integer products
+        // with these experts, the GPU's GEMM takes them whole: each is held
+        // to the experts widened to f32, as in quantizedModelMatchesCpu.
+        std::unique_ptr<Model> exact = load_model(edited(file, {.tensor = [&](EditedTensor& tensor) {
+                                                            if (tensor.ne.size() == 3) tensor.type = GgmlType::F32;
+                                                            return true;
+                                                        }}));
+        const CpuGpuDiff cpu_error = prefill_then_decode(*exact, *load_model(file), tokens, kPrompt);
+        const CpuGpuDiff gpu_error =
+            prefill_then_decode(*exact, *gpu_model(file, {.host_expert_layers = host_layers}), tokens, kPrompt);
+        qInfo("against f32 experts: GPU %.2e / %.2e, CPU %.2e / %.2e (prefill / decode)", gpu_error.prefill,
+              gpu_error.decode, cpu_error.prefill, cpu_error.decode);
+        QVERIFY2(gpu_error.prefill <= std::max(1.25 * cpu_error.prefill, kPrefillTolerance),
+                 qPrintable(QString("GPU %1, CPU %2").arg(gpu_error.prefill).arg(cpu_error.prefill)));
+        QVERIFY2(gpu_error.decode <= std::max(1.25 * cpu_error.decode, kPrefillTolerance),
+                 qPrintable(QString("GPU %1, CPU %2").arg(gpu_error.decode).arg(cpu_error.decode)));
+    } else {
+        QVERIFY2(diff.prefill <= kPrefillTolerance, qPrintable(QString::number(diff.prefill)));
+        QVERIFY2(diff.decode <= kPrefillTolerance, qPrintable(QString::number(diff.decode)));
+    }
     // Every choice counted; a near tie may go the other way on f16 operands.
     QCOMPARE(gpu->expert_usage().total(), cpu->expert_usage().total());
     std::int64_t moved = 0;
