@@ -236,7 +236,7 @@ public:
     void gelu(float* x, std::int64_t n);
     void ffn_gated(const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,
                    GatedActivation activation, const float* x, std::int64_t n_rows, float* out, const LoraSet& loras);
-    // Routed on the GPU (route_row, as on the CPU), unless the layer's
+    // Routed on the GPU (choosing as route_row on the CPU), unless the layer's
     // experts were kept on the host. A few rows (decode)
     // multiply each row's chosen experts straight from the routing's ids,
     // so a decode step stays one recording; more rows (prefill) go to the

@@ -1,23 +1,17 @@
 #pragma once
 // Choosing a row's experts from its router logits (internal to the engine):
-// one implementation that the CPU backend runs per row (blocks_cpu.cpp) and
-// the CUDA backend runs one row per GPU thread (cuda/experts.cu), so the two
-// choose alike. Plain C++17 without allocation, so that nvcc compiles it as
-// device code too.
+// route_row is what the CPU backend runs per row (blocks_cpu.cpp), and the
+// reference the CUDA backend's warp-per-row routing (cuda/experts.cu) is
+// tested against (tst_cuda expertOpsMatchCpu). Plain C++17 without
+// allocation: nvcc compiles this header too, for ExpertRouting.
 
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define FOLIO_HOST_DEVICE __host__ __device__
-#else
-#define FOLIO_HOST_DEVICE
-#endif
-
 namespace folio::engine {
 
-// The most experts (and expert groups) a layer may have: the scratch a GPU
-// thread keeps for a row. DeepSeek-V3 has 256, Qwen3-30B-A3B 128.
+// The most experts (and expert groups) a layer may have: the scratch kept
+// for a row. DeepSeek-V3 has 256, Qwen3-30B-A3B 128.
 inline constexpr int kMaxRoutedExperts = 256;
 
 // How a layer chooses (ExpertFfn's fields, blocks_cpu.h).
@@ -34,7 +28,7 @@ struct ExpertRouting {
 
 // The index of the best of scores[0, n) not yet taken, the lower index on
 // ties (as a stable sort gives); -1 when every one is taken.
-FOLIO_HOST_DEVICE inline int best_untaken(const float* scores, const bool* taken, int n) {
+inline int best_untaken(const float* scores, const bool* taken, int n) {
     int best = -1;
     for (int i = 0; i < n; ++i)
         if (!taken[i] && (best < 0 || scores[i] > scores[best])) best = i;
@@ -47,7 +41,7 @@ FOLIO_HOST_DEVICE inline int best_untaken(const float* scores, const bool* taken
 // shifts the choice, not the weights; group-limited routing (DeepSeek)
 // keeps the n_groups_used groups with the best group scores — their best
 // expert's (softmax) or their best two's sum (sigmoid).
-FOLIO_HOST_DEVICE inline void route_row(const ExpertRouting& r, const float* logits, float* scores, float* choice,
+inline void route_row(const ExpertRouting& r, const float* logits, float* scores, float* choice,
                                         bool* taken, std::int32_t* ids, float* weights) {
     const int n = r.n_expert;
     double softmax_sum = 1;

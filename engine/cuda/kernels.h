@@ -167,8 +167,8 @@ constexpr std::int64_t kMaxExpertPairs = kMaxVectorRows * kMaxRoutedExperts;
 void matmul_experts(Stream& stream, const DeviceExperts& w, const std::int32_t* ids, std::int64_t n_pairs,
                     int pairs_per_row, const float* x, float* out, const QuantizedRows* quantized = nullptr);
 
-// Each row's experts, one GPU thread a row running route_row (the CPU
-// backend's choice): ids and weights (n_rows, routing.n_used) from logits
+// Each row's experts, a warp a row choosing what route_row (the CPU
+// backend's choice) does: ids and weights (n_rows, routing.n_used) from logits
 // (n_rows, routing.n_expert); routing.selection_bias in device memory.
 // usage (n_expert counters, device memory) counts each choice when given.
 void route_experts(Stream& stream, const ExpertRouting& routing, const float* logits, std::int64_t n_rows,

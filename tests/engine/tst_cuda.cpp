@@ -1014,43 +1014,47 @@ void TestCuda::decodeStepsWithAndWithoutAdaptersMatchCpu() {
 // scatter_rows and add_sigmoid_scaled do their sums.
 void TestCuda::expertOpsMatchCpu() {
     cuda::Stream stream;
-    constexpr std::int64_t kRows = 19;
-    constexpr int kExperts = 64, kUsed = 6;
-    const std::vector<float> logits = normal_floats(kRows * kExperts, 5), bias = normal_floats(kExperts, 6, 0.1f);
-    const DeviceFloats device_logits(stream, logits), device_bias(stream, bias);
-    for (int variant = 0; variant < 3; ++variant) {
-        ExpertRouting routing{kExperts, kUsed};
-        if (variant == 1) {
-            routing.sigmoid = true;
-            routing.normalize_weights = true;
-            routing.weights_scale = 2.5f;
-            routing.n_groups = 8;
-            routing.n_groups_used = 3;
-        }
-        if (variant == 2) routing.normalize_weights = true;
-        std::vector<std::int32_t> ids(static_cast<std::size_t>(kRows * kUsed));
-        std::vector<float> weights(ids.size()), scores(kExperts), choice(kExperts);
-        std::vector<unsigned long long> counts(kExperts, 0);
-        bool taken[kExperts];
-        ExpertRouting host = routing;
-        if (variant == 1) host.selection_bias = bias.data();
-        for (std::int64_t r = 0; r < kRows; ++r)
-            route_row(host, logits.data() + r * kExperts, scores.data(), choice.data(), taken, ids.data() + r * kUsed,
-                      weights.data() + r * kUsed);
-        for (const std::int32_t e : ids) ++counts[static_cast<std::size_t>(e)];
+    constexpr std::int64_t kRows = 19;  // not whole blocks of the routing kernel's rows
+    // 60: lanes with one expert and lanes with two; 256: DeepSeek-V3's, every lane's most.
+    for (const int experts : {60, 256}) {
+        const int used = experts == 60 ? 6 : 8;
+        const std::vector<float> logits = normal_floats(kRows * experts, 5), bias = normal_floats(experts, 6, 0.1f);
+        const DeviceFloats device_logits(stream, logits), device_bias(stream, bias);
+        for (int variant = 0; variant < 3; ++variant) {
+            ExpertRouting routing{experts, used};
+            if (variant == 1) {
+                routing.sigmoid = true;
+                routing.normalize_weights = true;
+                routing.weights_scale = 2.5f;
+                routing.n_groups = experts == 60 ? 4 : 8;
+                routing.n_groups_used = 3;
+            }
+            if (variant == 2) routing.normalize_weights = true;
+            std::vector<std::int32_t> ids(static_cast<std::size_t>(kRows * used));
+            std::vector<float> weights(ids.size()), scores(static_cast<std::size_t>(experts)), choice(scores.size());
+            std::vector<unsigned long long> counts(static_cast<std::size_t>(experts), 0);
+            std::unique_ptr<bool[]> taken(new bool[static_cast<std::size_t>(experts)]);
+            ExpertRouting host = routing;
+            if (variant == 1) host.selection_bias = bias.data();
+            for (std::int64_t r = 0; r < kRows; ++r)
+                route_row(host, logits.data() + r * experts, scores.data(), choice.data(), taken.get(),
+                          ids.data() + r * used, weights.data() + r * used);
+            for (const std::int32_t e : ids) ++counts[static_cast<std::size_t>(e)];
 
-        if (variant == 1) routing.selection_bias = device_bias.get();
-        const DeviceArray<std::int32_t> device_ids(stream, std::vector<std::int32_t>(ids.size()));
-        const DeviceFloats device_weights(stream, std::vector<float>(weights.size()));
-        const DeviceArray<unsigned long long> device_usage(stream, std::vector<unsigned long long>(kExperts, 0));
-        cuda::route_experts(stream, routing, device_logits.get(), kRows, device_ids.get(), device_weights.get(),
-                            device_usage.get());
-        QCOMPARE(device_ids.read(stream), ids);
-        const std::vector<float> gpu_weights = device_weights.read(stream);
-        for (std::size_t i = 0; i < weights.size(); ++i)
-            QVERIFY2(std::abs(gpu_weights[i] - weights[i]) <= 1e-5f * std::max(1.f, std::abs(weights[i])),
-                     qPrintable(QString("variant %1, weight %2: %3 vs %4").arg(variant).arg(i).arg(gpu_weights[i]).arg(weights[i])));
-        QCOMPARE(device_usage.read(stream), counts);
+            if (variant == 1) routing.selection_bias = device_bias.get();
+            const DeviceArray<std::int32_t> device_ids(stream, std::vector<std::int32_t>(ids.size()));
+            const DeviceFloats device_weights(stream, std::vector<float>(weights.size()));
+            const DeviceArray<unsigned long long> device_usage(stream, std::vector<unsigned long long>(counts.size(), 0));
+            cuda::route_experts(stream, routing, device_logits.get(), kRows, device_ids.get(), device_weights.get(),
+                                device_usage.get());
+            QCOMPARE(device_ids.read(stream), ids);
+            const std::vector<float> gpu_weights = device_weights.read(stream);
+            for (std::size_t i = 0; i < weights.size(); ++i)
+                QVERIFY2(std::abs(gpu_weights[i] - weights[i]) <= 1e-5f * std::max(1.f, std::abs(weights[i])),
+                         qPrintable(QString("%1 experts, variant %2, weight %3: %4 vs %5")
+                                        .arg(experts).arg(variant).arg(i).arg(gpu_weights[i]).arg(weights[i])));
+            QCOMPARE(device_usage.read(stream), counts);
+        }
     }
 
     // Four experts' matrices of each type; three rows choosing two each.
