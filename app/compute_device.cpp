@@ -24,12 +24,7 @@ std::string place_model(engine::Model& model, DeviceChoice choice, const engine:
         case DeviceChoice::Auto:
             break;
     }
-    // The GPU's mixture-of-experts, latent-attention (deepseek2, even with
-    // every layer dense), q8_0-cache and encoder paths have not yet been run
-    // on a GPU by the test suite (tst_cuda): Cuda opts into them, Auto keeps
-    // the CPU.
-    if (!model.expert_usage().empty() || model.config().architecture == "deepseek2" ||
-        placement.kv_type != engine::KvType::F16 || model.is_encoder() || engine::detect_gpus().gpus.empty()) {
+    if (engine::detect_gpus().gpus.empty()) {
         model.use_cpu();
         return "cpu";
     }

@@ -22,11 +22,8 @@ DeviceChoice parse_device(std::string_view name);
 // Places the model as chosen and returns where it runs: "cpu" or "cuda".
 // Cuda throws engine::ModelError when the GPU cannot run the model (no GPU,
 // an architecture or weight type without kernels); Auto falls back to the
-// CPU then, and keeps mixtures of experts, DeepSeek's latent attention,
-// q8_0 caches (placement's kv_type) and encoders there: their GPU paths are
-// Cuda's to opt into until a GPU has run their tests. placement: the
-// context it is placed for, and how a mixture of experts is split when it
-// runs on the GPU.
+// CPU then. placement: the context it is placed for (and the cache's type),
+// and how a mixture of experts is split when it runs on the GPU.
 std::string place_model(engine::Model& model, DeviceChoice choice, const engine::GpuPlacement& placement = {});
 
 }  // namespace folio::app

@@ -44,28 +44,27 @@ private slots:
         QVERIFY(!model->on_gpu());
     }
 
-    void automaticKeepsAMixtureOfExpertsOnTheCpu() {
-        const engine::GgufFile file =
-            engine::GgufFile::open(std::filesystem::path(FOLIO_TEST_DATA) / "qwen3moe_tiny" / "model.gguf");
-        std::unique_ptr<engine::Model> model = engine::load_model(file);
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto), std::string("cpu"));
-        QVERIFY(!model->on_gpu());
+    // Every kind of model the GPU runs: a dense decoder, a mixture of
+    // experts, DeepSeek's latent attention, a q8_0 cache, an encoder.
+    void automaticPlacesEachKind_data() {
+        QTest::addColumn<QString>("folder");
+        QTest::addColumn<bool>("q8_0_cache");
+        QTest::newRow("llama") << "llama_tiny" << false;
+        QTest::newRow("qwen3moe") << "qwen3moe_tiny" << false;
+        QTest::newRow("deepseek2") << "deepseek2_tiny" << false;
+        QTest::newRow("llama, q8_0 cache") << "llama_tiny" << true;
+        QTest::newRow("bert") << "bert_tiny" << false;
     }
-
-    void automaticKeepsAQ8_0CacheOnTheCpu() {
-        const engine::GgufFile file = engine::GgufFile::open(kTinyModel);
-        std::unique_ptr<engine::Model> model = engine::load_model(file);
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto, {.kv_type = engine::KvType::Q8_0}),
-                 std::string("cpu"));
-        QVERIFY(!model->on_gpu());
-    }
-
-    void automaticKeepsAnEncoderOnTheCpu() {
+    void automaticPlacesEachKind() {
+        QFETCH(QString, folder);
+        QFETCH(bool, q8_0_cache);
         const engine::GgufFile file =
-            engine::GgufFile::open(std::filesystem::path(FOLIO_TEST_DATA) / "bert_tiny" / "model.gguf");
+            engine::GgufFile::open(std::filesystem::path(FOLIO_TEST_DATA) / folder.toStdString() / "model.gguf");
         std::unique_ptr<engine::Model> model = engine::load_model(file);
-        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto), std::string("cpu"));
-        QVERIFY(!model->on_gpu());
+        const engine::GpuPlacement placement{.kv_type = q8_0_cache ? engine::KvType::Q8_0 : engine::KvType::F16};
+        const bool has_gpu = !engine::detect_gpus().gpus.empty();
+        QCOMPARE(app::place_model(*model, app::DeviceChoice::Auto, placement), std::string(has_gpu ? "cuda" : "cpu"));
+        QCOMPARE(model->on_gpu(), has_gpu);
     }
 
     void withoutAGpuAutomaticIsTheCpuAndCudaSaysWhy() {
