@@ -3,10 +3,16 @@
 // route_row is what the CPU backend runs per row (blocks_cpu.cpp), and the
 // reference the CUDA backend's warp-per-row routing (cuda/experts.cu) is
 // tested against (tst_cuda expertOpsMatchCpu). Plain C++17 without
-// allocation: nvcc compiles this header too, for ExpertRouting.
+// allocation: nvcc compiles this header too (group_score runs on the GPU).
 
 #include <cmath>
 #include <cstdint>
+
+#if defined(__CUDACC__)
+#define FOLIO_HOST_DEVICE __host__ __device__
+#else
+#define FOLIO_HOST_DEVICE
+#endif
 
 namespace folio::engine {
 
@@ -25,6 +31,21 @@ struct ExpertRouting {
     int n_groups_used = 1;
     const float* selection_bias = nullptr;  // (n_expert) in the memory of whoever runs route_row, or null
 };
+
+// A group's score for group-limited routing: its best expert's choice
+// (softmax), or its best two's sum (sigmoid).
+FOLIO_HOST_DEVICE inline float group_score(const float* group, int group_size, bool sigmoid) {
+    float first = -INFINITY, second = -INFINITY;
+    for (int i = 0; i < group_size; ++i) {
+        if (group[i] > first) {
+            second = first;
+            first = group[i];
+        } else if (group[i] > second) {
+            second = group[i];
+        }
+    }
+    return !sigmoid || group_size < 2 ? first : first + second;
+}
 
 // The index of the best of scores[0, n) not yet taken, the lower index on
 // ties (as a stable sort gives); -1 when every one is taken.
@@ -65,17 +86,7 @@ inline void route_row(const ExpertRouting& r, const float* logits, float* scores
         float group_scores[kMaxRoutedExperts];
         bool group_taken[kMaxRoutedExperts];
         for (int g = 0; g < r.n_groups; ++g) {
-            const float* group = choice + g * group_size;
-            float first = -INFINITY, second = -INFINITY;
-            for (int i = 0; i < group_size; ++i) {
-                if (group[i] > first) {
-                    second = first;
-                    first = group[i];
-                } else if (group[i] > second) {
-                    second = group[i];
-                }
-            }
-            group_scores[g] = !r.sigmoid || group_size < 2 ? first : first + second;
+            group_scores[g] = group_score(choice + g * group_size, group_size, r.sigmoid);
             group_taken[g] = false;
         }
         // The kept groups are marked taken; the rest lose their experts.

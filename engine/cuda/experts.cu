@@ -96,17 +96,7 @@ __global__ void route_experts_kernel(ExpertRouting r, const float* __restrict__ 
         float* group_scores = shared_groups[warp];
         bool* kept = shared_kept[warp];
         for (int g = lane; g < r.n_groups; g += kWarpSize) {
-            const float* group = choice + g * group_size;
-            float first = -INFINITY, second = -INFINITY;
-            for (int i = 0; i < group_size; ++i) {
-                if (group[i] > first) {
-                    second = first;
-                    first = group[i];
-                } else if (group[i] > second) {
-                    second = group[i];
-                }
-            }
-            group_scores[g] = !r.sigmoid || group_size < 2 ? first : first + second;
+            group_scores[g] = group_score(choice + g * group_size, group_size, r.sigmoid);
             kept[g] = false;
         }
         __syncwarp();
