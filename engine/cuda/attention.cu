@@ -22,13 +22,13 @@
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/warp.cuh"
 #include "engine/cuda/weight_formats.cuh"
 
 namespace folio::engine::cuda {
 
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kWarps = 4;
 constexpr int kKeysPerSplit = 256;  // the least a split is given: below it the merge costs more than it spreads
 constexpr int kMaxSplits = 64;
@@ -51,20 +51,6 @@ struct Partial {  // one split's share of a (token, head): sums relative to its 
     float max;
     float sum;
 };
-
-__device__ __forceinline__ float warp_sum(float value) {
-#pragma unroll
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
-        value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    return value;
-}
-
-__device__ __forceinline__ float warp_max(float value) {
-#pragma unroll
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
-        value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
-    return value;
-}
 
 constexpr int kQ8Elements = formats::Q8_0::kElements;  // 32: one warp's lanes
 constexpr int kQ8Bytes = formats::Q8_0::kBytes;        // {f16 d; i8 qs[32]}

@@ -6,6 +6,7 @@
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/warp.cuh"
 
 namespace folio::engine::cuda {
 
@@ -24,15 +25,13 @@ constexpr int kCachedVectors = 8;
 // The sum of every thread's value, returned to all kThreads threads of the
 // block, which must all call it.
 __device__ float block_sum(float value) {
-    __shared__ float partial[kThreads / 32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2)
-        value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = value;
+    __shared__ float partial[kThreads / kWarpSize];
+    value = warp_sum(value);
+    if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = value;
     __syncthreads();
     float total = 0.f;
 #pragma unroll
-    for (int w = 0; w < kThreads / 32; ++w)
+    for (int w = 0; w < kThreads / kWarpSize; ++w)
         total += partial[w];
     __syncthreads();  // partial is read by all before a next call overwrites it
     return total;

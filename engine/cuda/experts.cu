@@ -10,6 +10,7 @@
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/warp.cuh"
 #include "engine/expert_routing.h"
 
 namespace folio::engine::cuda {
@@ -17,7 +18,6 @@ namespace folio::engine::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarpSize = 32;
 constexpr int kRoutingWarps = 4;  // rows per block
 constexpr int kPerLane = kMaxRoutedExperts / kWarpSize;  // expert e is lane e % 32's (e / 32)th
 
@@ -74,17 +74,13 @@ __global__ void route_experts_kernel(ExpertRouting r, const float* __restrict__ 
     if (!r.sigmoid) {
         float max_logit = -INFINITY;
         for (int e = lane; e < n; e += kWarpSize) max_logit = fmaxf(max_logit, row_logits[e]);
-#pragma unroll
-        for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
-            max_logit = fmaxf(max_logit, __shfl_xor_sync(0xFFFFFFFFu, max_logit, offset));
+        max_logit = warp_max(max_logit);
         double sum = 0;
         for (int e = lane; e < n; e += kWarpSize) {
             scores[e] = expf(row_logits[e] - max_logit);
             sum += scores[e];
         }
-#pragma unroll
-        for (int offset = kWarpSize / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
-        softmax_sum = sum;
+        softmax_sum = warp_sum(sum);
     } else {
         for (int e = lane; e < n; e += kWarpSize) scores[e] = 1.f / (1.f + expf(-row_logits[e]));
     }

@@ -12,13 +12,13 @@
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/warp.cuh"
 #include "engine/cuda/weight_formats.cuh"
 
 namespace folio::engine::cuda {
 
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kRowsPerBlock = 4;  // warps per block: one weight row each, or fewer rows (warps_per_row)
 // Up to this many activation rows go through the matrix-vector kernel,
 // which then reuses each dequantized weight for all of them; more take the
@@ -26,13 +26,6 @@ constexpr int kRowsPerBlock = 4;  // warps per block: one weight row each, or fe
 // Elements of weight dequantized to f16 per GEMM call: bounds the workspace.
 constexpr std::int64_t kTileElements = std::int64_t{32} << 20;
 constexpr int kQ8Block = 32;  // activations per int8 scale
-
-__device__ __forceinline__ float warp_sum(float value) {
-#pragma unroll
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
-        value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    return value;
-}
 
 // What a matrix-vector launch multiplies: w times its kCols activation
 // rows; or, with expert ids, for each pair p = blockIdx.y the matrix of
@@ -145,10 +138,7 @@ __global__ void quantize_activations_kernel(const float* __restrict__ x, std::in
     if (block >= n_blocks) return;
     const int lane = threadIdx.x % kWarpSize;
     const float value = x[block * kQ8Block + lane];
-    float amax = fabsf(value);
-#pragma unroll
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
-        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+    const float amax = warp_max(fabsf(value));
     const float d = amax / 127.f;
     xq[block * kQ8Block + lane] = static_cast<std::int8_t>(d == 0.f ? 0 : __float2int_rn(value / d));
     if (lane == 0) xd[block] = d;
