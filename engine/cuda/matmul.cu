@@ -162,28 +162,23 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ w, std::int64
 #pragma unroll
     for (int r = 0; r < Format::kRuns; ++r) {
         const int start = Format::run_start(chunk, r);
-        if constexpr (sizeof(Out) == 2 && Format::kRunLength % 8 == 0) {
+        if constexpr (sizeof(Out) == 2) {
             // 16-byte stores. Element by element, a warp's stores landed a
             // chunk apart: a 768 x 2048 Q4_K expert took 22 us on an H200
-            // (under 200 GB/s). Rows are whole 8s (require_readable), so a
-            // run starting on an 8 is 16-byte aligned.
-            if (start % 8 == 0) {
+            // (under 200 GB/s). Every format's runs are whole 8s starting on
+            // an 8, and rows are whole 8s (require_readable), so each store
+            // is 16-byte aligned.
+            static_assert(Format::kRunLength % 8 == 0, "f16 runs are stored 8 elements at a time");
 #pragma unroll
-                for (int e = 0; e < Format::kRunLength; e += 8) {
-                    __align__(16) __half2 packed[4];
+            for (int e = 0; e < Format::kRunLength; e += 8) {
+                __align__(16) __half2 packed[4];
 #pragma unroll
-                    for (int q = 0; q < 4; ++q) packed[q] = __floats2half2_rn(v[r][e + 2 * q], v[r][e + 2 * q + 1]);
-                    *reinterpret_cast<uint4*>(out_block + start + e) = *reinterpret_cast<const uint4*>(packed);
-                }
-                continue;
+                for (int q = 0; q < 4; ++q) packed[q] = __floats2half2_rn(v[r][e + 2 * q], v[r][e + 2 * q + 1]);
+                *reinterpret_cast<uint4*>(out_block + start + e) = *reinterpret_cast<const uint4*>(packed);
             }
-        }
+        } else {
 #pragma unroll
-        for (int e = 0; e < Format::kRunLength; ++e) {
-            if constexpr (sizeof(Out) == 2)
-                out_block[start + e] = __float2half(v[r][e]);
-            else
-                out_block[start + e] = v[r][e];
+            for (int e = 0; e < Format::kRunLength; ++e) out_block[start + e] = v[r][e];
         }
     }
 }
