@@ -284,6 +284,7 @@ private slots:
     void matmulRowsWritesItsRange();
     void matmulRowsColumnsMatchesVecDot();
     void q4_kRowGroupsMatchTheRows();
+    void q4_kRowGroupsHoldTheLargestSums();
     void q4_kRowGroupsRejectPartialGroups();
     void rejectsPartialBlocks();
     void rejectsTypesWithoutKernels();
@@ -865,6 +866,43 @@ void TestQuant::q4_kRowGroupsMatchTheRows() {
     if (q::avx512_kernels())
         QVERIFY(q::avx512_kernels()->fast_q4_k_groups &&
                 q::avx512_kernels()->matmul_q4_k_groups != q::scalar_kernels().matmul_q4_k_groups);
+}
+
+// Every quant 15, every scale and min 63, activations all 127 or all -128:
+// the largest integer sums a group kernel accumulates per block (its high
+// nibbles count 16 times their value) still come out as the rows' kernel's.
+void TestQuant::q4_kRowGroupsHoldTheLargestSums() {
+    const std::int64_t n = 1024, rows = 16, cols = 5;
+    const std::int64_t row_bytes = static_cast<std::int64_t>(quant_row_bytes(GgmlType::Q4_K, n));
+    std::vector<std::uint8_t> weights(static_cast<std::size_t>(rows * row_bytes), 0xFF);
+    auto* blocks = reinterpret_cast<q::BlockQ4_K*>(weights.data());
+    for (std::int64_t b = 0; b < rows * n / 256; ++b)
+        blocks[b].d = blocks[b].dmin = fp32_to_fp16(1.f);
+    std::vector<q::BlockQ8_K> activations(static_cast<std::size_t>(cols * n / 256));
+    for (std::int64_t c = 0; c < cols; ++c)
+        for (std::int64_t b = 0; b < n / 256; ++b) {
+            q::BlockQ8_K& block = activations[static_cast<std::size_t>(c * n / 256 + b)];
+            const std::int8_t quant = c % 2 == 0 ? 127 : -128;
+            block.d = 1.f;
+            std::fill(std::begin(block.qs), std::end(block.qs), quant);
+            std::fill(std::begin(block.bsums), std::end(block.bsums), static_cast<std::int16_t>(16 * quant));
+        }
+    const std::int64_t act_row_bytes = n / 256 * static_cast<std::int64_t>(sizeof(q::BlockQ8_K));
+    std::vector<std::uint8_t> groups(q4_k_row_groups_bytes(rows, n));
+    group_q4_k_rows(weights.data(), row_bytes, 0, rows, n, groups.data());
+    for (const std::int64_t n_cols : {std::int64_t{1}, cols}) {
+        std::vector<float> expected(static_cast<std::size_t>(n_cols * rows)), result(expected.size());
+        matmul_rows_columns(GgmlType::Q4_K, weights.data(), row_bytes, 0, rows, n, activations.data(), act_row_bytes,
+                            n_cols, expected.data(), rows);
+        matmul_q4_k_row_groups(groups.data(), 0, rows, n, activations.data(), act_row_bytes, n_cols, result.data(),
+                               rows);
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+            // Each element 63 * 15 - 63 = 882 times the activation.
+            const float exact = 882.f * static_cast<float>(n) * (i / rows % 2 == 0 ? 127.f : -128.f);
+            QCOMPARE(expected[i], exact);
+            QCOMPARE(result[i], exact);
+        }
+    }
 }
 
 void TestQuant::q4_kRowGroupsRejectPartialGroups() {
