@@ -316,8 +316,8 @@ double matmul_flops(const Matmul& m, int n_tokens) {
 
 constexpr int kMatmulRuns = 3;
 
-// Engine matmul (activation quantization included, and Q4_K rows regrouped,
-// as the model runs them on the CPU), n_tokens activation rows.
+// Engine matmul (activation quantization included, and Q4_K and Q8_0 rows
+// regrouped, as the model runs them on the CPU), n_tokens activation rows.
 void time_engine_matmuls(std::vector<Matmul>& matmuls, engine::ThreadPool& pool, int n_tokens) {
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.f, 1.f);
@@ -331,7 +331,7 @@ void time_engine_matmuls(std::vector<Matmul>& matmuls, engine::ThreadPool& pool,
         engine::WeightMatrix w = weight_matrix_of(*m.tensor);
         std::vector<engine::WeightBytes> row_groups;
         engine::WeightMatrix* const matrices[] = {&w};
-        engine::group_q4_k_matrices(pool, matrices, row_groups);
+        engine::group_weight_matrices(pool, matrices, row_groups);
         m.seconds = best_seconds(kMatmulRuns, [&] {
             engine::MatmulInput in(input.data(), n_tokens, cols);
             engine::matmul(pool, w, in, out.data());

@@ -42,7 +42,7 @@ void with_exponentials(std::int64_t begin, std::int64_t end, Exponent exponent, 
 }
 
 // Weight rows per thread-pool chunk: enough work to outweigh handing it out,
-// and a Q4_K row group (quant.h): products split their rows in these units.
+// and a row group (quant.h): products split their rows in these units.
 constexpr std::int64_t kMatmulMinRows = 16;
 
 // parallel_for over the rows [0, n) of a product in whole units of
@@ -122,7 +122,7 @@ public:
     // reuses each unpacked weight block across rows.
     void compute(std::int64_t begin, std::int64_t end) {
         if (w_.row_groups && begin % kMatmulMinRows == 0 && end % kMatmulMinRows == 0)
-            matmul_q4_k_row_groups(w_.row_groups, begin, end, w_.cols, act_, act_row_bytes_, n_rows_, out_, w_.rows);
+            matmul_row_groups(w_.type, w_.row_groups, begin, end, w_.cols, act_, act_row_bytes_, n_rows_, out_, w_.rows);
         else if (n_rows_ == 1)
             matmul_rows(w_.type, w_.data, w_.row_bytes, begin, end, w_.cols, act_, out_);
         else
@@ -209,17 +209,17 @@ WeightBytes allocate_weight_bytes(std::size_t bytes) {
     return memory;
 }
 
-void group_q4_k_matrices(ThreadPool& pool, std::span<WeightMatrix* const> matrices, std::vector<WeightBytes>& storage) {
-    if (!q4_k_row_groups_pay())
-        return;
+void group_weight_matrices(ThreadPool& pool, std::span<WeightMatrix* const> matrices,
+                           std::vector<WeightBytes>& storage) {
     for (WeightMatrix* w : matrices) {
-        if (w->type != GgmlType::Q4_K || w->row_groups || w->rows % kMatmulMinRows != 0)
+        if (w->row_groups || !row_groups_pay(w->type) || w->rows % kMatmulMinRows != 0 ||
+            w->cols % row_group_elements(w->type) != 0)
             continue;
-        WeightBytes groups = allocate_weight_bytes(q4_k_row_groups_bytes(w->rows, w->cols));
+        WeightBytes groups = allocate_weight_bytes(row_groups_bytes(w->type, w->rows, w->cols));
         if (!groups)
             return;
         parallel_for_rows(pool, w->rows, [&](std::int64_t begin, std::int64_t end) {
-            group_q4_k_rows(w->data, w->row_bytes, begin, end, w->cols, groups.get());
+            group_rows(w->type, w->data, w->row_bytes, begin, end, w->cols, groups.get());
         });
         w->row_groups = groups.get();
         storage.push_back(std::move(groups));

@@ -30,9 +30,10 @@ struct WeightMatrix {
     // An expert's matrix: its index in the stacked tensor `name` (n_expert
     // matrices), by which adapters find its pair too; -1 for a plain matrix.
     std::int32_t expert = -1;
-    // Q4_K: the same rows regrouped 16 at a time (quant.h), which the CPU's
-    // products read instead when the model made them (group_q4_k_matrices);
-    // null otherwise. data stays the file's rows for every other reader.
+    // Q4_K and Q8_0: the same rows regrouped 16 at a time (quant.h), which
+    // the CPU's products read instead when the model made them
+    // (group_weight_matrices); null otherwise. data stays the file's rows
+    // for every other reader.
     const std::uint8_t* row_groups = nullptr;
 };
 
@@ -47,12 +48,14 @@ using WeightBytes = std::unique_ptr<std::uint8_t[], FreeWeightBytes>;
 // Null when the memory is not there.
 WeightBytes allocate_weight_bytes(std::size_t bytes);
 
-// Regroups each Q4_K matrix of `matrices` whose rows are whole groups of 16,
-// when this CPU's kernels gain by it (q4_k_row_groups_pay): its row_groups
-// then point into a buffer added to `storage`, which must outlive them. The
-// pool shares out the work (a model's first pass on the CPU pays it once).
-// A matrix that no longer fits in memory keeps its rows.
-void group_q4_k_matrices(ThreadPool& pool, std::span<WeightMatrix* const> matrices, std::vector<WeightBytes>& storage);
+// Regroups each matrix of `matrices` whose type has row groups (Q4_K, Q8_0)
+// and whose rows and columns make whole groups, when this CPU's kernels gain
+// by it (row_groups_pay): its row_groups then point into a buffer added to
+// `storage`, which must outlive them. The pool shares out the work (a
+// model's first pass on the CPU pays it once). A matrix that no longer fits
+// in memory keeps its rows.
+void group_weight_matrices(ThreadPool& pool, std::span<WeightMatrix* const> matrices,
+                           std::vector<WeightBytes>& storage);
 
 class LoraSet;  // lora.h
 

@@ -171,7 +171,7 @@ private:
                 matrices.insert(matrices.end(), {&layer.wq, &layer.wk, &layer.wv, &layer.wo});
                 if (!has_experts_) matrices.insert(matrices.end(), {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down});
             }
-            group_q4_k_matrices(pool, matrices, row_groups_);
+            group_weight_matrices(pool, matrices, row_groups_);
             for (const WeightMatrix* w : matrices)
                 if (w->row_groups) file_.release_pages({w->data, static_cast<std::size_t>(w->rows * w->row_bytes)});
             cpu_matrices_grouped_ = true;
@@ -287,10 +287,10 @@ private:
     std::vector<DecoderLayer> layers_;  // n_layers
     std::vector<float> output_norm_;   // (n_embd)
     WeightMatrix output_;              // (n_vocab, n_embd); token_embd_ when tied
-    // The Q4_K matrices' row groups for the CPU (group_q4_k_matrices), made
-    // on the first pass there: a model placed on a GPU right away never pays
-    // for them. A tied head's groups are output_'s alone; token_embd_'s
-    // lookups read the file's rows.
+    // The Q4_K and Q8_0 matrices' row groups for the CPU
+    // (group_weight_matrices), made on the first pass there: a model placed
+    // on a GPU right away never pays for them. A tied head's groups are
+    // output_'s alone; token_embd_'s lookups read the file's rows.
     std::vector<WeightBytes> row_groups_;
     bool cpu_matrices_grouped_ = false;
 #ifdef FOLIO_USE_CUDA

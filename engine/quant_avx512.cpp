@@ -814,25 +814,113 @@ void q4_k_group_columns(const BlockQ4_KGroup* x, std::int64_t n_blocks, const Bl
     for (int c = 0; c < Columns; ++c) _mm512_storeu_ps(out[c], total[c]);
 }
 
-// A group's 16 rows stay in L1 while every column of the tile passes.
-void matmul_q4_k_groups_avx512(const MatmulTile& tile) {
+// A tile's columns against its Q4_K groups (matmul_groups_avx512).
+class Q4_KGroupColumns {
+public:
+    explicit Q4_KGroupColumns(const MatmulTile& tile) : tile_(tile) {}
+
+    template <int Columns>
+    void run(const std::uint8_t* group, std::int64_t first_column, float* const* out) const {
+        const BlockQ8_K* y[Columns];
+        for (int c = 0; c < Columns; ++c)
+            y[c] = reinterpret_cast<const BlockQ8_K*>(tile_.activations + (first_column + c) * tile_.act_row_bytes);
+        q4_k_group_columns<Columns>(reinterpret_cast<const BlockQ4_KGroup*>(group), tile_.n / kBlockK, y, out);
+    }
+
+private:
+    const MatmulTile& tile_;
+};
+
+// Q8_0 row groups (BlockQ8_0Group): as the Q4_K groups', 16 rows in the
+// lanes and each column's activation words broadcast; one vpdpbusd does 64
+// of a block's products, where the rows' kernel needs more work per product
+// than decode has time for while the weights stream in. The quants are
+// q + 128 (vpdpbusd multiplies unsigned bytes by signed ones), so each
+// block's sums start from -128 times the activation block's sum, the same
+// for every row and computed once per tile.
+class Q8_0GroupColumns {
+public:
+    explicit Q8_0GroupColumns(const MatmulTile& tile) : tile_(tile) {
+        const std::int64_t n_blocks = tile.n / kBlock32;
+        thread_local std::vector<std::int32_t> scratch;
+        scratch.resize(static_cast<std::size_t>(tile.n_cols * n_blocks));
+        offsets_ = scratch.data();
+        for (std::int64_t c = 0; c < tile.n_cols; ++c) {
+            const auto* y = reinterpret_cast<const BlockQ8_0*>(tile.activations + c * tile.act_row_bytes);
+            for (std::int64_t b = 0; b < n_blocks; ++b) {
+                // The sum of the biased bytes (q + 128, unsigned) by vpsadbw.
+                const __m256i biased = _mm256_xor_si256(load256(y[b].qs), _mm256_set1_epi8(static_cast<char>(0x80)));
+                const __m256i sums = _mm256_sad_epu8(biased, _mm256_setzero_si256());
+                const __m128i halves = _mm_add_epi64(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+                const auto biased_sum =
+                    static_cast<std::int32_t>(_mm_cvtsi128_si64(halves) + _mm_extract_epi64(halves, 1));
+                offsets_[c * n_blocks + b] = -128 * (biased_sum - kBlock32 * 128);
+            }
+        }
+    }
+
+    template <int Columns>
+    void run(const std::uint8_t* group_bytes, std::int64_t first_column, float* const* out) const {
+        const auto* x = reinterpret_cast<const BlockQ8_0Group*>(group_bytes);
+        const std::int64_t n_blocks = tile_.n / kBlock32;
+        const BlockQ8_0* y[Columns];
+        const std::int32_t* offsets[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = reinterpret_cast<const BlockQ8_0*>(tile_.activations + (first_column + c) * tile_.act_row_bytes);
+            offsets[c] = offsets_ + (first_column + c) * n_blocks;
+        }
+        __m512 total[Columns];
+        for (int c = 0; c < Columns; ++c) total[c] = _mm512_setzero_ps();
+        for (std::int64_t g = 0; g < n_blocks / kQ8_0GroupBlocks; ++g) {
+            const BlockQ8_0Group& group = x[g];
+            if constexpr (Columns == 1)
+                prefetch_ahead<_MM_HINT_T1, 4096>(x + g);  // as the Q4_K groups'
+            for (int k = 0; k < kQ8_0GroupBlocks; ++k) {
+                const std::int64_t b = g * kQ8_0GroupBlocks + k;
+                __m512i quants[8];
+                for (int p = 0; p < 8; ++p) quants[p] = load512(group.qs[k][p]);
+                const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
+                for (int c = 0; c < Columns; ++c) {
+                    const std::int8_t* a = y[c][b].qs;
+                    __m512i even = _mm512_set1_epi32(offsets[c][b]), odd = _mm512_setzero_si512();
+                    for (int p = 0; p < 8; p += 2) {
+                        std::int32_t first, second;
+                        std::memcpy(&first, a + 4 * p, 4);
+                        std::memcpy(&second, a + 4 * p + 4, 4);
+                        even = _mm512_dpbusd_epi32(even, quants[p], _mm512_set1_epi32(first));
+                        odd = _mm512_dpbusd_epi32(odd, quants[p + 1], _mm512_set1_epi32(second));
+                    }
+                    total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)),
+                                               _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d))), total[c]);
+                }
+            }
+        }
+        for (int c = 0; c < Columns; ++c) _mm512_storeu_ps(out[c], total[c]);
+    }
+
+private:
+    const MatmulTile& tile_;
+    std::int32_t* offsets_ = nullptr;  // (n_cols, n_blocks)
+};
+
+// A group's 16 rows stay in L1 while every column of the tile passes, four
+// at a time.
+template <class GroupColumns>
+void matmul_groups_avx512(const MatmulTile& tile) {
     constexpr int kGroupColumns = 4;
-    const std::int64_t n_blocks = tile.n / kBlockK;
+    const GroupColumns columns(tile);
     for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
-        const auto* x = reinterpret_cast<const BlockQ4_KGroup*>(tile.weights + first * tile.row_bytes);
+        const std::uint8_t* group = tile.weights + first * tile.row_bytes;
         for (std::int64_t c = 0; c < tile.n_cols; c += kGroupColumns) {
-            const BlockQ8_K* y[kGroupColumns];
             float* out[kGroupColumns];
             const int n = static_cast<int>(std::min<std::int64_t>(kGroupColumns, tile.n_cols - c));
-            for (int i = 0; i < n; ++i) {
-                y[i] = reinterpret_cast<const BlockQ8_K*>(tile.activations + (c + i) * tile.act_row_bytes);
+            for (int i = 0; i < n; ++i)
                 out[i] = tile.out + (c + i) * tile.out_col_stride + first;
-            }
             switch (n) {
-            case 1: q4_k_group_columns<1>(x, n_blocks, y, out); break;
-            case 2: q4_k_group_columns<2>(x, n_blocks, y, out); break;
-            case 3: q4_k_group_columns<3>(x, n_blocks, y, out); break;
-            default: q4_k_group_columns<4>(x, n_blocks, y, out); break;
+            case 1: columns.template run<1>(group, c, out); break;
+            case 2: columns.template run<2>(group, c, out); break;
+            case 3: columns.template run<3>(group, c, out); break;
+            default: columns.template run<4>(group, c, out); break;
             }
         }
     }
@@ -844,8 +932,9 @@ void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx512;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
-    table.matmul_q4_k_groups = matmul_q4_k_groups_avx512;
-    table.fast_q4_k_groups = true;
+    table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
+    table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Q8_0GroupColumns>;
+    table.fast_groups[slot(GgmlType::Q4_K)] = table.fast_groups[slot(GgmlType::Q8_0)] = true;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;
     table.matmul[slot(GgmlType::BF16)] = float_matmul<Load512BF16>;

@@ -257,49 +257,70 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
                n_cols, out, out_col_stride);
 }
 
-bool q4_k_row_groups_pay() {
-    return quant::active_kernels().fast_q4_k_groups;
+std::int64_t row_group_elements(GgmlType type) {
+    switch (type) {
+    case GgmlType::Q4_K: return quant::kBlockK;
+    case GgmlType::Q8_0: return quant::kBlock32 * quant::kQ8_0GroupBlocks;
+    default: return 0;
+    }
 }
 
 namespace {
 
-// A group's bytes over its 16 rows: the row stride the tiles step by.
-std::int64_t group_row_bytes(std::int64_t n) {
-    return n / quant::kBlockK * static_cast<std::int64_t>(sizeof(quant::BlockQ4_KGroup)) / quant::kGroupRows;
+std::int64_t group_block_bytes(GgmlType type) {
+    return static_cast<std::int64_t>(type == GgmlType::Q4_K ? sizeof(quant::BlockQ4_KGroup)
+                                                            : sizeof(quant::BlockQ8_0Group));
 }
 
-void require_groups(const char* function, std::int64_t rows, std::int64_t n) {
-    require_whole_blocks(function, GgmlType::Q4_K, n);
+// A group's bytes over its 16 rows: the row stride the tiles step by.
+std::int64_t group_row_bytes(GgmlType type, std::int64_t n) {
+    return n / row_group_elements(type) * group_block_bytes(type) / quant::kGroupRows;
+}
+
+void require_groups(const char* function, GgmlType type, std::int64_t rows, std::int64_t n) {
+    const std::int64_t elements = row_group_elements(type);
+    if (elements == 0)
+        fail(function, "no row groups for " + type_name(type) + " weights");
+    if (n < 0 || n % elements != 0)
+        fail(function, "n = " + std::to_string(n) + " is not a multiple of " + type_name(type) + "'s group of " +
+                           std::to_string(elements) + " elements");
     if (rows < 0 || rows % quant::kGroupRows != 0)
         fail(function, std::to_string(rows) + " rows are not whole groups of " + std::to_string(quant::kGroupRows));
 }
 
 }  // namespace
 
-std::size_t q4_k_row_groups_bytes(std::int64_t rows, std::int64_t n) {
-    require_groups("q4_k_row_groups_bytes", rows, n);
-    return static_cast<std::size_t>(rows * group_row_bytes(n));
+bool row_groups_pay(GgmlType type) {
+    return slot_of(type) < quant::kTypeSlots && quant::active_kernels().fast_groups[slot_of(type)];
 }
 
-void group_q4_k_rows(const void* weights, std::int64_t row_bytes, std::int64_t rows_begin, std::int64_t rows_end,
-                     std::int64_t n, void* groups) {
-    require_groups("group_q4_k_rows", rows_begin, n);
-    require_groups("group_q4_k_rows", rows_end - rows_begin, n);
-    require_row_bytes("group_q4_k_rows", GgmlType::Q4_K, n, row_bytes);
-    quant::group_q4_k_rows(static_cast<const std::uint8_t*>(weights) + rows_begin * row_bytes, row_bytes, n,
-                           (rows_end - rows_begin) / quant::kGroupRows,
-                           reinterpret_cast<quant::BlockQ4_KGroup*>(static_cast<std::uint8_t*>(groups) +
-                                                                    rows_begin * group_row_bytes(n)));
+std::size_t row_groups_bytes(GgmlType type, std::int64_t rows, std::int64_t n) {
+    require_groups("row_groups_bytes", type, rows, n);
+    return static_cast<std::size_t>(rows * group_row_bytes(type, n));
 }
 
-void matmul_q4_k_row_groups(const void* groups, std::int64_t rows_begin, std::int64_t rows_end, std::int64_t n,
-                            const void* act_q, std::int64_t act_row_bytes, std::int64_t n_cols, float* out,
-                            std::int64_t out_col_stride) {
-    require_groups("matmul_q4_k_row_groups", rows_begin, n);
-    require_groups("matmul_q4_k_row_groups", rows_end - rows_begin, n);
-    require_activation_rows("matmul_q4_k_row_groups", GgmlType::Q4_K, n, n_cols, act_row_bytes);
-    run_tiles(quant::active_kernels().matmul_q4_k_groups, groups, group_row_bytes(n), rows_begin, rows_end, n, act_q,
-              act_row_bytes, n_cols, out, out_col_stride);
+void group_rows(GgmlType type, const void* weights, std::int64_t row_bytes, std::int64_t rows_begin,
+                std::int64_t rows_end, std::int64_t n, void* groups) {
+    require_groups("group_rows", type, rows_begin, n);
+    require_groups("group_rows", type, rows_end - rows_begin, n);
+    require_row_bytes("group_rows", type, n, row_bytes);
+    const auto* rows = static_cast<const std::uint8_t*>(weights) + rows_begin * row_bytes;
+    const std::int64_t n_groups = (rows_end - rows_begin) / quant::kGroupRows;
+    std::uint8_t* first_group = static_cast<std::uint8_t*>(groups) + rows_begin * group_row_bytes(type, n);
+    if (type == GgmlType::Q4_K)
+        quant::group_q4_k_rows(rows, row_bytes, n, n_groups, reinterpret_cast<quant::BlockQ4_KGroup*>(first_group));
+    else
+        quant::group_q8_0_rows(rows, row_bytes, n, n_groups, reinterpret_cast<quant::BlockQ8_0Group*>(first_group));
+}
+
+void matmul_row_groups(GgmlType type, const void* groups, std::int64_t rows_begin, std::int64_t rows_end,
+                       std::int64_t n, const void* act_q, std::int64_t act_row_bytes, std::int64_t n_cols, float* out,
+                       std::int64_t out_col_stride) {
+    require_groups("matmul_row_groups", type, rows_begin, n);
+    require_groups("matmul_row_groups", type, rows_end - rows_begin, n);
+    require_activation_rows("matmul_row_groups", type, n, n_cols, act_row_bytes);
+    run_tiles(quant::active_kernels().matmul_groups[slot_of(type)], groups, group_row_bytes(type, n), rows_begin,
+              rows_end, n, act_q, act_row_bytes, n_cols, out, out_col_stride);
 }
 
 void exp_in_place(float* values, std::int64_t n) {

@@ -107,6 +107,17 @@ struct BlockQ4_KGroup {
 };
 
 static_assert(sizeof(BlockQ4_KGroup) == 2368);
+// Q8_0 rows regrouped the same way: 16 consecutive rows, two blocks (64
+// elements) of each, the quants made unsigned (q + 128, what vpdpbusd
+// multiplies) and ordered as BlockQ4_KGroup's, so that one zmm holds the
+// same four elements of all 16 rows. 17 cache lines, the rows' own bytes.
+constexpr int kQ8_0GroupBlocks = 2;
+struct BlockQ8_0Group {
+    std::uint16_t d[kQ8_0GroupBlocks][kGroupRows];  // block k's scale (f16) of row r
+    // Block k, quad p: row r's element 32k + 4p + i, plus 128, at byte 4r + i.
+    std::uint8_t qs[kQ8_0GroupBlocks][8][4 * kGroupRows];
+};
+static_assert(sizeof(BlockQ8_0Group) == 1088);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
@@ -146,12 +157,13 @@ struct KernelTable {
     MatmulTileFn matmul[kTypeSlots] = {};
     ExpRowFn exp_row = nullptr;
     WeightedRowsFn weighted_q8_0_rows = nullptr;
-    // Q4_K row groups (BlockQ4_KGroup) against Q8_K activations: a tile whose
-    // weights are its first group, n_rows a multiple of 16 and row_bytes a
-    // sixteenth of a group's bytes. The scalar set's is the reference;
-    // regrouping pays only where a set has its own (fast_q4_k_groups).
-    MatmulTileFn matmul_q4_k_groups = nullptr;
-    bool fast_q4_k_groups = false;
+    // Row groups (Q4_K: BlockQ4_KGroup, Q8_0: BlockQ8_0Group) against the
+    // type's vec_dot activations, by weight type: a tile whose weights are
+    // its first group, n_rows a multiple of 16 and row_bytes a sixteenth of
+    // a group's bytes over n. The scalar set's are the reference;
+    // regrouping pays only where a set has its own (fast_groups).
+    MatmulTileFn matmul_groups[kTypeSlots] = {};
+    bool fast_groups[kTypeSlots] = {};
 };
 
 // The scalar set has every kernel. Each SIMD set starts from the set below it
@@ -167,6 +179,9 @@ const KernelTable& active_kernels();
 // as groups[g * (n / 256) + block], for g < n_groups.
 void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
                      BlockQ4_KGroup* groups);
+// The same for Q8_0: groups[g * (n / 64) + pair of blocks].
+void group_q8_0_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
+                     BlockQ8_0Group* groups);
 
 // Defined in quant_avx2.cpp / quant_avx512.cpp; called only on CPUs with the
 // instructions (the functions themselves may contain them).

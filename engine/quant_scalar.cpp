@@ -889,6 +889,31 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
     }
 }
 
+// The row kernel's sums (dot_block32<BlockQ8_0>), in the same order, over
+// row groups.
+void matmul_q8_0_groups_scalar(const MatmulTile& tile) {
+    const std::int64_t n_blocks = tile.n / kBlock32;
+    for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
+        const auto* x = blocks_of<BlockQ8_0Group>(tile.weights + first * tile.row_bytes);
+        for (std::int64_t c = 0; c < tile.n_cols; ++c) {
+            const auto* y = blocks_of<BlockQ8_0>(tile.activations + c * tile.act_row_bytes);
+            for (int r = 0; r < kGroupRows; ++r) {
+                float sum = 0.f;
+                for (std::int64_t b = 0; b < n_blocks; ++b) {
+                    const BlockQ8_0Group& group = x[b / kQ8_0GroupBlocks];
+                    const std::int64_t k = b % kQ8_0GroupBlocks;
+                    int sumi = 0;
+                    for (int p = 0; p < 8; ++p)
+                        for (int i = 0; i < 4; ++i)
+                            sumi += (group.qs[k][p][4 * r + i] - 128) * y[b].qs[4 * p + i];
+                    sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d));
+                }
+                tile.out[c * tile.out_col_stride + first + r] = sum;
+            }
+        }
+    }
+}
+
 using DotFn = float (*)(std::int64_t n, const void* w, const void* a);
 
 template <DotFn Dot>
@@ -928,7 +953,8 @@ KernelTable make_scalar_table() {
     table.isa = "scalar";
     table.exp_row = exp_row_scalar;
     table.weighted_q8_0_rows = weighted_q8_0_rows_scalar;
-    table.matmul_q4_k_groups = matmul_q4_k_groups_scalar;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_K)] = matmul_q4_k_groups_scalar;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_q8_0_groups_scalar;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
         const auto slot = static_cast<std::size_t>(type);
         table.dequantize_row[slot] = dequantize;
@@ -982,6 +1008,25 @@ void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::i
                         const auto quad = static_cast<std::uint32_t>(quants | (quants >> 32) << 4);
                         std::memcpy(&out.qs[sub][p][4 * r], &quad, sizeof quad);
                     }
+                }
+            }
+}
+
+void group_q8_0_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
+                     BlockQ8_0Group* groups) {
+    const std::int64_t n_blocks = n / kBlock32;
+    for (std::int64_t g = 0; g < n_groups; ++g)
+        for (int r = 0; r < kGroupRows; ++r)
+            for (std::int64_t b = 0; b < n_blocks; ++b) {
+                BlockQ8_0Group& out = groups[g * (n_blocks / kQ8_0GroupBlocks) + b / kQ8_0GroupBlocks];
+                const std::int64_t k = b % kQ8_0GroupBlocks;
+                const BlockQ8_0& block = blocks_of<BlockQ8_0>(weights + (g * kGroupRows + r) * row_bytes)[b];
+                out.d[k][r] = block.d;
+                for (int p = 0; p < 8; ++p) {
+                    std::uint32_t quad = 0;
+                    std::memcpy(&quad, block.qs + 4 * p, sizeof quad);
+                    quad ^= 0x80808080u;  // q + 128 in each byte
+                    std::memcpy(&out.qs[k][p][4 * r], &quad, sizeof quad);
                 }
             }
 }

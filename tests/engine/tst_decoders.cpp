@@ -32,6 +32,8 @@
 using namespace folio::engine;
 using namespace folio::test;
 
+Q_DECLARE_METATYPE(folio::engine::GgmlType)
+
 namespace {
 
 const std::filesystem::path kTestData = FOLIO_TEST_DATA;
@@ -139,7 +141,8 @@ private slots:
     void ropeStylesAgreeUnderThePermutation();
     void geluTanhGatesTheFeedForward();
     void projectSharesOutTheFeaturesOfSeveralWeights();
-    void q4_kRowGroupsGiveTheRowsProducts();
+    void rowGroupsGiveTheRowsProducts_data();
+    void rowGroupsGiveTheRowsProducts();
     void tinyMatchesTransformers_data();
     void tinyMatchesTransformers();
     void prefillMatchesTokenByTokenDecode_data();
@@ -240,27 +243,37 @@ void TestDecoders::projectSharesOutTheFeaturesOfSeveralWeights() {
     }
 }
 
-// Q4_K matrices regrouped for the CPU (group_q4_k_matrices) give the rows'
-// products, in one pass of several weights (where one whose rows are not
-// whole groups keeps its rows and shifts the next one's features off the
-// groups' boundaries) and through the feed-forward, for a decoded token and
-// a batch; the file's rows stay as they were.
-void TestDecoders::q4_kRowGroupsGiveTheRowsProducts() {
+// Q4_K and Q8_0 matrices regrouped for the CPU (group_weight_matrices) give
+// the rows' products, in one pass of several weights (where one whose rows
+// are not whole groups keeps its rows and shifts the next one's features off
+// the groups' boundaries) and through the feed-forward, for a decoded token
+// and a batch; the file's rows stay as they were, and so do matrices of
+// types without groups.
+void TestDecoders::rowGroupsGiveTheRowsProducts_data() {
+    QTest::addColumn<GgmlType>("type");
+    QTest::newRow("Q4_K") << GgmlType::Q4_K;
+    QTest::newRow("Q8_0") << GgmlType::Q8_0;
+    QTest::newRow("Q6_K") << GgmlType::Q6_K;
+}
+
+void TestDecoders::rowGroupsGiveTheRowsProducts() {
+    QFETCH(GgmlType, type);
     constexpr std::int64_t kCols = 512;
     const std::int64_t weight_rows[] = {48, 40, 64, 512};
     std::mt19937 random(9);
     std::normal_distribution<float> normal;
     std::vector<std::vector<std::uint8_t>> storage;
-    const std::vector<WeightMatrix> rows = random_matrices(GgmlType::Q4_K, kCols, weight_rows, random, storage);
+    const std::vector<WeightMatrix> rows = random_matrices(type, kCols, weight_rows, random, storage);
     std::vector<WeightMatrix> grouped = rows;  // the last, (512, 512), is the feed-forward's gate, up and down below
     std::vector<WeightMatrix*> matrices;
     for (WeightMatrix& w : grouped) matrices.push_back(&w);
     ThreadPool pool(3);
     std::vector<WeightBytes> groups;
-    group_q4_k_matrices(pool, matrices, groups);
+    group_weight_matrices(pool, matrices, groups);
     for (std::size_t i = 0; i < grouped.size(); ++i)
-        QCOMPARE(grouped[i].row_groups != nullptr, q4_k_row_groups_pay() && weight_rows[i] % 16 == 0);
-    QCOMPARE(groups.size(), q4_k_row_groups_pay() ? std::size_t{3} : std::size_t{0});
+        QCOMPARE(grouped[i].row_groups != nullptr, row_groups_pay(type) && weight_rows[i] % 16 == 0);
+    QCOMPARE(groups.size(), row_groups_pay(type) ? std::size_t{3} : std::size_t{0});
+    if (std::string_view(cpu_kernel_isa()) == "avx512") QCOMPARE(row_groups_pay(type), type != GgmlType::Q6_K);
     const auto close = [](const std::vector<float>& got, const std::vector<float>& expected) {
         float top = 0.f, diff = 0.f;
         for (std::size_t i = 0; i < got.size(); ++i) {

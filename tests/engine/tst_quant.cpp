@@ -283,9 +283,10 @@ private slots:
     void q8_0RoundsHalfAwayFromZero();
     void matmulRowsWritesItsRange();
     void matmulRowsColumnsMatchesVecDot();
-    void q4_kRowGroupsMatchTheRows();
+    void rowGroupsMatchTheRows_data();
+    void rowGroupsMatchTheRows();
     void q4_kRowGroupsHoldTheLargestSums();
-    void q4_kRowGroupsRejectPartialGroups();
+    void rowGroupsRejectPartialGroups();
     void rejectsPartialBlocks();
     void rejectsTypesWithoutKernels();
     void kernelIsaMatchesCpu();
@@ -798,20 +799,28 @@ void TestQuant::matmulRowsColumnsMatchesVecDot() {
     }
 }
 
-// Q4_K rows regrouped 16 at a time: the scalar set's group kernel gives the
-// row kernel's bits (the same sums in the same order), every SIMD set's
-// group kernel matches within rounding, for one column (decode) and for
-// columns past every register block, over a range of groups that leaves the
-// first and last group out; and the public API regroups in pieces.
-void TestQuant::q4_kRowGroupsMatchTheRows() {
-    const GgmlType type = GgmlType::Q4_K;
+// Q4_K and Q8_0 rows regrouped 16 at a time: the scalar set's group kernel
+// gives the row kernel's bits (the same sums in the same order), every SIMD
+// set's group kernel matches within rounding, for one column (decode) and
+// for columns past every register block, over a range of groups that leaves
+// the first and last group out; and the public API regroups in pieces.
+void TestQuant::rowGroupsMatchTheRows_data() {
+    QTest::addColumn<GgmlType>("type");
+    QTest::addColumn<std::int64_t>("group_bytes");  // per 16 rows and row_group_elements(type)
+    QTest::newRow("Q4_K") << GgmlType::Q4_K << std::int64_t{2368};
+    QTest::newRow("Q8_0") << GgmlType::Q8_0 << std::int64_t{1088};
+}
+
+void TestQuant::rowGroupsMatchTheRows() {
+    QFETCH(GgmlType, type);
+    QFETCH(std::int64_t, group_bytes);
     for (const std::int64_t cols : {1, 3, 9}) {
         const std::int64_t n = 1024, rows = 80, stride = 96;
         const Matmul m = random_matmul(type, n, rows, cols, 47, false);
-        std::vector<std::uint8_t> groups(q4_k_row_groups_bytes(rows, n));
-        QCOMPARE(groups.size(), static_cast<std::size_t>(rows / 16 * n / 256 * 2368));
-        group_q4_k_rows(m.weights.data(), m.row_bytes, 0, 32, n, groups.data());
-        group_q4_k_rows(m.weights.data(), m.row_bytes, 32, rows, n, groups.data());
+        std::vector<std::uint8_t> groups(row_groups_bytes(type, rows, n));
+        QCOMPARE(groups.size(), static_cast<std::size_t>(rows / 16 * n / row_group_elements(type) * group_bytes));
+        group_rows(type, m.weights.data(), m.row_bytes, 0, 32, n, groups.data());
+        group_rows(type, m.weights.data(), m.row_bytes, 32, rows, n, groups.data());
         std::vector<float> expected(static_cast<std::size_t>(cols * stride), -1.f);
         matmul_rows_columns(type, m.weights.data(), m.row_bytes, 16, 64, n, m.activations.data(), m.act_row_bytes,
                             cols, expected.data(), stride);
@@ -830,7 +839,7 @@ void TestQuant::q4_kRowGroupsMatchTheRows() {
             tile.n_cols = cols;
             tile.out = result.data() + 16;
             tile.out_col_stride = stride;
-            kernels->matmul_q4_k_groups(tile);
+            kernels->matmul_groups[slot(type)](tile);
             for (std::int64_t c = 0; c < cols; ++c)
                 for (std::int64_t r = 0; r < stride; ++r) {
                     const std::size_t i = static_cast<std::size_t>(c * stride + r);
@@ -851,8 +860,8 @@ void TestQuant::q4_kRowGroupsMatchTheRows() {
         }
         // The public API: the active set's kernel over the same range.
         std::vector<float> result(expected.size(), -1.f);
-        matmul_q4_k_row_groups(groups.data(), 16, 64, n, m.activations.data(), m.act_row_bytes, cols, result.data(),
-                               stride);
+        matmul_row_groups(type, groups.data(), 16, 64, n, m.activations.data(), m.act_row_bytes, cols, result.data(),
+                          stride);
         for (std::int64_t c = 0; c < cols; ++c)
             for (std::int64_t r = 0; r < stride; ++r) {
                 const std::size_t i = static_cast<std::size_t>(c * stride + r);
@@ -862,10 +871,10 @@ void TestQuant::q4_kRowGroupsMatchTheRows() {
                 QVERIFY(std::fabs(result[i] - expected[i]) <= 1e-5 * magnitude);
             }
     }
-    QCOMPARE(q4_k_row_groups_pay(), q::active_kernels().fast_q4_k_groups);
+    QCOMPARE(row_groups_pay(type), q::active_kernels().fast_groups[slot(type)]);
     if (q::avx512_kernels())
-        QVERIFY(q::avx512_kernels()->fast_q4_k_groups &&
-                q::avx512_kernels()->matmul_q4_k_groups != q::scalar_kernels().matmul_q4_k_groups);
+        QVERIFY(q::avx512_kernels()->fast_groups[slot(type)] &&
+                q::avx512_kernels()->matmul_groups[slot(type)] != q::scalar_kernels().matmul_groups[slot(type)]);
 }
 
 // Every quant 15, every scale and min 63, activations all 127 or all -128:
@@ -888,14 +897,14 @@ void TestQuant::q4_kRowGroupsHoldTheLargestSums() {
             std::fill(std::begin(block.bsums), std::end(block.bsums), static_cast<std::int16_t>(16 * quant));
         }
     const std::int64_t act_row_bytes = n / 256 * static_cast<std::int64_t>(sizeof(q::BlockQ8_K));
-    std::vector<std::uint8_t> groups(q4_k_row_groups_bytes(rows, n));
-    group_q4_k_rows(weights.data(), row_bytes, 0, rows, n, groups.data());
+    std::vector<std::uint8_t> groups(row_groups_bytes(GgmlType::Q4_K, rows, n));
+    group_rows(GgmlType::Q4_K, weights.data(), row_bytes, 0, rows, n, groups.data());
     for (const std::int64_t n_cols : {std::int64_t{1}, cols}) {
         std::vector<float> expected(static_cast<std::size_t>(n_cols * rows)), result(expected.size());
         matmul_rows_columns(GgmlType::Q4_K, weights.data(), row_bytes, 0, rows, n, activations.data(), act_row_bytes,
                             n_cols, expected.data(), rows);
-        matmul_q4_k_row_groups(groups.data(), 0, rows, n, activations.data(), act_row_bytes, n_cols, result.data(),
-                               rows);
+        matmul_row_groups(GgmlType::Q4_K, groups.data(), 0, rows, n, activations.data(), act_row_bytes, n_cols,
+                          result.data(), rows);
         for (std::size_t i = 0; i < expected.size(); ++i) {
             // Each element 63 * 15 - 63 = 882 times the activation.
             const float exact = 882.f * static_cast<float>(n) * (i / rows % 2 == 0 ? 127.f : -128.f);
@@ -905,16 +914,23 @@ void TestQuant::q4_kRowGroupsHoldTheLargestSums() {
     }
 }
 
-void TestQuant::q4_kRowGroupsRejectPartialGroups() {
+void TestQuant::rowGroupsRejectPartialGroups() {
     const std::int64_t n = 256;
-    const Matmul m = random_matmul(GgmlType::Q4_K, n, 32, 1, 53, false);
-    std::vector<std::uint8_t> groups(q4_k_row_groups_bytes(32, n));
-    std::vector<float> out(32);
-    QVERIFY_THROWS_EXCEPTION(QuantError, q4_k_row_groups_bytes(24, n));
-    QVERIFY_THROWS_EXCEPTION(QuantError, q4_k_row_groups_bytes(16, 300));
-    QVERIFY_THROWS_EXCEPTION(QuantError, group_q4_k_rows(m.weights.data(), m.row_bytes, 8, 32, n, groups.data()));
-    QVERIFY_THROWS_EXCEPTION(QuantError, matmul_q4_k_row_groups(groups.data(), 0, 20, n, m.activations.data(),
-                                                                 m.act_row_bytes, 1, out.data(), 32));
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
+        const Matmul m = random_matmul(type, n, 32, 1, 53, false);
+        std::vector<std::uint8_t> groups(row_groups_bytes(type, 32, n));
+        std::vector<float> out(32);
+        QVERIFY_THROWS_EXCEPTION(QuantError, row_groups_bytes(type, 24, n));
+        QVERIFY_THROWS_EXCEPTION(QuantError, row_groups_bytes(type, 16, type == GgmlType::Q4_K ? 300 : 96));
+        QVERIFY_THROWS_EXCEPTION(QuantError,
+                                 group_rows(type, m.weights.data(), m.row_bytes, 8, 32, n, groups.data()));
+        QVERIFY_THROWS_EXCEPTION(QuantError, matmul_row_groups(type, groups.data(), 0, 20, n, m.activations.data(),
+                                                                m.act_row_bytes, 1, out.data(), 32));
+    }
+    // No row groups for other types.
+    QCOMPARE(row_group_elements(GgmlType::Q6_K), std::int64_t{0});
+    QVERIFY(!row_groups_pay(GgmlType::Q6_K));
+    QVERIFY_THROWS_EXCEPTION(QuantError, row_groups_bytes(GgmlType::Q6_K, 16, 256));
 }
 
 // The SIMD-vs-scalar tests above run every kernel of every set; this pins
