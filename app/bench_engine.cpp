@@ -316,8 +316,8 @@ double matmul_flops(const Matmul& m, int n_tokens) {
 
 constexpr int kMatmulRuns = 3;
 
-// Engine matmul (activation quantization included, and Q4_K and Q8_0 rows
-// regrouped, as the model runs them on the CPU), n_tokens activation rows.
+// Engine matmul (activation quantization included, and rows regrouped, as
+// the model runs them on the CPU), n_tokens activation rows.
 void time_engine_matmuls(std::vector<Matmul>& matmuls, engine::ThreadPool& pool, int n_tokens) {
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.f, 1.f);

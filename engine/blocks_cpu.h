@@ -30,10 +30,10 @@ struct WeightMatrix {
     // An expert's matrix: its index in the stacked tensor `name` (n_expert
     // matrices), by which adapters find its pair too; -1 for a plain matrix.
     std::int32_t expert = -1;
-    // Q4_K and Q8_0: the same rows regrouped 16 at a time (quant.h), which
-    // the CPU's products read instead when the model made them
-    // (group_weight_matrices); null otherwise. data stays the file's rows
-    // for every other reader.
+    // Q4_K, Q8_0, Q4_0, Q4_1: the same rows regrouped 16 at a time
+    // (quant.h), which the CPU's products read instead when the model made
+    // them (group_weight_matrices); null otherwise. data stays the file's
+    // rows for every other reader.
     const std::uint8_t* row_groups = nullptr;
 };
 
@@ -48,7 +48,7 @@ using WeightBytes = std::unique_ptr<std::uint8_t[], FreeWeightBytes>;
 // Null when the memory is not there.
 WeightBytes allocate_weight_bytes(std::size_t bytes);
 
-// Regroups each matrix of `matrices` whose type has row groups (Q4_K, Q8_0)
+// Regroups each matrix of `matrices` whose type has row groups (quant.h)
 // and whose rows and columns make whole groups, when this CPU's kernels gain
 // by it (row_groups_pay): its row_groups then point into a buffer added to
 // `storage`, which must outlive them. The pool shares out the work (a

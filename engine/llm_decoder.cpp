@@ -287,10 +287,10 @@ private:
     std::vector<DecoderLayer> layers_;  // n_layers
     std::vector<float> output_norm_;   // (n_embd)
     WeightMatrix output_;              // (n_vocab, n_embd); token_embd_ when tied
-    // The Q4_K and Q8_0 matrices' row groups for the CPU
-    // (group_weight_matrices), made on the first pass there: a model placed
-    // on a GPU right away never pays for them. A tied head's groups are
-    // output_'s alone; token_embd_'s lookups read the file's rows.
+    // The matrices' row groups for the CPU (group_weight_matrices), made on
+    // the first pass there: a model placed on a GPU right away never pays
+    // for them. A tied head's groups are output_'s alone; token_embd_'s
+    // lookups read the file's rows.
     std::vector<WeightBytes> row_groups_;
     bool cpu_matrices_grouped_ = false;
 #ifdef FOLIO_USE_CUDA

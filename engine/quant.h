@@ -86,25 +86,25 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
                          const void* act_q, std::int64_t act_row_bytes, std::int64_t n_cols,
                          float* out, std::int64_t out_col_stride);
 
-// Q4_K and Q8_0 matrices regrouped for the CPU (the model does it once, on
-// its first pass on the CPU): rows in groups of 16, each block of a group's
-// rows stored together (Q4_K's scales unpacked, Q8_0's quants offset to
+// Q4_K, Q8_0, Q4_0 and Q4_1 matrices regrouped for the CPU (the model does
+// it once, on its first pass on the CPU): rows in groups of 16, each block
+// of a group's rows stored together (Q4_K's scales unpacked, the quants
 // unsigned), so that one load holds 16 rows' quants and each row sums in its
 // own lane, with no shuffles and no reduction across lanes. On AVX-512 a
-// prompt's Q4_K matmuls run 1.4-2x as fast as over the rows, and a decoded
+// prompt's matmuls run about 2x as fast as over the rows, and a decoded
 // token, bound by memory, gains as the kernels leave more time to wait for
 // it (blocks_cpu.h: allocate_weight_bytes).
 //
 // Whether this CPU's kernel set has its own kernel for `type`'s groups
-// (AVX-512 VNNI: Q4_K and Q8_0); elsewhere regrouping gains nothing.
+// (AVX-512 VNNI); elsewhere, and for other types, regrouping gains nothing.
 bool row_groups_pay(GgmlType type);
-// Elements of a row that one group block holds: 256 for Q4_K, 64 for Q8_0,
-// 0 for a type without row groups.
+// Elements of a row that one group block holds: 256 for Q4_K, 64 for the
+// 32-element types, 0 for a type without row groups.
 std::int64_t row_group_elements(GgmlType type);
 // Bytes of the groups of a (rows, n) matrix: Q4_K 2368 per 16 rows and 256
-// elements (2.8% more than the rows), Q8_0 1088 per 16 rows and 64 (the
-// rows' bytes). Throws QuantError for another type, or when rows is not a
-// multiple of 16 or n of the group's elements.
+// elements (2.8% more than the rows), the others the rows' bytes. Throws
+// QuantError for a type without groups, or when rows is not a multiple of
+// 16 or n of the group's elements.
 std::size_t row_groups_bytes(GgmlType type, std::int64_t rows, std::int64_t n);
 // Regroups rows [rows_begin, rows_end) (multiples of 16) of a matrix into
 // their place in `groups`, the whole matrix's row_groups_bytes(): ranges may

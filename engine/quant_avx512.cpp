@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -831,58 +832,70 @@ private:
     const MatmulTile& tile_;
 };
 
-// Q8_0 row groups (BlockQ8_0Group): as the Q4_K groups', 16 rows in the
-// lanes and each column's activation words broadcast; one vpdpbusd does 64
-// of a block's products, where the rows' kernel needs more work per product
-// than decode has time for while the weights stream in. The quants are
-// q + 128 (vpdpbusd multiplies unsigned bytes by signed ones), so each
-// block's sums start from -128 times the activation block's sum, the same
-// for every row and computed once per tile.
-class Q8_0GroupColumns {
+// Each activation block's sum of quants, once per tile, column after
+// column: the 32-element group kernels start a block's sums from the weights'
+// offset times it (the groups' quants are unsigned).
+class ActivationBlockSums {
 public:
-    explicit Q8_0GroupColumns(const MatmulTile& tile) : tile_(tile) {
-        const std::int64_t n_blocks = tile.n / kBlock32;
+    explicit ActivationBlockSums(const MatmulTile& tile) : n_blocks_(tile.n / kBlock32) {
         thread_local std::vector<std::int32_t> scratch;
-        scratch.resize(static_cast<std::size_t>(tile.n_cols * n_blocks));
-        offsets_ = scratch.data();
+        scratch.resize(static_cast<std::size_t>(tile.n_cols * n_blocks_));
+        sums_ = scratch.data();
         for (std::int64_t c = 0; c < tile.n_cols; ++c) {
             const auto* y = reinterpret_cast<const BlockQ8_0*>(tile.activations + c * tile.act_row_bytes);
-            for (std::int64_t b = 0; b < n_blocks; ++b) {
+            for (std::int64_t b = 0; b < n_blocks_; ++b) {
                 // The sum of the biased bytes (q + 128, unsigned) by vpsadbw.
                 const __m256i biased = _mm256_xor_si256(load256(y[b].qs), _mm256_set1_epi8(static_cast<char>(0x80)));
                 const __m256i sums = _mm256_sad_epu8(biased, _mm256_setzero_si256());
                 const __m128i halves = _mm_add_epi64(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
                 const auto biased_sum =
                     static_cast<std::int32_t>(_mm_cvtsi128_si64(halves) + _mm_extract_epi64(halves, 1));
-                offsets_[c * n_blocks + b] = -128 * (biased_sum - kBlock32 * 128);
+                sums_[c * n_blocks_ + b] = biased_sum - kBlock32 * 128;
             }
         }
     }
+    const std::int32_t* column(std::int64_t c) const { return sums_ + c * n_blocks_; }
+
+private:
+    std::int64_t n_blocks_;
+    std::int32_t* sums_ = nullptr;  // (n_cols, n_blocks)
+};
+
+// Q8_0 row groups (BlockQ8_0Group): as the Q4_K groups', 16 rows in the
+// lanes and each column's activation words broadcast; one vpdpbusd does 64
+// of a block's products, where the rows' kernel needs more work per product
+// than decode has time for while the weights stream in. The quants are
+// q + 128 (vpdpbusd multiplies unsigned bytes by signed ones), so each
+// block's sums start from -128 times the activation block's sum, the same
+// for every row.
+class Q8_0GroupColumns {
+public:
+    explicit Q8_0GroupColumns(const MatmulTile& tile) : tile_(tile), sums_(tile) {}
 
     template <int Columns>
     void run(const std::uint8_t* group_bytes, std::int64_t first_column, float* const* out) const {
         const auto* x = reinterpret_cast<const BlockQ8_0Group*>(group_bytes);
         const std::int64_t n_blocks = tile_.n / kBlock32;
         const BlockQ8_0* y[Columns];
-        const std::int32_t* offsets[Columns];
+        const std::int32_t* sums[Columns];
         for (int c = 0; c < Columns; ++c) {
             y[c] = reinterpret_cast<const BlockQ8_0*>(tile_.activations + (first_column + c) * tile_.act_row_bytes);
-            offsets[c] = offsets_ + (first_column + c) * n_blocks;
+            sums[c] = sums_.column(first_column + c);
         }
         __m512 total[Columns];
         for (int c = 0; c < Columns; ++c) total[c] = _mm512_setzero_ps();
-        for (std::int64_t g = 0; g < n_blocks / kQ8_0GroupBlocks; ++g) {
+        for (std::int64_t g = 0; g < n_blocks / kBlock32GroupBlocks; ++g) {
             const BlockQ8_0Group& group = x[g];
             if constexpr (Columns == 1)
                 prefetch_ahead<_MM_HINT_T1, 4096>(x + g);  // as the Q4_K groups'
-            for (int k = 0; k < kQ8_0GroupBlocks; ++k) {
-                const std::int64_t b = g * kQ8_0GroupBlocks + k;
+            for (int k = 0; k < kBlock32GroupBlocks; ++k) {
+                const std::int64_t b = g * kBlock32GroupBlocks + k;
                 __m512i quants[8];
                 for (int p = 0; p < 8; ++p) quants[p] = load512(group.qs[k][p]);
                 const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
                 for (int c = 0; c < Columns; ++c) {
                     const std::int8_t* a = y[c][b].qs;
-                    __m512i even = _mm512_set1_epi32(offsets[c][b]), odd = _mm512_setzero_si512();
+                    __m512i even = _mm512_set1_epi32(-128 * sums[c][b]), odd = _mm512_setzero_si512();
                     for (int p = 0; p < 8; p += 2) {
                         std::int32_t first, second;
                         std::memcpy(&first, a + 4 * p, 4);
@@ -900,7 +913,83 @@ public:
 
 private:
     const MatmulTile& tile_;
-    std::int32_t* offsets_ = nullptr;  // (n_cols, n_blocks)
+    ActivationBlockSums sums_;
+};
+
+// Q4_0 and Q4_1 row groups (BlockQ4_0Group, BlockQ4_1Group): the Q4_K
+// groups' nibbles (high ones in place, 16 times their value, the block's
+// float scale taking the 1/16 back) without the sub-block scales. Q4_0's
+// nibbles are q + 8, so its sums start from -8 times the activation block's
+// sum; Q4_1's min meets the Q8_1 activation's d * sum as floats.
+template <class Group>
+class Nibble32GroupColumns {
+public:
+    static constexpr bool kHasMin = std::is_same_v<Group, BlockQ4_1Group>;
+    using Activation = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
+
+    explicit Nibble32GroupColumns(const MatmulTile& tile) : tile_(tile), sums_(without_min_sums(tile)) {}
+
+    template <int Columns>
+    void run(const std::uint8_t* group_bytes, std::int64_t first_column, float* const* out) const {
+        const auto* x = reinterpret_cast<const Group*>(group_bytes);
+        const std::int64_t n_blocks = tile_.n / kBlock32;
+        const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+        const __m512i high_nibbles = _mm512_set1_epi8(static_cast<char>(0xF0));
+        const Activation* y[Columns];
+        const std::int32_t* sums[Columns];
+        for (int c = 0; c < Columns; ++c) {
+            y[c] = reinterpret_cast<const Activation*>(tile_.activations + (first_column + c) * tile_.act_row_bytes);
+            sums[c] = kHasMin ? nullptr : sums_->column(first_column + c);
+        }
+        __m512 total[Columns];
+        for (int c = 0; c < Columns; ++c) total[c] = _mm512_setzero_ps();
+        for (std::int64_t g = 0; g < n_blocks / kBlock32GroupBlocks; ++g) {
+            const Group& group = x[g];
+            if constexpr (Columns == 1)
+                prefetch_ahead<_MM_HINT_T1, 4096>(x + g);  // as the Q4_K groups'
+            for (int k = 0; k < kBlock32GroupBlocks; ++k) {
+                const std::int64_t b = g * kBlock32GroupBlocks + k;
+                __m512i low[4], high[4];
+                for (int p = 0; p < 4; ++p) {
+                    const __m512i quants = load512(group.qs[k][p]);
+                    low[p] = _mm512_and_si512(quants, low_nibbles);
+                    high[p] = _mm512_and_si512(quants, high_nibbles);
+                }
+                const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
+                for (int c = 0; c < Columns; ++c) {
+                    const std::int8_t* a = y[c][b].qs;
+                    __m512i even = kHasMin ? _mm512_setzero_si512() : _mm512_set1_epi32(-8 * sums[c][b]);
+                    __m512i odd = _mm512_setzero_si512();
+                    for (int p = 0; p < 4; ++p) {
+                        std::int32_t first, second;
+                        std::memcpy(&first, a + 8 * p, 4);
+                        std::memcpy(&second, a + 8 * p + 4, 4);
+                        even = _mm512_dpbusd_epi32(even, low[p], _mm512_set1_epi32(first));
+                        odd = _mm512_dpbusd_epi32(odd, high[p], _mm512_set1_epi32(second));
+                    }
+                    const __m512i sixteen_times = _mm512_add_epi32(_mm512_slli_epi32(even, 4), odd);
+                    total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sixteen_times),
+                                               _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d) / 16.f)),
+                                               total[c]);
+                    if constexpr (kHasMin)
+                        total[c] = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(group.m[k])),
+                                                   _mm512_set1_ps(half_to_float(y[c][b].s)), total[c]);
+                }
+            }
+        }
+        for (int c = 0; c < Columns; ++c) _mm512_storeu_ps(out[c], total[c]);
+    }
+
+private:
+    static std::optional<ActivationBlockSums> without_min_sums(const MatmulTile& tile) {
+        if constexpr (kHasMin)
+            return std::nullopt;
+        else
+            return ActivationBlockSums(tile);
+    }
+
+    const MatmulTile& tile_;
+    std::optional<ActivationBlockSums> sums_;  // Q4_0's
 };
 
 // A group's 16 rows stay in L1 while every column of the tile passes, four
@@ -934,7 +1023,10 @@ void add_avx512_kernels(KernelTable& table) {
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
     table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
     table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Q8_0GroupColumns>;
-    table.fast_groups[slot(GgmlType::Q4_K)] = table.fast_groups[slot(GgmlType::Q8_0)] = true;
+    table.matmul_groups[slot(GgmlType::Q4_0)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ4_0Group>>;
+    table.matmul_groups[slot(GgmlType::Q4_1)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ4_1Group>>;
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1})
+        table.fast_groups[slot(type)] = true;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;
     table.matmul[slot(GgmlType::BF16)] = float_matmul<Load512BF16>;

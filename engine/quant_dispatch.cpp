@@ -258,23 +258,15 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
 }
 
 std::int64_t row_group_elements(GgmlType type) {
-    switch (type) {
-    case GgmlType::Q4_K: return quant::kBlockK;
-    case GgmlType::Q8_0: return quant::kBlock32 * quant::kQ8_0GroupBlocks;
-    default: return 0;
-    }
+    return quant::row_group_layout(type).elements;
 }
 
 namespace {
 
-std::int64_t group_block_bytes(GgmlType type) {
-    return static_cast<std::int64_t>(type == GgmlType::Q4_K ? sizeof(quant::BlockQ4_KGroup)
-                                                            : sizeof(quant::BlockQ8_0Group));
-}
-
 // A group's bytes over its 16 rows: the row stride the tiles step by.
 std::int64_t group_row_bytes(GgmlType type, std::int64_t n) {
-    return n / row_group_elements(type) * group_block_bytes(type) / quant::kGroupRows;
+    const quant::RowGroupLayout layout = quant::row_group_layout(type);
+    return n / layout.elements * layout.bytes / quant::kGroupRows;
 }
 
 void require_groups(const char* function, GgmlType type, std::int64_t rows, std::int64_t n) {
@@ -304,13 +296,9 @@ void group_rows(GgmlType type, const void* weights, std::int64_t row_bytes, std:
     require_groups("group_rows", type, rows_begin, n);
     require_groups("group_rows", type, rows_end - rows_begin, n);
     require_row_bytes("group_rows", type, n, row_bytes);
-    const auto* rows = static_cast<const std::uint8_t*>(weights) + rows_begin * row_bytes;
-    const std::int64_t n_groups = (rows_end - rows_begin) / quant::kGroupRows;
-    std::uint8_t* first_group = static_cast<std::uint8_t*>(groups) + rows_begin * group_row_bytes(type, n);
-    if (type == GgmlType::Q4_K)
-        quant::group_q4_k_rows(rows, row_bytes, n, n_groups, reinterpret_cast<quant::BlockQ4_KGroup*>(first_group));
-    else
-        quant::group_q8_0_rows(rows, row_bytes, n, n_groups, reinterpret_cast<quant::BlockQ8_0Group*>(first_group));
+    quant::row_group_layout(type).group_rows(static_cast<const std::uint8_t*>(weights) + rows_begin * row_bytes,
+                                             row_bytes, n, (rows_end - rows_begin) / quant::kGroupRows,
+                                             static_cast<std::uint8_t*>(groups) + rows_begin * group_row_bytes(type, n));
 }
 
 void matmul_row_groups(GgmlType type, const void* groups, std::int64_t rows_begin, std::int64_t rows_end,

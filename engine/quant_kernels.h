@@ -2,6 +2,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/ggml_types.h"
+
 // Internal to the quant kernels (quant_*.cpp), and to the tests and
 // benchmarks that run one kernel set against another: ggml's block layouts
 // and the tables of kernels that quant_dispatch.cpp chooses from.
@@ -107,17 +109,29 @@ struct BlockQ4_KGroup {
 };
 
 static_assert(sizeof(BlockQ4_KGroup) == 2368);
-// Q8_0 rows regrouped the same way: 16 consecutive rows, two blocks (64
-// elements) of each, the quants made unsigned (q + 128, what vpdpbusd
-// multiplies) and ordered as BlockQ4_KGroup's, so that one zmm holds the
-// same four elements of all 16 rows. 17 cache lines, the rows' own bytes.
-constexpr int kQ8_0GroupBlocks = 2;
+// Q8_0, Q4_0 and Q4_1 rows regrouped the same way: 16 consecutive rows, two
+// blocks (64 elements) of each, the quants stored unsigned (Q8_0's as
+// q + 128, what vpdpbusd multiplies; Q4_0's nibbles are q + 8 already), so
+// that one zmm holds the same quad of elements of all 16 rows. Each group
+// takes the rows' own bytes.
+constexpr int kBlock32GroupBlocks = 2;
 struct BlockQ8_0Group {
-    std::uint16_t d[kQ8_0GroupBlocks][kGroupRows];  // block k's scale (f16) of row r
-    // Block k, quad p: row r's element 32k + 4p + i, plus 128, at byte 4r + i.
-    std::uint8_t qs[kQ8_0GroupBlocks][8][4 * kGroupRows];
+    std::uint16_t d[kBlock32GroupBlocks][kGroupRows];  // block k's scale (f16) of row r
+    // Block k, quad p: row r's element 32k + 4p + i at byte 4r + i.
+    std::uint8_t qs[kBlock32GroupBlocks][8][4 * kGroupRows];
 };
-static_assert(sizeof(BlockQ8_0Group) == 1088);
+// Block k, quad p: row r's element 32k + 8p + i in the low nibble and
+// 32k + 8p + 4 + i in the high one of byte 4r + i, as BlockQ4_KGroup's.
+struct BlockQ4_0Group {
+    std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
+    std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
+};
+struct BlockQ4_1Group {
+    std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
+    std::uint16_t m[kBlock32GroupBlocks][kGroupRows];
+    std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
+};
+static_assert(sizeof(BlockQ8_0Group) == 1088 && sizeof(BlockQ4_0Group) == 576 && sizeof(BlockQ4_1Group) == 640);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
@@ -157,11 +171,11 @@ struct KernelTable {
     MatmulTileFn matmul[kTypeSlots] = {};
     ExpRowFn exp_row = nullptr;
     WeightedRowsFn weighted_q8_0_rows = nullptr;
-    // Row groups (Q4_K: BlockQ4_KGroup, Q8_0: BlockQ8_0Group) against the
-    // type's vec_dot activations, by weight type: a tile whose weights are
-    // its first group, n_rows a multiple of 16 and row_bytes a sixteenth of
-    // a group's bytes over n. The scalar set's are the reference;
-    // regrouping pays only where a set has its own (fast_groups).
+    // Row groups (row_group_layout) against the type's vec_dot activations,
+    // by weight type: a tile whose weights are its first group, n_rows a
+    // multiple of 16 and row_bytes a sixteenth of a group's bytes over n.
+    // The scalar set's are the reference; regrouping pays only where a set
+    // has its own (fast_groups).
     MatmulTileFn matmul_groups[kTypeSlots] = {};
     bool fast_groups[kTypeSlots] = {};
 };
@@ -175,13 +189,18 @@ const KernelTable* avx512_kernels();
 // The best set this CPU runs, chosen once.
 const KernelTable& active_kernels();
 
-// Rows g * 16 .. g * 16 + 15 of a Q4_K matrix (row_bytes apart, n elements)
-// as groups[g * (n / 256) + block], for g < n_groups.
-void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
-                     BlockQ4_KGroup* groups);
-// The same for Q8_0: groups[g * (n / 64) + pair of blocks].
-void group_q8_0_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
-                     BlockQ8_0Group* groups);
+// Rows g * 16 .. g * 16 + 15 of a matrix (row_bytes apart, n elements) as
+// groups[g * (n / elements) + block], for g < n_groups.
+using GroupRowsFn = void (*)(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n,
+                             std::int64_t n_groups, std::uint8_t* groups);
+// A weight type's row groups: elements of a row per group block, the block's
+// bytes, its regrouping. elements is 0 for a type without groups.
+struct RowGroupLayout {
+    std::int64_t elements = 0;
+    std::int64_t bytes = 0;
+    GroupRowsFn group_rows = nullptr;
+};
+RowGroupLayout row_group_layout(GgmlType type);
 
 // Defined in quant_avx2.cpp / quant_avx512.cpp; called only on CPUs with the
 // instructions (the functions themselves may contain them).

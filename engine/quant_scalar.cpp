@@ -889,24 +889,59 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
     }
 }
 
-// The row kernel's sums (dot_block32<BlockQ8_0>), in the same order, over
-// row groups.
-void matmul_q8_0_groups_scalar(const MatmulTile& tile) {
+// Row groups of the 32-element types (BlockQ8_0Group, BlockQ4_0Group,
+// BlockQ4_1Group): the type's own group, its stored quants' offset (the
+// groups hold q + offset, unsigned) and element j of row r's block k.
+template <class Block>
+struct Block32Group;
+template <>
+struct Block32Group<BlockQ8_0> {
+    using Type = BlockQ8_0Group;
+    static constexpr int kOffset = 128;
+};
+template <>
+struct Block32Group<BlockQ4_0> {
+    using Type = BlockQ4_0Group;
+    static constexpr int kOffset = 8;
+};
+template <>
+struct Block32Group<BlockQ4_1> {
+    using Type = BlockQ4_1Group;
+    static constexpr int kOffset = 0;
+};
+
+int stored_quant(const BlockQ8_0Group& group, int k, int r, int j) {
+    return group.qs[k][j / 4][4 * r + j % 4];
+}
+template <class NibbleGroup>
+int stored_quant(const NibbleGroup& group, int k, int r, int j) {
+    const int byte = group.qs[k][j / 8][4 * r + j % 4];
+    return j % 8 < 4 ? byte & 0xF : byte >> 4;
+}
+
+// The row kernel's sums (dot_block32), in the same order, over row groups.
+template <class Block>
+void matmul_block32_groups_scalar(const MatmulTile& tile) {
+    using Group = typename Block32Group<Block>::Type;
+    using Activation = std::conditional_t<kHasMin<Block>, BlockQ8_1, BlockQ8_0>;
     const std::int64_t n_blocks = tile.n / kBlock32;
     for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
-        const auto* x = blocks_of<BlockQ8_0Group>(tile.weights + first * tile.row_bytes);
+        const auto* x = blocks_of<Group>(tile.weights + first * tile.row_bytes);
         for (std::int64_t c = 0; c < tile.n_cols; ++c) {
-            const auto* y = blocks_of<BlockQ8_0>(tile.activations + c * tile.act_row_bytes);
+            const auto* y = blocks_of<Activation>(tile.activations + c * tile.act_row_bytes);
             for (int r = 0; r < kGroupRows; ++r) {
                 float sum = 0.f;
                 for (std::int64_t b = 0; b < n_blocks; ++b) {
-                    const BlockQ8_0Group& group = x[b / kQ8_0GroupBlocks];
-                    const std::int64_t k = b % kQ8_0GroupBlocks;
+                    const Group& group = x[b / kBlock32GroupBlocks];
+                    const auto k = static_cast<int>(b % kBlock32GroupBlocks);
                     int sumi = 0;
-                    for (int p = 0; p < 8; ++p)
-                        for (int i = 0; i < 4; ++i)
-                            sumi += (group.qs[k][p][4 * r + i] - 128) * y[b].qs[4 * p + i];
-                    sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d));
+                    for (int j = 0; j < kBlock32; ++j)
+                        sumi += (stored_quant(group, k, r, j) - Block32Group<Block>::kOffset) * y[b].qs[j];
+                    if constexpr (kHasMin<Block>)
+                        sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d)) +
+                               fp16_to_fp32(group.m[k][r]) * fp16_to_fp32(y[b].s);
+                    else
+                        sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d));
                 }
                 tile.out[c * tile.out_col_stride + first + r] = sum;
             }
@@ -954,7 +989,9 @@ KernelTable make_scalar_table() {
     table.exp_row = exp_row_scalar;
     table.weighted_q8_0_rows = weighted_q8_0_rows_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_K)] = matmul_q4_k_groups_scalar;
-    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_q8_0_groups_scalar;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_block32_groups_scalar<BlockQ8_0>;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_0)] = matmul_block32_groups_scalar<BlockQ4_0>;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_1)] = matmul_block32_groups_scalar<BlockQ4_1>;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
         const auto slot = static_cast<std::size_t>(type);
         table.dequantize_row[slot] = dequantize;
@@ -979,10 +1016,9 @@ KernelTable make_scalar_table() {
     return table;
 }
 
-}  // namespace
-
 void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
-                     BlockQ4_KGroup* groups) {
+                     std::uint8_t* groups_bytes) {
+    auto* groups = reinterpret_cast<BlockQ4_KGroup*>(groups_bytes);
     const std::int64_t n_blocks = n / kBlockK;
     // Row by row, each read in order, into the group's blocks (a few KB).
     for (std::int64_t g = 0; g < n_groups; ++g)
@@ -1012,23 +1048,46 @@ void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::i
             }
 }
 
-void group_q8_0_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
-                     BlockQ8_0Group* groups) {
+template <class Block>
+void group_block32_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
+                        std::uint8_t* groups_bytes) {
+    using Group = typename Block32Group<Block>::Type;
+    constexpr int kOffset = Block32Group<Block>::kOffset;
+    auto* groups = reinterpret_cast<Group*>(groups_bytes);
     const std::int64_t n_blocks = n / kBlock32;
     for (std::int64_t g = 0; g < n_groups; ++g)
         for (int r = 0; r < kGroupRows; ++r)
             for (std::int64_t b = 0; b < n_blocks; ++b) {
-                BlockQ8_0Group& out = groups[g * (n_blocks / kQ8_0GroupBlocks) + b / kQ8_0GroupBlocks];
-                const std::int64_t k = b % kQ8_0GroupBlocks;
-                const BlockQ8_0& block = blocks_of<BlockQ8_0>(weights + (g * kGroupRows + r) * row_bytes)[b];
+                Group& out = groups[g * (n_blocks / kBlock32GroupBlocks) + b / kBlock32GroupBlocks];
+                const auto k = static_cast<int>(b % kBlock32GroupBlocks);
+                const Block& block = blocks_of<Block>(weights + (g * kGroupRows + r) * row_bytes)[b];
                 out.d[k][r] = block.d;
-                for (int p = 0; p < 8; ++p) {
-                    std::uint32_t quad = 0;
-                    std::memcpy(&quad, block.qs + 4 * p, sizeof quad);
-                    quad ^= 0x80808080u;  // q + 128 in each byte
-                    std::memcpy(&out.qs[k][p][4 * r], &quad, sizeof quad);
+                if constexpr (kHasMin<Block>)
+                    out.m[k][r] = block.m;
+                int q[kBlock32];
+                quants_of(block, q);
+                if constexpr (std::is_same_v<Group, BlockQ8_0Group>) {
+                    for (int j = 0; j < kBlock32; ++j)
+                        out.qs[k][j / 4][4 * r + j % 4] = static_cast<std::uint8_t>(q[j] + kOffset);
+                } else {
+                    for (int p = 0; p < 4; ++p)
+                        for (int i = 0; i < 4; ++i)
+                            out.qs[k][p][4 * r + i] =
+                                static_cast<std::uint8_t>((q[8 * p + i] + kOffset) | (q[8 * p + 4 + i] + kOffset) << 4);
                 }
             }
+}
+
+}  // namespace
+
+RowGroupLayout row_group_layout(GgmlType type) {
+    switch (type) {
+    case GgmlType::Q4_K: return {kBlockK, sizeof(BlockQ4_KGroup), group_q4_k_rows};
+    case GgmlType::Q8_0: return {2 * kBlock32, sizeof(BlockQ8_0Group), group_block32_rows<BlockQ8_0>};
+    case GgmlType::Q4_0: return {2 * kBlock32, sizeof(BlockQ4_0Group), group_block32_rows<BlockQ4_0>};
+    case GgmlType::Q4_1: return {2 * kBlock32, sizeof(BlockQ4_1Group), group_block32_rows<BlockQ4_1>};
+    default: return {};
+    }
 }
 
 const KernelTable& scalar_kernels() {

@@ -243,16 +243,18 @@ void TestDecoders::projectSharesOutTheFeaturesOfSeveralWeights() {
     }
 }
 
-// Q4_K and Q8_0 matrices regrouped for the CPU (group_weight_matrices) give
-// the rows' products, in one pass of several weights (where one whose rows
-// are not whole groups keeps its rows and shifts the next one's features off
-// the groups' boundaries) and through the feed-forward, for a decoded token
-// and a batch; the file's rows stay as they were, and so do matrices of
-// types without groups.
+// Q4_K, Q8_0, Q4_0 and Q4_1 matrices regrouped for the CPU
+// (group_weight_matrices) give the rows' products, in one pass of several
+// weights (where one whose rows are not whole groups keeps its rows and
+// shifts the next one's features off the groups' boundaries) and through the
+// feed-forward, for a decoded token and a batch; the file's rows stay as
+// they were, and so do matrices of types without groups.
 void TestDecoders::rowGroupsGiveTheRowsProducts_data() {
     QTest::addColumn<GgmlType>("type");
     QTest::newRow("Q4_K") << GgmlType::Q4_K;
     QTest::newRow("Q8_0") << GgmlType::Q8_0;
+    QTest::newRow("Q4_0") << GgmlType::Q4_0;
+    QTest::newRow("Q4_1") << GgmlType::Q4_1;
     QTest::newRow("Q6_K") << GgmlType::Q6_K;
 }
 
