@@ -372,6 +372,29 @@ struct Load512BF16 {
 constexpr int kFloatRows = 4;
 constexpr int kFloatColumns = 4;
 
+// The sums of 16 vectors' lanes, each added as _mm512_reduce_add_ps adds
+// them (lane i + lane i + 8, then j + j + 4, then k + k + 2, then 0 + 1),
+// so the same bits, four at a time: lane 4L + j of the result is the sum of
+// v[4j + L]. A prompt's attention scores are dot products of one head's 64
+// or 128 elements, where one reduction per product cost more than its
+// multiplications.
+__m512 reduce_add_16(const __m512 (&v)[16]) {
+    __m512 halves[8];  // 128-bit lanes: v[2p]'s lanes 0-3 + 8-11 and 4-7 + 12-15, then v[2p + 1]'s
+    for (int p = 0; p < 8; ++p)
+        halves[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 quarters[4];  // 128-bit lane L: v[4p + L]'s four partial sums
+    for (int p = 0; p < 4; ++p)
+        quarters[p] = _mm512_add_ps(_mm512_shuffle_f32x4(halves[2 * p], halves[2 * p + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(halves[2 * p], halves[2 * p + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 pairs[2];
+    for (int p = 0; p < 2; ++p)
+        pairs[p] = _mm512_add_ps(_mm512_shuffle_ps(quarters[2 * p], quarters[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(quarters[2 * p], quarters[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_ps(pairs[0], pairs[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(pairs[0], pairs[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 template <class Load, int Rows, int Columns>
 void float_block(const MatmulTile& tile, std::int64_t first_row, std::int64_t first_column) {
     using Element = typename Load::Element;
@@ -409,9 +432,20 @@ void float_block(const MatmulTile& tile, std::int64_t first_row, std::int64_t fi
                 acc[r][c] = _mm512_fmadd_ps(weights, x[c], acc[r][c]);
         }
     }
-    for (int r = 0; r < Rows; ++r)
+    if constexpr (Rows == 4 && Columns == 4) {
+        // 128-bit lane c of the sums holds column c's four rows, stored at once.
+        __m512 sums[16];
+        for (int r = 0; r < Rows; ++r)
+            for (int c = 0; c < Columns; ++c) sums[4 * r + c] = acc[r][c];
+        const __m512 reduced = reduce_add_16(sums);
         for (int c = 0; c < Columns; ++c)
-            tile.out[(first_column + c) * tile.out_col_stride + first_row + r] = _mm512_reduce_add_ps(acc[r][c]);
+            _mm_storeu_ps(tile.out + (first_column + c) * tile.out_col_stride + first_row,
+                          _mm512_extractf32x4_ps(reduced, c));
+    } else {
+        for (int r = 0; r < Rows; ++r)
+            for (int c = 0; c < Columns; ++c)
+                tile.out[(first_column + c) * tile.out_col_stride + first_row + r] = _mm512_reduce_add_ps(acc[r][c]);
+    }
 }
 
 template <class Load, int Columns>

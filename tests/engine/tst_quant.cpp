@@ -291,6 +291,7 @@ private slots:
     void rejectsTypesWithoutKernels();
     void kernelIsaMatchesCpu();
     void avx512HasItsOwnQuantKernels();
+    void floatBlocksGiveEachRowsBits();
     void expRowsMatchStdExp();
     void weightedQ8_0RowsMatchDequantized();
 };
@@ -946,6 +947,50 @@ void TestQuant::avx512HasItsOwnQuantKernels() {
                                 GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
                                 GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
         QVERIFY2(q::avx512_kernels()->matmul[slot(type)] != q::avx2_kernels()->matmul[slot(type)], name_of(type));
+}
+
+// The float kernels reduce a block of 4 rows x 4 columns together: each
+// product still comes out with the bits of the row taken alone (attention
+// scores depend on them), with and without a masked tail.
+void TestQuant::floatBlocksGiveEachRowsBits() {
+    for (const q::KernelTable* kernels : simd_tables())
+        for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16})
+            for (const std::int64_t n : {64, 72, 1000}) {
+                std::mt19937 rng(61);
+                const std::int64_t rows = 4, cols = 4;
+                std::vector<std::uint8_t> weights, activations;
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    const std::vector<std::uint8_t> row = random_weight_row(type, n, rng, 0.f);
+                    weights.insert(weights.end(), row.begin(), row.end());
+                }
+                std::normal_distribution<float> normal;
+                std::vector<float> x(static_cast<std::size_t>(cols * n));
+                for (float& value : x) value = normal(rng);
+                q::MatmulTile tile;
+                tile.n = n;
+                tile.weights = weights.data();
+                tile.row_bytes = static_cast<std::int64_t>(weights.size()) / rows;
+                tile.n_rows = rows;
+                tile.activations = reinterpret_cast<const std::uint8_t*>(x.data());
+                tile.act_row_bytes = n * static_cast<std::int64_t>(sizeof(float));
+                tile.n_cols = cols;
+                std::vector<float> together(static_cast<std::size_t>(rows * cols)), alone(together.size());
+                tile.out = together.data();
+                tile.out_col_stride = rows;
+                kernels->matmul[slot(type)](tile);
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    q::MatmulTile row_tile = tile;
+                    row_tile.weights = weights.data() + r * tile.row_bytes;
+                    row_tile.n_rows = 1;
+                    row_tile.out = alone.data() + r;
+                    kernels->matmul[slot(type)](row_tile);
+                }
+                for (std::size_t i = 0; i < together.size(); ++i)
+                    QVERIFY2(std::bit_cast<std::uint32_t>(together[i]) == std::bit_cast<std::uint32_t>(alone[i]),
+                             qPrintable(QString("%1 %2 n=%3 output %4: %5 vs %6")
+                                            .arg(kernels->isa).arg(name_of(type)).arg(n).arg(i)
+                                            .arg(together[i], 0, 'g', 9).arg(alone[i], 0, 'g', 9)));
+            }
 }
 
 void TestQuant::rejectsPartialBlocks() {
