@@ -950,15 +950,19 @@ private:
     ActivationBlockSums sums_;
 };
 
-// Q4_0 and Q4_1 row groups (BlockQ4_0Group, BlockQ4_1Group): the Q4_K
-// groups' nibbles (high ones in place, 16 times their value, the block's
-// float scale taking the 1/16 back) without the sub-block scales. Q4_0's
-// nibbles are q + 8, so its sums start from -8 times the activation block's
-// sum; Q4_1's min meets the Q8_1 activation's d * sum as floats.
+// Q4_0, Q5_0 and Q5_1 row groups (BlockQ4_0Group, BlockQ5_0Group,
+// BlockQ5_1Group): the Q4_K groups' nibbles without the sub-block scales. 4-bit high nibbles
+// stay in place, 16 times their value, the block's float scale taking the
+// 1/16 back; 5-bit quants are shifted down and take their fifth bit from a
+// byte mask (16 added where it is set). Q4_0's and Q5_0's quants are
+// q + 8 and q + 16, so their sums start from -8 or -16 times the activation
+// block's sum; Q5_1's min meets the Q8_1 activation's d * sum as floats.
 template <class Group>
 class Nibble32GroupColumns {
 public:
-    static constexpr bool kHasMin = std::is_same_v<Group, BlockQ4_1Group>;
+    static constexpr bool kHasMin = requires(const Group& group) { group.m; };
+    static constexpr bool kFiveBit = requires(const Group& group) { group.qh; };
+    static constexpr int kOffset = kHasMin ? 0 : kFiveBit ? 16 : 8;
     using Activation = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
 
     explicit Nibble32GroupColumns(const MatmulTile& tile) : tile_(tile), sums_(without_min_sums(tile)) {}
@@ -987,12 +991,19 @@ public:
                 for (int p = 0; p < 4; ++p) {
                     const __m512i quants = load512(group.qs[k][p]);
                     low[p] = _mm512_and_si512(quants, low_nibbles);
-                    high[p] = _mm512_and_si512(quants, high_nibbles);
+                    if constexpr (kFiveBit) {
+                        const __m512i sixteen = _mm512_set1_epi8(16);
+                        high[p] = _mm512_and_si512(_mm512_srli_epi16(quants, 4), low_nibbles);
+                        low[p] = _mm512_mask_add_epi8(low[p], group.qh[k][p][0], low[p], sixteen);
+                        high[p] = _mm512_mask_add_epi8(high[p], group.qh[k][p][1], high[p], sixteen);
+                    } else {
+                        high[p] = _mm512_and_si512(quants, high_nibbles);
+                    }
                 }
                 const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
                 for (int c = 0; c < Columns; ++c) {
                     const std::int8_t* a = y[c][b].qs;
-                    __m512i even = kHasMin ? _mm512_setzero_si512() : _mm512_set1_epi32(-8 * sums[c][b]);
+                    __m512i even = kHasMin ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * sums[c][b]);
                     __m512i odd = _mm512_setzero_si512();
                     for (int p = 0; p < 4; ++p) {
                         std::int32_t first, second;
@@ -1001,9 +1012,12 @@ public:
                         even = _mm512_dpbusd_epi32(even, low[p], _mm512_set1_epi32(first));
                         odd = _mm512_dpbusd_epi32(odd, high[p], _mm512_set1_epi32(second));
                     }
-                    const __m512i sixteen_times = _mm512_add_epi32(_mm512_slli_epi32(even, 4), odd);
-                    total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sixteen_times),
-                                               _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d) / 16.f)),
+                    // 4-bit: 16 x (the block's sum), the 1/16 in the scale.
+                    constexpr float kScale = kFiveBit ? 1.f : 1.f / 16.f;
+                    const __m512i sum =
+                        kFiveBit ? _mm512_add_epi32(even, odd) : _mm512_add_epi32(_mm512_slli_epi32(even, 4), odd);
+                    total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
+                                               _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d) * kScale)),
                                                total[c]);
                     if constexpr (kHasMin)
                         total[c] = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(group.m[k])),
@@ -1058,8 +1072,9 @@ void add_avx512_kernels(KernelTable& table) {
     table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
     table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Q8_0GroupColumns>;
     table.matmul_groups[slot(GgmlType::Q4_0)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ4_0Group>>;
-    table.matmul_groups[slot(GgmlType::Q4_1)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ4_1Group>>;
-    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1})
+    table.matmul_groups[slot(GgmlType::Q5_0)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ5_0Group>>;
+    table.matmul_groups[slot(GgmlType::Q5_1)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ5_1Group>>;
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q5_1})
         table.fast_groups[slot(type)] = true;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;

@@ -109,9 +109,10 @@ struct BlockQ4_KGroup {
 };
 
 static_assert(sizeof(BlockQ4_KGroup) == 2368);
-// Q8_0, Q4_0 and Q4_1 rows regrouped the same way: 16 consecutive rows, two
-// blocks (64 elements) of each, the quants stored unsigned (Q8_0's as
-// q + 128, what vpdpbusd multiplies; Q4_0's nibbles are q + 8 already), so
+// Q8_0, Q4_0, Q5_0 and Q5_1 rows regrouped the same way: 16
+// consecutive rows, two blocks (64 elements) of each, the quants stored
+// unsigned (Q8_0's as q + 128, what vpdpbusd multiplies; Q4_0's and Q5_0's
+// are q + 8 and q + 16 already), so
 // that one zmm holds the same quad of elements of all 16 rows. Each group
 // takes the rows' own bytes.
 constexpr int kBlock32GroupBlocks = 2;
@@ -126,12 +127,23 @@ struct BlockQ4_0Group {
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
 };
-struct BlockQ4_1Group {
+// Q5_0 and Q5_1: Q4_0's nibbles (Q5_1 with a min per block, as Q4_1's
+// rows have), and each quad's fifth bits as
+// byte masks: bit 4r + i of qh[k][p][h] is bit 4 of row r's element
+// 32k + 8p + 4h + i (h 0: the low nibbles' elements, 1: the high ones').
+struct BlockQ5_0Group {
+    std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
+    std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
+    std::uint64_t qh[kBlock32GroupBlocks][4][2];
+};
+struct BlockQ5_1Group {
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
     std::uint16_t m[kBlock32GroupBlocks][kGroupRows];
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
+    std::uint64_t qh[kBlock32GroupBlocks][4][2];
 };
-static_assert(sizeof(BlockQ8_0Group) == 1088 && sizeof(BlockQ4_0Group) == 576 && sizeof(BlockQ4_1Group) == 640);
+static_assert(sizeof(BlockQ8_0Group) == 1088 && sizeof(BlockQ4_0Group) == 576 && sizeof(BlockQ5_0Group) == 704 &&
+              sizeof(BlockQ5_1Group) == 768);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 

@@ -890,8 +890,9 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
 }
 
 // Row groups of the 32-element types (BlockQ8_0Group, BlockQ4_0Group,
-// BlockQ4_1Group): the type's own group, its stored quants' offset (the
-// groups hold q + offset, unsigned) and element j of row r's block k.
+// BlockQ5_0Group, BlockQ5_1Group): the type's own group, its stored quants'
+// offset (the groups hold q + offset, unsigned) and element j of row r's
+// block k.
 template <class Block>
 struct Block32Group;
 template <>
@@ -905,8 +906,13 @@ struct Block32Group<BlockQ4_0> {
     static constexpr int kOffset = 8;
 };
 template <>
-struct Block32Group<BlockQ4_1> {
-    using Type = BlockQ4_1Group;
+struct Block32Group<BlockQ5_0> {
+    using Type = BlockQ5_0Group;
+    static constexpr int kOffset = 16;
+};
+template <>
+struct Block32Group<BlockQ5_1> {
+    using Type = BlockQ5_1Group;
     static constexpr int kOffset = 0;
 };
 
@@ -916,7 +922,11 @@ int stored_quant(const BlockQ8_0Group& group, int k, int r, int j) {
 template <class NibbleGroup>
 int stored_quant(const NibbleGroup& group, int k, int r, int j) {
     const int byte = group.qs[k][j / 8][4 * r + j % 4];
-    return j % 8 < 4 ? byte & 0xF : byte >> 4;
+    const int nibble = j % 8 < 4 ? byte & 0xF : byte >> 4;
+    if constexpr (requires { group.qh; })
+        return nibble | static_cast<int>((group.qh[k][j / 8][j % 8 / 4] >> (4 * r + j % 4)) & 1u) << 4;
+    else
+        return nibble;
 }
 
 // The row kernel's sums (dot_block32), in the same order, over row groups.
@@ -991,7 +1001,8 @@ KernelTable make_scalar_table() {
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_K)] = matmul_q4_k_groups_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_block32_groups_scalar<BlockQ8_0>;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_0)] = matmul_block32_groups_scalar<BlockQ4_0>;
-    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_1)] = matmul_block32_groups_scalar<BlockQ4_1>;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q5_0)] = matmul_block32_groups_scalar<BlockQ5_0>;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q5_1)] = matmul_block32_groups_scalar<BlockQ5_1>;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
         const auto slot = static_cast<std::size_t>(type);
         table.dequantize_row[slot] = dequantize;
@@ -1071,9 +1082,17 @@ void group_block32_rows(const std::uint8_t* weights, std::int64_t row_bytes, std
                         out.qs[k][j / 4][4 * r + j % 4] = static_cast<std::uint8_t>(q[j] + kOffset);
                 } else {
                     for (int p = 0; p < 4; ++p)
-                        for (int i = 0; i < 4; ++i)
-                            out.qs[k][p][4 * r + i] =
-                                static_cast<std::uint8_t>((q[8 * p + i] + kOffset) | (q[8 * p + 4 + i] + kOffset) << 4);
+                        for (int i = 0; i < 4; ++i) {
+                            const int low = q[8 * p + i] + kOffset, high = q[8 * p + 4 + i] + kOffset;
+                            out.qs[k][p][4 * r + i] = static_cast<std::uint8_t>((low & 0xF) | (high & 0xF) << 4);
+                            if constexpr (kHasHighBit<Block>) {
+                                const int bit = 4 * r + i;
+                                out.qh[k][p][0] = (out.qh[k][p][0] & ~(std::uint64_t{1} << bit)) |
+                                                  static_cast<std::uint64_t>(low >> 4) << bit;
+                                out.qh[k][p][1] = (out.qh[k][p][1] & ~(std::uint64_t{1} << bit)) |
+                                                  static_cast<std::uint64_t>(high >> 4) << bit;
+                            }
+                        }
                 }
             }
 }
@@ -1085,7 +1104,8 @@ RowGroupLayout row_group_layout(GgmlType type) {
     case GgmlType::Q4_K: return {kBlockK, sizeof(BlockQ4_KGroup), group_q4_k_rows};
     case GgmlType::Q8_0: return {2 * kBlock32, sizeof(BlockQ8_0Group), group_block32_rows<BlockQ8_0>};
     case GgmlType::Q4_0: return {2 * kBlock32, sizeof(BlockQ4_0Group), group_block32_rows<BlockQ4_0>};
-    case GgmlType::Q4_1: return {2 * kBlock32, sizeof(BlockQ4_1Group), group_block32_rows<BlockQ4_1>};
+    case GgmlType::Q5_0: return {2 * kBlock32, sizeof(BlockQ5_0Group), group_block32_rows<BlockQ5_0>};
+    case GgmlType::Q5_1: return {2 * kBlock32, sizeof(BlockQ5_1Group), group_block32_rows<BlockQ5_1>};
     default: return {};
     }
 }

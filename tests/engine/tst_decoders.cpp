@@ -243,7 +243,7 @@ void TestDecoders::projectSharesOutTheFeaturesOfSeveralWeights() {
     }
 }
 
-// Q4_K, Q8_0, Q4_0 and Q4_1 matrices regrouped for the CPU
+// Q4_K and the 32-element types' matrices regrouped for the CPU
 // (group_weight_matrices) give the rows' products, in one pass of several
 // weights (where one whose rows are not whole groups keeps its rows and
 // shifts the next one's features off the groups' boundaries) and through the
@@ -254,7 +254,8 @@ void TestDecoders::rowGroupsGiveTheRowsProducts_data() {
     QTest::newRow("Q4_K") << GgmlType::Q4_K;
     QTest::newRow("Q8_0") << GgmlType::Q8_0;
     QTest::newRow("Q4_0") << GgmlType::Q4_0;
-    QTest::newRow("Q4_1") << GgmlType::Q4_1;
+    QTest::newRow("Q5_0") << GgmlType::Q5_0;
+    QTest::newRow("Q5_1") << GgmlType::Q5_1;
     QTest::newRow("Q6_K") << GgmlType::Q6_K;
 }
 

@@ -800,8 +800,8 @@ void TestQuant::matmulRowsColumnsMatchesVecDot() {
     }
 }
 
-// Q4_K, Q8_0, Q4_0 and Q4_1 rows regrouped 16 at a time: the scalar set's
-// group kernel gives the row kernel's bits (the same sums in the same
+// Q4_K's and the 32-element types' rows regrouped 16 at a time: the scalar
+// set's group kernel gives the row kernel's bits (the same sums in the same
 // order), every SIMD set's group kernel matches within rounding, for one
 // column (decode) and for columns past every register block, over a range
 // of groups that leaves the first and last group out; and the public API
@@ -812,7 +812,8 @@ void TestQuant::rowGroupsMatchTheRows_data() {
     QTest::newRow("Q4_K") << GgmlType::Q4_K << std::int64_t{2368};
     QTest::newRow("Q8_0") << GgmlType::Q8_0 << std::int64_t{1088};
     QTest::newRow("Q4_0") << GgmlType::Q4_0 << std::int64_t{576};
-    QTest::newRow("Q4_1") << GgmlType::Q4_1 << std::int64_t{640};
+    QTest::newRow("Q5_0") << GgmlType::Q5_0 << std::int64_t{704};
+    QTest::newRow("Q5_1") << GgmlType::Q5_1 << std::int64_t{768};
 }
 
 void TestQuant::rowGroupsMatchTheRows() {
@@ -920,7 +921,8 @@ void TestQuant::q4_kRowGroupsHoldTheLargestSums() {
 
 void TestQuant::rowGroupsRejectPartialGroups() {
     const std::int64_t n = 256;
-    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1}) {
+    for (const GgmlType type :
+         {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q5_1}) {
         const Matmul m = random_matmul(type, n, 32, 1, 53, false);
         std::vector<std::uint8_t> groups(row_groups_bytes(type, 32, n));
         std::vector<float> out(32);
