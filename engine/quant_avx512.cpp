@@ -895,84 +895,36 @@ private:
     std::int32_t* sums_ = nullptr;  // (n_cols, n_blocks)
 };
 
-// Q8_0 row groups (BlockQ8_0Group): as the Q4_K groups', 16 rows in the
-// lanes and each column's activation words broadcast; one vpdpbusd does 64
-// of a block's products, where the rows' kernel needs more work per product
-// than decode has time for while the weights stream in. The quants are
-// q + 128 (vpdpbusd multiplies unsigned bytes by signed ones), so each
-// block's sums start from -128 times the activation block's sum, the same
-// for every row.
-class Q8_0GroupColumns {
-public:
-    explicit Q8_0GroupColumns(const MatmulTile& tile) : tile_(tile), sums_(tile) {}
-
-    template <int Columns>
-    void run(const std::uint8_t* group_bytes, std::int64_t first_column, float* const* out) const {
-        const auto* x = reinterpret_cast<const BlockQ8_0Group*>(group_bytes);
-        const std::int64_t n_blocks = tile_.n / kBlock32;
-        const BlockQ8_0* y[Columns];
-        const std::int32_t* sums[Columns];
-        for (int c = 0; c < Columns; ++c) {
-            y[c] = reinterpret_cast<const BlockQ8_0*>(tile_.activations + (first_column + c) * tile_.act_row_bytes);
-            sums[c] = sums_.column(first_column + c);
-        }
-        __m512 total[Columns];
-        for (int c = 0; c < Columns; ++c) total[c] = _mm512_setzero_ps();
-        for (std::int64_t g = 0; g < n_blocks / kBlock32GroupBlocks; ++g) {
-            const BlockQ8_0Group& group = x[g];
-            if constexpr (Columns == 1)
-                prefetch_ahead<_MM_HINT_T1, 4096>(x + g);  // as the Q4_K groups'
-            for (int k = 0; k < kBlock32GroupBlocks; ++k) {
-                const std::int64_t b = g * kBlock32GroupBlocks + k;
-                __m512i quants[8];
-                for (int p = 0; p < 8; ++p) quants[p] = load512(group.qs[k][p]);
-                const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
-                for (int c = 0; c < Columns; ++c) {
-                    const std::int8_t* a = y[c][b].qs;
-                    __m512i even = _mm512_set1_epi32(-128 * sums[c][b]), odd = _mm512_setzero_si512();
-                    for (int p = 0; p < 8; p += 2) {
-                        std::int32_t first, second;
-                        std::memcpy(&first, a + 4 * p, 4);
-                        std::memcpy(&second, a + 4 * p + 4, 4);
-                        even = _mm512_dpbusd_epi32(even, quants[p], _mm512_set1_epi32(first));
-                        odd = _mm512_dpbusd_epi32(odd, quants[p + 1], _mm512_set1_epi32(second));
-                    }
-                    total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)),
-                                               _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d))), total[c]);
-                }
-            }
-        }
-        for (int c = 0; c < Columns; ++c) _mm512_storeu_ps(out[c], total[c]);
-    }
-
-private:
-    const MatmulTile& tile_;
-    ActivationBlockSums sums_;
-};
-
-// Q4_0, Q5_0 and Q5_1 row groups (BlockQ4_0Group, BlockQ5_0Group,
-// BlockQ5_1Group): the Q4_K groups' nibbles without the sub-block scales. 4-bit high nibbles
-// stay in place, 16 times their value, the block's float scale taking the
-// 1/16 back; 5-bit quants are shifted down and take their fifth bit from a
-// byte mask (16 added where it is set). Q4_0's and Q5_0's quants are
-// q + 8 and q + 16, so their sums start from -8 or -16 times the activation
-// block's sum; Q5_1's min meets the Q8_1 activation's d * sum as floats.
+// Row groups of the 32-element types (BlockQ8_0Group, BlockQ4_0Group,
+// BlockQ5_0Group, BlockQ5_1Group): as the Q4_K groups', 16 rows in the lanes
+// and each column's activation words broadcast, so one vpdpbusd does 64 of a
+// block's products, where the rows' kernels need more work per product than
+// decode has time for while the weights stream in. A block is eight quant
+// vectors, vector t meeting the activation's word t (elements 4t to 4t + 3):
+// Q8_0's quads, or each quad's low and then high nibbles. 4-bit high
+// nibbles stay in place, 16 times their value, the block's float scale
+// taking the 1/16 back; 5-bit quants are shifted down and take their fifth
+// bit from a byte mask (16 added where it is set). The quants are stored
+// unsigned (q + 128, q + 8, q + 16), so a block's sums start from minus that
+// offset times the activation block's sum; Q5_1's min meets the Q8_1
+// activation's d * sum as floats.
 template <class Group>
-class Nibble32GroupColumns {
+class Block32GroupColumns {
 public:
+    static constexpr bool kBytes = std::is_same_v<Group, BlockQ8_0Group>;
     static constexpr bool kHasMin = requires(const Group& group) { group.m; };
     static constexpr bool kFiveBit = requires(const Group& group) { group.qh; };
-    static constexpr int kOffset = kHasMin ? 0 : kFiveBit ? 16 : 8;
+    static constexpr int kOffset = kBytes ? 128 : kHasMin ? 0 : kFiveBit ? 16 : 8;
+    // 4-bit blocks sum to 16 times their value (the high nibbles in place).
+    static constexpr bool kSixteenTimes = !kBytes && !kFiveBit;
     using Activation = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
 
-    explicit Nibble32GroupColumns(const MatmulTile& tile) : tile_(tile), sums_(without_min_sums(tile)) {}
+    explicit Block32GroupColumns(const MatmulTile& tile) : tile_(tile), sums_(offset_sums(tile)) {}
 
     template <int Columns>
     void run(const std::uint8_t* group_bytes, std::int64_t first_column, float* const* out) const {
         const auto* x = reinterpret_cast<const Group*>(group_bytes);
         const std::int64_t n_blocks = tile_.n / kBlock32;
-        const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
-        const __m512i high_nibbles = _mm512_set1_epi8(static_cast<char>(0xF0));
         const Activation* y[Columns];
         const std::int32_t* sums[Columns];
         for (int c = 0; c < Columns; ++c) {
@@ -987,35 +939,23 @@ public:
                 prefetch_ahead<_MM_HINT_T1, 4096>(x + g);  // as the Q4_K groups'
             for (int k = 0; k < kBlock32GroupBlocks; ++k) {
                 const std::int64_t b = g * kBlock32GroupBlocks + k;
-                __m512i low[4], high[4];
-                for (int p = 0; p < 4; ++p) {
-                    const __m512i quants = load512(group.qs[k][p]);
-                    low[p] = _mm512_and_si512(quants, low_nibbles);
-                    if constexpr (kFiveBit) {
-                        const __m512i sixteen = _mm512_set1_epi8(16);
-                        high[p] = _mm512_and_si512(_mm512_srli_epi16(quants, 4), low_nibbles);
-                        low[p] = _mm512_mask_add_epi8(low[p], group.qh[k][p][0], low[p], sixteen);
-                        high[p] = _mm512_mask_add_epi8(high[p], group.qh[k][p][1], high[p], sixteen);
-                    } else {
-                        high[p] = _mm512_and_si512(quants, high_nibbles);
-                    }
-                }
+                __m512i quants[8];
+                unpack(group, k, quants);
                 const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
                 for (int c = 0; c < Columns; ++c) {
                     const std::int8_t* a = y[c][b].qs;
                     __m512i even = kHasMin ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * sums[c][b]);
                     __m512i odd = _mm512_setzero_si512();
-                    for (int p = 0; p < 4; ++p) {
+                    for (int t = 0; t < 8; t += 2) {
                         std::int32_t first, second;
-                        std::memcpy(&first, a + 8 * p, 4);
-                        std::memcpy(&second, a + 8 * p + 4, 4);
-                        even = _mm512_dpbusd_epi32(even, low[p], _mm512_set1_epi32(first));
-                        odd = _mm512_dpbusd_epi32(odd, high[p], _mm512_set1_epi32(second));
+                        std::memcpy(&first, a + 4 * t, 4);
+                        std::memcpy(&second, a + 4 * t + 4, 4);
+                        even = _mm512_dpbusd_epi32(even, quants[t], _mm512_set1_epi32(first));
+                        odd = _mm512_dpbusd_epi32(odd, quants[t + 1], _mm512_set1_epi32(second));
                     }
-                    // 4-bit: 16 x (the block's sum), the 1/16 in the scale.
-                    constexpr float kScale = kFiveBit ? 1.f : 1.f / 16.f;
+                    constexpr float kScale = kSixteenTimes ? 1.f / 16.f : 1.f;
                     const __m512i sum =
-                        kFiveBit ? _mm512_add_epi32(even, odd) : _mm512_add_epi32(_mm512_slli_epi32(even, 4), odd);
+                        kSixteenTimes ? _mm512_add_epi32(_mm512_slli_epi32(even, 4), odd) : _mm512_add_epi32(even, odd);
                     total[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
                                                _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d) * kScale)),
                                                total[c]);
@@ -1029,7 +969,30 @@ public:
     }
 
 private:
-    static std::optional<ActivationBlockSums> without_min_sums(const MatmulTile& tile) {
+    // Block k's eight quant vectors, vector t for the activation's word t.
+    static void unpack(const Group& group, int k, __m512i (&quants)[8]) {
+        if constexpr (kBytes) {
+            for (int t = 0; t < 8; ++t) quants[t] = load512(group.qs[k][t]);
+        } else {
+            const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+            for (int p = 0; p < 4; ++p) {
+                const __m512i packed = load512(group.qs[k][p]);
+                __m512i& low = quants[2 * p];
+                __m512i& high = quants[2 * p + 1];
+                low = _mm512_and_si512(packed, low_nibbles);
+                if constexpr (kFiveBit) {
+                    const __m512i sixteen = _mm512_set1_epi8(16);
+                    high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+                    low = _mm512_mask_add_epi8(low, group.qh[k][p][0], low, sixteen);
+                    high = _mm512_mask_add_epi8(high, group.qh[k][p][1], high, sixteen);
+                } else {
+                    high = _mm512_and_si512(packed, _mm512_set1_epi8(static_cast<char>(0xF0)));
+                }
+            }
+        }
+    }
+
+    static std::optional<ActivationBlockSums> offset_sums(const MatmulTile& tile) {
         if constexpr (kHasMin)
             return std::nullopt;
         else
@@ -1037,7 +1000,7 @@ private:
     }
 
     const MatmulTile& tile_;
-    std::optional<ActivationBlockSums> sums_;  // Q4_0's
+    std::optional<ActivationBlockSums> sums_;  // for the types with an offset
 };
 
 // A group's 16 rows stay in L1 while every column of the tile passes, four
@@ -1070,10 +1033,10 @@ void add_avx512_kernels(KernelTable& table) {
     table.exp_row = exp_row_avx512;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
     table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
-    table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Q8_0GroupColumns>;
-    table.matmul_groups[slot(GgmlType::Q4_0)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ4_0Group>>;
-    table.matmul_groups[slot(GgmlType::Q5_0)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ5_0Group>>;
-    table.matmul_groups[slot(GgmlType::Q5_1)] = matmul_groups_avx512<Nibble32GroupColumns<BlockQ5_1Group>>;
+    table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ8_0Group>>;
+    table.matmul_groups[slot(GgmlType::Q4_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ4_0Group>>;
+    table.matmul_groups[slot(GgmlType::Q5_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ5_0Group>>;
+    table.matmul_groups[slot(GgmlType::Q5_1)] = matmul_groups_avx512<Block32GroupColumns<BlockQ5_1Group>>;
     for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q5_1})
         table.fast_groups[slot(type)] = true;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;

@@ -857,36 +857,45 @@ float dot_k4(std::int64_t n, const void* w, const void* a) {
     return sum;
 }
 
+// The scalar group kernels' loops: every row of every group of the tile
+// against every column, row r's product being row_product(x, y, r) for the
+// group's blocks x and the column's activation blocks y.
+template <class Group, class Activation, class RowProduct>
+void for_each_group_product(const MatmulTile& tile, RowProduct row_product) {
+    for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
+        const auto* x = blocks_of<Group>(tile.weights + first * tile.row_bytes);
+        for (std::int64_t c = 0; c < tile.n_cols; ++c) {
+            const auto* y = blocks_of<Activation>(tile.activations + c * tile.act_row_bytes);
+            for (int r = 0; r < kGroupRows; ++r)
+                tile.out[c * tile.out_col_stride + first + r] = row_product(x, y, r);
+        }
+    }
+}
+
 // The row kernel's sums (dot_k4), in the same order, over row groups.
 void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
     const std::int64_t n_blocks = tile.n / kBlockK;
-    for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
-        const auto* x = blocks_of<BlockQ4_KGroup>(tile.weights + first * tile.row_bytes);
-        for (std::int64_t c = 0; c < tile.n_cols; ++c) {
-            const auto* y = blocks_of<BlockQ8_K>(tile.activations + c * tile.act_row_bytes);
-            for (int r = 0; r < kGroupRows; ++r) {
-                float sum = 0.f;
-                for (std::int64_t b = 0; b < n_blocks; ++b) {
-                    int sumi = 0;
-                    int summins = 0;
-                    for (int sub = 0; sub < 8; ++sub) {
-                        int sub_sum = 0;
-                        for (int p = 0; p < 4; ++p)
-                            for (int i = 0; i < 4; ++i) {
-                                const int byte = x[b].qs[sub][p][4 * r + i];
-                                sub_sum += (byte & 0xF) * y[b].qs[32 * sub + 8 * p + i] +
-                                           (byte >> 4) * y[b].qs[32 * sub + 8 * p + 4 + i];
-                            }
-                        sumi += x[b].scales[sub][r] * sub_sum;
-                        summins += x[b].mins[sub][r] * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
+    for_each_group_product<BlockQ4_KGroup, BlockQ8_K>(tile, [&](const BlockQ4_KGroup* x, const BlockQ8_K* y, int r) {
+        float sum = 0.f;
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            int sumi = 0;
+            int summins = 0;
+            for (int sub = 0; sub < 8; ++sub) {
+                int sub_sum = 0;
+                for (int p = 0; p < 4; ++p)
+                    for (int i = 0; i < 4; ++i) {
+                        const int byte = x[b].qs[sub][p][4 * r + i];
+                        sub_sum += (byte & 0xF) * y[b].qs[32 * sub + 8 * p + i] +
+                                   (byte >> 4) * y[b].qs[32 * sub + 8 * p + 4 + i];
                     }
-                    sum += y[b].d * (fp16_to_fp32(x[b].d[r]) * static_cast<float>(sumi) -
-                                     fp16_to_fp32(x[b].dmin[r]) * static_cast<float>(summins));
-                }
-                tile.out[c * tile.out_col_stride + first + r] = sum;
+                sumi += x[b].scales[sub][r] * sub_sum;
+                summins += x[b].mins[sub][r] * (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]);
             }
+            sum += y[b].d * (fp16_to_fp32(x[b].d[r]) * static_cast<float>(sumi) -
+                             fp16_to_fp32(x[b].dmin[r]) * static_cast<float>(summins));
         }
-    }
+        return sum;
+    });
 }
 
 // Row groups of the 32-element types (BlockQ8_0Group, BlockQ4_0Group,
@@ -894,26 +903,13 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
 // offset (the groups hold q + offset, unsigned) and element j of row r's
 // block k.
 template <class Block>
-struct Block32Group;
-template <>
-struct Block32Group<BlockQ8_0> {
-    using Type = BlockQ8_0Group;
-    static constexpr int kOffset = 128;
-};
-template <>
-struct Block32Group<BlockQ4_0> {
-    using Type = BlockQ4_0Group;
-    static constexpr int kOffset = 8;
-};
-template <>
-struct Block32Group<BlockQ5_0> {
-    using Type = BlockQ5_0Group;
-    static constexpr int kOffset = 16;
-};
-template <>
-struct Block32Group<BlockQ5_1> {
-    using Type = BlockQ5_1Group;
-    static constexpr int kOffset = 0;
+struct Block32Group {
+    static_assert(!std::is_same_v<Block, BlockQ4_1>, "Q4_1 keeps its rows (quant.h: row_groups_pay)");
+    using Type = std::conditional_t<
+        std::is_same_v<Block, BlockQ8_0>, BlockQ8_0Group,
+        std::conditional_t<std::is_same_v<Block, BlockQ4_0>, BlockQ4_0Group,
+                           std::conditional_t<kHasMin<Block>, BlockQ5_1Group, BlockQ5_0Group>>>;
+    static constexpr int kOffset = kHasMin<Block> ? 0 : !kIsNibbles<Block> ? 128 : kHasHighBit<Block> ? 16 : 8;
 };
 
 int stored_quant(const BlockQ8_0Group& group, int k, int r, int j) {
@@ -935,28 +931,22 @@ void matmul_block32_groups_scalar(const MatmulTile& tile) {
     using Group = typename Block32Group<Block>::Type;
     using Activation = std::conditional_t<kHasMin<Block>, BlockQ8_1, BlockQ8_0>;
     const std::int64_t n_blocks = tile.n / kBlock32;
-    for (std::int64_t first = 0; first < tile.n_rows; first += kGroupRows) {
-        const auto* x = blocks_of<Group>(tile.weights + first * tile.row_bytes);
-        for (std::int64_t c = 0; c < tile.n_cols; ++c) {
-            const auto* y = blocks_of<Activation>(tile.activations + c * tile.act_row_bytes);
-            for (int r = 0; r < kGroupRows; ++r) {
-                float sum = 0.f;
-                for (std::int64_t b = 0; b < n_blocks; ++b) {
-                    const Group& group = x[b / kBlock32GroupBlocks];
-                    const auto k = static_cast<int>(b % kBlock32GroupBlocks);
-                    int sumi = 0;
-                    for (int j = 0; j < kBlock32; ++j)
-                        sumi += (stored_quant(group, k, r, j) - Block32Group<Block>::kOffset) * y[b].qs[j];
-                    if constexpr (kHasMin<Block>)
-                        sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d)) +
-                               fp16_to_fp32(group.m[k][r]) * fp16_to_fp32(y[b].s);
-                    else
-                        sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d));
-                }
-                tile.out[c * tile.out_col_stride + first + r] = sum;
-            }
+    for_each_group_product<Group, Activation>(tile, [&](const Group* x, const Activation* y, int r) {
+        float sum = 0.f;
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            const Group& group = x[b / kBlock32GroupBlocks];
+            const auto k = static_cast<int>(b % kBlock32GroupBlocks);
+            int sumi = 0;
+            for (int j = 0; j < kBlock32; ++j)
+                sumi += (stored_quant(group, k, r, j) - Block32Group<Block>::kOffset) * y[b].qs[j];
+            if constexpr (kHasMin<Block>)
+                sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d)) +
+                       fp16_to_fp32(group.m[k][r]) * fp16_to_fp32(y[b].s);
+            else
+                sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d));
         }
-    }
+        return sum;
+    });
 }
 
 using DotFn = float (*)(std::int64_t n, const void* w, const void* a);
