@@ -958,40 +958,23 @@ void TestQuant::floatBlocksGiveEachRowsBits() {
     for (const q::KernelTable* kernels : simd_tables())
         for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16})
             for (const std::int64_t n : {64, 72, 1000}) {
-                std::mt19937 rng(61);
-                const std::int64_t rows = 4, cols = 4;
-                std::vector<std::uint8_t> weights, activations;
-                for (std::int64_t r = 0; r < rows; ++r) {
-                    const std::vector<std::uint8_t> row = random_weight_row(type, n, rng, 0.f);
-                    weights.insert(weights.end(), row.begin(), row.end());
+                const Matmul m = random_matmul(type, n, 4, 4, 61, false);
+                const std::vector<float> together = m.run(*kernels, type);  // (cols, rows)
+                for (std::int64_t r = 0; r < m.rows; ++r) {
+                    Matmul row = m;
+                    row.rows = 1;
+                    row.weights.assign(m.weights.begin() + r * m.row_bytes, m.weights.begin() + (r + 1) * m.row_bytes);
+                    const std::vector<float> alone = row.run(*kernels, type);
+                    for (std::int64_t c = 0; c < m.cols; ++c) {
+                        const float product = together[static_cast<std::size_t>(c * m.rows + r)];
+                        QVERIFY2(std::bit_cast<std::uint32_t>(product) ==
+                                     std::bit_cast<std::uint32_t>(alone[static_cast<std::size_t>(c)]),
+                                 qPrintable(QString("%1 %2 n=%3 row %4 col %5: %6 vs %7")
+                                                .arg(kernels->isa).arg(name_of(type)).arg(n).arg(r).arg(c)
+                                                .arg(product, 0, 'g', 9)
+                                                .arg(alone[static_cast<std::size_t>(c)], 0, 'g', 9)));
+                    }
                 }
-                std::normal_distribution<float> normal;
-                std::vector<float> x(static_cast<std::size_t>(cols * n));
-                for (float& value : x) value = normal(rng);
-                q::MatmulTile tile;
-                tile.n = n;
-                tile.weights = weights.data();
-                tile.row_bytes = static_cast<std::int64_t>(weights.size()) / rows;
-                tile.n_rows = rows;
-                tile.activations = reinterpret_cast<const std::uint8_t*>(x.data());
-                tile.act_row_bytes = n * static_cast<std::int64_t>(sizeof(float));
-                tile.n_cols = cols;
-                std::vector<float> together(static_cast<std::size_t>(rows * cols)), alone(together.size());
-                tile.out = together.data();
-                tile.out_col_stride = rows;
-                kernels->matmul[slot(type)](tile);
-                for (std::int64_t r = 0; r < rows; ++r) {
-                    q::MatmulTile row_tile = tile;
-                    row_tile.weights = weights.data() + r * tile.row_bytes;
-                    row_tile.n_rows = 1;
-                    row_tile.out = alone.data() + r;
-                    kernels->matmul[slot(type)](row_tile);
-                }
-                for (std::size_t i = 0; i < together.size(); ++i)
-                    QVERIFY2(std::bit_cast<std::uint32_t>(together[i]) == std::bit_cast<std::uint32_t>(alone[i]),
-                             qPrintable(QString("%1 %2 n=%3 output %4: %5 vs %6")
-                                            .arg(kernels->isa).arg(name_of(type)).arg(n).arg(i)
-                                            .arg(together[i], 0, 'g', 9).arg(alone[i], 0, 'g', 9)));
             }
 }
 
