@@ -109,14 +109,15 @@ struct BlockQ4_KGroup {
 };
 
 static_assert(sizeof(BlockQ4_KGroup) == 2368);
-// Q8_0, Q4_0, Q5_0 and Q5_1 rows regrouped the same way: 16
-// consecutive rows, two blocks (64 elements) of each, the quants stored
-// unsigned (Q8_0's as q + 128, what vpdpbusd multiplies; Q4_0's and Q5_0's
-// are q + 8 and q + 16 already), so
-// that one zmm holds the same quad of elements of all 16 rows. Each group
-// takes the rows' own bytes.
+// Q8_0, Q4_0, Q5_0 and Q5_1 rows regrouped the same way: 16 consecutive
+// rows, two blocks (64 elements) of each, the quants stored unsigned as
+// q + kOffset (Q8_0's made so, what vpdpbusd multiplies; Q4_0's and Q5_0's
+// nibbles are stored so in the rows already), so that one zmm holds the
+// same quad of elements of all 16 rows. Each group takes the rows' own
+// bytes.
 constexpr int kBlock32GroupBlocks = 2;
 struct BlockQ8_0Group {
+    static constexpr int kOffset = 128;
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];  // block k's scale (f16) of row r
     // Block k, quad p: row r's element 32k + 4p + i at byte 4r + i.
     std::uint8_t qs[kBlock32GroupBlocks][8][4 * kGroupRows];
@@ -124,19 +125,22 @@ struct BlockQ8_0Group {
 // Block k, quad p: row r's element 32k + 8p + i in the low nibble and
 // 32k + 8p + 4 + i in the high one of byte 4r + i, as BlockQ4_KGroup's.
 struct BlockQ4_0Group {
+    static constexpr int kOffset = 8;
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
 };
-// Q5_0 and Q5_1: Q4_0's nibbles (Q5_1 with a min per block, as Q4_1's
-// rows have), and each quad's fifth bits as
-// byte masks: bit 4r + i of qh[k][p][h] is bit 4 of row r's element
-// 32k + 8p + 4h + i (h 0: the low nibbles' elements, 1: the high ones').
+// Q5_0 and Q5_1: Q4_0's nibbles (Q5_1's with a min per block), and each
+// quad's fifth bits as byte masks: bit 4r + i of qh[k][p][h] is bit 4 of row
+// r's element 32k + 8p + 4h + i (h 0: the low nibbles' elements, 1: the high
+// ones').
 struct BlockQ5_0Group {
+    static constexpr int kOffset = 16;
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
     std::uint64_t qh[kBlock32GroupBlocks][4][2];
 };
 struct BlockQ5_1Group {
+    static constexpr int kOffset = 0;
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
     std::uint16_t m[kBlock32GroupBlocks][kGroupRows];
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];

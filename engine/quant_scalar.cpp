@@ -898,19 +898,18 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
     });
 }
 
-// Row groups of the 32-element types (BlockQ8_0Group, BlockQ4_0Group,
-// BlockQ5_0Group, BlockQ5_1Group): the type's own group, its stored quants'
-// offset (the groups hold q + offset, unsigned) and element j of row r's
-// block k.
+// Row groups of the 32-element types: each block type's group
+// (BlockQ8_0Group ... BlockQ5_1Group; none for Q4_1, which keeps its rows:
+// quant.h, row_groups_pay), and element j of row r's block k as the group
+// stores it (q + the group's kOffset).
 template <class Block>
-struct Block32Group {
-    static_assert(!std::is_same_v<Block, BlockQ4_1>, "Q4_1 keeps its rows (quant.h: row_groups_pay)");
-    using Type = std::conditional_t<
-        std::is_same_v<Block, BlockQ8_0>, BlockQ8_0Group,
-        std::conditional_t<std::is_same_v<Block, BlockQ4_0>, BlockQ4_0Group,
-                           std::conditional_t<kHasMin<Block>, BlockQ5_1Group, BlockQ5_0Group>>>;
-    static constexpr int kOffset = kHasMin<Block> ? 0 : !kIsNibbles<Block> ? 128 : kHasHighBit<Block> ? 16 : 8;
-};
+struct Block32GroupOf;
+template <> struct Block32GroupOf<BlockQ8_0> { using Type = BlockQ8_0Group; };
+template <> struct Block32GroupOf<BlockQ4_0> { using Type = BlockQ4_0Group; };
+template <> struct Block32GroupOf<BlockQ5_0> { using Type = BlockQ5_0Group; };
+template <> struct Block32GroupOf<BlockQ5_1> { using Type = BlockQ5_1Group; };
+template <class Block>
+using Block32Group = typename Block32GroupOf<Block>::Type;
 
 int stored_quant(const BlockQ8_0Group& group, int k, int r, int j) {
     return group.qs[k][j / 4][4 * r + j % 4];
@@ -928,7 +927,7 @@ int stored_quant(const NibbleGroup& group, int k, int r, int j) {
 // The row kernel's sums (dot_block32), in the same order, over row groups.
 template <class Block>
 void matmul_block32_groups_scalar(const MatmulTile& tile) {
-    using Group = typename Block32Group<Block>::Type;
+    using Group = Block32Group<Block>;
     using Activation = std::conditional_t<kHasMin<Block>, BlockQ8_1, BlockQ8_0>;
     const std::int64_t n_blocks = tile.n / kBlock32;
     for_each_group_product<Group, Activation>(tile, [&](const Group* x, const Activation* y, int r) {
@@ -938,7 +937,7 @@ void matmul_block32_groups_scalar(const MatmulTile& tile) {
             const auto k = static_cast<int>(b % kBlock32GroupBlocks);
             int sumi = 0;
             for (int j = 0; j < kBlock32; ++j)
-                sumi += (stored_quant(group, k, r, j) - Block32Group<Block>::kOffset) * y[b].qs[j];
+                sumi += (stored_quant(group, k, r, j) - Group::kOffset) * y[b].qs[j];
             if constexpr (kHasMin<Block>)
                 sum += static_cast<float>(sumi) * (fp16_to_fp32(group.d[k][r]) * fp16_to_fp32(y[b].d)) +
                        fp16_to_fp32(group.m[k][r]) * fp16_to_fp32(y[b].s);
@@ -1052,8 +1051,8 @@ void group_q4_k_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::i
 template <class Block>
 void group_block32_rows(const std::uint8_t* weights, std::int64_t row_bytes, std::int64_t n, std::int64_t n_groups,
                         std::uint8_t* groups_bytes) {
-    using Group = typename Block32Group<Block>::Type;
-    constexpr int kOffset = Block32Group<Block>::kOffset;
+    using Group = Block32Group<Block>;
+    constexpr int kOffset = Group::kOffset;
     auto* groups = reinterpret_cast<Group*>(groups_bytes);
     const std::int64_t n_blocks = n / kBlock32;
     for (std::int64_t g = 0; g < n_groups; ++g)
@@ -1092,10 +1091,10 @@ void group_block32_rows(const std::uint8_t* weights, std::int64_t row_bytes, std
 RowGroupLayout row_group_layout(GgmlType type) {
     switch (type) {
     case GgmlType::Q4_K: return {kBlockK, sizeof(BlockQ4_KGroup), group_q4_k_rows};
-    case GgmlType::Q8_0: return {2 * kBlock32, sizeof(BlockQ8_0Group), group_block32_rows<BlockQ8_0>};
-    case GgmlType::Q4_0: return {2 * kBlock32, sizeof(BlockQ4_0Group), group_block32_rows<BlockQ4_0>};
-    case GgmlType::Q5_0: return {2 * kBlock32, sizeof(BlockQ5_0Group), group_block32_rows<BlockQ5_0>};
-    case GgmlType::Q5_1: return {2 * kBlock32, sizeof(BlockQ5_1Group), group_block32_rows<BlockQ5_1>};
+    case GgmlType::Q8_0: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ8_0Group), group_block32_rows<BlockQ8_0>};
+    case GgmlType::Q4_0: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ4_0Group), group_block32_rows<BlockQ4_0>};
+    case GgmlType::Q5_0: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ5_0Group), group_block32_rows<BlockQ5_0>};
+    case GgmlType::Q5_1: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ5_1Group), group_block32_rows<BlockQ5_1>};
     default: return {};
     }
 }
