@@ -355,7 +355,7 @@ Recognition OcrEngine::Impl::recognize_upright(Pix* gray, Pix* binary, int dpi, 
             float row_height = 0, descenders = 0, ascenders = 0;
             it->RowAttributes(&row_height, &descenders, &ascenders);
             Word word;
-            word.text = word_text;
+            word.text = spell_out_ligatures(word_text);
             word.box = {static_cast<float>(left), static_cast<float>(top), static_cast<float>(right),
                         static_cast<float>(bottom)};
             if (result.skew_degrees != 0) word.box = unrotate_box(word.box, result.skew_degrees, center_x, center_y);

@@ -15,6 +15,7 @@
 #include "ingest/error.h"
 #include "ingest/file_bytes.h"
 #include "ingest/page_text.h"
+#include "ingest/utf8.h"
 
 namespace folio::ingest {
 
@@ -119,7 +120,7 @@ Page PdfDocument::text_layer(int page_number) const {
     std::vector<PositionedWord> words;
     for (const poppler::text_box& box : page->text_list(poppler::page::text_list_include_font)) {
         PositionedWord word;
-        word.word.text = to_utf8(box.text());
+        word.word.text = spell_out_ligatures(to_utf8(box.text()));
         if (word.word.text.empty()) continue;
         const poppler::rectf bbox = box.bbox();
         word.word.box = {static_cast<float>(bbox.left()), static_cast<float>(bbox.top()),
@@ -131,7 +132,7 @@ Page PdfDocument::text_layer(int page_number) const {
         words.push_back(std::move(word));
     }
     const std::string layout_text =
-        to_utf8(page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout));
+        spell_out_ligatures(to_utf8(page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout)));
     result.words = mark_lines_and_blocks(std::move(words), layout_text);
     result.text = build_page_text(result.words);
     return result;

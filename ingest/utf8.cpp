@@ -59,4 +59,22 @@ void append_utf8(std::string& out, char32_t code_point) {
     }
 }
 
+std::string spell_out_ligatures(std::string_view text) {
+    // U+FB00..U+FB06 are EF AC 80..86 in UTF-8.
+    static constexpr std::string_view kLetters[] = {"ff", "fi", "fl", "ffi", "ffl", "st", "st"};
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t pos = 0; pos < text.size(); ++pos) {
+        const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+        if (byte(pos) == 0xEF && pos + 2 < text.size() && byte(pos + 1) == 0xAC && byte(pos + 2) >= 0x80 &&
+            byte(pos + 2) <= 0x86) {
+            out += kLetters[byte(pos + 2) - 0x80];
+            pos += 2;
+        } else {
+            out += text[pos];
+        }
+    }
+    return out;
+}
+
 }  // namespace folio::ingest

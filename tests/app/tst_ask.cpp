@@ -52,14 +52,8 @@ private slots:
         QVERIFY2(!model_path().empty(), "no chat model installed: run installer/fetch-models.sh (CI must have it)");
         const QString documents = work_.path() + "/documents";
         QVERIFY(QDir().mkpath(documents));
-        folio::test::write_text_pdf(
-            documents + "/northwind-2023.pdf",
-            {"Northwind Traders Annual Report 2023. Northwind Traders reported net revenue of $4,812 million in "
-             "fiscal 2023, compared with $4,390 million in fiscal 2022.",
-             "Employees. At the end of fiscal 2023 Northwind Traders employed 12,400 people in 14 countries."});
-        folio::test::write_text_pdf(documents + "/northwind-stores.pdf",
-                                    {"Northwind Traders operated 310 stores at the end of fiscal 2023, after opening "
-                                     "22 new stores."});
+        folio::test::write_text_pdf(documents + "/northwind-2023.pdf", folio::test::kNorthwindReportPages);
+        folio::test::write_text_pdf(documents + "/northwind-stores.pdf", folio::test::kNorthwindStoresPages);
         folio::test::write_text_pdf(documents + "/contoso-clinic.pdf",
                                     {"Contoso Clinic visit note. The patient reported knee pain for three weeks. "
                                      "Blood pressure was 128/82."});

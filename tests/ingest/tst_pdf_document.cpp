@@ -14,6 +14,7 @@
 #include "ingest/page_text.h"
 #include "ingest/pdf_document.h"
 #include "tests/support/ingest_test_support.h"
+#include "tests/support/test_documents.h"
 
 using namespace folio::ingest;
 using folio::test::ingest_data_path;
@@ -96,6 +97,7 @@ private slots:
     void usable_text_rejects_image_only_page();
     void usable_text_rejects_replacement_characters();
     void lines_are_inferred_from_boxes_without_layout_text();
+    void ligatures_are_spelt_out();
 };
 
 void TestPdfDocument::text_layer_agrees_with_pdftotext_on_filing_pages() {
@@ -353,6 +355,18 @@ void TestPdfDocument::lines_are_inferred_from_boxes_without_layout_text() {
         QVERIFY(words[5].block_end);
         QCOMPARE(QString::fromStdString(build_page_text(words)), QStringLiteral("Cash was\n$1,234\n\nNotes follow"));
     }
+}
+
+// Qt's PDF writer, like many typesetters, draws "fi" and "ffi" as one
+// ligature glyph, which Poppler reads back as U+FB01 and U+FB03: stored so,
+// "fiscal" would neither be found by a search nor read right by a model.
+void TestPdfDocument::ligatures_are_spelt_out() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath("ligatures.pdf");
+    folio::test::write_text_pdf(path, {"The fiscal office filed efficient reports."});
+    const Page page = PdfDocument::open(path.toStdString()).text_layer(1);
+    QCOMPARE(QString::fromStdString(page.text), QStringLiteral("The fiscal office filed efficient reports."));
+    QVERIFY(find_word(page, "fiscal") && find_word(page, "office") && find_word(page, "efficient"));
 }
 
 QTEST_MAIN(TestPdfDocument)

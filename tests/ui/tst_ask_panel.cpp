@@ -41,11 +41,7 @@ private slots:
 
         const QString documents = work_.path() + "/documents";
         QVERIFY(QDir().mkpath(documents));
-        test::write_text_pdf(
-            documents + "/northwind-2023.pdf",
-            {"Northwind Traders Annual Report 2023. Northwind Traders reported net revenue of $4,812 million in "
-             "fiscal 2023, compared with $4,390 million in fiscal 2022.",
-             "Employees. At the end of fiscal 2023 Northwind Traders employed 12,400 people in 14 countries."});
+        test::write_text_pdf(documents + "/northwind-2023.pdf", test::kNorthwindReportPages);
         test::write_text_pdf(
             documents + "/harbour-report.pdf",
             {"Harbour Holdings annual report. Container volume at the Rotterdam terminal rose to 4.2 million "
