@@ -30,7 +30,7 @@ struct WeightMatrix {
     // An expert's matrix: its index in the stacked tensor `name` (n_expert
     // matrices), by which adapters find its pair too; -1 for a plain matrix.
     std::int32_t expert = -1;
-    // Q4_K, Q8_0, Q4_0, Q5_*: the same rows regrouped 16 at a time
+    // Q4_K, Q8_0, Q4_*, Q5_*: the same rows regrouped 16 at a time
     // (quant.h), which the CPU's products read instead when the model made
     // them (group_weight_matrices); null otherwise. data stays the file's
     // rows for every other reader.

@@ -86,7 +86,7 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
                          const void* act_q, std::int64_t act_row_bytes, std::int64_t n_cols,
                          float* out, std::int64_t out_col_stride);
 
-// Q4_K, Q8_0, Q4_0, Q5_0 and Q5_1 matrices regrouped for the CPU (the
+// Q4_K, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 matrices regrouped for the CPU (the
 // model does it once, on its first pass on the CPU): rows in groups of 16,
 // each block of a group's rows stored together (Q4_K's scales unpacked, the
 // quants unsigned), so that one load holds 16 rows' quants and each row sums
@@ -97,9 +97,6 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
 //
 // Whether this CPU's kernel set has its own kernel for `type`'s groups
 // (AVX-512 VNNI); elsewhere, and for other types, regrouping gains nothing.
-// Q4_1 keeps its rows: its groups decoded the installed SmolLM2-135M 1.35x
-// and prefilled it 1.85x as fast, with half the rounding error, but changed
-// the model's greedy answers that the ask tests hold (docs/benchmarks.md).
 bool row_groups_pay(GgmlType type);
 // Elements of a row that one group block holds: 256 for Q4_K, 64 for the
 // 32-element types, 0 for a type without row groups.

@@ -898,10 +898,9 @@ private:
     std::int32_t* sums_ = nullptr;  // (n_cols, n_blocks)
 };
 
-// Row groups of the 32-element types (BlockQ8_0Group, BlockQ4_0Group,
-// BlockQ5_0Group, BlockQ5_1Group): as the Q4_K groups', 16 rows in the lanes
-// and each column's activation words broadcast, so one vpdpbusd does 64 of a
-// block's products, where the rows' kernels need more work per product than
+// Row groups of the 32-element types (BlockQ8_0Group ... BlockQ5_1Group):
+// as the Q4_K groups', 16 rows in the lanes and each column's activation
+// words broadcast, so one vpdpbusd does 64 of a block's products, where the rows' kernels need more work per product than
 // decode has time for while the weights stream in. A block is eight quant
 // vectors, vector t meeting the activation's word t (elements 4t to 4t + 3):
 // Q8_0's quads, or each quad's low and then high nibbles. 4-bit high
@@ -909,8 +908,8 @@ private:
 // taking the 1/16 back; 5-bit quants are shifted down and take their fifth
 // bit from a byte mask (16 added where it is set). The quants are stored
 // unsigned (q + 128, q + 8, q + 16), so a block's sums start from minus that
-// offset times the activation block's sum; Q5_1's min meets the Q8_1
-// activation's d * sum as floats.
+// offset times the activation block's sum; Q4_1's and Q5_1's mins meet the
+// Q8_1 activation's d * sum as floats.
 template <class Group>
 class Block32GroupColumns {
 public:
@@ -1038,9 +1037,10 @@ void add_avx512_kernels(KernelTable& table) {
     table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
     table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ8_0Group>>;
     table.matmul_groups[slot(GgmlType::Q4_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ4_0Group>>;
+    table.matmul_groups[slot(GgmlType::Q4_1)] = matmul_groups_avx512<Block32GroupColumns<BlockQ4_1Group>>;
     table.matmul_groups[slot(GgmlType::Q5_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ5_0Group>>;
     table.matmul_groups[slot(GgmlType::Q5_1)] = matmul_groups_avx512<Block32GroupColumns<BlockQ5_1Group>>;
-    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q5_1})
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1})
         table.fast_groups[slot(type)] = true;
     table.matmul[slot(GgmlType::F32)] = float_matmul<Load512F32>;
     table.matmul[slot(GgmlType::F16)] = float_matmul<Load512F16>;

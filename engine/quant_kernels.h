@@ -109,7 +109,7 @@ struct BlockQ4_KGroup {
 };
 
 static_assert(sizeof(BlockQ4_KGroup) == 2368);
-// Q8_0, Q4_0, Q5_0 and Q5_1 rows regrouped the same way: 16 consecutive
+// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 rows regrouped the same way: 16 consecutive
 // rows, two blocks (64 elements) of each, the quants stored unsigned as
 // q + kOffset (Q8_0's made so, what vpdpbusd multiplies; Q4_0's and Q5_0's
 // nibbles are stored so in the rows already), so that one zmm holds the
@@ -129,6 +129,12 @@ struct BlockQ4_0Group {
     std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
 };
+struct BlockQ4_1Group {
+    static constexpr int kOffset = 0;
+    std::uint16_t d[kBlock32GroupBlocks][kGroupRows];
+    std::uint16_t m[kBlock32GroupBlocks][kGroupRows];
+    std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
+};
 // Q5_0 and Q5_1: Q4_0's nibbles (Q5_1's with a min per block), and each
 // quad's fifth bits as byte masks: bit 4r + i of qh[k][p][h] is bit 4 of row
 // r's element 32k + 8p + 4h + i (h 0: the low nibbles' elements, 1: the high
@@ -146,7 +152,8 @@ struct BlockQ5_1Group {
     std::uint8_t qs[kBlock32GroupBlocks][4][4 * kGroupRows];
     std::uint64_t qh[kBlock32GroupBlocks][4][2];
 };
-static_assert(sizeof(BlockQ8_0Group) == 1088 && sizeof(BlockQ4_0Group) == 576 && sizeof(BlockQ5_0Group) == 704 &&
+static_assert(sizeof(BlockQ8_0Group) == 1088 && sizeof(BlockQ4_0Group) == 576 && sizeof(BlockQ4_1Group) == 640 &&
+              sizeof(BlockQ5_0Group) == 704 &&
               sizeof(BlockQ5_1Group) == 768);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);

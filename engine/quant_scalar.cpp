@@ -899,13 +899,13 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
 }
 
 // Row groups of the 32-element types: each block type's group
-// (BlockQ8_0Group ... BlockQ5_1Group; none for Q4_1, which keeps its rows:
-// quant.h, row_groups_pay), and element j of row r's block k as the group
+// (BlockQ8_0Group ... BlockQ5_1Group), and element j of row r's block k as the group
 // stores it (q + the group's kOffset).
 template <class Block>
 struct Block32GroupOf;
 template <> struct Block32GroupOf<BlockQ8_0> { using Type = BlockQ8_0Group; };
 template <> struct Block32GroupOf<BlockQ4_0> { using Type = BlockQ4_0Group; };
+template <> struct Block32GroupOf<BlockQ4_1> { using Type = BlockQ4_1Group; };
 template <> struct Block32GroupOf<BlockQ5_0> { using Type = BlockQ5_0Group; };
 template <> struct Block32GroupOf<BlockQ5_1> { using Type = BlockQ5_1Group; };
 template <class Block>
@@ -990,6 +990,7 @@ KernelTable make_scalar_table() {
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_K)] = matmul_q4_k_groups_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_block32_groups_scalar<BlockQ8_0>;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_0)] = matmul_block32_groups_scalar<BlockQ4_0>;
+    table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_1)] = matmul_block32_groups_scalar<BlockQ4_1>;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q5_0)] = matmul_block32_groups_scalar<BlockQ5_0>;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q5_1)] = matmul_block32_groups_scalar<BlockQ5_1>;
     const auto set = [&table](GgmlType type, DequantizeRowFn dequantize, QuantizeRowFn quantize, MatmulTileFn matmul) {
@@ -1093,6 +1094,7 @@ RowGroupLayout row_group_layout(GgmlType type) {
     case GgmlType::Q4_K: return {kBlockK, sizeof(BlockQ4_KGroup), group_q4_k_rows};
     case GgmlType::Q8_0: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ8_0Group), group_block32_rows<BlockQ8_0>};
     case GgmlType::Q4_0: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ4_0Group), group_block32_rows<BlockQ4_0>};
+    case GgmlType::Q4_1: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ4_1Group), group_block32_rows<BlockQ4_1>};
     case GgmlType::Q5_0: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ5_0Group), group_block32_rows<BlockQ5_0>};
     case GgmlType::Q5_1: return {kBlock32GroupBlocks * kBlock32, sizeof(BlockQ5_1Group), group_block32_rows<BlockQ5_1>};
     default: return {};

@@ -254,6 +254,7 @@ void TestDecoders::rowGroupsGiveTheRowsProducts_data() {
     QTest::newRow("Q4_K") << GgmlType::Q4_K;
     QTest::newRow("Q8_0") << GgmlType::Q8_0;
     QTest::newRow("Q4_0") << GgmlType::Q4_0;
+    QTest::newRow("Q4_1") << GgmlType::Q4_1;
     QTest::newRow("Q5_0") << GgmlType::Q5_0;
     QTest::newRow("Q5_1") << GgmlType::Q5_1;
     QTest::newRow("Q6_K") << GgmlType::Q6_K;

@@ -812,6 +812,7 @@ void TestQuant::rowGroupsMatchTheRows_data() {
     QTest::newRow("Q4_K") << GgmlType::Q4_K << std::int64_t{2368};
     QTest::newRow("Q8_0") << GgmlType::Q8_0 << std::int64_t{1088};
     QTest::newRow("Q4_0") << GgmlType::Q4_0 << std::int64_t{576};
+    QTest::newRow("Q4_1") << GgmlType::Q4_1 << std::int64_t{640};
     QTest::newRow("Q5_0") << GgmlType::Q5_0 << std::int64_t{704};
     QTest::newRow("Q5_1") << GgmlType::Q5_1 << std::int64_t{768};
 }
@@ -922,7 +923,7 @@ void TestQuant::q4_kRowGroupsHoldTheLargestSums() {
 void TestQuant::rowGroupsRejectPartialGroups() {
     const std::int64_t n = 256;
     for (const GgmlType type :
-         {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q5_1}) {
+         {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1}) {
         const Matmul m = random_matmul(type, n, 32, 1, 53, false);
         std::vector<std::uint8_t> groups(row_groups_bytes(type, 32, n));
         std::vector<float> out(32);
