@@ -388,35 +388,7 @@ namespace {
 // weights[j] = softmax(scale * scores)[j] over j in [begin, end); entries
 // outside the range become 0 (masked keys).
 void masked_softmax(float* weights, int n, int begin, int end, float scale) {
-    // The maximum and the sum in kChains running values: one chain would
-    // hold each loop at a max's or an add's latency per key (a decoded
-    // token's 9 heads x 30 layers spent 3% of the step here). The maximum is
-    // the same in any order; the double sum rounds to the same float.
-    constexpr int kChains = 8;
-    float chain_max[kChains];
-    double chain_sum[kChains] = {};
-    std::fill(std::begin(chain_max), std::end(chain_max), -INFINITY);
-    int j = begin;
-    for (; j + kChains <= end; j += kChains)
-        for (int c = 0; c < kChains; ++c)
-            chain_max[c] = std::max(chain_max[c], weights[j + c] * scale);
-    for (; j < end; ++j)
-        chain_max[0] = std::max(chain_max[0], weights[j] * scale);
-    const float max_score = *std::max_element(std::begin(chain_max), std::end(chain_max));
-    for (j = begin; j < end; ++j)
-        weights[j] = weights[j] * scale - max_score;
-    exp_in_place(weights + begin, end - begin);
-    for (j = begin; j + kChains <= end; j += kChains)
-        for (int c = 0; c < kChains; ++c)
-            chain_sum[c] += weights[j + c];
-    for (; j < end; ++j)
-        chain_sum[0] += weights[j];
-    double sum = 0.0;
-    for (const double chain : chain_sum)
-        sum += chain;
-    const auto inverse_sum = static_cast<float>(1.0 / sum);
-    for (j = begin; j < end; ++j)
-        weights[j] *= inverse_sum;
+    scaled_softmax_in_place(weights + begin, end - begin, scale);
     std::fill(weights, weights + begin, 0.f);
     std::fill(weights + end, weights + n, 0.f);
 }

@@ -18,6 +18,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iterator>
 #include <type_traits>
@@ -667,6 +669,45 @@ __m256 exp8(__m256 x) {
     return _mm256_blendv_ps(result, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(kExpLowest), _CMP_LT_OQ));
 }
 
+// The sum in double, 4 lanes at a time, both halves of each 8 exponentials.
+void softmax_row_avx2(float* values, std::int64_t n, float scale) {
+    const __m256 scales = _mm256_set1_ps(scale);
+    __m256 maxima = _mm256_set1_ps(-INFINITY);
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        maxima = _mm256_max_ps(maxima, _mm256_mul_ps(_mm256_loadu_ps(values + i), scales));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, maxima);
+    float max_score = *std::max_element(std::begin(lanes), std::end(lanes));
+    for (; i < n; ++i)
+        max_score = std::max(max_score, values[i] * scale);
+    const __m256 maximum = _mm256_set1_ps(max_score);
+    __m256d sums = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(values + i), scales), maximum));
+        _mm256_storeu_ps(values + i, e);
+        sums = _mm256_add_pd(sums, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e)),
+                                                 _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1))));
+    }
+    double partial[4];
+    _mm256_storeu_pd(partial, sums);
+    double sum = partial[0] + partial[1] + partial[2] + partial[3];
+    if (i < n) {
+        float tail[8] = {};
+        for (std::int64_t t = i; t < n; ++t) tail[t - i] = values[t] * scale - max_score;
+        _mm256_storeu_ps(tail, exp8(_mm256_loadu_ps(tail)));
+        for (std::int64_t t = i; t < n; ++t) {
+            values[t] = tail[t - i];
+            sum += values[t];
+        }
+    }
+    const __m256 inverse_sum = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(values + i, _mm256_mul_ps(_mm256_loadu_ps(values + i), inverse_sum));
+    for (; i < n; ++i)
+        values[i] *= _mm256_cvtss_f32(inverse_sum);
+}
+
 void exp_row_avx2(float* values, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -705,6 +746,7 @@ void weighted_q8_0_rows_avx2(const float* weights, std::int64_t weight_stride, s
 void add_avx2_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx2;
+    table.softmax_row = softmax_row_avx2;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx2;
     table.matmul[slot(GgmlType::F32)] = matmul_of<KernelFloat<LoadF32>>;
     table.matmul[slot(GgmlType::F16)] = matmul_of<KernelFloat<LoadF16>>;

@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iterator>
 #include <optional>
@@ -734,6 +735,40 @@ void exp_row_avx512(float* values, std::int64_t n) {
     }
 }
 
+// The sum in double, 8 lanes at a time, both halves of each 16 exponentials.
+void softmax_row_avx512(float* values, std::int64_t n, float scale) {
+    const __m512 scales = _mm512_set1_ps(scale);
+    const auto tail_mask = static_cast<__mmask16>((1u << (n % 16)) - 1);
+    const std::int64_t whole = n - n % 16;
+    __m512 maxima = _mm512_set1_ps(-INFINITY);
+    for (std::int64_t i = 0; i < whole; i += 16)
+        maxima = _mm512_max_ps(maxima, _mm512_mul_ps(_mm512_loadu_ps(values + i), scales));
+    maxima = _mm512_mask_max_ps(maxima, tail_mask, maxima,
+                                _mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask, values + whole), scales));
+    const __m512 maximum = _mm512_set1_ps(_mm512_reduce_max_ps(maxima));
+    __m512d sums = _mm512_setzero_pd();
+    const auto add_halves = [&sums](__m512 e) {
+        sums = _mm512_add_pd(sums, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(e)),
+                                                 _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)))));
+    };
+    for (std::int64_t i = 0; i < whole; i += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(values + i), scales), maximum));
+        _mm512_storeu_ps(values + i, e);
+        add_halves(e);
+    }
+    if (tail_mask) {
+        const __m512 scores = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask, values + whole), scales);
+        const __m512 e = _mm512_maskz_mov_ps(tail_mask, exp16(_mm512_sub_ps(scores, maximum)));
+        _mm512_mask_storeu_ps(values + whole, tail_mask, e);
+        add_halves(e);
+    }
+    const __m512 inverse_sum = _mm512_set1_ps(static_cast<float>(1.0 / _mm512_reduce_add_pd(sums)));
+    for (std::int64_t i = 0; i < whole; i += 16)
+        _mm512_storeu_ps(values + i, _mm512_mul_ps(_mm512_loadu_ps(values + i), inverse_sum));
+    _mm512_mask_storeu_ps(values + whole, tail_mask,
+                          _mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask, values + whole), inverse_sum));
+}
+
 void weighted_q8_0_rows_avx512(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
                                const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
                                std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride) {
@@ -1033,6 +1068,7 @@ void matmul_groups_avx512(const MatmulTile& tile) {
 void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx512;
+    table.softmax_row = softmax_row_avx512;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
     table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
     table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ8_0Group>>;

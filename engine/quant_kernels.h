@@ -177,6 +177,8 @@ using MatmulTileFn = void (*)(const MatmulTile& tile);
 // values[i] = e^values[i], i < n: the exponential the blocks' softmax and
 // activations need, a vector at a time (vector_math.h).
 using ExpRowFn = void (*)(float* values, std::int64_t n);
+// scaled_softmax_in_place (vector_math.h).
+using SoftmaxRowFn = void (*)(float* values, std::int64_t n, float scale);
 // add_weighted_q8_0_rows (vector_math.h), first and n already in blocks.
 using WeightedRowsFn = void (*)(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
                                 const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
@@ -193,6 +195,7 @@ struct KernelTable {
     QuantizeRowFn quantize_row[kTypeSlots] = {};
     MatmulTileFn matmul[kTypeSlots] = {};
     ExpRowFn exp_row = nullptr;
+    SoftmaxRowFn softmax_row = nullptr;
     WeightedRowsFn weighted_q8_0_rows = nullptr;
     // Row groups (row_group_layout) against the type's vec_dot activations,
     // by weight type: a tile whose weights are its first group, n_rows a

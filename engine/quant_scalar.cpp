@@ -965,6 +965,20 @@ void exp_row_scalar(float* values, std::int64_t n) {
         values[i] = std::exp(values[i]);
 }
 
+void softmax_row_scalar(float* values, std::int64_t n, float scale) {
+    float max_score = -INFINITY;
+    for (std::int64_t i = 0; i < n; ++i)
+        max_score = std::max(max_score, values[i] * scale);
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        values[i] = std::exp(values[i] * scale - max_score);
+        sum += values[i];
+    }
+    const auto inverse_sum = static_cast<float>(1.0 / sum);
+    for (std::int64_t i = 0; i < n; ++i)
+        values[i] *= inverse_sum;
+}
+
 void weighted_q8_0_rows_scalar(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
                                const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
                                std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride) {
@@ -986,6 +1000,7 @@ KernelTable make_scalar_table() {
     KernelTable table;
     table.isa = "scalar";
     table.exp_row = exp_row_scalar;
+    table.softmax_row = softmax_row_scalar;
     table.weighted_q8_0_rows = weighted_q8_0_rows_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_K)] = matmul_q4_k_groups_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_block32_groups_scalar<BlockQ8_0>;

@@ -11,6 +11,13 @@ namespace folio::engine {
 // be below float's normal range (x < ln FLT_MIN, about -87.34).
 void exp_in_place(float* values, std::int64_t n);
 
+// values = softmax(scale * values) for n values: each e^(scale * v - m) over
+// their sum, m the largest scale * v, the sum taken in double (so the order
+// the set adds in does not change the float it rounds to), the
+// exponentials as exp_in_place's. Attention's weights, one pass of a vector
+// at a time where the set has one.
+void scaled_softmax_in_place(float* values, std::int64_t n, float scale);
+
 // Attention's weighted sum over Q8_0 value rows (a q8_0 KV cache):
 //   acc[h * acc_stride + e] += sum over j < n_rows of
 //       weights[h * weight_stride + j] * element first + e of row j

@@ -293,6 +293,7 @@ private slots:
     void avx512HasItsOwnQuantKernels();
     void floatBlocksGiveEachRowsBits();
     void expRowsMatchStdExp();
+    void softmaxRowsMatchTheSoftmaxInDouble();
     void weightedQ8_0RowsMatchDequantized();
 };
 
@@ -1059,6 +1060,44 @@ void TestQuant::expRowsMatchStdExp() {
     std::vector<float> one = {0.f};
     exp_in_place(one.data(), 1);
     QCOMPARE(one[0], 1.f);
+}
+
+// Every set's softmax(scale * x) against the same in double: rows shorter
+// than, equal to and past a vector, with a partial last one, scores far
+// below the largest (weights that underflow to 0), and the same largest
+// score twice. Each row sums to 1.
+void TestQuant::softmaxRowsMatchTheSoftmaxInDouble() {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> score(0.f, 4.f);
+    std::vector<const q::KernelTable*> tables = simd_tables();
+    tables.push_back(&q::scalar_kernels());
+    for (const std::int64_t n : {1, 7, 8, 15, 16, 17, 33, 100, 2306}) {
+        std::vector<float> inputs(static_cast<std::size_t>(n));
+        for (float& x : inputs) x = score(rng);
+        inputs[0] = -400.f;
+        if (n > 2) inputs[static_cast<std::size_t>(n - 1)] = inputs[static_cast<std::size_t>(n / 2)] = 30.f;
+        const float scale = 0.125f;
+        double max_score = -INFINITY;
+        for (const float x : inputs) max_score = std::max(max_score, static_cast<double>(x * scale));
+        std::vector<double> expected(inputs.size());
+        double sum = 0.0;
+        for (std::size_t i = 0; i < inputs.size(); ++i) sum += expected[i] = std::exp(inputs[i] * scale - max_score);
+        for (const q::KernelTable* kernels : tables) {
+            std::vector<float> values = inputs;
+            kernels->softmax_row(values.data(), n, scale);
+            double total = 0.0;
+            for (std::size_t i = 0; i < inputs.size(); ++i) {
+                total += values[i];
+                if (std::abs(values[i] - expected[i] / sum) > 2e-6 * expected[i] / sum + 1e-30)
+                    QFAIL(qPrintable(QString("%1, n = %2: weight %3 is %4, in double %5").arg(kernels->isa).arg(n)
+                                         .arg(i).arg(values[i], 0, 'g', 9).arg(expected[i] / sum, 0, 'g', 9)));
+            }
+            QVERIFY2(std::abs(total - 1.0) < 1e-5, kernels->isa);
+        }
+    }
+    std::vector<float> two = {1.f, 1.f};
+    scaled_softmax_in_place(two.data(), 2, 3.f);
+    QCOMPARE(two, (std::vector<float>{0.5f, 0.5f}));
 }
 
 QTEST_GUILESS_MAIN(TestQuant)
