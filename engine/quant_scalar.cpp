@@ -899,8 +899,8 @@ void matmul_q4_k_groups_scalar(const MatmulTile& tile) {
 }
 
 // Row groups of the 32-element types: each block type's group
-// (BlockQ8_0Group ... BlockQ5_1Group), and element j of row r's block k as the group
-// stores it (q + the group's kOffset).
+// (BlockQ8_0Group ... BlockQ5_1Group), and element j of row r's block k as
+// the group stores it (q + the group's kOffset).
 template <class Block>
 struct Block32GroupOf;
 template <> struct Block32GroupOf<BlockQ8_0> { using Type = BlockQ8_0Group; };

@@ -13,7 +13,7 @@ void exp_in_place(float* values, std::int64_t n);
 
 // values = softmax(scale * values) for n values: each e^(scale * v - m) over
 // their sum, m the largest scale * v, the sum taken in double (so the order
-// the set adds in does not change the float it rounds to), the
+// a set adds in hardly ever changes the float it rounds to), the
 // exponentials as exp_in_place's. Attention's weights, one pass of a vector
 // at a time where the set has one.
 void scaled_softmax_in_place(float* values, std::int64_t n, float scale);
