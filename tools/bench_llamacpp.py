@@ -9,10 +9,12 @@ thread count. The two alternate, --rounds times, and the best of each is
 kept, so a busy shared machine disturbs both alike.
 
 Tools only, never CI. llama-cpp-python compiles llama.cpp at install; for a
-CPU-only build with this machine's instructions:
+CPU-only build with this machine's instructions, and ggml's own thread pool
+rather than OpenMP (whose threads either sleep between calls, slowing
+llama.cpp's decode 3-4x, or keep spinning while Folio runs):
 
     python3 -m venv /tmp/llamacpp-venv
-    CMAKE_ARGS="-DGGML_CUDA=OFF -DGGML_NATIVE=ON -DGGML_BLAS=OFF" \\
+    CMAKE_ARGS="-DGGML_CUDA=OFF -DGGML_NATIVE=ON -DGGML_BLAS=OFF -DGGML_OPENMP=OFF" \\
         /tmp/llamacpp-venv/bin/pip install llama-cpp-python
     /tmp/llamacpp-venv/bin/python tools/bench_llamacpp.py \\
         --folio build/app/folio --threads 2 MODEL.gguf [MODEL.gguf ...]
