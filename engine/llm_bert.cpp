@@ -104,6 +104,13 @@ private:
             if (type < 0 || type >= token_types_.rows)
                 throw ModelError("encode: token type " + std::to_string(type) + " outside the model's " +
                                  std::to_string(token_types_.rows) + " segments");
+        group_matrices_on_first_cpu_pass(pool, [&] {
+            std::vector<WeightMatrix*> matrices;
+            for (BertLayer& layer : layers_)
+                for (Linear* linear : {&layer.q, &layer.k, &layer.v, &layer.attn_output, &layer.ffn_up, &layer.ffn_down})
+                    matrices.push_back(&linear->weight);
+            return matrices;
+        });
         return backend_.run(pool, [&](auto& ops) { return encode_pass(ops, tokens, sequence_lengths, token_types); });
     }
 

@@ -165,17 +165,14 @@ private:
     std::vector<float> run(ThreadPool& pool, std::span<const std::int32_t> tokens,
                            std::span<const std::int32_t> positions, KvCache& cache, LogitRows rows,
                            const LoraSet& loras) override {
-        if (!on_gpu() && !cpu_matrices_grouped_) {
+        group_matrices_on_first_cpu_pass(pool, [&] {
             std::vector<WeightMatrix*> matrices{&output_};
             for (DecoderLayer& layer : layers_) {
                 matrices.insert(matrices.end(), {&layer.wq, &layer.wk, &layer.wv, &layer.wo});
                 if (!has_experts_) matrices.insert(matrices.end(), {&layer.ffn_gate, &layer.ffn_up, &layer.ffn_down});
             }
-            group_weight_matrices(pool, matrices, row_groups_);
-            for (const WeightMatrix* w : matrices)
-                if (w->row_groups) file_.release_pages({w->data, static_cast<std::size_t>(w->rows * w->row_bytes)});
-            cpu_matrices_grouped_ = true;
-        }
+            return matrices;
+        });
         return backend_.run(pool, [&](auto& ops) { return forward_pass(ops, tokens, positions, cache, rows, loras); });
     }
 
@@ -287,12 +284,6 @@ private:
     std::vector<DecoderLayer> layers_;  // n_layers
     std::vector<float> output_norm_;   // (n_embd)
     WeightMatrix output_;              // (n_vocab, n_embd); token_embd_ when tied
-    // The matrices' row groups for the CPU (group_weight_matrices), made on
-    // the first pass there: a model placed on a GPU right away never pays
-    // for them. A tied head's groups are output_'s alone; token_embd_'s
-    // lookups read the file's rows.
-    std::vector<WeightBytes> row_groups_;
-    bool cpu_matrices_grouped_ = false;
 #ifdef FOLIO_USE_CUDA
     DecoderBackend backend_;
 #endif

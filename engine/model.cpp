@@ -106,6 +106,16 @@ void Model::use_cpu() {
     host_expert_layers_ = 0;
 }
 
+void Model::group_matrices_on_first_cpu_pass(ThreadPool& pool,
+                                             const std::function<std::vector<WeightMatrix*>()>& matrices) {
+    if (on_gpu() || cpu_matrices_grouped_) return;
+    const std::vector<WeightMatrix*> listed = matrices();
+    group_weight_matrices(pool, listed, row_groups_);
+    for (const WeightMatrix* w : listed)
+        if (w->row_groups) file_.release_pages({w->data, static_cast<std::size_t>(w->rows * w->row_bytes)});
+    cpu_matrices_grouped_ = true;
+}
+
 int Model::place_on_gpu(int, const GpuPlacement&) {
     throw ModelError("the CUDA backend does not run " + config_.architecture + " models yet");
 }

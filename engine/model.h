@@ -209,6 +209,13 @@ protected:
     int expert_layers_on_host(std::span<const ExpertFfn* const> expert_layers, std::size_t free_bytes,
                               const GpuPlacement& placement) const;
 
+    // On the first pass on the CPU: the row groups (group_weight_matrices)
+    // of the matrices `matrices` lists, whose file pages are then released;
+    // later calls, and calls on a GPU, do nothing. Made then, not at load, so
+    // that a model placed on a GPU right away never pays for them.
+    void group_matrices_on_first_cpu_pass(ThreadPool& pool,
+                                          const std::function<std::vector<WeightMatrix*>()>& matrices);
+
     // Sizes expert_usage() for these layers' n_expert experts each.
     void count_expert_usage(std::vector<int> layers, int n_expert);
     // The counts run() passes to ffn_experts for a layer (one of those given
@@ -236,6 +243,11 @@ private:
     ExpertUsage expert_usage_;
     int gpu_ = -1;  // the GPU the model runs on; -1: the CPU
     int host_expert_layers_ = 0;
+    // The CPU's row groups (group_matrices_on_first_cpu_pass). A decoder's
+    // tied head's groups are its output matrix's alone; the embeddings'
+    // lookups read the file's rows.
+    std::vector<WeightBytes> row_groups_;
+    bool cpu_matrices_grouped_ = false;
 };
 
 // The model in a GGUF file, by its general.architecture ("llama", "qwen2",
