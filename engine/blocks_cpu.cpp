@@ -7,7 +7,6 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
-#include <numbers>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -893,29 +892,8 @@ void attention(ThreadPool& pool, const float* q, std::span<const std::int32_t> p
     });
 }
 
-// erf(z) = 1 - (a1 t + a2 t^2 + ... + a5 t^5) e^(-z^2), t = 1 / (1 + p z), for
-// z >= 0 (Abramowitz & Stegun 7.1.26; absolute error below 1.5e-7), odd in z:
-// with the exponential a vector at a time, the encoder's GELU costs a
-// fraction of a scalar std::erf per element.
 void gelu_erf(ThreadPool& pool, float* x, std::int64_t n) {
-    constexpr float inverse_sqrt2 = 1.f / std::numbers::sqrt2_v<float>;
-    constexpr float p = 0.3275911f;
-    constexpr float a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f, a4 = -1.453152027f,
-                    a5 = 1.061405429f;
-    pool.parallel_for(n, 4096, [&](std::int64_t begin, std::int64_t end) {
-        with_exponentials(
-            begin, end,
-            [&](std::int64_t i) {
-                const float z = x[i] * inverse_sqrt2;
-                return -z * z;
-            },
-            [&](std::int64_t i, float e) {
-                const float z = std::abs(x[i] * inverse_sqrt2);
-                const float t = 1.f / (1.f + p * z);
-                const float erf_z = 1.f - ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t * e;
-                x[i] = 0.5f * x[i] * (1.f + (x[i] < 0.f ? -erf_z : erf_z));
-            });
-    });
+    pool.parallel_for(n, 4096, [&](std::int64_t begin, std::int64_t end) { gelu_erf_in_place(x + begin, end - begin); });
 }
 
 void ffn_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const WeightMatrix& down,

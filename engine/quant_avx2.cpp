@@ -708,6 +708,33 @@ void softmax_row_avx2(float* values, std::int64_t n, float scale) {
         values[i] *= _mm256_cvtss_f32(inverse_sum);
 }
 
+void gelu_row_avx2(float* values, std::int64_t n) {
+    using namespace erf_approximation;
+    const __m256 one = _mm256_set1_ps(1.f);
+    const auto gelu8 = [&](__m256 x) {
+        const __m256 sign_bit = _mm256_set1_ps(-0.f);
+        const __m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign_bit, x), _mm256_set1_ps(kInverseSqrt2));
+        const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(kP), z, one));
+        __m256 polynomial = _mm256_set1_ps(kA[0]);
+        for (std::size_t k = 1; k < std::size(kA); ++k)
+            polynomial = _mm256_fmadd_ps(polynomial, t, _mm256_set1_ps(kA[k]));
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, z)));
+        const __m256 erf_z = _mm256_fnmadd_ps(_mm256_mul_ps(polynomial, t), e, one);
+        // Φ(x) = (1 + erf(x / √2)) / 2, erf taking x's sign.
+        const __m256 signed_erf = _mm256_or_ps(erf_z, _mm256_and_ps(x, sign_bit));
+        return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, signed_erf));
+    };
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(values + i, gelu8(_mm256_loadu_ps(values + i)));
+    if (i < n) {
+        float tail[8] = {};
+        std::memcpy(tail, values + i, static_cast<std::size_t>(n - i) * sizeof(float));
+        _mm256_storeu_ps(tail, gelu8(_mm256_loadu_ps(tail)));
+        std::memcpy(values + i, tail, static_cast<std::size_t>(n - i) * sizeof(float));
+    }
+}
+
 void exp_row_avx2(float* values, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -747,6 +774,7 @@ void add_avx2_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx2;
     table.softmax_row = softmax_row_avx2;
+    table.gelu_row = gelu_row_avx2;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx2;
     table.matmul[slot(GgmlType::F32)] = matmul_of<KernelFloat<LoadF32>>;
     table.matmul[slot(GgmlType::F16)] = matmul_of<KernelFloat<LoadF16>>;

@@ -748,8 +748,8 @@ void softmax_row_avx512(float* values, std::int64_t n, float scale) {
     const __m512 maximum = _mm512_set1_ps(_mm512_reduce_max_ps(maxima));
     __m512d sums = _mm512_setzero_pd();
     const auto add_halves = [&sums](__m512 e) {
-        sums = _mm512_add_pd(sums, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(e)),
-                                                 _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)))));
+        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1));
+        sums = _mm512_add_pd(sums, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(e)), _mm512_cvtps_pd(high)));
     };
     for (std::int64_t i = 0; i < whole; i += 16) {
         const __m512 e = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(values + i), scales), maximum));
@@ -767,6 +767,31 @@ void softmax_row_avx512(float* values, std::int64_t n, float scale) {
         _mm512_storeu_ps(values + i, _mm512_mul_ps(_mm512_loadu_ps(values + i), inverse_sum));
     _mm512_mask_storeu_ps(values + whole, tail_mask,
                           _mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask, values + whole), inverse_sum));
+}
+
+void gelu_row_avx512(float* values, std::int64_t n) {
+    using namespace erf_approximation;
+    const __m512 one = _mm512_set1_ps(1.f);
+    const auto gelu16 = [&](__m512 x) {
+        const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(kInverseSqrt2));
+        const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(kP), z, one));
+        __m512 polynomial = _mm512_set1_ps(kA[0]);
+        for (std::size_t k = 1; k < std::size(kA); ++k)
+            polynomial = _mm512_fmadd_ps(polynomial, t, _mm512_set1_ps(kA[k]));
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));
+        const __m512 erf_z = _mm512_fnmadd_ps(_mm512_mul_ps(polynomial, t), e, one);
+        // Φ(x) = (1 + erf(x / √2)) / 2, erf taking x's sign.
+        const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        const __m512 signed_erf = _mm512_mask_sub_ps(erf_z, negative, _mm512_setzero_ps(), erf_z);
+        return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, signed_erf));
+    };
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(values + i, gelu16(_mm512_loadu_ps(values + i)));
+    if (i < n) {
+        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(values + i, mask, gelu16(_mm512_maskz_loadu_ps(mask, values + i)));
+    }
 }
 
 void weighted_q8_0_rows_avx512(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
@@ -935,16 +960,17 @@ private:
 
 // Row groups of the 32-element types (BlockQ8_0Group ... BlockQ5_1Group):
 // as the Q4_K groups', 16 rows in the lanes and each column's activation
-// words broadcast, so one vpdpbusd does 64 of a block's products, where the rows' kernels need more work per product than
-// decode has time for while the weights stream in. A block is eight quant
-// vectors, vector t meeting the activation's word t (elements 4t to 4t + 3):
-// Q8_0's quads, or each quad's low and then high nibbles. 4-bit high
-// nibbles stay in place, 16 times their value, the block's float scale
-// taking the 1/16 back; 5-bit quants are shifted down and take their fifth
-// bit from a byte mask (16 added where it is set). The quants are stored
-// unsigned (q + 128, q + 8, q + 16), so a block's sums start from minus that
-// offset times the activation block's sum; Q4_1's and Q5_1's mins meet the
-// Q8_1 activation's d * sum as floats.
+// words broadcast, so one vpdpbusd does 64 of a block's products, where the
+// rows' kernels need more work per product than decode has time for while
+// the weights stream in. A block is eight quant vectors, vector t meeting
+// the activation's word t (elements 4t to 4t + 3): Q8_0's quads, or each
+// quad's low and then high nibbles. 4-bit high nibbles stay in place, 16
+// times their value, the block's float scale taking the 1/16 back; 5-bit
+// quants are shifted down and take their fifth bit from a byte mask (16
+// added where it is set). The quants are stored unsigned (q + 128, q + 8,
+// q + 16), so a block's sums start from minus that offset times the
+// activation block's sum; Q4_1's and Q5_1's mins meet the Q8_1 activation's
+// d * sum as floats.
 template <class Group>
 class Block32GroupColumns {
 public:
@@ -1069,6 +1095,7 @@ void add_avx512_kernels(KernelTable& table) {
     const auto slot = [](GgmlType type) { return static_cast<std::size_t>(type); };
     table.exp_row = exp_row_avx512;
     table.softmax_row = softmax_row_avx512;
+    table.gelu_row = gelu_row_avx512;
     table.weighted_q8_0_rows = weighted_q8_0_rows_avx512;
     table.matmul_groups[slot(GgmlType::Q4_K)] = matmul_groups_avx512<Q4_KGroupColumns>;
     table.matmul_groups[slot(GgmlType::Q8_0)] = matmul_groups_avx512<Block32GroupColumns<BlockQ8_0Group>>;

@@ -319,6 +319,10 @@ void scaled_softmax_in_place(float* values, std::int64_t n, float scale) {
     quant::active_kernels().softmax_row(values, n, scale);
 }
 
+void gelu_erf_in_place(float* values, std::int64_t n) {
+    quant::active_kernels().gelu_row(values, n);
+}
+
 void add_weighted_q8_0_rows(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
                             const void* rows, std::int64_t row_bytes, std::int64_t n_rows, std::int64_t first,
                             std::int64_t n, float* acc, std::int64_t acc_stride) {

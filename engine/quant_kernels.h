@@ -179,6 +179,17 @@ using MatmulTileFn = void (*)(const MatmulTile& tile);
 using ExpRowFn = void (*)(float* values, std::int64_t n);
 // scaled_softmax_in_place (vector_math.h).
 using SoftmaxRowFn = void (*)(float* values, std::int64_t n, float scale);
+// gelu_erf_in_place (vector_math.h).
+using GeluRowFn = void (*)(float* values, std::int64_t n);
+
+// erf(z) = 1 - (a1 t + a2 t^2 + ... + a5 t^5) e^(-z^2), t = 1 / (1 + p z),
+// for z >= 0 (Abramowitz & Stegun 7.1.26; absolute error below 1.5e-7),
+// odd in z: GELU's Φ without a call to std::erf per element.
+namespace erf_approximation {
+constexpr float kP = 0.3275911f;
+constexpr float kA[] = {1.061405429f, -1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f};  // a5 .. a1
+constexpr float kInverseSqrt2 = 0.70710678118654752f;
+}  // namespace erf_approximation
 // add_weighted_q8_0_rows (vector_math.h), first and n already in blocks.
 using WeightedRowsFn = void (*)(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
                                 const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
@@ -196,6 +207,7 @@ struct KernelTable {
     MatmulTileFn matmul[kTypeSlots] = {};
     ExpRowFn exp_row = nullptr;
     SoftmaxRowFn softmax_row = nullptr;
+    GeluRowFn gelu_row = nullptr;
     WeightedRowsFn weighted_q8_0_rows = nullptr;
     // Row groups (row_group_layout) against the type's vec_dot activations,
     // by weight type: a tile whose weights are its first group, n_rows a

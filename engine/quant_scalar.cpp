@@ -979,6 +979,19 @@ void softmax_row_scalar(float* values, std::int64_t n, float scale) {
         values[i] *= inverse_sum;
 }
 
+void gelu_row_scalar(float* values, std::int64_t n) {
+    using namespace erf_approximation;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float z = std::abs(values[i]) * kInverseSqrt2;
+        const float t = 1.f / (1.f + kP * z);
+        float polynomial = kA[0];
+        for (std::size_t k = 1; k < std::size(kA); ++k)
+            polynomial = polynomial * t + kA[k];
+        const float erf_z = 1.f - polynomial * t * std::exp(-z * z);
+        values[i] = 0.5f * values[i] * (1.f + (values[i] < 0.f ? -erf_z : erf_z));
+    }
+}
+
 void weighted_q8_0_rows_scalar(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,
                                const std::uint8_t* rows, std::int64_t row_bytes, std::int64_t n_rows,
                                std::int64_t first_block, std::int64_t n_blocks, float* acc, std::int64_t acc_stride) {
@@ -1001,6 +1014,7 @@ KernelTable make_scalar_table() {
     table.isa = "scalar";
     table.exp_row = exp_row_scalar;
     table.softmax_row = softmax_row_scalar;
+    table.gelu_row = gelu_row_scalar;
     table.weighted_q8_0_rows = weighted_q8_0_rows_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q4_K)] = matmul_q4_k_groups_scalar;
     table.matmul_groups[static_cast<std::size_t>(GgmlType::Q8_0)] = matmul_block32_groups_scalar<BlockQ8_0>;

@@ -18,6 +18,11 @@ void exp_in_place(float* values, std::int64_t n);
 // at a time where the set has one.
 void scaled_softmax_in_place(float* values, std::int64_t n, float scale);
 
+// values[i] = GELU(values[i]) = values[i] Φ(values[i]), Φ through erf
+// (quant_kernels.h: erf_approximation, within 1.5e-7 of erf), the
+// exponential as exp_in_place's: BERT's feed-forward activation.
+void gelu_erf_in_place(float* values, std::int64_t n);
+
 // Attention's weighted sum over Q8_0 value rows (a q8_0 KV cache):
 //   acc[h * acc_stride + e] += sum over j < n_rows of
 //       weights[h * weight_stride + j] * element first + e of row j

@@ -294,6 +294,7 @@ private slots:
     void floatBlocksGiveEachRowsBits();
     void expRowsMatchStdExp();
     void softmaxRowsMatchTheSoftmaxInDouble();
+    void geluRowsMatchGeluInDouble();
     void weightedQ8_0RowsMatchDequantized();
 };
 
@@ -1098,6 +1099,31 @@ void TestQuant::softmaxRowsMatchTheSoftmaxInDouble() {
     std::vector<float> two = {1.f, 1.f};
     scaled_softmax_in_place(two.data(), 2, 3.f);
     QCOMPARE(two, (std::vector<float>{0.5f, 0.5f}));
+}
+
+// Every set's GELU against x Φ(x) with std::erf in double, over [-12, 12]
+// and a partial last vector: the erf approximation's 1.5e-7, scaled by
+// x / 2, plus float rounding.
+void TestQuant::geluRowsMatchGeluInDouble() {
+    std::vector<float> inputs;
+    for (float x = -12.f; x <= 12.f; x += 0.00731f)
+        inputs.push_back(x);
+    for (const float x : {0.f, -0.f, 1e-30f, -1e-30f, 40.f, -40.f, 1000.f, -1000.f})
+        inputs.push_back(x);
+    inputs.resize(inputs.size() / 16 * 16 + 5);
+    std::vector<const q::KernelTable*> tables = simd_tables();
+    tables.push_back(&q::scalar_kernels());
+    for (const q::KernelTable* kernels : tables) {
+        std::vector<float> values = inputs;
+        kernels->gelu_row(values.data(), static_cast<std::int64_t>(values.size()));
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            const double x = inputs[i];
+            const double expected = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+            if (std::abs(values[i] - expected) > 2e-7 * std::max(1.0, std::abs(x)))
+                QFAIL(qPrintable(QString("%1: GELU(%2) = %3, in double %4").arg(kernels->isa).arg(x, 0, 'g', 9)
+                                     .arg(values[i], 0, 'g', 9).arg(expected, 0, 'g', 9)));
+        }
+    }
 }
 
 QTEST_GUILESS_MAIN(TestQuant)
