@@ -708,6 +708,21 @@ void softmax_row_avx2(float* values, std::int64_t n, float scale) {
         values[i] *= _mm256_cvtss_f32(inverse_sum);
 }
 
+// values[i] = f(values[i]) for i < n, 8 at a time, a partial last vector
+// through a zero-padded copy.
+template <class Function>
+void map_row8(float* values, std::int64_t n, Function f) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(values + i, f(_mm256_loadu_ps(values + i)));
+    if (i < n) {
+        float tail[8] = {};
+        std::memcpy(tail, values + i, static_cast<std::size_t>(n - i) * sizeof(float));
+        _mm256_storeu_ps(tail, f(_mm256_loadu_ps(tail)));
+        std::memcpy(values + i, tail, static_cast<std::size_t>(n - i) * sizeof(float));
+    }
+}
+
 void gelu_row_avx2(float* values, std::int64_t n) {
     using namespace erf_approximation;
     const __m256 one = _mm256_set1_ps(1.f);
@@ -724,27 +739,11 @@ void gelu_row_avx2(float* values, std::int64_t n) {
         const __m256 signed_erf = _mm256_or_ps(erf_z, _mm256_and_ps(x, sign_bit));
         return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, signed_erf));
     };
-    std::int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(values + i, gelu8(_mm256_loadu_ps(values + i)));
-    if (i < n) {
-        float tail[8] = {};
-        std::memcpy(tail, values + i, static_cast<std::size_t>(n - i) * sizeof(float));
-        _mm256_storeu_ps(tail, gelu8(_mm256_loadu_ps(tail)));
-        std::memcpy(values + i, tail, static_cast<std::size_t>(n - i) * sizeof(float));
-    }
+    map_row8(values, n, gelu8);
 }
 
 void exp_row_avx2(float* values, std::int64_t n) {
-    std::int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(values + i, exp8(_mm256_loadu_ps(values + i)));
-    if (i < n) {
-        float tail[8] = {};
-        std::memcpy(tail, values + i, static_cast<std::size_t>(n - i) * sizeof(float));
-        _mm256_storeu_ps(tail, exp8(_mm256_loadu_ps(tail)));
-        std::memcpy(values + i, tail, static_cast<std::size_t>(n - i) * sizeof(float));
-    }
+    map_row8(values, n, exp8);
 }
 
 void weighted_q8_0_rows_avx2(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,

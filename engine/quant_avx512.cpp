@@ -725,14 +725,21 @@ __m512 exp16(__m512 x) {
                               _mm512_setzero_ps());
 }
 
-void exp_row_avx512(float* values, std::int64_t n) {
+// values[i] = f(values[i]) for i < n, 16 at a time, a partial last vector
+// under a mask.
+template <class Function>
+void map_row16(float* values, std::int64_t n, Function f) {
     std::int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(values + i, exp16(_mm512_loadu_ps(values + i)));
+        _mm512_storeu_ps(values + i, f(_mm512_loadu_ps(values + i)));
     if (i < n) {
         const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(values + i, mask, exp16(_mm512_maskz_loadu_ps(mask, values + i)));
+        _mm512_mask_storeu_ps(values + i, mask, f(_mm512_maskz_loadu_ps(mask, values + i)));
     }
+}
+
+void exp_row_avx512(float* values, std::int64_t n) {
+    map_row16(values, n, exp16);
 }
 
 // The sum in double, 8 lanes at a time, both halves of each 16 exponentials.
@@ -785,13 +792,7 @@ void gelu_row_avx512(float* values, std::int64_t n) {
         const __m512 signed_erf = _mm512_mask_sub_ps(erf_z, negative, _mm512_setzero_ps(), erf_z);
         return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, signed_erf));
     };
-    std::int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(values + i, gelu16(_mm512_loadu_ps(values + i)));
-    if (i < n) {
-        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(values + i, mask, gelu16(_mm512_maskz_loadu_ps(mask, values + i)));
-    }
+    map_row16(values, n, gelu16);
 }
 
 void weighted_q8_0_rows_avx512(const float* weights, std::int64_t weight_stride, std::int64_t n_heads,

@@ -235,6 +235,13 @@ std::vector<const q::KernelTable*> simd_tables() {
     return tables;
 }
 
+// The SIMD sets, then the scalar one.
+std::vector<const q::KernelTable*> every_table() {
+    std::vector<const q::KernelTable*> tables = simd_tables();
+    tables.push_back(&q::scalar_kernels());
+    return tables;
+}
+
 QByteArray read_test_data(const QString& name) {
     QFile file(QStringLiteral(FOLIO_TEST_DATA "/quant/") + name);
     if (!file.open(QIODevice::ReadOnly))
@@ -746,8 +753,7 @@ void TestQuant::q8_0RoundsHalfAwayFromZero() {
     // absmax 127 gives d = 1, so each quant is roundf(x).
     float x[32] = {127.f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f, 126.5f};
     for (const q::KernelTable* kernels : [] {
-             std::vector<const q::KernelTable*> all = simd_tables();
-             all.push_back(&q::scalar_kernels());
+             const std::vector<const q::KernelTable*> all = every_table();
              return all;
          }()) {
         q::BlockQ8_0 block{};
@@ -1040,8 +1046,7 @@ void TestQuant::expRowsMatchStdExp() {
                           -std::numeric_limits<float>::infinity(), 1e-30f, -1e-30f})
         inputs.push_back(x);
     inputs.resize(inputs.size() / 16 * 16 + 7);  // a partial last vector
-    std::vector<const q::KernelTable*> tables = simd_tables();
-    tables.push_back(&q::scalar_kernels());
+    const std::vector<const q::KernelTable*> tables = every_table();
     for (const q::KernelTable* kernels : tables) {
         std::vector<float> values = inputs;
         kernels->exp_row(values.data(), static_cast<std::int64_t>(values.size()));
@@ -1070,8 +1075,7 @@ void TestQuant::expRowsMatchStdExp() {
 void TestQuant::softmaxRowsMatchTheSoftmaxInDouble() {
     std::mt19937 rng(11);
     std::normal_distribution<float> score(0.f, 4.f);
-    std::vector<const q::KernelTable*> tables = simd_tables();
-    tables.push_back(&q::scalar_kernels());
+    const std::vector<const q::KernelTable*> tables = every_table();
     for (const std::int64_t n : {1, 7, 8, 15, 16, 17, 33, 100, 2306}) {
         std::vector<float> inputs(static_cast<std::size_t>(n));
         for (float& x : inputs) x = score(rng);
@@ -1111,8 +1115,7 @@ void TestQuant::geluRowsMatchGeluInDouble() {
     for (const float x : {0.f, -0.f, 1e-30f, -1e-30f, 40.f, -40.f, 1000.f, -1000.f})
         inputs.push_back(x);
     inputs.resize(inputs.size() / 16 * 16 + 5);
-    std::vector<const q::KernelTable*> tables = simd_tables();
-    tables.push_back(&q::scalar_kernels());
+    const std::vector<const q::KernelTable*> tables = every_table();
     for (const q::KernelTable* kernels : tables) {
         std::vector<float> values = inputs;
         kernels->gelu_row(values.data(), static_cast<std::int64_t>(values.size()));
@@ -1152,8 +1155,7 @@ void TestQuant::weightedQ8_0RowsMatchDequantized() {
     for (float& a : start) a = uniform(rng);
 
     for (const q::KernelTable* kernels : [] {
-             std::vector<const q::KernelTable*> all = simd_tables();
-             all.push_back(&q::scalar_kernels());
+             const std::vector<const q::KernelTable*> all = every_table();
              return all;
          }()) {
         std::vector<float> acc = start;
