@@ -91,9 +91,9 @@ void matmul_rows_columns(GgmlType type, const void* weights, std::int64_t row_by
 // each block of a group's rows stored together (Q4_K's scales unpacked, the
 // quants unsigned), so that one load holds 16 rows' quants and each row sums
 // in its own lane, with no shuffles and no reduction across lanes. On
-// AVX-512 a prompt's matmuls run about 2x as fast as over the rows, and a decoded
-// token, bound by memory, gains as the kernels leave more time to wait for
-// it (blocks_cpu.h: allocate_weight_bytes).
+// AVX-512 a prompt's matmuls run about 2x as fast as over the rows, and a
+// decoded token, bound by memory, gains as the kernels leave more time to
+// wait for it (blocks_cpu.h: allocate_weight_bytes).
 //
 // Whether this CPU's kernel set has its own kernel for `type`'s groups
 // (AVX-512 VNNI); elsewhere, and for other types, regrouping gains nothing.

@@ -1006,6 +1006,7 @@ public:
                 __m512i quants[8];
                 unpack(group, k, quants);
                 const __m512 d = _mm512_cvtph_ps(load256(group.d[k]));
+                const __m512 m = mins(group, k);
                 for (int c = 0; c < Columns; ++c) {
                     const std::int8_t* a = y[c][b].qs;
                     __m512i even = kHasMin ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * sums[c][b]);
@@ -1024,8 +1025,7 @@ public:
                                                _mm512_mul_ps(d, _mm512_set1_ps(half_to_float(y[c][b].d) * kScale)),
                                                total[c]);
                     if constexpr (kHasMin)
-                        total[c] = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(group.m[k])),
-                                                   _mm512_set1_ps(half_to_float(y[c][b].s)), total[c]);
+                        total[c] = _mm512_fmadd_ps(m, _mm512_set1_ps(half_to_float(y[c][b].s)), total[c]);
                 }
             }
         }
@@ -1054,6 +1054,14 @@ private:
                 }
             }
         }
+    }
+
+    // Block k's mins (the types with a min), once for all the columns.
+    static __m512 mins(const Group& group, int k) {
+        if constexpr (kHasMin)
+            return _mm512_cvtph_ps(load256(group.m[k]));
+        else
+            return _mm512_setzero_ps();
     }
 
     static std::optional<ActivationBlockSums> offset_sums(const MatmulTile& tile) {

@@ -153,8 +153,7 @@ struct BlockQ5_1Group {
     std::uint64_t qh[kBlock32GroupBlocks][4][2];
 };
 static_assert(sizeof(BlockQ8_0Group) == 1088 && sizeof(BlockQ4_0Group) == 576 && sizeof(BlockQ4_1Group) == 640 &&
-              sizeof(BlockQ5_0Group) == 704 &&
-              sizeof(BlockQ5_1Group) == 768);
+              sizeof(BlockQ5_0Group) == 704 && sizeof(BlockQ5_1Group) == 768);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
