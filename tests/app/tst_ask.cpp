@@ -30,7 +30,7 @@ using namespace folio::app;
 
 namespace {
 
-const char* const kRevenueQuestion = "What was Northwind Traders' net revenue in fiscal 2023?";
+const char* const kRevenueQuestion = folio::test::kNorthwindRevenueQuestion;
 
 std::string model_path() {
     const std::optional<std::string> path = folio::engine::find_default_model(folio::engine::ModelRole::Chat);

@@ -23,7 +23,7 @@ namespace {
 
 using Run = folio::test::FolioRun;
 
-const QString kRevenueQuestion = QStringLiteral("What was Northwind Traders' net revenue in fiscal 2023?");
+const QString kRevenueQuestion = QString::fromUtf8(folio::test::kNorthwindRevenueQuestion);
 
 }  // namespace
 

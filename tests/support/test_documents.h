@@ -61,6 +61,8 @@ inline const QStringList kNorthwindReportPages = {
     "Northwind Traders Annual Report 2023. Northwind Traders reported net revenue of 4,390 million dollars in "
     "fiscal 2022 and 4,812 million dollars in fiscal 2023.",
     "Employees. At the end of fiscal 2023 Northwind Traders employed 12,400 people in 14 countries."};
+// The question the report answers ("4,812 million dollars").
+inline constexpr char kNorthwindRevenueQuestion[] = "What was Northwind Traders' net revenue in fiscal 2023?";
 inline const QStringList kNorthwindStoresPages = {
     "Northwind Traders operated 310 stores at the end of fiscal 2023, after opening 22 new stores."};
 
